@@ -1,0 +1,5 @@
+"""``python -m localsr_cam``: the same as the ``localsr-cam`` command."""
+
+from localsr_cam.cli import entry_point
+
+entry_point()

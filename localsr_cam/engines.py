@@ -1,0 +1,188 @@
+"""Engines: one interface over every backend, and the artifact manifest.
+
+An :class:`Engine` maps named torch tensors to named torch tensors. The names are fixed
+per model kind, whatever the backend:
+
+- segmenters: ``image`` (N×3×H×W float32 RGB in [0,1]) → ``mask`` (N×1×H×W float32 in
+  [0,1], already a probability);
+- super-resolvers: ``image`` (N×3×h×w float32 RGB in [0,1], the low-resolution input)
+  → ``sr`` (N×3×2h×2w float32 RGB, not clamped).
+
+Backends live in :mod:`localsr_cam.runtime` (``ort``, ``torch``, ``tensorrt``) and are
+imported only when chosen. Model artifacts (ONNX, weights, engines) live in the
+``engines/`` folder of the project; ``engines/manifest.json`` records for each model its
+files, sha256, shapes and measured figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from localsr_cam.errors import ConfigError, ModelError
+
+if TYPE_CHECKING:
+    import torch
+
+MANIFEST_NAME = "manifest.json"
+FETCH_COMMAND = "localsr-cam models fetch"
+
+
+class Engine(Protocol):
+    """A loaded model on one backend. Call it with named tensors, get named tensors.
+
+    Inputs must live on ``device``; outputs are new tensors owned by the caller unless a
+    backend documents otherwise. ``close()`` releases sessions and device memory and is
+    safe to call twice.
+    """
+
+    name: str
+    backend: str
+    device: torch.device
+
+    def __call__(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """What the project knows about one model, before any file is read.
+
+    ``kind`` is ``"segment"`` or ``"sr"``; ``onnx`` and ``weights`` are file names inside
+    the engines folder (``None`` where the model has no such file); ``build_command`` is
+    what a user runs to (re)create the files.
+    """
+
+    name: str
+    kind: str
+    onnx: str | None
+    weights: str | None
+    build_command: str
+    description: str
+
+
+MODELS: dict[str, ModelSpec] = {
+    "selfie": ModelSpec(
+        "selfie", "segment", "selfie.onnx", "selfie.pt", FETCH_COMMAND,
+        "MediaPipe selfie segmenter, general (256×256 input)",
+    ),
+    "selfie-landscape": ModelSpec(
+        "selfie-landscape", "segment", "selfie_landscape.onnx", "selfie_landscape.pt",
+        FETCH_COMMAND, "MediaPipe selfie segmenter, landscape (144×256 input)",
+    ),
+    "maskrcnn": ModelSpec(
+        "maskrcnn", "segment", None, None,
+        "localsr-cam run --segmenter maskrcnn --weights PATH",
+        "torchvision Mask R-CNN (ResNet-50 FPN v2), the paper's segmenter",
+    ),
+    "fast": ModelSpec(
+        "fast", "sr", "fast_unet.onnx", "fast_unet.pt",
+        "localsr-cam train --model fast",
+        "FastUNet: LR-space residual U-Net with PixelShuffle, for real time",
+    ),
+    "paper": ModelSpec(
+        "paper", "sr", "paper_unet.onnx", "paper_unet.pt",
+        "localsr-cam train --model paper",
+        "PaperUNet: the paper's vanilla U-Net on the bicubic-resized input",
+    ),
+}
+
+SR_BASELINES = ("bicubic", "bilinear")
+SR_MODELS = ("fast", "paper", *SR_BASELINES)
+SEGMENTERS = ("auto", "selfie", "selfie-landscape", "maskrcnn")
+BACKENDS = ("auto", "cpu", "cuda", "tensorrt")
+
+
+def engines_dir() -> Path:
+    """The folder holding model artifacts: ``$LOCALSR_ENGINES`` or ``<project>/engines``."""
+    override = os.environ.get("LOCALSR_ENGINES")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parent.parent / "engines"
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(directory: Path | None = None) -> dict[str, dict[str, Any]]:
+    """The manifest as ``{model name: entry}``; empty when the file does not exist."""
+    path = (directory or engines_dir()) / MANIFEST_NAME
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path} is not valid JSON ({exc}); delete it and run "
+                         f"`{FETCH_COMMAND}`") from exc
+    if not isinstance(data, dict):
+        raise ModelError(f"{path} does not hold a JSON object; delete it and run "
+                         f"`{FETCH_COMMAND}`")
+    return data
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename.
+
+    A reader never sees a half-written file, and a failed write leaves the old file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_manifest_entry(name: str, entry: Mapping[str, Any],
+                         directory: Path | None = None) -> None:
+    """Set one model's entry in the manifest (other entries are kept).
+
+    The file is written atomically with sorted keys, so the same figures give the same
+    bytes and a committed manifest stays unchanged by a re-run.
+    """
+    directory = directory or engines_dir()
+    manifest = read_manifest(directory)
+    manifest[name] = dict(entry)
+    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    write_atomically(directory / MANIFEST_NAME, text.encode())
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` for ``name``, or a :class:`ConfigError` listing the choices."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ConfigError(f"unknown model {name!r}; choose one of: "
+                          f"{', '.join(sorted(MODELS))}") from None
+
+
+def artifact_path(name: str, which: str) -> Path:
+    """Path of a model's ``"onnx"`` or ``"weights"`` file, checked to exist.
+
+    Raises :class:`ModelError` naming the file and the command that builds it.
+    """
+    spec = model_spec(name)
+    filename = spec.onnx if which == "onnx" else spec.weights
+    if filename is None:
+        raise ModelError(f"model {name!r} has no {which} file")
+    path = engines_dir() / filename
+    if not path.is_file():
+        raise ModelError(f"model {name!r} is not prepared yet: {path} is missing; "
+                         f"run `{spec.build_command}`")
+    return path
