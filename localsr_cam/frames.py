@@ -1,0 +1,77 @@
+"""The records that travel between the pipeline's threads.
+
+Frames at the edges are ``uint8 H×W×3 BGR`` numpy arrays (OpenCV's layout); masks are
+``float32 H×W`` in [0, 1]. A record is handed from one thread to the next through a
+:class:`~localsr_cam.capture.LatestSlot` and never changed after that: the receiver owns it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class CapturedFrame:
+    """One frame as a source delivered it.
+
+    ``image``: uint8 H×W×3 BGR, C-contiguous. ``index``: 0-based count of frames the
+    source has delivered. ``timestamp``: ``time.perf_counter()`` when it was read, the
+    start of its end-to-end latency.
+    """
+
+    image: np.ndarray
+    index: int
+    timestamp: float
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessedFrame:
+    """One frame after the processor.
+
+    ``image``: uint8 2H×2W×3 BGR, the output. ``source``: the captured frame it came from.
+    ``mask``: float32 H×W soft person mask at input resolution, or ``None`` when no
+    segmenter ran. ``box``: the person box ``(x0, y0, x1, y1)`` in input pixels that was
+    super-resolved, or ``None``. ``stages_ms``: time per processor stage for this frame.
+    ``fallback``: True when an engine failed and the frame is the plain upscale.
+    """
+
+    image: np.ndarray
+    source: CapturedFrame
+    mask: np.ndarray | None = None
+    box: tuple[int, int, int, int] | None = None
+    stages_ms: dict[str, float] = dataclasses.field(default_factory=dict)
+    fallback: bool = False
+
+
+@dataclasses.dataclass
+class HudStats:
+    """Figures a preview window shows: measured output fps, p50 latency, backend name."""
+
+    fps: float = 0.0
+    latency_ms: float = 0.0
+    backend: str = ""
+
+
+class Controls:
+    """Switches shared between the user-facing sinks and the pipeline.
+
+    ``stop`` is the pipeline's single stop event: any thread may set it (a preview window's
+    q/Esc, Ctrl-C, a frame limit). ``bypass`` makes the processor output the plain upscale.
+    """
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self._bypass = threading.Event()
+
+    @property
+    def bypass(self) -> bool:
+        return self._bypass.is_set()
+
+    def toggle_bypass(self) -> None:
+        if self._bypass.is_set():
+            self._bypass.clear()
+        else:
+            self._bypass.set()
