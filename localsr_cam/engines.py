@@ -17,18 +17,22 @@ files, sha256, shapes and measured figures.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from localsr_cam.errors import ConfigError, ModelError
+from localsr_cam.errors import BackendUnavailableError, ConfigError, ModelError
 
 if TYPE_CHECKING:
     import torch
+
+log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
 FETCH_COMMAND = "localsr-cam models fetch"
@@ -97,7 +101,9 @@ MODELS: dict[str, ModelSpec] = {
 SR_BASELINES = ("bicubic", "bilinear")
 SR_MODELS = ("fast", "paper", *SR_BASELINES)
 SEGMENTERS = ("auto", "selfie", "selfie-landscape", "maskrcnn")
-BACKENDS = ("auto", "cpu", "cuda", "tensorrt")
+BACKENDS = ("auto", "cpu", "torch", "cuda", "tensorrt")
+"""``cpu``: ONNX Runtime on the CPU; ``torch``: PyTorch on the CPU; ``cuda``: PyTorch on
+a CUDA GPU; ``tensorrt``: TensorRT engines on a CUDA GPU; ``auto``: the best available."""
 
 
 def engines_dir() -> Path:
@@ -186,3 +192,78 @@ def artifact_path(name: str, which: str) -> Path:
         raise ModelError(f"model {name!r} is not prepared yet: {path} is missing; "
                          f"run `{spec.build_command}`")
     return path
+
+
+def tensorrt_missing() -> str | None:
+    """Why the TensorRT backend cannot run here, or ``None`` when it can."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorrt") is None:
+        return ("TensorRT is not installed (pip install tensorrt, on a machine with an "
+                "NVIDIA GPU and driver)")
+    return cuda_missing()
+
+
+def cuda_missing() -> str | None:
+    """Why the CUDA backend cannot run here, or ``None`` when it can."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "no CUDA GPU is available to PyTorch"
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def resolve_backend(requested: str) -> str:
+    """The backend to use for ``requested``; ``auto`` tries tensorrt → cuda → cpu.
+
+    An explicit backend that cannot run here raises :class:`BackendUnavailableError`
+    with one line saying what is missing. The choice for ``auto`` is logged once.
+    """
+    checks = {"tensorrt": tensorrt_missing, "cuda": cuda_missing}
+    if requested == "auto":
+        reasons = []
+        for candidate in ("tensorrt", "cuda"):
+            missing = checks[candidate]()
+            if missing is None:
+                log.info("backend auto: using %s", candidate)
+                return candidate
+            reasons.append(f"{candidate}: {missing}")
+        log.info("backend auto: using cpu (ONNX Runtime) because %s", "; ".join(reasons))
+        return "cpu"
+    if requested in checks:
+        missing = checks[requested]()
+        if missing is not None:
+            raise BackendUnavailableError(f"backend {requested!r} is unavailable: {missing}")
+    if requested not in BACKENDS:
+        raise ConfigError(f"unknown backend {requested!r}; choose one of: {', '.join(BACKENDS)}")
+    return requested
+
+
+def open_engine(name: str, backend: str, threads: int = 2, weights: str | None = None
+                ) -> Engine:
+    """Load model ``name`` on a resolved ``backend`` and return the opened engine.
+
+    ``threads``: CPU threads for ONNX Runtime / PyTorch on the CPU. ``weights``: the Mask
+    R-CNN weights file. Missing or corrupt artifacts raise :class:`ModelError` naming the
+    file and the command that rebuilds it.
+    """
+    spec = model_spec(name)
+    if name == "maskrcnn":
+        from localsr_cam.models.maskrcnn import MaskRCNNEngine
+
+        device = "cuda" if backend in ("cuda", "tensorrt") else "cpu"
+        return MaskRCNNEngine(weights, device=device, threads=threads).open()
+    if backend == "cpu":
+        from localsr_cam.runtime.ort import OrtEngine
+
+        return OrtEngine(name, artifact_path(name, "onnx"), threads, spec.build_command).open()
+    if backend in ("torch", "cuda"):
+        from localsr_cam.runtime.torch import TorchEngine
+
+        return TorchEngine(name, "cuda" if backend == "cuda" else "cpu", threads).open()
+    if backend == "tensorrt":
+        from localsr_cam.runtime.tensorrt import TensorRTEngine
+
+        return TensorRTEngine(name, artifact_path(name, "onnx")).open()
+    raise ConfigError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")

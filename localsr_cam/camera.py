@@ -1,0 +1,97 @@
+"""A webcam read with OpenCV, which survives being unplugged.
+
+When reads fail (unplugged, taken by another app, a driver hiccup) ``read`` raises
+:class:`~localsr_cam.capture.SourceLostError`; the capture thread then calls
+``reconnect``, which reopens the device with capped exponential backoff until it
+delivers again or the run stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import numpy as np
+
+from localsr_cam.capture import SourceLostError, fit_size, to_bgr8
+from localsr_cam.errors import SourceError
+
+log = logging.getLogger(__name__)
+
+FAILED_READS_BEFORE_LOST = 3
+BACKOFF_FIRST_S = 0.1
+BACKOFF_MAX_S = 1.0
+
+
+class CameraSource:
+    """An OpenCV camera by index (``0``) or device path (``/dev/video0``).
+
+    Asks for ``size`` and ``fps`` and for MJPG (most USB cameras only reach 30 fps at
+    720p compressed). Frames that come back at another size are resized to ``size``.
+    """
+
+    live = True
+
+    def __init__(self, device: int | str, size: tuple[int, int] = (640, 360),
+                 fps: float = 30.0) -> None:
+        self.device = device
+        self.name = f"camera {device}"
+        self.size = size
+        self.fps = fps
+        self._capture: Any = None
+        self._failures = 0
+        self.reconnects = 0
+
+    def _open_capture(self) -> Any:
+        import cv2
+
+        capture = cv2.VideoCapture(self.device)
+        if not capture.isOpened():
+            capture.release()
+            return None
+        capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*"MJPG"))
+        capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.size[0])
+        capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self.size[1])
+        capture.set(cv2.CAP_PROP_FPS, self.fps)
+        return capture
+
+    def open(self) -> None:
+        self._capture = self._open_capture()
+        if self._capture is None:
+            raise SourceError(f"cannot open {self.name}: no such camera, or it is in use "
+                              "by another program")
+        self._failures = 0
+
+    def read(self) -> np.ndarray | None:
+        capture = self._capture
+        ok, image = capture.read() if capture is not None else (False, None)
+        if not ok or image is None:
+            self._failures += 1
+            if self._failures >= FAILED_READS_BEFORE_LOST or capture is None:
+                raise SourceLostError(f"{self.name} stopped delivering frames; reconnecting")
+            return self.read()
+        self._failures = 0
+        return fit_size(to_bgr8(image, self.name), self.size)
+
+    def reconnect(self, stop: threading.Event) -> None:
+        """Reopen the device, backing off 0.1 s → 1 s, until it opens or ``stop`` is set."""
+        self._release()
+        delay = BACKOFF_FIRST_S
+        while not stop.is_set():
+            capture = self._open_capture()
+            if capture is not None:
+                self._capture = capture
+                self._failures = 0
+                self.reconnects += 1
+                return
+            stop.wait(delay)
+            delay = min(delay * 2, BACKOFF_MAX_S)
+
+    def _release(self) -> None:
+        capture, self._capture = self._capture, None
+        if capture is not None:
+            capture.release()
+
+    def close(self) -> None:
+        self._release()

@@ -1,0 +1,244 @@
+"""Settings: frozen dataclasses, loadable from a TOML file, overridden by CLI flags.
+
+A TOML file has one table per dataclass (``[capture]``, ``[model]``, ``[blend]``,
+``[output]``) whose keys are the field names. An unknown table or key, or a value of the
+wrong type, is a :class:`ConfigError` naming it: a typo never silently becomes a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from localsr_cam.errors import ConfigError
+
+BACKGROUNDS = ("keep", "blur")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"640x360"`` → ``(640, 360)``; both sides must be positive integers."""
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        width, height = (int(p) for p in parts)
+    except ValueError:
+        raise ConfigError(f"size {text!r} is not WIDTHxHEIGHT, e.g. 640x360") from None
+    _check_size((width, height), "size")
+    return width, height
+
+
+def _check_size(size: tuple[int, int], what: str) -> None:
+    if size[0] < 1 or size[1] < 1:
+        raise ConfigError(f"{what} {size[0]}x{size[1]} must be at least 1x1")
+
+
+def _check_positive(value: float, what: str) -> None:
+    if not value > 0:
+        raise ConfigError(f"{what} must be greater than 0, got {value}")
+
+
+def _check_unit(value: float, what: str) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{what} must be between 0 and 1, got {value}")
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptureConfig:
+    """Where frames come from.
+
+    ``source``: ``auto`` (camera 0 if one opens, else the synthetic clip), a camera index,
+    a device path, a video file, a folder of images, or ``synthetic``. ``size``: requested
+    input (width, height); ``None`` keeps the source's own size (640×360 for camera and
+    synthetic). ``paced``: deliver at ``fps`` like a camera; False = as fast as possible.
+    """
+
+    source: str = "auto"
+    size: tuple[int, int] | None = None
+    fps: float = 30.0
+    loop: bool = False
+    paced: bool = True
+
+    def __post_init__(self) -> None:
+        _check_positive(self.fps, "capture fps")
+        if self.size is not None:
+            _check_size(self.size, "input size")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Which networks run where.
+
+    ``model``: ``fast``, ``paper``, ``bicubic`` or ``bilinear``. ``segmenter``: ``auto``
+    (by aspect ratio), ``selfie``, ``selfie-landscape`` or ``maskrcnn``. ``backend``:
+    ``auto``, ``cpu``, ``cuda`` or ``tensorrt``. ``threads``: CPU threads per engine.
+    ``weights``: a Mask R-CNN weights file (torchvision's cache otherwise).
+    """
+
+    model: str = "fast"
+    segmenter: str = "auto"
+    backend: str = "auto"
+    threads: int = 2
+    weights: str | None = None
+
+    def __post_init__(self) -> None:
+        from localsr_cam.engines import BACKENDS, SEGMENTERS, SR_MODELS
+
+        for value, choices, what in ((self.model, SR_MODELS, "model"),
+                                     (self.segmenter, SEGMENTERS, "segmenter"),
+                                     (self.backend, BACKENDS, "backend")):
+            if value not in choices:
+                raise ConfigError(f"unknown {what} {value!r}; choose one of: "
+                                  f"{', '.join(choices)}")
+        _check_positive(self.threads, "threads")
+
+
+@dataclasses.dataclass(frozen=True)
+class BlendConfig:
+    """How the mask is smoothed and how SR is blended back.
+
+    ``ema``: weight of the previous smoothed mask (0 = no temporal smoothing).
+    ``threshold_low``/``threshold_high``: hysteresis thresholds on the probability.
+    ``min_blob``: components smaller than this fraction of the frame are dropped.
+    ``feather_px``: width of the soft edge in input pixels. ``context_px``: padding
+    around the person box in input pixels. ``bucket``: box sizes round up to multiples
+    of this. ``full_frame``: super-resolve the whole frame instead of the person box.
+    ``background``: ``keep`` or ``blur`` the upscaled background.
+    """
+
+    ema: float = 0.6
+    threshold_low: float = 0.35
+    threshold_high: float = 0.6
+    min_blob: float = 0.002
+    feather_px: int = 4
+    context_px: int = 16
+    bucket: int = 32
+    full_frame: bool = False
+    background: str = "keep"
+
+    def __post_init__(self) -> None:
+        _check_unit(self.ema, "ema")
+        _check_unit(self.threshold_low, "threshold_low")
+        _check_unit(self.threshold_high, "threshold_high")
+        _check_unit(self.min_blob, "min_blob")
+        if self.threshold_low > self.threshold_high:
+            raise ConfigError("threshold_low must not exceed threshold_high")
+        if self.feather_px < 0 or self.context_px < 0:
+            raise ConfigError("feather_px and context_px must not be negative")
+        if self.bucket < 1:
+            raise ConfigError(f"bucket must be at least 1, got {self.bucket}")
+        if self.background not in BACKGROUNDS:
+            raise ConfigError(f"unknown background {self.background!r}; choose one of: "
+                              f"{', '.join(BACKGROUNDS)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputConfig:
+    """Where frames go and when to stop.
+
+    ``sinks``: sink specs (``virtualcam[:DEVICE]``, ``preview``, ``file:PATH``, ``null``);
+    empty = chosen by the source. ``fps``: output pace; ``None`` = the capture fps.
+    ``frames``: stop after this many processed frames; ``None`` = until stopped.
+    """
+
+    sinks: tuple[str, ...] = ()
+    fps: float | None = None
+    frames: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.fps is not None:
+            _check_positive(self.fps, "output fps")
+        if self.frames is not None and self.frames < 1:
+            raise ConfigError(f"frames must be at least 1, got {self.frames}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """All settings of one run."""
+
+    capture: CaptureConfig = CaptureConfig()
+    model: ModelConfig = ModelConfig()
+    blend: BlendConfig = BlendConfig()
+    output: OutputConfig = OutputConfig()
+
+
+SECTIONS: dict[str, type] = {
+    "capture": CaptureConfig,
+    "model": ModelConfig,
+    "blend": BlendConfig,
+    "output": OutputConfig,
+}
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Check a TOML value against a field annotation; convert lists to tuples."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _coerce(value, options[0], where)
+    if origin is tuple:
+        if isinstance(value, str) and typing.get_args(annotation) == (int, int):
+            return parse_size(value)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list, got {type(value).__name__}")
+        args = typing.get_args(annotation)
+        item_type = args[0]
+        if args[-1] is not Ellipsis and len(value) != len(args):
+            raise ConfigError(f"{where} must have {len(args)} items, got {len(value)}")
+        return tuple(_coerce(v, item_type, where) for v in value)
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation in (int, str, bool, float):
+        if type(value) is not annotation:
+            raise ConfigError(f"{where} must be {annotation.__name__}, "
+                              f"got {type(value).__name__} {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported setting type")  # pragma: no cover
+
+
+def _section(cls: type, table: Mapping[str, Any], name: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in table.items():
+        if key not in known:
+            raise ConfigError(f"unknown key {key!r} in [{name}]; known keys: "
+                              f"{', '.join(sorted(known))}")
+        values[key] = _coerce(value, hints[key], f"[{name}] {key}")
+    return cls(**values)
+
+
+def load_config(path: Path) -> PipelineConfig:
+    """Read a TOML file into a :class:`PipelineConfig` (missing keys keep defaults)."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+    parts = {}
+    for name, table in data.items():
+        if name not in SECTIONS:
+            raise ConfigError(f"unknown table [{name}] in {path}; known tables: "
+                              f"{', '.join(SECTIONS)}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{name}] in {path} must be a table")
+        parts[name] = _section(SECTIONS[name], table, name)
+    return PipelineConfig(**parts)
+
+
+def with_overrides(config: PipelineConfig, overrides: Mapping[str, Mapping[str, Any]]
+                   ) -> PipelineConfig:
+    """A copy of ``config`` with ``{section: {field: value}}`` replaced (CLI flags).
+
+    Values here are already typed by argparse; ``None`` means "flag not given".
+    """
+    parts = {}
+    for name, values in overrides.items():
+        given = {k: v for k, v in values.items() if v is not None}
+        if given:
+            parts[name] = dataclasses.replace(getattr(config, name), **given)
+    return dataclasses.replace(config, **parts)

@@ -1,0 +1,66 @@
+"""ONNX Runtime backend: the CPU default (and CUDA where the GPU provider is installed).
+
+Inputs are torch tensors; on the CPU they are handed to ONNX Runtime as numpy views of
+the same memory (no copy), and the outputs come back as torch views of ONNX Runtime's
+arrays, owned by the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from localsr_cam.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+
+class OrtEngine:
+    """An ONNX model in an ``onnxruntime.InferenceSession``.
+
+    ``threads`` sets intra-op threads (the pipeline's other threads need the rest of a
+    small CPU). ``rebuild`` is the command named when the file is corrupt.
+    """
+
+    backend = "cpu"
+
+    def __init__(self, name: str, path: Path, threads: int = 2, rebuild: str = "") -> None:
+        self.name = name
+        self.path = path
+        self.threads = threads
+        self.rebuild = rebuild
+        self.device = torch.device("cpu")
+        self._session: Any = None
+        self._outputs: list[str] = []
+
+    def open(self) -> OrtEngine:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(str(self.path), options,
+                                                 providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            hint = f"; rebuild it with `{self.rebuild}`" if self.rebuild else ""
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
+            raise ModelError(f"{self.path} is not a loadable ONNX model ({first_line}){hint}"
+                             ) from None
+        self._outputs = [o.name for o in self._session.get_outputs()]
+        return self
+
+    def __call__(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        feeds = {name: tensor.detach().contiguous().numpy() for name, tensor in inputs.items()}
+        results = self._session.run(self._outputs, feeds)
+        return {name: torch.from_numpy(value) for name, value in zip(self._outputs, results,
+                                                                    strict=True)}
+
+    def close(self) -> None:
+        self._session = None
