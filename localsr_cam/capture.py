@@ -64,6 +64,11 @@ class LatestSlot(Generic[T]):
                 self.delivered += 1
             return item
 
+    @property
+    def has_item(self) -> bool:
+        """Whether an item is waiting to be taken."""
+        return self._item is not None
+
     def close(self) -> None:
         with self._cond:
             self._closed = True

@@ -106,7 +106,10 @@ class BlendConfig:
     ``feather_px``: width of the soft edge in input pixels. ``context_px``: padding
     around the person box in input pixels. ``bucket``: box sizes round up to multiples
     of this. ``full_frame``: super-resolve the whole frame instead of the person box.
-    ``background``: ``keep`` or ``blur`` the upscaled background.
+    ``background``: ``keep`` or ``blur`` the upscaled background. ``upscale``: how the
+    background is upscaled, ``bicubic`` (default: as cheap as bilinear with OpenCV, and
+    the output is then never below the bicubic baseline outside the person) or
+    ``bilinear``.
     """
 
     ema: float = 0.6
@@ -118,6 +121,7 @@ class BlendConfig:
     bucket: int = 32
     full_frame: bool = False
     background: str = "keep"
+    upscale: str = "bicubic"
 
     def __post_init__(self) -> None:
         _check_unit(self.ema, "ema")
@@ -130,6 +134,8 @@ class BlendConfig:
             raise ConfigError("feather_px and context_px must not be negative")
         if self.bucket < 1:
             raise ConfigError(f"bucket must be at least 1, got {self.bucket}")
+        if self.upscale not in ("bicubic", "bilinear"):
+            raise ConfigError(f"unknown upscale {self.upscale!r}; choose bicubic or bilinear")
         if self.background not in BACKGROUNDS:
             raise ConfigError(f"unknown background {self.background!r}; choose one of: "
                               f"{', '.join(BACKGROUNDS)}")

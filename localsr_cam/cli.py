@@ -1,0 +1,276 @@
+"""Command line: argv → config → one of run, bench, eval, train, models.
+
+``main(argv) -> int`` never raises for a user's mistake: a :class:`LocalSRError` becomes
+one line on stderr and exit status 2; Ctrl-C exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from localsr_cam.config import PipelineConfig, load_config, parse_size, with_overrides
+from localsr_cam.engines import BACKENDS, SEGMENTERS, SR_MODELS
+from localsr_cam.errors import EXIT_USAGE, ConfigError, LocalSRError
+
+log = logging.getLogger("localsr_cam")
+PROG = "localsr-cam"
+EXIT_INTERRUPTED = 130
+
+DESCRIPTION = """\
+Real-time localized super-resolution for webcams: finds the person in each frame,
+super-resolves only that region with a small U-Net, blends it over a cheaply upscaled
+background (output is 2x the input) and sends the frames to a virtual camera, a preview
+window or a video file."""
+
+EPILOG = """\
+examples:
+  localsr-cam run                                 # camera 0 -> virtual camera (or the sample -> a file)
+  localsr-cam run --source synthetic --sink preview
+  localsr-cam run --source talk.mp4 --sink file:talk_2x.mp4 --model fast
+  localsr-cam bench --mode all --frames 300 --json bench.json
+  localsr-cam eval --images ../shared/data/val --md eval.md
+  localsr-cam models fetch && localsr-cam models list"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so ``main`` owns the exit status."""
+
+    def error(self, message: str) -> Any:
+        raise ConfigError(message)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        return parse_size(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def add_pipeline_flags(parser: argparse.ArgumentParser, default_source: str) -> None:
+    """Flags shared by ``run`` and ``bench``: source, size, models, backend, config."""
+    group = parser.add_argument_group("input and models")
+    group.add_argument("--source", help="camera index (0), device path (/dev/video0), video "
+                       "file, folder of images, or 'synthetic' (the built-in portrait clip)"
+                       f" [default: {default_source}]")
+    group.add_argument("--input", type=_size, metavar="WxH",
+                       help="input frame size, e.g. 640x360; the output is twice that "
+                       "[default: the source's size; 640x360 for cameras and synthetic]")
+    group.add_argument("--fps", type=_positive_float,
+                       help="capture rate asked of a camera / pace of files [default: 30]")
+    group.add_argument("--loop", action="store_true", default=None,
+                       help="restart a video file or image folder at its end")
+    group.add_argument("--model", choices=SR_MODELS,
+                       help="super-resolution model: fast (real-time U-Net), paper (the "
+                       "paper's U-Net, slow), or the plain bicubic/bilinear upscale "
+                       "[default: fast]")
+    group.add_argument("--segmenter", choices=SEGMENTERS,
+                       help="person segmenter: selfie (256x256), selfie-landscape "
+                       "(144x256), maskrcnn (the paper's, slow); auto picks by aspect "
+                       "[default: auto]")
+    group.add_argument("--backend", choices=BACKENDS,
+                       help="cpu = ONNX Runtime, torch = PyTorch on CPU, cuda = PyTorch on "
+                       "an NVIDIA GPU, tensorrt; auto tries tensorrt, cuda, cpu "
+                       "[default: auto]")
+    group.add_argument("--threads", type=_positive_int,
+                       help="CPU threads per engine [default: 2]")
+    group.add_argument("--weights", help="Mask R-CNN weights file (.pth) for "
+                       "--segmenter maskrcnn [default: torchvision's cache]")
+    group.add_argument("--full-frame", action="store_true", default=None,
+                       help="super-resolve the whole frame, not only the person "
+                       "(the comparison mode)")
+    group.add_argument("--background", choices=("keep", "blur"),
+                       help="keep the upscaled background or blur it [default: keep]")
+    group.add_argument("--feather", type=int, metavar="PX",
+                       help="width of the soft mask edge in input pixels [default: 4]")
+    group.add_argument("--config", type=Path, metavar="FILE",
+                       help="TOML file with [capture], [model], [blend], [output] tables; "
+                       "flags override it")
+
+
+def _config_from_args(args: argparse.Namespace) -> PipelineConfig:
+    config = load_config(args.config) if args.config is not None else PipelineConfig()
+    return with_overrides(config, {
+        "capture": {"source": args.source, "size": args.input, "fps": args.fps,
+                    "loop": args.loop},
+        "model": {"model": args.model, "segmenter": args.segmenter, "backend": args.backend,
+                  "threads": args.threads, "weights": args.weights},
+        "blend": {"full_frame": args.full_frame, "background": args.background,
+                  "feather_px": args.feather},
+        "output": {"sinks": tuple(args.sink) if getattr(args, "sink", None) else None,
+                   "frames": getattr(args, "frames", None)},
+    })
+
+
+def _add_run(commands: Any) -> None:
+    parser = commands.add_parser(
+        "run", help="run the filter (camera -> virtual camera, or files)",
+        description="Run the filter live: frames from --source, each person "
+        "super-resolved, to every --sink. Stops after --frames, at the end of a file, "
+        "on q/Esc in the preview, or on Ctrl-C. Prints one summary line at the end.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  localsr-cam run\n  localsr-cam run --source 0 --sink "
+        "virtualcam:/dev/video10 --sink preview\n  localsr-cam run --source synthetic "
+        "--frames 90 --sink file:out.mp4")
+    add_pipeline_flags(parser, "camera 0 if present, else synthetic")
+    group = parser.add_argument_group("output")
+    group.add_argument("--sink", action="append", metavar="SINK",
+                       help="where frames go, repeatable: virtualcam, virtualcam:/dev/videoN, "
+                       "preview, file:PATH (.mp4/.avi), null [default: virtualcam for a "
+                       "camera, else file:localsr_<source>.mp4]")
+    group.add_argument("--frames", type=_positive_int, metavar="N",
+                       help="stop after N processed frames")
+    group.add_argument("--output-fps", type=_positive_float, metavar="N",
+                       help="output frame rate [default: the source's]")
+    parser.set_defaults(handler=_cmd_run)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from localsr_cam.run import run
+
+    config = _config_from_args(args)
+    if args.output_fps is not None:
+        config = with_overrides(config, {"output": {"fps": args.output_fps}})
+    result = run(config)
+    print(result.summary())
+    return EXIT_INTERRUPTED if result.interrupted else 0
+
+
+def _add_models(commands: Any) -> None:
+    parser = commands.add_parser(
+        "models", help="prepare and list model files",
+        description="Prepare the models the filter needs and show what is ready. "
+        "'fetch' downloads MediaPipe's selfie segmenter wheel from the package index once, "
+        "converts it to PyTorch and ONNX and verifies it; the U-Nets ship in engines/.")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION",
+                                    parser_class=_Parser)
+    fetch = actions.add_parser("fetch", help="download and convert the selfie segmenter")
+    fetch.add_argument("--wheel", type=Path, help="use this mediapipe-0.10.14 wheel instead "
+                       "of downloading it")
+    fetch.set_defaults(handler=_cmd_models_fetch)
+    listing = actions.add_parser("list", help="show prepared and missing models")
+    listing.set_defaults(handler=_cmd_models_list)
+    build = actions.add_parser("build-engines", help="build TensorRT engines from the ONNX "
+                               "models (needs an NVIDIA GPU and TensorRT)")
+    build.add_argument("--precision", choices=("fp16", "fp32"), default="fp16")
+    build.add_argument("--models", nargs="*", help="which models [default: all]")
+    build.set_defaults(handler=_cmd_models_build)
+
+
+def _cmd_models_fetch(args: argparse.Namespace) -> int:
+    from localsr_cam.models.selfie_fetch import fetch_models
+
+    built = fetch_models(wheel=args.wheel)
+    print("built: " + ", ".join(built) if built else "selfie models already prepared")
+    return 0
+
+
+def _cmd_models_list(args: argparse.Namespace) -> int:
+    from localsr_cam.models.listing import model_rows
+
+    rows = model_rows()
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
+              .rstrip())
+    return 0
+
+
+def _cmd_models_build(args: argparse.Namespace) -> int:
+    from localsr_cam.runtime.trt_build import build_engines
+
+    for line in build_engines(args.models or None, args.precision):
+        print(line)
+    return 0
+
+
+def _add_passthrough(commands: Any, name: str, help_text: str,
+                     target: Callable[[list[str]], int]) -> None:
+    parser = commands.add_parser(name, help=help_text, add_help=False)
+    parser.add_argument("rest", nargs=argparse.REMAINDER)
+    parser.set_defaults(handler=lambda args: target(args.rest))
+
+
+def _bench(argv: list[str]) -> int:
+    from localsr_cam.bench import main as bench_main
+
+    return bench_main(argv)
+
+
+def _eval(argv: list[str]) -> int:
+    from localsr_cam.evaluate import main as eval_main
+
+    return eval_main(argv)
+
+
+def _train(argv: list[str]) -> int:
+    from localsr_cam.train import main as train_main
+
+    return train_main(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=_Parser)
+    _add_run(commands)
+    _add_passthrough(commands, "bench", "offline benchmark of the real pipeline "
+                     "(fps, latency, per-stage time)", _bench)
+    _add_passthrough(commands, "eval", "quality evaluation on HR images "
+                     "(PSNR, SSIM, UQI; the paper's tables)", _eval)
+    _add_passthrough(commands, "train", "train a U-Net on a folder of HR images", _train)
+    _add_models(commands)
+    return parser
+
+
+def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format=f"{PROG}: %(message)s", stream=sys.stderr,
+                        force=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the command; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        configure_logging(args.verbose, args.quiet)
+        return int(args.handler(args))
+    except LocalSRError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def entry_point() -> None:
+    """The ``localsr-cam`` console script."""
+    sys.exit(main())

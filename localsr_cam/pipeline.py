@@ -1,0 +1,343 @@
+"""Threads of one run: capture → process → output, joined by one-frame slots.
+
+``Pipeline.run()`` opens everything, runs until the frame limit, the end of the source,
+a sink's stop request, Ctrl-C or SIGTERM, then stops every thread (one stop event,
+joins with a timeout) and closes sinks, processor and source — in that order, so an
+output file is finalized even when a stage failed.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from localsr_cam.capture import CaptureThread, LatestSlot, Source
+from localsr_cam.frames import CapturedFrame, Controls, HudStats, ProcessedFrame
+from localsr_cam.outputs import Sink
+from localsr_cam.processor import FrameProcessor
+
+log = logging.getLogger(__name__)
+
+JOIN_TIMEOUT_S = 1.0
+ROLLING_WINDOW = 300
+LOST_DIM = 0.45
+"""Brightness of the last good frame while the camera is unavailable."""
+
+
+class RollingStats:
+    """Recent samples per named series (last ``window``), plus every latency sample."""
+
+    def __init__(self, window: int = ROLLING_WINDOW) -> None:
+        self._series: dict[str, collections.deque[float]] = collections.defaultdict(
+            lambda: collections.deque(maxlen=window))
+        self._lock = threading.Lock()
+        self.latencies_ms: list[float] = []
+        self.write_times: list[float] = []
+
+    def add(self, name: str, value: float) -> None:
+        with self._lock:
+            self._series[name].append(value)
+
+    def add_latency(self, latency_ms: float, written_at: float) -> None:
+        with self._lock:
+            self._series["latency"].append(latency_ms)
+            self.latencies_ms.append(latency_ms)
+            self.write_times.append(written_at)
+
+    def percentile(self, name: str, q: float) -> float:
+        with self._lock:
+            values = list(self._series.get(name, ()))
+        return float(np.percentile(values, q)) if values else float("nan")
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return list(self._series)
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What a run did: counts, wall time, latency samples, why it stopped."""
+
+    frames: int
+    seconds: float
+    latencies_ms: list[float]
+    write_times: list[float]
+    stages_p50_ms: dict[str, float]
+    dropped: int
+    repeated: int
+    fallbacks: int
+    interrupted: bool
+    backend: str
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def latency_percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
+
+    def summary(self) -> str:
+        """The one line printed at the end of a run."""
+        return (f"frames={self.frames} fps={self.fps:.1f} "
+                f"latency_p50={self.latency_percentile(50):.1f}ms "
+                f"latency_p95={self.latency_percentile(95):.1f}ms "
+                f"dropped={self.dropped} backend={self.backend}")
+
+
+class ProcessThread(threading.Thread):
+    """Takes the newest captured frame, processes it, offers the result downstream."""
+
+    def __init__(self, processor: FrameProcessor, inbox: LatestSlot[CapturedFrame],
+                 outbox: LatestSlot[ProcessedFrame], capture: CaptureThread,
+                 stop: threading.Event, stats: RollingStats) -> None:
+        super().__init__(name="process", daemon=True)
+        self.processor = processor
+        self.inbox, self.outbox = inbox, outbox
+        self.capture = capture
+        self.stop_event = stop
+        self.stats = stats
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.stop_event.is_set():
+                frame = self.inbox.get(timeout=0.05)
+                if frame is None:
+                    if self.capture.finished.is_set() and not self.inbox.has_item:
+                        break
+                    continue
+                result = self.processor.process(frame)
+                for stage, ms in result.stages_ms.items():
+                    self.stats.add(stage, ms)
+                self.outbox.put(result)
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self.done.set()
+
+
+class OutputThread(threading.Thread):
+    """Writes processed frames to every sink.
+
+    Paced: a new frame is written as soon as it arrives; when none has arrived for
+    ``1/fps`` s the last one is written again, dimmed with a note while the camera is lost, so a meeting app never
+    sees the device stall. Unpaced: each new frame is written as soon as it arrives.
+    Stops the run after ``limit`` new frames, or when processing is done and drained.
+    """
+
+    def __init__(self, sinks: Sequence[Sink], inbox: LatestSlot[ProcessedFrame],
+                 fps: float, paced: bool, limit: int | None, controls: Controls,
+                 producer_done: threading.Event, capture: CaptureThread,
+                 stats: RollingStats, hud: HudStats) -> None:
+        super().__init__(name="output", daemon=True)
+        self.sinks = sinks
+        self.inbox = inbox
+        self.period = 1.0 / fps
+        self.paced = paced
+        self.limit = limit
+        self.controls = controls
+        self.producer_done = producer_done
+        self.capture = capture
+        self.stats = stats
+        self.hud = hud
+        self.frames = 0
+        self.repeated = 0
+        self.error: BaseException | None = None
+        self._last: ProcessedFrame | None = None
+        self._recent: collections.deque[float] = collections.deque(maxlen=30)
+
+    def run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self.controls.stop.set()
+
+    def _loop(self) -> None:
+        stop = self.controls.stop
+        next_due = time.perf_counter() + self.period
+        while not stop.is_set():
+            wait = max(0.0, next_due - time.perf_counter()) if self.paced else 0.05
+            frame = self.inbox.get(timeout=wait)
+            if frame is not None:
+                # a new frame goes out at once: waiting for the next tick would add latency
+                self._write(frame, fresh=True)
+                next_due = time.perf_counter() + self.period
+                if self.limit is not None and self.frames >= self.limit:
+                    return
+            elif self.producer_done.is_set() and not self.inbox.has_item:
+                return
+            elif self.paced and time.perf_counter() >= next_due:
+                if self._last is not None:
+                    self._write(self._stale_frame(self._last), fresh=False)
+                next_due += self.period
+
+    def _stale_frame(self, last: ProcessedFrame) -> ProcessedFrame:
+        if not self.capture.lost.is_set():
+            return last
+        return dataclasses.replace(last, image=dim_with_note(last.image, "camera unavailable"))
+
+    def _write(self, frame: ProcessedFrame, fresh: bool) -> None:
+        for sink in self.sinks:
+            sink.write(frame, self.hud)
+        now = time.perf_counter()
+        if not fresh:
+            self.repeated += 1
+            return
+        self._last = frame
+        self.frames += 1
+        self._recent.append(now)
+        latency = (now - frame.source.timestamp) * 1000.0
+        self.stats.add_latency(latency, now)
+        if len(self._recent) > 1:
+            self.hud.fps = (len(self._recent) - 1) / (self._recent[-1] - self._recent[0])
+        self.hud.latency_ms = self.stats.percentile("latency", 50)
+
+
+def dim_with_note(image: np.ndarray, note: str) -> np.ndarray:
+    """A dimmed copy of a uint8 H×W×3 frame with a small note in its top-left corner."""
+    import cv2
+
+    dimmed = (image * LOST_DIM).astype(np.uint8)
+    scale = max(0.4, image.shape[0] / 720)
+    cv2.putText(dimmed, note, (int(16 * scale), int(36 * scale)), cv2.FONT_HERSHEY_SIMPLEX,
+                0.8 * scale, (255, 255, 255), max(1, int(2 * scale)), cv2.LINE_AA)
+    return dimmed
+
+
+class Pipeline:
+    """One run of source → processor → sinks. Construct, then call :meth:`run` once.
+
+    ``paced``: output at ``fps`` with repeats (what a camera consumer sees) or unpaced
+    (each processed frame written once, for files and benchmarks). ``limit``: stop after
+    this many processed frames.
+    """
+
+    def __init__(self, source: Source, processor: FrameProcessor, sinks: Sequence[Sink],
+                 *, fps: float | None = None, paced_capture: bool = True,
+                 paced_output: bool = True, limit: int | None = None,
+                 controls: Controls | None = None) -> None:
+        self.source = source
+        self.processor = processor
+        self.sinks = list(sinks)
+        self.fps = fps
+        self.paced_capture = paced_capture
+        self.paced_output = paced_output
+        self.limit = limit
+        self.controls = controls or Controls()
+        self.stats = RollingStats()
+        self.hud = HudStats()
+        self._threads: list[Any] = []
+        self._slots: tuple[LatestSlot[Any], ...] = ()
+        self._capture: CaptureThread | None = None
+        self._output: OutputThread | None = None
+        self._started = time.perf_counter()
+
+    def run(self) -> RunResult:
+        """Run to the end; always releases everything. Returns what happened."""
+        interrupted = False
+        opened: list[Any] = []
+        previous_sigterm = _install_sigterm(self.controls.stop)
+        started = time.perf_counter()
+        try:
+            self.source.open()
+            opened.append(self.source)
+            self.processor.open()
+            opened.append(self.processor)
+            self.processor.prepare(self.source.size)
+            self.hud.backend = self.processor.backend
+            out_size = (2 * self.source.size[0], 2 * self.source.size[1])
+            fps = self.fps or self.source.fps
+            for sink in self.sinks:
+                sink.open(out_size, fps, self.controls)
+                opened.append(sink)
+            interrupted = self._run_threads(fps)
+            started = self._started
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            self._stop_threads()
+            for resource in reversed(opened):
+                _close_quietly(resource)
+            _restore_sigterm(previous_sigterm)
+        for thread in self._threads:
+            if thread.error is not None:
+                raise thread.error
+        return self._result(time.perf_counter() - started, interrupted)
+
+    def _run_threads(self, fps: float) -> bool:
+        stop = self.controls.stop
+        raw: LatestSlot[CapturedFrame] = LatestSlot()
+        done: LatestSlot[ProcessedFrame] = LatestSlot()
+        self._slots = (raw, done)
+        capture = CaptureThread(self.source, raw, stop, paced=self.paced_capture)
+        process = ProcessThread(self.processor, raw, done, capture, stop, self.stats)
+        output = OutputThread(self.sinks, done, fps, self.paced_output, self.limit,
+                              self.controls, process.done, capture, self.stats, self.hud)
+        self._threads = [capture, process, output]
+        self._capture, self._output = capture, output
+        self._started = time.perf_counter()
+        for thread in self._threads:
+            thread.start()
+        try:
+            while not stop.wait(0.1):
+                if capture.error or process.error:
+                    stop.set()
+        except KeyboardInterrupt:
+            stop.set()
+            return True
+        return False
+
+    def _stop_threads(self) -> None:
+        self.controls.stop.set()
+        for slot in self._slots:
+            slot.close()
+        deadline = time.perf_counter() + JOIN_TIMEOUT_S
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.perf_counter()))
+            if thread.is_alive():
+                log.warning("thread %s did not stop within %.1f s", thread.name,
+                            JOIN_TIMEOUT_S)
+
+    def _result(self, seconds: float, interrupted: bool) -> RunResult:
+        output, capture = self._output, self._capture
+        dropped = self._slots[0].dropped if self._slots else 0
+        stages = {name: self.stats.percentile(name, 50) for name in self.stats.names()
+                  if name != "latency"}
+        if capture is not None and capture.read_ms:
+            stages["capture"] = float(np.median(capture.read_ms))
+        return RunResult(
+            frames=output.frames if output else 0, seconds=seconds,
+            latencies_ms=list(self.stats.latencies_ms), write_times=list(self.stats.write_times),
+            stages_p50_ms=stages, dropped=dropped,
+            repeated=output.repeated if output else 0, fallbacks=self.processor.fallbacks,
+            interrupted=interrupted, backend=self.processor.backend)
+
+
+def _close_quietly(resource: Any) -> None:
+    try:
+        resource.close()
+    except Exception as exc:  # closing must go on for the others
+        log.warning("closing %s failed: %s", type(resource).__name__, exc)
+
+
+def _install_sigterm(stop: threading.Event) -> Any:
+    """Make SIGTERM set ``stop`` (main thread only); returns the previous handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+
+def _restore_sigterm(previous: Any) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)

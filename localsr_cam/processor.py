@@ -1,0 +1,254 @@
+"""FrameProcessor: one captured frame in, one 2× output frame out.
+
+Steps (see DESIGN.md, "The flow of one frame"):
+
+1. segment: person probability at the segmenter's resolution;
+2. mask: temporal EMA, hysteresis, despeckle, feather (:class:`MaskSmoother`), then
+   upsampled to the frame;
+3. person box: padded with context, aligned, rounded up to a bucket size;
+4. SR on the box crop only (the U-Net engine);
+5. background: plain 2× upscale of the whole frame (optionally blurred);
+6. blend the SR crop over the background with the soft mask.
+
+Written once on torch tensors; the device is the engines' device. Baseline models
+(``bicubic``, ``bilinear``) skip 1–4 and 6; ``full_frame`` runs SR on the whole frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from localsr_cam import ops
+from localsr_cam.config import PipelineConfig
+from localsr_cam.engines import SR_BASELINES, Engine, open_engine, resolve_backend
+from localsr_cam.frames import CapturedFrame, Controls, ProcessedFrame
+from localsr_cam.localize import Box, MaskSmoother, blend_into, bucket_box, person_box
+from localsr_cam.segment import Segmenter, choose_segmenter
+
+log = logging.getLogger(__name__)
+
+BLUR_RADIUS_FRACTION = 1 / 60
+"""Background blur box radius as a fraction of the frame height."""
+DESPECKLE_RADIUS = 1
+"""Opening radius at the segmenter's resolution (removes blobs under ~3 px there)."""
+
+
+class FrameProcessor:
+    """Steps 1–6 on one frame at a time; not thread-safe (one processing thread).
+
+    ``open()`` loads the engines the config needs; ``process()`` returns a new
+    :class:`ProcessedFrame` whose ``image`` the caller owns. An engine that fails on a
+    frame makes that frame the plain upscale; the failure is logged once and counted in
+    ``fallbacks``.
+    """
+
+    def __init__(self, config: PipelineConfig, controls: Controls | None = None) -> None:
+        self.config = config
+        self.controls = controls
+        self.backend = ""
+        self.device = torch.device("cpu")
+        self.fallbacks = 0
+        self.segmenter_name: str | None = None
+        self._sr: Engine | None = None
+        self._segmenters: dict[str, Segmenter] = {}
+        self._smoother = MaskSmoother(
+            ema=config.blend.ema, low=config.blend.threshold_low,
+            high=config.blend.threshold_high, despeckle=DESPECKLE_RADIUS,
+            feather_radius=1)
+        self._opened = False
+
+    # -- life cycle -------------------------------------------------------------------
+    @property
+    def uses_sr(self) -> bool:
+        return self.config.model.model not in SR_BASELINES
+
+    @property
+    def upscale_mode(self) -> str:
+        """How the background is upscaled: the baseline model itself, or the blend setting."""
+        model = self.config.model.model
+        return model if model in SR_BASELINES else self.config.blend.upscale
+
+    @property
+    def uses_mask(self) -> bool:
+        local_sr = self.uses_sr and not self.config.blend.full_frame
+        return local_sr or self.config.blend.background == "blur"
+
+    def open(self) -> FrameProcessor:
+        model = self.config.model
+        self.backend = resolve_backend(model.backend)
+        if self.backend in ("cuda", "tensorrt"):
+            self.device = torch.device("cuda")
+        try:
+            if self.uses_sr:
+                self._sr = open_engine(model.model, self.backend, model.threads)
+            if self.uses_mask and model.segmenter != "auto":
+                self._segmenter_for(model.segmenter)
+        except BaseException:
+            self.close()
+            raise
+        self._opened = True
+        return self
+
+    def _segmenter_for(self, name: str) -> Segmenter:
+        segmenter = self._segmenters.get(name)
+        if segmenter is None:
+            model = self.config.model
+            engine = open_engine(name, self.backend, model.threads, model.weights)
+            segmenter = self._segmenters[name] = Segmenter(name, engine)
+        return segmenter
+
+    def prepare(self, frame_size: tuple[int, int]) -> None:
+        """Open the segmenter ``auto`` picks for frames of this (width, height)."""
+        if self.uses_mask:
+            self.segmenter_name = choose_segmenter(self.config.model.segmenter, frame_size)
+            self._segmenter_for(self.segmenter_name)
+
+    def reset(self) -> None:
+        """Forget temporal state (call between unrelated images)."""
+        self._smoother.reset()
+
+    def close(self) -> None:
+        engines: list[Any] = [self._sr, *self._segmenters.values()]
+        self._sr, self._segmenters = None, {}
+        for engine in engines:
+            if engine is not None:
+                engine.close()
+        self._opened = False
+
+    def __enter__(self) -> FrameProcessor:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- per frame --------------------------------------------------------------------
+    def process(self, frame: CapturedFrame) -> ProcessedFrame:
+        """``frame.image`` uint8 H×W×3 BGR → :class:`ProcessedFrame` with a 2H×2W×3 image."""
+        stages: dict[str, float] = {}
+        timer = _StageTimer(stages)
+        lr = torch.from_numpy(frame.image)
+        if self.device.type != "cpu":
+            lr = lr.pin_memory().to(self.device, non_blocking=True)
+        bypass = self.controls is not None and self.controls.bypass
+        mask: torch.Tensor | None = None
+        box: Box | None = None
+        fallback = False
+        try:
+            if self.uses_mask and not bypass:
+                with timer("segment"):
+                    mask = self._mask(lr)
+            with timer("background"):
+                output = self._background(lr)
+            if (self.uses_sr or mask is not None) and not bypass:
+                box = self._super_resolve(lr, mask, output, timer)
+        except Exception as exc:  # an engine failed on this frame: pass it through
+            fallback = True
+            self._count_fallback(exc)
+            output = ops.upscale2x(lr, self.upscale_mode)
+            box = None
+        image = output.cpu().numpy() if output.device.type != "cpu" else output.numpy()
+        mask_np = None if mask is None else mask[0, 0].float().cpu().numpy()
+        return ProcessedFrame(image=image, source=frame, mask=mask_np, box=box,
+                              stages_ms=stages, fallback=fallback)
+
+    def _count_fallback(self, exc: Exception) -> None:
+        if self.fallbacks == 0:
+            log.error("inference failed (%s: %s); passing frames through as the plain "
+                      "upscale", type(exc).__name__, exc)
+        self.fallbacks += 1
+
+    def _mask(self, lr: torch.Tensor) -> torch.Tensor:
+        """Soft person mask, float32 1×1×H×W in [0,1], at the frame's resolution."""
+        height, width = lr.shape[:2]
+        if self.segmenter_name is None:
+            self.prepare((width, height))
+        assert self.segmenter_name is not None
+        segmenter = self._segmenters[self.segmenter_name]
+        probability = segmenter(ops.bgr8_to_rgb_float(lr))
+        scale = segmenter.scale
+        self._smoother.feather_radius = max(1, round(self.config.blend.feather_px * scale / 2))
+        soft = self._smoother(probability.float())
+        if soft.shape[2:] == (height, width):
+            return soft
+        return F.interpolate(soft, size=(height, width), mode="bilinear", align_corners=False)
+
+    def _background(self, lr: torch.Tensor) -> torch.Tensor:
+        """The plain 2× upscale (uint8 2H×2W×3, a new tensor), blurred if configured."""
+        if self.config.blend.background == "blur" and not (self.controls and
+                                                           self.controls.bypass):
+            radius = max(1, round(lr.shape[0] * BLUR_RADIUS_FRACTION))
+            return ops.upscale2x(ops.blur(lr, radius), self.upscale_mode)
+        return ops.upscale2x(lr, self.upscale_mode)
+
+    def _super_resolve(self, lr: torch.Tensor, mask: torch.Tensor | None,
+                       output: torch.Tensor, timer: _StageTimer) -> Box | None:
+        """Steps 3, 4 and 6: put the person (or the whole frame) into ``output`` in place.
+
+        The foreground is the SR of the box crop for a U-Net model, or the sharp plain
+        upscale when only the background is blurred.
+        """
+        height, width = lr.shape[:2]
+        blend = self.config.blend
+        full = blend.full_frame and self.uses_sr
+        if full:
+            box: Box | None = (0, 0, width, height)
+        else:
+            assert mask is not None
+            tight = person_box(mask)
+            box = None if tight is None else bucket_box(tight, (width, height),
+                                                        blend.context_px, blend.bucket)
+        if box is None:
+            return None
+        x0, y0, x1, y1 = box
+        with timer("upscale"):
+            crop = lr[y0:y1, x0:x1]
+            if self._sr is not None:
+                sr = self._sr({"image": ops.bgr8_to_rgb_float(crop)})["sr"]
+                foreground = ops.rgb_float_to_bgr255(sr)
+            else:
+                foreground = ops.upscale2x(crop.contiguous(), self.upscale_mode).float()
+        with timer("blend"):
+            target = output[2 * y0:2 * y1, 2 * x0:2 * x1]
+            if full:
+                target.copy_(foreground.round_().clamp_(0, 255).to(torch.uint8))
+            else:
+                assert mask is not None
+                alpha = F.interpolate(mask[:, :, y0:y1, x0:x1], scale_factor=2,
+                                      mode="bilinear", align_corners=False)[0, 0]
+                blend_into(target, foreground, alpha)
+        return box
+
+
+class _StageTimer:
+    """Context-manager factory recording wall milliseconds per stage into a dict."""
+
+    def __init__(self, into: dict[str, float]) -> None:
+        self.into = into
+
+    def __call__(self, stage: str) -> _Stage:
+        return _Stage(self.into, stage)
+
+
+class _Stage:
+    def __init__(self, into: dict[str, float], stage: str) -> None:
+        self.into, self.stage, self.start = into, stage, 0.0
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        elapsed = (time.perf_counter() - self.start) * 1000.0
+        self.into[self.stage] = self.into.get(self.stage, 0.0) + elapsed
+
+
+def process_image(processor: FrameProcessor, image: np.ndarray) -> ProcessedFrame:
+    """Process one still image (no temporal state carried over): a convenience."""
+    processor.reset()
+    return processor.process(CapturedFrame(image, 0, time.perf_counter()))
+

@@ -1,0 +1,53 @@
+"""The ``run`` job: build source, processor and sinks from a config and run them."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from pathlib import Path
+
+from localsr_cam.camera import CameraSource
+from localsr_cam.capture import Source, make_source
+from localsr_cam.config import PipelineConfig
+from localsr_cam.frames import Controls
+from localsr_cam.outputs import Sink, make_sink
+from localsr_cam.pipeline import Pipeline, RunResult
+from localsr_cam.processor import FrameProcessor
+
+log = logging.getLogger(__name__)
+
+
+def default_sinks(source: Source, workdir: Path | None = None) -> tuple[str, ...]:
+    """``virtualcam`` for a camera; otherwise an mp4 in the working directory."""
+    if isinstance(source, CameraSource):
+        return ("virtualcam",)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(source.name).stem) or "output"
+    path = (workdir or Path.cwd()) / f"localsr_{stem}.mp4"
+    return (f"file:{path}",)
+
+
+def build_sinks(specs: tuple[str, ...]) -> list[Sink]:
+    """Parse every sink spec before anything opens, so a typo fails fast."""
+    return [make_sink(spec) for spec in specs]
+
+
+def run(config: PipelineConfig, controls: Controls | None = None) -> RunResult:
+    """Run the filter with ``config`` until it ends; returns the run's figures."""
+    source = make_source(config.capture)
+    specs = config.output.sinks or default_sinks(source)
+    sinks = build_sinks(specs)
+    for spec in specs:
+        if spec.startswith("file:") and not config.output.sinks:
+            log.info("writing %s", spec[len("file:"):])
+    processor = FrameProcessor(config, controls)
+    pipeline = Pipeline(source, processor, sinks, fps=config.output.fps,
+                        paced_capture=config.capture.paced, paced_output=True,
+                        limit=config.output.frames, controls=controls)
+    return pipeline.run()
+
+
+def with_source(config: PipelineConfig, source: str) -> PipelineConfig:
+    """A copy of ``config`` reading from ``source``."""
+    return dataclasses.replace(config, capture=dataclasses.replace(config.capture,
+                                                                   source=source))
