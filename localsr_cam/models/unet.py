@@ -1,0 +1,250 @@
+"""The two super-resolution U-Nets and how to build and load them.
+
+Both follow the engine contract of :mod:`localsr_cam.engines`: ``forward(image)`` takes
+the LOW-resolution image, N×3×h×w float32 RGB in [0,1], and returns ``sr``,
+N×3×2h×2w float32 RGB, not clamped. Any ``h, w >= 1`` works; the networks pad or crop
+inside ``forward`` so the same graph (and its ONNX export) serves every size.
+
+- :class:`PaperUNet` reproduces the source paper's vanilla U-Net: the input is resized
+  to the HR size (bicubic, inside ``forward``), two down blocks and two up blocks at HR
+  resolution, each down block's output *added* to its up block, dropout in the first
+  down block. Slow (all of it runs at HR resolution); it is the reference.
+- :class:`FastUNet` is ours, for real time on a laptop CPU: it runs at LR resolution,
+  with one half-resolution level, and predicts a residual over a bilinear 2× upscale
+  through a PixelShuffle tail.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from localsr_cam.engines import artifact_path, model_spec, read_manifest
+from localsr_cam.errors import ConfigError, ModelError
+
+SCALE = 2
+
+
+def _conv(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
+
+
+class FastUNet(nn.Module):
+    """LR-space residual U-Net with a PixelShuffle tail.
+
+    Layout (``C = width``)::
+
+        image ─ head conv3×3 3→C ─┬─ conv3×3/2 C→2C ─ depth × conv3×3 2C→2C ─ conv1×1 2C→4C
+                                  │                                             PixelShuffle(2)
+                                  └──────────────────(+)────────────────────────────┘
+                                                      └─ conv3×3 C→12 ─ PixelShuffle(2)
+        sr = bilinear2×(image) + that residual
+
+    Only the head, the skip addition and the tail run at LR resolution; the ``depth``
+    blocks run at half LR resolution with 2C channels, where they cost a quarter as
+    much. With width 16 and depth 2 that is about 8.4 KMAC per LR pixel.
+
+    Odd sizes: the stride-2 conv gives ``ceil(h/2)``, the PixelShuffle brings it back to
+    ``2·ceil(h/2)`` and the result is cropped to ``h`` before the skip is added, so any
+    ``h, w >= 1`` works without padding.
+    """
+
+    def __init__(self, width: int = 16, depth: int = 2) -> None:
+        super().__init__()
+        if width < 1 or depth < 0:
+            raise ConfigError(f"FastUNet needs width >= 1 and depth >= 0 (got {width}, {depth})")
+        self.width = width
+        self.depth = depth
+        c = width
+        self.head = _conv(3, c)
+        self.down = _conv(c, 2 * c, stride=2)
+        self.body = nn.ModuleList(_conv(2 * c, 2 * c) for _ in range(depth))
+        self.up = _conv(2 * c, 4 * c, k=1)
+        self.tail = _conv(c, 3 * SCALE * SCALE)
+        # Start as plain bilinear upscaling: the residual branch outputs zero.
+        nn.init.zeros_(self.tail.weight)
+        assert self.tail.bias is not None
+        nn.init.zeros_(self.tail.bias)
+
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments, as recorded in the manifest."""
+        return {"width": self.width, "depth": self.depth}
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """``image`` N×3×h×w float32 in [0,1] → ``sr`` N×3×2h×2w float32 (not clamped)."""
+        h, w = image.shape[-2], image.shape[-1]
+        base = F.interpolate(image, scale_factor=SCALE, mode="bilinear", align_corners=False)
+        skip = F.relu(self.head(image))
+        x = F.relu(self.down(skip))
+        for conv in self.body:
+            x = F.relu(conv(x))
+        x = F.pixel_shuffle(self.up(x), 2)[..., :h, :w]
+        x = F.relu(x + skip)
+        return base + F.pixel_shuffle(self.tail(x), SCALE)
+
+
+class PaperUNet(nn.Module):
+    """The paper's vanilla U-Net on the bicubic-resized input (``C = width``)::
+
+        up = bicubic2×(image)                                   (inside forward, H = 2h)
+        d1 = conv-relu-conv-relu(up) 3→C, dropout              at H
+        d2 = conv-relu-conv-relu(maxpool(d1)) C→2C             at H/2
+        b  = conv-relu-conv-relu(maxpool(d2)) 2C→2C            at H/4   (bridge)
+        u2 = conv-relu-conv-relu(convT2×(b) + d2) 2C→C         at H/2   (additive skip)
+        u1 = conv-relu-conv-relu(convT2×(u2) + d1) C→C         at H     (additive skip)
+        sr = conv1×1(u1) C→3  (+ up when ``residual``)
+
+    ``residual=True`` adds the bicubic input to the output (global residual learning);
+    the paper's network outputs the image directly (``residual=False``). Max pooling uses
+    ``ceil_mode`` and the transposed convs' outputs are cropped to the skip's size, so
+    any ``h, w >= 1`` works.
+    """
+
+    def __init__(self, width: int = 32, dropout: float = 0.1, residual: bool = True) -> None:
+        super().__init__()
+        if width < 1 or not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"PaperUNet needs width >= 1 and 0 <= dropout < 1 "
+                              f"(got {width}, {dropout})")
+        self.width = width
+        self.dropout = dropout
+        self.residual = residual
+        c = width
+        self.down1 = self._block(3, c)
+        self.drop1 = nn.Dropout2d(dropout)
+        self.down2 = self._block(c, 2 * c)
+        self.bridge = self._block(2 * c, 2 * c)
+        self.up2t = nn.ConvTranspose2d(2 * c, 2 * c, 2, stride=2)
+        self.up2 = self._block(2 * c, c)
+        self.up1t = nn.ConvTranspose2d(c, c, 2, stride=2)
+        self.up1 = self._block(c, c)
+        self.out = nn.Conv2d(c, 3, 1)
+
+    @staticmethod
+    def _block(cin: int, cout: int) -> nn.Sequential:
+        return nn.Sequential(_conv(cin, cout), nn.ReLU(), _conv(cout, cout), nn.ReLU())
+
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments, as recorded in the manifest."""
+        return {"width": self.width, "dropout": self.dropout, "residual": self.residual}
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """``image`` N×3×h×w float32 in [0,1] → ``sr`` N×3×2h×2w float32 (not clamped)."""
+        up = F.interpolate(image, scale_factor=SCALE, mode="bicubic", align_corners=False)
+        d1 = self.drop1(self.down1(up))
+        d2 = self.down2(F.max_pool2d(d1, 2, ceil_mode=True))
+        b = self.bridge(F.max_pool2d(d2, 2, ceil_mode=True))
+        u2 = self.up2t(b)[..., : d2.shape[-2], : d2.shape[-1]]
+        u2 = self.up2(u2 + d2)
+        u1 = self.up1t(u2)[..., : d1.shape[-2], : d1.shape[-1]]
+        u1 = self.up1(u1 + d1)
+        sr = self.out(u1)
+        return sr + up if self.residual else sr
+
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"fast": FastUNet, "paper": PaperUNet}
+
+
+def build_model(name: str, **config: Any) -> nn.Module:
+    """A fresh, randomly initialised ``"fast"`` or ``"paper"`` network.
+
+    ``config`` holds the constructor arguments (as in a manifest entry's ``config``);
+    an unknown model or argument is a :class:`ConfigError`.
+    """
+    try:
+        cls = ARCHITECTURES[name]
+    except KeyError:
+        raise ConfigError(f"unknown SR model {name!r}; choose one of: "
+                          f"{', '.join(sorted(ARCHITECTURES))}") from None
+    try:
+        return cls(**config)
+    except TypeError as exc:
+        raise ConfigError(f"bad config for model {name!r}: {exc}") from None
+
+
+def read_state_dict(path: Path, rebuild: str) -> dict[str, torch.Tensor]:
+    """Load a plain ``{name: tensor}`` state dict from ``path`` without running code.
+
+    Anything else (pickled objects, a training checkpoint, garbage) is refused with a
+    :class:`ModelError` naming ``path`` and the ``rebuild`` command.
+    """
+    obj = _safe_load(path, rebuild)
+    if not isinstance(obj, dict) or not obj or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+        raise ModelError(f"{path} is not a plain state dict of tensors; "
+                         f"rebuild it with `{rebuild}`")
+    return obj
+
+
+def _safe_load(path: Path, rebuild: str) -> Any:
+    """``torch.load(weights_only=True)`` with every failure turned into a ModelError."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ModelError(f"{path} is missing; run `{rebuild}`") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError,
+            AttributeError, ImportError, IndexError, TypeError, KeyError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{path} cannot be loaded safely ({reason[:120]}); "
+                         f"rebuild it with `{rebuild}`") from None
+
+
+def load_model(name: str, weights: Path | None = None) -> nn.Module:
+    """The trained ``"fast"`` or ``"paper"`` network in eval mode, on the CPU.
+
+    The config comes from the model's manifest entry (defaults when it has none); the
+    weights from ``weights`` or the shipped file in the engines folder.
+    """
+    spec = model_spec(name)
+    entry = read_manifest().get(name, {})
+    config = entry.get("config", {}) if isinstance(entry, dict) else {}
+    model = build_model(name, **config)
+    path = Path(weights) if weights is not None else artifact_path(name, "weights")
+    state = read_state_dict(path, spec.build_command)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ModelError(f"{path} does not match model {name!r} config {config} ({first}); "
+                         f"rebuild it with `{spec.build_command}`") from None
+    return model.eval()
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def macs_per_lr_pixel(model: nn.Module, h: int = 64, w: int = 64) -> float:
+    """Multiply-accumulates of the convolutions per LOW-resolution input pixel.
+
+    Counted with forward hooks on ``Conv2d``/``ConvTranspose2d`` for one h×w input;
+    resizes, ReLUs and additions are not counted.
+    """
+    total = 0
+
+    def hook(mod: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        nonlocal total
+        assert isinstance(mod, nn.Conv2d | nn.ConvTranspose2d)
+        kh, kw = mod.kernel_size
+        if isinstance(mod, nn.Conv2d):
+            total += out.numel() * (mod.in_channels // mod.groups) * kh * kw
+        else:  # each input element feeds out_channels·kh·kw outputs
+            total += inputs[0].numel() * (mod.out_channels // mod.groups) * kh * kw
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, 3, h, w))
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    return total / (h * w)

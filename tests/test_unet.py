@@ -1,0 +1,154 @@
+"""The SR U-Nets: engine contract shapes, ONNX parity, safe loading."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from localsr_cam.engines import engines_dir, write_manifest_entry
+from localsr_cam.errors import ConfigError, ModelError
+from localsr_cam.models.unet import (
+    FastUNet,
+    PaperUNet,
+    build_model,
+    count_params,
+    load_model,
+    macs_per_lr_pixel,
+)
+from localsr_cam.runtime.export import export_sr_onnx, ort_session, parity
+
+ODD_SIZES = [(1, 1), (3, 5), (17, 33), (2, 7)]
+
+
+def _randomized(name: str) -> nn.Module:
+    """A model with every weight random (FastUNet's tail starts at zero otherwise)."""
+    torch.manual_seed(0)
+    model = build_model(name)
+    for p in model.parameters():
+        nn.init.normal_(p, std=0.1)
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", ["fast", "paper"])
+@pytest.mark.parametrize(("h", "w"), ODD_SIZES)
+def test_output_is_twice_the_input(name: str, h: int, w: int) -> None:
+    model = _randomized(name)
+    with torch.no_grad():
+        sr = model(torch.rand(2, 3, h, w))
+    assert sr.shape == (2, 3, 2 * h, 2 * w)
+    assert sr.dtype == torch.float32
+    assert torch.isfinite(sr).all()
+
+
+def test_fresh_fast_unet_is_bilinear_upscaling() -> None:
+    image = torch.rand(1, 3, 9, 11)
+    with torch.no_grad():
+        sr = FastUNet()(image)
+    expected = F.interpolate(image, scale_factor=2, mode="bilinear", align_corners=False)
+    assert torch.allclose(sr, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["fast", "paper"])
+def test_onnx_matches_pytorch_on_odd_sizes(name: str, tmp_path: Path) -> None:
+    model = _randomized(name)
+    path = tmp_path / f"{name}.onnx"
+    export_sr_onnx(model, path)
+    assert parity(model, path, sizes=[(1, 1), (3, 5), (17, 33), (40, 24)]) <= 1e-4
+    session = ort_session(path, threads=1)
+    assert [i.name for i in session.get_inputs()] == ["image"]
+    assert [o.name for o in session.get_outputs()] == ["sr"]
+    out = session.run(["sr"], {"image": np.zeros((2, 3, 5, 7), np.float32)})[0]
+    assert out.shape == (2, 3, 10, 14)
+
+
+def test_onnx_bicubic_resize_matches_torch(tmp_path: Path) -> None:
+    class Bicubic(nn.Module):
+        def forward(self, image: torch.Tensor) -> torch.Tensor:
+            return F.interpolate(image, scale_factor=2, mode="bicubic", align_corners=False)
+
+    path = tmp_path / "bicubic.onnx"
+    export_sr_onnx(Bicubic(), path)
+    assert parity(Bicubic(), path, sizes=[(1, 1), (2, 3), (17, 33), (64, 48)]) <= 1e-4
+
+
+@pytest.mark.parametrize("name", ["fast", "paper"])
+def test_shipped_engines_match_their_weights(name: str) -> None:
+    directory = engines_dir()
+    files = {"fast": "fast_unet", "paper": "paper_unet"}[name]
+    if not (directory / f"{files}.pt").exists() or not (directory / f"{files}.onnx").exists():
+        pytest.skip(f"{name} is not trained yet")
+    model = load_model(name)
+    assert parity(model, directory / f"{files}.onnx", sizes=[(3, 5), (17, 33)]) <= 1e-4
+
+
+def test_build_model_rejects_unknown_names_and_arguments() -> None:
+    with pytest.raises(ConfigError):
+        build_model("huge")
+    with pytest.raises(ConfigError):
+        build_model("fast", colour=3)
+    with pytest.raises(ConfigError):
+        FastUNet(width=0)
+
+
+def test_size_figures() -> None:
+    fast, paper = FastUNet(width=16, depth=2), PaperUNet(width=32)
+    assert 10_000 < count_params(fast) < 50_000
+    assert macs_per_lr_pixel(fast) < 10_000
+    assert macs_per_lr_pixel(paper) > 10 * macs_per_lr_pixel(fast)
+
+
+@pytest.fixture
+def engines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LOCALSR_ENGINES", str(tmp_path))
+    return tmp_path
+
+
+def test_load_model_rebuilds_config_from_manifest(engines: Path) -> None:
+    model = FastUNet(width=16, depth=1)
+    torch.save(model.state_dict(), engines / "fast_unet.pt")
+    write_manifest_entry("fast", {"config": model.config()})
+    loaded = load_model("fast")
+    assert isinstance(loaded, FastUNet) and loaded.depth == 1 and not loaded.training
+
+
+def test_load_model_missing_file_names_the_command(engines: Path) -> None:
+    with pytest.raises(ModelError, match="localsr-cam train --model paper"):
+        load_model("paper")
+
+
+def test_load_model_mismatched_config(engines: Path) -> None:
+    torch.save(FastUNet(width=16, depth=3).state_dict(), engines / "fast_unet.pt")
+    with pytest.raises(ModelError, match="does not match"):
+        load_model("fast")
+
+
+class _Exploit:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+@pytest.mark.parametrize("content", ["list", "mixed", "code", "garbage", "empty"])
+def test_unsafe_or_wrong_weights_are_refused(content: str, engines: Path) -> None:
+    path = engines / "bad.pt"
+    if content == "list":
+        torch.save([torch.zeros(1)], path)
+    elif content == "mixed":
+        torch.save({"head.weight": torch.zeros(1), "note": "hello"}, path)
+    elif content == "code":
+        path.write_bytes(pickle.dumps({"head.weight": _Exploit()}))
+    elif content == "garbage":
+        path.write_bytes(b"\x00not a torch file")
+    else:
+        path.write_bytes(b"")
+    with pytest.raises(ModelError) as info:
+        load_model("fast", weights=path)
+    message = str(info.value)
+    assert "bad.pt" in message and "localsr-cam train --model fast" in message
+    assert "\n" not in message
