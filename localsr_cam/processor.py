@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,9 @@ from localsr_cam.segment import Segmenter, choose_segmenter
 
 log = logging.getLogger(__name__)
 
+EngineFactory = Callable[[str, str, int, "str | None"], Engine]
+"""``(model name, backend, threads, weights) -> opened Engine``: how engines are loaded."""
+
 BLUR_RADIUS_FRACTION = 1 / 60
 """Background blur box radius as a fraction of the frame height."""
 DESPECKLE_RADIUS = 1
@@ -45,12 +49,14 @@ class FrameProcessor:
     ``open()`` loads the engines the config needs; ``process()`` returns a new
     :class:`ProcessedFrame` whose ``image`` the caller owns. An engine that fails on a
     frame makes that frame the plain upscale; the failure is logged once and counted in
-    ``fallbacks``.
+    ``fallbacks``. ``engine_factory`` loads engines (tests pass fakes).
     """
 
-    def __init__(self, config: PipelineConfig, controls: Controls | None = None) -> None:
+    def __init__(self, config: PipelineConfig, controls: Controls | None = None,
+                 engine_factory: EngineFactory = open_engine) -> None:
         self.config = config
         self.controls = controls
+        self._open_engine = engine_factory
         self.backend = ""
         self.device = torch.device("cpu")
         self.fallbacks = 0
@@ -86,7 +92,7 @@ class FrameProcessor:
             self.device = torch.device("cuda")
         try:
             if self.uses_sr:
-                self._sr = open_engine(model.model, self.backend, model.threads)
+                self._sr = self._open_engine(model.model, self.backend, model.threads, None)
             if self.uses_mask and model.segmenter != "auto":
                 self._segmenter_for(model.segmenter)
         except BaseException:
@@ -99,7 +105,7 @@ class FrameProcessor:
         segmenter = self._segmenters.get(name)
         if segmenter is None:
             model = self.config.model
-            engine = open_engine(name, self.backend, model.threads, model.weights)
+            engine = self._open_engine(name, self.backend, model.threads, model.weights)
             segmenter = self._segmenters[name] = Segmenter(name, engine)
         return segmenter
 
