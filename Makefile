@@ -1,0 +1,51 @@
+# Set-up for a fresh machine: `make run` (install, prepare models, run on the sample)
+# and `make test` (install, prepare models, lint, type-check, test).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+FRAMES ?= 150
+
+.PHONY: install models run test lint typecheck pytest xvfb bench eval clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade-strategy only-if-needed -e '.[dev]'
+	# type stubs for the TensorRT backend; its declared dependency 'tensorrt' is a stub
+	# package that fetches from another index, so it is skipped on purpose
+	$(BIN)/pip install --no-deps tensorrt-stubs==10.13.0.35.1
+	touch $(STAMP)
+
+install: $(STAMP)
+
+models: $(STAMP)
+	$(BIN)/localsr-cam models fetch
+	$(BIN)/localsr-cam models list
+
+run: models
+	$(BIN)/localsr-cam run --source synthetic --frames $(FRAMES)
+
+xvfb:
+	@command -v Xvfb >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq xvfb xauth; }
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: models xvfb
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench: models
+	$(BIN)/localsr-cam bench --mode all --frames 300 --json bench.json --md bench.md
+
+eval: models
+	$(BIN)/localsr-cam eval --images ../shared/data/val --md eval.md --json eval.json
+
+clean:
+	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache

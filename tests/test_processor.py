@@ -1,0 +1,161 @@
+"""FrameProcessor with fake engines: shapes, localized blending, fallbacks."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
+from localsr_cam.frames import CapturedFrame, Controls
+from localsr_cam.processor import FrameProcessor, process_image
+from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
+
+
+def config(model="fast", **blend) -> PipelineConfig:
+    return PipelineConfig(model=ModelConfig(model=model, backend="cpu"),
+                          blend=BlendConfig(ema=0.0, **blend))
+
+
+def frame(width=160, height=90, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def plain(image: np.ndarray, mode=cv2.INTER_CUBIC) -> np.ndarray:
+    return cv2.resize(image, (2 * image.shape[1], 2 * image.shape[0]), interpolation=mode)
+
+
+@pytest.mark.parametrize("model, mode", [("bicubic", cv2.INTER_CUBIC),
+                                         ("bilinear", cv2.INTER_LINEAR)])
+def test_baselines_are_the_plain_upscale(model, mode):
+    engines = EngineBox()
+    with FrameProcessor(config(model), engine_factory=engines) as processor:
+        image = frame()
+        out = process_image(processor, image)
+    assert out.image.shape == (180, 320, 3) and out.image.dtype == np.uint8
+    assert np.array_equal(out.image, plain(image, mode))
+    assert engines.opened == [] and out.mask is None
+
+
+def test_local_sr_changes_only_the_person_and_keeps_the_rest_exact():
+    engines = EngineBox(DiscSegmenter((0.5, 0.5), 0.25), BicubicSR(offset=0.2))
+    image = frame()
+    with FrameProcessor(config(), engine_factory=engines) as processor:
+        out = process_image(processor, image)
+    base = plain(image)
+    assert out.mask is not None and out.mask.shape == (90, 160)
+    alpha = cv2.resize(out.mask, (320, 180), interpolation=cv2.INTER_LINEAR)
+    outside = alpha == 0
+    assert outside.mean() > 0.5
+    assert np.array_equal(out.image[outside], base[outside])
+    centre = out.image[80:100, 150:170].astype(int) - base[80:100, 150:170].astype(int)
+    assert centre.mean() > 30  # the +0.2 offset of the fake SR, on the 0-255 scale
+    x0, y0, x1, y1 = out.box
+    assert ((x1 - x0) % 32 == 0 or x1 - x0 == 160) and ((y1 - y0) % 32 == 0 or y1 - y0 == 90)
+    assert engines.sr.shapes == [(1, 3, y1 - y0, x1 - x0)]
+    assert set(out.stages_ms) >= {"segment", "background", "upscale", "blend"}
+
+
+def test_sr_box_covers_every_blended_pixel_with_context():
+    engines = EngineBox(DiscSegmenter((0.3, 0.5), 0.2), BicubicSR(offset=0.2))
+    with FrameProcessor(config(context_px=16), engine_factory=engines) as processor:
+        out = process_image(processor, frame(320, 180))
+    ys, xs = np.nonzero(out.mask > 0)
+    x0, y0, x1, y1 = out.box
+    assert x0 <= xs.min() - 16 or x0 == 0
+    assert x1 >= xs.max() + 1 + 16 or x1 == 320
+    assert y0 <= ys.min() - 16 or y0 == 0
+    assert y1 >= ys.max() + 1 + 16 or y1 == 180
+
+
+def test_nobody_in_frame_is_the_plain_upscale_without_sr():
+    engines = EngineBox(DiscSegmenter(None), BicubicSR(offset=0.2))
+    image = frame()
+    with FrameProcessor(config(), engine_factory=engines) as processor:
+        out = process_image(processor, image)
+    assert np.array_equal(out.image, plain(image)) and out.box is None
+    assert engines.sr.shapes == []
+
+
+def test_full_frame_runs_sr_on_the_whole_frame():
+    engines = EngineBox(DiscSegmenter(None), BicubicSR())
+    image = frame(100, 60)
+    with FrameProcessor(config(full_frame=True), engine_factory=engines) as processor:
+        out = process_image(processor, image)
+    assert engines.sr.shapes == [(1, 3, 60, 100)] and engines.segmenter.calls == 0
+    assert out.box == (0, 0, 100, 60) and out.image.shape == (120, 200, 3)
+
+
+@pytest.mark.parametrize("width, height, centre", [
+    (1, 1, (0.5, 0.5)),        # a 1×1 frame
+    (37, 23, (0.5, 0.5)),      # not a multiple of the bucket
+    (200, 100, (0.02, 0.5)),   # person touching the left border
+    (200, 100, (0.98, 0.98)),  # and the bottom-right corner
+    (31, 200, (0.5, 0.5)),     # portrait, narrower than one bucket
+])
+def test_odd_sizes_and_borders(width, height, centre):
+    engines = EngineBox(DiscSegmenter(centre, 0.3), BicubicSR(offset=0.1))
+    with FrameProcessor(config(), engine_factory=engines) as processor:
+        out = process_image(processor, frame(width, height))
+    assert out.image.shape == (2 * height, 2 * width, 3)
+    if out.box is not None:
+        x0, y0, x1, y1 = out.box
+        assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
+
+
+def test_engine_failure_passes_the_frame_through_and_counts_it(caplog):
+    engines = EngineBox(DiscSegmenter(), BicubicSR(fail=True))
+    image = frame()
+    with FrameProcessor(config(), engine_factory=engines) as processor:
+        outs = [processor.process(CapturedFrame(image, i, 0.0)) for i in range(3)]
+        assert processor.fallbacks == 3
+    assert all(o.fallback and np.array_equal(o.image, plain(image)) for o in outs)
+    assert sum("inference failed" in r.message for r in caplog.records) == 1
+
+
+def test_bypass_outputs_the_plain_upscale():
+    controls = Controls()
+    controls.toggle_bypass()
+    engines = EngineBox(DiscSegmenter(), BicubicSR(offset=0.3))
+    image = frame()
+    with FrameProcessor(config(), controls, engine_factory=engines) as processor:
+        out = process_image(processor, image)
+    assert np.array_equal(out.image, plain(image))
+    controls.toggle_bypass()
+    assert not controls.bypass
+
+
+def test_blurred_background_keeps_the_person_sharp():
+    engines = EngineBox(DiscSegmenter((0.5, 0.5), 0.3), BicubicSR())
+    image = frame(200, 120)
+    with FrameProcessor(config(background="blur"), engine_factory=engines) as processor:
+        out = process_image(processor, image)
+    base = plain(image).astype(int)
+    corner = np.abs(out.image[:40, :40].astype(int) - base[:40, :40]).mean()
+    centre = np.abs(out.image[110:130, 190:210].astype(int) - base[110:130, 190:210]).mean()
+    assert corner > 20 and centre < 3
+
+
+def test_close_releases_every_engine_once_even_twice_called():
+    engines = EngineBox()
+    processor = FrameProcessor(config(), engine_factory=engines).open()
+    process_image(processor, frame())
+    processor.close()
+    processor.close()
+    assert engines.sr.closed == 1 and engines.segmenter.closed == 1
+
+
+def test_temporal_smoothing_carries_over_frames_until_reset():
+    segmenter = DiscSegmenter((0.5, 0.5), 0.3)
+    engines = EngineBox(segmenter, BicubicSR())
+    cfg = PipelineConfig(model=ModelConfig(backend="cpu"), blend=BlendConfig(ema=0.9))
+    with FrameProcessor(cfg, engine_factory=engines) as processor:
+        image = frame()
+        first = processor.process(CapturedFrame(image, 0, 0.0))
+        segmenter.centre = None  # the person leaves
+        second = processor.process(CapturedFrame(image, 1, 0.0))
+        assert second.mask is not None and second.mask.max() > 0  # still held by the EMA
+        processor.reset()
+        third = processor.process(CapturedFrame(image, 2, 0.0))
+    assert first.mask is not None and third.mask is not None and third.mask.max() == 0
