@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -62,7 +62,13 @@ class LatestSlot(Generic[T]):
             item, self._item = self._item, None
             if item is not None:
                 self.delivered += 1
+                self._cond.notify_all()
             return item
+
+    def wait_taken(self, timeout: float | None = None) -> bool:
+        """Wait until the waiting item (if any) is taken or the slot closes."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._item is None or self._closed, timeout)
 
     @property
     def has_item(self) -> bool:
@@ -77,6 +83,14 @@ class LatestSlot(Generic[T]):
     @property
     def closed(self) -> bool:
         return self._closed
+
+
+def wait_until_taken(slot: LatestSlot[Any], stop: threading.Event) -> bool:
+    """Block until ``slot`` is empty (True) or ``stop`` is set / the slot closes (False)."""
+    while not stop.is_set():
+        if slot.wait_taken(0.1):
+            return not slot.closed
+    return False
 
 
 class Source(Protocol):
@@ -343,7 +357,8 @@ class CaptureThread(threading.Thread):
     """Reads a source and puts every frame into ``slot``, newest wins.
 
     Non-live sources are paced at ``fps`` when ``paced`` (as a camera would deliver),
-    otherwise read as fast as possible. ``finished`` is set when the stream ends;
+    otherwise read as fast as the consumer takes them: the next frame is read while the
+    last is processed, and none is dropped (benchmarks, file conversion). ``finished`` is set when the stream ends;
     ``error`` holds the exception that stopped it, if any. ``lost`` is set while a live
     source is unavailable and being reconnected.
     """
@@ -355,6 +370,7 @@ class CaptureThread(threading.Thread):
         self.slot = slot
         self.stop_event = stop
         self.paced = paced and not source.live
+        self.lossless = not paced and not source.live
         self.finished = threading.Event()
         self.lost = threading.Event()
         self.error: BaseException | None = None
@@ -377,6 +393,8 @@ class CaptureThread(threading.Thread):
                     break
                 now = time.perf_counter()
                 self.read_ms.append((now - started) * 1000.0)
+                if self.lossless and not wait_until_taken(self.slot, self.stop_event):
+                    break
                 self.slot.put(CapturedFrame(image, self.frames, now))
                 self.frames += 1
         except BaseException as exc:  # handed to the main thread, which reports it

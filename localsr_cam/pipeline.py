@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from localsr_cam.capture import CaptureThread, LatestSlot, Source
+from localsr_cam.capture import CaptureThread, LatestSlot, Source, wait_until_taken
 from localsr_cam.frames import CapturedFrame, Controls, HudStats, ProcessedFrame
 from localsr_cam.outputs import Sink
 from localsr_cam.processor import FrameProcessor
@@ -93,7 +93,11 @@ class RunResult:
 
 
 class ProcessThread(threading.Thread):
-    """Takes the newest captured frame, processes it, offers the result downstream."""
+    """Takes the newest captured frame, processes it, offers the result downstream.
+
+    In lossless mode (an unpaced file source) it waits for the output to take each
+    result, so no processed frame is dropped.
+    """
 
     def __init__(self, processor: FrameProcessor, inbox: LatestSlot[CapturedFrame],
                  outbox: LatestSlot[ProcessedFrame], capture: CaptureThread,
@@ -118,6 +122,9 @@ class ProcessThread(threading.Thread):
                 result = self.processor.process(frame)
                 for stage, ms in result.stages_ms.items():
                     self.stats.add(stage, ms)
+                lossless = self.capture.lossless  # hand every frame on, as the capture does
+                if lossless and not wait_until_taken(self.outbox, self.stop_event):
+                    break
                 self.outbox.put(result)
         except BaseException as exc:
             self.error = exc
@@ -311,7 +318,7 @@ class Pipeline:
 
     def _result(self, seconds: float, interrupted: bool) -> RunResult:
         output, capture = self._output, self._capture
-        dropped = self._slots[0].dropped if self._slots else 0
+        dropped = sum(slot.dropped for slot in self._slots)
         stages = {name: self.stats.percentile(name, 50) for name in self.stats.names()
                   if name != "latency"}
         if capture is not None and capture.read_ms:

@@ -60,7 +60,7 @@ def test_slow_consumer_sees_newest_frame_never_a_backlog():
     source.open()
     slot: LatestSlot[CapturedFrame] = LatestSlot()
     stop = threading.Event()
-    thread = CaptureThread(source, slot, stop, paced=False)
+    thread = CaptureThread(source, slot, stop, paced=True)  # delivers like a 1000 fps camera
     thread.start()
     seen = []
     try:
@@ -77,6 +77,26 @@ def test_slow_consumer_sees_newest_frame_never_a_backlog():
     assert not thread.is_alive()
     assert seen == sorted(seen) and seen[-1] - seen[0] > 4  # frames were skipped
     assert slot.dropped > 0
+
+
+def test_unpaced_file_source_is_read_on_demand_without_drops():
+    source = SyntheticSource((32, 18), fps=30)
+    source.open()
+    slot: LatestSlot[CapturedFrame] = LatestSlot()
+    stop = threading.Event()
+    thread = CaptureThread(source, slot, stop, paced=False)
+    thread.start()
+    try:
+        seen = []
+        for _ in range(6):
+            frame = slot.get(timeout=1)
+            assert frame is not None
+            seen.append(frame.index)
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        thread.join(1)
+    assert seen == list(range(6)) and slot.dropped == 0
 
 
 def test_synthetic_clip_is_deterministic_and_moves():

@@ -1,0 +1,158 @@
+"""The three threads together: limits, pacing, repeats, camera loss, clean stop."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from localsr_cam import camera as camera_module
+from localsr_cam.camera import CameraSource
+from localsr_cam.capture import SyntheticSource
+from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
+from localsr_cam.frames import Controls, HudStats, ProcessedFrame
+from localsr_cam.pipeline import Pipeline
+from localsr_cam.processor import FrameProcessor
+from tests.fakes import EngineBox, FakeVideoCapture
+
+
+class RecordingSink:
+    """A sink that keeps what it was given (copies of the images' means) and when."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.name = "recording"
+        self.writes: list[tuple[float, int, float]] = []
+        self.size: tuple[int, int] | None = None
+        self.closed = 0
+        self.fail_after = fail_after
+
+    def open(self, size, fps, controls) -> None:
+        self.size = size
+
+    def write(self, frame: ProcessedFrame, hud: HudStats) -> None:
+        if self.fail_after is not None and len(self.writes) >= self.fail_after:
+            raise OSError("device gone")
+        assert frame.image.shape == (self.size[1], self.size[0], 3)
+        self.writes.append((time.perf_counter(), frame.source.index, float(frame.image.mean())))
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def processor(model="bicubic") -> FrameProcessor:
+    cfg = PipelineConfig(model=ModelConfig(model=model, backend="cpu"))
+    return FrameProcessor(cfg, engine_factory=EngineBox())
+
+
+def live_threads() -> set[str]:
+    return {t.name for t in threading.enumerate()} & {"capture", "process", "output"}
+
+
+def test_frame_limit_sizes_and_clean_shutdown():
+    sink = RecordingSink()
+    pipeline = Pipeline(SyntheticSource((64, 36), fps=200), processor("fast"), [sink],
+                        paced_output=False, limit=12)
+    result = pipeline.run()
+    assert result.frames == 12 and len(sink.writes) == 12
+    assert sink.size == (128, 72) and sink.closed == 1
+    assert len(result.latencies_ms) == 12 and all(v > 0 for v in result.latencies_ms)
+    assert {"segment", "upscale", "blend", "background", "capture"} <= set(result.stages_p50_ms)
+    assert "frames=12" in result.summary() and not live_threads()
+
+
+def test_finite_source_ends_the_run(tmp_path):
+    class ThreeFrames(SyntheticSource):
+        def read(self):
+            return None if self._index >= 3 else super().read()
+
+    sink = RecordingSink()
+    result = Pipeline(ThreeFrames((32, 18), fps=100), processor(), [sink],
+                      paced_capture=False, paced_output=False).run()
+    assert result.frames == 3 and [w[1] for w in sink.writes] == [0, 1, 2]
+
+
+def test_paced_output_repeats_the_last_frame_when_none_is_new():
+    class SlowSource(SyntheticSource):
+        live = False
+
+    sink = RecordingSink()
+    controls = Controls()
+    pipeline = Pipeline(SlowSource((32, 18), fps=5), processor(), [sink], fps=50,
+                        controls=controls)
+    threading.Timer(0.6, controls.stop.set).start()
+    result = pipeline.run()
+    assert result.repeated >= 10  # output at 50 fps from a 5 fps source
+    assert result.frames <= 5
+
+
+def test_sink_failure_stops_the_run_and_is_reported():
+    sink = RecordingSink(fail_after=3)
+    with pytest.raises(OSError, match="device gone"):
+        Pipeline(SyntheticSource((32, 18), fps=100), processor(), [sink],
+                 paced_output=False, limit=50).run()
+    assert sink.closed == 1 and not live_threads()
+
+
+def test_stop_event_from_another_thread_stops_within_a_second():
+    controls = Controls()
+    pipeline = Pipeline(SyntheticSource((64, 36), fps=30), processor(), [RecordingSink()],
+                        controls=controls)
+    threading.Timer(0.3, controls.stop.set).start()
+    started = time.perf_counter()
+    pipeline.run()
+    assert time.perf_counter() - started < 1.5 and not live_threads()
+
+
+def test_camera_outage_keeps_the_output_fed_then_recovers(monkeypatch):
+    """A camera that fails for 0.8 s mid-run: dimmed repeats meanwhile, live after."""
+    FakeVideoCapture.instances = []
+    FakeVideoCapture.fail_until = None
+    monkeypatch.setattr(cv2, "VideoCapture", FakeVideoCapture)
+    monkeypatch.setattr(camera_module, "BACKOFF_MAX_S", 0.2)
+    sink = RecordingSink()
+    controls = Controls()
+    pipeline = Pipeline(CameraSource(0, size=(32, 24), fps=30), processor(), [sink],
+                        fps=30, controls=controls)
+    outage: dict[str, float] = {}
+
+    def unplug() -> None:
+        outage["start"] = time.perf_counter()
+        outage["end"] = outage["start"] + 0.8
+        FakeVideoCapture.fail_until = outage["end"]
+
+    threading.Timer(0.3, unplug).start()
+    threading.Timer(2.0, controls.stop.set).start()
+    pipeline.run()
+    during = [w for w in sink.writes if outage["start"] + 0.15 < w[0] < outage["end"]]
+    assert len(during) >= 1  # the meeting app still gets frames (≥ 1 fps)
+    live_before = [w for w in sink.writes if w[0] < outage["start"]]
+    assert during and max(w[2] for w in during) < 0.6 * max(w[2] for w in live_before) + 1
+    resumed = [w for w in sink.writes if w[0] > outage["end"] and w[1] > live_before[-1][1]]
+    assert resumed and resumed[0][0] - outage["end"] < 0.5  # live within 2 s (here 0.5)
+
+
+def test_open_failure_closes_what_was_opened():
+    class BrokenProcessor(FrameProcessor):
+        def open(self):
+            raise RuntimeError("engine broke")
+
+    source = SyntheticSource((32, 18))
+    cfg = PipelineConfig(model=ModelConfig(model="bicubic"), blend=BlendConfig())
+    with pytest.raises(RuntimeError):
+        Pipeline(source, BrokenProcessor(cfg), [RecordingSink()]).run()
+    assert source._backdrop is None  # closed
+
+
+def test_output_images_are_distinct_arrays():
+    frames: list[np.ndarray] = []
+
+    class KeepingSink(RecordingSink):
+        def write(self, frame, hud):
+            frames.append(frame.image)
+
+    Pipeline(SyntheticSource((32, 18), fps=100), processor(), [KeepingSink()],
+             paced_output=False, limit=4).run()
+    assert len({id(f) for f in frames}) == 4 and not np.array_equal(frames[0], frames[-1])
