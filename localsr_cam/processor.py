@@ -16,6 +16,7 @@ Written once on torch tensors; the device is the engines' device. Baseline model
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -135,33 +136,82 @@ class FrameProcessor:
 
     # -- per frame --------------------------------------------------------------------
     def process(self, frame: CapturedFrame) -> ProcessedFrame:
-        """``frame.image`` uint8 H×W×3 BGR → :class:`ProcessedFrame` with a 2H×2W×3 image."""
-        stages: dict[str, float] = {}
-        timer = _StageTimer(stages)
-        lr = torch.from_numpy(frame.image)
+        """``frame.image`` uint8 H×W×3 BGR → :class:`ProcessedFrame` with a 2H×2W×3 image.
+
+        The same as ``back(front(frame))``; a double-buffered GPU scheduler calls the two
+        halves itself, on two CUDA streams.
+        """
+        return self.back(self.front(frame))
+
+    def upload(self, image: np.ndarray) -> torch.Tensor:
+        """uint8 H×W×3 host frame → the same on the device (a view of it on the CPU)."""
+        lr = torch.from_numpy(image)
         if self.device.type != "cpu":
             lr = lr.pin_memory().to(self.device, non_blocking=True)
+        return lr
+
+    def front(self, frame: CapturedFrame, lr: torch.Tensor | None = None) -> FrontState:
+        """Front half, steps 1–3: upload, segment, smooth the mask, find the person box.
+
+        ``lr``: ``frame.image`` already on the device (uint8 H×W×3), for a caller that
+        uploads into its own buffers; uploaded here when ``None``. An engine failure is
+        kept in the state and turned into the plain upscale by :meth:`render`.
+        """
+        if lr is None:
+            lr = self.upload(frame.image)
         bypass = self.controls is not None and self.controls.bypass
-        mask: torch.Tensor | None = None
-        box: Box | None = None
-        fallback = False
+        state = FrontState(frame=frame, lr=lr, bypass=bypass, stages_ms={})
+        timer = _StageTimer(state.stages_ms)
         try:
             if self.uses_mask and not bypass:
                 with timer("segment"):
-                    mask = self._mask(lr)
+                    state.mask = self._mask(lr)
+            if (self.uses_sr or state.mask is not None) and not bypass:
+                state.box = self._sr_box(lr, state.mask)
+        except Exception as exc:  # an engine failed on this frame: render passes it through
+            state.error = exc
+        return state
+
+    def back(self, state: FrontState) -> ProcessedFrame:
+        """Back half, steps 4–6 and the download: ``finish(render(state))``."""
+        return self.finish(self.render(state))
+
+    def render(self, state: FrontState) -> Rendered:
+        """Steps 4–6 on the device: background, SR of the box crop, blend; no download."""
+        if state.error is not None:
+            return self._fallback(state, state.error)
+        timer = _StageTimer(state.stages_ms)
+        try:
             with timer("background"):
-                output = self._background(lr)
-            if (self.uses_sr or mask is not None) and not bypass:
-                box = self._super_resolve(lr, mask, output, timer)
+                output = self._background(state.lr)
+            if state.box is not None:
+                self._super_resolve(state.lr, state.mask, state.box, output, timer)
         except Exception as exc:  # an engine failed on this frame: pass it through
-            fallback = True
-            self._count_fallback(exc)
-            output = ops.upscale2x(lr, self.upscale_mode)
-            box = None
-        image = output.cpu().numpy() if output.device.type != "cpu" else output.numpy()
-        mask_np = None if mask is None else mask[0, 0].float().cpu().numpy()
-        return ProcessedFrame(image=image, source=frame, mask=mask_np, box=box,
-                              stages_ms=stages, fallback=fallback)
+            return self._fallback(state, exc)
+        return Rendered(state=state, output=output, box=state.box, fallback=False)
+
+    def finish(self, rendered: Rendered, image: np.ndarray | None = None,
+               mask: np.ndarray | None = None) -> ProcessedFrame:
+        """The :class:`ProcessedFrame` for a rendered frame.
+
+        ``image`` (uint8 2H×2W×3) and ``mask`` (float32 H×W): host copies of
+        ``rendered.output`` and the state's mask that the caller already downloaded; the
+        record owns them from now on. When ``None`` they are downloaded here (waits for
+        the device).
+        """
+        state = rendered.state
+        if image is None:
+            output = rendered.output
+            image = output.cpu().numpy() if output.device.type != "cpu" else output.numpy()
+        if mask is None and state.mask is not None:
+            mask = state.mask[0, 0].float().cpu().numpy()
+        return ProcessedFrame(image=image, source=state.frame, mask=mask, box=rendered.box,
+                              stages_ms=state.stages_ms, fallback=rendered.fallback)
+
+    def _fallback(self, state: FrontState, exc: Exception) -> Rendered:
+        self._count_fallback(exc)
+        return Rendered(state=state, output=ops.upscale2x(state.lr, self.upscale_mode),
+                        box=None, fallback=True)
 
     def _count_fallback(self, exc: Exception) -> None:
         if self.fallbacks == 0:
@@ -192,25 +242,26 @@ class FrameProcessor:
             return ops.upscale2x(ops.blur(lr, radius), self.upscale_mode)
         return ops.upscale2x(lr, self.upscale_mode)
 
-    def _super_resolve(self, lr: torch.Tensor, mask: torch.Tensor | None,
-                       output: torch.Tensor, timer: _StageTimer) -> Box | None:
-        """Steps 3, 4 and 6: put the person (or the whole frame) into ``output`` in place.
+    def _sr_box(self, lr: torch.Tensor, mask: torch.Tensor | None) -> Box | None:
+        """Step 3: the region to super-resolve (bucketed person box, or the whole frame
+        in full-frame mode); ``None`` when nobody is in the frame."""
+        height, width = lr.shape[:2]
+        blend = self.config.blend
+        if blend.full_frame and self.uses_sr:
+            return (0, 0, width, height)
+        assert mask is not None
+        tight = person_box(mask)
+        return None if tight is None else bucket_box(tight, (width, height),
+                                                     blend.context_px, blend.bucket)
+
+    def _super_resolve(self, lr: torch.Tensor, mask: torch.Tensor | None, box: Box,
+                       output: torch.Tensor, timer: _StageTimer) -> None:
+        """Steps 4 and 6: put the person (or the whole frame) into ``output`` in place.
 
         The foreground is the SR of the box crop for a U-Net model, or the sharp plain
         upscale when only the background is blurred.
         """
-        height, width = lr.shape[:2]
-        blend = self.config.blend
-        full = blend.full_frame and self.uses_sr
-        if full:
-            box: Box | None = (0, 0, width, height)
-        else:
-            assert mask is not None
-            tight = person_box(mask)
-            box = None if tight is None else bucket_box(tight, (width, height),
-                                                        blend.context_px, blend.bucket)
-        if box is None:
-            return None
+        full = self.config.blend.full_frame and self.uses_sr
         x0, y0, x1, y1 = box
         with timer("upscale"):
             crop = lr[y0:y1, x0:x1]
@@ -228,7 +279,43 @@ class FrameProcessor:
                 alpha = F.interpolate(mask[:, :, y0:y1, x0:x1], scale_factor=2,
                                       mode="bilinear", align_corners=False)[0, 0]
                 blend_into(target, foreground, alpha)
-        return box
+
+
+@dataclasses.dataclass
+class FrontState:
+    """One frame between the two halves of :meth:`FrameProcessor.process`.
+
+    ``lr``: the frame on the processor's device, uint8 H×W×3 BGR; the back half reads
+    it, so whoever owns that memory keeps it unchanged until :meth:`~FrameProcessor.render`
+    has run (on a GPU: until the back half's work has run on the device). ``mask``:
+    float32 1×1×H×W soft mask on the device, or ``None``. ``box``: the region to
+    super-resolve in input pixels, or ``None``. ``bypass``: the bypass switch as read
+    when the frame arrived. ``error``: an engine failure in the front half (the back
+    half turns it into the plain upscale). ``stages_ms``: filled by both halves.
+    """
+
+    frame: CapturedFrame
+    lr: torch.Tensor
+    bypass: bool
+    stages_ms: dict[str, float]
+    mask: torch.Tensor | None = None
+    box: Box | None = None
+    error: Exception | None = None
+
+
+@dataclasses.dataclass
+class Rendered:
+    """A frame after the back half's device work, before the download.
+
+    ``output``: uint8 2H×2W×3 BGR on the device, a new tensor owned by this record.
+    ``box``: the box actually super-resolved; ``fallback``: the output is the plain
+    upscale because an engine failed.
+    """
+
+    state: FrontState
+    output: torch.Tensor
+    box: Box | None
+    fallback: bool
 
 
 class _StageTimer:
