@@ -228,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--resume", type=Path, help="checkpoint to continue from")
+    parser.add_argument("--init", type=Path, metavar="WEIGHTS",
+                        help="start from these weights (a plain state dict, e.g. a shipped "
+                             ".pt) with a fresh optimizer and schedule: fine-tuning")
     parser.add_argument("--work-dir", type=Path, default=Path(".cache/train"),
                         help="checkpoints go to WORK_DIR/<model>/")
     parser.add_argument("--out-dir", type=Path, help="engines folder (default: the project's)")
@@ -322,6 +325,11 @@ def train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
     start_epoch, best, best_epoch = 0, -math.inf, -1
     best_state = {k: v.clone() for k, v in model.state_dict().items()}
     elapsed_before = 0.0
+    init_info: dict[str, Any] | None = None
+    if args.init is not None:
+        init_info = _init_from(model, args.init, spec.build_command,
+                               args.out_dir or engines_dir(), args.model)
+        best_state = {k: v.clone() for k, v in model.state_dict().items()}
     if args.resume is not None:
         ckpt = _load_checkpoint(args.resume, spec.build_command)
         if ckpt["config"] != settings.config:
@@ -388,13 +396,39 @@ def train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
     model.load_state_dict(best_state)
     model.eval()
     summary: dict[str, Any] = {"best_epoch": best_epoch, "best_val_psnr": best,
-                               "duration_s": round(duration, 1), "history": history}
+                               "duration_s": round(duration, 1), "history": history,
+                               "init": init_info}
     _save(best_state, work / "best.pt")
     if not args.no_export:
         out = args.out_dir or engines_dir()
         summary["entry"] = ship(model, args.model, out, val_imgs, settings, argv, summary,
                                 count_params(model), macs_per_lr_pixel(model))
     return summary
+
+
+def _init_from(model: nn.Module, path: Path, rebuild: str, out: Path,
+               name: str) -> dict[str, Any]:
+    """Load ``path`` (a plain state dict) into ``model``; describe where it came from.
+
+    When the engines manifest's entry for ``name`` has these very weights (same sha256),
+    its training record is kept, so the shipped entry tells the whole history.
+    """
+    from localsr_cam.engines import read_manifest
+    from localsr_cam.models.unet import read_state_dict
+
+    state = read_state_dict(path, rebuild)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ModelError(f"{path} does not fit this model's config "
+                         f"({str(exc).strip().splitlines()[0]}); check the model flags") from None
+    digest = sha256_file(path)
+    info: dict[str, Any] = {"weights": str(path), "sha256": digest}
+    entry = read_manifest(out).get(name, {})
+    if entry.get("files", {}).get("weights", {}).get("sha256") == digest:
+        info["training"] = entry.get("training")
+        info["validation_mean"] = entry.get("validation", {}).get("mean")
+    return info
 
 
 def _save(obj: Any, path: Path) -> None:
@@ -440,7 +474,8 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
                      "steps": summary["history"][-1]["epoch"] * settings.args.iters
                      if summary["history"] else 0,
                      "best_epoch": summary["best_epoch"], "seed": settings.args.seed,
-                     "duration_s": summary["duration_s"]},
+                     "duration_s": summary["duration_s"],
+                     **({"init": summary["init"]} if summary.get("init") else {})},
     }
     write_manifest_entry(name, entry, out)
     log.info("shipped %s: val PSNR %.3f dB (bicubic %.3f, %+.3f dB), SSIM %.4f; parity %.2g",

@@ -144,3 +144,18 @@ def test_bad_input_returns_2(problem: str, data: tuple[Path, Path], tmp_path: Pa
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("localsr-cam train:") and len(err.splitlines()) == 1
+
+
+def test_init_fine_tunes_from_weights_and_refuses_a_mismatch(
+        data: tuple[Path, Path], tmp_path: Path) -> None:
+    from localsr_cam.models.unet import FastUNet
+
+    weights = tmp_path / "start.pt"
+    torch.save(FastUNet(width=16, depth=1).state_dict(), weights)
+    argv = _args(data, tmp_path, "--model", "fast", "--depth", "1", "--epochs", "1",
+                 "--no-export", "--init", str(weights))
+    summary = train(parse_args(argv), argv)
+    assert summary["init"]["sha256"] and len(summary["history"]) == 1
+    wrong = _args(data, tmp_path, "--model", "fast", "--depth", "3", "--epochs", "1",
+                  "--no-export", "--init", str(weights))
+    assert main(wrong) == 2

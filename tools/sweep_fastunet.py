@@ -12,33 +12,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from localsr_cam.models.unet import FastUNet, count_params, macs_per_lr_pixel
-from localsr_cam.runtime.export import export_sr_onnx, ort_session
+from localsr_cam.runtime.export import export_sr_onnx, ort_session, time_ort
 
 SIZES = ((240, 320), (360, 640))  # LR h, w
-
-
-def time_session(session: object, h: int, w: int, repeats: int) -> float:
-    """Median milliseconds of ``repeats`` runs on one 1×3×h×w input (after 3 warm-ups)."""
-    image = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
-    run = session.run  # type: ignore[attr-defined]
-    for _ in range(3):
-        run(["sr"], {"image": image})
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run(["sr"], {"image": image})
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
 
 
 def quantize_qdq(src: Path, dst: Path) -> None:
@@ -91,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                     variants.append(("int8 QDQ", qpath))
                 for label, onnx_path in variants:
                     session = ort_session(onnx_path, threads=args.threads)
-                    ms = [time_session(session, h, w, args.repeats) for h, w in SIZES]
+                    ms = [time_ort(session, h, w, args.repeats) for h, w in SIZES]
                     print(f"| {width} | {depth} | {count_params(model)} | "
                           f"{macs_per_lr_pixel(model) / 1e3:.1f} | {label} | "
                           f"{ms[0]:.1f} | {ms[1]:.1f} |", flush=True)

@@ -9,7 +9,9 @@ only inside the functions that need it.
 from __future__ import annotations
 
 import logging
+import statistics
 import tempfile
+import time
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -81,3 +83,17 @@ def parity(model: nn.Module, onnx_path: Path,
                                  f"for input {h}x{w}")
         worst = max(worst, float(np.abs(got - expected).max()))
     return worst
+
+
+def time_ort(session: Any, h: int, w: int, repeats: int = 20, warmup: int = 3) -> float:
+    """Median milliseconds of ``session`` on one 1×3×h×w float32 input (after warm-ups)."""
+    image = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
+    feed = {INPUT_NAME: image}
+    for _ in range(warmup):
+        session.run([OUTPUT_NAME], feed)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        session.run([OUTPUT_NAME], feed)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
