@@ -1,0 +1,213 @@
+"""PyTorch backend: the models' own ``nn.Module`` on the CPU or a CUDA GPU.
+
+- CPU (backend ``torch``): float32, ``torch.inference_mode()``.
+- CUDA (backend ``cuda``): float16 weights and activations in channels_last layout;
+  inputs are cast in and outputs cast back to float32. One CUDA graph is captured per
+  input shape (N, C, H, W): person boxes are rounded up to a few bucket sizes, so few
+  shapes occur, and a bounded LRU cache holds their graphs. Everything runs on torch's
+  *current* stream, so a caller picks the stream (the double-buffered scheduler runs the
+  segmenter on one stream and the SR model on another).
+
+Buffer ownership: each graph's input and float16 output are static buffers private to
+the engine. The float32 tensors returned are new tensors, owned by the caller. On the
+CPU the outputs are inference tensors (made under ``inference_mode``): use them freely,
+but copy one before modifying it in place.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from localsr_cam.engines import artifact_path, model_spec
+from localsr_cam.errors import BackendUnavailableError, ConfigError
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME = "image"
+OUTPUT_NAMES = {"segment": "mask", "sr": "sr"}
+WARMUP_RUNS = 3
+"""Eager runs on a side stream before a capture (cuDNN picks its algorithms there)."""
+MAX_GRAPHS = 8
+"""Captured CUDA graphs kept per engine; the least recently used one is dropped."""
+
+
+def load_module(name: str) -> nn.Module:
+    """The trained module for model ``name`` in eval mode, float32 on the CPU.
+
+    ``fast``/``paper`` come from :func:`localsr_cam.models.unet.load_model`; the selfie
+    segmenters from the state dicts ``models fetch`` writes. Missing or unsafe files raise
+    :class:`~localsr_cam.errors.ModelError` naming the file and the command that makes it.
+    """
+    spec = model_spec(name)
+    if spec.kind == "sr":
+        from localsr_cam.models.unet import load_model
+
+        return load_model(name).eval()
+    if name in ("selfie", "selfie-landscape"):
+        from localsr_cam.models.selfie import load_state_dict
+
+        return load_state_dict(artifact_path(name, "weights"), name).eval()
+    raise ConfigError(f"model {name!r} has no PyTorch module for the torch/cuda backends")
+
+
+@dataclasses.dataclass
+class _Graph:
+    """One captured CUDA graph and its static buffers (all on the GPU, engine-owned).
+
+    ``static_in``: float16 N×C×H×W channels_last, copied into before each replay.
+    ``static_out``: float16 output, overwritten by each replay. ``done``: recorded on
+    the caller's stream after the last replay and the read of ``static_out``;
+    ``stream``: the handle of that stream (0 before the first replay).
+    """
+
+    graph: torch.cuda.CUDAGraph
+    static_in: torch.Tensor
+    static_out: torch.Tensor
+    done: torch.cuda.Event
+    stream: int = 0
+
+
+class TorchEngine:
+    """A model as a PyTorch module; see the module docstring for precision and graphs.
+
+    ``device``: ``"cpu"`` or ``"cuda"``. ``threads``: on the CPU, the most intra-op
+    threads torch may use; torch's pool is process-wide, so it is only ever lowered
+    (never raised), which keeps engines in one process from fighting over it.
+    ``cuda_graphs``: capture graphs on CUDA (else run eagerly in float16).
+    ``module``: use this module instead of loading the trained one (tests, tools).
+    """
+
+    def __init__(self, name: str, device: str = "cpu", threads: int = 2, *,
+                 cuda_graphs: bool = True, max_graphs: int = MAX_GRAPHS,
+                 module: nn.Module | None = None) -> None:
+        if device not in ("cpu", "cuda"):
+            raise ConfigError(f"TorchEngine device must be 'cpu' or 'cuda', got {device!r}")
+        self.name = name
+        self.device = torch.device(device)
+        self.backend = "cuda" if device == "cuda" else "torch"
+        self.threads = threads
+        self.cuda_graphs = cuda_graphs
+        self.max_graphs = max(1, max_graphs)
+        self._given = module
+        self._module: nn.Module | None = None
+        self._output = OUTPUT_NAMES[model_spec(name).kind]
+        self._graphs: collections.OrderedDict[tuple[int, ...], _Graph] = (
+            collections.OrderedDict())
+        self._graphs_failed = False
+
+    # -- life cycle -------------------------------------------------------------------
+    def open(self) -> TorchEngine:
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise BackendUnavailableError("backend 'cuda' is unavailable: no CUDA GPU is "
+                                          "available to PyTorch")
+        module = self._given if self._given is not None else load_module(self.name)
+        module = module.eval()
+        for parameter in module.parameters():
+            parameter.requires_grad_(False)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # few shapes: autotune each once
+            module = module.to(self.device, dtype=torch.float16)
+            module = module.to(memory_format=torch.channels_last)
+        elif torch.get_num_threads() > self.threads:
+            torch.set_num_threads(self.threads)
+        self._module = module
+        return self
+
+    def close(self) -> None:
+        """Release the module and every graph; safe to call twice."""
+        for entry in self._graphs.values():
+            _wait_idle(entry)
+        self._graphs.clear()
+        self._module = None
+
+    def __enter__(self) -> TorchEngine:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def graph_shapes(self) -> list[tuple[int, ...]]:
+        """Input shapes with a captured graph, least recently used first."""
+        return list(self._graphs)
+
+    # -- inference --------------------------------------------------------------------
+    def __call__(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``{"image": N×3×H×W float32 on self.device}`` → ``{"mask"|"sr": float32}``."""
+        module = self._module
+        if module is None:
+            raise RuntimeError(f"TorchEngine {self.name!r} is not open")
+        image = inputs[INPUT_NAME]
+        if self.device.type == "cpu":
+            with torch.inference_mode():
+                return {self._output: module(image)}
+        return {self._output: self._run_cuda(module, image)}
+
+    def _run_cuda(self, module: nn.Module, image: torch.Tensor) -> torch.Tensor:
+        entry = self._graph_for(module, tuple(image.shape)) if self.cuda_graphs else None
+        if entry is None:
+            with torch.inference_mode():
+                half = image.to(dtype=torch.float16, memory_format=torch.channels_last)
+                return module(half).float()
+        stream = torch.cuda.current_stream(self.device)
+        if entry.stream not in (0, stream.cuda_stream):
+            stream.wait_event(entry.done)  # the static buffers were last used elsewhere
+        entry.static_in.copy_(image)
+        entry.graph.replay()
+        result = entry.static_out.float()
+        entry.done.record(stream)
+        entry.stream = stream.cuda_stream
+        return result
+
+    def _graph_for(self, module: nn.Module, shape: tuple[int, ...]) -> _Graph | None:
+        entry = self._graphs.get(shape)
+        if entry is not None:
+            self._graphs.move_to_end(shape)
+            return entry
+        if self._graphs_failed:
+            return None
+        try:
+            entry = self._capture(module, shape)
+        except RuntimeError as exc:
+            self._graphs_failed = True
+            log.warning("%s: CUDA graph capture failed (%s); running eagerly", self.name,
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return None
+        self._graphs[shape] = entry
+        while len(self._graphs) > self.max_graphs:
+            _, oldest = self._graphs.popitem(last=False)
+            _wait_idle(oldest)  # its memory pool is freed with it
+        return entry
+
+    def _capture(self, module: nn.Module, shape: tuple[int, ...]) -> _Graph:
+        """Warm up on a side stream, then capture one forward pass for ``shape``.
+
+        ``torch.cuda.graph`` synchronizes the device when a capture begins: this happens
+        once per new shape, never in the steady state.
+        """
+        current = torch.cuda.current_stream(self.device)
+        static_in = torch.zeros(shape, device=self.device, dtype=torch.float16)
+        static_in = static_in.contiguous(memory_format=torch.channels_last)
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(current)
+        with torch.inference_mode(), torch.cuda.stream(side):
+            for _ in range(WARMUP_RUNS):
+                module(static_in)
+        current.wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.inference_mode(), torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            static_out = module(static_in)
+        log.debug("%s: captured a CUDA graph for input %s", self.name, shape)
+        return _Graph(graph, static_in, static_out, torch.cuda.Event())
+
+
+def _wait_idle(entry: _Graph) -> None:
+    """Block until the last replay of ``entry`` finished, so freeing it is safe."""
+    if entry.stream:
+        entry.done.synchronize()
