@@ -375,7 +375,6 @@ class CaptureThread(threading.Thread):
         self.lost = threading.Event()
         self.error: BaseException | None = None
         self.frames = 0
-        self.read_ms: list[float] = []
 
     def run(self) -> None:
         period = 1.0 / self.source.fps
@@ -392,10 +391,9 @@ class CaptureThread(threading.Thread):
                 if image is None:
                     break
                 now = time.perf_counter()
-                self.read_ms.append((now - started) * 1000.0)
                 if self.lossless and not wait_until_taken(self.slot, self.stop_event):
                     break
-                self.slot.put(CapturedFrame(image, self.frames, now))
+                self.slot.put(CapturedFrame(image, self.frames, now, (now - started) * 1e3))
                 self.frames += 1
         except BaseException as exc:  # handed to the main thread, which reports it
             self.error = exc

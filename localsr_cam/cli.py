@@ -209,11 +209,9 @@ def _cmd_models_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_passthrough(commands: Any, name: str, help_text: str,
-                     target: Callable[[list[str]], int]) -> None:
-    parser = commands.add_parser(name, help=help_text, add_help=False)
-    parser.add_argument("rest", nargs=argparse.REMAINDER)
-    parser.set_defaults(handler=lambda args: target(args.rest))
+def _add_passthrough(commands: Any, name: str, help_text: str) -> None:
+    """List a command that parses its own arguments (see ``PASSTHROUGH``)."""
+    commands.add_parser(name, help=help_text, add_help=False)
 
 
 def _bench(argv: list[str]) -> int:
@@ -234,6 +232,21 @@ def _train(argv: list[str]) -> int:
     return train_main(argv)
 
 
+PASSTHROUGH: dict[str, Callable[[list[str]], int]] = {
+    "bench": _bench, "eval": _eval, "train": _train}
+"""Commands with their own argument parser: everything after the name is theirs."""
+
+
+def _split_passthrough(argv: list[str]) -> tuple[list[str], str, list[str]] | None:
+    """``[-v] bench --x`` → (``[-v]``, ``bench``, ``[--x]``); None for other commands."""
+    for position, token in enumerate(argv):
+        if not token.startswith("-"):
+            if token in PASSTHROUGH:
+                return argv[:position], token, argv[position + 1:]
+            return None
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -243,10 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      parser_class=_Parser)
     _add_run(commands)
     _add_passthrough(commands, "bench", "offline benchmark of the real pipeline "
-                     "(fps, latency, per-stage time)", _bench)
+                     "(fps, latency, per-stage time)")
     _add_passthrough(commands, "eval", "quality evaluation on HR images "
-                     "(PSNR, SSIM, UQI; the paper's tables)", _eval)
-    _add_passthrough(commands, "train", "train a U-Net on a folder of HR images", _train)
+                     "(PSNR, SSIM, UQI; the paper's tables)")
+    _add_passthrough(commands, "train", "train a U-Net on a folder of HR images")
     _add_models(commands)
     return parser
 
@@ -260,8 +273,15 @@ def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the command; returns the exit status."""
     parser = build_parser()
+    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        split = _split_passthrough(arguments)
+        if split is not None:
+            global_flags, command, rest = split
+            options = parser.parse_args([*global_flags, "models", "list"])
+            configure_logging(options.verbose, options.quiet)
+            return int(PASSTHROUGH[command](rest))
+        args = parser.parse_args(arguments)
         configure_logging(args.verbose, args.quiet)
         return int(args.handler(args))
     except LocalSRError as exc:

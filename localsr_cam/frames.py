@@ -19,12 +19,13 @@ class CapturedFrame:
 
     ``image``: uint8 H×W×3 BGR, C-contiguous. ``index``: 0-based count of frames the
     source has delivered. ``timestamp``: ``time.perf_counter()`` when it was read, the
-    start of its end-to-end latency.
+    start of its end-to-end latency. ``read_ms``: how long the read took.
     """
 
     image: np.ndarray
     index: int
     timestamp: float
+    read_ms: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,29 +28,47 @@ log = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 1.0
 ROLLING_WINDOW = 300
+LIVE_RECORDS = 100_000
 LOST_DIM = 0.45
 """Brightness of the last good frame while the camera is unavailable."""
 
 
-class RollingStats:
-    """Recent samples per named series (last ``window``), plus every latency sample."""
+@dataclasses.dataclass(frozen=True)
+class FrameRecord:
+    """What happened to one frame that reached the sinks (benchmarks keep every one).
 
-    def __init__(self, window: int = ROLLING_WINDOW) -> None:
+    ``latency_ms``: capture timestamp → all sinks written. ``written_at``:
+    ``perf_counter()`` after the write. ``foreground``: mean of its mask (0 without one).
+    """
+
+    index: int
+    latency_ms: float
+    written_at: float
+    stages_ms: dict[str, float]
+    foreground: float
+
+
+class RollingStats:
+    """Recent samples per named series (last ``window``) and the latest frame records.
+
+    ``records`` keeps the last ``keep`` frames (a benchmark asks for all of them; a live
+    run keeps enough for its summary without growing for hours).
+    """
+
+    def __init__(self, window: int = ROLLING_WINDOW, keep: int | None = LIVE_RECORDS) -> None:
         self._series: dict[str, collections.deque[float]] = collections.defaultdict(
             lambda: collections.deque(maxlen=window))
         self._lock = threading.Lock()
-        self.latencies_ms: list[float] = []
-        self.write_times: list[float] = []
+        self.records: collections.deque[FrameRecord] = collections.deque(maxlen=keep)
 
     def add(self, name: str, value: float) -> None:
         with self._lock:
             self._series[name].append(value)
 
-    def add_latency(self, latency_ms: float, written_at: float) -> None:
+    def add_record(self, record: FrameRecord) -> None:
         with self._lock:
-            self._series["latency"].append(latency_ms)
-            self.latencies_ms.append(latency_ms)
-            self.write_times.append(written_at)
+            self._series["latency"].append(record.latency_ms)
+            self.records.append(record)
 
     def percentile(self, name: str, q: float) -> float:
         with self._lock:
@@ -68,8 +86,7 @@ class RunResult:
 
     frames: int
     seconds: float
-    latencies_ms: list[float]
-    write_times: list[float]
+    records: list[FrameRecord]
     stages_p50_ms: dict[str, float]
     dropped: int
     repeated: int
@@ -81,8 +98,13 @@ class RunResult:
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def latencies_ms(self) -> list[float]:
+        return [record.latency_ms for record in self.records]
+
     def latency_percentile(self, q: float) -> float:
-        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
+        latencies = self.latencies_ms
+        return float(np.percentile(latencies, q)) if latencies else float("nan")
 
     def summary(self) -> str:
         """The one line printed at the end of a run."""
@@ -120,8 +142,6 @@ class ProcessThread(threading.Thread):
                         break
                     continue
                 result = self.processor.process(frame)
-                for stage, ms in result.stages_ms.items():
-                    self.stats.add(stage, ms)
                 lossless = self.capture.lossless  # hand every frame on, as the capture does
                 if lossless and not wait_until_taken(self.outbox, self.stop_event):
                     break
@@ -144,8 +164,10 @@ class OutputThread(threading.Thread):
     def __init__(self, sinks: Sequence[Sink], inbox: LatestSlot[ProcessedFrame],
                  fps: float, paced: bool, limit: int | None, controls: Controls,
                  producer_done: threading.Event, capture: CaptureThread,
-                 stats: RollingStats, hud: HudStats) -> None:
+                 stats: RollingStats, hud: HudStats,
+                 progress: Callable[[int], None] | None = None) -> None:
         super().__init__(name="output", daemon=True)
+        self.progress = progress
         self.sinks = sinks
         self.inbox = inbox
         self.period = 1.0 / fps
@@ -195,6 +217,7 @@ class OutputThread(threading.Thread):
         return dataclasses.replace(last, image=dim_with_note(last.image, "camera unavailable"))
 
     def _write(self, frame: ProcessedFrame, fresh: bool) -> None:
+        started = time.perf_counter()
         for sink in self.sinks:
             sink.write(frame, self.hud)
         now = time.perf_counter()
@@ -205,7 +228,14 @@ class OutputThread(threading.Thread):
         self.frames += 1
         self._recent.append(now)
         latency = (now - frame.source.timestamp) * 1000.0
-        self.stats.add_latency(latency, now)
+        foreground = float(frame.mask.mean()) if frame.mask is not None else 0.0
+        stages = {"capture": frame.source.read_ms, **frame.stages_ms,
+                  "output": (now - started) * 1000.0}
+        for stage, ms in stages.items():
+            self.stats.add(stage, ms)
+        self.stats.add_record(FrameRecord(frame.source.index, latency, now, stages, foreground))
+        if self.progress is not None:
+            self.progress(self.frames)
         if len(self._recent) > 1:
             self.hud.fps = (len(self._recent) - 1) / (self._recent[-1] - self._recent[0])
         self.hud.latency_ms = self.stats.percentile("latency", 50)
@@ -227,13 +257,17 @@ class Pipeline:
 
     ``paced``: output at ``fps`` with repeats (what a camera consumer sees) or unpaced
     (each processed frame written once, for files and benchmarks). ``limit``: stop after
-    this many processed frames.
+    this many processed frames. ``keep_records``: how many frame records to keep
+    (``None`` = all, for benchmarks). ``progress`` is called with the count after each new
+    frame is written (from the output thread).
     """
 
     def __init__(self, source: Source, processor: FrameProcessor, sinks: Sequence[Sink],
                  *, fps: float | None = None, paced_capture: bool = True,
                  paced_output: bool = True, limit: int | None = None,
-                 controls: Controls | None = None) -> None:
+                 controls: Controls | None = None,
+                 progress: Callable[[int], None] | None = None,
+                 keep_records: int | None = LIVE_RECORDS) -> None:
         self.source = source
         self.processor = processor
         self.sinks = list(sinks)
@@ -242,11 +276,11 @@ class Pipeline:
         self.paced_output = paced_output
         self.limit = limit
         self.controls = controls or Controls()
-        self.stats = RollingStats()
+        self.progress = progress
+        self.stats = RollingStats(keep=keep_records)
         self.hud = HudStats()
         self._threads: list[Any] = []
         self._slots: tuple[LatestSlot[Any], ...] = ()
-        self._capture: CaptureThread | None = None
         self._output: OutputThread | None = None
         self._started = time.perf_counter()
 
@@ -290,9 +324,10 @@ class Pipeline:
         capture = CaptureThread(self.source, raw, stop, paced=self.paced_capture)
         process = ProcessThread(self.processor, raw, done, capture, stop, self.stats)
         output = OutputThread(self.sinks, done, fps, self.paced_output, self.limit,
-                              self.controls, process.done, capture, self.stats, self.hud)
+                              self.controls, process.done, capture, self.stats, self.hud,
+                              self.progress)
         self._threads = [capture, process, output]
-        self._capture, self._output = capture, output
+        self._output = output
         self._started = time.perf_counter()
         for thread in self._threads:
             thread.start()
@@ -317,16 +352,13 @@ class Pipeline:
                             JOIN_TIMEOUT_S)
 
     def _result(self, seconds: float, interrupted: bool) -> RunResult:
-        output, capture = self._output, self._capture
+        output = self._output
         dropped = sum(slot.dropped for slot in self._slots)
         stages = {name: self.stats.percentile(name, 50) for name in self.stats.names()
                   if name != "latency"}
-        if capture is not None and capture.read_ms:
-            stages["capture"] = float(np.median(capture.read_ms))
         return RunResult(
             frames=output.frames if output else 0, seconds=seconds,
-            latencies_ms=list(self.stats.latencies_ms), write_times=list(self.stats.write_times),
-            stages_p50_ms=stages, dropped=dropped,
+            records=list(self.stats.records), stages_p50_ms=stages, dropped=dropped,
             repeated=output.repeated if output else 0, fallbacks=self.processor.fallbacks,
             interrupted=interrupted, backend=self.processor.backend)
 

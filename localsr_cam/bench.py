@@ -1,0 +1,332 @@
+"""``localsr-cam bench``: the offline benchmark of the real pipeline.
+
+Each mode runs the whole pipeline (capture thread, processor, output thread, a null sink
+unless ``--sink`` is given) on the same source for ``--warmup`` + ``--frames`` frames;
+figures come from the frames after the warm-up. ``--mode all`` runs local, full-frame
+and bicubic one after another in one process and reports their ratios, so a comparison
+holds on a noisy machine. Unpaced (the default), frames are read as fast as the
+processor takes them; ``--paced`` delivers them at the source's fps like a camera, and
+latency is then what a user feels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import platform
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from localsr_cam.config import (
+    BlendConfig,
+    CaptureConfig,
+    ModelConfig,
+    OutputConfig,
+    PipelineConfig,
+    parse_size,
+)
+from localsr_cam.engines import BACKENDS, SEGMENTERS
+from localsr_cam.errors import EXIT_USAGE, ConfigError, LocalSRError
+from localsr_cam.pipeline import FrameRecord, Pipeline, RunResult
+
+log = logging.getLogger(__name__)
+
+MODES = ("local", "full", "bicubic")
+STAGES = ("capture", "segment", "upscale", "background", "blend", "output")
+SOAK_WINDOW = 1000
+DEFAULT_INPUT = "640x360"
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MiB (Linux /proc; peak RSS elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        import os
+
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def mode_config(base: PipelineConfig, mode: str) -> PipelineConfig:
+    """The config of one benchmark mode: local SR, full-frame SR, or bicubic."""
+    if mode == "bicubic":
+        model = dataclasses.replace(base.model, model="bicubic")
+        return dataclasses.replace(base, model=model)
+    blend = dataclasses.replace(base.blend, full_frame=(mode == "full"))
+    return dataclasses.replace(base, blend=blend)
+
+
+def _percentiles(values: Sequence[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "p99": None}
+    array = np.asarray(values)
+    return {f"p{q}": round(float(np.percentile(array, q)), 3) for q in (50, 95, 99)}
+
+
+def summarize(records: Sequence[FrameRecord]) -> dict[str, Any]:
+    """Figures of one mode from its measured (post-warm-up) frame records."""
+    if len(records) < 2:
+        raise LocalSRError("too few frames were measured; raise --frames")
+    span = records[-1].written_at - records[0].written_at
+    stages: dict[str, float] = {}
+    for stage in STAGES:
+        values = [r.stages_ms[stage] for r in records if stage in r.stages_ms]
+        if values:
+            stages[stage] = round(float(np.median(values)), 3)
+    figures: dict[str, Any] = {
+        "fps": round((len(records) - 1) / span, 2) if span > 0 else None,
+        "latency_ms": _percentiles([r.latency_ms for r in records]),
+        "stages_ms": stages,
+        "foreground_fraction": round(float(np.mean([r.foreground for r in records])), 4),
+        "frames": len(records),
+    }
+    if len(records) >= 2 * SOAK_WINDOW:
+        first = _percentiles([r.latency_ms for r in records[:SOAK_WINDOW]])["p95"]
+        last = _percentiles([r.latency_ms for r in records[-SOAK_WINDOW:]])["p95"]
+        figures["soak"] = {"p95_first_1000_ms": first, "p95_last_1000_ms": last,
+                           "p95_last_over_first": round(last / first, 3)
+                           if first and last else None}
+    return figures
+
+
+def run_mode(config: PipelineConfig, mode: str, frames: int, warmup: int,
+             sinks: Sequence[str], progress: bool) -> tuple[dict[str, Any], RunResult, str]:
+    """Run one mode; returns its figures, the raw result and the device name."""
+    from tqdm import tqdm
+
+    from localsr_cam.capture import make_source
+    from localsr_cam.outputs import make_sink
+    from localsr_cam.processor import FrameProcessor
+
+    cfg = mode_config(config, mode)
+    source = make_source(cfg.capture)
+    sink_objects = [make_sink(spec) for spec in (sinks or ("null",))]
+    processor = FrameProcessor(cfg)
+    total = warmup + frames
+    bar = tqdm(total=total, desc=f"bench {mode}", unit="frame", disable=not progress,
+               file=sys.stderr, leave=False)
+    pipeline = Pipeline(source, processor, sink_objects, paced_capture=cfg.capture.paced,
+                        paced_output=cfg.capture.paced, limit=total,
+                        progress=lambda count: bar.update(1), keep_records=None)
+    try:
+        result = pipeline.run()
+    finally:
+        bar.close()
+    if result.interrupted:
+        raise KeyboardInterrupt
+    measured = list(result.records)[warmup:]
+    figures = summarize(measured)
+    figures["fallbacks"] = result.fallbacks
+    figures["dropped"] = result.dropped
+    figures["segmenter"] = processor.segmenter_name
+    device = str(processor.device)
+    return figures, result, device
+
+
+def ratios(modes: dict[str, dict[str, Any]]) -> dict[str, float | None]:
+    """Side-by-side ratios between the modes that ran."""
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 3) if a is not None and b else None
+
+    out: dict[str, float | None] = {}
+    local, full, bicubic = (modes.get(m) for m in MODES)
+    if local and full:
+        out["local_over_full_upscale_ms"] = ratio(local["stages_ms"].get("upscale"),
+                                                  full["stages_ms"].get("upscale"))
+        out["local_over_full_fps"] = ratio(local["fps"], full["fps"])
+        out["local_over_full_latency_p50"] = ratio(local["latency_ms"]["p50"],
+                                                   full["latency_ms"]["p50"])
+    if local and bicubic:
+        out["local_over_bicubic_fps"] = ratio(local["fps"], bicubic["fps"])
+        out["local_over_bicubic_latency_p50"] = ratio(local["latency_ms"]["p50"],
+                                                      bicubic["latency_ms"]["p50"])
+    return out
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as a markdown table, one row per mode."""
+    lines = [
+        f"Source `{report['source']}` {report['input'][0]}×{report['input'][1]} → "
+        f"{report['output'][0]}×{report['output'][1]}, model `{report['model']}`, "
+        f"segmenter `{report['segmenter']}`, backend `{report['backend']}` "
+        f"({report['device']}), {report['frames']} frames after {report['warmup']} warm-up"
+        f"{', paced' if report['paced'] else ''}.",
+        "",
+        "| mode | fps | p50 ms | p95 ms | p99 ms | " + " | ".join(
+            f"{s} ms" for s in STAGES) + " | foreground |",
+        "|---|---:|---:|---:|---:|" + "---:|" * len(STAGES) + "---:|",
+    ]
+    for mode, figures in report["modes"].items():
+        latency = figures["latency_ms"]
+        stage_cells = " | ".join(_cell(figures["stages_ms"].get(s)) for s in STAGES)
+        lines.append(f"| {mode} | {_cell(figures['fps'])} | {_cell(latency['p50'])} | "
+                     f"{_cell(latency['p95'])} | {_cell(latency['p99'])} | {stage_cells} | "
+                     f"{figures['foreground_fraction']:.3f} |")
+    if report["ratios"]:
+        lines += ["", "| ratio | value |", "|---|---:|"]
+        lines += [f"| {k} | {_cell(v)} |" for k, v in report["ratios"].items()]
+    rss = report["rss_mb"]
+    lines += ["", f"RSS {rss['start']:.0f} MiB at start, {rss['end']:.0f} MiB at end."]
+    for mode, figures in report["modes"].items():
+        if "soak" in figures:
+            soak = figures["soak"]
+            lines.append(f"Soak ({mode}): p95 first 1000 = {soak['p95_first_1000_ms']} ms, "
+                         f"last 1000 = {soak['p95_last_1000_ms']} ms "
+                         f"(ratio {soak['p95_last_over_first']}).")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def plot(results: dict[str, RunResult], warmup: int, path: Path) -> None:
+    """PNG: latency over time and a latency histogram, per mode."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (timeline, histogram) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for mode, result in results.items():
+        records = list(result.records)[warmup:]
+        if not records:
+            continue
+        start = records[0].written_at
+        times = [r.written_at - start for r in records]
+        latencies = [r.latency_ms for r in records]
+        timeline.plot(times, latencies, linewidth=0.8, label=mode)
+        histogram.hist(latencies, bins=50, alpha=0.5, label=mode)
+    timeline.set(xlabel="time (s)", ylabel="end-to-end latency (ms)",
+                 title="latency over time")
+    histogram.set(xlabel="end-to-end latency (ms)", ylabel="frames", title="latency histogram")
+    timeline.legend()
+    histogram.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def check_writable(path: Path | None) -> None:
+    """Fail before the long work when an output file cannot be written."""
+    if path is None:
+        return
+    try:
+        with path.open("a"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from localsr_cam.cli import _Parser, _positive_float, _positive_int, _size
+
+    parser = _Parser(prog="localsr-cam bench", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                     epilog="example:\n  localsr-cam bench --mode all --frames 300 "
+                     "--json bench.json --md bench.md --plot bench.png\n"
+                     "  localsr-cam bench --mode local --frames 20000   # a soak run")
+    parser.add_argument("--source", default="synthetic",
+                        help="what to read (as for run) [default: synthetic]")
+    parser.add_argument("--input", type=_size, default=parse_size(DEFAULT_INPUT),
+                        metavar="WxH", help=f"input size [default: {DEFAULT_INPUT}]")
+    parser.add_argument("--frames", type=_positive_int, default=300, metavar="N",
+                        help="measured frames per mode [default: 300]")
+    parser.add_argument("--warmup", type=int, default=30, metavar="N",
+                        help="frames run before measuring, per mode [default: 30]")
+    parser.add_argument("--model", choices=("fast", "paper"), default="fast",
+                        help="SR model of the local and full modes [default: fast]")
+    parser.add_argument("--segmenter", choices=SEGMENTERS, default="auto")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto")
+    parser.add_argument("--threads", type=_positive_int, default=2,
+                        help="CPU threads per engine [default: 2]")
+    parser.add_argument("--fps", type=_positive_float, default=30.0,
+                        help="source fps, used with --paced [default: 30]")
+    parser.add_argument("--mode", choices=(*MODES, "all"), default="all",
+                        help="local = SR on the person only, full = SR on the whole "
+                        "frame, bicubic = plain upscale, all = the three [default: all]")
+    parser.add_argument("--paced", action="store_true",
+                        help="deliver frames at --fps like a camera (latency as felt)")
+    parser.add_argument("--sink", action="append", default=[], metavar="SINK",
+                        help="sinks as for run [default: null]")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
+    parser.add_argument("--md", type=Path, metavar="FILE", help="write a markdown table")
+    parser.add_argument("--plot", type=Path, metavar="FILE",
+                        help="write a PNG of latency over time and its histogram")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def bench(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the requested modes and return the report (see the module docstring)."""
+    for path in (args.json, args.md, args.plot):
+        check_writable(path)
+    if args.warmup < 0:
+        raise ConfigError("--warmup must not be negative")
+    config = PipelineConfig(
+        capture=CaptureConfig(source=args.source, size=args.input, fps=args.fps,
+                              loop=True, paced=args.paced),
+        model=ModelConfig(model=args.model, segmenter=args.segmenter, backend=args.backend,
+                          threads=args.threads),
+        blend=BlendConfig(), output=OutputConfig())
+    modes = list(MODES) if args.mode == "all" else [args.mode]
+    rss_start = rss_mb()
+    figures: dict[str, dict[str, Any]] = {}
+    results: dict[str, RunResult] = {}
+    device = "cpu"
+    backend = args.backend
+    segmenter = args.segmenter
+    for mode in modes:
+        figures[mode], results[mode], device = run_mode(
+            config, mode, args.frames, args.warmup, args.sink, not args.no_progress)
+        segmenter = figures[mode].pop("segmenter") or segmenter
+        log.info("%s: %.1f fps, p50 %.1f ms", mode, figures[mode]["fps"] or 0,
+                 figures[mode]["latency_ms"]["p50"] or 0)
+    from localsr_cam.engines import resolve_backend
+
+    backend = resolve_backend(args.backend)
+    width, height = args.input
+    report = {
+        "source": args.source, "input": [width, height], "output": [2 * width, 2 * height],
+        "backend": backend, "device": device, "model": args.model, "segmenter": segmenter,
+        "frames": args.frames, "warmup": args.warmup, "paced": args.paced,
+        "modes": figures, "ratios": ratios(figures),
+        "rss_mb": {"start": round(rss_start, 1), "end": round(rss_mb(), 1)},
+        "machine": {"cpu_count": _cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version()},
+    }
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    if args.md:
+        args.md.write_text(markdown(report))
+    if args.plot:
+        plot(results, args.warmup, args.plot)
+    return report
+
+
+def _cpu_count() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``localsr-cam bench``: prints the markdown table; returns the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        report = bench(args)
+    except LocalSRError as exc:
+        print(f"localsr-cam: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(markdown(report), end="")
+    return 0
