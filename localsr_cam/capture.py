@@ -174,7 +174,9 @@ class SyntheticSource:
         from skimage import data
 
         width, height = self.size
-        backdrop = cv2.cvtColor(data.camera(), cv2.COLOR_GRAY2BGR)
+        # the right part of *camera* (field, buildings, sky): the cameraman stays out,
+        # so the clip holds one person
+        backdrop = cv2.cvtColor(data.camera()[60:400, 300:512], cv2.COLOR_GRAY2BGR)
         backdrop = cv2.resize(backdrop, (width, height), interpolation=cv2.INTER_AREA)
         # a warm tint and a little blur so the backdrop reads as a room, not a person
         tint = np.array([0.85, 0.95, 1.05], dtype=np.float32)
@@ -186,7 +188,7 @@ class SyntheticSource:
         yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
         # an ellipse around head and shoulders, feathered
         ellipse = ((xx - 0.5) / 0.42) ** 2 + ((yy - 0.62) / 0.55) ** 2
-        self._alpha = np.clip((1.15 - ellipse) / 0.3, 0.0, 1.0)[:, :, None]
+        self._alpha = np.clip((1.15 - ellipse) / 0.3, 0.0, 1.0).astype(np.float32)
         self._index = 0
 
     def frame(self, index: int) -> np.ndarray:
@@ -208,9 +210,8 @@ class SyntheticSource:
         person = cv2.warpAffine(self._person, matrix, (width, height),
                                 flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         alpha = cv2.warpAffine(self._alpha, matrix, (width, height),
-                               flags=cv2.INTER_LINEAR, borderValue=0.0)[:, :, None]
-        blended = self._backdrop * (1.0 - alpha) + person * alpha
-        return blended.astype(np.uint8)
+                               flags=cv2.INTER_LINEAR, borderValue=0.0)
+        return cv2.blendLinear(self._backdrop, person, 1.0 - alpha, alpha)
 
     def read(self) -> np.ndarray | None:
         image = self.frame(self._index)
