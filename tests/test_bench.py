@@ -1,0 +1,94 @@
+"""localsr-cam bench: the report's keys, ratios, files and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from localsr_cam.bench import main, ratios, summarize
+from localsr_cam.engines import engines_dir
+from localsr_cam.pipeline import FrameRecord
+
+needs_fast = pytest.mark.skipif(not (engines_dir() / "fast_unet.onnx").exists()
+                                or not (engines_dir() / "selfie_landscape.onnx").exists(),
+                                reason="models not prepared (run `make models`)")
+
+
+def records(n: int, latency: float = 10.0) -> list[FrameRecord]:
+    return [FrameRecord(i, latency + i % 3, 0.01 * i, {"upscale": 2.0, "blend": 1.0}, 0.25)
+            for i in range(n)]
+
+
+def test_summarize_figures_from_records():
+    figures = summarize(records(101))
+    assert figures["fps"] == pytest.approx(100.0)
+    assert figures["latency_ms"]["p50"] == pytest.approx(11.0)
+    assert figures["stages_ms"] == {"upscale": 2.0, "blend": 1.0}
+    assert figures["foreground_fraction"] == pytest.approx(0.25)
+    assert "soak" not in figures
+
+
+def test_soak_figures_compare_first_and_last_thousand():
+    recs = records(1000, 10.0) + records(1000, 20.0)
+    recs = [FrameRecord(i, r.latency_ms, 0.01 * i, r.stages_ms, r.foreground)
+            for i, r in enumerate(recs)]
+    soak = summarize(recs)["soak"]
+    assert soak["p95_first_1000_ms"] == pytest.approx(12.0)
+    assert soak["p95_last_1000_ms"] == pytest.approx(22.0)
+    assert soak["p95_last_over_first"] == pytest.approx(22 / 12, abs=1e-3)
+
+
+def test_ratios_between_modes():
+    local = summarize(records(11))
+    full = {**local, "stages_ms": {"upscale": 8.0}, "fps": 25.0}
+    out = ratios({"local": local, "full": full})
+    assert out["local_over_full_upscale_ms"] == pytest.approx(0.25)
+    assert out["local_over_full_fps"] == pytest.approx(local["fps"] / 25.0, abs=1e-3)
+
+
+def test_bicubic_bench_writes_json_markdown_and_plot(tmp_path, capsys):
+    paths = {ext: tmp_path / f"bench.{ext}" for ext in ("json", "md", "png")}
+    code = main(["--mode", "bicubic", "--frames", "20", "--warmup", "3", "--input", "96x54",
+                 "--no-progress", "--json", str(paths["json"]), "--md", str(paths["md"]),
+                 "--plot", str(paths["png"])])
+    assert code == 0
+    report = json.loads(paths["json"].read_text())
+    for key in ("source", "input", "output", "backend", "model", "segmenter", "frames",
+                "modes", "ratios", "rss_mb"):
+        assert key in report
+    assert report["input"] == [96, 54] and report["output"] == [192, 108]
+    mode = report["modes"]["bicubic"]
+    assert mode["fps"] > 0 and mode["frames"] == 20
+    assert all(isinstance(mode["latency_ms"][q], float) for q in ("p50", "p95", "p99"))
+    assert {"capture", "background", "output"} <= set(mode["stages_ms"])
+    assert report["rss_mb"]["end"] > 0
+    assert "| bicubic |" in paths["md"].read_text()
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| bicubic |" in capsys.readouterr().out
+
+
+@needs_fast
+def test_all_modes_side_by_side_with_ratios(tmp_path):
+    out = tmp_path / "all.json"
+    assert main(["--mode", "all", "--frames", "12", "--warmup", "3", "--input", "320x180",
+                 "--no-progress", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert set(report["modes"]) == {"local", "full", "bicubic"}
+    assert report["modes"]["local"]["foreground_fraction"] > 0.05
+    assert report["modes"]["local"]["stages_ms"]["upscale"] > 0
+    assert 0 < report["ratios"]["local_over_full_upscale_ms"]
+
+
+def test_unwritable_json_fails_before_work(tmp_path, capsys):
+    code = main(["--mode", "bicubic", "--json", str(tmp_path / "no" / "such" / "dir.json")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["--frames", "0"], ["--input", "0x0"], ["--mode", "x"],
+                                  ["--warmup", "-1"]])
+def test_bad_flags_exit_2(argv, capsys):
+    assert main(argv) == 2
+    assert "error" in capsys.readouterr().err
