@@ -1,0 +1,339 @@
+"""Building TensorRT engines from the shipped ONNX models, and the cache of built plans.
+
+Building is separate from running (:mod:`localsr_cam.runtime.tensorrt` runs a plan).
+A plan is only valid for the TensorRT version, GPU and ONNX file it was built from, so
+each plan is stored under a name derived from an :class:`EngineKey` holding exactly
+those facts (plus precision and optimization profile), next to a JSON sidecar of the
+key. A plan is loaded only when its sidecar matches the key asked for; anything else is
+rebuilt, never loaded.
+
+Layout (``engines/trt/``, git-ignored)::
+
+    timing.cache                    TensorRT's kernel timing cache, shared by builds
+    fast-<digest>.plan              serialized engine
+    fast-<digest>.json              its key
+
+Super-resolution models get one optimization profile covering the person-box sizes
+(:data:`SR_PROFILE`); the segmenters have fixed input shapes and need none.
+
+TensorRT is imported inside the functions that need it; without it they raise
+:class:`~localsr_cam.errors.BackendUnavailableError` with one line saying what is
+missing and how to install it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from localsr_cam.engines import (
+    MODELS,
+    artifact_path,
+    cuda_missing,
+    engines_dir,
+    model_spec,
+    sha256_file,
+    write_atomically,
+)
+from localsr_cam.errors import BackendUnavailableError, ConfigError, ModelError
+
+if TYPE_CHECKING:
+    import tensorrt as trt
+
+log = logging.getLogger(__name__)
+
+PLAN_DIR = "trt"
+TIMING_CACHE = "timing.cache"
+PRECISIONS = ("fp16", "fp32")
+INPUT_NAME = "image"
+WORKSPACE_BYTES = 1 << 30
+INSTALL_HINT = ("install it with `pip install tensorrt` (NVIDIA's wheels, CUDA 12 or 13) "
+                "on a machine with an NVIDIA GPU and driver")
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """An optimization profile for the ``image`` input: min/opt/max N×C×H×W shapes."""
+
+    min: tuple[int, int, int, int]
+    opt: tuple[int, int, int, int]
+    max: tuple[int, int, int, int]
+
+    def covers(self, shape: Sequence[int]) -> bool:
+        return len(shape) == 4 and all(lo <= s <= hi for lo, s, hi in
+                                       zip(self.min, shape, self.max, strict=True))
+
+    def as_json(self) -> dict[str, list[int]]:
+        return {"min": list(self.min), "opt": list(self.opt), "max": list(self.max)}
+
+
+SR_PROFILE = Profile(min=(1, 3, 32, 32), opt=(1, 3, 352, 320), max=(1, 3, 1088, 1920))
+"""Person-box crops: 32×32 (a bucket) up to a whole 1920×1080 frame (1088 = 1080
+rounded up to a bucket); optimized for a head-and-shoulders box of a 640×360 frame."""
+
+
+def profile_for(name: str) -> Profile | None:
+    """The optimization profile model ``name`` is built with (``None``: fixed shapes)."""
+    return SR_PROFILE if model_spec(name).kind == "sr" else None
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineKey:
+    """Everything a built plan depends on. Equal keys ⇔ the plan may be reused."""
+
+    model: str
+    tensorrt: str
+    gpu: str
+    compute_capability: str
+    onnx_sha256: str
+    precision: str
+    profile: Profile | None
+
+    def as_json(self) -> dict[str, Any]:
+        fields = dataclasses.asdict(self)
+        fields["profile"] = None if self.profile is None else self.profile.as_json()
+        return fields
+
+    def digest(self) -> str:
+        """First 24 hex digits of the sha256 of the key's canonical JSON."""
+        text = json.dumps(self.as_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+    @property
+    def stem(self) -> str:
+        return f"{self.model}-{self.digest()}"
+
+
+class PlanCache:
+    """Built plans in one folder, each under its key's digest with a JSON sidecar."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory if directory is not None else engines_dir() / PLAN_DIR
+
+    def plan_path(self, key: EngineKey) -> Path:
+        return self.directory / f"{key.stem}.plan"
+
+    def sidecar_path(self, key: EngineKey) -> Path:
+        return self.directory / f"{key.stem}.json"
+
+    @property
+    def timing_cache_path(self) -> Path:
+        return self.directory / TIMING_CACHE
+
+    def load(self, key: EngineKey) -> bytes | None:
+        """The plan for ``key``; ``None`` unless the plan exists and its sidecar matches."""
+        plan, sidecar = self.plan_path(key), self.sidecar_path(key)
+        try:
+            recorded = json.loads(sidecar.read_text())
+            data = plan.read_bytes()
+        except (OSError, ValueError):
+            return None
+        if recorded != key.as_json():
+            log.info("%s: the cached plan was built for another key; rebuilding", key.model)
+            return None
+        return data
+
+    def store(self, key: EngineKey, plan: bytes) -> Path:
+        """Write the plan, then its sidecar (a plan without a sidecar is never loaded)."""
+        path = self.plan_path(key)
+        self.sidecar_path(key).unlink(missing_ok=True)
+        write_atomically(path, plan)
+        text = json.dumps(key.as_json(), indent=2, sort_keys=True) + "\n"
+        write_atomically(self.sidecar_path(key), text.encode())
+        return path
+
+    def discard(self, key: EngineKey) -> None:
+        self.sidecar_path(key).unlink(missing_ok=True)
+        self.plan_path(key).unlink(missing_ok=True)
+
+
+def ensure_plan(key: EngineKey, cache: PlanCache, build: Callable[[], bytes]
+                ) -> tuple[bytes, bool]:
+    """The cached plan for ``key``, or ``build()``'s result, stored. Returns
+    ``(plan bytes, True when it was built now)``."""
+    cached = cache.load(key)
+    if cached is not None:
+        return cached, False
+    plan = build()
+    cache.store(key, plan)
+    return plan, True
+
+
+# -- TensorRT itself --------------------------------------------------------------------
+def tensorrt_problem() -> str | None:
+    """Why TensorRT cannot be used here (one line), or ``None`` when it can.
+
+    Catches the case where only the ``tensorrt-stubs`` type stubs are importable as a
+    bare namespace package named ``tensorrt``.
+    """
+    try:
+        import tensorrt as trt
+    except (ImportError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"TensorRT is not installed ({reason}); {INSTALL_HINT}"
+    if not hasattr(trt, "Builder"):
+        return ("only TensorRT's type stubs are installed, not TensorRT itself; "
+                f"{INSTALL_HINT}")
+    return None
+
+
+def require_tensorrt(need_gpu: bool = True) -> None:
+    """Raise :class:`BackendUnavailableError` (one line) unless TensorRT (and a CUDA GPU
+    for torch, when ``need_gpu``) can be used."""
+    problem = tensorrt_problem()
+    if problem is None and need_gpu:
+        problem = cuda_missing()
+    if problem is not None:
+        raise BackendUnavailableError(f"backend 'tensorrt' is unavailable: {problem}")
+
+
+_LOGGER: list[trt.ILogger] = []
+
+
+def trt_logger() -> trt.ILogger:
+    """The one TensorRT logger of the process (warnings and errors go to stderr)."""
+    import tensorrt as trt
+
+    if not _LOGGER:
+        _LOGGER.append(trt.Logger(trt.Logger.WARNING))
+    return _LOGGER[0]
+
+
+def platform_identity() -> tuple[str, str, str]:
+    """``(TensorRT version, GPU name, compute capability "major.minor")`` of this machine."""
+    import tensorrt as trt
+    import torch
+
+    major, minor = torch.cuda.get_device_capability()
+    return trt.__version__, torch.cuda.get_device_name(), f"{major}.{minor}"
+
+
+def engine_key(name: str, onnx_path: Path, precision: str) -> EngineKey:
+    """The key of model ``name``'s plan on this machine."""
+    version, gpu, capability = platform_identity()
+    return EngineKey(model=name, tensorrt=version, gpu=gpu, compute_capability=capability,
+                     onnx_sha256=sha256_file(onnx_path), precision=precision,
+                     profile=profile_for(name))
+
+
+def build_plan(onnx_path: Path, precision: str, profile: Profile | None,
+               timing_cache: Path | None = None, workspace: int = WORKSPACE_BYTES) -> bytes:
+    """Serialize a TensorRT engine for the ONNX file; reads and updates ``timing_cache``.
+
+    Raises :class:`ModelError` when the ONNX cannot be parsed or the build fails.
+    """
+    import tensorrt as trt
+
+    logger = trt_logger()
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)  # explicit batch is the only mode in TensorRT 10
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(onnx_path.read_bytes(), str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise ModelError(f"TensorRT cannot parse {onnx_path}: {errors or 'unknown error'}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace)
+    if precision == "fp16":
+        config.set_flag(trt.BuilderFlag.FP16)
+    dynamic = any(_has_dynamic_dim(network.get_input(i).shape)
+                  for i in range(network.num_inputs))
+    if profile is not None:
+        choice = builder.create_optimization_profile()
+        choice.set_shape(INPUT_NAME, trt.Dims(list(profile.min)), trt.Dims(list(profile.opt)),
+                         trt.Dims(list(profile.max)))
+        config.add_optimization_profile(choice)
+    elif dynamic:
+        raise ModelError(f"{onnx_path} has dynamic input shapes but no optimization "
+                         "profile is defined for it")
+    cache = _attach_timing_cache(config, timing_cache)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise ModelError(f"TensorRT failed to build an engine from {onnx_path} (see the "
+                         "TensorRT messages above)")
+    if timing_cache is not None and cache is not None:
+        write_atomically(timing_cache, bytes(cache.serialize()))
+    return bytes(serialized)
+
+
+def _has_dynamic_dim(shape: trt.Dims) -> bool:
+    return any(shape[i] < 0 for i in range(len(shape)))
+
+
+def _attach_timing_cache(config: trt.IBuilderConfig, path: Path | None
+                         ) -> trt.ITimingCache | None:
+    """Load the timing cache at ``path`` into ``config`` (a fresh one when the file is
+    missing, corrupt or from another GPU/version); returns the ``ITimingCache``."""
+    if path is None:
+        return None
+    data = path.read_bytes() if path.is_file() else b""
+    try:
+        cache = config.create_timing_cache(data)
+        if config.set_timing_cache(cache, False):
+            return cache
+    except (RuntimeError, TypeError, ValueError) as exc:
+        log.info("timing cache %s unusable (%s); starting a new one", path, exc)
+    log.info("timing cache %s does not match this GPU/TensorRT; starting a new one", path)
+    cache = config.create_timing_cache(b"")
+    config.set_timing_cache(cache, False)
+    return cache
+
+
+def load_or_build(name: str, onnx_path: Path, precision: str = "fp16",
+                  cache: PlanCache | None = None, rebuild: bool = False
+                  ) -> tuple[EngineKey, bytes, bool]:
+    """The plan for model ``name`` on this machine, built if no valid one is cached.
+
+    Returns ``(key, plan bytes, built now)``. ``rebuild``: discard a cached plan first
+    (used when a cached plan fails to deserialize).
+    """
+    require_tensorrt()
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of: "
+                          f"{', '.join(PRECISIONS)}")
+    cache = cache or PlanCache()
+    key = engine_key(name, onnx_path, precision)
+    if rebuild:
+        cache.discard(key)
+    plan, built = ensure_plan(key, cache, lambda: build_plan(
+        onnx_path, precision, key.profile, cache.timing_cache_path))
+    return key, plan, built
+
+
+def build_engines(models: list[str] | None = None, precision: str = "fp16",
+                  cache: PlanCache | None = None) -> Iterator[str]:
+    """Build (or confirm up to date) the plans of ``models`` (default: every model with
+    an ONNX file); yields one log line per model.
+
+    Named models must be prepared; with the default list, models whose ONNX is not
+    there yet are reported and skipped.
+    """
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of: "
+                          f"{', '.join(PRECISIONS)}")
+    names = list(models) if models else [n for n, spec in MODELS.items() if spec.onnx]
+    for name in names:
+        if model_spec(name).onnx is None:
+            raise ConfigError(f"model {name!r} has no ONNX file to build an engine from")
+    require_tensorrt()
+    cache = cache or PlanCache()
+    for name in names:
+        try:
+            onnx_path = artifact_path(name, "onnx")
+        except ModelError as exc:
+            if models:
+                raise
+            yield f"{name}: skipped, {exc}"
+            continue
+        started = time.perf_counter()
+        key, _, built = load_or_build(name, onnx_path, precision, cache)
+        where = cache.plan_path(key)
+        if built:
+            yield f"{name}: built {where} ({precision}) in {time.perf_counter() - started:.1f} s"
+        else:
+            yield f"{name}: up to date ({where})"
