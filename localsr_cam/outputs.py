@@ -329,7 +329,9 @@ class PreviewSink:
         cv2.imshow(self.window, picture)
         self._shown = True
         self.frames_written += 1
-        self.handle_key(cv2.waitKey(1))
+        self.handle_key(cv2.waitKey(1))  # also runs the GUI's events: keys, mouse, close
+        if self._window_closed():
+            self._controls.stop.set()
 
     def handle_key(self, key: int) -> None:
         """Act on a key code as returned by ``cv2.waitKey`` (-1: no key)."""
