@@ -19,6 +19,7 @@ import os
 import shutil
 import socket
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -173,7 +174,8 @@ class VirtualCamSink:
     ``device``: ``/dev/videoN`` on Linux (a v4l2loopback device), a camera name elsewhere,
     or ``None`` for the first one found. Frames are converted BGR→RGB into a buffer owned by
     the sink and reused. When sending fails the camera is closed and reopened once per
-    write, then the frame is sent again; :class:`SinkError` is raised only if that fails.
+    write (the same device it found at first), then the frame is sent again;
+    :class:`SinkError` is raised only if that fails.
     """
 
     def __init__(self, device: str | None = None) -> None:
@@ -182,6 +184,7 @@ class VirtualCamSink:
         self.frames_written = 0
         self.reopens = 0
         self._camera: Any = None
+        self._device_in_use = device
         self._rgb: np.ndarray | None = None
         self._size = (0, 0)
         self._fps = 30.0
@@ -190,7 +193,9 @@ class VirtualCamSink:
         self._size, self._fps = size, float(fps)
         self._rgb = np.empty((size[1], size[0], 3), np.uint8)
         self.frames_written = 0
+        self._device_in_use = self.device
         self._camera = self._open_camera()
+        self._device_in_use = self._camera.device  # reopen this one, not the next free one
 
     def write(self, frame: ProcessedFrame, hud: HudStats) -> None:
         if self._camera is None or self._rgb is None:
@@ -221,10 +226,14 @@ class VirtualCamSink:
         width, height = self._size
         try:
             camera = pyvirtualcam.Camera(
-                width, height, self._fps, fmt=pyvirtualcam.PixelFormat.RGB, device=self.device
+                width,
+                height,
+                self._fps,
+                fmt=pyvirtualcam.PixelFormat.RGB,
+                device=self._device_in_use,
             )
         except (RuntimeError, OSError, ValueError) as exc:
-            raise SinkError(virtualcam_unavailable_message(self.device, exc)) from exc
+            raise SinkError(virtualcam_unavailable_message(self._device_in_use, exc)) from exc
         log.info(
             "%s: sending %dx%d at %.1f fps to %s (%s backend)",
             self.name,
@@ -374,7 +383,7 @@ class PreviewSink:
         self.split = 0.5
 
 
-def display_problem(environ: dict[str, str] | None = None, platform: str = sys.platform) -> str:
+def display_problem(environ: Mapping[str, str] | None = None, platform: str = sys.platform) -> str:
     """Why no window can be opened here, or ``""`` if one probably can.
 
     On Linux OpenCV's Qt backend aborts the whole process when it cannot reach the X

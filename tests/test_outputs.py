@@ -231,6 +231,7 @@ class FakeCamera:
             )
         self.width, self.height, self.fps, self.fmt = width, height, fps, fmt
         self.device = device or "/dev/video9"
+        self.asked_for = device
         self.backend = "fake"
         self.frames: list[np.ndarray] = []
         self.closed = 0
@@ -321,6 +322,8 @@ def test_virtualcam_reopens_the_camera_after_a_send_error(fake_camera):
     sink.write(make_frame((64, 48), out_bgr=(0, 0, 3)), HUD)
 
     first, second = fake_camera.instances
+    assert first.asked_for is None
+    assert second.asked_for == "/dev/video9"  # reopens the device it found, not any free one
     assert first.closed == 1
     assert [f[0, 0, 0] for f in first.frames] == [1]
     assert [f[0, 0, 0] for f in second.frames] == [2, 3]  # the failed frame was resent
