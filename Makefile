@@ -26,9 +26,10 @@ run: models
 	$(BIN)/localsr-cam run --source synthetic --frames $(FRAMES)
 
 xvfb:
-	@command -v Xvfb >/dev/null || { \
+	@{ command -v Xvfb && command -v xdotool; } >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq xvfb xauth; }
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq xvfb xauth xdotool; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
