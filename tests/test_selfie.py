@@ -9,6 +9,7 @@ converted models come from :func:`prepared_engines`: the project's ``engines/`` 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -22,8 +23,9 @@ from localsr_cam import engines
 from localsr_cam.errors import ModelError
 from localsr_cam.models import selfie, selfie_fetch
 
-pytest.importorskip("ai_edge_litert", reason="LiteRT is the reference runtime")
 skimage_data = pytest.importorskip("skimage.data")
+needs_litert = pytest.mark.skipif(importlib.util.find_spec("ai_edge_litert") is None,
+                                  reason="LiteRT (ai-edge-litert) is the reference runtime")
 
 VARIANT_NAMES = tuple(selfie.VARIANTS)
 PHOTOS: dict[str, Callable[[], np.ndarray]] = {
@@ -157,6 +159,7 @@ def test_every_tflite_layer_is_used(name: str, tflite: dict[str, bytes]) -> None
 # --------------------------------------------------------------------------- parity
 
 
+@needs_litert
 @pytest.mark.parametrize("runtime", sorted(RUNTIMES))
 @pytest.mark.parametrize("name", VARIANT_NAMES)
 def test_matches_litert_on_photos(name: str, runtime: str, engines_dir: Path,
@@ -187,6 +190,7 @@ def sequential_mean(x: torch.Tensor) -> torch.Tensor:
     return (total * torch.tensor(1.0 / flat.shape[2], dtype=x.dtype))[:, :, None, None]
 
 
+@needs_litert
 @pytest.mark.parametrize("name", VARIANT_NAMES)
 def test_matches_litert_on_letterboxed_photos(name: str, engines_dir: Path,
                                               tflite: dict[str, bytes],
