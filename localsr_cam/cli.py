@@ -191,9 +191,9 @@ def _cmd_models_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_models_list(args: argparse.Namespace) -> int:
-    from localsr_cam.models.listing import model_rows
+    from localsr_cam.models.selfie_fetch import list_models
 
-    rows = model_rows()
+    rows = [("MODEL", "STATUS", "FILE", "DETAILS"), *list_models()]
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
