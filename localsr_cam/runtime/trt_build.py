@@ -240,6 +240,8 @@ def build_plan(onnx_path: Path, precision: str, profile: Profile | None,
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace)
     if precision == "fp16":
+        # deprecated since TensorRT 10.12 in favour of strongly typed fp16 networks, but
+        # still honoured in 10.x; it keeps one fp32 ONNX file for every backend
         config.set_flag(trt.BuilderFlag.FP16)
     dynamic = any(_has_dynamic_dim(network.get_input(i).shape)
                   for i in range(network.num_inputs))
