@@ -6,8 +6,9 @@ shape ``1×1×H×W``; frames are ``uint8 H×W×3`` (BGR, the edge layout).
 The paper pasted a hard-thresholded SR foreground onto the upscale and got jagged white
 seams at the mask border. Here the mask is smoothed in time, thresholded with
 hysteresis, cleaned of specks, then feathered into a soft edge; the network runs on a
-padded box so it sees context beyond that edge; and the blend is a convex mix, so pixels
-where the mask is 0 are exactly the plain upscale.
+padded box so it sees context beyond that edge; and the blend
+(:func:`localsr_cam.ops.blend_into`) is a convex mix, so pixels where the mask is 0 are
+exactly the plain upscale.
 """
 
 from __future__ import annotations
@@ -129,16 +130,3 @@ def bucket_box(box: Box, frame_size: tuple[int, int], context: int, bucket: int)
     bx0, bx1 = _place(x0, x1 - x0, want_w, width)
     by0, by1 = _place(y0, y1 - y0, want_h, height)
     return bx0, by0, bx1, by1
-
-
-def blend_into(background: torch.Tensor, foreground: torch.Tensor, alpha: torch.Tensor
-               ) -> None:
-    """Mix ``foreground`` over ``background`` in place: ``bg + α·(fg − bg)``, rounded.
-
-    ``background``: uint8 h×w×3 (a view into the output frame, overwritten).
-    ``foreground``: float32 h×w×3 on the 0–255 scale. ``alpha``: float32 h×w in [0,1].
-    Where α is 0 the background is left exactly as it was.
-    """
-    base = background.to(torch.float32)
-    mixed = base.add_(alpha.unsqueeze(-1) * (foreground - base))
-    background.copy_(mixed.round_().clamp_(0, 255).to(torch.uint8))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 
 import torch
-import torch.nn.functional as F
 
+from localsr_cam import ops
 from localsr_cam.engines import Engine
 
 MODEL_INPUTS: dict[str, tuple[int, int]] = {
@@ -50,9 +50,10 @@ class Letterbox:
 class Segmenter:
     """Runs one segmentation engine on frames of one size.
 
-    ``__call__(image)``: ``image`` float32 1×3×H×W RGB in [0,1] → probability float32
-    1×1×h×w in [0,1], covering the frame at the segmenter's working resolution (``h/H``
-    equals ``scale``). The letterbox input buffer is allocated once per frame size.
+    ``__call__(frame)``: ``frame`` uint8 H×W×3 BGR → probability float32 1×1×h×w in
+    [0,1], covering the frame at the segmenter's working resolution (``h/H`` equals
+    ``scale``). The frame is shrunk as uint8 before conversion (cheap); the letterbox
+    input buffer is allocated once per frame size.
     """
 
     def __init__(self, name: str, engine: Engine) -> None:
@@ -77,16 +78,15 @@ class Segmenter:
             self._input = torch.zeros((1, 3, model[1], model[0]), device=device)
         self._frame = frame
 
-    def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        frame = (image.shape[3], image.shape[2])
-        if frame != self._frame:
-            self._prepare(frame, image.device)
+    def __call__(self, frame: torch.Tensor) -> torch.Tensor:
+        size = (frame.shape[1], frame.shape[0])
+        if size != self._frame:
+            self._prepare(size, frame.device)
         if self._box is None:
-            return self.engine({"image": image})["mask"]
+            return self.engine({"image": ops.bgr8_to_rgb_float(frame)})["mask"]
         assert self._input is not None
         (width, height), (left, top) = self._box.scaled, self._box.offset
-        scaled = F.interpolate(image, size=(height, width), mode="bilinear",
-                               antialias=True, align_corners=False)
+        scaled = ops.bgr8_to_rgb_float(ops.shrink(frame, (width, height)))
         self._input[:, :, top:top + height, left:left + width] = scaled
         mask = self.engine({"image": self._input})["mask"]
         return mask[:, :, top:top + height, left:left + width]

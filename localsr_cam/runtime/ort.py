@@ -45,6 +45,8 @@ class OrtEngine:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        # idle pool threads would otherwise spin and starve the capture/output threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(str(self.path), options,
                                                  providers=["CPUExecutionProvider"])
