@@ -11,9 +11,14 @@ FRAMES ?= 150
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade-strategy only-if-needed -e '.[dev]'
-	# type stubs for the TensorRT backend; its declared dependency 'tensorrt' is a stub
-	# package that fetches from another index, so it is skipped on purpose
-	$(BIN)/pip install --no-deps tensorrt-stubs==10.13.0.35.1
+	# type stubs for checking the TensorRT backend with mypy. Not in the venv: a bare
+	# 'tensorrt' folder there would make the backend look installed. --no-deps: its
+	# declared dependency 'tensorrt' is a stub that fetches from another index and fails.
+	# The sed mends two syntax errors in the stub file that stop mypy.
+	$(BIN)/pip install --no-deps --upgrade --target .cache/tensorrt-stubs tensorrt-stubs==10.13.0.35.1
+	sed -i -e 's/, in: /, in_: /' \
+	  -e 's/power: Weights = None, channel_axis: int)/power: Weights = None, channel_axis: int = ...)/' \
+	  .cache/tensorrt-stubs/tensorrt_bindings/tensorrt.pyi
 	touch $(STAMP)
 
 install: $(STAMP)

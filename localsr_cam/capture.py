@@ -182,7 +182,7 @@ class SyntheticSource:
         tint = np.array([0.85, 0.95, 1.05], dtype=np.float32)
         backdrop = np.clip(backdrop.astype(np.float32) * tint, 0, 255).astype(np.uint8)
         self._backdrop = cv2.GaussianBlur(backdrop, (0, 0), max(1.0, height / 240))
-        side = max(2, int(round(height * 0.95)))
+        side = max(2, round(height * 0.95))
         person = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
         self._person = cv2.resize(person, (side, side), interpolation=cv2.INTER_AREA)
         yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
@@ -359,7 +359,8 @@ class CaptureThread(threading.Thread):
 
     Non-live sources are paced at ``fps`` when ``paced`` (as a camera would deliver),
     otherwise read as fast as the consumer takes them: the next frame is read while the
-    last is processed, and none is dropped (benchmarks, file conversion). ``finished`` is set when the stream ends;
+    last is processed, and none is dropped (benchmarks, file conversion). ``finished``
+    is set when the stream ends;
     ``error`` holds the exception that stopped it, if any. ``lost`` is set while a live
     source is unavailable and being reconnected.
     """

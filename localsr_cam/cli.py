@@ -30,7 +30,7 @@ window or a video file."""
 
 EPILOG = """\
 examples:
-  localsr-cam run                                 # camera 0 -> virtual camera (or the sample -> a file)
+  localsr-cam run            # camera 0 -> virtual camera (or the sample -> a file)
   localsr-cam run --source synthetic --sink preview
   localsr-cam run --source talk.mp4 --sink file:talk_2x.mp4 --model fast
   localsr-cam bench --mode all --frames 300 --json bench.json

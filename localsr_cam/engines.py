@@ -199,7 +199,8 @@ def tensorrt_missing() -> str | None:
     """Why the TensorRT backend cannot run here, or ``None`` when it can."""
     import importlib.util
 
-    if importlib.util.find_spec("tensorrt") is None:
+    spec = importlib.util.find_spec("tensorrt")
+    if spec is None or spec.origin is None:  # a bare folder (type stubs) is not TensorRT
         return ("TensorRT is not installed (pip install tensorrt, on a machine with an "
                 "NVIDIA GPU and driver)")
     return cuda_missing()
@@ -214,7 +215,7 @@ def cuda_missing() -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def resolve_backend(requested: str) -> str:
     """The backend to use for ``requested``; ``auto`` tries tensorrt → cuda → cpu.
 

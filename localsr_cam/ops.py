@@ -90,7 +90,8 @@ def rgb_float_to_bgr8(image: torch.Tensor) -> torch.Tensor:
         import cv2
 
         planes = image[0].detach().float().contiguous().numpy()
-        channels = [cv2.convertScaleAbs(cv2.max(planes[c], 0.0), alpha=255.0)
+        # clamp below at 0 first: convertScaleAbs rounds and saturates, but takes |x|
+        channels = [cv2.convertScaleAbs(np.maximum(planes[c], 0.0), alpha=255.0)
                     for c in (2, 1, 0)]
         return torch.from_numpy(cv2.merge(channels))
     scaled = image[0].float().mul(255.0).round_().clamp_(0, 255).to(torch.uint8)

@@ -156,9 +156,10 @@ class OutputThread(threading.Thread):
     """Writes processed frames to every sink.
 
     Paced: a new frame is written as soon as it arrives; when none has arrived for
-    ``1/fps`` s the last one is written again, dimmed with a note while the camera is lost, so a meeting app never
-    sees the device stall. Unpaced: each new frame is written as soon as it arrives.
-    Stops the run after ``limit`` new frames, or when processing is done and drained.
+    ``1/fps`` s the last one is written again, dimmed with a note while the camera is
+    lost, so a meeting app never sees the device stall. Unpaced: each new frame is
+    written as soon as it arrives. Stops the run after ``limit`` new frames, or when
+    processing is done and drained.
     """
 
     def __init__(self, sinks: Sequence[Sink], inbox: LatestSlot[ProcessedFrame],

@@ -6,6 +6,7 @@ They run the real code paths around them; only the edge (a network, a device) is
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -90,7 +91,7 @@ class FakeVideoCapture:
     fails too until ``fail_until`` (a perf_counter time) has passed, when set.
     """
 
-    instances: list[FakeVideoCapture] = []
+    instances: ClassVar[list[FakeVideoCapture]] = []
     fail_until: float | None = None
     opens = 0
 
@@ -110,7 +111,7 @@ class FakeVideoCapture:
         until = FakeVideoCapture.fail_until
         return until is not None and self._clock() < until
 
-    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+    def isOpened(self) -> bool:
         return not self._down()
 
     def set(self, prop: int, value: float) -> bool:

@@ -77,7 +77,7 @@ def test_all_modes_side_by_side_with_ratios(tmp_path):
     assert set(report["modes"]) == {"local", "full", "bicubic"}
     assert report["modes"]["local"]["foreground_fraction"] > 0.05
     assert report["modes"]["local"]["stages_ms"]["upscale"] > 0
-    assert 0 < report["ratios"]["local_over_full_upscale_ms"]
+    assert report["ratios"]["local_over_full_upscale_ms"] > 0
 
 
 def test_unwritable_json_fails_before_work(tmp_path, capsys):

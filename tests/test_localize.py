@@ -7,7 +7,6 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from localsr_cam.ops import blend_into
 from localsr_cam.localize import (
     MaskSmoother,
     bucket_box,
@@ -15,6 +14,7 @@ from localsr_cam.localize import (
     open_binary,
     person_box,
 )
+from localsr_cam.ops import blend_into
 
 
 def disc(h=48, w=64, r=12.0, cx=32.0, cy=24.0) -> torch.Tensor:
