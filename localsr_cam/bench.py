@@ -100,7 +100,8 @@ def summarize(records: Sequence[FrameRecord]) -> dict[str, Any]:
 
 
 def run_mode(config: PipelineConfig, mode: str, frames: int, warmup: int,
-             sinks: Sequence[str], progress: bool) -> tuple[dict[str, Any], RunResult, str]:
+             sinks: Sequence[str], progress: bool, buffering: str = "auto"
+             ) -> tuple[dict[str, Any], RunResult, str]:
     """Run one mode; returns its figures, the raw result and the device name."""
     from tqdm import tqdm
 
@@ -117,7 +118,8 @@ def run_mode(config: PipelineConfig, mode: str, frames: int, warmup: int,
                file=sys.stderr, leave=False)
     pipeline = Pipeline(source, processor, sink_objects, paced_capture=cfg.capture.paced,
                         paced_output=cfg.capture.paced, limit=total,
-                        progress=lambda count: bar.update(1), keep_records=None)
+                        progress=lambda count: bar.update(1), keep_records=None,
+                        buffering=buffering)
     try:
         result = pipeline.run()
     finally:
@@ -259,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="deliver frames at --fps like a camera (latency as felt)")
     parser.add_argument("--sink", action="append", default=[], metavar="SINK",
                         help="sinks as for run [default: null]")
+    parser.add_argument("--buffering", choices=("auto", "single", "double"), default="auto",
+                        help="GPU only: double overlaps frame N+1's upload and "
+                        "segmentation with frame N's SR, blend and download; auto = "
+                        "double unless --paced [default: auto]")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
     parser.add_argument("--md", type=Path, metavar="FILE", help="write a markdown table")
     parser.add_argument("--plot", type=Path, metavar="FILE",
@@ -288,7 +294,8 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     segmenter = args.segmenter
     for mode in modes:
         figures[mode], results[mode], device = run_mode(
-            config, mode, args.frames, args.warmup, args.sink, not args.no_progress)
+            config, mode, args.frames, args.warmup, args.sink, not args.no_progress,
+            args.buffering)
         segmenter = figures[mode].pop("segmenter") or segmenter
         log.info("%s: %.1f fps, p50 %.1f ms", mode, figures[mode]["fps"] or 0,
                  figures[mode]["latency_ms"]["p50"] or 0)
@@ -300,6 +307,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "source": args.source, "input": [width, height], "output": [2 * width, 2 * height],
         "backend": backend, "device": device, "model": args.model, "segmenter": segmenter,
         "frames": args.frames, "warmup": args.warmup, "paced": args.paced,
+        "buffering": args.buffering,
         "modes": figures, "ratios": ratios(figures),
         "rss_mb": {"start": round(rss_start, 1), "end": round(rss_mb(), 1)},
         "machine": {"cpu_count": _cpu_count(), "platform": platform.platform(),

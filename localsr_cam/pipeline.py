@@ -21,6 +21,7 @@ import numpy as np
 
 from localsr_cam.capture import CaptureThread, LatestSlot, Source, wait_until_taken
 from localsr_cam.frames import CapturedFrame, Controls, HudStats, ProcessedFrame
+from localsr_cam.gpu_pipeline import DoubleBufferedProcessor, for_processor
 from localsr_cam.outputs import Sink
 from localsr_cam.processor import FrameProcessor
 
@@ -118,14 +119,18 @@ class ProcessThread(threading.Thread):
     """Takes the newest captured frame, processes it, offers the result downstream.
 
     In lossless mode (an unpaced file source) it waits for the output to take each
-    result, so no processed frame is dropped.
+    result, so no processed frame is dropped. ``scheduler``: a double-buffered GPU
+    scheduler wrapping the processor (its results come one frame late; the last one is
+    flushed when the source ends), or ``None`` to call the processor directly.
     """
 
     def __init__(self, processor: FrameProcessor, inbox: LatestSlot[CapturedFrame],
                  outbox: LatestSlot[ProcessedFrame], capture: CaptureThread,
-                 stop: threading.Event, stats: RollingStats) -> None:
+                 stop: threading.Event, stats: RollingStats,
+                 scheduler: DoubleBufferedProcessor | None = None) -> None:
         super().__init__(name="process", daemon=True)
         self.processor = processor
+        self.scheduler = scheduler
         self.inbox, self.outbox = inbox, outbox
         self.capture = capture
         self.stop_event = stop
@@ -139,17 +144,26 @@ class ProcessThread(threading.Thread):
                 frame = self.inbox.get(timeout=0.05)
                 if frame is None:
                     if self.capture.finished.is_set() and not self.inbox.has_item:
+                        if self.scheduler is not None:
+                            self._hand_on(self.scheduler.flush())
                         break
                     continue
-                result = self.processor.process(frame)
-                lossless = self.capture.lossless  # hand every frame on, as the capture does
-                if lossless and not wait_until_taken(self.outbox, self.stop_event):
-                    break
-                self.outbox.put(result)
+                if self.scheduler is not None:
+                    self._hand_on(self.scheduler.process(frame))
+                else:
+                    self._hand_on(self.processor.process(frame))
         except BaseException as exc:
             self.error = exc
         finally:
             self.done.set()
+
+    def _hand_on(self, result: ProcessedFrame | None) -> None:
+        if result is None:
+            return
+        lossless = self.capture.lossless  # hand every frame on, as the capture does
+        if lossless and not wait_until_taken(self.outbox, self.stop_event):
+            return
+        self.outbox.put(result)
 
 
 class OutputThread(threading.Thread):
@@ -259,7 +273,8 @@ class Pipeline:
     ``paced``: output at ``fps`` with repeats (what a camera consumer sees) or unpaced
     (each processed frame written once, for files and benchmarks). ``limit``: stop after
     this many processed frames. ``keep_records``: how many frame records to keep
-    (``None`` = all, for benchmarks). ``progress`` is called with the count after each new
+    (``None`` = all, for benchmarks). ``buffering``: ``auto``, ``single`` or ``double``
+    on a GPU (see :meth:`_scheduler`). ``progress`` is called with the count after each new
     frame is written (from the output thread).
     """
 
@@ -268,8 +283,9 @@ class Pipeline:
                  paced_output: bool = True, limit: int | None = None,
                  controls: Controls | None = None,
                  progress: Callable[[int], None] | None = None,
-                 keep_records: int | None = LIVE_RECORDS) -> None:
+                 keep_records: int | None = LIVE_RECORDS, buffering: str = "auto") -> None:
         self.source = source
+        self.buffering = buffering
         self.processor = processor
         self.sinks = list(sinks)
         self.fps = fps
@@ -323,7 +339,8 @@ class Pipeline:
         done: LatestSlot[ProcessedFrame] = LatestSlot()
         self._slots = (raw, done)
         capture = CaptureThread(self.source, raw, stop, paced=self.paced_capture)
-        process = ProcessThread(self.processor, raw, done, capture, stop, self.stats)
+        process = ProcessThread(self.processor, raw, done, capture, stop, self.stats,
+                                self._scheduler())
         output = OutputThread(self.sinks, done, fps, self.paced_output, self.limit,
                               self.controls, process.done, capture, self.stats, self.hud,
                               self.progress)
@@ -340,6 +357,23 @@ class Pipeline:
             stop.set()
             return True
         return False
+
+    def _scheduler(self) -> DoubleBufferedProcessor | None:
+        """The GPU scheduler for this run, or None on the CPU.
+
+        ``auto``: double buffering for unpaced runs (throughput: benchmarks, files), single
+        for paced ones, where a camera's frame period already hides the GPU work and
+        double buffering would add one frame of latency.
+        """
+        if self.processor.device.type != "cuda":
+            if self.buffering in ("single", "double"):
+                log.info("buffering %s applies to the GPU path only; ignored on the CPU",
+                         self.buffering)
+            return None
+        buffering = self.buffering
+        if buffering == "auto":
+            buffering = "single" if self.paced_capture else "double"
+        return for_processor(self.processor, buffering)
 
     def _stop_threads(self) -> None:
         self.controls.stop.set()

@@ -125,3 +125,22 @@ def test_output_images_are_distinct_arrays():
     Pipeline(SyntheticSource((32, 18), fps=100), processor(), [KeepingSink()],
              paced_output=False, limit=4).run()
     assert len({id(f) for f in frames}) == 4 and not np.array_equal(frames[0], frames[-1])
+
+
+@pytest.mark.parametrize("buffering", ["single", "double"])
+def test_gpu_scheduler_in_the_pipeline_delivers_every_frame_in_order(monkeypatch, buffering):
+    """The double-buffered scheduler returns frames one late; the pipeline flushes the
+    last one at the end of the source (streams faked on the CPU)."""
+    from localsr_cam.gpu_pipeline import DoubleBufferedProcessor
+    from tests.test_gpu_pipeline import ImmediateCpuOps
+
+    class FiveFrames(SyntheticSource):
+        def read(self):
+            return None if self._index >= 5 else super().read()
+
+    monkeypatch.setattr(Pipeline, "_scheduler", lambda self: DoubleBufferedProcessor(
+        self.processor, ImmediateCpuOps(), buffering))
+    sink = RecordingSink()
+    result = Pipeline(FiveFrames((48, 27), fps=100), processor("fast"), [sink],
+                      paced_capture=False, paced_output=False).run()
+    assert [w[1] for w in sink.writes] == [0, 1, 2, 3, 4] and result.frames == 5
