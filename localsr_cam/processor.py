@@ -69,6 +69,7 @@ class FrameProcessor:
             high=config.blend.threshold_high, despeckle=DESPECKLE_RADIUS,
             feather_radius=1)
         self._opened = False
+        self._torch_threads: int | None = None
 
     # -- life cycle -------------------------------------------------------------------
     @property
@@ -95,6 +96,8 @@ class FrameProcessor:
             # ONNX Runtime owns the cores for the networks; torch only does small glue
             # ops here, and a second pool of spinning threads on a 2-core laptop made
             # every stage several times slower (462 ms vs 99 ms a frame, measured).
+            # Restored by close().
+            self._torch_threads = torch.get_num_threads()
             torch.set_num_threads(1)
         try:
             if self.uses_sr:
@@ -131,6 +134,9 @@ class FrameProcessor:
         for engine in engines:
             if engine is not None:
                 engine.close()
+        if self._torch_threads is not None:
+            torch.set_num_threads(self._torch_threads)
+            self._torch_threads = None
         self._opened = False
 
     def __enter__(self) -> FrameProcessor:
