@@ -5,8 +5,9 @@ unless ``--sink`` is given) on the same source for ``--warmup`` + ``--frames`` f
 figures come from the frames after the warm-up. ``--mode all`` runs local, full-frame
 and bicubic one after another in one process and reports their ratios, so a comparison
 holds on a noisy machine. Unpaced (the default), frames are read as fast as the
-processor takes them; ``--paced`` delivers them at the source's fps like a camera, and
-latency is then what a user feels.
+processor takes them (throughput; a frame's latency then includes waiting while the
+one before it is processed); ``--paced`` delivers them at the source's fps like a camera,
+and latency is then what a user feels.
 """
 
 from __future__ import annotations

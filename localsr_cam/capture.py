@@ -388,13 +388,13 @@ class CaptureThread(threading.Thread):
                     if delay > 0:
                         self.stop_event.wait(delay)
                     next_due = max(next_due + period, time.perf_counter() - period)
+                elif self.lossless and not wait_until_taken(self.slot, self.stop_event):
+                    break  # read on demand: the next frame once the last one was taken
                 started = time.perf_counter()
                 image = self._read()
                 if image is None:
                     break
                 now = time.perf_counter()
-                if self.lossless and not wait_until_taken(self.slot, self.stop_event):
-                    break
                 self.slot.put(CapturedFrame(image, self.frames, now, (now - started) * 1e3))
                 self.frames += 1
         except BaseException as exc:  # handed to the main thread, which reports it
