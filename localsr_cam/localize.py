@@ -21,19 +21,34 @@ Box = tuple[int, int, int, int]
 
 
 def _box_blur(mask: torch.Tensor, radius: int) -> torch.Tensor:
-    """Separable box blur of a 1×1×H×W map (borders averaged over valid pixels only)."""
+    """Box blur of a 1×1×H×W map; pixels beyond the border repeat the edge pixel."""
     if radius <= 0:
         return mask
     size = 2 * radius + 1
-    mask = F.avg_pool2d(mask, (1, size), stride=1, padding=(0, radius), count_include_pad=False)
-    return F.avg_pool2d(mask, (size, 1), stride=1, padding=(radius, 0), count_include_pad=False)
+    if mask.device.type == "cpu":  # OpenCV: ~30× faster than torch's pooling here
+        import cv2
+
+        plane = cv2.blur(mask[0, 0].contiguous().numpy(), (size, size),
+                         borderType=cv2.BORDER_REPLICATE)
+        return torch.from_numpy(plane)[None, None]
+    padded = F.pad(mask, (radius, radius, radius, radius), mode="replicate")
+    return F.avg_pool2d(padded, size, stride=1)
 
 
 def open_binary(mask: torch.Tensor, radius: int) -> torch.Tensor:
-    """Morphological opening of a {0,1} float map: removes blobs thinner than 2·radius+1."""
+    """Morphological opening of a {0,1} float map: removes blobs thinner than 2·radius+1.
+
+    Pixels beyond the border are ignored (neither erode nor dilate across it).
+    """
     if radius <= 0:
         return mask
     size = 2 * radius + 1
+    if mask.device.type == "cpu":
+        import cv2
+
+        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
+        plane = cv2.morphologyEx(mask[0, 0].contiguous().numpy(), cv2.MORPH_OPEN, kernel)
+        return torch.from_numpy(plane)[None, None]
     eroded = -F.max_pool2d(-mask, size, stride=1, padding=radius)
     return F.max_pool2d(eroded, size, stride=1, padding=radius)
 

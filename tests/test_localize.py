@@ -110,3 +110,28 @@ def test_blend_leaves_pixels_outside_the_mask_exactly_unchanged():
         a = float(alpha[y, x])
         expected = original[y, x].float() * (1 - a) + foreground[y, x].float() * a
         assert torch.all((background[y, x].float() - expected).abs() <= 0.5 + 1e-4)
+
+
+@pytest.mark.parametrize("radius", [1, 2, 4])
+def test_cpu_fast_paths_match_the_torch_kernels(radius, monkeypatch):
+    """OpenCV on the CPU and torch's pooling (the GPU path) agree, borders included."""
+    from localsr_cam import localize
+
+    mask = disc(r=10.0, cx=6.0, cy=20.0)  # touches the left border
+    mask[0, 0, 0, 40] = 1.0  # a speck on the top border
+    fast_open, fast_feather = open_binary(mask, radius), feather(mask, radius)
+
+    class NotCpu:
+        type = "cuda"
+
+    class Wrapped(torch.Tensor):
+        @property
+        def device(self):  # route to the torch kernels while staying on the CPU
+            return NotCpu()
+
+    slow_open = localize.open_binary(mask.as_subclass(Wrapped), radius).as_subclass(
+        torch.Tensor)
+    slow_feather = localize.feather(mask.as_subclass(Wrapped), radius).as_subclass(
+        torch.Tensor)
+    assert torch.equal(fast_open, slow_open)
+    assert torch.allclose(fast_feather, slow_feather, atol=1e-6)
