@@ -34,6 +34,7 @@ from localsr_cam.config import (
 )
 from localsr_cam.engines import BACKENDS, SEGMENTERS
 from localsr_cam.errors import EXIT_USAGE, ConfigError, LocalSRError
+from localsr_cam.paths import check_writable_file
 from localsr_cam.pipeline import FrameRecord, Pipeline, RunResult
 
 log = logging.getLogger(__name__)
@@ -220,17 +221,6 @@ def plot(results: dict[str, RunResult], warmup: int, path: Path) -> None:
     plt.close(figure)
 
 
-def check_writable(path: Path | None) -> None:
-    """Fail before the long work when an output file cannot be written."""
-    if path is None:
-        return
-    try:
-        with path.open("a"):
-            pass
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     from localsr_cam.cli import _Parser, _positive_float, _positive_int, _size
 
@@ -276,8 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     """Run the requested modes and return the report (see the module docstring)."""
-    for path in (args.json, args.md, args.plot):
-        check_writable(path)
+    for path, flag in ((args.json, "--json"), (args.md, "--md"), (args.plot, "--plot")):
+        if path is not None:
+            check_writable_file(path, flag)
     if args.warmup < 0:
         raise ConfigError("--warmup must not be negative")
     config = PipelineConfig(

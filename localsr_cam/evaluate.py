@@ -30,9 +30,7 @@ import contextlib
 import dataclasses
 import json
 import logging
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -46,6 +44,7 @@ from localsr_cam import metrics
 from localsr_cam.engines import BACKENDS, SEGMENTERS, SR_MODELS, write_atomically
 from localsr_cam.errors import EXIT_USAGE, LocalSRError, ModelError, SinkError
 from localsr_cam.images import crop_even, list_images, load_image
+from localsr_cam.paths import check_writable_file
 
 log = logging.getLogger(__name__)
 
@@ -289,22 +288,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write one comparison PNG per image (LR | HR | mask | full "
                              "SR | localized SR) and a percent-increase bar chart here")
     return parser
-
-
-def check_writable_file(path: Path, flag: str) -> None:
-    """Raise :class:`SinkError` unless a file can be written at ``path`` (nothing is left
-    behind: the probe is a temporary file in the same folder, removed at once)."""
-    if path.is_dir():
-        raise SinkError(f"{flag} {path} is a folder, not a file")
-    folder = path.parent
-    if not folder.is_dir():
-        raise SinkError(f"cannot write {flag} {path}: folder {folder} does not exist")
-    try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".probe")
-    except OSError as exc:
-        raise SinkError(f"cannot write {flag} {path}: {exc.strerror or exc}") from None
-    os.close(fd)
-    os.unlink(probe)
 
 
 def prepare_figure_dir(path: Path) -> None:
