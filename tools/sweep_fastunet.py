@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     torch.manual_seed(0)
-    header = "| width | depth | params | KMAC/LR px | variant | 320×240 ms | 640×360 ms |"
+    header = ("| width | depth | params | KMAC/LR px | variant | 320×240 ms min / median "
+              "| 640×360 ms min / median |")
     print(header)
     print("|---:|---:|---:|---:|---|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,10 +76,11 @@ def main(argv: list[str] | None = None) -> int:
                     variants.append(("int8 QDQ", qpath))
                 for label, onnx_path in variants:
                     session = ort_session(onnx_path, threads=args.threads)
-                    ms = [time_ort(session, h, w, args.repeats) for h, w in SIZES]
+                    ms = [f"{time_ort(session, h, w, args.repeats, stat='min'):.1f} / "
+                          f"{time_ort(session, h, w, args.repeats):.1f}" for h, w in SIZES]
                     print(f"| {width} | {depth} | {count_params(model)} | "
                           f"{macs_per_lr_pixel(model) / 1e3:.1f} | {label} | "
-                          f"{ms[0]:.1f} | {ms[1]:.1f} |", flush=True)
+                          f"{ms[0]} | {ms[1]} |", flush=True)
     return 0
 
 
