@@ -38,6 +38,9 @@ def export_sr_onnx(model: nn.Module, path: Path, sample_hw: tuple[int, int] = (4
     serves every input size. ``sample_hw`` is only the tracing example's size.
     """
     model = model.eval()
+    export_module = getattr(model, "export_module", None)
+    if export_module is not None:  # an equivalent graph that runs faster in ORT
+        model = export_module().eval()
     sample = torch.rand(1, 3, *sample_hw)
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
