@@ -56,6 +56,19 @@ def shrink(frame: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return scaled.round_().clamp_(0, 255).to(torch.uint8)[0].permute(1, 2, 0)
 
 
+def resize_plane(plane: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize (half-pixel centres) of a float32 1×1×h×w map to ``size`` =
+    (width, height); a new 1×1×H×W tensor."""
+    if _on_cpu(plane):
+        import cv2
+
+        resized = cv2.resize(plane[0, 0].contiguous().numpy(), size,
+                             interpolation=cv2.INTER_LINEAR)
+        return torch.from_numpy(resized)[None, None]
+    return F.interpolate(plane, size=(size[1], size[0]), mode="bilinear",
+                         align_corners=False)
+
+
 def blur(frame: torch.Tensor, radius: int) -> torch.Tensor:
     """Strong box blur (three passes ≈ Gaussian) of a uint8 H×W×3 frame."""
     if radius <= 0:

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from localsr_cam import ops
 from localsr_cam.config import PipelineConfig
@@ -243,7 +242,7 @@ class FrameProcessor:
         soft = self._smoother(probability.float())
         if soft.shape[2:] == (height, width):
             return soft
-        return F.interpolate(soft, size=(height, width), mode="bilinear", align_corners=False)
+        return ops.resize_plane(soft, (width, height))
 
     def _background(self, lr: torch.Tensor) -> torch.Tensor:
         """The plain 2× upscale (uint8 2H×2W×3, a new tensor), blurred if configured."""
@@ -287,8 +286,8 @@ class FrameProcessor:
                 target.copy_(foreground)
             else:
                 assert mask is not None
-                alpha = F.interpolate(mask[:, :, y0:y1, x0:x1], scale_factor=2,
-                                      mode="bilinear", align_corners=False)[0, 0]
+                alpha = ops.resize_plane(mask[:, :, y0:y1, x0:x1],
+                                         (2 * (x1 - x0), 2 * (y1 - y0)))[0, 0]
                 ops.blend_into(target, foreground, alpha)
 
 

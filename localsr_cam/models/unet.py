@@ -125,6 +125,8 @@ class FastUNetExportForm(nn.Module):
                 for b in range(SCALE):
                     shuffle[c * SCALE * SCALE + a * SCALE + b, c, a, b] = 1.0
         self.register_buffer("shuffle_weight", shuffle)
+        self.up_weight: torch.Tensor
+        self.shuffle_weight: torch.Tensor
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """``image`` N×3×h×w float32 in [0,1] → ``sr`` N×3×2h×2w float32."""
