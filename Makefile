@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 FRAMES ?= 150
 
-.PHONY: install models run test lint typecheck pytest xvfb bench eval clean
+.PHONY: install models run test lint typecheck pytest xvfb bench eval eval-portraits clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ bench: models
 
 eval: models
 	$(BIN)/localsr-cam eval --images ../shared/data/val --md eval.md --json eval.json
+
+eval-portraits: models
+	$(BIN)/python tools/write_portraits.py .cache/portraits
+	$(BIN)/localsr-cam eval --images .cache/portraits --md eval_portraits.md \
+	  --json eval_portraits.json --figures eval_portraits
 
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache
