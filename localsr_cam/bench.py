@@ -118,10 +118,16 @@ def run_mode(config: PipelineConfig, mode: str, frames: int, warmup: int,
     total = warmup + frames
     bar = tqdm(total=total, desc=f"bench {mode}", unit="frame", disable=not progress,
                file=sys.stderr, leave=False)
+    rss_after_warmup: list[float] = []
+
+    def on_frame(count: int) -> None:
+        bar.update(1)
+        if count == max(warmup, 1):
+            rss_after_warmup.append(rss_mb())
+
     pipeline = Pipeline(source, processor, sink_objects, paced_capture=cfg.capture.paced,
-                        paced_output=cfg.capture.paced, limit=total,
-                        progress=lambda count: bar.update(1), keep_records=None,
-                        buffering=buffering)
+                        paced_output=cfg.capture.paced, limit=total, progress=on_frame,
+                        keep_records=None, buffering=buffering)
     try:
         result = pipeline.run()
     finally:
@@ -133,6 +139,10 @@ def run_mode(config: PipelineConfig, mode: str, frames: int, warmup: int,
     figures["fallbacks"] = result.fallbacks
     figures["dropped"] = result.dropped
     figures["segmenter"] = processor.segmenter_name
+    end = rss_mb()
+    warm = rss_after_warmup[0] if rss_after_warmup else end
+    figures["rss_mb"] = {"after_warmup": round(warm, 1), "end": round(end, 1),
+                         "growth_pct": round((end - warm) / warm * 100, 2)}
     device = str(processor.device)
     return figures, result, device
 
@@ -180,7 +190,12 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "| ratio | value |", "|---|---:|"]
         lines += [f"| {k} | {_cell(v)} |" for k, v in report["ratios"].items()]
     rss = report["rss_mb"]
-    lines += ["", f"RSS {rss['start']:.0f} MiB at start, {rss['end']:.0f} MiB at end."]
+    lines += ["", f"RSS {rss['start']:.0f} MiB at start (before models load), "
+              f"{rss['end']:.0f} MiB at end."]
+    for mode, figures in report["modes"].items():
+        mode_rss = figures["rss_mb"]
+        lines.append(f"RSS ({mode}): {mode_rss['after_warmup']:.0f} MiB after the warm-up, "
+                     f"{mode_rss['end']:.0f} MiB at the end ({mode_rss['growth_pct']:+.1f} %).")
     for mode, figures in report["modes"].items():
         if "soak" in figures:
             soak = figures["soak"]

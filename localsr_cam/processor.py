@@ -67,7 +67,6 @@ class FrameProcessor:
             ema=config.blend.ema, low=config.blend.threshold_low,
             high=config.blend.threshold_high, despeckle=DESPECKLE_RADIUS,
             feather_radius=1)
-        self._opened = False
         self._torch_threads: int | None = None
 
     # -- life cycle -------------------------------------------------------------------
@@ -106,7 +105,6 @@ class FrameProcessor:
         except BaseException:
             self.close()
             raise
-        self._opened = True
         return self
 
     def _segmenter_for(self, name: str) -> Segmenter:
@@ -136,7 +134,6 @@ class FrameProcessor:
         if self._torch_threads is not None:
             torch.set_num_threads(self._torch_threads)
             self._torch_threads = None
-        self._opened = False
 
     def __enter__(self) -> FrameProcessor:
         return self.open()

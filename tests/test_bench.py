@@ -63,6 +63,8 @@ def test_bicubic_bench_writes_json_markdown_and_plot(tmp_path, capsys):
     assert all(isinstance(mode["latency_ms"][q], float) for q in ("p50", "p95", "p99"))
     assert {"capture", "background", "output"} <= set(mode["stages_ms"])
     assert report["rss_mb"]["end"] > 0
+    assert mode["rss_mb"]["after_warmup"] > 0 and isinstance(mode["rss_mb"]["growth_pct"],
+                                                              float)
     assert "| bicubic |" in paths["md"].read_text()
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| bicubic |" in capsys.readouterr().out
