@@ -172,7 +172,7 @@ class FrameProcessor:
         try:
             if self.uses_mask and not bypass:
                 with timer("segment"):
-                    state.mask = self._mask(lr)
+                    state.mask = self.segment(lr)
             if (self.uses_sr or state.mask is not None) and not bypass:
                 state.box = self._sr_box(lr, state.mask)
         except Exception as exc:  # an engine failed on this frame: render passes it through
@@ -226,7 +226,7 @@ class FrameProcessor:
                       "upscale", type(exc).__name__, exc)
         self.fallbacks += 1
 
-    def _mask(self, lr: torch.Tensor) -> torch.Tensor:
+    def segment(self, lr: torch.Tensor) -> torch.Tensor:
         """Soft person mask, float32 1×1×H×W in [0,1], at the frame's resolution."""
         height, width = lr.shape[:2]
         if self.segmenter_name is None:
