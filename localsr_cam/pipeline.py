@@ -175,10 +175,16 @@ class OutputThread(threading.Thread):
     lost, so a meeting app never sees the device stall. Unpaced: each new frame is
     written as soon as it arrives. Stops the run after ``limit`` new frames, or when
     processing is done and drained.
+
+    The sinks are opened, written and closed in this thread only: GUI toolkits (OpenCV's
+    Qt windows) must be driven from the thread that created the window, and a window
+    opened elsewhere deadlocked the first ``imshow``. ``ready`` is set once every sink
+    is open (or opening failed: ``error``).
     """
 
     def __init__(self, sinks: Sequence[Sink], inbox: LatestSlot[ProcessedFrame],
-                 fps: float, paced: bool, limit: int | None, controls: Controls,
+                 size: tuple[int, int], fps: float, paced: bool, limit: int | None,
+                 controls: Controls,
                  producer_done: threading.Event, capture: CaptureThread,
                  stats: RollingStats, hud: HudStats,
                  progress: Callable[[int], None] | None = None) -> None:
@@ -186,7 +192,10 @@ class OutputThread(threading.Thread):
         self.progress = progress
         self.sinks = sinks
         self.inbox = inbox
+        self.size = size
+        self.fps = fps
         self.period = 1.0 / fps
+        self.ready = threading.Event()
         self.paced = paced
         self.limit = limit
         self.controls = controls
@@ -201,11 +210,19 @@ class OutputThread(threading.Thread):
         self._recent: collections.deque[float] = collections.deque(maxlen=30)
 
     def run(self) -> None:
+        opened: list[Sink] = []
         try:
+            for sink in self.sinks:
+                sink.open(self.size, self.fps, self.controls)
+                opened.append(sink)
+            self.ready.set()
             self._loop()
         except BaseException as exc:
             self.error = exc
         finally:
+            for sink in reversed(opened):
+                _close_quietly(sink)
+            self.ready.set()
             self.controls.stop.set()
 
     def _loop(self) -> None:
@@ -315,11 +332,7 @@ class Pipeline:
             opened.append(self.processor)
             self.processor.prepare(self.source.size)
             self.hud.backend = self.processor.backend
-            out_size = (2 * self.source.size[0], 2 * self.source.size[1])
             fps = self.fps or self.source.fps
-            for sink in self.sinks:
-                sink.open(out_size, fps, self.controls)
-                opened.append(sink)
             # Everything loaded so far (torch, models, ...) lives as long as the process:
             # move it out of the collector's sight, or a full collection during the run
             # walks ~1M objects and stalls a frame by ~80 ms (measured).
@@ -347,15 +360,22 @@ class Pipeline:
         capture = CaptureThread(self.source, raw, stop, paced=self.paced_capture)
         process = ProcessThread(self.processor, raw, done, capture, stop, self.stats,
                                 self._scheduler())
-        output = OutputThread(self.sinks, done, fps, self.paced_output, self.limit,
+        out_size = (2 * self.source.size[0], 2 * self.source.size[1])
+        output = OutputThread(self.sinks, done, out_size, fps, self.paced_output, self.limit,
                               self.controls, process.done, capture, self.stats, self.hud,
                               self.progress)
-        self._threads = [capture, process, output]
+        self._threads = [output]
         self._output = output
-        self._started = time.perf_counter()
-        for thread in self._threads:
-            thread.start()
         try:
+            output.start()  # opens the sinks first: frames flow only once they are open
+            while not output.ready.wait(0.1):
+                pass
+            if output.error is not None:
+                return False
+            self._threads = [capture, process, output]
+            self._started = time.perf_counter()
+            capture.start()
+            process.start()
             while not stop.wait(0.1):
                 if capture.error or process.error:
                     stop.set()

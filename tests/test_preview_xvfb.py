@@ -306,3 +306,21 @@ def test_xvfb_server_stops_and_frees_its_display(tmp_path):
     while Path(f"/tmp/.X11-unix/X{number}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not Path(f"/tmp/.X11-unix/X{number}").exists()
+
+
+def test_run_with_a_preview_sink_end_to_end(display, tmp_path):
+    """The whole pipeline with a real preview window: the output thread opens, draws and
+    closes the window itself (a window opened by another thread deadlocked imshow)."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, DISPLAY=display, PYTHONUNBUFFERED="1")
+    out = tmp_path / "also.avi"
+    done = subprocess.run(
+        [sys.executable, "-m", "localsr_cam", "-q", "run", "--source", "synthetic",
+         "--input", "160x90", "--model", "bicubic", "--frames", "20", "--fps", "60",
+         "--sink", "preview", "--sink", f"file:{out}"],
+        env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("frames=20 "), done.stdout
+    assert out.stat().st_size > 0
