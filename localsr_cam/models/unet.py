@@ -75,14 +75,22 @@ class FastUNet(nn.Module):
         """The constructor arguments, as recorded in the manifest."""
         return {"width": self.width, "depth": self.depth}
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """``image`` N×3×h×w float32 in [0,1] → ``sr`` N×3×2h×2w float32 (not clamped)."""
-        h, w = image.shape[-2], image.shape[-1]
+    def encode(self, image: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The part both forms share: ``image`` N×3×h×w → the bilinear base
+        N×3×2h×2w, the LR skip N×C×h×w and the half-resolution features
+        N×2C×⌈h/2⌉×⌈w/2⌉ (all float32)."""
         base = F.interpolate(image, scale_factor=SCALE, mode="bilinear", align_corners=False)
         skip = F.relu(self.head(image))
         x = F.relu(self.down(skip))
         for conv in self.body:
             x = F.relu(conv(x))
+        return base, skip, x
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """``image`` N×3×h×w float32 in [0,1] → ``sr`` N×3×2h×2w float32 (not clamped)."""
+        h, w = image.shape[-2], image.shape[-1]
+        base, skip, x = self.encode(image)
         x = F.pixel_shuffle(self.up(x), 2)[..., :h, :w]
         x = F.relu(x + skip)
         return base + F.pixel_shuffle(self.tail(x), SCALE)
@@ -107,13 +115,14 @@ class FastUNetExportForm(nn.Module):
     - the tail's PixelShuffle is a 2×2 stride-2 transposed conv 12→3 with 0/1 weights
       that picks channel ``c·4 + 2a + b`` for output pixel ``(2i+a, 2j+b)``.
 
-    The module shares nothing mutable with the original; outputs match it to float
-    rounding (checked by the export's parity test).
+    It runs the original's layers (``net.encode``, ``net.tail``) and replaces only the two
+    shuffles; outputs match the original to float rounding (checked by the export's
+    parity test).
     """
 
     def __init__(self, net: FastUNet) -> None:
         super().__init__()
-        self.head, self.down, self.body, self.tail = net.head, net.down, net.body, net.tail
+        self.net = net
         up_w = net.up.weight.detach()[:, :, 0, 0]  # (4C, 2C): out index = c·4 + 2a + b
         assert net.up.bias is not None
         out_c = up_w.shape[0] // 4
@@ -131,15 +140,11 @@ class FastUNetExportForm(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """``image`` N×3×h×w float32 in [0,1] → ``sr`` N×3×2h×2w float32."""
         h, w = image.shape[-2], image.shape[-1]
-        base = F.interpolate(image, scale_factor=SCALE, mode="bilinear", align_corners=False)
-        skip = F.relu(self.head(image))
-        x = F.relu(self.down(skip))
-        for conv in self.body:
-            x = F.relu(conv(x))
+        base, skip, x = self.net.encode(image)
         with_ones = torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
         x = F.conv_transpose2d(with_ones, self.up_weight, stride=2)[..., :h, :w]
         x = F.relu(x + skip)
-        return base + F.conv_transpose2d(self.tail(x), self.shuffle_weight, stride=SCALE)
+        return base + F.conv_transpose2d(self.net.tail(x), self.shuffle_weight, stride=SCALE)
 
 
 class PaperUNet(nn.Module):
