@@ -159,3 +159,26 @@ def test_temporal_smoothing_carries_over_frames_until_reset():
         processor.reset()
         third = processor.process(CapturedFrame(image, 2, 0.0))
     assert first.mask is not None and third.mask is not None and third.mask.max() == 0
+
+
+def test_maskrcnn_segmenter_runs_through_the_processor_with_random_weights():
+    """The paper's segmenter wired into the processor (random weights: no COCO weights
+    can be had here, so this checks the plumbing and shapes, not the masks)."""
+    from localsr_cam.models.maskrcnn import MaskRCNNEngine
+
+    def factory(name, backend, threads, weights):
+        if name == "maskrcnn":
+            return MaskRCNNEngine(None, threads=threads, random_weights=True, min_size=160,
+                                  max_size=320, score_threshold=0.0).open()
+        return BicubicSR(offset=0.1)
+
+    cfg = PipelineConfig(model=ModelConfig(segmenter="maskrcnn", backend="cpu"),
+                         blend=BlendConfig(ema=0.0))
+    image = frame(160, 90)
+    with FrameProcessor(cfg, engine_factory=factory) as processor:
+        out = process_image(processor, image)
+        assert processor.segmenter_name == "maskrcnn"
+    assert out.image.shape == (180, 320, 3) and out.mask is not None
+    assert out.mask.shape == (90, 160) and 0.0 <= out.mask.min() <= out.mask.max() <= 1.0
+    if out.box is None:
+        assert np.array_equal(out.image, plain(image))
