@@ -74,3 +74,15 @@ def test_parse_size_rejects(text):
 def test_thresholds_must_be_ordered():
     with pytest.raises(ConfigError, match="threshold_low"):
         BlendConfig(threshold_low=0.8, threshold_high=0.5)
+
+
+def test_importing_the_package_is_cheap_and_exposes_the_api():
+    import subprocess
+    import sys
+
+    code = ("import sys, localsr_cam; heavy = {'torch', 'cv2', 'onnxruntime'} & "
+            "set(sys.modules); print(sorted(heavy)); "
+            "from localsr_cam import FrameProcessor, PipelineConfig, run, main; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["[]", "ok"]
