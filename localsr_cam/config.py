@@ -102,7 +102,8 @@ class BlendConfig:
 
     ``ema``: weight of the previous smoothed mask (0 = no temporal smoothing).
     ``threshold_low``/``threshold_high``: hysteresis thresholds on the probability.
-    ``min_blob``: components smaller than this fraction of the frame are dropped.
+    ``despeckle``: radius of the opening that removes small blobs, in pixels at the
+    segmenter's resolution (0 = off).
     ``feather_px``: width of the soft edge in input pixels. ``context_px``: padding
     around the person box in input pixels. ``bucket``: box sizes round up to multiples
     of this. ``full_frame``: super-resolve the whole frame instead of the person box.
@@ -115,7 +116,7 @@ class BlendConfig:
     ema: float = 0.6
     threshold_low: float = 0.35
     threshold_high: float = 0.6
-    min_blob: float = 0.002
+    despeckle: int = 1
     feather_px: int = 4
     context_px: int = 16
     bucket: int = 32
@@ -127,11 +128,10 @@ class BlendConfig:
         _check_unit(self.ema, "ema")
         _check_unit(self.threshold_low, "threshold_low")
         _check_unit(self.threshold_high, "threshold_high")
-        _check_unit(self.min_blob, "min_blob")
         if self.threshold_low > self.threshold_high:
             raise ConfigError("threshold_low must not exceed threshold_high")
-        if self.feather_px < 0 or self.context_px < 0:
-            raise ConfigError("feather_px and context_px must not be negative")
+        if self.feather_px < 0 or self.context_px < 0 or self.despeckle < 0:
+            raise ConfigError("feather_px, context_px and despeckle must not be negative")
         if self.bucket < 1:
             raise ConfigError(f"bucket must be at least 1, got {self.bucket}")
         if self.upscale not in ("bicubic", "bilinear"):

@@ -39,8 +39,6 @@ EngineFactory = Callable[[str, str, int, "str | None"], Engine]
 
 BLUR_RADIUS_FRACTION = 1 / 60
 """Background blur box radius as a fraction of the frame height."""
-DESPECKLE_RADIUS = 1
-"""Opening radius at the segmenter's resolution (removes blobs under ~3 px there)."""
 
 
 class FrameProcessor:
@@ -65,7 +63,7 @@ class FrameProcessor:
         self._segmenters: dict[str, Segmenter] = {}
         self._smoother = MaskSmoother(
             ema=config.blend.ema, low=config.blend.threshold_low,
-            high=config.blend.threshold_high, despeckle=DESPECKLE_RADIUS,
+            high=config.blend.threshold_high, despeckle=config.blend.despeckle,
             feather_radius=1)
         self._torch_threads: int | None = None
 
