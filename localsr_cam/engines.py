@@ -195,15 +195,29 @@ def artifact_path(name: str, which: str) -> Path:
     return path
 
 
-def tensorrt_missing() -> str | None:
-    """Why the TensorRT backend cannot run here, or ``None`` when it can."""
-    import importlib.util
+TENSORRT_INSTALL_HINT = ("install it with `pip install tensorrt` (NVIDIA's wheels, CUDA 12 "
+                         "or 13) on a machine with an NVIDIA GPU and driver")
 
-    spec = importlib.util.find_spec("tensorrt")
-    if spec is None or spec.origin is None:  # a bare folder (type stubs) is not TensorRT
-        return ("TensorRT is not installed (pip install tensorrt, on a machine with an "
-                "NVIDIA GPU and driver)")
-    return cuda_missing()
+
+def tensorrt_problem() -> str | None:
+    """Why TensorRT itself cannot be used here (one line), or ``None`` when it can.
+
+    It imports TensorRT (only when asked: ``auto`` and ``tensorrt`` backends), so a broken
+    install or the bare ``tensorrt`` folder of the type stubs counts as missing.
+    """
+    try:
+        import tensorrt as trt
+    except (ImportError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"TensorRT is not installed ({reason}); {TENSORRT_INSTALL_HINT}"
+    if not hasattr(trt, "Builder"):
+        return f"only TensorRT's type stubs are installed, not TensorRT; {TENSORRT_INSTALL_HINT}"
+    return None
+
+
+def tensorrt_missing() -> str | None:
+    """Why the TensorRT backend cannot run here (TensorRT, then CUDA), or ``None``."""
+    return tensorrt_problem() or cuda_missing()
 
 
 def cuda_missing() -> str | None:
@@ -268,4 +282,5 @@ def open_engine(name: str, backend: str, threads: int = 2, weights: str | None =
         from localsr_cam.runtime.tensorrt import TensorRTEngine
 
         return TensorRTEngine(name, artifact_path(name, "onnx")).open()
-    raise ConfigError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    raise ConfigError(f"unknown backend {backend!r}; resolve it first "
+                      f"(resolve_backend) to one of: cpu, torch, cuda, tensorrt")

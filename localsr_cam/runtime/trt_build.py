@@ -39,6 +39,7 @@ from localsr_cam.engines import (
     engines_dir,
     model_spec,
     sha256_file,
+    tensorrt_problem,
     write_atomically,
 )
 from localsr_cam.errors import BackendUnavailableError, ConfigError, ModelError
@@ -53,8 +54,6 @@ TIMING_CACHE = "timing.cache"
 PRECISIONS = ("fp16", "fp32")
 INPUT_NAME = "image"
 WORKSPACE_BYTES = 1 << 30
-INSTALL_HINT = ("install it with `pip install tensorrt` (NVIDIA's wheels, CUDA 12 or 13) "
-                "on a machine with an NVIDIA GPU and driver")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,23 +165,6 @@ def ensure_plan(key: EngineKey, cache: PlanCache, build: Callable[[], bytes]
 
 
 # -- TensorRT itself --------------------------------------------------------------------
-def tensorrt_problem() -> str | None:
-    """Why TensorRT cannot be used here (one line), or ``None`` when it can.
-
-    Catches the case where only the ``tensorrt-stubs`` type stubs are importable as a
-    bare namespace package named ``tensorrt``.
-    """
-    try:
-        import tensorrt as trt
-    except (ImportError, OSError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return f"TensorRT is not installed ({reason}); {INSTALL_HINT}"
-    if not hasattr(trt, "Builder"):
-        return ("only TensorRT's type stubs are installed, not TensorRT itself; "
-                f"{INSTALL_HINT}")
-    return None
-
-
 def require_tensorrt(need_gpu: bool = True) -> None:
     """Raise :class:`BackendUnavailableError` (one line) unless TensorRT (and a CUDA GPU
     for torch, when ``need_gpu``) can be used."""
