@@ -84,7 +84,7 @@ class TensorRTEngine:
         self._tensors: list[_Tensor] = []
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._done: torch.cuda.Event | None = None
-        self._stream = 0
+        self._stream: int | None = None  # 0 is the default stream, a real one
 
     # -- life cycle -------------------------------------------------------------------
     def open(self) -> TensorRTEngine:
@@ -124,13 +124,13 @@ class TensorRTEngine:
 
     def close(self) -> None:
         """Wait for queued work, then release context, engine and runtime; safe twice."""
-        if self._done is not None and self._stream:
+        if self._done is not None and self._stream is not None:
             self._done.synchronize()
         self._context = None  # the context before the engine, the engine before the runtime
         self._engine = None
         self._runtime = None
         self._done = None
-        self._stream = 0
+        self._stream = None
 
     def __enter__(self) -> TensorRTEngine:
         return self.open()
@@ -146,7 +146,7 @@ class TensorRTEngine:
         if context is None or done is None:
             raise RuntimeError(f"TensorRTEngine {self.name!r} is not open")
         stream = torch.cuda.current_stream(self.device)
-        if self._stream not in (0, stream.cuda_stream):
+        if self._stream is not None and self._stream != stream.cuda_stream:
             stream.wait_event(done)  # the context's scratch memory was last used elsewhere
         keep_alive = []
         for tensor in self._tensors:

@@ -66,14 +66,15 @@ class _Graph:
     ``static_in``: float16 N×C×H×W channels_last, copied into before each replay.
     ``static_out``: float16 output, overwritten by each replay. ``done``: recorded on
     the caller's stream after the last replay and the read of ``static_out``;
-    ``stream``: the handle of that stream (0 before the first replay).
+    ``stream``: the handle of that stream (``None`` before the first replay; 0 is the
+    default stream's handle, a real stream).
     """
 
     graph: torch.cuda.CUDAGraph
     static_in: torch.Tensor
     static_out: torch.Tensor
     done: torch.cuda.Event
-    stream: int = 0
+    stream: int | None = None
 
 
 class TorchEngine:
@@ -159,7 +160,7 @@ class TorchEngine:
                 half = image.to(dtype=torch.float16, memory_format=torch.channels_last)
                 return module(half).float()
         stream = torch.cuda.current_stream(self.device)
-        if entry.stream not in (0, stream.cuda_stream):
+        if entry.stream is not None and entry.stream != stream.cuda_stream:
             stream.wait_event(entry.done)  # the static buffers were last used elsewhere
         entry.static_in.copy_(image)
         entry.graph.replay()
@@ -212,7 +213,7 @@ class TorchEngine:
 
 def _wait_idle(entry: _Graph) -> None:
     """Block until the last replay of ``entry`` finished, so freeing it is safe."""
-    if entry.stream:
+    if entry.stream is not None:
         entry.done.synchronize()
 
 
