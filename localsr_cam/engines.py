@@ -170,6 +170,22 @@ def write_manifest_entry(name: str, entry: Mapping[str, Any],
     write_atomically(directory / MANIFEST_NAME, text.encode())
 
 
+def recorded_sha256(entry: Mapping[str, Any], role: str) -> str | None:
+    """The sha256 a manifest entry records for its ``"onnx"`` or ``"weights"`` file.
+
+    Converted models record ``{"sha256": {role: hash}}``, trained ones
+    ``{"files": {role: {"file": name, "sha256": hash}}}``; ``None`` when neither does.
+    """
+    hashes = entry.get("sha256")
+    if isinstance(hashes, Mapping) and isinstance(hashes.get(role), str):
+        return str(hashes[role])
+    files = entry.get("files")
+    record = files.get(role) if isinstance(files, Mapping) else None
+    if isinstance(record, Mapping) and isinstance(record.get("sha256"), str):
+        return str(record["sha256"])
+    return None
+
+
 def model_spec(name: str) -> ModelSpec:
     """The :class:`ModelSpec` for ``name``, or a :class:`ConfigError` listing the choices."""
     try:

@@ -264,9 +264,13 @@ def parse_args(argv: Sequence[str]) -> Settings:
     parser.__class__ = Parser
     args = parser.parse_args(list(argv))
     d = DEFAULTS[args.model]
-    patch = args.patch or d["patch"]
-    batch = args.batch or d["batch"]
-    lr = args.lr or d["lr"]
+    # `is None`, not `or`: an explicit 0 must reach the checks below, not become a default
+    patch = d["patch"] if args.patch is None else args.patch
+    batch = d["batch"] if args.batch is None else args.batch
+    lr = d["lr"] if args.lr is None else args.lr
+    width = (16 if args.model == "fast" else 32) if args.width is None else args.width
+    if width < 1:
+        raise ConfigError(f"--width must be at least 1 (got {width})")
     if patch < 8 or patch % 4:
         raise ConfigError(f"--patch must be a multiple of 4 and >= 8 (got {patch})")
     if batch < 1 or args.epochs < 1 or args.iters < 1 or lr <= 0:
@@ -274,9 +278,9 @@ def parse_args(argv: Sequence[str]) -> Settings:
     if args.time_budget is not None and args.time_budget <= 0:
         raise ConfigError("--time-budget must be positive minutes")
     if args.model == "fast":
-        config: dict[str, Any] = {"width": args.width or 16, "depth": args.depth}
+        config: dict[str, Any] = {"width": width, "depth": args.depth}
     else:
-        config = {"width": args.width or 32, "dropout": args.dropout,
+        config = {"width": width, "dropout": args.dropout,
                   "residual": not args.no_residual}
     return Settings(args, config, args.loss or d["loss"], args.scheduler or d["scheduler"],
                     lr, patch, batch)
@@ -489,10 +493,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    threads = torch.get_num_threads()
     try:
         settings = parse_args(argv)
         train(settings, argv)
     except LocalSRError as exc:
         print(f"localsr-cam train: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        torch.set_num_threads(threads)  # --threads is for this run, not the process after
     return 0

@@ -234,3 +234,20 @@ def test_golden_check_without_litert(name: str, wheel: Path,
     assert "recorded" in record["reference"]
     with pytest.raises(ModelError, match="differs from the reference"):
         selfie_fetch.compare(name, data, images, {"torch": (output + 0.01).clamp(0, 1)})
+
+
+def test_models_list_reports_a_modified_trained_model(tmp_path: Path) -> None:
+    """Trained models record hashes under files.<role>.sha256: a changed file shows."""
+    import shutil
+
+    from localsr_cam import engines
+
+    source = engines.engines_dir()
+    for name in ("fast_unet.pt", "fast_unet.onnx", "manifest.json"):
+        shutil.copy(source / name, tmp_path / name)
+    statuses = {row[0]: row[1] for row in selfie_fetch.list_models(tmp_path)}
+    assert statuses["fast"] == "ready"
+    with (tmp_path / "fast_unet.onnx").open("ab") as handle:
+        handle.write(b"tampered")
+    statuses = {row[0]: row[1] for row in selfie_fetch.list_models(tmp_path)}
+    assert statuses["fast"] == "modified"

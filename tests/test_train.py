@@ -159,3 +159,12 @@ def test_init_fine_tunes_from_weights_and_refuses_a_mismatch(
     wrong = _args(data, tmp_path, "--model", "fast", "--depth", "3", "--epochs", "1",
                   "--no-export", "--init", str(weights))
     assert main(wrong) == 2
+
+
+@pytest.mark.parametrize("flag", ["--lr", "--batch", "--patch", "--width"])
+def test_an_explicit_zero_is_refused_not_replaced_by_the_default(
+        flag: str, data: tuple[Path, Path], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(_args(data, tmp_path, "--epochs", "1", flag, "0")) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("localsr-cam train:") and len(err.splitlines()) == 1

@@ -506,12 +506,10 @@ def _status(name: str, directory: Path, entry: dict[str, Any] | None) -> str:
         return "missing"
     if entry is None:
         return "unverified"
-    hashes = entry.get("sha256")
-    if isinstance(hashes, dict):
-        for role, filename in (("weights", spec.weights), ("onnx", spec.onnx)):
-            expected = hashes.get(role)
-            if filename and expected and engines.sha256_file(directory / filename) != expected:
-                return "modified"
+    for role, filename in (("weights", spec.weights), ("onnx", spec.onnx)):
+        expected = engines.recorded_sha256(entry, role)
+        if filename and expected and engines.sha256_file(directory / filename) != expected:
+            return "modified"
     if name in SOURCES and _entry_problem(name, directory) is not None:
         return "outdated"
     return "ready"
