@@ -51,7 +51,7 @@ def test_random_weights_engine_interface() -> None:
         out = engine({"image": torch.rand(1, 3, 64, 80)})
         assert set(out) == {"mask"}
         assert out["mask"].shape == (1, 1, 64, 80)
-        assert engine.name == "maskrcnn" and engine.backend == "cpu"
+        assert engine.name == "maskrcnn" and engine.backend == "torch"
     finally:
         engine.close()
         engine.close()

@@ -30,9 +30,11 @@ def time_segment(backend: str, size: tuple[int, int], frames: int, warmup: int
         processor.prepare(size)
         samples = []
         for index in range(warmup + frames):
-            frame = torch.from_numpy(clip.frame(index))
+            frame = processor.upload(clip.frame(index))  # on the engines' device
             started = time.perf_counter()
             processor.segment(frame)
+            if processor.device.type == "cuda":
+                torch.cuda.synchronize()  # time the work, not just its launch
             if index >= warmup:
                 samples.append((time.perf_counter() - started) * 1000.0)
         name = processor.segmenter_name or "?"

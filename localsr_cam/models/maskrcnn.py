@@ -189,7 +189,7 @@ class MaskRCNNSegmenter:
 class MaskRCNNEngine:
     """:class:`MaskRCNNSegmenter` behind the :class:`~localsr_cam.engines.Engine`
     interface: ``{"image": N×3×H×W}`` → ``{"mask": N×1×H×W}`` (float32, on ``device``,
-    owned by the caller). Runs in PyTorch; ``backend`` is ``"cuda"`` or ``"cpu"``.
+    owned by the caller). Runs in PyTorch; ``backend`` is ``"cuda"`` or ``"torch"``.
 
     ``threads`` sets PyTorch's intra-op threads when running on the CPU (process-wide);
     ``settings`` go to :class:`MaskRCNNSegmenter` (``score_threshold``,
@@ -203,7 +203,7 @@ class MaskRCNNEngine:
         import torch
 
         self.device = torch.device(device)
-        self.backend = "cuda" if self.device.type == "cuda" else "cpu"
+        self.backend = "cuda" if self.device.type == "cuda" else "torch"  # runs in PyTorch
         self.threads = threads
         self._segmenter = MaskRCNNSegmenter(
             Path(weights) if weights is not None else None, device=device, **settings)

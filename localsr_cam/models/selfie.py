@@ -51,15 +51,6 @@ VARIANTS: dict[str, tuple[int, int]] = {
 }
 
 
-def variant_for_size(size: tuple[int, int]) -> str:
-    """The variant name whose input is ``size`` (H, W); ``ModelError`` when none is."""
-    for name, variant_size in VARIANTS.items():
-        if variant_size == tuple(size):
-            return name
-    raise ModelError(f"no selfie segmenter variant takes a {size[0]}×{size[1]} input; "
-                     f"known: {', '.join(f'{h}×{w}' for h, w in VARIANTS.values())}")
-
-
 # --------------------------------------------------------------------------- layers
 
 
