@@ -33,7 +33,6 @@ _LAZY = {
     "ProcessedFrame": "localsr_cam.frames",
     "FrameProcessor": "localsr_cam.processor",
     "Pipeline": "localsr_cam.pipeline",
-    "run": "localsr_cam.run",
     "main": "localsr_cam.cli",
 }
 
@@ -51,7 +50,6 @@ __all__ = [
     "SourceError",
     "__version__",
     "main",
-    "run",
 ]
 
 

@@ -251,10 +251,14 @@ class VideoSource:
         if not ok or first is None:
             capture.release()
             raise SourceError(f"{self.path} is not a readable video")
+        try:
+            self._first = fit_size(to_bgr8(first, self.name), self._requested)
+        except BaseException:
+            capture.release()
+            raise
         self._capture = capture
         fps = capture.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 0 < fps < 1000 else 30.0
-        self._first = fit_size(to_bgr8(first, self.name), self._requested)
         self.size = (self._first.shape[1], self._first.shape[0])
 
     def read(self) -> np.ndarray | None:
@@ -385,8 +389,8 @@ class CaptureThread(threading.Thread):
             while not self.stop_event.is_set():
                 if self.paced:
                     delay = next_due - time.perf_counter()
-                    if delay > 0:
-                        self.stop_event.wait(delay)
+                    if delay > 0 and self.stop_event.wait(delay):
+                        break
                     next_due = max(next_due + period, time.perf_counter() - period)
                 elif self.lossless and not wait_until_taken(self.slot, self.stop_event):
                     break  # read on demand: the next frame once the last one was taken

@@ -207,6 +207,7 @@ class OutputThread(threading.Thread):
         self.repeated = 0
         self.error: BaseException | None = None
         self._last: ProcessedFrame | None = None
+        self._dimmed: ProcessedFrame | None = None
         self._recent: collections.deque[float] = collections.deque(maxlen=30)
 
     def run(self) -> None:
@@ -247,7 +248,10 @@ class OutputThread(threading.Thread):
     def _stale_frame(self, last: ProcessedFrame) -> ProcessedFrame:
         if not self.capture.lost.is_set():
             return last
-        return dataclasses.replace(last, image=dim_with_note(last.image, "camera unavailable"))
+        if self._dimmed is None or self._dimmed.source is not last.source:
+            self._dimmed = dataclasses.replace(
+                last, image=dim_with_note(last.image, "camera unavailable"))
+        return self._dimmed
 
     def _write(self, frame: ProcessedFrame, fresh: bool) -> None:
         started = time.perf_counter()
@@ -278,7 +282,7 @@ def dim_with_note(image: np.ndarray, note: str) -> np.ndarray:
     """A dimmed copy of a uint8 H×W×3 frame with a small note in its top-left corner."""
     import cv2
 
-    dimmed = (image * LOST_DIM).astype(np.uint8)
+    dimmed = cv2.convertScaleAbs(image, alpha=LOST_DIM)
     scale = max(0.4, image.shape[0] / 720)
     cv2.putText(dimmed, note, (int(16 * scale), int(36 * scale)), cv2.FONT_HERSHEY_SIMPLEX,
                 0.8 * scale, (255, 255, 255), max(1, int(2 * scale)), cv2.LINE_AA)
@@ -311,6 +315,8 @@ class Pipeline:
         self.paced_output = paced_output
         self.limit = limit
         self.controls = controls or Controls()
+        if processor.controls is None:  # the preview's bypass key must reach the processor
+            processor.controls = self.controls
         self.progress = progress
         self.stats = RollingStats(keep=keep_records)
         self.hud = HudStats()
@@ -343,8 +349,14 @@ class Pipeline:
         except KeyboardInterrupt:
             interrupted = True
         finally:
+            gc.unfreeze()
             self._stop_threads()
+            users = {id(self.source): "capture", id(self.processor): "process"}
             for resource in reversed(opened):
+                if self._still_running(users.get(id(resource), "")):
+                    log.warning("not closing %s: its thread is still running",
+                                type(resource).__name__)
+                    continue
                 _close_quietly(resource)
             _restore_sigterm(previous_sigterm)
         for thread in self._threads:
@@ -402,15 +414,20 @@ class Pipeline:
         return for_processor(self.processor, buffering)
 
     def _stop_threads(self) -> None:
+        """Stop every thread: the output thread first (it finalizes the files), each
+        joined within what is left of one shared second."""
         self.controls.stop.set()
         for slot in self._slots:
             slot.close()
         deadline = time.perf_counter() + JOIN_TIMEOUT_S
-        for thread in self._threads:
+        for thread in sorted(self._threads, key=lambda t: t is not self._output):
             thread.join(max(0.0, deadline - time.perf_counter()))
             if thread.is_alive():
                 log.warning("thread %s did not stop within %.1f s", thread.name,
                             JOIN_TIMEOUT_S)
+
+    def _still_running(self, name: str) -> bool:
+        return any(t.name == name and t.is_alive() for t in self._threads)
 
     def _result(self, seconds: float, interrupted: bool) -> RunResult:
         output = self._output

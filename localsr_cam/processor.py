@@ -188,7 +188,7 @@ class FrameProcessor:
         timer = _StageTimer(state.stages_ms)
         try:
             with timer("background"):
-                output = self._background(state.lr)
+                output = self._background(state.lr, state.bypass)
             if state.box is not None:
                 self._super_resolve(state.lr, state.mask, state.box, output, timer)
         except Exception as exc:  # an engine failed on this frame: pass it through
@@ -239,10 +239,10 @@ class FrameProcessor:
             return soft
         return ops.resize_plane(soft, (width, height))
 
-    def _background(self, lr: torch.Tensor) -> torch.Tensor:
-        """The plain 2× upscale (uint8 2H×2W×3, a new tensor), blurred if configured."""
-        if self.config.blend.background == "blur" and not (self.controls and
-                                                           self.controls.bypass):
+    def _background(self, lr: torch.Tensor, bypass: bool) -> torch.Tensor:
+        """The plain 2× upscale (uint8 2H×2W×3, a new tensor), blurred if configured;
+        ``bypass`` is the switch as read when the frame arrived."""
+        if self.config.blend.background == "blur" and not bypass:
             radius = max(1, round(lr.shape[0] * BLUR_RADIUS_FRACTION))
             return ops.upscale2x(ops.blur(lr, radius), self.upscale_mode)
         return ops.upscale2x(lr, self.upscale_mode)

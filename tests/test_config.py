@@ -82,7 +82,7 @@ def test_importing_the_package_is_cheap_and_exposes_the_api():
 
     code = ("import sys, localsr_cam; heavy = {'torch', 'cv2', 'onnxruntime'} & "
             "set(sys.modules); print(sorted(heavy)); "
-            "from localsr_cam import FrameProcessor, PipelineConfig, run, main; print('ok')")
+            "from localsr_cam import FrameProcessor, PipelineConfig, Pipeline, main; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["[]", "ok"]

@@ -144,3 +144,27 @@ def test_gpu_scheduler_in_the_pipeline_delivers_every_frame_in_order(monkeypatch
     result = Pipeline(FiveFrames((48, 27), fps=100), processor("fast"), [sink],
                       paced_capture=False, paced_output=False).run()
     assert [w[1] for w in sink.writes] == [0, 1, 2, 3, 4] and result.frames == 5
+
+
+def test_bypass_switch_of_the_run_reaches_the_processor():
+    """The preview's b key toggles the pipeline's Controls; the processor must see it."""
+    import cv2
+
+    from tests.fakes import BicubicSR, DiscSegmenter
+
+    images: list[tuple[np.ndarray, np.ndarray]] = []
+
+    class KeepingSink(RecordingSink):
+        def write(self, frame, hud):
+            images.append((frame.source.image, frame.image))
+
+    controls = Controls()
+    controls.toggle_bypass()
+    cfg = PipelineConfig(model=ModelConfig(model="fast", backend="cpu"))
+    proc = FrameProcessor(cfg, engine_factory=EngineBox(DiscSegmenter(), BicubicSR(0.3)))
+    Pipeline(SyntheticSource((48, 27), fps=100), proc, [KeepingSink()], controls=controls,
+             paced_capture=False, paced_output=False, limit=3).run()
+    assert len(images) == 3
+    for source, output in images:
+        plain = cv2.resize(source, (96, 54), interpolation=cv2.INTER_CUBIC)
+        assert np.array_equal(output, plain)
