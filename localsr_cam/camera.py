@@ -33,14 +33,18 @@ class CameraSource:
 
     live = True
 
-    def __init__(self, device: int | str, size: tuple[int, int] = (640, 360),
-                 fps: float = 30.0) -> None:
+    def __init__(self, device: int | str, size: tuple[int, int] | None = None,
+                 fps: float = 30.0, request: tuple[int, int] = (640, 360)) -> None:
         self.device = device
         self.name = f"camera {device}"
-        self.size = size
+        self._explicit = size
+        self._request = size or request
+        self.size = self._request
         self.fps = fps
         self._capture: Any = None
+        self._first: np.ndarray | None = None
         self._failures = 0
+        self._delay = BACKOFF_FIRST_S
         self.reconnects = 0
 
     def _open_capture(self) -> Any:
@@ -51,19 +55,29 @@ class CameraSource:
             capture.release()
             return None
         capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*"MJPG"))
-        capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.size[0])
-        capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self.size[1])
+        capture.set(cv2.CAP_PROP_FRAME_WIDTH, self._request[0])
+        capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self._request[1])
         capture.set(cv2.CAP_PROP_FPS, self.fps)
         return capture
 
     def open(self) -> None:
+        """Open the device. Without an explicit ``size`` the camera's own frame size is
+        kept (a 4:3 camera that ignores the 640×360 request is not squashed)."""
         self._capture = self._open_capture()
         if self._capture is None:
             raise SourceError(f"cannot open {self.name}: no such camera, or it is in use "
                               "by another program")
         self._failures = 0
+        if self._explicit is None:
+            ok, first = self._capture.read()
+            if ok and first is not None:
+                self._first = to_bgr8(first, self.name)
+                self.size = (self._first.shape[1], self._first.shape[0])
 
     def read(self) -> np.ndarray | None:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
         capture = self._capture
         ok, image = capture.read() if capture is not None else (False, None)
         if not ok or image is None:
@@ -72,21 +86,23 @@ class CameraSource:
                 raise SourceLostError(f"{self.name} stopped delivering frames; reconnecting")
             return self.read()
         self._failures = 0
+        self._delay = BACKOFF_FIRST_S  # delivering again: the next loss backs off afresh
         return fit_size(to_bgr8(image, self.name), self.size)
 
     def reconnect(self, stop: threading.Event) -> None:
-        """Reopen the device, backing off 0.1 s → 1 s, until it opens or ``stop`` is set."""
+        """Reopen the device until it opens or ``stop`` is set, waiting 0.1 s → 1 s
+        (doubling) before each attempt. The back-off carries over to the next call until
+        a frame is read again, so a camera that opens but delivers nothing (held by
+        another program) is not reopened in a tight loop."""
         self._release()
-        delay = BACKOFF_FIRST_S
-        while not stop.is_set():
+        while not stop.wait(self._delay):
+            self._delay = min(self._delay * 2, BACKOFF_MAX_S)
             capture = self._open_capture()
             if capture is not None:
                 self._capture = capture
                 self._failures = 0
                 self.reconnects += 1
                 return
-            stop.wait(delay)
-            delay = min(delay * 2, BACKOFF_MAX_S)
 
     def _release(self) -> None:
         capture, self._capture = self._capture, None

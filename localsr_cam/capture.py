@@ -346,9 +346,9 @@ def make_source(config: CaptureConfig) -> Source:
     if spec == "synthetic":
         return SyntheticSource(size or DEFAULT_SIZE, config.fps)
     if spec.isdigit():
-        return CameraSource(int(spec), size or DEFAULT_SIZE, config.fps)
+        return CameraSource(int(spec), size, config.fps)
     if spec.startswith("/dev/video"):
-        return CameraSource(spec, size or DEFAULT_SIZE, config.fps)
+        return CameraSource(spec, size, config.fps)
     path = Path(spec)
     if path.is_dir():
         return ImageFolderSource(path, size, config.fps, config.loop)

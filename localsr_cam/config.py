@@ -52,8 +52,10 @@ class CaptureConfig:
 
     ``source``: ``auto`` (camera 0 if one opens, else the synthetic clip), a camera index,
     a device path, a video file, a folder of images, or ``synthetic``. ``size``: requested
-    input (width, height); ``None`` keeps the source's own size (640×360 for camera and
-    synthetic). ``paced``: deliver at ``fps`` like a camera; False = as fast as possible.
+    input (width, height); ``None`` keeps the source's own size (a camera is asked for
+    640×360; the synthetic clip is 640×360). ``paced``: deliver image folders and the
+    synthetic clip at ``fps`` (video files at their own rate) like a camera; False = as
+    fast as the processor takes them.
     """
 
     source: str = "auto"

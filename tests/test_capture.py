@@ -256,9 +256,42 @@ def test_lost_camera_reconnects_in_the_capture_thread(fake_camera):
     assert not thread.is_alive() and thread.error is None
 
 
+def test_camera_keeps_its_own_size_unless_one_is_asked_for(fake_camera):
+    native = CameraSource(0)  # the fake delivers 64×48 (4:3) whatever is requested
+    native.open()
+    assert native.size == (64, 48) and native.read().shape == (48, 64, 3)
+    asked = CameraSource(0, size=(32, 18))
+    asked.open()
+    assert asked.size == (32, 18) and asked.read().shape == (18, 32, 3)
+
+
+def test_camera_that_opens_but_delivers_nothing_is_not_reopened_in_a_loop(
+        fake_camera, monkeypatch):
+    """Held by another program: it opens, every read fails. Back-off must still apply."""
+    monkeypatch.setattr(camera_module, "BACKOFF_FIRST_S", 0.05)
+    monkeypatch.setattr(camera_module, "BACKOFF_MAX_S", 0.2)
+
+    class OpensButFails(FakeVideoCapture):
+        def read(self):
+            return False, None
+
+    monkeypatch.setattr(cv2, "VideoCapture", OpensButFails)
+    camera = CameraSource(0, size=(16, 12))
+    camera.open()
+    stop = threading.Event()
+    started = time.perf_counter()
+    while time.perf_counter() - started < 0.8:
+        with pytest.raises(SourceLostError):
+            camera.read()
+        camera.reconnect(stop)
+    # 0.05 + 0.1 + 0.2 + 0.2 + ... : a handful of reopens, not thousands
+    assert 2 <= camera.reconnects <= 6
+
+
 def test_camera_read_raises_lost_after_repeated_failures(fake_camera):
     camera = CameraSource(0)
     camera.open()
+    assert camera.read() is not None
     fake_camera.fail_until = time.perf_counter() + 60
     with pytest.raises(SourceLostError):
         camera.read()
