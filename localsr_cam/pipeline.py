@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 JOIN_TIMEOUT_S = 1.0
 ROLLING_WINDOW = 300
 LIVE_RECORDS = 100_000
+MIN_GAP = 0.9
+"""Paced output: the least time between two writes, in output periods."""
+REPEAT_AFTER = 1.5
+"""Paced output: periods without a new frame before the last one is repeated."""
 LOST_DIM = 0.45
 """Brightness of the last good frame while the camera is unavailable."""
 
@@ -98,6 +102,11 @@ class RunResult:
 
     @property
     def fps(self) -> float:
+        """New frames a second, over the span of their writes (as the benchmark counts)."""
+        if len(self.records) >= 2:
+            span = self.records[-1].written_at - self.records[0].written_at
+            if span > 0:
+                return (len(self.records) - 1) / span
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     @property
@@ -170,9 +179,10 @@ class ProcessThread(threading.Thread):
 class OutputThread(threading.Thread):
     """Writes processed frames to every sink.
 
-    Paced: a new frame is written as soon as it arrives; when none has arrived for
-    ``1/fps`` s the last one is written again, dimmed with a note while the camera is
-    lost, so a meeting app never sees the device stall. Unpaced: each new frame is
+    Paced: about ``fps`` writes a second; a new frame is written as soon as it arrives
+    (see :meth:`_paced_loop`); when none has arrived for a while the last one is written
+    again, dimmed with a note while the camera is lost, so a meeting app never sees the
+    device stall. Unpaced: each new frame is
     written as soon as it arrives. Stops the run after ``limit`` new frames, or when
     processing is done and drained.
 
@@ -227,23 +237,53 @@ class OutputThread(threading.Thread):
             self.controls.stop.set()
 
     def _loop(self) -> None:
-        stop = self.controls.stop
-        next_due = time.perf_counter() + self.period
-        while not stop.is_set():
-            wait = max(0.0, next_due - time.perf_counter()) if self.paced else 0.05
-            frame = self.inbox.get(timeout=wait)
-            if frame is not None:
-                # a new frame goes out at once: waiting for the next tick would add latency
-                self._write(frame, fresh=True)
-                next_due = time.perf_counter() + self.period
-                if self.limit is not None and self.frames >= self.limit:
+        if not self.paced:
+            while not self.controls.stop.is_set():
+                frame = self.inbox.get(timeout=0.05)
+                if frame is not None:
+                    if self._write_fresh(frame):
+                        return
+                elif self.producer_done.is_set() and not self.inbox.has_item:
                     return
+            return
+        self._paced_loop()
+
+    def _paced_loop(self) -> None:
+        """At most one write per ~period: a new frame goes out at once (waiting for a
+        tick would add latency) unless the last write was under ``MIN_GAP`` periods ago,
+        then it waits for that (a newer one replaces it). The last frame is repeated
+        only when nothing new came for ``REPEAT_AFTER`` periods, so arrival jitter does
+        not add repeats, and a file written at the output fps keeps real time."""
+        stop = self.controls.stop
+        pending: ProcessedFrame | None = None
+        last_write = time.perf_counter()
+        next_repeat = last_write + REPEAT_AFTER * self.period
+        while not stop.is_set():
+            now = time.perf_counter()
+            due = last_write + MIN_GAP * self.period if pending is not None else next_repeat
+            frame = self.inbox.get(timeout=max(0.0, due - now))
+            pending = frame or pending
+            now = time.perf_counter()
+            if pending is not None:
+                if self.frames and now - last_write < MIN_GAP * self.period:
+                    continue
+                if self._write_fresh(pending):
+                    return
+                pending = None
+                last_write = time.perf_counter()
+                next_repeat = last_write + REPEAT_AFTER * self.period
             elif self.producer_done.is_set() and not self.inbox.has_item:
                 return
-            elif self.paced and time.perf_counter() >= next_due:
+            elif now >= next_repeat:
                 if self._last is not None:
                     self._write(self._stale_frame(self._last), fresh=False)
-                next_due += self.period
+                last_write = time.perf_counter()
+                next_repeat = last_write + self.period
+
+    def _write_fresh(self, frame: ProcessedFrame) -> bool:
+        """Write a new frame; True when the frame limit is reached."""
+        self._write(frame, fresh=True)
+        return self.limit is not None and self.frames >= self.limit
 
     def _stale_frame(self, last: ProcessedFrame) -> ProcessedFrame:
         if not self.capture.lost.is_set():

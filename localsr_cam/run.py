@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 from pathlib import Path
@@ -41,13 +40,21 @@ def run(config: PipelineConfig, controls: Controls | None = None) -> RunResult:
         if spec.startswith("file:") and not config.output.sinks:
             log.info("writing %s", spec[len("file:"):])
     processor = FrameProcessor(config, controls)
+    offline = is_offline(source, specs)
+    if offline:
+        log.info("file in, files out: converting every frame (no pacing, none dropped)")
+    paced = config.capture.paced and not offline
     pipeline = Pipeline(source, processor, sinks, fps=config.output.fps,
-                        paced_capture=config.capture.paced, paced_output=True,
+                        paced_capture=paced, paced_output=paced,
                         limit=config.output.frames, controls=controls)
     return pipeline.run()
 
 
-def with_source(config: PipelineConfig, source: str) -> PipelineConfig:
-    """A copy of ``config`` reading from ``source``."""
-    return dataclasses.replace(config, capture=dataclasses.replace(config.capture,
-                                                                   source=source))
+def is_offline(source: Source, sink_specs: tuple[str, ...]) -> bool:
+    """A file-to-file run: a non-live source and only file or null sinks. Then every
+    input frame is processed and written exactly once, so an output video has the
+    input's frames at its rate, however fast the machine is."""
+    return not source.live and all(spec.startswith("file:") or spec == "null"
+                                   for spec in sink_specs)
+
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -168,3 +169,20 @@ def test_bypass_switch_of_the_run_reaches_the_processor():
     for source, output in images:
         plain = cv2.resize(source, (96, 54), interpolation=cv2.INTER_CUBIC)
         assert np.array_equal(output, plain)
+
+
+def test_paced_output_is_capped_at_the_output_fps():
+    """A 60 fps source into a 15 fps output (a file keeps real time): ~15 writes/s."""
+    sink = RecordingSink()
+    controls = Controls()
+    pipeline = Pipeline(SyntheticSource((32, 18), fps=60), processor(), [sink], fps=15,
+                        controls=controls)
+    threading.Timer(1.5, controls.stop.set).start()
+    pipeline.run()
+    times = [w[0] for w in sink.writes]
+    span = times[-1] - times[0]
+    assert span > 0.8
+    rate = (len(times) - 1) / span
+    assert 10 <= rate <= 17, f"{rate:.1f} writes/s"
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 0.85 / 15  # never two writes closer than ~0.9 periods
