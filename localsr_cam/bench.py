@@ -297,7 +297,6 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     figures: dict[str, dict[str, Any]] = {}
     results: dict[str, RunResult] = {}
     device = "cpu"
-    backend = args.backend
     segmenter = args.segmenter
     for mode in modes:
         figures[mode], results[mode], device = run_mode(

@@ -45,7 +45,6 @@ class LatestSlot(Generic[T]):
         self._cond = threading.Condition()
         self._closed = False
         self.dropped = 0
-        self.delivered = 0
 
     def put(self, item: T) -> None:
         with self._cond:
@@ -61,8 +60,7 @@ class LatestSlot(Generic[T]):
                 self._cond.wait_for(lambda: self._item is not None or self._closed, timeout)
             item, self._item = self._item, None
             if item is not None:
-                self.delivered += 1
-                self._cond.notify_all()
+                self._cond.notify_all()  # wakes a wait_taken
             return item
 
     def wait_taken(self, timeout: float | None = None) -> bool:
@@ -115,25 +113,15 @@ class Source(Protocol):
 
 
 def to_bgr8(image: np.ndarray, where: str) -> np.ndarray:
-    """Convert grayscale, BGRA and 16-bit images to ``uint8 H×W×3 BGR``.
+    """Convert grayscale, alpha, 16-bit and float frames to ``uint8 H×W×3 BGR``.
 
-    Any other dtype or layout is a :class:`SourceError` naming ``where``.
+    The same rules as still images (:func:`localsr_cam.images.to_bgr_uint8`: 16-bit
+    rounded, alpha composited on black); anything else is a :class:`SourceError`
+    naming ``where``.
     """
-    import cv2
+    from localsr_cam.images import to_bgr_uint8
 
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        raise SourceError(f"{where}: unsupported pixel type {image.dtype}")
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.ndim == 3 and image.shape[2] == 1:
-        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2BGR)
-    if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    if image.ndim == 3 and image.shape[2] == 3:
-        return np.ascontiguousarray(image)
-    raise SourceError(f"{where}: unsupported image shape {image.shape}")
+    return to_bgr_uint8(image, where)
 
 
 def fit_size(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:

@@ -73,7 +73,7 @@ def _positive_int(text: str) -> int:
 
 
 def add_pipeline_flags(parser: argparse.ArgumentParser, default_source: str) -> None:
-    """Flags shared by ``run`` and ``bench``: source, size, models, backend, config."""
+    """The ``run`` flags for source, size, models, backend, blending and config."""
     group = parser.add_argument_group("input and models")
     group.add_argument("--source", help="camera index (0), device path (/dev/video0), video "
                        "file, folder of images, or 'synthetic' (the built-in portrait clip)"

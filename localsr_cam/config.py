@@ -136,7 +136,9 @@ class BlendConfig:
             raise ConfigError("feather_px, context_px and despeckle must not be negative")
         if self.bucket < 1:
             raise ConfigError(f"bucket must be at least 1, got {self.bucket}")
-        if self.upscale not in ("bicubic", "bilinear"):
+        from localsr_cam.engines import SR_BASELINES
+
+        if self.upscale not in SR_BASELINES:
             raise ConfigError(f"unknown upscale {self.upscale!r}; choose bicubic or bilinear")
         if self.background not in BACKGROUNDS:
             raise ConfigError(f"unknown background {self.background!r}; choose one of: "

@@ -258,7 +258,9 @@ def markdown_report(report: Mapping[str, Any]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from localsr_cam.cli import _Parser  # raises ConfigError: one line, exit 2
+
+    parser = _Parser(
         prog="localsr-cam eval",
         description="Reproduce the paper's evaluation on a folder of HR images: degrade "
                     "each 2×, upscale it with bicubic, full-frame SR and localized SR "

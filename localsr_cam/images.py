@@ -60,7 +60,7 @@ def _read_bytes(path: Path) -> np.ndarray:
         raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def _to_unit_float(image: np.ndarray, path: Path) -> np.ndarray:
+def _to_unit_float(image: np.ndarray, path: Path | str) -> np.ndarray:
     if image.dtype == np.uint16:
         return image.astype(np.float32) / 65535.0
     if image.dtype == np.uint8:
@@ -70,8 +70,11 @@ def _to_unit_float(image: np.ndarray, path: Path) -> np.ndarray:
     raise SourceError(f"{path} has {image.dtype} samples; 8-bit, 16-bit or float is needed")
 
 
-def _to_bgr_uint8(image: np.ndarray, path: Path) -> np.ndarray:
-    """Any decoded ``H×W[×C]`` array → ``uint8 H×W×3`` BGR (see the module notes)."""
+def to_bgr_uint8(image: np.ndarray, path: Path | str) -> np.ndarray:
+    """Any decoded ``H×W[×C]`` array → ``uint8 H×W×3`` BGR (see the module notes).
+
+    Also the converter of camera and video frames; ``path`` names the source in errors.
+    """
     if image.ndim == 2:
         image = image[:, :, None]
     channels = image.shape[2] if image.ndim == 3 else 0
@@ -79,7 +82,7 @@ def _to_bgr_uint8(image: np.ndarray, path: Path) -> np.ndarray:
         raise SourceError(f"{path} has {channels} channels; 1 to 4 are supported")
     if image.dtype == np.uint16 and channels in (1, 3):
         eight = ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
-        return _to_bgr_uint8(eight, path)
+        return to_bgr_uint8(eight, path)
     if image.dtype == np.uint8 and channels == 3:
         return np.ascontiguousarray(image)
     if image.dtype == np.uint8 and channels == 1:
@@ -114,7 +117,7 @@ def load_image(path: Path) -> np.ndarray:
         oriented = cv2.imdecode(data, cv2.IMREAD_COLOR)  # applies EXIF orientation
         if oriented is not None:
             decoded = oriented
-    image = _to_bgr_uint8(decoded, path)
+    image = to_bgr_uint8(decoded, path)
     height, width = image.shape[:2]
     if height < MIN_SIDE or width < MIN_SIDE:
         raise SourceError(f"{path} is {width}×{height}; images must be at least "

@@ -14,8 +14,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-UPSCALE_MODES = ("bicubic", "bilinear")
-
 
 def _on_cpu(tensor: torch.Tensor) -> bool:
     return tensor.device.type == "cpu"

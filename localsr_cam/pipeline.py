@@ -136,7 +136,7 @@ class ProcessThread(threading.Thread):
 
     def __init__(self, processor: FrameProcessor, inbox: LatestSlot[CapturedFrame],
                  outbox: LatestSlot[ProcessedFrame], capture: CaptureThread,
-                 stop: threading.Event, stats: RollingStats,
+                 stop: threading.Event,
                  scheduler: DoubleBufferedProcessor | None = None) -> None:
         super().__init__(name="process", daemon=True)
         self.processor = processor
@@ -144,7 +144,6 @@ class ProcessThread(threading.Thread):
         self.inbox, self.outbox = inbox, outbox
         self.capture = capture
         self.stop_event = stop
-        self.stats = stats
         self.done = threading.Event()
         self.error: BaseException | None = None
 
@@ -410,8 +409,7 @@ class Pipeline:
         done: LatestSlot[ProcessedFrame] = LatestSlot()
         self._slots = (raw, done)
         capture = CaptureThread(self.source, raw, stop, paced=self.paced_capture)
-        process = ProcessThread(self.processor, raw, done, capture, stop, self.stats,
-                                self._scheduler())
+        process = ProcessThread(self.processor, raw, done, capture, stop, self._scheduler())
         out_size = (2 * self.source.size[0], 2 * self.source.size[1])
         output = OutputThread(self.sinks, done, out_size, fps, self.paced_output, self.limit,
                               self.controls, process.done, capture, self.stats, self.hud,

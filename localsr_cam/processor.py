@@ -233,7 +233,8 @@ class FrameProcessor:
         segmenter = self._segmenters[self.segmenter_name]
         probability = segmenter(lr)
         scale = segmenter.scale
-        self._smoother.feather_radius = max(1, round(self.config.blend.feather_px * scale / 2))
+        feather_px = self.config.blend.feather_px  # 0: a hard edge
+        self._smoother.feather_radius = feather_px and max(1, round(feather_px * scale / 2))
         soft = self._smoother(probability.float())
         if soft.shape[2:] == (height, width):
             return soft

@@ -42,7 +42,7 @@ def run(config: PipelineConfig, controls: Controls | None = None) -> RunResult:
     processor = FrameProcessor(config, controls)
     offline = is_offline(source, specs)
     if offline:
-        log.info("file in, files out: converting every frame (no pacing, none dropped)")
+        log.debug("file in, files out: converting every frame (no pacing, none dropped)")
     paced = config.capture.paced and not offline
     pipeline = Pipeline(source, processor, sinks, fps=config.output.fps,
                         paced_capture=paced, paced_output=paced,

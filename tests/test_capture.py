@@ -187,9 +187,11 @@ def test_to_bgr8_converts_common_layouts(image):
     assert out.shape == (4, 5, 3) and out.dtype == np.uint8
 
 
-def test_to_bgr8_refuses_float():
-    with pytest.raises(SourceError, match="unsupported pixel type"):
-        to_bgr8(np.zeros((4, 5, 3), np.float32), "test")
+def test_to_bgr8_refuses_unknown_layouts():
+    with pytest.raises(SourceError, match="int32 samples"):
+        to_bgr8(np.zeros((4, 5, 3), np.int32), "test")
+    with pytest.raises(SourceError, match="5 channels"):
+        to_bgr8(np.zeros((4, 5, 5), np.uint8), "test")
 
 
 def test_make_source_choices(tmp_path, monkeypatch):
