@@ -421,8 +421,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a usage error (2, already printed)
+    except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except LocalSRError as exc:  # a usage error, as one line
+        sys.stderr.write(f"localsr-cam eval: error: {exc}\n")
+        return EXIT_USAGE
     try:
         report = run(args)
     except LocalSRError as exc:

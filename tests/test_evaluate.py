@@ -308,6 +308,9 @@ def test_help_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--images" in out and "Algorithm 1" in out
     assert main(["--images", "x", "--degrade", "nearest"]) == 2
     assert main([]) == 2
+    assert main(["--bogus"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("localsr-cam eval: error:") for line in err)
 
 
 # -- the real pieces (skipped until they exist) ------------------------------------------------
