@@ -72,17 +72,35 @@ def test_finite_source_ends_the_run(tmp_path):
     assert result.frames == 3 and [w[1] for w in sink.writes] == [0, 1, 2]
 
 
-def test_paced_output_repeats_the_last_frame_when_none_is_new():
-    class SlowSource(SyntheticSource):
-        live = False
+class StopAfterSink(RecordingSink):
+    """Records, and sets the run's stop event ``seconds`` after its first write (so a
+    slow start-up on a loaded machine does not eat the test's window)."""
 
-    sink = RecordingSink()
-    controls = Controls()
-    pipeline = Pipeline(SlowSource((32, 18), fps=5), processor(), [sink], fps=50,
-                        controls=controls)
-    threading.Timer(0.6, controls.stop.set).start()
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.stop_sent_at = 0.0
+
+    def open(self, size, fps, controls) -> None:
+        super().open(size, fps, controls)
+        self._controls = controls
+
+    def write(self, frame, hud) -> None:
+        if not self.writes:
+            threading.Timer(self.seconds, self._stop).start()
+        super().write(frame, hud)
+
+    def _stop(self) -> None:
+        self.stop_sent_at = time.perf_counter()
+        self._controls.stop.set()
+
+
+def test_paced_output_repeats_the_last_frame_when_none_is_new():
+    sink = StopAfterSink(0.6)
+    pipeline = Pipeline(SyntheticSource((32, 18), fps=5), processor(), [sink], fps=50)
     result = pipeline.run()
-    assert result.repeated >= 10  # output at 50 fps from a 5 fps source
+    # output at 50 fps from a 5 fps source: ~27 repeats in 0.6 s (first after 1.5 periods)
+    assert result.repeated >= 10
     assert result.frames <= 5
 
 
@@ -95,13 +113,11 @@ def test_sink_failure_stops_the_run_and_is_reported():
 
 
 def test_stop_event_from_another_thread_stops_within_a_second():
-    controls = Controls()
-    pipeline = Pipeline(SyntheticSource((64, 36), fps=30), processor(), [RecordingSink()],
-                        controls=controls)
-    threading.Timer(0.3, controls.stop.set).start()
-    started = time.perf_counter()
-    pipeline.run()
-    assert time.perf_counter() - started < 1.5 and not live_threads()
+    sink = StopAfterSink(0.3)
+    Pipeline(SyntheticSource((64, 36), fps=30), processor(), [sink]).run()
+    returned_at = time.perf_counter()
+    assert sink.stop_sent_at > 0 and returned_at - sink.stop_sent_at < 1.0
+    assert not live_threads() and sink.closed == 1
 
 
 def test_open_failure_closes_what_was_opened():
