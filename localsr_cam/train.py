@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import shlex
 import sys
 import time
@@ -443,22 +444,38 @@ def _save(obj: Any, path: Path) -> None:
     write_atomically(path, buffer.getvalue())
 
 
+PARITY_LIMIT = 1e-4
+"""Largest |ONNX Runtime − PyTorch| on [0,1] images a shipped export may have."""
+
+
 def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.ndarray]],
          settings: Settings, argv: Sequence[str], summary: dict[str, Any], params: int,
          macs: float) -> dict[str, Any]:
     """Write ``<out>/<model>.pt`` and ``.onnx`` and the manifest entry; returns the entry.
 
-    The reported validation figures are on the whole val images (not crops).
+    The slow or fallible steps (export, parity, validation) run before any shipped file
+    is touched; then the weights, the ONNX and the manifest entry are written in that
+    order, so an interruption never leaves new weights beside an old manifest config.
+    An export whose ONNX Runtime output differs from PyTorch by more than
+    ``PARITY_LIMIT`` is refused. The validation figures are on whole val images.
     """
     from localsr_cam.runtime.export import export_sr_onnx, parity
 
     spec = model_spec(name)
     assert spec.weights is not None and spec.onnx is not None
     weights, onnx_path = out / spec.weights, out / spec.onnx
-    _save({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
-    export_sr_onnx(model, onnx_path)
-    worst = parity(model, onnx_path)
-    val = evaluate(model, val_imgs, settings.args.degrade, crop=0)
+    staged = out / f".{spec.onnx}.new"
+    try:
+        export_sr_onnx(model, staged)
+        worst = parity(model, staged)
+        if worst > PARITY_LIMIT:
+            raise ModelError(f"the exported {spec.onnx} differs from PyTorch by {worst:.2g} "
+                             f"(limit {PARITY_LIMIT:g}); nothing was shipped")
+        val = evaluate(model, val_imgs, settings.args.degrade, crop=0)
+        _save({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
+        os.replace(staged, onnx_path)
+    finally:
+        staged.unlink(missing_ok=True)
     entry = {
         "kind": "sr", "scale": 2, "architecture": type(model).__name__,
         "config": dict(settings.config), "params": params,

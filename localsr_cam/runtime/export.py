@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from localsr_cam.engines import write_atomically
+from localsr_cam.errors import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +83,8 @@ def parity(model: nn.Module, onnx_path: Path,
             expected = model(image).numpy()
         got = session.run([OUTPUT_NAME], {INPUT_NAME: image.numpy()})[0]
         if got.shape != expected.shape:
-            raise AssertionError(f"ONNX output {got.shape} != PyTorch {expected.shape} "
-                                 f"for input {h}x{w}")
+            raise ModelError(f"{onnx_path}: ONNX output {got.shape} != PyTorch "
+                             f"{expected.shape} for input {h}x{w}")
         worst = max(worst, float(np.abs(got - expected).max()))
     return worst
 
