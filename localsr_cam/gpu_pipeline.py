@@ -186,6 +186,14 @@ class DoubleBufferedProcessor:
             previous = self._collect(finished)
         return previous
 
+    def close(self) -> ProcessedFrame | None:
+        """Finish the frame in flight (returned, or ``None``) and drop the buffer sets so
+        their pinned and device memory is freed; safe to call twice."""
+        last = self.flush()
+        self._sets = []
+        self._shape = None
+        return last
+
     def flush(self) -> ProcessedFrame | None:
         """Finish the frame still in flight and return its result (``None`` if none)."""
         slot, self._pending = self._pending, None

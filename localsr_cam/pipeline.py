@@ -164,6 +164,11 @@ class ProcessThread(threading.Thread):
         except BaseException as exc:
             self.error = exc
         finally:
+            if self.scheduler is not None:
+                try:
+                    self.scheduler.close()  # frees its pinned and device buffers
+                except Exception as exc:  # already failing or stopping: log only
+                    log.warning("closing the GPU scheduler failed: %s", exc)
             self.done.set()
 
     def _hand_on(self, result: ProcessedFrame | None) -> None:
