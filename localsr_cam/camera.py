@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from localsr_cam.capture import SourceLostError, fit_size, to_bgr8
+from localsr_cam.capture import HeldFrame, SourceLostError, fit_size, to_bgr8
 from localsr_cam.errors import SourceError
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class CameraSource:
         self.size = self._request
         self.fps = fps
         self._capture: Any = None
-        self._first: np.ndarray | None = None
+        self._first = HeldFrame()
         self._failures = 0
         self._delay = BACKOFF_FIRST_S
         self.reconnects = 0
@@ -71,13 +71,12 @@ class CameraSource:
         if self._explicit is None:
             ok, first = self._capture.read()
             if ok and first is not None:
-                self._first = to_bgr8(first, self.name)
-                self.size = (self._first.shape[1], self._first.shape[0])
+                self.size = self._first.hold(to_bgr8(first, self.name))
 
     def read(self) -> np.ndarray | None:
-        if self._first is not None:
-            first, self._first = self._first, None
-            return first
+        held = self._first.take()
+        if held is not None:
+            return held
         capture = self._capture
         ok, image = capture.read() if capture is not None else (False, None)
         if not ok or image is None:

@@ -112,6 +112,24 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
+class HeldFrame:
+    """The frame a source reads in ``open()`` to learn its size, handed out again by the
+    first ``read()`` so no frame is lost. ``image``: uint8 H×W×3 BGR or ``None``."""
+
+    def __init__(self) -> None:
+        self.image: np.ndarray | None = None
+
+    def hold(self, image: np.ndarray) -> tuple[int, int]:
+        """Keep ``image``; returns its (width, height)."""
+        self.image = image
+        return image.shape[1], image.shape[0]
+
+    def take(self) -> np.ndarray | None:
+        """The held frame once, then ``None``."""
+        image, self.image = self.image, None
+        return image
+
+
 def to_bgr8(image: np.ndarray, where: str) -> np.ndarray:
     """Convert grayscale, alpha, 16-bit and float frames to ``uint8 H×W×3 BGR``.
 
@@ -227,7 +245,7 @@ class VideoSource:
         self.size: tuple[int, int] = size or (0, 0)
         self.fps = 30.0
         self._capture: object | None = None
-        self._first: np.ndarray | None = None
+        self._first = HeldFrame()
 
     def open(self) -> None:
         import cv2
@@ -240,21 +258,20 @@ class VideoSource:
             capture.release()
             raise SourceError(f"{self.path} is not a readable video")
         try:
-            self._first = fit_size(to_bgr8(first, self.name), self._requested)
+            self.size = self._first.hold(fit_size(to_bgr8(first, self.name), self._requested))
         except BaseException:
             capture.release()
             raise
         self._capture = capture
         fps = capture.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 0 < fps < 1000 else 30.0
-        self.size = (self._first.shape[1], self._first.shape[0])
 
     def read(self) -> np.ndarray | None:
         import cv2
 
-        if self._first is not None:
-            first, self._first = self._first, None
-            return first
+        held = self._first.take()
+        if held is not None:
+            return held
         capture = self._capture
         if capture is None:
             return None
@@ -288,22 +305,21 @@ class ImageFolderSource:
         self.size: tuple[int, int] = size or (0, 0)
         self._paths: list[Path] = []
         self._next = 0
-        self._first: np.ndarray | None = None
+        self._first = HeldFrame()
 
     def open(self) -> None:
         from localsr_cam.images import list_images, load_image
 
         self._paths = list_images(self.folder)
-        self._first = fit_size(load_image(self._paths[0]), self._requested)
-        self.size = (self._first.shape[1], self._first.shape[0])
+        self.size = self._first.hold(fit_size(load_image(self._paths[0]), self._requested))
         self._next = 1
 
     def read(self) -> np.ndarray | None:
         from localsr_cam.images import load_image
 
-        if self._first is not None:
-            first, self._first = self._first, None
-            return first
+        held = self._first.take()
+        if held is not None:
+            return held
         if self._next >= len(self._paths):
             if not self.loop or not self._paths:
                 return None
