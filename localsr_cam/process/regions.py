@@ -1,0 +1,98 @@
+"""Super-resolution regions for several people: snapping, merging, an area cap.
+
+Boxes are ``(x0, y0, x1, y1)`` integer pixels, half-open (see
+:data:`localsr_cam.localize.Box`), in input-frame coordinates. Everything here is
+plain integer arithmetic on a handful of boxes a frame: no tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+Box = tuple[int, int, int, int]
+
+
+def area(box: Box) -> int:
+    """Pixels in ``box`` (0 for an empty or inverted box)."""
+    x0, y0, x1, y1 = box
+    return max(0, x1 - x0) * max(0, y1 - y0)
+
+
+def union(a: Box, b: Box) -> Box:
+    """The smallest box holding both."""
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+
+
+def intersection(a: Box, b: Box) -> Box | None:
+    """The overlap of two boxes, or ``None`` when they do not overlap."""
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    return (x0, y0, x1, y1) if x0 < x1 and y0 < y1 else None
+
+
+def iou(a: Box | tuple[float, ...], b: Box | tuple[float, ...]) -> float:
+    """Intersection over union of two boxes (float or int corners)."""
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    total = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / total) if total > 0 else 0.0
+
+
+def contains(outer: Box, inner: Box) -> bool:
+    """Whether ``inner`` lies entirely inside ``outer``."""
+    return (outer[0] <= inner[0] and outer[1] <= inner[1]
+            and inner[2] <= outer[2] and inner[3] <= outer[3])
+
+
+def snap_even(box: Box, frame_size: tuple[int, int]) -> Box:
+    """Grow ``box`` to even corners (x0, y0 down, x1, y1 up), clipped to the frame.
+
+    Even corners keep the 2× output grid of every crop aligned the same way from frame
+    to frame, so a box that moves by one pixel does not shift the SR crop's pixel
+    phase. A frame side of odd length keeps its last pixel (x1 = width).
+    """
+    width, height = frame_size
+    x0, y0, x1, y1 = box
+    x0, y0 = max(0, x0 - x0 % 2), max(0, y0 - y0 % 2)
+    x1, y1 = min(width, x1 + x1 % 2), min(height, y1 + y1 % 2)
+    return x0, y0, x1, y1
+
+
+def merge_overlapping(boxes: Sequence[Box], gap: int = 0) -> list[Box]:
+    """Union every group of boxes that overlap (or come closer than ``gap`` px) into one.
+
+    Repeats until no two results overlap, since a union can reach a third box. The
+    order of the result follows the first box of each group.
+    """
+    merged = list(boxes)
+    changed = True
+    while changed:
+        changed = False
+        out: list[Box] = []
+        for box in merged:
+            for index, kept in enumerate(out):
+                grown = (kept[0] - gap, kept[1] - gap, kept[2] + gap, kept[3] + gap)
+                if intersection(grown, box) is not None:
+                    out[index] = union(kept, box)
+                    changed = True
+                    break
+            else:
+                out.append(box)
+        merged = out
+    return merged
+
+
+def cap_total_area(boxes: Sequence[Box], max_area: int) -> list[Box]:
+    """Keep boxes in the given order (most important first) while their total area
+    stays within ``max_area``; a box that would pass the cap is dropped, a smaller
+    one after it may still fit. The first box is always kept."""
+    kept: list[Box] = []
+    total = 0
+    for box in boxes:
+        size = area(box)
+        if kept and total + size > max_area:
+            continue
+        kept.append(box)
+        total += size
+    return kept
