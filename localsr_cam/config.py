@@ -75,7 +75,8 @@ class ModelConfig:
     """Which networks run where.
 
     ``model``: ``fast``, ``paper``, ``bicubic`` or ``bilinear``. ``segmenter``: ``auto``
-    (by aspect ratio), ``selfie``, ``selfie-landscape`` or ``maskrcnn``. ``backend``:
+    (close-up or people, from what the face finder sees), ``people`` (a selfie crop per
+    face found), ``selfie``, ``selfie-landscape`` or ``maskrcnn``. ``backend``:
     ``auto``, ``cpu``, ``cuda`` or ``tensorrt``. ``threads``: CPU threads per engine.
     ``weights``: a Mask R-CNN weights file (torchvision's cache otherwise).
     """

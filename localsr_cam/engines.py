@@ -100,7 +100,9 @@ MODELS: dict[str, ModelSpec] = {
 
 SR_BASELINES = ("bicubic", "bilinear")
 SR_MODELS = ("fast", "paper", *SR_BASELINES)
-SEGMENTERS = ("auto", "selfie", "selfie-landscape", "maskrcnn")
+SEGMENTERS = ("auto", "people", "selfie", "selfie-landscape", "maskrcnn")
+"""``auto``: the close-up path (selfie or selfie-landscape by aspect) or, when the face
+finder sees a group or people far away, ``people``: one selfie crop per face found."""
 BACKENDS = ("auto", "cpu", "torch", "cuda", "tensorrt")
 """``cpu``: ONNX Runtime on the CPU; ``torch``: PyTorch on the CPU; ``cuda``: PyTorch on
 a CUDA GPU; ``tensorrt``: TensorRT engines on a CUDA GPU; ``auto``: the best available."""

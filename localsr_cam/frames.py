@@ -34,9 +34,11 @@ class ProcessedFrame:
 
     ``image``: uint8 2H×2W×3 BGR, the output. ``source``: the captured frame it came from.
     ``mask``: float32 H×W soft person mask at input resolution, or ``None`` when no
-    segmenter ran. ``box``: the person box ``(x0, y0, x1, y1)`` in input pixels that was
-    super-resolved, or ``None``. ``stages_ms``: time per processor stage for this frame.
-    ``fallback``: True when an engine failed and the frame is the plain upscale.
+    segmenter ran. ``boxes``: the boxes ``(x0, y0, x1, y1)`` in input pixels that were
+    super-resolved (one per person or group of people); ``box``: their bounding box, or
+    ``None``. ``stages_ms``: time per processor stage for this frame. ``fallback``: True
+    when an engine failed and the frame is the plain upscale. ``people``: how many
+    people were enhanced (``None`` where no mask was made).
     """
 
     image: np.ndarray
@@ -45,15 +47,19 @@ class ProcessedFrame:
     box: tuple[int, int, int, int] | None = None
     stages_ms: dict[str, float] = dataclasses.field(default_factory=dict)
     fallback: bool = False
+    boxes: tuple[tuple[int, int, int, int], ...] = ()
+    people: int | None = None
 
 
 @dataclasses.dataclass
 class HudStats:
-    """Figures a preview window shows: measured output fps, p50 latency, backend name."""
+    """Figures a preview window shows: measured output fps, p50 latency, backend name,
+    people enhanced in the last frame (``None``: no mask is made)."""
 
     fps: float = 0.0
     latency_ms: float = 0.0
     backend: str = ""
+    people: int | None = None
 
 
 class Controls:

@@ -19,8 +19,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,14 +28,25 @@ import torch
 from localsr_cam import ops
 from localsr_cam.config import PipelineConfig
 from localsr_cam.engines import SR_BASELINES, Engine, open_engine, resolve_backend
+from localsr_cam.errors import LocalSRError
 from localsr_cam.frames import CapturedFrame, Controls, ProcessedFrame
 from localsr_cam.localize import Box, MaskSmoother, bucket_box, person_box
+from localsr_cam.process.auto import NobodyNotice
+from localsr_cam.process.regions import align_even
+from localsr_cam.process.tracking import sticky_region
 from localsr_cam.segment import Segmenter, choose_segmenter
+
+if TYPE_CHECKING:
+    from localsr_cam.process.people_step import PeopleStep
 
 log = logging.getLogger(__name__)
 
 EngineFactory = Callable[[str, str, int, "str | None"], Engine]
 """``(model name, backend, threads, weights) -> opened Engine``: how engines are loaded."""
+FinderFactory = Callable[[str, int], Any]
+"""``(backend, threads) -> opened face finder`` (see :class:`localsr_cam.process.people.Finder`)."""
+PEOPLE_MODES = ("auto", "people")
+"""Segmenter settings that look for people with the face finder."""
 
 BLUR_RADIUS_FRACTION = 1 / 60
 """Background blur box radius as a fraction of the frame height."""
@@ -51,10 +62,15 @@ class FrameProcessor:
     """
 
     def __init__(self, config: PipelineConfig, controls: Controls | None = None,
-                 engine_factory: EngineFactory = open_engine) -> None:
+                 engine_factory: EngineFactory = open_engine,
+                 finder_factory: FinderFactory | None = None) -> None:
         self.config = config
         self.controls = controls
         self._open_engine = engine_factory
+        self._open_finder = finder_factory
+        self._people: PeopleStep | None = None
+        self._notice = NobodyNotice()
+        self._region: Box | None = None
         self.backend = ""
         self.device = torch.device("cpu")
         self.fallbacks = 0
@@ -98,12 +114,53 @@ class FrameProcessor:
         try:
             if self.uses_sr:
                 self._sr = self._open_engine(model.model, self.backend, model.threads, None)
-            if self.uses_mask and model.segmenter != "auto":
+            if self.uses_mask and model.segmenter not in PEOPLE_MODES:
                 self._segmenter_for(model.segmenter)
+            if self.uses_mask and not self.config.blend.full_frame \
+                    and model.segmenter in PEOPLE_MODES:
+                self._people = self._open_people(model.segmenter)
         except BaseException:
             self.close()
             raise
         return self
+
+    def _open_people(self, mode: str) -> PeopleStep | None:
+        """The people step, or ``None`` (logged) when ``auto`` finds no face finder."""
+        from localsr_cam.process.people import CropSegmenter, PeopleFinder
+        from localsr_cam.process.people_step import PeopleStep
+
+        model, blend = self.config.model, self.config.blend
+        try:
+            finder = (self._open_finder or self._open_face_finder)(self.backend, model.threads)
+        except LocalSRError as exc:
+            if mode == "people":
+                raise
+            log.warning("no face finder (%s); --segmenter auto keeps to the close-up path",
+                        exc)
+            return None
+        engine = self._open_engine("selfie", self.backend, model.threads, model.weights)
+        smoother = MaskSmoother(ema=blend.ema, low=blend.threshold_low,
+                                high=blend.threshold_high, despeckle=blend.despeckle,
+                                feather_radius=1)
+        people = PeopleFinder(finder, CropSegmenter(engine), smoother,
+                              context=blend.context_px, bucket=blend.bucket)
+        return PeopleStep(mode, people)
+
+    def _open_face_finder(self, backend: str, threads: int) -> Any:
+        """The face finder (:mod:`localsr_cam.process.faces`) on an engine from the
+        engine factory; :class:`~localsr_cam.errors.ModelError` when there is none."""
+        from localsr_cam.errors import ModelError
+
+        try:
+            from localsr_cam.process import faces  # type: ignore[attr-defined]
+        except ImportError as exc:
+            raise ModelError(f"the face finder is not part of this build ({exc})") from None
+        return faces.FaceFinder(self._open_engine("face", backend, threads, None))
+
+    @property
+    def path(self) -> str | None:
+        """``close-up`` or ``people`` when people are looked for, else ``None``."""
+        return None if self._people is None else self._people.path
 
     def _segmenter_for(self, name: str) -> Segmenter:
         segmenter = self._segmenters.get(name)
@@ -116,16 +173,22 @@ class FrameProcessor:
     def prepare(self, frame_size: tuple[int, int]) -> None:
         """Open the segmenter ``auto`` picks for frames of this (width, height)."""
         if self.uses_mask:
-            self.segmenter_name = choose_segmenter(self.config.model.segmenter, frame_size)
-            self._segmenter_for(self.segmenter_name)
+            requested = self.config.model.segmenter
+            self.segmenter_name = choose_segmenter(
+                "auto" if requested == "people" else requested, frame_size)
+            if requested != "people":
+                self._segmenter_for(self.segmenter_name)
 
     def reset(self) -> None:
         """Forget temporal state (call between unrelated images)."""
         self._smoother.reset()
+        self._region = None
+        if self._people is not None:
+            self._people.reset()
 
     def close(self) -> None:
-        engines: list[Any] = [self._sr, *self._segmenters.values()]
-        self._sr, self._segmenters = None, {}
+        engines: list[Any] = [self._sr, *self._segmenters.values(), self._people]
+        self._sr, self._segmenters, self._people = None, {}, None
         for engine in engines:
             if engine is not None:
                 engine.close()
@@ -168,14 +231,37 @@ class FrameProcessor:
         state = FrontState(frame=frame, lr=lr, bypass=bypass, stages_ms={})
         timer = _StageTimer(state.stages_ms)
         try:
-            if self.uses_mask and not bypass:
-                with timer("segment"):
-                    state.mask = self.segment(lr)
-            if (self.uses_sr or state.mask is not None) and not bypass:
-                state.box = self._sr_box(lr, state.mask)
+            if self._people is not None and not bypass:
+                outcome = self._people(lr, self._close_up, self._feather_radius(1.0), timer)
+                state.mask, state.boxes, state.people = (outcome.mask, outcome.regions,
+                                                         outcome.people)
+            else:
+                if self.uses_mask and not bypass:
+                    with timer("segment"):
+                        state.mask = self.segment(lr)
+                if (self.uses_sr or state.mask is not None) and not bypass:
+                    box = self._sr_box(lr, state.mask)
+                    state.boxes = [] if box is None else [box]
+                    if self.uses_mask:
+                        state.people = len(state.boxes)
         except Exception as exc:  # an engine failed on this frame: render passes it through
             state.error = exc
+        if state.people is not None:
+            self._notice.update(state.people, frame.timestamp)
         return state
+
+    def _close_up(self, lr: torch.Tensor, fresh: bool) -> tuple[torch.Tensor, Box | None]:
+        """The close-up path for the people step: whole-frame mask and one box."""
+        if fresh:
+            self._smoother.reset()
+            self._region = None
+        mask = self.segment(lr)
+        return mask, self._sr_box(lr, mask)
+
+    def _feather_radius(self, scale: float) -> int:
+        """Feather radius at a mask resolution ``scale`` × the frame's (0: a hard edge)."""
+        feather_px = self.config.blend.feather_px
+        return feather_px and max(1, round(feather_px * scale / 2))
 
     def back(self, state: FrontState) -> ProcessedFrame:
         """Back half, steps 4–6 and the download: ``finish(render(state))``."""
@@ -189,11 +275,11 @@ class FrameProcessor:
         try:
             with timer("background"):
                 output = self._background(state.lr, state.bypass)
-            if state.box is not None:
-                self._super_resolve(state.lr, state.mask, state.box, output, timer)
+            if state.boxes:
+                self._super_resolve(state.lr, state.mask, state.boxes, output, timer)
         except Exception as exc:  # an engine failed on this frame: pass it through
             return self._fallback(state, exc)
-        return Rendered(state=state, output=output, box=state.box, fallback=False)
+        return Rendered(state=state, output=output, boxes=list(state.boxes), fallback=False)
 
     def finish(self, rendered: Rendered, image: np.ndarray | None = None,
                mask: np.ndarray | None = None) -> ProcessedFrame:
@@ -211,12 +297,14 @@ class FrameProcessor:
         if mask is None and state.mask is not None:
             mask = state.mask[0, 0].float().cpu().numpy()
         return ProcessedFrame(image=image, source=state.frame, mask=mask, box=rendered.box,
-                              stages_ms=state.stages_ms, fallback=rendered.fallback)
+                              stages_ms=state.stages_ms, fallback=rendered.fallback,
+                              boxes=tuple(rendered.boxes),
+                              people=None if rendered.fallback else state.people)
 
     def _fallback(self, state: FrontState, exc: Exception) -> Rendered:
         self._count_fallback(exc)
         return Rendered(state=state, output=ops.upscale2x(state.lr, self.upscale_mode),
-                        box=None, fallback=True)
+                        boxes=[], fallback=True)
 
     def _count_fallback(self, exc: Exception) -> None:
         if self.fallbacks == 0:
@@ -232,9 +320,7 @@ class FrameProcessor:
         assert self.segmenter_name is not None
         segmenter = self._segmenters[self.segmenter_name]
         probability = segmenter(lr)
-        scale = segmenter.scale
-        feather_px = self.config.blend.feather_px  # 0: a hard edge
-        self._smoother.feather_radius = feather_px and max(1, round(feather_px * scale / 2))
+        self._smoother.feather_radius = self._feather_radius(segmenter.scale)
         soft = self._smoother(probability.float())
         if soft.shape[2:] == (height, width):
             return soft
@@ -257,34 +343,54 @@ class FrameProcessor:
             return (0, 0, width, height)
         assert mask is not None
         tight = person_box(mask)
-        return None if tight is None else bucket_box(tight, (width, height),
-                                                     blend.context_px, blend.bucket)
+        if tight is None:
+            self._region = None
+            return None
+        frame_size = (width, height)
+        context = blend.context_px
+        wanted = align_even(bucket_box(tight, frame_size, context, blend.bucket), frame_size)
+        needed = (max(0, tight[0] - context), max(0, tight[1] - context),
+                  min(width, tight[2] + context), min(height, tight[3] + context))
+        self._region = sticky_region(self._region, needed, wanted)
+        return self._region
 
-    def _super_resolve(self, lr: torch.Tensor, mask: torch.Tensor | None, box: Box,
-                       output: torch.Tensor, timer: _StageTimer) -> None:
-        """Steps 4 and 6: put the person (or the whole frame) into ``output`` in place.
+    def _super_resolve(self, lr: torch.Tensor, mask: torch.Tensor | None,
+                       boxes: Sequence[Box], output: torch.Tensor, timer: _StageTimer) -> None:
+        """Steps 4 and 6: put the people (or the whole frame) into ``output`` in place.
 
-        The foreground is the SR of the box crop for a U-Net model, or the sharp plain
-        upscale when only the background is blurred.
+        The foreground is the SR of each box crop for a U-Net model (boxes of one size
+        share one engine call), or the sharp plain upscale when only the background is
+        blurred.
         """
         full = self.config.blend.full_frame and self.uses_sr
-        x0, y0, x1, y1 = box
-        with timer("upscale"):
-            crop = lr[y0:y1, x0:x1]
-            if self._sr is not None:
-                sr = self._sr({"image": ops.bgr8_to_rgb_float(crop)})["sr"]
-                foreground = ops.rgb_float_to_bgr8(sr)
-            else:
-                foreground = ops.upscale2x(crop.contiguous(), self.upscale_mode)
-        with timer("blend"):
-            target = output[2 * y0:2 * y1, 2 * x0:2 * x1]
-            if full:
-                target.copy_(foreground)
-            else:
-                assert mask is not None
-                alpha = ops.resize_plane(mask[:, :, y0:y1, x0:x1],
-                                         (2 * (x1 - x0), 2 * (y1 - y0)))[0, 0]
-                ops.blend_into(target, foreground, alpha)
+        for group in _same_size(boxes):
+            with timer("upscale"):
+                crops = [lr[y0:y1, x0:x1] for x0, y0, x1, y1 in group]
+                if self._sr is not None:
+                    batch = torch.cat([ops.bgr8_to_rgb_float(crop) for crop in crops])
+                    sr = self._sr({"image": batch})["sr"]
+                    foregrounds = [ops.rgb_float_to_bgr8(sr[i:i + 1]) for i in range(len(group))]
+                else:
+                    foregrounds = [ops.upscale2x(crop.contiguous(), self.upscale_mode)
+                                   for crop in crops]
+            with timer("blend"):
+                for (x0, y0, x1, y1), foreground in zip(group, foregrounds, strict=True):
+                    target = output[2 * y0:2 * y1, 2 * x0:2 * x1]
+                    if full:
+                        target.copy_(foreground)
+                    else:
+                        assert mask is not None
+                        alpha = ops.resize_plane(mask[:, :, y0:y1, x0:x1],
+                                                 (2 * (x1 - x0), 2 * (y1 - y0)))[0, 0]
+                        ops.blend_into(target, foreground, alpha)
+
+
+def _same_size(boxes: Sequence[Box]) -> list[list[Box]]:
+    """Boxes grouped by (width, height), in first-seen order: one SR call per group."""
+    groups: dict[tuple[int, int], list[Box]] = {}
+    for box in boxes:
+        groups.setdefault((box[2] - box[0], box[3] - box[1]), []).append(box)
+    return list(groups.values())
 
 
 @dataclasses.dataclass
@@ -294,10 +400,12 @@ class FrontState:
     ``lr``: the frame on the processor's device, uint8 H×W×3 BGR; the back half reads
     it, so whoever owns that memory keeps it unchanged until :meth:`~FrameProcessor.render`
     has run (on a GPU: until the back half's work has run on the device). ``mask``:
-    float32 1×1×H×W soft mask on the device, or ``None``. ``box``: the region to
-    super-resolve in input pixels, or ``None``. ``bypass``: the bypass switch as read
-    when the frame arrived. ``error``: an engine failure in the front half (the back
-    half turns it into the plain upscale). ``stages_ms``: filled by both halves.
+    float32 1×1×H×W soft mask on the device, or ``None``. ``boxes``: the regions to
+    super-resolve in input pixels (none when nobody is there). ``people``: how many
+    people those regions enhance (``None`` where no mask is made). ``bypass``: the
+    bypass switch as read when the frame arrived. ``error``: an engine failure in the
+    front half (the back half turns it into the plain upscale). ``stages_ms``: filled
+    by both halves.
     """
 
     frame: CapturedFrame
@@ -305,8 +413,14 @@ class FrontState:
     bypass: bool
     stages_ms: dict[str, float]
     mask: torch.Tensor | None = None
-    box: Box | None = None
+    boxes: list[Box] = dataclasses.field(default_factory=list)
+    people: int | None = None
     error: Exception | None = None
+
+    @property
+    def box(self) -> Box | None:
+        """The bounding box of :attr:`boxes`, or ``None``."""
+        return _bounds(self.boxes)
 
 
 @dataclasses.dataclass
@@ -314,14 +428,26 @@ class Rendered:
     """A frame after the back half's device work, before the download.
 
     ``output``: uint8 2H×2W×3 BGR on the device, a new tensor owned by this record.
-    ``box``: the box actually super-resolved; ``fallback``: the output is the plain
+    ``boxes``: the boxes actually super-resolved; ``fallback``: the output is the plain
     upscale because an engine failed.
     """
 
     state: FrontState
     output: torch.Tensor
-    box: Box | None
+    boxes: list[Box]
     fallback: bool
+
+    @property
+    def box(self) -> Box | None:
+        """The bounding box of :attr:`boxes`, or ``None``."""
+        return _bounds(self.boxes)
+
+
+def _bounds(boxes: Sequence[Box]) -> Box | None:
+    if not boxes:
+        return None
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes),
+            max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
 class _StageTimer:

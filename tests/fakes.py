@@ -80,6 +80,10 @@ class EngineBox:
         self.opened: list[tuple[str, str]] = []
 
     def __call__(self, name: str, backend: str, threads: int, weights: str | None):
+        if name == "face":  # no finder here: --segmenter auto keeps to the close-up path
+            from localsr_cam.errors import ModelError
+
+            raise ModelError("the fakes have no face model")
         self.opened.append((name, backend))
         return self.sr if name in ("fast", "paper") else self.segmenter
 
@@ -128,3 +132,72 @@ class FakeVideoCapture:
 
     def release(self) -> None:
         self.released = True
+
+
+class FakeDetection:
+    """A face the fake finder 'sees': ``box`` (x0, y0, x1, y1) frame pixels, ``score``."""
+
+    def __init__(self, box: tuple[float, float, float, float], score: float = 0.9) -> None:
+        self.box = box
+        self.score = score
+        self.keypoints: list[tuple[float, float]] = []
+
+
+class FakeFaceFinder:
+    """A face finder that 'sees' the faces it was given, in the tiles asked for.
+
+    ``faces``: face boxes in frame pixels (change the list to move people). Tiles are
+    squares of ``tile`` px every ``stride`` px, like the real finder's plan; a face is
+    found by a scan when it lies wholly inside one of the scanned tiles. ``calls``
+    counts detect calls; ``miss`` (a set of call numbers) makes those calls find nothing.
+    """
+
+    def __init__(self, faces: list[tuple[float, float, float, float]], tile: int = 256,
+                 stride: int = 192) -> None:
+        self.faces = faces
+        self.tile = tile
+        self.stride = stride
+        self.calls = 0
+        self.miss: set[int] = set()
+
+    def plan(self, frame_size: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+        width, height = frame_size
+
+        def starts(limit: int) -> list[int]:
+            if limit <= self.tile:
+                return [0]
+            out = list(range(0, limit - self.tile, self.stride))
+            return [*out, limit - self.tile]
+
+        side_w, side_h = min(self.tile, width), min(self.tile, height)
+        return [(x, y, x + side_w, y + side_h) for y in starts(height) for x in starts(width)]
+
+    def detect(self, frame: np.ndarray, tiles=None) -> list[FakeDetection]:
+        self.calls += 1
+        if self.calls in self.miss:
+            return []
+        height, width = frame.shape[:2]
+        tiles = tiles if tiles is not None else self.plan((width, height))
+        return [FakeDetection(face) for face in self.faces
+                if any(t[0] <= face[0] and t[1] <= face[1] and face[2] <= t[2]
+                       and face[3] <= t[3] for t in tiles)]
+
+
+class BatchOfOne:
+    """Wraps an engine so it takes one image a call, as a fixed-batch ONNX model does."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.name = "batch-of-one"
+        self.backend = "fake"
+        self.device = torch.device("cpu")
+        self.calls = 0
+
+    def __call__(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        self.calls += 1
+        if inputs["image"].shape[0] != 1:
+            raise RuntimeError("Got invalid dimensions for input: image, expected batch 1")
+        return self.engine(inputs)
+
+    def close(self) -> None:
+        self.engine.close()

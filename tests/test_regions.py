@@ -56,3 +56,11 @@ def test_area_cap_keeps_order_and_skips_what_does_not_fit():
                                         ((0, 0, 10, 10), (20, 20, 30, 30), 0.0)])
 def test_iou(a, b, want):
     assert iou(a, b) == pytest.approx(want)
+
+
+def test_align_even_keeps_the_size_inside_the_frame():
+    from localsr_cam.process.regions import align_even
+
+    assert align_even((3, 5, 35, 37), (640, 360)) == (2, 4, 34, 36)
+    assert align_even((2, 4, 34, 36), (640, 360)) == (2, 4, 34, 36)
+    assert align_even((607, 0, 639, 32), (639, 360)) == (606, 0, 639, 32)

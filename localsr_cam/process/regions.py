@@ -96,3 +96,16 @@ def cap_total_area(boxes: Sequence[Box], max_area: int) -> list[Box]:
         kept.append(box)
         total += size
     return kept
+
+
+def align_even(box: Box, frame_size: tuple[int, int]) -> Box:
+    """Move ``box`` by at most one pixel so its top-left corner is even, keeping its
+    size (a bucket size stays one); it grows by one instead where it already touches
+    the frame's far edge."""
+    x0, y0, x1, y1 = box
+    width, height = frame_size
+    if x0 % 2:
+        x0, x1 = (x0 - 1, x1) if x1 >= width else (x0 - 1, x1 - 1)
+    if y0 % 2:
+        y0, y1 = (y0 - 1, y1) if y1 >= height else (y0 - 1, y1 - 1)
+    return x0, y0, x1, y1
