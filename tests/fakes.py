@@ -143,13 +143,25 @@ class FakeDetection:
         self.keypoints: list[tuple[float, float]] = []
 
 
+class FakeTile:
+    def __init__(self, x0: int, y0: int, size: int) -> None:
+        self.x0, self.y0, self.size = x0, y0, size
+
+
+class FakePlan:
+    def __init__(self, tiles: list[FakeTile]) -> None:
+        self.tiles = tiles
+
+
 class FakeFaceFinder:
     """A face finder that 'sees' the faces it was given, in the tiles asked for.
 
-    ``faces``: face boxes in frame pixels (change the list to move people). Tiles are
-    squares of ``tile`` px every ``stride`` px, like the real finder's plan; a face is
-    found by a scan when it lies wholly inside one of the scanned tiles. ``calls``
-    counts detect calls; ``miss`` (a set of call numbers) makes those calls find nothing.
+    ``faces``: face boxes in frame pixels (change the list to move people). The plan
+    is square tiles of ``tile`` px every ``stride`` px, like the real finder's; a scan
+    finds a face that lies wholly inside a scanned tile and is at least 20/192 of the
+    tile's size, as the real detector needs. ``calls`` counts detect calls; ``miss``
+    (a set of call numbers) makes those calls find nothing; ``engine`` is a stand-in
+    whose ``closed`` counts closes.
     """
 
     def __init__(self, faces: list[tuple[float, float, float, float]], tile: int = 256,
@@ -159,8 +171,9 @@ class FakeFaceFinder:
         self.stride = stride
         self.calls = 0
         self.miss: set[int] = set()
+        self.engine = DiscSegmenter()
 
-    def plan(self, frame_size: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    def plan(self, frame_size: tuple[int, int]) -> FakePlan:
         width, height = frame_size
 
         def starts(limit: int) -> list[int]:
@@ -169,18 +182,20 @@ class FakeFaceFinder:
             out = list(range(0, limit - self.tile, self.stride))
             return [*out, limit - self.tile]
 
-        side_w, side_h = min(self.tile, width), min(self.tile, height)
-        return [(x, y, x + side_w, y + side_h) for y in starts(height) for x in starts(width)]
+        return FakePlan([FakeTile(x, y, self.tile) for y in starts(height)
+                         for x in starts(width)])
 
     def detect(self, frame: np.ndarray, tiles=None) -> list[FakeDetection]:
         self.calls += 1
         if self.calls in self.miss:
             return []
         height, width = frame.shape[:2]
-        tiles = tiles if tiles is not None else self.plan((width, height))
+        plan = self.plan((width, height)).tiles
+        chosen = plan if tiles is None else [plan[i] for i in tiles]
         return [FakeDetection(face) for face in self.faces
-                if any(t[0] <= face[0] and t[1] <= face[1] and face[2] <= t[2]
-                       and face[3] <= t[3] for t in tiles)]
+                if any(t.x0 <= face[0] and t.y0 <= face[1] and face[2] <= t.x0 + t.size
+                       and face[3] <= t.y0 + t.size
+                       and face[3] - face[1] >= 20 * t.size / 192 for t in chosen)]
 
 
 class BatchOfOne:

@@ -39,6 +39,7 @@ def frame_tensor(seed=0) -> torch.Tensor:
 def people(faces=FACES, engine=None, **options) -> tuple[PeopleFinder, FakeFaceFinder]:
     finder = FakeFaceFinder(list(faces))
     segmenter = CropSegmenter(engine or DiscSegmenter((0.5, 0.5), 0.25))
+    options = {"finder_every": 1, **options}
     return PeopleFinder(finder, segmenter, smoother(), **options), finder
 
 
@@ -103,13 +104,15 @@ def test_crops_share_one_call_where_the_engine_takes_a_batch():
 
 
 def test_schedule_scans_every_tile_round_robin():
-    tiles = FakeFaceFinder([]).plan((WIDTH, HEIGHT))
-    assert len(tiles) == 6
-    schedule = FinderSchedule(tiles, per_frame=1)
-    seen = [tuple(schedule.next()[0]) for _ in range(12)]
-    assert sorted(set(seen)) == sorted(tiles) and seen[:6] == seen[6:]
+    schedule = FinderSchedule(6, per_frame=1)
+    seen = [schedule.next() for _ in range(12)]
+    assert seen == [[i % 6] for i in range(12)]
     assert schedule.frames_per_scan == 6
-    assert FinderSchedule(tiles, per_frame=4).frames_per_scan == 2
+    assert FinderSchedule(6, per_frame=4).frames_per_scan == 2
+    every_other = FinderSchedule(6, per_frame=1, every=2)
+    seen = [every_other.next() for _ in range(12)]
+    assert seen[1::2] == [[]] * 6 and [s[0] for s in seen[::2]] == list(range(6))
+    assert every_other.frames_per_scan == 12
 
 
 def test_everyone_gets_a_mask_and_a_region():
@@ -123,7 +126,7 @@ def test_everyone_gets_a_mask_and_a_region():
         assert any(contains(region, (x0, y0, x1, y1)) for region in result.regions)
     for region in result.regions:
         assert all(v % 2 == 0 for v in region[:2])
-    assert finder.calls == 14  # one tile a frame
+    assert finder.calls == 14  # one tile a frame (finder_every=1 here)
 
 
 def test_regions_stay_put_while_people_sit_still():
@@ -233,8 +236,9 @@ def test_processor_enhances_everyone_with_few_sr_calls():
     with FrameProcessor(people_config(), engine_factory=engines,
                         finder_factory=lambda backend, threads: finder) as processor:
         processor.prepare((WIDTH, HEIGHT))
-        outs = [processor.process(CapturedFrame(image, i, float(i) / 30)) for i in range(14)]
+        outs = [processor.process(CapturedFrame(image, i, float(i) / 30)) for i in range(26)]
     out = outs[-1]
+    assert finder.engine.closed == 1  # the processor closed the finder's engine
     assert out.people == 3 and len(out.boxes) == 3
     assert set(out.stages_ms) >= {"find", "segment", "upscale", "blend"}
     sizes = {(y1 - y0, x1 - x0) for x0, y0, x1, y1 in out.boxes}
@@ -275,7 +279,7 @@ def test_auto_switches_to_people_when_a_group_appears():
             paths.append(processor.path)
     assert paths[0] == CLOSE_UP and paths[-1] == PEOPLE
     switch = paths.index(PEOPLE)
-    assert 10 + 15 <= switch <= 10 + 6 + 15 + 6  # confirmed, then the patience
+    assert 10 + 15 <= switch <= 10 + 2 * 12 + 15  # confirmed (two scans), then the patience
     assert all(p == PEOPLE for p in paths[switch:])
     assert out.people == 3
 

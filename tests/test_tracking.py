@@ -79,10 +79,10 @@ def test_only_scanned_tiles_count_misses():
     face = ((300.0, 100.0, 340.0, 150.0), 0.9)
     tracker.update([face])
     tracker.update([face])
-    elsewhere = [(0, 0, 256, 256)]
+    elsewhere = [((0, 0, 256, 256), 10.0), ((0, 0, 640, 640), 60.0)]  # too coarse there
     for _ in range(30):  # scans that never looked at the face: it stays
         assert len(tracker.update([], scanned=elsewhere)) == 1
-    here = [(192, 0, 448, 256)]
+    here = [((192, 0, 448, 256), 10.0)]
     tracker.update([], scanned=here)
     tracker.update([], scanned=here)
     assert tracker.update([], scanned=here) == []

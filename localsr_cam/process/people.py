@@ -63,18 +63,41 @@ class Detection(Protocol):
     score: float
 
 
-class Finder(Protocol):
-    """What :class:`PeopleFinder` needs from a face finder (``process.faces.FaceFinder``).
+class Tile(Protocol):
+    """A square window the finder looks at: top-left ``x0``, ``y0`` and ``size`` in
+    frame pixels (it may reach past the frame)."""
 
-    ``plan(frame_size)``: the tiles (frame-pixel boxes) a full scan looks at.
-    ``detect(frame, tiles)``: faces found in those tiles of a uint8 H×W×3 BGR frame
-    (numpy), duplicates across tiles already merged.
+    x0: int
+    y0: int
+    size: int
+
+
+class Plan(Protocol):
+    tiles: Sequence[Tile]
+
+
+class Finder(Protocol):
+    """What :class:`PeopleFinder` needs from a face finder
+    (:class:`localsr_cam.process.faces.FaceFinder`).
+
+    ``plan(frame_size)``: the tiles a full scan looks at. ``detect(frame, tiles)``:
+    faces found in those tiles (indices into the plan's) of a uint8 H×W×3 BGR frame
+    (numpy), duplicates across tiles already merged. ``engine``: the engine it runs,
+    closed by :meth:`PeopleFinder.close`.
     """
 
-    def plan(self, frame_size: tuple[int, int]) -> Sequence[Sequence[int]]: ...
+    engine: Engine
 
-    def detect(self, frame: np.ndarray, tiles: Sequence[Sequence[int]] | None = None
+    def plan(self, frame_size: tuple[int, int]) -> Plan: ...
+
+    def detect(self, frame: np.ndarray, tiles: Sequence[int] | None = None
                ) -> Sequence[Detection]: ...
+
+
+FINDER_MIN_FACE = 20.0
+"""Smallest face (pixels of the finder's 192 px input) it finds: a tile of ``size``
+frame pixels finds faces from ``FINDER_MIN_FACE × size / 192`` frame pixels."""
+FINDER_INPUT = 192
 
 
 def crop_for_face(face: Sequence[float]) -> Box:
@@ -181,24 +204,29 @@ class CropSegmenter:
 
 
 class FinderSchedule:
-    """Which of the finder's tiles to scan on each frame: ``per_frame`` tiles in turn,
-    so a full scan takes ``ceil(tiles / per_frame)`` frames and its cost is spread."""
+    """Which of ``count`` tiles to scan on each frame: ``per_frame`` tiles in turn on
+    every ``every``-th frame, so a full scan takes ``every × ceil(count / per_frame)``
+    frames and its cost is spread over them."""
 
-    def __init__(self, tiles: Sequence[Sequence[int]], per_frame: int = 1) -> None:
-        self.tiles = [tuple(int(v) for v in tile) for tile in tiles]
+    def __init__(self, count: int, per_frame: int = 1, every: int = 1) -> None:
+        self.count = count
         self.per_frame = max(1, per_frame)
+        self.every = max(1, every)
         self._next = 0
+        self._frame = 0
 
-    def next(self) -> list[Box]:
-        """This frame's tiles (each a frame-pixel box); the whole list when it is short."""
-        count = min(self.per_frame, len(self.tiles))
-        chosen = [self.tiles[(self._next + i) % len(self.tiles)] for i in range(count)]
-        self._next = (self._next + count) % max(1, len(self.tiles))
-        return chosen  # type: ignore[return-value]
+    def next(self) -> list[int]:
+        """This frame's tile indices (none on the frames in between)."""
+        self._frame += 1
+        if self.count == 0 or (self._frame - 1) % self.every:
+            return []
+        chosen = [(self._next + i) % self.count for i in range(min(self.per_frame, self.count))]
+        self._next = (self._next + len(chosen)) % self.count
+        return chosen
 
     @property
     def frames_per_scan(self) -> int:
-        return -(-len(self.tiles) // self.per_frame)
+        return self.every * -(-self.count // self.per_frame)
 
 
 @dataclasses.dataclass
@@ -223,6 +251,7 @@ class PeopleFinder:
 
     def __init__(self, finder: Finder, segmenter: CropSegmenter, smoother: MaskSmoother, *,
                  context: int = 16, bucket: int = 32, tiles_per_frame: int = 1,
+                 finder_every: int = 2,
                  max_area_fraction: float = MAX_AREA_FRACTION,
                  tracker_options: Mapping[str, Any] | None = None) -> None:
         self.finder = finder
@@ -231,6 +260,8 @@ class PeopleFinder:
         self.context = context
         self.bucket = bucket
         self.tiles_per_frame = tiles_per_frame
+        self.finder_every = finder_every
+        self._scans: list[tuple[Box, float]] = []
         self.max_area_fraction = max_area_fraction
         self._tracker_options = dict(tracker_options or {})
         self._frame_size: tuple[int, int] | None = None
@@ -246,7 +277,10 @@ class PeopleFinder:
 
     def _prepare(self, frame_size: tuple[int, int]) -> None:
         self._frame_size = frame_size
-        self._schedule = FinderSchedule(self.finder.plan(frame_size), self.tiles_per_frame)
+        tiles = self.finder.plan(frame_size).tiles
+        self._scans = [((t.x0, t.y0, t.x0 + t.size, t.y0 + t.size),
+                        FINDER_MIN_FACE * t.size / FINDER_INPUT) for t in tiles]
+        self._schedule = FinderSchedule(len(tiles), self.tiles_per_frame, self.finder_every)
         # a track unseen for three full scans is gone, whatever the tiles said
         options = {"max_age": 3 * self._schedule.frames_per_scan + 2, **self._tracker_options}
         self.tracker = BoxTracker(frame_size, **options)
@@ -264,10 +298,13 @@ class PeopleFinder:
             self._prepare(size)
         assert self._schedule is not None and self.tracker is not None
         tiles = self._schedule.next()
+        if not tiles:
+            return self.tracker.update([], [])
         host = frame.numpy() if frame.device.type == "cpu" else frame.cpu().numpy()
         found = self.finder.detect(host, tiles)
         detections = [(tuple(float(v) for v in d.box), float(d.score)) for d in found]
-        return self.tracker.update(detections, tiles)  # type: ignore[arg-type]
+        scans = [self._scans[i] for i in tiles]
+        return self.tracker.update(detections, scans)  # type: ignore[arg-type]
 
     def process(self, frame: torch.Tensor, feather_radius: int) -> PeopleResult:
         """The mask and SR regions for the tracks as they are after :meth:`look`."""
@@ -318,3 +355,4 @@ class PeopleFinder:
 
     def close(self) -> None:
         self.segmenter.close()
+        self.finder.engine.close()

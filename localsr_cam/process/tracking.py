@@ -23,6 +23,9 @@ from collections.abc import Sequence
 from localsr_cam.process.regions import Box, area, contains, iou, snap_even
 
 FloatBox = tuple[float, float, float, float]
+Scan = tuple[Box, float]
+"""A part of the frame the finder looked at: (box in frame pixels, the smallest face
+height in frame pixels it can find there)."""
 
 
 @dataclasses.dataclass
@@ -90,12 +93,13 @@ class BoxTracker:
         return [track for track in self.tracks if track.confirmed]
 
     def update(self, detections: Sequence[tuple[FloatBox, float]],
-               scanned: Sequence[Box] | None = None) -> list[Track]:
+               scanned: Sequence[Scan] | None = None) -> list[Track]:
         """Fold one frame's detections in; returns :attr:`visible`.
 
         ``detections``: ``(box, score)`` pairs in frame pixels. ``scanned``: the parts
-        of the frame the finder looked at this frame (``None``: all of it; empty: the
-        finder did not run, so nobody can be missed).
+        of the frame the finder looked at this frame, each with the smallest face it
+        finds there (``None``: all of it, every size; empty: the finder did not run, so
+        nobody can be missed).
         """
         for track in self.tracks:
             track.age += 1
@@ -162,12 +166,14 @@ class BoxTracker:
         return snap_even(rounded, self.frame_size)
 
     @staticmethod
-    def _was_looked_at(track: Track, scanned: Sequence[Box] | None) -> bool:
-        """Whether a scan this frame covered the whole of the track's box."""
+    def _was_looked_at(track: Track, scanned: Sequence[Scan] | None) -> bool:
+        """Whether a scan this frame covered the whole of the track's box at a scale
+        that finds a face of its size."""
         if scanned is None:
             return True
         box = track.shown
-        return any(contains(tile, box) for tile in scanned)
+        return any(contains(tile, box) and track.height >= smallest
+                   for tile, smallest in scanned)
 
     def _drop_duplicates(self, overlap: float = 0.5) -> None:
         """Two tracks on one person (e.g. started from two tiles): keep the older."""
