@@ -152,7 +152,7 @@ class FrameProcessor:
         from localsr_cam.errors import ModelError
 
         try:
-            from localsr_cam.process import faces  # type: ignore[attr-defined]
+            from localsr_cam.process import faces
         except ImportError as exc:
             raise ModelError(f"the face finder is not part of this build ({exc})") from None
         return faces.FaceFinder(self._open_engine("face", backend, threads, None))
