@@ -349,6 +349,10 @@ def make_source(config: CaptureConfig) -> Source:
         spec = "0" if camera_present(0) else "synthetic"
     if spec == "synthetic":
         return SyntheticSource(size or DEFAULT_SIZE, config.fps)
+    if spec == "synthetic:room":
+        from localsr_cam.room import RoomSource
+
+        return RoomSource(size or DEFAULT_SIZE, config.fps)
     if spec.isdigit():
         return CameraSource(int(spec), size, config.fps)
     if spec.startswith("/dev/video"):
@@ -359,7 +363,7 @@ def make_source(config: CaptureConfig) -> Source:
     if path.is_file():
         return VideoSource(path, size, config.loop)
     raise SourceError(f"source {spec!r} is not a camera index, /dev/video path, video file, "
-                      "image folder or 'synthetic' (file not found)")
+                      "image folder, 'synthetic' or 'synthetic:room' (file not found)")
 
 
 class CaptureThread(threading.Thread):

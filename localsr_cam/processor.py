@@ -32,7 +32,7 @@ from localsr_cam.errors import LocalSRError
 from localsr_cam.frames import CapturedFrame, Controls, ProcessedFrame
 from localsr_cam.localize import Box, MaskSmoother, bucket_box, person_box
 from localsr_cam.process.auto import NobodyNotice
-from localsr_cam.process.regions import align_even
+from localsr_cam.process.regions import align_even, intersection
 from localsr_cam.process.tracking import sticky_region
 from localsr_cam.segment import Segmenter, choose_segmenter
 
@@ -360,10 +360,11 @@ class FrameProcessor:
 
         The foreground is the SR of each box crop for a U-Net model (boxes of one size
         share one engine call), or the sharp plain upscale when only the background is
-        blurred.
+        blurred. Where boxes overlap, the first one in ``boxes`` blends the pixels.
         """
         full = self.config.blend.full_frame and self.uses_sr
-        for group in _same_size(boxes):
+        for indices in _same_size(boxes):
+            group = [boxes[i] for i in indices]
             with timer("upscale"):
                 crops = [lr[y0:y1, x0:x1] for x0, y0, x1, y1 in group]
                 if self._sr is not None:
@@ -374,7 +375,8 @@ class FrameProcessor:
                     foregrounds = [ops.upscale2x(crop.contiguous(), self.upscale_mode)
                                    for crop in crops]
             with timer("blend"):
-                for (x0, y0, x1, y1), foreground in zip(group, foregrounds, strict=True):
+                for index, foreground in zip(indices, foregrounds, strict=True):
+                    x0, y0, x1, y1 = boxes[index]
                     target = output[2 * y0:2 * y1, 2 * x0:2 * x1]
                     if full:
                         target.copy_(foreground)
@@ -382,14 +384,20 @@ class FrameProcessor:
                         assert mask is not None
                         alpha = ops.resize_plane(mask[:, :, y0:y1, x0:x1],
                                                  (2 * (x1 - x0), 2 * (y1 - y0)))[0, 0]
+                        for earlier in boxes[:index]:  # already blended there
+                            shared = intersection(earlier, boxes[index])
+                            if shared is not None:
+                                alpha[2 * (shared[1] - y0):2 * (shared[3] - y0),
+                                      2 * (shared[0] - x0):2 * (shared[2] - x0)] = 0.0
                         ops.blend_into(target, foreground, alpha)
 
 
-def _same_size(boxes: Sequence[Box]) -> list[list[Box]]:
-    """Boxes grouped by (width, height), in first-seen order: one SR call per group."""
-    groups: dict[tuple[int, int], list[Box]] = {}
-    for box in boxes:
-        groups.setdefault((box[2] - box[0], box[3] - box[1]), []).append(box)
+def _same_size(boxes: Sequence[Box]) -> list[list[int]]:
+    """Indices of ``boxes`` grouped by (width, height), in first-seen order: one SR
+    call per group."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for index, box in enumerate(boxes):
+        groups.setdefault((box[2] - box[0], box[3] - box[1]), []).append(index)
     return list(groups.values())
 
 

@@ -31,6 +31,7 @@ from localsr_cam.engines import Engine
 from localsr_cam.localize import MaskSmoother, bucket_box, person_box
 from localsr_cam.process.regions import (
     Box,
+    align_even,
     area,
     cap_total_area,
     intersection,
@@ -51,7 +52,22 @@ CROP_TOP_FACES = 0.9
 """... whose top is this many face heights above the top of the face (hair, a raised
 hand), centred on the face across."""
 
-MAX_AREA_FRACTION = 0.6
+SIDE_FADE = 0.1
+"""Each crop's mask fades to 0 over this fraction of its side at its left and right
+edges (see :class:`CropSegmenter`)."""
+
+CROPS_PER_FRAME = 2
+"""At most this many people are segmented anew per frame (new or moved people first,
+then whoever waited longest); the others keep their last mask. People in a meeting
+move little between frames, and each crop costs one segmenter call (2.6 ms on the
+2-core CPU)."""
+
+MERGE_WASTE = 0.25
+"""Overlapping SR regions are merged when their bounding box is at most this much
+larger than the area they cover together; otherwise each is super-resolved on its own
+and the overlap is blended once (see the processor)."""
+
+MAX_AREA_FRACTION = 0.5
 """The SR regions together cover at most this share of the frame (the most confident,
 largest people first); the cost of SR grows with the area."""
 
@@ -119,12 +135,12 @@ def crop_for_face(face: Sequence[float]) -> Box:
 class CropSegmenter:
     """Runs a fixed-input selfie segmenter on square crops of a frame.
 
-    ``__call__(frame, crops)``: frame uint8 H×W×3 BGR tensor, crops square boxes in
-    frame pixels (may reach beyond the frame) → probability float32 1×1×H×W, the
-    pixel-wise maximum of every crop's mask pasted back (0 outside every crop). The
-    result is a buffer owned by this object, overwritten by the next call: copy it or
-    use it before then. One engine call for all crops where the engine takes a batch,
-    else one per crop.
+    :meth:`segment`: frame uint8 H×W×3 BGR tensor, crops (square boxes in frame pixels,
+    which may reach beyond the frame) → probabilities float32 N×1×S×S, one engine call
+    for all crops where the engine takes a batch, else one per crop. :meth:`paste`:
+    those masks back into one frame-sized probability map (pixel-wise maximum), each
+    faded out towards its crop's left and right edges so a crop's share of a
+    neighbour does not spread past that neighbour's own crop. ``__call__`` does both.
     """
 
     def __init__(self, engine: Engine, size: int = SEGMENTER_INPUT) -> None:
@@ -132,20 +148,47 @@ class CropSegmenter:
         self.size = size
         self.batches: bool | None = None  # None: not tried yet
         self._plane: torch.Tensor | None = None
+        ramp = (0.5 - (torch.arange(size) + 0.5).div(size).sub(0.5).abs()) / SIDE_FADE
+        self._window = ramp.clamp(0.0, 1.0).view(1, 1, 1, size)
 
     def __call__(self, frame: torch.Tensor, crops: Sequence[Box]) -> torch.Tensor:
-        height, width = frame.shape[:2]
-        plane = self._plane
-        if plane is None or plane.shape[2:] != (height, width) or plane.device != frame.device:
-            plane = self._plane = torch.zeros((1, 1, height, width), device=frame.device)
-        plane.zero_()
-        if not crops:
-            return plane
+        """Segment and paste: float32 1×1×H×W, a buffer owned by this object and
+        overwritten by the next call (0 outside every crop)."""
+        masks = self.segment(frame, crops) if crops else None
+        pieces = [] if masks is None else list(zip(crops, masks, strict=True))
+        return self.paste((frame.shape[1], frame.shape[0]), frame.device, pieces)
+
+    def segment(self, frame: torch.Tensor, crops: Sequence[Box]) -> torch.Tensor:
+        """Probabilities float32 N×1×S×S for ``crops`` (a new tensor), faded at the sides."""
         inputs = torch.cat([self._input(frame, crop) for crop in crops])
-        masks = self._run(inputs)
-        for crop, mask in zip(crops, masks, strict=True):
+        return self._run(inputs).float() * self._window.to(inputs.device)
+
+    def paste(self, frame_size: tuple[int, int], device: torch.device,
+              pieces: Sequence[tuple[Box, torch.Tensor]]) -> torch.Tensor:
+        """``pieces``: (crop, 1×S×S mask from :meth:`segment`) → the frame map
+        float32 1×1×H×W (this object's buffer, overwritten by the next call)."""
+        width, height = frame_size
+        plane = self._plane
+        if plane is None or plane.shape[2:] != (height, width) or plane.device != device:
+            plane = self._plane = torch.zeros((1, 1, height, width), device=device)
+        plane.zero_()
+        for crop, mask in pieces:
             self._paste(plane, mask[None], crop)
         return plane
+
+    def own_box(self, mask: torch.Tensor, crop: Box, frame_size: tuple[int, int],
+                threshold: float = 0.5) -> Box | None:
+        """Where a crop's own mask (1×S×S from :meth:`segment`) is above ``threshold``,
+        as a box in frame pixels clipped to the frame, or ``None``."""
+        tight = person_box(mask[None], threshold)
+        if tight is None:
+            return None
+        x0, y0, x1, _ = crop
+        scale = (x1 - x0) / self.size
+        width, height = frame_size
+        box = (x0 + int(tight[0] * scale), y0 + int(tight[1] * scale),
+               x0 + int(-(-tight[2] * scale // 1)), y0 + int(-(-tight[3] * scale // 1)))
+        return intersection(box, (0, 0, width, height))
 
     def _run(self, inputs: torch.Tensor) -> torch.Tensor:
         """N×3×S×S → N×1×S×S, batched once the engine has shown it takes a batch."""
@@ -203,6 +246,17 @@ class CropSegmenter:
         self._plane = None
 
 
+@dataclasses.dataclass
+class _Segmented:
+    """A person's last segmentation: the crop it was made on, its 1×S×S mask, the box
+    of its own mask in frame pixels (or ``None``), and the frame it was made on."""
+
+    crop: Box
+    mask: torch.Tensor
+    own: Box | None
+    frame: int
+
+
 class FinderSchedule:
     """Which of ``count`` tiles to scan on each frame: ``per_frame`` tiles in turn on
     every ``every``-th frame, so a full scan takes ``every × ceil(count / per_frame)``
@@ -251,7 +305,7 @@ class PeopleFinder:
 
     def __init__(self, finder: Finder, segmenter: CropSegmenter, smoother: MaskSmoother, *,
                  context: int = 16, bucket: int = 32, tiles_per_frame: int = 1,
-                 finder_every: int = 2,
+                 finder_every: int = 2, crops_per_frame: int = CROPS_PER_FRAME,
                  max_area_fraction: float = MAX_AREA_FRACTION,
                  tracker_options: Mapping[str, Any] | None = None) -> None:
         self.finder = finder
@@ -261,6 +315,9 @@ class PeopleFinder:
         self.bucket = bucket
         self.tiles_per_frame = tiles_per_frame
         self.finder_every = finder_every
+        self.crops_per_frame = crops_per_frame
+        self._segmented: dict[int, _Segmented] = {}
+        self._frame = 0
         self._scans: list[tuple[Box, float]] = []
         self.max_area_fraction = max_area_fraction
         self._tracker_options = dict(tracker_options or {})
@@ -272,6 +329,7 @@ class PeopleFinder:
     def reset(self) -> None:
         self.smoother.reset()
         self._regions = {}
+        self._segmented = {}
         if self.tracker is not None:
             self.tracker.reset()
 
@@ -285,6 +343,7 @@ class PeopleFinder:
         options = {"max_age": 3 * self._schedule.frames_per_scan + 2, **self._tracker_options}
         self.tracker = BoxTracker(frame_size, **options)
         self._regions = {}
+        self._segmented = {}
         self.smoother.reset()
 
     @property
@@ -309,49 +368,67 @@ class PeopleFinder:
     def process(self, frame: torch.Tensor, feather_radius: int) -> PeopleResult:
         """The mask and SR regions for the tracks as they are after :meth:`look`."""
         height, width = frame.shape[:2]
+        self._frame += 1
         tracks = self.tracks
-        self._regions = {k: v for k, v in self._regions.items()
-                         if k in {t.id for t in tracks}}
+        alive = {t.id for t in tracks}
+        self._regions = {k: v for k, v in self._regions.items() if k in alive}
+        self._segmented = {k: v for k, v in self._segmented.items() if k in alive}
         if not tracks:
             self.smoother.reset()
             return PeopleResult(None, [], 0)
-        crops = [crop_for_face(track.shown) for track in tracks]
-        probability = self.segmenter(frame, crops)
+        self._refresh(frame, tracks)
+        done = [(t, self._segmented[t.id]) for t in tracks if t.id in self._segmented]
+        probability = self.segmenter.paste((width, height), frame.device,
+                                           [(seg.crop, seg.mask) for _, seg in done])
         self.smoother.feather_radius = feather_radius
         mask = self.smoother(probability.clone())
-        regions, people = self._sr_regions(mask, tracks, crops, (width, height))
+        regions, people = self._sr_regions([(t.id, seg.own) for t, seg in done],
+                                           (width, height))
         return PeopleResult(mask, regions, people)
 
-    def _sr_regions(self, mask: torch.Tensor, tracks: Sequence[Track], crops: Sequence[Box],
+    def _refresh(self, frame: torch.Tensor, tracks: Sequence[Track]) -> None:
+        """Segment up to ``crops_per_frame`` people: those never segmented, then those
+        whose crop moved, then whoever waited longest."""
+        size = (frame.shape[1], frame.shape[0])
+        crops = {t.id: crop_for_face(t.shown) for t in tracks}
+
+        def priority(track: Track) -> tuple[int, int]:
+            seg = self._segmented.get(track.id)
+            if seg is None:
+                return 0, 0
+            return (1 if seg.crop != crops[track.id] else 2), seg.frame
+
+        chosen = sorted(tracks, key=priority)[:self.crops_per_frame]
+        masks = self.segmenter.segment(frame, [crops[t.id] for t in chosen])
+        for track, mask in zip(chosen, masks, strict=True):
+            crop = crops[track.id]
+            own = self.segmenter.own_box(mask, crop, size)
+            self._segmented[track.id] = _Segmented(crop, mask, own, self._frame)
+
+    def _sr_regions(self, owners: Sequence[tuple[int, Box | None]],
                     frame_size: tuple[int, int]) -> tuple[list[Box], int]:
-        """One steady region per person whose mask is not empty, merged and capped."""
+        """One steady region per person whose own mask is not empty (that mask's box
+        plus context, bucketed), capped in total area, then merged where merging
+        wastes little."""
         width, height = frame_size
-        wanted: list[tuple[Box, int]] = []
-        for track, crop in zip(tracks, crops, strict=True):
-            inside = intersection(crop, (0, 0, width, height))
-            if inside is None:
-                continue
-            x0, y0, x1, y1 = inside
-            tight = person_box(mask[:, :, y0:y1, x0:x1])
+        wanted: list[Box] = []
+        for ident, tight in owners:
             if tight is None:
                 continue
-            tight = (tight[0] + x0, tight[1] + y0, tight[2] + x0, tight[3] + y0)
             needed = (max(0, tight[0] - self.context), max(0, tight[1] - self.context),
                       min(width, tight[2] + self.context), min(height, tight[3] + self.context))
-            fresh = snap_even(bucket_box(tight, frame_size, self.context, self.bucket),
-                              frame_size)
-            region = sticky_region(self._regions.get(track.id), snap_even(needed, frame_size),
+            fresh = align_even(bucket_box(tight, frame_size, self.context, self.bucket),
+                               frame_size)
+            region = sticky_region(self._regions.get(ident), snap_even(needed, frame_size),
                                    fresh)
-            self._regions[track.id] = region
-            wanted.append((region, track.id))
+            self._regions[ident] = region
+            wanted.append(region)
         if not wanted:
             return [], 0
-        capped = cap_total_area([box for box, _ in wanted],
-                                int(self.max_area_fraction * width * height))
-        people = len(capped)
-        merged = [snap_even(box, frame_size) for box in merge_overlapping(capped)]
+        capped = cap_total_area(wanted, int(self.max_area_fraction * width * height))
+        merged = merge_overlapping(capped, max_waste=MERGE_WASTE)
         merged.sort(key=area, reverse=True)
-        return merged, people
+        return merged, len(capped)
 
     def close(self) -> None:
         self.segmenter.close()

@@ -59,11 +59,15 @@ def snap_even(box: Box, frame_size: tuple[int, int]) -> Box:
     return x0, y0, x1, y1
 
 
-def merge_overlapping(boxes: Sequence[Box], gap: int = 0) -> list[Box]:
-    """Union every group of boxes that overlap (or come closer than ``gap`` px) into one.
+def merge_overlapping(boxes: Sequence[Box], gap: int = 0,
+                      max_waste: float | None = None) -> list[Box]:
+    """Union boxes that overlap (or come closer than ``gap`` px) into one box.
 
-    Repeats until no two results overlap, since a union can reach a third box. The
-    order of the result follows the first box of each group.
+    ``max_waste``: merge two only when their union box is at most ``1 + max_waste``
+    times the area the two cover together (``None``: always), so two people whose
+    boxes touch at a corner are not turned into one wide box of mostly background.
+    Repeats until nothing more merges, since a union can reach a third box. The order
+    of the result follows the first box of each group.
     """
     merged = list(boxes)
     changed = True
@@ -73,7 +77,7 @@ def merge_overlapping(boxes: Sequence[Box], gap: int = 0) -> list[Box]:
         for box in merged:
             for index, kept in enumerate(out):
                 grown = (kept[0] - gap, kept[1] - gap, kept[2] + gap, kept[3] + gap)
-                if intersection(grown, box) is not None:
+                if intersection(grown, box) is not None and _worth(kept, box, max_waste):
                     out[index] = union(kept, box)
                     changed = True
                     break
@@ -81,6 +85,14 @@ def merge_overlapping(boxes: Sequence[Box], gap: int = 0) -> list[Box]:
                 out.append(box)
         merged = out
     return merged
+
+
+def _worth(a: Box, b: Box, max_waste: float | None) -> bool:
+    if max_waste is None:
+        return True
+    shared = intersection(a, b)
+    covered = area(a) + area(b) - (area(shared) if shared is not None else 0)
+    return area(union(a, b)) <= (1.0 + max_waste) * covered
 
 
 def cap_total_area(boxes: Sequence[Box], max_area: int) -> list[Box]:
