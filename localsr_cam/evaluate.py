@@ -20,7 +20,9 @@ the bicubic baseline.
 
 The report is JSON (``--json``), a markdown table laid out like the paper's tables
 (``--md``) and, with ``--figures DIR``, one comparison PNG per image and a bar chart of
-the percentage increases. Output paths are checked before any model is loaded.
+the percentage increases. ``--masks DIR`` writes the mask the localized method used for
+each image, as an 8-bit PNG at the image's own size with the image's stem, so anyone
+can check what was found. Output paths are checked before any model is loaded.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from tqdm import tqdm
 
 from localsr_cam import metrics
 from localsr_cam.engines import BACKENDS, SEGMENTERS, SR_MODELS, write_atomically
-from localsr_cam.errors import EXIT_USAGE, LocalSRError, ModelError, SinkError
+from localsr_cam.errors import EXIT_USAGE, ConfigError, LocalSRError, ModelError, SinkError
 from localsr_cam.images import crop_even, list_images, load_image
 from localsr_cam.paths import check_writable_file
 
@@ -79,6 +81,8 @@ class ImageRecord:
     outputs: dict[str, np.ndarray]
     scores: dict[str, Scores]
     foreground_fraction: float
+    source_size: tuple[int, int] | None = None
+    """(width, height) of the image as loaded, before the crop to even sides."""
 
 
 # -- scoring -------------------------------------------------------------------------
@@ -120,7 +124,8 @@ def _check_output(method: str, image: np.ndarray, shape: tuple[int, ...]) -> Non
 
 def evaluate_one(path: Path, outputs_for: OutputsFor, degrade: Degrade) -> ImageRecord:
     """Load, degrade, upscale three ways and score one image."""
-    hr = crop_even(load_image(path))
+    loaded = load_image(path)
+    hr = crop_even(loaded)
     height, width = hr.shape[:2]
     lr = degrade(hr)
     if lr.dtype != np.uint8 or lr.shape != (height // 2, width // 2, 3):
@@ -141,7 +146,24 @@ def evaluate_one(path: Path, outputs_for: OutputsFor, degrade: Degrade) -> Image
         mask = produced["full"][1]
     fg = upscale_mask(mask, (width, height))
     scores = {method: score_output(hr, outputs[method], fg) for method in METHODS}
-    return ImageRecord(path.name, lr, hr, mask, outputs, scores, float(fg.mean()))
+    return ImageRecord(path.name, lr, hr, mask, outputs, scores, float(fg.mean()),
+                       (loaded.shape[1], loaded.shape[0]))
+
+
+def mask_png(mask: np.ndarray | None, size: tuple[int, int]) -> np.ndarray:
+    """The mask used for an image as uint8 H×W (0–255) at the image's own ``size`` =
+    (width, height): the LR mask (float32 h×w in [0, 1], or ``None`` = all 0) resized
+    bilinearly to the even-cropped HR size, the odd last row/column (dropped by the
+    crop) repeated."""
+    width, height = size
+    even_w, even_h = width - width % 2, height - height % 2
+    if mask is None:
+        return np.zeros((height, width), np.uint8)
+    resized = cv2.resize(mask.astype(np.float32), (even_w, even_h),
+                         interpolation=cv2.INTER_LINEAR)
+    eight = np.rint(np.clip(resized, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return cv2.copyMakeBorder(eight, 0, height - even_h, 0, width - even_w,
+                              cv2.BORDER_REPLICATE)
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -286,20 +308,38 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write the full report (per image, means, Algorithm 1) here")
     parser.add_argument("--md", type=Path, metavar="FILE",
                         help="write the report as markdown tables here")
+    parser.add_argument("--masks", type=Path, metavar="DIR",
+                        help="write the mask the localized method used for each image "
+                             "here: an 8-bit PNG (0-255) at the image's own size, named "
+                             "after the image (its stem + .png)")
     parser.add_argument("--figures", type=Path, metavar="DIR",
                         help="write one comparison PNG per image (LR | HR | mask | full "
                              "SR | localized SR) and a percent-increase bar chart here")
     return parser
 
 
-def prepare_figure_dir(path: Path) -> None:
-    """Create the ``--figures`` folder and check it is writable (:class:`SinkError`)."""
+def prepare_figure_dir(path: Path, flag: str = "--figures") -> None:
+    """Create an output folder (``--figures``, ``--masks``) and check it is writable
+    (:class:`SinkError`)."""
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise SinkError(f"cannot create --figures folder {path}: {exc.strerror or exc}"
+        raise SinkError(f"cannot create {flag} folder {path}: {exc.strerror or exc}"
                         ) from None
-    check_writable_file(path / "probe.png", "--figures")
+    check_writable_file(path / "probe.png", flag)
+
+
+def write_mask(folder: Path, record: ImageRecord) -> None:
+    """``--masks``: the record's mask as ``<stem>.png`` in ``folder`` (:class:`SinkError`)."""
+    size = record.source_size or (record.hr.shape[1], record.hr.shape[0])
+    path = folder / f"{Path(record.name).stem}.png"
+    ok, data = cv2.imencode(".png", mask_png(record.mask, size))
+    try:
+        if not ok:
+            raise OSError("PNG encoding failed")
+        write_atomically(path, data.tobytes())
+    except OSError as exc:
+        raise SinkError(f"cannot write --masks {path}: {exc.strerror or exc}") from None
 
 
 def _degrade_for(method: str) -> Degrade:
@@ -383,20 +423,32 @@ def run(args: argparse.Namespace, open_outputs: OpenOutputs | None = None) -> di
             check_writable_file(value, flag)
     if args.figures is not None:
         prepare_figure_dir(args.figures)
+    masks_dir: Path | None = getattr(args, "masks", None)
+    if masks_dir is not None:
+        prepare_figure_dir(masks_dir, "--masks")
     paths = list_images(args.images)
+    stems = [path.stem for path in paths]
+    if masks_dir is not None and len(set(stems)) < len(stems):
+        twice = sorted({stem for stem in stems if stems.count(stem) > 1})
+        raise ConfigError(f"--masks: several images share the name {twice[0]!r} "
+                          "(different extensions); their masks would overwrite each other")
     for path in paths:  # decode everything once now, so a bad file stops us before models load
         load_image(path)
     degrade = _degrade_for(args.degrade)
     on_image = None
-    if args.figures is not None:
-        from localsr_cam.figures import comparison_figure
-
-        figure_dir: Path = args.figures
+    figure_dir: Path | None = args.figures
+    if figure_dir is not None or masks_dir is not None:
         counter = iter(range(len(paths)))
 
         def on_image(record: ImageRecord) -> None:
-            name = f"{next(counter):03d}_{Path(record.name).stem}.png"
-            comparison_figure(figure_dir / name, record)
+            number = next(counter)
+            if masks_dir is not None:
+                write_mask(masks_dir, record)
+            if figure_dir is not None:
+                from localsr_cam.figures import comparison_figure
+
+                name = f"{number:03d}_{Path(record.name).stem}.png"
+                comparison_figure(figure_dir / name, record)
 
     settings = {"model": args.model, "segmenter": args.segmenter, "degrade": args.degrade}
     with open_outputs(args.model, args.segmenter, args.backend) as outputs_for:

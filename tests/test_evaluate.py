@@ -333,3 +333,36 @@ def test_processor_outputs_with_the_bicubic_model(folder: Path) -> None:
         report = evaluate_folder(folder, outputs_for)
     for method in ("full", "local"):
         assert report["percent_increase"][method] == {"psnr": 0.0, "ssim": 0.0, "uqi": 0.0}
+
+
+def test_masks_are_8bit_pngs_at_each_images_own_size(folder: Path, tmp_path: Path,
+                                                      fake_open: FakeOpen) -> None:
+    masks = tmp_path / "masks"
+    assert main(["--images", str(folder), "--masks", str(masks)]) == 0
+    assert sorted(p.name for p in masks.iterdir()) == ["img0.png", "img1.png", "img2.png"]
+    for i, (width, height) in enumerate(SIZES):
+        written = cv2.imread(str(masks / f"img{i}.png"), cv2.IMREAD_UNCHANGED)
+        assert written.dtype == np.uint8 and written.shape == (height, width)
+        lr = halve(scene(width, height, i)[: height // 2 * 2, : width // 2 * 2])
+        want = cv2.resize(lr_mask(lr), (width // 2 * 2, height // 2 * 2))
+        even = written[: height // 2 * 2, : width // 2 * 2]
+        assert np.abs(even.astype(int) - np.rint(want * 255)).max() <= 1
+        assert written.max() == round(0.9 * 255) and written.min() == 0
+        if width % 2:  # the odd column the even crop dropped repeats its neighbour
+            assert np.array_equal(written[:, -1], written[:, -2])
+
+
+def test_no_mask_writes_an_all_black_png(tmp_path: Path) -> None:
+    from localsr_cam.evaluate import mask_png
+
+    assert not mask_png(None, (9, 7)).any() and mask_png(None, (9, 7)).shape == (7, 9)
+
+
+def test_masks_refused_when_two_images_share_a_stem(folder: Path, tmp_path: Path,
+                                                    fake_open: FakeOpen,
+                                                    capsys: pytest.CaptureFixture[str]
+                                                    ) -> None:
+    cv2.imwrite(str(folder / "img0.bmp"), scene(32, 32, 9))
+    assert_refused(capsys, ["--images", str(folder), "--masks", str(tmp_path / "m")],
+                   "img0")
+    assert fake_open.calls == []
