@@ -40,7 +40,7 @@ from localsr_cam.pipeline import FrameRecord, Pipeline, RunResult
 log = logging.getLogger(__name__)
 
 MODES = ("local", "full", "bicubic")
-STAGES = ("capture", "segment", "upscale", "background", "blend", "output")
+STAGES = ("capture", "find", "segment", "upscale", "background", "blend", "output")
 SOAK_WINDOW = 1000
 DEFAULT_INPUT = "640x360"
 
@@ -75,6 +75,14 @@ def _percentiles(values: Sequence[float]) -> dict[str, float | None]:
     return {f"p{q}": round(float(np.percentile(array, q)), 3) for q in (50, 95, 99)}
 
 
+def _people(counts: Sequence[int | None]) -> dict[str, float] | None:
+    """Mean and most people enhanced a frame, or ``None`` where no mask was made."""
+    present = [c for c in counts if c is not None]
+    if not present:
+        return None
+    return {"mean": round(float(np.mean(present)), 2), "max": max(present)}
+
+
 def summarize(records: Sequence[FrameRecord]) -> dict[str, Any]:
     """Figures of one mode from its measured (post-warm-up) frame records."""
     if len(records) < 2:
@@ -90,6 +98,7 @@ def summarize(records: Sequence[FrameRecord]) -> dict[str, Any]:
         "latency_ms": _percentiles([r.latency_ms for r in records]),
         "stages_ms": stages,
         "foreground_fraction": round(float(np.mean([r.foreground for r in records])), 4),
+        "people": _people([r.people for r in records]),
         "frames": len(records),
     }
     if len(records) >= 2 * SOAK_WINDOW:
@@ -177,15 +186,15 @@ def markdown(report: dict[str, Any]) -> str:
         f"{', paced' if report['paced'] else ''}.",
         "",
         "| mode | fps | p50 ms | p95 ms | p99 ms | " + " | ".join(
-            f"{s} ms" for s in STAGES) + " | foreground |",
-        "|---|---:|---:|---:|---:|" + "---:|" * len(STAGES) + "---:|",
+            f"{s} ms" for s in STAGES) + " | foreground | people |",
+        "|---|---:|---:|---:|---:|" + "---:|" * len(STAGES) + "---:|---:|",
     ]
     for mode, figures in report["modes"].items():
         latency = figures["latency_ms"]
         stage_cells = " | ".join(_cell(figures["stages_ms"].get(s)) for s in STAGES)
         lines.append(f"| {mode} | {_cell(figures['fps'])} | {_cell(latency['p50'])} | "
                      f"{_cell(latency['p95'])} | {_cell(latency['p99'])} | {stage_cells} | "
-                     f"{figures['foreground_fraction']:.3f} |")
+                     f"{figures['foreground_fraction']:.3f} | {_people_cell(figures)} |")
     if report["ratios"]:
         lines += ["", "| ratio | value |", "|---|---:|"]
         lines += [f"| {k} | {_cell(v)} |" for k, v in report["ratios"].items()]
@@ -203,6 +212,11 @@ def markdown(report: dict[str, Any]) -> str:
                          f"last 1000 = {soak['p95_last_1000_ms']} ms "
                          f"(ratio {soak['p95_last_over_first']}).")
     return "\n".join(lines) + "\n"
+
+
+def _people_cell(figures: dict[str, Any]) -> str:
+    people = figures.get("people")
+    return "–" if not people else f"{people['mean']:.1f} (max {people['max']})"
 
 
 def _cell(value: float | None) -> str:

@@ -125,6 +125,8 @@ class PreviewCanvas:
 def hud_lines(hud: HudStats, *, show_mask: bool, bypass: bool) -> list[str]:
     """The HUD's text, one string per line."""
     first = f"{hud.fps:5.1f} fps  {hud.latency_ms:6.1f} ms  {hud.backend or '?'}"
+    if hud.people is not None:
+        first += f"  {hud.people} {'person' if hud.people == 1 else 'people'} enhanced"
     flags = [name for name, on in (("BYPASS", bypass), ("mask", show_mask)) if on]
     second = "q quit  b bypass  m mask  s layout"
     if flags:
@@ -133,16 +135,15 @@ def hud_lines(hud: HudStats, *, show_mask: bool, bypass: bool) -> list[str]:
 
 
 def _overlay_mask(panel: _Panel, frame: ProcessedFrame) -> None:
-    """Tint ``panel.image`` where the person mask is, and outline the super-resolved box."""
+    """Tint ``panel.image`` where the person mask is, and outline the super-resolved boxes."""
     if frame.mask is not None:
         cv2.resize(frame.mask, panel.size, dst=panel.weight, interpolation=cv2.INTER_LINEAR)
         np.multiply(panel.weight, MASK_TINT_ALPHA, out=panel.weight)
         np.subtract(1.0, panel.weight, out=panel.keep)
         cv2.blendLinear(panel.tint, panel.image, panel.weight, panel.keep, dst=panel.image)
-    if frame.box is not None:
-        in_h, in_w = frame.source.image.shape[:2]
-        sx, sy = panel.size[0] / in_w, panel.size[1] / in_h
-        x0, y0, x1, y1 = frame.box
+    in_h, in_w = frame.source.image.shape[:2]
+    sx, sy = panel.size[0] / in_w, panel.size[1] / in_h
+    for x0, y0, x1, y1 in frame.boxes or ((frame.box,) if frame.box is not None else ()):
         top_left = (round(x0 * sx), round(y0 * sy))
         bottom_right = (round(x1 * sx) - 1, round(y1 * sy) - 1)
         cv2.rectangle(panel.image, top_left, bottom_right, BOX_BGR, 1)

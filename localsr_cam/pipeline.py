@@ -45,6 +45,7 @@ class FrameRecord:
 
     ``latency_ms``: capture timestamp → all sinks written. ``written_at``:
     ``perf_counter()`` after the write. ``foreground``: mean of its mask (0 without one).
+    ``people``: people enhanced in it (``None`` where no mask was made).
     """
 
     index: int
@@ -52,6 +53,7 @@ class FrameRecord:
     written_at: float
     stages_ms: dict[str, float]
     foreground: float
+    people: int | None = None
 
 
 class RollingStats:
@@ -117,12 +119,22 @@ class RunResult:
         latencies = self.latencies_ms
         return float(np.percentile(latencies, q)) if latencies else float("nan")
 
+    @property
+    def people(self) -> tuple[float, int] | None:
+        """(median, most) people enhanced a frame, or ``None`` where no mask was made."""
+        counts = [r.people for r in self.records if r.people is not None]
+        if not counts:
+            return None
+        return float(np.median(counts)), max(counts)
+
     def summary(self) -> str:
         """The one line printed at the end of a run."""
+        people = self.people
+        enhanced = "" if people is None else f"people={people[0]:g} (max {people[1]}) "
         return (f"frames={self.frames} fps={self.fps:.1f} "
                 f"latency_p50={self.latency_percentile(50):.1f}ms "
                 f"latency_p95={self.latency_percentile(95):.1f}ms "
-                f"dropped={self.dropped} backend={self.backend}")
+                f"{enhanced}dropped={self.dropped} backend={self.backend}")
 
 
 class ProcessThread(threading.Thread):
@@ -314,7 +326,9 @@ class OutputThread(threading.Thread):
                   "output": (now - started) * 1000.0}
         for stage, ms in stages.items():
             self.stats.add(stage, ms)
-        self.stats.add_record(FrameRecord(frame.source.index, latency, now, stages, foreground))
+        self.stats.add_record(FrameRecord(frame.source.index, latency, now, stages, foreground,
+                                          frame.people))
+        self.hud.people = frame.people
         if self.progress is not None:
             self.progress(self.frames)
         if len(self._recent) > 1:

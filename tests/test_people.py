@@ -307,3 +307,43 @@ def test_regions_never_overlap():
     for i, a in enumerate(result.regions):
         for b in result.regions[i + 1:]:
             assert intersection(a, b) is None
+
+
+# -- what the user sees: HUD, preview boxes, run summary, bench ---------------------------
+
+def test_hud_says_how_many_people_are_enhanced():
+    from localsr_cam.frames import HudStats
+    from localsr_cam.hud import hud_lines
+
+    assert "3 people enhanced" in hud_lines(HudStats(people=3), show_mask=False,
+                                            bypass=False)[0]
+    assert "1 person enhanced" in hud_lines(HudStats(people=1), show_mask=False,
+                                            bypass=False)[0]
+    assert "enhanced" not in hud_lines(HudStats(), show_mask=False, bypass=False)[0]
+
+
+def test_preview_outlines_every_region():
+    from localsr_cam.frames import HudStats, ProcessedFrame
+    from localsr_cam.hud import BOX_BGR, PreviewCanvas
+
+    source = CapturedFrame(np.zeros((90, 160, 3), np.uint8), 0, 0.0)
+    boxes = ((10, 10, 40, 50), (100, 20, 150, 80))
+    frame = ProcessedFrame(np.zeros((180, 320, 3), np.uint8), source,
+                           mask=np.zeros((90, 160), np.float32), box=(10, 10, 150, 80),
+                           boxes=boxes, people=2)
+    canvas = PreviewCanvas((320, 180)).compose(frame, HudStats(), layout="split", split=0.0,
+                                               show_mask=True)
+    for x0, _, _, y1 in boxes:  # split layout at 0: the output at output scale
+        assert tuple(canvas[2 * y1 - 1, 2 * x0 + 4]) == BOX_BGR
+
+
+def test_run_summary_and_bench_count_people():
+    from localsr_cam.bench import summarize
+    from localsr_cam.pipeline import FrameRecord, RunResult
+
+    records = [FrameRecord(i, 10.0, 0.01 * i, {}, 0.2, people=3 + (i == 5)) for i in range(11)]
+    result = RunResult(11, 1.0, records, {}, 0, 0, 0, False, "cpu")
+    assert "people=3 (max 4)" in result.summary()
+    assert summarize(records)["people"] == {"mean": pytest.approx(3.09, abs=0.01), "max": 4}
+    none = [FrameRecord(i, 10.0, 0.01 * i, {}, 0.0) for i in range(3)]
+    assert "people" not in RunResult(3, 1.0, none, {}, 0, 0, 0, False, "cpu").summary()
