@@ -171,7 +171,8 @@ def _add_models(commands: Any) -> None:
         "converts it to PyTorch and ONNX and verifies it; the U-Nets ship in engines/.")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION",
                                     parser_class=_Parser)
-    fetch = actions.add_parser("fetch", help="download and convert the selfie segmenter")
+    fetch = actions.add_parser("fetch", help="download and convert the selfie segmenter "
+                               "and the face detector")
     fetch.add_argument("--wheel", type=Path, help="use this mediapipe-0.10.14 wheel instead "
                        "of downloading it")
     fetch.set_defaults(handler=_cmd_models_fetch)
@@ -186,9 +187,10 @@ def _add_models(commands: Any) -> None:
 
 def _cmd_models_fetch(args: argparse.Namespace) -> int:
     from localsr_cam.models.selfie_fetch import fetch_models
+    from localsr_cam.zoo.face_fetch import fetch_face
 
-    built = fetch_models(wheel=args.wheel)
-    print("built: " + ", ".join(built) if built else "selfie models already prepared")
+    built = fetch_models(wheel=args.wheel) + fetch_face(wheel=args.wheel)
+    print("built: " + ", ".join(built) if built else "selfie and face models already prepared")
     return 0
 
 

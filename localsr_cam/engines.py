@@ -6,7 +6,9 @@ per model kind, whatever the backend:
 - segmenters: ``image`` (N×3×H×W float32 RGB in [0,1]) → ``mask`` (N×1×H×W float32 in
   [0,1], already a probability);
 - super-resolvers: ``image`` (N×3×h×w float32 RGB in [0,1], the low-resolution input)
-  → ``sr`` (N×3×2h×2w float32 RGB, not clamped).
+  → ``sr`` (N×3×2h×2w float32 RGB, not clamped);
+- the face detector (kind ``detect``): ``image`` (N×3×192×192 float32 RGB in [-1,1])
+  → ``regressors`` (N×2304×16) and ``scores`` (N×2304×1 logits), raw.
 
 Backends live in :mod:`localsr_cam.runtime` (``ort``, ``torch``, ``tensorrt``) and are
 imported only when chosen. Model artifacts (ONNX, weights, engines) live in the
@@ -59,9 +61,9 @@ class Engine(Protocol):
 class ModelSpec:
     """What the project knows about one model, before any file is read.
 
-    ``kind`` is ``"segment"`` or ``"sr"``; ``onnx`` and ``weights`` are file names inside
-    the engines folder (``None`` where the model has no such file); ``build_command`` is
-    what a user runs to (re)create the files.
+    ``kind`` is ``"segment"``, ``"sr"`` or ``"detect"``; ``onnx`` and ``weights`` are
+    file names inside the engines folder (``None`` where the model has no such file);
+    ``build_command`` is what a user runs to (re)create the files.
     """
 
     name: str
@@ -80,6 +82,10 @@ MODELS: dict[str, ModelSpec] = {
     "selfie-landscape": ModelSpec(
         "selfie-landscape", "segment", "selfie_landscape.onnx", "selfie_landscape.pt",
         FETCH_COMMAND, "MediaPipe selfie segmenter, landscape (144×256 input)",
+    ),
+    "face": ModelSpec(
+        "face", "detect", "face_full_range.onnx", "face_full_range.pt", FETCH_COMMAND,
+        "MediaPipe full-range face detector (192×192 tiles, 2304 anchors)",
     ),
     "maskrcnn": ModelSpec(
         "maskrcnn", "segment", None, None,

@@ -54,7 +54,7 @@ OVERLAP_MARGIN = 1.25
 #: A detection within this fraction of the window size of an inner window edge is cut.
 EDGE_MARGIN = 0.02
 SCORE_CLIP = 100.0
-DEFAULT_SCORE = 0.5
+DEFAULT_SCORE = 0.6  # MediaPipe's own threshold for this model
 DEFAULT_IOU = 0.3
 
 
@@ -74,7 +74,7 @@ def anchor_centers(grid: int = GRID, input_size: int = INPUT_SIZE) -> np.ndarray
 def sigmoid_scores(logits: np.ndarray) -> np.ndarray:
     """Logits (any shape) → probabilities, clipped to ±:data:`SCORE_CLIP` first as
     MediaPipe does."""
-    clipped = np.clip(logits.astype(np.float32), -SCORE_CLIP, SCORE_CLIP)
+    clipped = np.clip(logits.astype(np.float64), -SCORE_CLIP, SCORE_CLIP)
     return (1.0 / (1.0 + np.exp(-clipped))).astype(np.float32)
 
 
@@ -222,9 +222,10 @@ def _axis_starts(length: int, size: int, overlap: float) -> list[int]:
 def plan_tiles(frame_size: tuple[int, int], min_face_px: float = 24.0) -> TilePlan:
     """The tile pyramid for a frame of ``frame_size`` = (width, height) (see the module
     docstring). Level ``k``'s windows are ``min_face_px · 192 / DETECTOR_MIN_FACE ·
-    LEVEL_RATIO**k`` pixels (at least 8), the last level is one window holding the whole
-    frame; windows of a level overlap by :data:`OVERLAP_MARGIN` times the smallest face
-    of the next level."""
+    LEVEL_RATIO**k`` pixels (at least 8); the last level is one window holding the whole
+    frame, and it follows directly once the next level's windows would be within
+    √LEVEL_RATIO of the frame's size. Windows of a level overlap by
+    :data:`OVERLAP_MARGIN` times the smallest face of the next level."""
     width, height = frame_size
     if width <= 0 or height <= 0 or min_face_px <= 0:
         raise ValueError(f"need a positive frame size and face size, got {frame_size}, "
@@ -235,13 +236,16 @@ def plan_tiles(frame_size: tuple[int, int], min_face_px: float = 24.0) -> TilePl
     level = 0
     while size < full:
         side = round(size)
-        next_min_face = DETECTOR_MIN_FACE * min(size * LEVEL_RATIO, full) / INPUT_SIZE
+        last = size * LEVEL_RATIO * math.sqrt(LEVEL_RATIO) >= full  # next: the whole frame
+        next_min_face = DETECTOR_MIN_FACE * (full if last else size * LEVEL_RATIO) / INPUT_SIZE
         overlap = min(OVERLAP_MARGIN * next_min_face, side * 0.75)
         for y0 in _axis_starts(height, side, overlap):
             for x0 in _axis_starts(width, side, overlap):
                 tiles.append(Tile(x0, y0, side, level))
-        size *= LEVEL_RATIO
         level += 1
+        if last:
+            break
+        size *= LEVEL_RATIO
     tiles.append(Tile((width - full) // 2, (height - full) // 2, full, level))
     return TilePlan((width, height), float(min_face_px), tuple(tiles))
 

@@ -33,7 +33,10 @@ from localsr_cam.errors import BackendUnavailableError, ConfigError
 log = logging.getLogger(__name__)
 
 INPUT_NAME = "image"
-OUTPUT_NAMES = {"segment": "mask", "sr": "sr"}
+OUTPUT_NAMES: dict[str, tuple[str, ...]] = {"segment": ("mask",), "sr": ("sr",),
+                                             "detect": ("regressors", "scores")}
+"""Output names per model kind, in the order the module returns them (a tensor, or a
+tuple for several outputs)."""
 WARMUP_RUNS = 3
 """Eager runs on a side stream before a capture (cuDNN picks its algorithms there)."""
 MAX_GRAPHS = 8
@@ -56,6 +59,10 @@ def load_module(name: str) -> nn.Module:
         from localsr_cam.models.selfie import load_state_dict
 
         return load_state_dict(artifact_path(name, "weights"), name).eval()
+    if name == "face":
+        from localsr_cam.models.face_detector import load_state_dict as load_face
+
+        return load_face(artifact_path(name, "weights")).eval()
     raise ConfigError(f"model {name!r} has no PyTorch module for the torch/cuda backends")
 
 
@@ -64,7 +71,7 @@ class _Graph:
     """One captured CUDA graph and its static buffers (all on the GPU, engine-owned).
 
     ``static_in``: float16 N×C×H×W channels_last, copied into before each replay.
-    ``static_out``: float16 output, overwritten by each replay. ``done``: recorded on
+    ``static_out``: float16 output(s), overwritten by each replay. ``done``: recorded on
     the caller's stream after the last replay and the read of ``static_out``;
     ``stream``: the handle of that stream (``None`` before the first replay; 0 is the
     default stream's handle, a real stream).
@@ -72,7 +79,7 @@ class _Graph:
 
     graph: torch.cuda.CUDAGraph
     static_in: torch.Tensor
-    static_out: torch.Tensor
+    static_out: tuple[torch.Tensor, ...]
     done: torch.cuda.Event
     stream: int | None = None
 
@@ -100,7 +107,7 @@ class TorchEngine:
         self.max_graphs = max(1, max_graphs)
         self._given = module
         self._module: nn.Module | None = None
-        self._output = OUTPUT_NAMES[model_spec(name).kind]
+        self._outputs = OUTPUT_NAMES[model_spec(name).kind]
         self._graphs: collections.OrderedDict[tuple[int, ...], _Graph] = (
             collections.OrderedDict())
         self._graphs_failed = False
@@ -143,28 +150,31 @@ class TorchEngine:
 
     # -- inference --------------------------------------------------------------------
     def __call__(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """``{"image": N×3×H×W float32 on self.device}`` → ``{"mask"|"sr": float32}``."""
+        """``{"image": N×3×H×W float32 on self.device}`` → the kind's outputs
+        (``mask``, ``sr``, or ``regressors`` and ``scores``), float32."""
         module = self._module
         if module is None:
             raise RuntimeError(f"TorchEngine {self.name!r} is not open")
         image = inputs[INPUT_NAME]
         if self.device.type == "cpu":
             with torch.inference_mode():
-                return {self._output: module(image)}
-        return {self._output: self._run_cuda(module, image)}
+                results = _as_tuple(module(image))
+        else:
+            results = self._run_cuda(module, image)
+        return dict(zip(self._outputs, results, strict=True))
 
-    def _run_cuda(self, module: nn.Module, image: torch.Tensor) -> torch.Tensor:
+    def _run_cuda(self, module: nn.Module, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
         entry = self._graph_for(module, tuple(image.shape)) if self.cuda_graphs else None
         if entry is None:
             with torch.inference_mode():
                 half = image.to(dtype=torch.float16, memory_format=torch.channels_last)
-                return module(half).float()
+                return tuple(out.float() for out in _as_tuple(module(half)))
         stream = torch.cuda.current_stream(self.device)
         if entry.stream is not None and entry.stream != stream.cuda_stream:
             stream.wait_event(entry.done)  # the static buffers were last used elsewhere
         entry.static_in.copy_(image)
         entry.graph.replay()
-        result = entry.static_out.float()
+        result = tuple(out.float() for out in entry.static_out)
         entry.done.record(stream)
         entry.stream = stream.cuda_stream
         return result
@@ -206,9 +216,14 @@ class TorchEngine:
         current.wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         with torch.inference_mode(), torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            static_out = module(static_in)
+            static_out = _as_tuple(module(static_in))
         log.debug("%s: captured a CUDA graph for input %s", self.name, shape)
         return _Graph(graph, static_in, static_out, torch.cuda.Event())
+
+
+def _as_tuple(output: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """A module's output as a tuple of tensors (one-output models return a tensor)."""
+    return output if isinstance(output, tuple) else (output,)
 
 
 def _wait_idle(entry: _Graph) -> None:
@@ -240,7 +255,7 @@ def fp16_drift(module: nn.Module, hr_images: list[torch.Tensor], name: str = "fa
                                align_corners=False).clamp_(0, 1)
             with torch.inference_mode():
                 full = reference(lr).clamp(0, 1)
-            half = engine({"image": lr})[OUTPUT_NAMES["sr"]].clamp(0, 1)
+            half = engine({"image": lr})["sr"].clamp(0, 1)
             psnr32.append(_psnr(full, hr))
             psnr16.append(_psnr(half, hr))
             worst = max(worst, float((full - half).abs().max()))

@@ -14,7 +14,8 @@ Layout (``engines/trt/``, git-ignored)::
     fast-<digest>.json              its key
 
 Super-resolution models get one optimization profile covering the person-box sizes
-(:data:`SR_PROFILE`); the segmenters have fixed input shapes and need none.
+(:data:`SR_PROFILE`), the face detector one for its batch of tiles
+(:data:`DETECT_PROFILE`); the segmenters have fixed input shapes and need none.
 
 TensorRT is imported inside the functions that need it; without it they raise
 :class:`~localsr_cam.errors.BackendUnavailableError` with one line saying what is
@@ -77,9 +78,15 @@ SR_PROFILE = Profile(min=(1, 3, 32, 32), opt=(1, 3, 352, 320), max=(1, 3, 1088, 
 rounded up to a bucket); optimized for a head-and-shoulders box of a 640×360 frame."""
 
 
+DETECT_PROFILE = Profile(min=(1, 3, 192, 192), opt=(12, 3, 192, 192), max=(32, 3, 192, 192))
+"""The face detector's tiles: one to 32 per call (the finder splits larger plans);
+optimized for a 640×360 frame's plan."""
+
+
 def profile_for(name: str) -> Profile | None:
     """The optimization profile model ``name`` is built with (``None``: fixed shapes)."""
-    return SR_PROFILE if model_spec(name).kind == "sr" else None
+    kind = model_spec(name).kind
+    return SR_PROFILE if kind == "sr" else DETECT_PROFILE if kind == "detect" else None
 
 
 @dataclasses.dataclass(frozen=True)
