@@ -46,6 +46,10 @@ EngineFactory = Callable[[str, str, int, "str | None"], Engine]
 FinderFactory = Callable[[str, int], Any]
 """``(backend, threads) -> opened face finder`` (see :class:`localsr_cam.process.people.Finder`)."""
 PEOPLE_MODES = ("auto", "people")
+FINDER_SCORE = 0.6
+"""Face detection threshold for finding people: at 0.6 the calibration run found 28 of
+30 faces in a group photo (shared/notes/people-finder-calibration.md); at 0.5 badges on
+the sample clip's space suit scored as faces."""
 """Segmenter settings that look for people with the face finder."""
 
 BLUR_RADIUS_FRACTION = 1 / 60
@@ -142,8 +146,12 @@ class FrameProcessor:
         smoother = MaskSmoother(ema=blend.ema, low=blend.threshold_low,
                                 high=blend.threshold_high, despeckle=blend.despeckle,
                                 feather_radius=1)
+        # people far away are small: half the close-up's context and bucket keep their
+        # boxes from being mostly padding (5 people in the room sample: 35 % of the
+        # frame instead of 53 %)
         people = PeopleFinder(finder, CropSegmenter(engine), smoother,
-                              context=blend.context_px, bucket=blend.bucket)
+                              context=max(4, blend.context_px // 2),
+                              bucket=max(8, blend.bucket // 2))
         return PeopleStep(mode, people)
 
     def _open_face_finder(self, backend: str, threads: int) -> Any:
@@ -155,7 +163,8 @@ class FrameProcessor:
             from localsr_cam.process import faces
         except ImportError as exc:
             raise ModelError(f"the face finder is not part of this build ({exc})") from None
-        return faces.FaceFinder(self._open_engine("face", backend, threads, None))
+        return faces.FaceFinder(self._open_engine("face", backend, threads, None),
+                                score=FINDER_SCORE)
 
     @property
     def path(self) -> str | None:

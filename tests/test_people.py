@@ -347,3 +347,13 @@ def test_run_summary_and_bench_count_people():
     assert summarize(records)["people"] == {"mean": pytest.approx(3.09, abs=0.01), "max": 4}
     none = [FrameRecord(i, 10.0, 0.01 * i, {}, 0.0) for i in range(3)]
     assert "people" not in RunResult(3, 1.0, none, {}, 0, 0, 0, False, "cpu").summary()
+
+
+def test_a_badge_on_a_chest_is_not_a_person():
+    from localsr_cam.process.people import drop_chest_faces
+
+    face = ((171.0, 64.0, 280.0, 173.0), 0.93)
+    badge = ((145.0, 184.0, 193.0, 232.0), 0.64)  # the astronaut's patch, as detected
+    neighbour = ((300.0, 90.0, 350.0, 140.0), 0.9)  # beside her, not below her face
+    behind = ((200.0, 10.0, 240.0, 50.0), 0.8)  # above her face: someone behind
+    assert drop_chest_faces([face, badge, neighbour, behind]) == [face, neighbour, behind]

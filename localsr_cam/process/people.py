@@ -132,6 +132,27 @@ def crop_for_face(face: Sequence[float]) -> Box:
     return left, top, left + side, top + side
 
 
+def drop_chest_faces(detections: Sequence[tuple[Sequence[float], float]]
+                     ) -> list[tuple[Sequence[float], float]]:
+    """Detections without the small 'faces' on someone's chest (a badge, a print on a
+    shirt): a face whose centre lies below a face at least 1.5× its height, within
+    three of that face's heights under it and half a face to either side of it."""
+    kept = []
+    for box, score in detections:
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        height = box[3] - box[1]
+        on_chest = False
+        for other, _ in detections:
+            tall = other[3] - other[1]
+            if tall >= 1.5 * height and other[3] <= cy <= other[3] + 3 * tall \
+                    and other[0] - tall / 2 <= cx <= other[2] + tall / 2:
+                on_chest = True
+                break
+        if not on_chest:
+            kept.append((box, score))
+    return kept
+
+
 class CropSegmenter:
     """Runs a fixed-input selfie segmenter on square crops of a frame.
 
@@ -361,7 +382,8 @@ class PeopleFinder:
             return self.tracker.update([], [])
         host = frame.numpy() if frame.device.type == "cpu" else frame.cpu().numpy()
         found = self.finder.detect(host, tiles)
-        detections = [(tuple(float(v) for v in d.box), float(d.score)) for d in found]
+        detections = drop_chest_faces([(tuple(float(v) for v in d.box), float(d.score))
+                                       for d in found])
         scans = [self._scans[i] for i in tiles]
         return self.tracker.update(detections, scans)  # type: ignore[arg-type]
 

@@ -1,0 +1,81 @@
+"""The people path with the real models (selfie, face finder) on the shipped samples.
+
+Skipped where the converted models are missing (``localsr-cam models fetch``). The SR
+model is left out (``bicubic`` with a blurred background still makes the mask), so
+these check finding and segmenting only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from localsr_cam.capture import SyntheticSource
+from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
+from localsr_cam.engines import engines_dir
+from localsr_cam.frames import CapturedFrame
+from localsr_cam.process.auto import CLOSE_UP, PEOPLE
+from localsr_cam.processor import FrameProcessor
+from localsr_cam.room import RoomSource
+
+pytestmark = pytest.mark.skipif(
+    not all((engines_dir() / name).exists() for name in
+            ("selfie.onnx", "selfie_landscape.onnx", "face_full_range.onnx")),
+    reason="models not prepared (run `localsr-cam models fetch`)")
+
+
+def mask_config(segmenter: str) -> PipelineConfig:
+    return PipelineConfig(model=ModelConfig(model="bicubic", segmenter=segmenter,
+                                            backend="cpu"),
+                          blend=BlendConfig(background="blur"))
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max(1, (a | b).sum()))
+
+
+def test_close_up_sample_keeps_todays_mask_under_auto():
+    source = SyntheticSource((640, 360))
+    source.open()
+    with FrameProcessor(mask_config("auto")) as auto, \
+            FrameProcessor(mask_config("selfie-landscape")) as today:
+        auto.prepare(source.size)
+        today.prepare(source.size)
+        ious, paths = [], []
+        for index in range(0, 120, 2):
+            frame = CapturedFrame(source.frame(index), index, index / 30)
+            got, want = auto.process(frame), today.process(frame)
+            ious.append(iou(got.mask >= 0.5, want.mask >= 0.5))
+            paths.append(auto.path)
+    assert set(paths) == {CLOSE_UP}
+    assert min(ious) >= 0.95, min(ious)
+
+
+def test_room_everyone_is_in_the_mask():
+    source = RoomSource((640, 360))
+    source.open()
+    inside = []
+    with FrameProcessor(mask_config("people")) as processor:
+        processor.prepare(source.size)
+        for index in range(70):
+            out = processor.process(CapturedFrame(source.frame(index), index, index / 30))
+        assert processor.path == PEOPLE
+    assert out.people == 5
+    for x0, y0, x1, y1 in source.faces(69):
+        box = out.mask[round(y0):round(y1), round(x0):round(x1)]
+        inside.append(float((box >= 0.5).mean()))
+    assert min(inside) >= 0.5, inside
+
+
+def test_auto_turns_to_the_people_path_in_the_room():
+    source = RoomSource((640, 360))
+    source.open()
+    with FrameProcessor(mask_config("auto")) as processor:
+        processor.prepare(source.size)
+        paths = []
+        for index in range(90):
+            processor.process(CapturedFrame(source.frame(index), index, index / 30))
+            paths.append(processor.path)
+    assert paths[0] == CLOSE_UP and paths[-1] == PEOPLE
+    switch = paths.index(PEOPLE)
+    assert all(path == PEOPLE for path in paths[switch:])
