@@ -51,6 +51,9 @@ DETECTOR_MIN_FACE = 20.0
 LEVEL_RATIO = 2.0
 #: Windows of a level overlap by this times the next level's smallest face.
 OVERLAP_MARGIN = 1.25
+#: Detections smaller than this fraction of ``min_face_px`` are dropped: the finest
+#: windows enlarge the frame, where lamps, balls and knots pass for tiny faces.
+SMALLEST_FACE_FRACTION = 0.6
 #: Windows shrunk by this factor or more are resized by area averaging, others bilinearly.
 AREA_RESIZE_FROM = 2.0
 #: A detection within this fraction of the window size of an inner window edge is cut.
@@ -339,7 +342,8 @@ class FaceFinder:
     """Faces in BGR frames, from a ``"face"`` engine (``image`` → ``regressors``,
     ``scores``) run on a tile plan.
 
-    ``min_face_px``: smallest face height (frame pixels) to find; ``score``: detection
+    ``min_face_px``: smallest face height (frame pixels) to find (boxes under
+    :data:`SMALLEST_FACE_FRACTION` of it are dropped); ``score``: detection
     threshold on the probability; ``iou``: NMS overlap; ``weighted``: weighted NMS;
     ``max_batch``: most tiles per engine call (``None``: all in one call).
     The finder holds no resources of its own; the caller owns and closes the engine.
@@ -426,9 +430,11 @@ class FaceFinder:
         scores = sigmoid_scores(logits[keep])
         corners = placement.to_frame(boxes.reshape(-1, 2, 2)).reshape(-1, 4)
         points = placement.to_frame(keypoints)
+        smallest = SMALLEST_FACE_FRACTION * self.min_face_px
         found = []
         for k in range(keep.size):
-            if _cut_by_inner_edge(corners[k], tile, frame_size):
+            if corners[k, 3] - corners[k, 1] < smallest or _cut_by_inner_edge(
+                    corners[k], tile, frame_size):
                 continue
             found.append(Detection(corners[k].copy(), float(scores[k]), points[k].copy()))
         return found
