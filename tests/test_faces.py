@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from localsr_cam import engines
 from localsr_cam.process import faces
 from localsr_cam.process.faces import Detection, FaceFinder, Tile
-from localsr_cam.zoo import face_fetch
+from localsr_cam.zoo import artifacts, face_fetch
+from localsr_cam.zoo.backends import open_engine
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -240,7 +240,7 @@ def test_detections_are_mapped_to_frame_pixels_and_filtered() -> None:
 
 
 def _prepared_engines(factory: pytest.TempPathFactory) -> Path:
-    project = engines.engines_dir()
+    project = artifacts.engines_dir()
     if face_fetch.entry_problem(project) is None:
         return project
     target = factory.mktemp("engines")
@@ -257,7 +257,7 @@ def engines_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def finder(request: pytest.FixtureRequest, engines_dir: Path):
     monkey = pytest.MonkeyPatch()
     monkey.setenv("LOCALSR_ENGINES", str(engines_dir))
-    engine = engines.open_engine("face", request.param, threads=2)
+    engine = open_engine("face", request.param, threads=2)
     try:
         yield FaceFinder(engine, min_face_px=24)
     finally:
@@ -358,7 +358,7 @@ def test_batches_split_by_max_batch_give_the_same_result(engines_dir: Path,
                                                          ) -> None:
     monkeypatch.setenv("LOCALSR_ENGINES", str(engines_dir))
     frame, truth = make_group((28, 40, 56), seed=11)
-    engine = engines.open_engine("face", "cpu", threads=2)
+    engine = open_engine("face", "cpu", threads=2)
     try:
         one_call = FaceFinder(engine).detect(frame)
         in_fours = FaceFinder(engine, max_batch=4).detect(frame)

@@ -20,7 +20,7 @@ import skimage.data
 import torch
 
 from localsr_cam.config import parse_size
-from localsr_cam.engines import open_engine
+from localsr_cam.zoo.backends import open_engine
 from localsr_cam.process import faces
 
 ASTRONAUT_HEAD = (120, 10, 330, 330)  # x0, y0, x1, y1; her face is about 106 px tall

@@ -1,7 +1,7 @@
 """Finding faces anywhere in a frame with the full-range face detector, tile by tile.
 
 The detector (:mod:`localsr_cam.models.face_detector`, run through any
-:class:`~localsr_cam.engines.Engine` named ``"face"``) takes 192×192 inputs and only
+:class:`~localsr_cam.runtime.base.Engine` named ``"face"``) takes 192×192 inputs and only
 finds faces that are at least about :data:`DETECTOR_MIN_FACE` pixels tall *in its
 input*: a whole 640×360 frame shrunk to 192 px wide loses every face smaller than about
 a tenth of the frame. So :func:`plan_tiles` covers the frame with square windows at a
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:
-    from localsr_cam.engines import Engine
+    from localsr_cam.runtime.base import Engine
 
 log = logging.getLogger(__name__)
 
