@@ -19,10 +19,9 @@ import numpy as np
 import pytest
 import torch
 
-from localsr_cam import engines
 from localsr_cam.errors import ModelError
-from localsr_cam.models import face_detector, selfie_fetch, tflite_graph
-from localsr_cam.zoo import face_fetch
+from localsr_cam.models import face_detector, tflite_graph
+from localsr_cam.zoo import artifacts, face_fetch, registry, selfie_fetch
 
 pytest.importorskip("skimage.data")
 needs_litert = pytest.mark.skipif(importlib.util.find_spec("ai_edge_litert") is None,
@@ -42,7 +41,7 @@ def tflite(wheel: Path) -> bytes:
 
 @pytest.fixture(scope="module")
 def engines_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = engines.engines_dir()
+    project = artifacts.engines_dir()
     if face_fetch.entry_problem(project) is None:
         return project
     target = tmp_path_factory.mktemp("engines")
@@ -68,7 +67,7 @@ def tile_batch() -> torch.Tensor:
 
 
 def run_all(engines_dir: Path, images: torch.Tensor) -> dict[str, dict[str, torch.Tensor]]:
-    spec = engines.MODELS["face"]
+    spec = registry.MODELS["face"]
     assert spec.weights is not None and spec.onnx is not None
     model = face_detector.load_state_dict(engines_dir / spec.weights)
     with torch.inference_mode():
@@ -103,7 +102,7 @@ def test_matches_values_recorded_from_litert(engines_dir: Path) -> None:
 
 
 def test_manifest_records_the_verification(engines_dir: Path) -> None:
-    entry = engines.read_manifest(engines_dir)["face"]
+    entry = artifacts.read_manifest(engines_dir)["face"]
     assert entry["kind"] == "detect" and entry["source"]["license"] == "Apache-2.0"
     record = entry["verification"]
     assert record["max_abs_diff_torch"] <= MAX_ABS_DIFF
@@ -114,7 +113,7 @@ def test_manifest_records_the_verification(engines_dir: Path) -> None:
 def test_onnx_graph_has_a_dynamic_batch_and_named_outputs(engines_dir: Path) -> None:
     import onnx
 
-    spec = engines.MODELS["face"]
+    spec = registry.MODELS["face"]
     assert spec.onnx is not None
     model = onnx.load(str(engines_dir / spec.onnx))
     onnx.checker.check_model(model)
@@ -187,11 +186,11 @@ def copied(engines_dir: Path, tmp_path: Path) -> Path:
     """A private engines folder holding the prepared face detector and its entry."""
     target = tmp_path / "engines"
     target.mkdir()
-    spec = engines.MODELS["face"]
+    spec = registry.MODELS["face"]
     for name in (spec.weights, spec.onnx):
         assert name is not None
         shutil.copy(engines_dir / name, target / name)
-    engines.write_manifest_entry("face", engines.read_manifest(engines_dir)["face"], target)
+    artifacts.write_manifest_entry("face", artifacts.read_manifest(engines_dir)["face"], target)
     return target
 
 
@@ -234,7 +233,7 @@ def test_a_broken_conversion_is_refused_and_nothing_written(
 def test_cli_models_list_shows_the_face_detector(copied: Path,
                                                  monkeypatch: pytest.MonkeyPatch,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    from localsr_cam.cli import main
+    from localsr_cam.cli.main import main
 
     monkeypatch.setenv("LOCALSR_ENGINES", str(copied))
     assert main(["models", "list"]) == 0

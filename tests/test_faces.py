@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from localsr_cam import engines
 from localsr_cam.process import faces
 from localsr_cam.process.faces import Detection, FaceFinder, Tile
-from localsr_cam.zoo import face_fetch
+from localsr_cam.zoo import artifacts, face_fetch
+from localsr_cam.zoo.backends import open_engine
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -178,11 +178,69 @@ def test_fill_inputs_resizes_windows_and_blacks_out_the_outside() -> None:
     assert float(tensor[0, 2].max()) == 1.0 and float(tensor[0, 0].min()) == -1.0  # RGB
 
 
+class ScriptedEngine:
+    """Returns hand-made raw outputs: one face per listed (tile, anchor, w, h, logit),
+    every other anchor at logit -10. Records the batches it was called with."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, faces_at: list[tuple[int, int, float, float, float]]) -> None:
+        self.faces_at = faces_at
+        self.batches: list[tuple[int, ...]] = []
+
+    def __call__(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        count = inputs["image"].shape[0]
+        offset = sum(shape[0] for shape in self.batches)
+        self.batches.append(tuple(inputs["image"].shape))
+        regressors = torch.zeros(count, 2304, 16)
+        scores = torch.full((count, 2304, 1), -10.0)
+        for tile, anchor, width, height, logit in self.faces_at:
+            if offset <= tile < offset + count:
+                regressors[tile - offset, anchor, 2:4] = torch.tensor([width, height])
+                regressors[tile - offset, anchor, 4:6] = torch.tensor([-5.0, -3.0])
+                scores[tile - offset, anchor, 0] = logit
+        return {"regressors": regressors, "scores": scores}
+
+    def close(self) -> None:
+        pass
+
+
+def test_detections_are_mapped_to_frame_pixels_and_filtered() -> None:
+    frame = np.zeros((360, 640, 3), dtype=np.uint8)
+    centre = 24 * 48 + 24                      # anchor at input pixel (98, 98)
+    engine = ScriptedEngine([
+        (1, centre, 40.0, 40.0, 3.0),           # tile 1 (x0 137, 230 px): a 48 px face
+        (2, 5, 8.0, 8.0, 3.0),                  # a 10 px "face": under 0.6 × 24, dropped
+        (3, 47, 40.0, 40.0, 3.0),               # tile 3's top-right corner: past the
+                                                # frame's top and right edges, kept
+        (4, centre, 40.0, 40.0, 0.1),           # below the 0.6 threshold
+        (5, 48 * 47, 40.0, 40.0, 3.0),          # tile 5 (x0 137, y0 130) bottom-left
+                                                # corner: cut by its inner left edge
+    ])
+    finder = FaceFinder(engine, min_face_px=24)  # type: ignore[arg-type]
+    plan = finder.plan((640, 360))
+    assert plan.tiles[1] == Tile(137, 0, 230, 0) and plan.tiles[5] == Tile(137, 130, 230, 0)
+    found = finder.detect(frame)
+    scale = 230 / 192
+    by_x = sorted(found, key=lambda d: d.box[0])
+    assert len(by_x) == 2
+    np.testing.assert_allclose(by_x[0].box, [137 + 78 * scale, 78 * scale, 137 + 118 * scale,
+                                             118 * scale], atol=1e-3)
+    np.testing.assert_allclose(by_x[0].keypoints[0], [137 + 93 * scale, 95 * scale],
+                               atol=1e-3)
+    assert by_x[0].score == pytest.approx(1 / (1 + np.exp(-3.0)))
+    np.testing.assert_allclose(by_x[1].box[[1, 3]], [-18 * scale, 22 * scale], atol=1e-3)
+    assert engine.batches == [(9, 3, 192, 192)]      # one call for the whole plan
+    engine.batches.clear()
+    FaceFinder(engine, max_batch=4).detect(frame)  # type: ignore[arg-type]
+    assert [b[0] for b in engine.batches] == [4, 4, 1]
+
+
 # --------------------------------------------------------------------------- real faces
 
 
 def _prepared_engines(factory: pytest.TempPathFactory) -> Path:
-    project = engines.engines_dir()
+    project = artifacts.engines_dir()
     if face_fetch.entry_problem(project) is None:
         return project
     target = factory.mktemp("engines")
@@ -199,7 +257,7 @@ def engines_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def finder(request: pytest.FixtureRequest, engines_dir: Path):
     monkey = pytest.MonkeyPatch()
     monkey.setenv("LOCALSR_ENGINES", str(engines_dir))
-    engine = engines.open_engine("face", request.param, threads=2)
+    engine = open_engine("face", request.param, threads=2)
     try:
         yield FaceFinder(engine, min_face_px=24)
     finally:
@@ -300,7 +358,7 @@ def test_batches_split_by_max_batch_give_the_same_result(engines_dir: Path,
                                                          ) -> None:
     monkeypatch.setenv("LOCALSR_ENGINES", str(engines_dir))
     frame, truth = make_group((28, 40, 56), seed=11)
-    engine = engines.open_engine("face", "cpu", threads=2)
+    engine = open_engine("face", "cpu", threads=2)
     try:
         one_call = FaceFinder(engine).detect(frame)
         in_fours = FaceFinder(engine, max_batch=4).detect(frame)

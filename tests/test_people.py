@@ -10,17 +10,17 @@ import torch
 
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
 from localsr_cam.frames import CapturedFrame
-from localsr_cam.localize import MaskSmoother
 from localsr_cam.process.auto import CLOSE_UP, PEOPLE, NobodyNotice, PathChooser
+from localsr_cam.process.localize import MaskSmoother
 from localsr_cam.process.people import (
     CropSegmenter,
     FinderSchedule,
     PeopleFinder,
     crop_for_face,
 )
+from localsr_cam.process.processor import FrameProcessor
 from localsr_cam.process.regions import contains, intersection
 from localsr_cam.process.tracking import Track
-from localsr_cam.processor import FrameProcessor
 from tests.fakes import BatchOfOne, BicubicSR, DiscSegmenter, EngineBox, FakeFaceFinder
 
 WIDTH, HEIGHT = 640, 360
@@ -313,7 +313,7 @@ def test_regions_never_overlap():
 
 def test_hud_says_how_many_people_are_enhanced():
     from localsr_cam.frames import HudStats
-    from localsr_cam.hud import hud_lines
+    from localsr_cam.outputs.hud import hud_lines
 
     assert "3 people enhanced" in hud_lines(HudStats(people=3), show_mask=False,
                                             bypass=False)[0]
@@ -324,7 +324,7 @@ def test_hud_says_how_many_people_are_enhanced():
 
 def test_preview_outlines_every_region():
     from localsr_cam.frames import HudStats, ProcessedFrame
-    from localsr_cam.hud import BOX_BGR, PreviewCanvas
+    from localsr_cam.outputs.hud import BOX_BGR, PreviewCanvas
 
     source = CapturedFrame(np.zeros((90, 160, 3), np.uint8), 0, 0.0)
     boxes = ((10, 10, 40, 50), (100, 20, 150, 80))
@@ -338,8 +338,8 @@ def test_preview_outlines_every_region():
 
 
 def test_run_summary_and_bench_count_people():
-    from localsr_cam.bench import summarize
-    from localsr_cam.pipeline import FrameRecord, RunResult
+    from localsr_cam.measure.bench import summarize
+    from localsr_cam.pipeline.threads import FrameRecord, RunResult
 
     records = [FrameRecord(i, 10.0, 0.01 * i, {}, 0.2, people=3 + (i == 5)) for i in range(11)]
     result = RunResult(11, 1.0, records, {}, 0, 0, 0, False, "cpu")

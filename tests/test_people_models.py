@@ -10,13 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from localsr_cam.capture import SyntheticSource
+from localsr_cam.capture.room import RoomSource
+from localsr_cam.capture.sources import SyntheticSource
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
-from localsr_cam.engines import engines_dir
 from localsr_cam.frames import CapturedFrame
 from localsr_cam.process.auto import CLOSE_UP, PEOPLE
-from localsr_cam.processor import FrameProcessor
-from localsr_cam.room import RoomSource
+from localsr_cam.process.processor import FrameProcessor
+from localsr_cam.zoo.artifacts import engines_dir
 
 pytestmark = pytest.mark.skipif(
     not all((engines_dir() / name).exists() for name in

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from localsr_cam.capture import make_source
+from localsr_cam.capture.factory import make_source
+from localsr_cam.capture.room import RoomSource
 from localsr_cam.config import CaptureConfig
-from localsr_cam.room import RoomSource
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +63,10 @@ def test_room_source_by_name_and_at_another_size():
 
 
 def test_bench_runs_the_room(tmp_path):
-    from localsr_cam.bench import main
+    from localsr_cam.cli.main import main
 
     path = tmp_path / "bench.json"
-    code = main(["--source", "synthetic:room", "--mode", "bicubic", "--frames", "5",
+    code = main(["bench", "--source", "synthetic:room", "--mode", "bicubic", "--frames", "5",
                  "--warmup", "1", "--no-progress", "--json", str(path)])
     assert code == 0
     report = json.loads(path.read_text())

@@ -286,7 +286,7 @@ def masks_for(scenes: Sequence[np.ndarray], segmenter: str, frames: int, backend
     frame) and the path each scene ended on."""
     from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
     from localsr_cam.frames import CapturedFrame
-    from localsr_cam.processor import FrameProcessor
+    from localsr_cam.process.processor import FrameProcessor
 
     config = PipelineConfig(model=ModelConfig(model="bicubic", segmenter=segmenter,
                                               backend=backend),
@@ -333,11 +333,11 @@ def time_parts(backend: str, repeats: int = 60) -> dict[str, float]:
     whole-frame selfie step, timed interleaved on a 640×360 room frame."""
     import torch
 
-    from localsr_cam.engines import open_engine
+    from localsr_cam.capture.room import RoomSource
     from localsr_cam.process.faces import FaceFinder
     from localsr_cam.process.people import CropSegmenter, crop_for_face
-    from localsr_cam.room import RoomSource
-    from localsr_cam.segment import Segmenter
+    from localsr_cam.process.segment import Segmenter
+    from localsr_cam.zoo.backends import open_engine
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the processor does on the CPU

@@ -1,5 +1,8 @@
-"""Processing one frame: people finding, mask smoothing, boxes, blending, control.
+"""The per-frame work (steps 0–6 of DESIGN.md): FrameProcessor, people finding (faces,
+tracking, a selfie crop per person, the close-up/people choice), segmentation, mask
+smoothing, person boxes and SR regions, per-frame image ops and blending, on torch
+tensors.
 
-Owns everything between a captured frame and a processed one; imports engines and
-ops, never capture, outputs or the CLI.
+May import zoo (to open engines), runtime's engine interface, config, frames and errors;
+not capture, outputs, pipeline or above.
 """

@@ -26,9 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from localsr_cam import ops
-from localsr_cam.engines import Engine
-from localsr_cam.localize import MaskSmoother, bucket_box, person_box
+from localsr_cam.process import ops
+from localsr_cam.process.localize import MaskSmoother, bucket_box, person_box
 from localsr_cam.process.regions import (
     Box,
     align_even,
@@ -39,6 +38,7 @@ from localsr_cam.process.regions import (
     snap_even,
 )
 from localsr_cam.process.tracking import BoxTracker, Track, sticky_region
+from localsr_cam.runtime.base import Engine
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Prepare the full-range face detector: MediaPipe wheel → ``.tflite`` → PyTorch → ONNX.
 
 :func:`fetch_face` is what ``localsr-cam models fetch`` runs after the selfie models
-(same wheel, same steps as :mod:`localsr_cam.models.selfie_fetch`, whose wheel and
+(same wheel, same steps as :mod:`localsr_cam.zoo.selfie_fetch`, whose wheel and
 manifest helpers it reuses):
 
 1. skip when ``engines/face_full_range.pt|.onnx`` still match the manifest entry;
@@ -25,9 +25,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from localsr_cam import engines
+from localsr_cam import paths
 from localsr_cam.errors import ModelError
-from localsr_cam.models import selfie_fetch
+from localsr_cam.zoo import artifacts, registry, selfie_fetch
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ def build_from_tflite(tflite: bytes, source: str = "") -> selfie_fetch.BuiltMode
 
     from localsr_cam.models import face_detector
 
-    spec = engines.MODELS[NAME]
+    spec = registry.MODELS[NAME]
     log.info("%s: reading the .tflite into PyTorch", NAME)
     model = face_detector.load_tflite(tflite)
     images = verification_batch()
@@ -238,8 +238,8 @@ def build_from_tflite(tflite: bytes, source: str = "") -> selfie_fetch.BuiltMode
 
 def entry_problem(directory: Path) -> str | None:
     """Why the detector must be (re)built in ``directory``, or ``None`` if it need not."""
-    spec = engines.MODELS[NAME]
-    entry = engines.read_manifest(directory).get(NAME)
+    spec = registry.MODELS[NAME]
+    entry = artifacts.read_manifest(directory).get(NAME)
     if not isinstance(entry, dict):
         return "no manifest entry"
     if entry.get("converter") != CONVERTER_VERSION:
@@ -252,7 +252,7 @@ def entry_problem(directory: Path) -> str | None:
         path = directory / filename
         if not path.is_file():
             return f"{filename} is missing"
-        if engines.sha256_file(path) != hashes.get(role):
+        if paths.sha256_file(path) != hashes.get(role):
             return f"{filename} does not match the manifest"
     return None
 
@@ -261,7 +261,7 @@ def fetch_face(engines_dir: Path | None = None, cache_dir: Path | None = None,
                wheel: Path | None = None) -> list[str]:
     """Make ``engines/face_full_range.pt|.onnx`` current; ``["face"]`` when rebuilt,
     ``[]`` when already current (then no wheel or network is needed)."""
-    engines_dir = engines_dir or engines.engines_dir()
+    engines_dir = engines_dir or artifacts.engines_dir()
     if wheel is not None:
         selfie_fetch.check_wheel(wheel)
     problem = entry_problem(engines_dir)

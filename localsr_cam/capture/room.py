@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from localsr_cam.capture import DEFAULT_SIZE
+from localsr_cam.capture.sources import DEFAULT_SIZE
 
 ASTRONAUT_FACE = (171.0, 64.0, 280.0, 173.0)
 """The astronaut's face box in scikit-image's 512×512 photo (x0, y0, x1, y1), as the
