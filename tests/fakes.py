@@ -161,7 +161,9 @@ class FakeFaceFinder:
     finds a face that lies wholly inside a scanned tile and is at least 20/192 of the
     tile's size, as the real detector needs. ``calls`` counts detect calls; ``miss``
     (a set of call numbers) makes those calls find nothing; ``engine`` is a stand-in
-    whose ``closed`` counts closes.
+    whose ``closed`` counts closes. The people finder shows the finder the frame inside
+    a black border (``FINDER_PAD``): the faces are given in frame pixels and found at
+    that offset in the picture the fake is shown.
     """
 
     def __init__(self, faces: list[tuple[float, float, float, float]], tile: int = 256,
@@ -172,6 +174,9 @@ class FakeFaceFinder:
         self.calls = 0
         self.miss: set[int] = set()
         self.engine = DiscSegmenter()
+        from localsr_cam.process.people import FINDER_PAD
+
+        self.pad = FINDER_PAD
 
     def plan(self, frame_size: tuple[int, int]) -> FakePlan:
         width, height = frame_size
@@ -192,7 +197,8 @@ class FakeFaceFinder:
         height, width = frame.shape[:2]
         plan = self.plan((width, height)).tiles
         chosen = plan if tiles is None else [plan[i] for i in tiles]
-        return [FakeDetection(face) for face in self.faces
+        shown = [tuple(v + self.pad for v in face) for face in self.faces]
+        return [FakeDetection(face) for face in shown  # type: ignore[arg-type]
                 if any(t.x0 <= face[0] and t.y0 <= face[1] and face[2] <= t.x0 + t.size
                        and face[3] <= t.y0 + t.size
                        and face[3] - face[1] >= 20 * t.size / 192 for t in chosen)]

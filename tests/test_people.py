@@ -357,3 +357,11 @@ def test_a_badge_on_a_chest_is_not_a_person():
     neighbour = ((300.0, 90.0, 350.0, 140.0), 0.9)  # beside her, not below her face
     behind = ((200.0, 10.0, 240.0, 50.0), 0.8)  # above her face: someone behind
     assert drop_chest_faces([face, badge, neighbour, behind]) == [face, neighbour, behind]
+
+
+def test_tracks_are_where_the_faces_are():
+    path, _ = people()
+    run_frames(path, 14)
+    shown = sorted(track.shown for track in path.tracks)
+    for face, box in zip(sorted(FACES), shown, strict=True):
+        assert all(abs(a - b) <= 2 for a, b in zip(face, box, strict=True)), (face, box)
