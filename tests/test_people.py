@@ -282,6 +282,7 @@ def test_auto_switches_to_people_when_a_group_appears():
     assert 10 + 15 <= switch <= 10 + 2 * 12 + 15  # confirmed (two scans), then the patience
     assert all(p == PEOPLE for p in paths[switch:])
     assert out.people == 3
+    assert processor.last_path == PEOPLE  # kept after close, for the bench report
 
 
 def test_auto_without_a_finder_is_the_close_up_path(caplog):

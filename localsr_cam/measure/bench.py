@@ -146,6 +146,8 @@ def run_mode(config: PipelineConfig, mode: str, frames: int, warmup: int,
     figures["fallbacks"] = result.fallbacks
     figures["dropped"] = result.dropped
     figures["segmenter"] = processor.segmenter_name
+    if processor.last_path is not None:  # auto or people: the path the last frame took
+        figures["segmenter"] = f"{cfg.model.segmenter} ({processor.last_path} path)"
     end = rss_mb()
     warm = rss_after_warmup[0] if rss_after_warmup else end
     figures["rss_mb"] = {"after_warmup": round(warm, 1), "end": round(end, 1),

@@ -81,6 +81,9 @@ class FrameProcessor:
         self.device = torch.device("cpu")
         self.fallbacks = 0
         self.segmenter_name: str | None = None
+        self.last_path: str | None = None
+        """The path (close-up or people) of the last frame where people were looked
+        for; kept after :meth:`close` for reports."""
         self._sr: Engine | None = None
         self._segmenters: dict[str, Segmenter] = {}
         self._smoother = MaskSmoother(
@@ -244,6 +247,7 @@ class FrameProcessor:
         try:
             if self._people is not None and not bypass:
                 outcome = self._people(lr, self._close_up, self._feather_radius(1.0), timer)
+                self.last_path = outcome.path
                 state.mask, state.boxes, state.people = (outcome.mask, outcome.regions,
                                                          outcome.people)
             else:
