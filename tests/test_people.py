@@ -366,3 +366,14 @@ def test_tracks_are_where_the_faces_are():
     shown = sorted(track.shown for track in path.tracks)
     for face, box in zip(sorted(FACES), shown, strict=True):
         assert all(abs(a - b) <= 2 for a, b in zip(face, box, strict=True)), (face, box)
+
+
+def test_bench_reports_a_stage_that_runs_every_other_frame_by_its_mean():
+    from localsr_cam.measure.bench import summarize
+    from localsr_cam.pipeline.threads import FrameRecord
+
+    records = [FrameRecord(i, 10.0, 0.01 * i, {"find": 4.0} if i % 2 else {}, 0.2)
+               for i in range(10)]
+    figures = summarize(records)
+    assert figures["stages_ms"]["find"] == 4.0  # the median of the frames it ran on
+    assert figures["stages_mean_ms"]["find"] == 2.0  # what it costs a frame
