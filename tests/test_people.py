@@ -377,3 +377,25 @@ def test_bench_reports_a_stage_that_runs_every_other_frame_by_its_mean():
     figures = summarize(records)
     assert figures["stages_ms"]["find"] == 4.0  # the median of the frames it ran on
     assert figures["stages_mean_ms"]["find"] == 2.0  # what it costs a frame
+
+
+def test_close_up_box_holds_still_while_the_mask_jitters():
+    """Issue 10's flicker: a person box that moves a pixel each frame shifts the SR
+    crop grid; the close-up box stays put while it still holds the person."""
+    segmenter = DiscSegmenter((0.5, 0.5), 0.25)
+    engines = EngineBox(segmenter)
+    config = PipelineConfig(model=ModelConfig(model="fast", segmenter="selfie",
+                                              backend="cpu"), blend=BlendConfig(ema=0.0))
+    image = frame_tensor().numpy()
+    boxes = set()
+    with FrameProcessor(config, engine_factory=engines) as processor:
+        processor.prepare((WIDTH, HEIGHT))
+        for i in range(30):
+            segmenter.centre = (0.5 + 0.004 * (i % 3 - 1), 0.5 + 0.004 * (i % 2))
+            boxes.add(processor.process(CapturedFrame(image, i, i / 30)).box)
+        assert len(boxes) == 1
+        (box,) = boxes
+        assert box[0] % 2 == 0 and box[1] % 2 == 0
+        segmenter.centre = (0.7, 0.5)  # the person moved: the box follows
+        moved = processor.process(CapturedFrame(image, 30, 1.0)).box
+    assert moved != box and moved[0] > box[0]
