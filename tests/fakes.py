@@ -72,11 +72,17 @@ class BicubicSR:
 
 
 class EngineBox:
-    """An engine factory for FrameProcessor handing out the given fakes."""
+    """An engine factory for FrameProcessor handing out the given fakes.
 
-    def __init__(self, segmenter: DiscSegmenter | None = None, sr: BicubicSR | None = None):
+    ``whole``: the engine for the landscape selfie model (the whole-frame mask of a
+    640×360 frame) where it should differ from ``segmenter`` (which then serves the
+    per-person crops)."""
+
+    def __init__(self, segmenter: DiscSegmenter | None = None, sr: BicubicSR | None = None,
+                 whole: DiscSegmenter | None = None):
         self.segmenter = segmenter or DiscSegmenter()
         self.sr = sr or BicubicSR()
+        self.whole = whole
         self.opened: list[tuple[str, str]] = []
 
     def __call__(self, name: str, backend: str, threads: int, weights: str | None):
@@ -85,6 +91,8 @@ class EngineBox:
 
             raise ModelError("the fakes have no face model")
         self.opened.append((name, backend))
+        if name == "selfie-landscape" and self.whole is not None:
+            return self.whole
         return self.sr if name in ("fast", "paper") else self.segmenter
 
 

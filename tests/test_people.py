@@ -230,7 +230,7 @@ def people_config(segmenter="people") -> PipelineConfig:
 
 
 def test_processor_enhances_everyone_with_few_sr_calls():
-    engines = EngineBox(sr=BicubicSR(offset=0.2))
+    engines = EngineBox(sr=BicubicSR(offset=0.2), whole=DiscSegmenter(None))
     finder = FakeFaceFinder(list(FACES))
     image = frame_tensor().numpy()
     with FrameProcessor(people_config(), engine_factory=engines,
@@ -253,8 +253,7 @@ def test_processor_enhances_everyone_with_few_sr_calls():
     for x0, y0, x1, y1 in out.boxes:
         outside[2 * y0:2 * y1, 2 * x0:2 * x1] = False
     assert np.array_equal(out.image[outside], plain[outside])
-    assert ("selfie", "cpu") in engines.opened and ("selfie-landscape", "cpu") not in \
-        engines.opened
+    assert ("selfie", "cpu") in engines.opened  # the crops' model, at its native 256×256
 
 
 def processor_plain(image: np.ndarray) -> np.ndarray:
@@ -265,7 +264,7 @@ def processor_plain(image: np.ndarray) -> np.ndarray:
 
 
 def test_auto_switches_to_people_when_a_group_appears():
-    engines = EngineBox()
+    engines = EngineBox(whole=DiscSegmenter(None))
     finder = FakeFaceFinder([])
     image = frame_tensor().numpy()
     with FrameProcessor(people_config("auto"), engine_factory=engines,
@@ -399,3 +398,32 @@ def test_close_up_box_holds_still_while_the_mask_jitters():
         segmenter.centre = (0.7, 0.5)  # the person moved: the box follows
         moved = processor.process(CapturedFrame(image, 30, 1.0)).box
     assert moved != box and moved[0] > box[0]
+
+
+def test_someone_the_finder_missed_is_still_found_in_the_whole_frame_mask():
+    """A person the face finder cannot see (turned away) but the whole-frame selfie
+    mask holds, outside everyone's crop, gets a region of their own, held steady."""
+    engines = EngineBox(sr=BicubicSR(offset=0.2), whole=DiscSegmenter((0.85, 0.6), 0.15))
+    finder = FakeFaceFinder([FACES[0]])  # the person on the left is found; not the other
+    image = frame_tensor().numpy()
+    with FrameProcessor(people_config(), engine_factory=engines,
+                        finder_factory=lambda backend, threads: finder) as processor:
+        processor.prepare((WIDTH, HEIGHT))
+        outs = [processor.process(CapturedFrame(image, i, i / 30)) for i in range(40)]
+    out = outs[-1]
+    assert out.people == 2 and len(out.boxes) == 2
+    disc = (round(0.85 * WIDTH), round(0.6 * HEIGHT))
+    assert out.mask[disc[1], disc[0]] > 0.9
+    assert any(x0 <= disc[0] < x1 and y0 <= disc[1] < y1 for x0, y0, x1, y1 in out.boxes)
+    assert len({o.boxes for o in outs[-10:]}) == 1  # steady
+
+
+def test_whole_frame_mask_inside_a_crop_adds_no_person():
+    engines = EngineBox(whole=DiscSegmenter((75 / WIDTH, 130 / HEIGHT), 0.05))
+    finder = FakeFaceFinder([FACES[0]])  # the disc lies on this person's chest
+    with FrameProcessor(people_config(), engine_factory=engines,
+                        finder_factory=lambda backend, threads: finder) as processor:
+        processor.prepare((WIDTH, HEIGHT))
+        for i in range(30):
+            out = processor.process(CapturedFrame(frame_tensor().numpy(), i, i / 30))
+    assert out.people == 1 and len(out.boxes) == 1

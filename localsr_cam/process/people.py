@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -34,6 +34,7 @@ from localsr_cam.process.regions import (
     area,
     cap_total_area,
     intersection,
+    iou,
     merge_overlapping,
     snap_even,
 )
@@ -61,6 +62,11 @@ CROPS_PER_FRAME = 2
 then whoever waited longest); the others keep their last mask. People in a meeting
 move little between frames, and each crop costs one segmenter call (2.6 ms on the
 2-core CPU)."""
+
+BLOB_MIN_FRACTION = 0.002
+"""A part of the whole-frame mask outside every person's crop counts as someone the
+finder missed when it covers at least this share of the frame (at 640×360 about
+21×21 px, less than the head and shoulders of a person with a 20 px face)."""
 
 MERGE_WASTE = 0.25
 """Overlapping SR regions are merged when their bounding box is at most this much
@@ -332,6 +338,7 @@ class PeopleFinder:
     def __init__(self, finder: Finder, segmenter: CropSegmenter, smoother: MaskSmoother, *,
                  context: int = 16, bucket: int = 32, tiles_per_frame: int = 1,
                  finder_every: int = 2, crops_per_frame: int = CROPS_PER_FRAME,
+                 whole: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  max_area_fraction: float = MAX_AREA_FRACTION,
                  tracker_options: Mapping[str, Any] | None = None) -> None:
         self.finder = finder
@@ -342,6 +349,12 @@ class PeopleFinder:
         self.tiles_per_frame = tiles_per_frame
         self.finder_every = finder_every
         self.crops_per_frame = crops_per_frame
+        self.whole = whole
+        self._whole_due = True
+        self._whole_low: np.ndarray | None = None
+        self._whole_full: torch.Tensor | None = None
+        self._blob_boxes: dict[int, Box] = {}
+        self._next_blob = 0
         self._segmented: dict[int, _Segmented] = {}
         self._frame = 0
         self._scans: list[tuple[Box, float]] = []
@@ -357,6 +370,9 @@ class PeopleFinder:
         self.smoother.reset()
         self._regions = {}
         self._segmented = {}
+        self._whole_low = self._whole_full = None
+        self._whole_due = True
+        self._blob_boxes = {}
         if self.tracker is not None:
             self.tracker.reset()
 
@@ -374,6 +390,9 @@ class PeopleFinder:
         self.tracker = BoxTracker(frame_size, **options)
         self._regions = {}
         self._segmented = {}
+        self._whole_low = self._whole_full = None
+        self._whole_due = True
+        self._blob_boxes = {}
         self.smoother.reset()
 
     @property
@@ -388,6 +407,7 @@ class PeopleFinder:
         assert self._schedule is not None and self.tracker is not None
         tiles = self._schedule.next()
         if not tiles:
+            self._whole_due = True  # the finder rests: the whole-frame mask's turn
             return self.tracker.update([], [])
         host = frame.numpy() if frame.device.type == "cpu" else frame.cpu().numpy()
         pad, padded = FINDER_PAD, self._padded
@@ -406,21 +426,81 @@ class PeopleFinder:
         height, width = frame.shape[:2]
         self._frame += 1
         tracks = self.tracks
-        alive = {t.id for t in tracks}
+        self._refresh_whole(frame)
+        crops = [crop_for_face(t.shown) for t in tracks]
+        blobs = self._blobs((width, height), crops)
+        alive = {t.id for t in tracks} | {ident for ident, _ in blobs}
         self._regions = {k: v for k, v in self._regions.items() if k in alive}
         self._segmented = {k: v for k, v in self._segmented.items() if k in alive}
-        if not tracks:
+        if not tracks and not blobs:
             self.smoother.reset()
             return PeopleResult(None, [], 0)
-        self._refresh(frame, tracks)
+        if tracks:
+            self._refresh(frame, tracks)
         done = [(t, self._segmented[t.id]) for t in tracks if t.id in self._segmented]
         probability = self.segmenter.paste((width, height), frame.device,
                                            [(seg.crop, seg.mask) for _, seg in done])
+        if self._whole_full is not None:
+            torch.maximum(probability, self._whole_full.to(probability.device),
+                          out=probability)
         self.smoother.feather_radius = feather_radius
         mask = self.smoother(probability.clone())
-        regions, people = self._sr_regions([(t.id, seg.own) for t, seg in done],
-                                           (width, height))
+        owners: list[tuple[int, Box | None]] = [(t.id, seg.own) for t, seg in done]
+        regions, people = self._sr_regions([*owners, *blobs], (width, height))
         return PeopleResult(mask, regions, people)
+
+    def _refresh_whole(self, frame: torch.Tensor) -> None:
+        """Run the whole-frame segmenter on the frames the finder rests (and the first)."""
+        if self.whole is None or not (self._whole_due or self._whole_low is None):
+            return
+        self._whole_due = False
+        low = self.whole(frame).float()
+        self._whole_low = low[0, 0].detach().cpu().numpy().copy()
+        self._whole_full = ops.resize_plane(low.clone(), (frame.shape[1], frame.shape[0]))
+
+    def _blobs(self, frame_size: tuple[int, int], crops: Sequence[Box]
+               ) -> list[tuple[int, Box | None]]:
+        """People the whole-frame mask holds outside every person's crop (the finder
+        missed them: a face turned away, in shadow, cut by the frame's edge), each as
+        (a steady negative id, their box in frame pixels)."""
+        low = self._whole_low
+        if low is None:
+            self._blob_boxes = {}
+            return []
+        import cv2
+
+        height, width = low.shape
+        scale_x, scale_y = width / frame_size[0], height / frame_size[1]
+        binary = (low >= 0.5).astype(np.uint8)
+        for x0, y0, x1, y1 in crops:
+            binary[max(0, int(y0 * scale_y)):max(0, int(np.ceil(y1 * scale_y))),
+                   max(0, int(x0 * scale_x)):max(0, int(np.ceil(x1 * scale_x)))] = 0
+        count, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+        least = BLOB_MIN_FRACTION * width * height
+        boxes = []
+        for index in range(1, count):
+            left, top, wide, tall, pixels = (int(v) for v in stats[index])
+            if pixels >= least:
+                boxes.append((int(left / scale_x), int(top / scale_y),
+                              int(np.ceil((left + wide) / scale_x)),
+                              int(np.ceil((top + tall) / scale_y))))
+        return self._name_blobs(boxes)
+
+    def _name_blobs(self, boxes: Sequence[Box]) -> list[tuple[int, Box | None]]:
+        """Give each blob the id of last frame's blob it overlaps most (IoU ≥ 0.3), or
+        a new one, so its SR region stays put from frame to frame."""
+        named: dict[int, Box] = {}
+        for box in boxes:
+            best = max(((iou(box, old), ident) for ident, old in self._blob_boxes.items()
+                        if ident not in named), default=(0.0, 0))
+            if best[0] >= 0.3:
+                ident = best[1]
+            else:
+                self._next_blob -= 1
+                ident = self._next_blob
+            named[ident] = box
+        self._blob_boxes = named
+        return list(named.items())
 
     def _refresh(self, frame: torch.Tensor, tracks: Sequence[Track]) -> None:
         """Segment up to ``crops_per_frame`` people: those never segmented, then those

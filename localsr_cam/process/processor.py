@@ -156,8 +156,17 @@ class FrameProcessor:
         # frame instead of 53 %)
         people = PeopleFinder(finder, CropSegmenter(engine), smoother,
                               context=max(4, blend.context_px // 2),
-                              bucket=max(8, blend.bucket // 2))
+                              bucket=max(8, blend.bucket // 2), whole=self._whole_frame)
         return PeopleStep(mode, people)
+
+    def _whole_frame(self, lr: torch.Tensor) -> torch.Tensor:
+        """The close-up segmenter's raw probability for the whole frame (float32
+        1×1×h×w at its resolution): the people path adds it to catch people the face
+        finder missed."""
+        if self.segmenter_name is None:
+            self.prepare((lr.shape[1], lr.shape[0]))
+        assert self.segmenter_name is not None
+        return self._segmenters[self.segmenter_name](lr)
 
     def _open_face_finder(self, backend: str, threads: int) -> Any:
         """The face finder (:mod:`localsr_cam.process.faces`) on an engine from the
@@ -190,8 +199,7 @@ class FrameProcessor:
             requested = self.config.model.segmenter
             self.segmenter_name = choose_segmenter(
                 "auto" if requested == "people" else requested, frame_size)
-            if requested != "people":
-                self._segmenter_for(self.segmenter_name)
+            self._segmenter_for(self.segmenter_name)  # the people path uses it too
 
     def reset(self) -> None:
         """Forget temporal state (call between unrelated images)."""
