@@ -351,7 +351,6 @@ class PeopleFinder:
         self.crops_per_frame = crops_per_frame
         self.whole = whole
         self._whole_due = True
-        self._whole_low: np.ndarray | None = None
         self._whole_full: torch.Tensor | None = None
         self._blob_boxes: dict[int, Box] = {}
         self._next_blob = 0
@@ -370,7 +369,7 @@ class PeopleFinder:
         self.smoother.reset()
         self._regions = {}
         self._segmented = {}
-        self._whole_low = self._whole_full = None
+        self._whole_full = None
         self._whole_due = True
         self._blob_boxes = {}
         if self.tracker is not None:
@@ -390,7 +389,7 @@ class PeopleFinder:
         self.tracker = BoxTracker(frame_size, **options)
         self._regions = {}
         self._segmented = {}
-        self._whole_low = self._whole_full = None
+        self._whole_full = None
         self._whole_due = True
         self._blob_boxes = {}
         self.smoother.reset()
@@ -427,12 +426,10 @@ class PeopleFinder:
         self._frame += 1
         tracks = self.tracks
         self._refresh_whole(frame)
-        crops = [crop_for_face(t.shown) for t in tracks]
-        blobs = self._blobs((width, height), crops)
-        alive = {t.id for t in tracks} | {ident for ident, _ in blobs}
-        self._regions = {k: v for k, v in self._regions.items() if k in alive}
+        alive = {t.id for t in tracks}
         self._segmented = {k: v for k, v in self._segmented.items() if k in alive}
-        if not tracks and not blobs:
+        if not tracks and self._whole_full is None:
+            self._regions, self._blob_boxes = {}, {}
             self.smoother.reset()
             return PeopleResult(None, [], 0)
         if tracks:
@@ -445,45 +442,47 @@ class PeopleFinder:
                           out=probability)
         self.smoother.feather_radius = feather_radius
         mask = self.smoother(probability.clone())
+        blobs = self._blobs(mask, [seg.crop for _, seg in done])
+        alive |= {ident for ident, _ in blobs}
+        self._regions = {k: v for k, v in self._regions.items() if k in alive}
         owners: list[tuple[int, Box | None]] = [(t.id, seg.own) for t, seg in done]
         regions, people = self._sr_regions([*owners, *blobs], (width, height))
+        if not regions and not tracks:
+            return PeopleResult(None, [], 0)
         return PeopleResult(mask, regions, people)
 
     def _refresh_whole(self, frame: torch.Tensor) -> None:
         """Run the whole-frame segmenter on the frames the finder rests (and the first)."""
-        if self.whole is None or not (self._whole_due or self._whole_low is None):
+        if self.whole is None or not self._whole_due:
             return
         self._whole_due = False
         low = self.whole(frame).float()
-        self._whole_low = low[0, 0].detach().cpu().numpy().copy()
-        self._whole_full = ops.resize_plane(low.clone(), (frame.shape[1], frame.shape[0]))
+        someone = bool((low >= 0.5).any())
+        self._whole_full = ops.resize_plane(low.clone(), (frame.shape[1], frame.shape[0])) \
+            if someone else None
 
-    def _blobs(self, frame_size: tuple[int, int], crops: Sequence[Box]
+    def _blobs(self, mask: torch.Tensor, crops: Sequence[Box]
                ) -> list[tuple[int, Box | None]]:
-        """People the whole-frame mask holds outside every person's crop (the finder
-        missed them: a face turned away, in shadow, cut by the frame's edge), each as
-        (a steady negative id, their box in frame pixels)."""
-        low = self._whole_low
-        if low is None:
+        """People the smoothed mask (float32 1×1×H×W) holds outside every person's
+        crop: the finder missed them (a face turned away, in shadow, cut by the frame's
+        edge) but the whole-frame mask did not. Each as (a steady negative id, their
+        box in frame pixels). Only while the whole-frame mask is in use."""
+        if self._whole_full is None:
             self._blob_boxes = {}
             return []
         import cv2
 
-        height, width = low.shape
-        scale_x, scale_y = width / frame_size[0], height / frame_size[1]
-        binary = (low >= 0.5).astype(np.uint8)
+        plane = mask[0, 0]
+        binary = (plane >= 0.5).to(torch.uint8).cpu().numpy()
         for x0, y0, x1, y1 in crops:
-            binary[max(0, int(y0 * scale_y)):max(0, int(np.ceil(y1 * scale_y))),
-                   max(0, int(x0 * scale_x)):max(0, int(np.ceil(x1 * scale_x)))] = 0
+            binary[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = 0
         count, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
-        least = BLOB_MIN_FRACTION * width * height
+        least = BLOB_MIN_FRACTION * binary.size
         boxes = []
         for index in range(1, count):
             left, top, wide, tall, pixels = (int(v) for v in stats[index])
             if pixels >= least:
-                boxes.append((int(left / scale_x), int(top / scale_y),
-                              int(np.ceil((left + wide) / scale_x)),
-                              int(np.ceil((top + tall) / scale_y))))
+                boxes.append((left, top, left + wide, top + tall))
         return self._name_blobs(boxes)
 
     def _name_blobs(self, boxes: Sequence[Box]) -> list[tuple[int, Box | None]]:
