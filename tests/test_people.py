@@ -427,3 +427,20 @@ def test_whole_frame_mask_inside_a_crop_adds_no_person():
         for i in range(30):
             out = processor.process(CapturedFrame(frame_tensor().numpy(), i, i / 30))
     assert out.people == 1 and len(out.boxes) == 1
+
+
+def test_a_body_below_someones_crop_is_theirs_not_another_person():
+    """The square crop stops at the chest; the whole-frame mask holds the rest of the
+    body: it joins that person's box instead of counting as someone else."""
+    face = FACES[1]  # crop x 257..369, down to y 187
+    body = DiscSegmenter((313 / WIDTH, 215 / HEIGHT), 0.12)  # a torso below the crop
+    engines = EngineBox(sr=BicubicSR(offset=0.2), whole=body)
+    finder = FakeFaceFinder([face])
+    with FrameProcessor(people_config(), engine_factory=engines,
+                        finder_factory=lambda backend, threads: finder) as processor:
+        processor.prepare((WIDTH, HEIGHT))
+        for i in range(30):
+            out = processor.process(CapturedFrame(frame_tensor().numpy(), i, i / 30))
+    assert out.people == 1 and len(out.boxes) == 1
+    ((_, y0, _, y1),) = out.boxes
+    assert y1 >= 215 + 0.12 * HEIGHT - 2 and y0 <= face[1]

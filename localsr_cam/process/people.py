@@ -37,6 +37,7 @@ from localsr_cam.process.regions import (
     iou,
     merge_overlapping,
     snap_even,
+    union,
 )
 from localsr_cam.process.tracking import BoxTracker, Track, sticky_region
 from localsr_cam.runtime.base import Engine
@@ -81,21 +82,30 @@ largest people first); the cost of SR grows with the area."""
 class Detection(Protocol):
     """A face the finder saw: ``box`` (x0, y0, x1, y1) in frame pixels, ``score`` 0–1."""
 
-    box: Sequence[float]
-    score: float
+    @property
+    def box(self) -> np.ndarray | Sequence[float]: ...
+
+    @property
+    def score(self) -> float: ...
 
 
 class Tile(Protocol):
     """A square window the finder looks at: top-left ``x0``, ``y0`` and ``size`` in
     frame pixels (it may reach past the frame)."""
 
-    x0: int
-    y0: int
-    size: int
+    @property
+    def x0(self) -> int: ...
+
+    @property
+    def y0(self) -> int: ...
+
+    @property
+    def size(self) -> int: ...
 
 
 class Plan(Protocol):
-    tiles: Sequence[Tile]
+    @property
+    def tiles(self) -> Sequence[Tile]: ...
 
 
 class Finder(Protocol):
@@ -108,11 +118,12 @@ class Finder(Protocol):
     closed by :meth:`PeopleFinder.close`.
     """
 
-    engine: Engine
+    @property
+    def engine(self) -> Engine: ...
 
-    def plan(self, frame_size: tuple[int, int]) -> Plan: ...
+    def plan(self, frame_size: tuple[int, int], /) -> Plan: ...
 
-    def detect(self, frame: np.ndarray, tiles: Sequence[int] | None = None
+    def detect(self, frame: np.ndarray, tiles: Sequence[int] | None = None, /
                ) -> Sequence[Detection]: ...
 
 
@@ -442,11 +453,13 @@ class PeopleFinder:
                           out=probability)
         self.smoother.feather_radius = feather_radius
         mask = self.smoother(probability.clone())
-        blobs = self._blobs(mask, [seg.crop for _, seg in done])
+        owners = {t.id: seg.own for t, seg in done}
+        crops = {t.id: seg.crop for t, seg in done}
+        unclaimed = self._claim(self._blobs(mask, list(crops.values())), owners, crops)
+        blobs = self._name_blobs(unclaimed)
         alive |= {ident for ident, _ in blobs}
         self._regions = {k: v for k, v in self._regions.items() if k in alive}
-        owners: list[tuple[int, Box | None]] = [(t.id, seg.own) for t, seg in done]
-        regions, people = self._sr_regions([*owners, *blobs], (width, height))
+        regions, people = self._sr_regions([*owners.items(), *blobs], (width, height))
         if not regions and not tracks:
             return PeopleResult(None, [], 0)
         return PeopleResult(mask, regions, people)
@@ -461,12 +474,31 @@ class PeopleFinder:
         self._whole_full = ops.resize_plane(low.clone(), (frame.shape[1], frame.shape[0])) \
             if someone else None
 
-    def _blobs(self, mask: torch.Tensor, crops: Sequence[Box]
-               ) -> list[tuple[int, Box | None]]:
+    @staticmethod
+    def _claim(blobs: Sequence[Box], owners: dict[int, Box | None],
+               crops: dict[int, Box]) -> list[Box]:
+        """Blobs below a person's crop (their body, which the square crop cuts off)
+        join that person's box; returns the blobs nobody claims."""
+        unclaimed = []
+        for blob in blobs:
+            best, claimant = 0, None
+            for ident, (x0, _, x1, y1) in crops.items():
+                below = intersection(blob, (x0, y1 - 2, x1, y1 + (x1 - x0)))
+                if below is not None and area(below) > best:
+                    best, claimant = area(below), ident
+            if claimant is None:
+                unclaimed.append(blob)
+                continue
+            own = owners.get(claimant)
+            owners[claimant] = blob if own is None else union(own, blob)
+        return unclaimed
+
+    def _blobs(self, mask: torch.Tensor, crops: Sequence[Box]) -> list[Box]:
         """People the smoothed mask (float32 1×1×H×W) holds outside every person's
         crop: the finder missed them (a face turned away, in shadow, cut by the frame's
-        edge) but the whole-frame mask did not. Each as (a steady negative id, their
-        box in frame pixels). Only while the whole-frame mask is in use."""
+        edge) but the whole-frame mask did not; or the lower body of someone whose crop
+        stops at the chest. Boxes in frame pixels; only while the whole-frame mask is in
+        use."""
         if self._whole_full is None:
             self._blob_boxes = {}
             return []
@@ -483,7 +515,7 @@ class PeopleFinder:
             left, top, wide, tall, pixels = (int(v) for v in stats[index])
             if pixels >= least:
                 boxes.append((left, top, left + wide, top + tall))
-        return self._name_blobs(boxes)
+        return boxes
 
     def _name_blobs(self, boxes: Sequence[Box]) -> list[tuple[int, Box | None]]:
         """Give each blob the id of last frame's blob it overlaps most (IoU ≥ 0.3), or
