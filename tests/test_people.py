@@ -271,14 +271,15 @@ def test_auto_switches_to_people_when_a_group_appears():
                         finder_factory=lambda backend, threads: finder) as processor:
         processor.prepare((WIDTH, HEIGHT))
         paths = []
-        for i in range(60):
+        for i in range(90):
             if i == 10:
                 finder.faces = list(FACES)
             out = processor.process(CapturedFrame(image, i, i / 30))
             paths.append(processor.path)
     assert paths[0] == CLOSE_UP and paths[-1] == PEOPLE
     switch = paths.index(PEOPLE)
-    assert 10 + 15 <= switch <= 10 + 2 * 12 + 15  # confirmed (two scans), then the patience
+    assert 10 + 15 <= switch <= 10 + 2 * 24 + 15  # confirmed (two scans at 1 tile in 4
+    # frames on the close-up path), then the patience
     assert all(p == PEOPLE for p in paths[switch:])
     assert out.people == 3
     assert processor.last_path == PEOPLE  # kept after close, for the bench report
@@ -444,3 +445,16 @@ def test_a_body_below_someones_crop_is_theirs_not_another_person():
     assert out.people == 1 and len(out.boxes) == 1
     ((_, y0, _, y1),) = out.boxes
     assert y1 >= 215 + 0.12 * HEIGHT - 2 and y0 <= face[1]
+
+
+def test_finder_rate_follows_the_path():
+    path, finder = people()  # finder_every=1 in these tests
+    image = frame_tensor()
+    path.look(image)
+    path.set_every(4)
+    calls = finder.calls
+    for _ in range(12):
+        path.look(image)
+    assert finder.calls - calls == 3
+    assert path.tracker is not None and path._schedule is not None
+    assert path.tracker.max_age == 3 * 4 * path._schedule.count + 2

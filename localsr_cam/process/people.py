@@ -405,6 +405,16 @@ class PeopleFinder:
         self._blob_boxes = {}
         self.smoother.reset()
 
+    def set_every(self, every: int) -> None:
+        """Run the finder on every ``every``-th frame from now on (the close-up path
+        only watches for people arriving and scans at half the rate); tracks age out
+        after three full scans at the new rate."""
+        self.finder_every = every
+        if self._schedule is not None and self._schedule.every != every:
+            self._schedule.every = every
+            if self.tracker is not None and "max_age" not in self._tracker_options:
+                self.tracker.max_age = 3 * self._schedule.frames_per_scan + 2
+
     @property
     def tracks(self) -> list[Track]:
         return [] if self.tracker is None else self.tracker.visible
