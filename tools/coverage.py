@@ -440,11 +440,12 @@ def figure(path: Path, scenes: Sequence[np.ndarray], masks: Sequence[np.ndarray 
 
 def timing_text(timing: dict[str, float]) -> str:
     return (f"Timing on a room frame, interleaved (load average "
-            f"{timing['load_average_1min']}): the face finder "
+            f"{timing['load_average_1min']}): the face finder on the people path "
             f"{timing['finder_wall_ms_per_frame']:.2f} ms a frame wall "
             f"({timing['finder_cpu_ms_per_frame']:.2f} ms CPU; a full scan of "
             f"{timing['tiles_per_scan']:.0f} tiles takes {timing['frames_per_scan']:.0f} "
-            f"frames); one person crop {timing['person_crop_wall_ms']:.2f} ms wall "
+            f"frames; on the close-up path, one tile in 4 frames, half that); one person "
+            f"crop {timing['person_crop_wall_ms']:.2f} ms wall "
             f"({timing['person_crop_cpu_ms']:.2f} CPU); the close-up whole-frame selfie "
             f"step {timing['closeup_selfie_wall_ms']:.2f} ms wall "
             f"({timing['closeup_selfie_cpu_ms']:.2f} CPU).")
