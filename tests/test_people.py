@@ -458,3 +458,21 @@ def test_finder_rate_follows_the_path():
     assert finder.calls - calls == 3
     assert path.tracker is not None and path._schedule is not None
     assert path.tracker.max_age == 3 * 4 * path._schedule.count + 2
+
+
+def test_first_frame_scans_everything_and_segments_everyone():
+    path, finder = people(finder_every=2)
+    result = run_frames(path, 1)
+    assert finder.calls == 1 and result.people == 3  # all tiles in one call, all shown
+    assert len(path._segmented) == 3  # everyone segmented on the first frame
+    path.reset()
+    assert run_frames(path, 1).people == 3  # again after a reset (the next still image)
+
+
+def test_first_frame_settles_auto_at_once(caplog):
+    chooser = PathChooser(360, patience=15)
+    with caplog.at_level(logging.INFO, logger="localsr_cam.process.auto"):
+        assert chooser.settle([track(30, 0), track(30, 1)]) == PEOPLE
+    assert "starting on the people path" in caplog.text
+    assert chooser.settle([track(80)]) == PEOPLE  # settles once; later frames need patience
+    assert PathChooser(360).settle([]) == CLOSE_UP

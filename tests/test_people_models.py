@@ -67,15 +67,30 @@ def test_room_everyone_is_in_the_mask():
     assert min(inside) >= 0.5, inside
 
 
-def test_auto_turns_to_the_people_path_in_the_room():
+def test_auto_takes_the_people_path_in_the_room_from_the_first_frame():
     source = RoomSource((640, 360))
     source.open()
     with FrameProcessor(mask_config("auto")) as processor:
         processor.prepare(source.size)
-        paths = []
-        for index in range(90):
-            processor.process(CapturedFrame(source.frame(index), index, index / 30))
+        paths, people = [], []
+        for index in range(40):
+            out = processor.process(CapturedFrame(source.frame(index), index, index / 30))
             paths.append(processor.path)
-    assert paths[0] == CLOSE_UP and paths[-1] == PEOPLE
-    switch = paths.index(PEOPLE)
-    assert all(path == PEOPLE for path in paths[switch:])
+            people.append(out.people)
+    assert set(paths) == {PEOPLE}  # the first frame scans every tile and decides
+    assert people[0] == 5 and min(people) >= 4
+
+
+def test_a_still_group_photo_is_fully_found_in_one_frame():
+    """eval and process_image give the processor one frame: it must find everyone."""
+    from localsr_cam.process.processor import process_image
+
+    source = RoomSource((640, 360))
+    source.open()
+    with FrameProcessor(mask_config("auto")) as processor:
+        out = process_image(processor, source.frame(10))
+        assert processor.path == PEOPLE
+    assert out.people == 5 and out.mask is not None
+    for x0, y0, x1, y1 in source.faces(10):
+        box = out.mask[round(y0):round(y1), round(x0):round(x1)]
+        assert (box >= 0.5).mean() >= 0.5

@@ -43,6 +43,7 @@ class PathChooser:
         self.patience = patience
         self.switches = 0
         self._streak = 0
+        self.settled = False
 
     def wanted(self, tracks: Sequence[Track], foreground: float | None) -> str | None:
         """The path this frame's evidence asks for, or ``None`` for no preference.
@@ -61,6 +62,17 @@ class PathChooser:
         if foreground is not None and foreground >= self.closeup_foreground:
             return CLOSE_UP
         return None
+
+    def settle(self, tracks: Sequence[Track]) -> str:
+        """The first frame's choice, made at once (a still image has only that frame):
+        the path the finder's first full scan asks for, else the starting one."""
+        wanted = self.wanted(tracks, None) if not self.settled else None
+        self.settled = True
+        if wanted is not None and wanted != self.path:
+            log.info("segmenter auto: starting on the %s path (%d people found)", wanted,
+                     len(tracks))
+            self.path = wanted
+        return self.path
 
     def update(self, tracks: Sequence[Track], foreground: float | None) -> str:
         """Fold in one frame's evidence; returns the path for the next frame."""

@@ -365,6 +365,9 @@ class PeopleFinder:
         self._whole_full: torch.Tensor | None = None
         self._blob_boxes: dict[int, Box] = {}
         self._next_blob = 0
+        self._first_look = self._first_segment = True
+        """After a reset the finder scans every tile at once (and shows what it finds)
+        and everyone found is segmented at once: a still image gets one frame."""
         self._segmented: dict[int, _Segmented] = {}
         self._frame = 0
         self._scans: list[tuple[Box, float]] = []
@@ -383,6 +386,7 @@ class PeopleFinder:
         self._whole_full = None
         self._whole_due = True
         self._blob_boxes = {}
+        self._first_look = self._first_segment = True
         if self.tracker is not None:
             self.tracker.reset()
 
@@ -403,6 +407,7 @@ class PeopleFinder:
         self._whole_full = None
         self._whole_due = True
         self._blob_boxes = {}
+        self._first_look = self._first_segment = True
         self.smoother.reset()
 
     def set_every(self, every: int) -> None:
@@ -426,6 +431,9 @@ class PeopleFinder:
             self._prepare(size)
         assert self._schedule is not None and self.tracker is not None
         tiles = self._schedule.next()
+        first = self._first_look
+        if first:  # a still image, or the first frame of a stream: look everywhere now
+            tiles, self._first_look = list(range(self._schedule.count)), False
         if not tiles:
             self._whole_due = True  # the finder rests: the whole-frame mask's turn
             return self.tracker.update([], [])
@@ -439,7 +447,10 @@ class PeopleFinder:
                   if 0 <= (box[0] + box[2]) / 2 < size[0] and 0 <= (box[1] + box[3]) / 2 < size[1]]
         detections = drop_chest_faces(inside)
         scans = [self._scans[i] for i in tiles]
-        return self.tracker.update(detections, scans)  # type: ignore[arg-type]
+        visible = self.tracker.update(detections, scans)  # type: ignore[arg-type]
+        if first:  # one full scan is all a still image gets: show what it found
+            visible = self.tracker.confirm_all()
+        return visible
 
     def process(self, frame: torch.Tensor, feather_radius: int) -> PeopleResult:
         """The mask and SR regions for the tracks as they are after :meth:`look`."""
@@ -558,7 +569,9 @@ class PeopleFinder:
                 return 0, 0
             return (1 if seg.crop != crops[track.id] else 2), seg.frame
 
-        chosen = sorted(tracks, key=priority)[:self.crops_per_frame]
+        limit = len(tracks) if self._first_segment else self.crops_per_frame
+        self._first_segment = False
+        chosen = sorted(tracks, key=priority)[:limit]
         masks = self.segmenter.segment(frame, [crops[t.id] for t in chosen])
         for track, mask in zip(chosen, masks, strict=True):
             crop = crops[track.id]

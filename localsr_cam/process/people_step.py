@@ -72,10 +72,12 @@ class PeopleStep:
                  timer: Timer) -> PeopleOutcome:
         if self.chooser is None or self.chooser.frame_height != frame.shape[0]:
             self.chooser = PathChooser(frame.shape[0], **self._chooser_options)  # type: ignore[arg-type]
-        path = self.path
-        self.people.set_every(FINDER_EVERY[path])
         with timer("find"):
             tracks = self.people.look(frame)
+        if self.mode == "auto" and not self.chooser.settled:
+            self.chooser.settle(tracks)
+        path = self.path
+        self.people.set_every(FINDER_EVERY[path])  # from the next frame on
         fresh, self._last_path = path != self._last_path, path
         if path == PEOPLE:
             with timer("segment"):

@@ -114,6 +114,15 @@ class BoxTracker:
         self._drop_duplicates()
         return self.visible
 
+    def confirm_all(self) -> list[Track]:
+        """Show every track now (a still image has no second frame to confirm them);
+        returns :attr:`visible`."""
+        for track in self.tracks:
+            if not track.confirmed:
+                track.confirmed = True
+                self._show(track)
+        return self.visible
+
     def _match(self, detections: Sequence[tuple[FloatBox, float]]
                ) -> list[tuple[FloatBox, float]]:
         """Greedy matching by IoU, best pairs first; returns the unmatched detections."""
