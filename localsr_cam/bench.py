@@ -34,6 +34,8 @@ from localsr_cam.config import (
 )
 from localsr_cam.engines import BACKENDS, SEGMENTERS
 from localsr_cam.errors import EXIT_USAGE, ConfigError, LocalSRError
+from localsr_cam.measure.cpu import CpuMeter
+from localsr_cam.measure.load import BusyLoad
 from localsr_cam.paths import check_writable_file
 from localsr_cam.pipeline import FrameRecord, Pipeline, RunResult
 
@@ -119,11 +121,16 @@ def run_mode(config: PipelineConfig, mode: str, frames: int, warmup: int,
     bar = tqdm(total=total, desc=f"bench {mode}", unit="frame", disable=not progress,
                file=sys.stderr, leave=False)
     rss_after_warmup: list[float] = []
+    cpu = CpuMeter()
+    cpu_percent: list[float] = []
 
     def on_frame(count: int) -> None:
         bar.update(1)
         if count == max(warmup, 1):
             rss_after_warmup.append(rss_mb())
+            cpu.start()  # CPU use over the measured frames, as the figures
+        elif count == total:
+            cpu_percent.append(cpu.percent())
 
     pipeline = Pipeline(source, processor, sink_objects, paced_capture=cfg.capture.paced,
                         paced_output=cfg.capture.paced, limit=total, progress=on_frame,
@@ -139,6 +146,7 @@ def run_mode(config: PipelineConfig, mode: str, frames: int, warmup: int,
     figures["fallbacks"] = result.fallbacks
     figures["dropped"] = result.dropped
     figures["segmenter"] = processor.segmenter_name
+    figures["cpu_percent"] = round(cpu_percent[0], 1) if cpu_percent else None
     end = rss_mb()
     warm = rss_after_warmup[0] if rss_after_warmup else end
     figures["rss_mb"] = {"after_warmup": round(warm, 1), "end": round(end, 1),
@@ -174,18 +182,20 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['output'][0]}×{report['output'][1]}, model `{report['model']}`, "
         f"segmenter `{report['segmenter']}`, backend `{report['backend']}` "
         f"({report['device']}), {report['frames']} frames after {report['warmup']} warm-up"
-        f"{', paced' if report['paced'] else ''}.",
+        f"{', paced' if report['paced'] else ''}"
+        f"{f', {load} busy processes beside it' if (load := report.get('load')) else ''}.",
         "",
         "| mode | fps | p50 ms | p95 ms | p99 ms | " + " | ".join(
-            f"{s} ms" for s in STAGES) + " | foreground |",
-        "|---|---:|---:|---:|---:|" + "---:|" * len(STAGES) + "---:|",
+            f"{s} ms" for s in STAGES) + " | foreground | dropped | CPU % |",
+        "|---|---:|---:|---:|---:|" + "---:|" * len(STAGES) + "---:|---:|---:|",
     ]
     for mode, figures in report["modes"].items():
         latency = figures["latency_ms"]
         stage_cells = " | ".join(_cell(figures["stages_ms"].get(s)) for s in STAGES)
         lines.append(f"| {mode} | {_cell(figures['fps'])} | {_cell(latency['p50'])} | "
                      f"{_cell(latency['p95'])} | {_cell(latency['p99'])} | {stage_cells} | "
-                     f"{figures['foreground_fraction']:.3f} |")
+                     f"{figures['foreground_fraction']:.3f} | {figures.get('dropped', '–')} | "
+                     f"{_cell(figures.get('cpu_percent'), 0)} |")
     if report["ratios"]:
         lines += ["", "| ratio | value |", "|---|---:|"]
         lines += [f"| {k} | {_cell(v)} |" for k, v in report["ratios"].items()]
@@ -205,8 +215,8 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cell(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f}"
+def _cell(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
 
 
 def plot(results: dict[str, RunResult], warmup: int, path: Path) -> None:
@@ -271,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="GPU only: double overlaps frame N+1's upload and "
                         "segmentation with frame N's SR, blend and download; auto = "
                         "double unless --paced [default: auto]")
+    parser.add_argument("--load", type=int, default=0, metavar="N",
+                        help="run N busy processes beside the pipeline (a meeting app "
+                        "encoding video on the same laptop); stopped at the end "
+                        "[default: 0]")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
     parser.add_argument("--md", type=Path, metavar="FILE", help="write a markdown table")
     parser.add_argument("--plot", type=Path, metavar="FILE",
@@ -286,6 +300,8 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             check_writable_file(path, flag)
     if args.warmup < 0:
         raise ConfigError("--warmup must not be negative")
+    if args.load < 0:
+        raise ConfigError("--load must not be negative")
     config = PipelineConfig(
         capture=CaptureConfig(source=args.source, size=args.input, fps=args.fps,
                               loop=True, paced=args.paced),
@@ -299,9 +315,10 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     device = "cpu"
     segmenter = args.segmenter
     for mode in modes:
-        figures[mode], results[mode], device = run_mode(
-            config, mode, args.frames, args.warmup, args.sink, not args.no_progress,
-            args.buffering)
+        with BusyLoad(args.load):
+            figures[mode], results[mode], device = run_mode(
+                config, mode, args.frames, args.warmup, args.sink, not args.no_progress,
+                args.buffering)
         segmenter = figures[mode].pop("segmenter") or segmenter
         log.info("%s: %.1f fps, p50 %.1f ms", mode, figures[mode]["fps"] or 0,
                  figures[mode]["latency_ms"]["p50"] or 0)
@@ -313,6 +330,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "source": args.source, "input": [width, height], "output": [2 * width, 2 * height],
         "backend": backend, "device": device, "model": args.model, "segmenter": segmenter,
         "frames": args.frames, "warmup": args.warmup, "paced": args.paced,
+        "load": args.load,
         "buffering": args.buffering,
         "modes": figures, "ratios": ratios(figures),
         "rss_mb": {"start": round(rss_start, 1), "end": round(rss_mb(), 1)},

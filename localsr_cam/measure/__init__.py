@@ -1,0 +1,1 @@
+"""Measuring the pipeline: CPU use of this process, a reproducible CPU load beside it."""
