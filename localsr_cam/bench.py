@@ -38,6 +38,7 @@ from localsr_cam.measure.cpu import CpuMeter
 from localsr_cam.measure.load import BusyLoad
 from localsr_cam.paths import check_writable_file
 from localsr_cam.pipeline import FrameRecord, Pipeline, RunResult
+from localsr_cam.process.deadline import QUALITY_CHOICES
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,14 @@ def _percentiles(values: Sequence[float]) -> dict[str, float | None]:
     return {f"p{q}": round(float(np.percentile(array, q)), 3) for q in (50, 95, 99)}
 
 
+def _shares(values: Sequence[str]) -> dict[str, float]:
+    """Share (0–1, 4 digits) of each value, most frequent first."""
+    names, counts = np.unique(np.asarray(values, dtype=object).astype(str),
+                              return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    return {str(names[i]): round(int(counts[i]) / len(values), 4) for i in order}
+
+
 def summarize(records: Sequence[FrameRecord]) -> dict[str, Any]:
     """Figures of one mode from its measured (post-warm-up) frame records."""
     if len(records) < 2:
@@ -93,6 +102,8 @@ def summarize(records: Sequence[FrameRecord]) -> dict[str, Any]:
         "stages_ms": stages,
         "foreground_fraction": round(float(np.mean([r.foreground for r in records])), 4),
         "frames": len(records),
+        "levels": _shares([r.level for r in records]),
+        "sr": _shares([r.sr for r in records]),
     }
     if len(records) >= 2 * SOAK_WINDOW:
         first = _percentiles([r.latency_ms for r in records[:SOAK_WINDOW]])["p95"]
@@ -147,6 +158,7 @@ def run_mode(config: PipelineConfig, mode: str, frames: int, warmup: int,
     figures["dropped"] = result.dropped
     figures["segmenter"] = processor.segmenter_name
     figures["cpu_percent"] = round(cpu_percent[0], 1) if cpu_percent else None
+    figures["level_changes"] = result.level_changes
     end = rss_mb()
     warm = rss_after_warmup[0] if rss_after_warmup else end
     figures["rss_mb"] = {"after_warmup": round(warm, 1), "end": round(end, 1),
@@ -199,6 +211,11 @@ def markdown(report: dict[str, Any]) -> str:
     if report["ratios"]:
         lines += ["", "| ratio | value |", "|---|---:|"]
         lines += [f"| {k} | {_cell(v)} |" for k, v in report["ratios"].items()]
+    for mode, figures in report["modes"].items():
+        if "levels" in figures:
+            lines.append(f"Levels ({mode}): {_share_text(figures['levels'])}; SR: "
+                         f"{_share_text(figures['sr'])}; "
+                         f"{figures.get('level_changes', 0)} level changes.")
     rss = report["rss_mb"]
     lines += ["", f"RSS {rss['start']:.0f} MiB at start (before models load), "
               f"{rss['end']:.0f} MiB at end."]
@@ -213,6 +230,10 @@ def markdown(report: dict[str, Any]) -> str:
                          f"last 1000 = {soak['p95_last_1000_ms']} ms "
                          f"(ratio {soak['p95_last_over_first']}).")
     return "\n".join(lines) + "\n"
+
+
+def _share_text(shares: dict[str, float]) -> str:
+    return ", ".join(f"{name} {share:.1%}" for name, share in shares.items())
 
 
 def _cell(value: float | None, digits: int = 2) -> str:
@@ -281,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="GPU only: double overlaps frame N+1's upload and "
                         "segmentation with frame N's SR, blend and download; auto = "
                         "double unless --paced [default: auto]")
+    parser.add_argument("--quality", choices=QUALITY_CHOICES, default="auto",
+                        help="auto = paced runs adapt the quality level to the frame "
+                        "budget; or one fixed level [default: auto]")
     parser.add_argument("--load", type=int, default=0, metavar="N",
                         help="run N busy processes beside the pipeline (a meeting app "
                         "encoding video on the same laptop); stopped at the end "
@@ -306,7 +330,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         capture=CaptureConfig(source=args.source, size=args.input, fps=args.fps,
                               loop=True, paced=args.paced),
         model=ModelConfig(model=args.model, segmenter=args.segmenter, backend=args.backend,
-                          threads=args.threads),
+                          threads=args.threads, quality=args.quality),
         blend=BlendConfig(), output=OutputConfig())
     modes = list(MODES) if args.mode == "all" else [args.mode]
     rss_start = rss_mb()

@@ -17,6 +17,7 @@ from typing import Any
 from localsr_cam.config import PipelineConfig, load_config, parse_size, with_overrides
 from localsr_cam.engines import BACKENDS, SEGMENTERS, SR_MODELS
 from localsr_cam.errors import EXIT_USAGE, ConfigError, LocalSRError
+from localsr_cam.process.deadline import QUALITY_CHOICES
 
 log = logging.getLogger("localsr_cam")
 PROG = "localsr-cam"
@@ -99,6 +100,10 @@ def add_pipeline_flags(parser: argparse.ArgumentParser, default_source: str) -> 
                        "[default: auto]")
     group.add_argument("--threads", type=_positive_int,
                        help="CPU threads per engine [default: 2]")
+    group.add_argument("--quality", choices=QUALITY_CHOICES,
+                       help="auto: when frames would be late, step down to SR on the head "
+                       "and shoulders, SR every other frame, then the plain upscale, and "
+                       "back up when there is room; or one fixed level [default: auto]")
     group.add_argument("--weights", help="Mask R-CNN weights file (.pth) for "
                        "--segmenter maskrcnn [default: torchvision's cache]")
     group.add_argument("--full-frame", action="store_true", default=None,
@@ -119,7 +124,8 @@ def _config_from_args(args: argparse.Namespace) -> PipelineConfig:
         "capture": {"source": args.source, "size": args.input, "fps": args.fps,
                     "loop": args.loop},
         "model": {"model": args.model, "segmenter": args.segmenter, "backend": args.backend,
-                  "threads": args.threads, "weights": args.weights},
+                  "threads": args.threads, "weights": args.weights,
+                  "quality": args.quality},
         "blend": {"full_frame": args.full_frame, "background": args.background,
                   "feather_px": args.feather},
         "output": {"sinks": tuple(args.sink) if getattr(args, "sink", None) else None,

@@ -78,6 +78,9 @@ class ModelConfig:
     (by aspect ratio), ``selfie``, ``selfie-landscape`` or ``maskrcnn``. ``backend``:
     ``auto``, ``cpu``, ``cuda`` or ``tensorrt``. ``threads``: CPU threads per engine.
     ``weights``: a Mask R-CNN weights file (torchvision's cache otherwise).
+    ``quality``: ``auto`` (a paced run adapts the level to the frame budget, see
+    :mod:`localsr_cam.process.deadline`) or one fixed level: ``full``, ``head``,
+    ``alternate``, ``plain``.
     """
 
     model: str = "fast"
@@ -85,13 +88,16 @@ class ModelConfig:
     backend: str = "auto"
     threads: int = 2
     weights: str | None = None
+    quality: str = "auto"
 
     def __post_init__(self) -> None:
         from localsr_cam.engines import BACKENDS, SEGMENTERS, SR_MODELS
+        from localsr_cam.process.deadline import QUALITY_CHOICES
 
         for value, choices, what in ((self.model, SR_MODELS, "model"),
                                      (self.segmenter, SEGMENTERS, "segmenter"),
-                                     (self.backend, BACKENDS, "backend")):
+                                     (self.backend, BACKENDS, "backend"),
+                                     (self.quality, QUALITY_CHOICES, "quality")):
             if value not in choices:
                 raise ConfigError(f"unknown {what} {value!r}; choose one of: "
                                   f"{', '.join(choices)}")

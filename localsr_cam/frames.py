@@ -37,6 +37,8 @@ class ProcessedFrame:
     segmenter ran. ``box``: the person box ``(x0, y0, x1, y1)`` in input pixels that was
     super-resolved, or ``None``. ``stages_ms``: time per processor stage for this frame.
     ``fallback``: True when an engine failed and the frame is the plain upscale.
+    ``level``: the quality level it was processed at (``full``, ``head``, ...). ``sr``:
+    ``fresh`` (SR ran on it), ``reused`` (the last SR result stood in) or ``none``.
     """
 
     image: np.ndarray
@@ -45,15 +47,21 @@ class ProcessedFrame:
     box: tuple[int, int, int, int] | None = None
     stages_ms: dict[str, float] = dataclasses.field(default_factory=dict)
     fallback: bool = False
+    level: str = "full"
+    sr: str = "none"
 
 
 @dataclasses.dataclass
 class HudStats:
-    """Figures a preview window shows: measured output fps, p50 latency, backend name."""
+    """Figures a preview window shows: measured output fps, p50 latency, backend name,
+    the process's CPU use (% of one core, ``nan`` until measured) and the quality level
+    of the last frame."""
 
     fps: float = 0.0
     latency_ms: float = 0.0
     backend: str = ""
+    cpu_percent: float = float("nan")
+    level: str = ""
 
 
 class Controls:

@@ -125,6 +125,10 @@ class PreviewCanvas:
 def hud_lines(hud: HudStats, *, show_mask: bool, bypass: bool) -> list[str]:
     """The HUD's text, one string per line."""
     first = f"{hud.fps:5.1f} fps  {hud.latency_ms:6.1f} ms  {hud.backend or '?'}"
+    if hud.cpu_percent == hud.cpu_percent:  # not nan
+        first += f"  cpu {hud.cpu_percent:3.0f}%"
+    if hud.level:
+        first += f"  {hud.level}"
     flags = [name for name, on in (("BYPASS", bypass), ("mask", show_mask)) if on]
     second = "q quit  b bypass  m mask  s layout"
     if flags:

@@ -23,7 +23,9 @@ import numpy as np
 from localsr_cam.capture import CaptureThread, LatestSlot, Source, wait_until_taken
 from localsr_cam.frames import CapturedFrame, Controls, HudStats, ProcessedFrame
 from localsr_cam.gpu_pipeline import DoubleBufferedProcessor, for_processor
+from localsr_cam.measure.cpu import CpuMeter, RollingCpu
 from localsr_cam.outputs import Sink
+from localsr_cam.process.deadline import DeadlineController
 from localsr_cam.processor import FrameProcessor
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,8 @@ class FrameRecord:
 
     ``latency_ms``: capture timestamp → all sinks written. ``written_at``:
     ``perf_counter()`` after the write. ``foreground``: mean of its mask (0 without one).
+    ``level``/``sr``: its quality level and whether SR ran (see
+    :class:`~localsr_cam.frames.ProcessedFrame`).
     """
 
     index: int
@@ -52,6 +56,8 @@ class FrameRecord:
     written_at: float
     stages_ms: dict[str, float]
     foreground: float
+    level: str = "full"
+    sr: str = "none"
 
 
 class RollingStats:
@@ -99,6 +105,15 @@ class RunResult:
     fallbacks: int
     interrupted: bool
     backend: str
+    cpu_percent: float = float("nan")
+    level_changes: int = 0
+
+    @property
+    def level_shares(self) -> dict[str, float]:
+        """Share (0–1) of the written frames per quality level, most frequent first."""
+        counts = collections.Counter(record.level for record in self.records)
+        total = sum(counts.values())
+        return {level: n / total for level, n in counts.most_common()} if total else {}
 
     @property
     def fps(self) -> float:
@@ -122,7 +137,13 @@ class RunResult:
         return (f"frames={self.frames} fps={self.fps:.1f} "
                 f"latency_p50={self.latency_percentile(50):.1f}ms "
                 f"latency_p95={self.latency_percentile(95):.1f}ms "
-                f"dropped={self.dropped} backend={self.backend}")
+                f"dropped={self.dropped} cpu={self.cpu_percent:.0f}% "
+                f"levels={format_shares(self.level_shares)} backend={self.backend}")
+
+
+def format_shares(shares: dict[str, float]) -> str:
+    """``{"full": 0.8, "head": 0.2}`` → ``full:80%,head:20%`` (``-`` when empty)."""
+    return ",".join(f"{name}:{share:.0%}" for name, share in shares.items()) or "-"
 
 
 class ProcessThread(threading.Thread):
@@ -201,9 +222,12 @@ class OutputThread(threading.Thread):
                  controls: Controls,
                  producer_done: threading.Event, capture: CaptureThread,
                  stats: RollingStats, hud: HudStats,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Callable[[int], None] | None = None,
+                 deadline: DeadlineController | None = None) -> None:
         super().__init__(name="output", daemon=True)
         self.progress = progress
+        self.deadline = deadline
+        self._cpu = RollingCpu()
         self.sinks = sinks
         self.inbox = inbox
         self.size = size
@@ -309,17 +333,22 @@ class OutputThread(threading.Thread):
         self.frames += 1
         self._recent.append(now)
         latency = (now - frame.source.timestamp) * 1000.0
+        if self.deadline is not None:
+            self.deadline.delivered(latency / 1000.0, frame.level)
         foreground = float(frame.mask.mean()) if frame.mask is not None else 0.0
         stages = {"capture": frame.source.read_ms, **frame.stages_ms,
                   "output": (now - started) * 1000.0}
         for stage, ms in stages.items():
             self.stats.add(stage, ms)
-        self.stats.add_record(FrameRecord(frame.source.index, latency, now, stages, foreground))
+        self.stats.add_record(FrameRecord(frame.source.index, latency, now, stages, foreground,
+                                          frame.level, frame.sr))
         if self.progress is not None:
             self.progress(self.frames)
         if len(self._recent) > 1:
             self.hud.fps = (len(self._recent) - 1) / (self._recent[-1] - self._recent[0])
         self.hud.latency_ms = self.stats.percentile("latency", 50)
+        self.hud.cpu_percent = self._cpu.update()
+        self.hud.level = frame.level
 
 
 def dim_with_note(image: np.ndarray, note: str) -> np.ndarray:
@@ -368,6 +397,9 @@ class Pipeline:
         self._slots: tuple[LatestSlot[Any], ...] = ()
         self._output: OutputThread | None = None
         self._started = time.perf_counter()
+        self._cpu = CpuMeter()
+        self._cpu_percent = float("nan")
+        self.deadline: DeadlineController | None = None
 
     def run(self) -> RunResult:
         """Run to the end; always releases everything. Returns what happened."""
@@ -414,11 +446,13 @@ class Pipeline:
         done: LatestSlot[ProcessedFrame] = LatestSlot()
         self._slots = (raw, done)
         capture = CaptureThread(self.source, raw, stop, paced=self.paced_capture)
-        process = ProcessThread(self.processor, raw, done, capture, stop, self._scheduler())
+        scheduler = self._scheduler()
+        self._arm_deadline(fps, raw, scheduler)
+        process = ProcessThread(self.processor, raw, done, capture, stop, scheduler)
         out_size = (2 * self.source.size[0], 2 * self.source.size[1])
         output = OutputThread(self.sinks, done, out_size, fps, self.paced_output, self.limit,
                               self.controls, process.done, capture, self.stats, self.hud,
-                              self.progress)
+                              self.progress, self.deadline)
         self._threads = [output]
         self._output = output
         try:
@@ -429,6 +463,7 @@ class Pipeline:
                 return False
             self._threads = [capture, process, output]
             self._started = time.perf_counter()
+            self._cpu.start()
             capture.start()
             process.start()
             while not stop.wait(0.1):
@@ -438,6 +473,17 @@ class Pipeline:
             stop.set()
             return True
         return False
+
+    def _arm_deadline(self, fps: float, inbox: LatestSlot[CapturedFrame],
+                      scheduler: DoubleBufferedProcessor | None) -> None:
+        """Give the processor a deadline controller for a paced run at ``quality`` auto
+        (one frame period per frame; frames dropped from ``inbox`` count as late).
+        Unpaced runs (files, throughput benchmarks) and the GPU scheduler keep the
+        configured level."""
+        if (self.paced_output and scheduler is None
+                and self.processor.config.model.quality == "auto"):
+            self.deadline = DeadlineController(fps, drops=lambda: inbox.dropped)
+            self.processor.deadline = self.deadline
 
     def _scheduler(self) -> DoubleBufferedProcessor | None:
         """The GPU scheduler for this run, or None on the CPU.
@@ -460,6 +506,8 @@ class Pipeline:
         """Stop every thread: the output thread first (it finalizes the files), each
         joined within what is left of one shared second."""
         self.controls.stop.set()
+        if self._threads:
+            self._cpu_percent = self._cpu.percent()
         for slot in self._slots:
             slot.close()
         deadline = time.perf_counter() + JOIN_TIMEOUT_S
@@ -481,7 +529,9 @@ class Pipeline:
             frames=output.frames if output else 0, seconds=seconds,
             records=list(self.stats.records), stages_p50_ms=stages, dropped=dropped,
             repeated=output.repeated if output else 0, fallbacks=self.processor.fallbacks,
-            interrupted=interrupted, backend=self.processor.backend)
+            interrupted=interrupted, backend=self.processor.backend,
+            cpu_percent=self._cpu_percent,
+            level_changes=len(self.deadline.changes) if self.deadline else 0)
 
 
 def _close_quietly(resource: Any) -> None:

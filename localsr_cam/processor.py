@@ -30,6 +30,8 @@ from localsr_cam.config import PipelineConfig
 from localsr_cam.engines import SR_BASELINES, Engine, open_engine, resolve_backend
 from localsr_cam.frames import CapturedFrame, Controls, ProcessedFrame
 from localsr_cam.localize import Box, MaskSmoother, bucket_box, person_box
+from localsr_cam.process import reuse
+from localsr_cam.process.deadline import LEVELS, DeadlineController, Level
 from localsr_cam.segment import Segmenter, choose_segmenter
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,9 @@ EngineFactory = Callable[[str, str, int, "str | None"], Engine]
 
 BLUR_RADIUS_FRACTION = 1 / 60
 """Background blur box radius as a fraction of the frame height."""
+PART_RAMP_PX = 8
+"""Input rows over which SR fades out at the bottom of a partly super-resolved box."""
+FULL = LEVELS["full"]
 
 
 class FrameProcessor:
@@ -66,6 +71,13 @@ class FrameProcessor:
             high=config.blend.threshold_high, despeckle=config.blend.despeckle,
             feather_radius=1)
         self._torch_threads: int | None = None
+        # quality levels and skipped work (process/deadline.py, process/reuse.py):
+        # ``deadline`` (set by a paced pipeline) picks each frame's level, else ``level``
+        self.level: Level = LEVELS.get(config.model.quality, FULL)
+        self.deadline: DeadlineController | None = None
+        self._mask_reuse = reuse.MaskReuse()
+        self._sr_reuse = reuse.SRReuse()
+        self._frame_no = 0
 
     # -- life cycle -------------------------------------------------------------------
     @property
@@ -122,6 +134,8 @@ class FrameProcessor:
     def reset(self) -> None:
         """Forget temporal state (call between unrelated images)."""
         self._smoother.reset()
+        self._mask_reuse.reset()
+        self._sr_reuse.reset()
 
     def close(self) -> None:
         engines: list[Any] = [self._sr, *self._segmenters.values()]
@@ -143,10 +157,18 @@ class FrameProcessor:
     def process(self, frame: CapturedFrame) -> ProcessedFrame:
         """``frame.image`` uint8 H×W×3 BGR → :class:`ProcessedFrame` with a 2H×2W×3 image.
 
-        The same as ``back(front(frame))``; a double-buffered GPU scheduler calls the two
-        halves itself, on two CUDA streams.
+        The same as ``back(front(frame, level=...))`` at the level the deadline
+        controller picks (or :attr:`level`), with the change tests that skip unchanged
+        work; a double-buffered GPU scheduler calls the two halves itself, on two CUDA
+        streams, at full quality.
         """
-        return self.back(self.front(frame))
+        deadline = self.deadline
+        level = deadline.begin() if deadline is not None else self.level
+        try:
+            return self.back(self.front(frame, level=level))
+        finally:
+            if deadline is not None:
+                deadline.end()
 
     def upload(self, image: np.ndarray) -> torch.Tensor:
         """uint8 H×W×3 host frame → the same on the device (a view of it on the CPU)."""
@@ -155,23 +177,30 @@ class FrameProcessor:
             lr = lr.pin_memory().to(self.device, non_blocking=True)
         return lr
 
-    def front(self, frame: CapturedFrame, lr: torch.Tensor | None = None) -> FrontState:
+    def front(self, frame: CapturedFrame, lr: torch.Tensor | None = None,
+              level: Level | None = None) -> FrontState:
         """Front half, steps 1–3: upload, segment, smooth the mask, find the person box.
 
         ``lr``: ``frame.image`` already on the device (uint8 H×W×3), for a caller that
         uploads into its own buffers; uploaded here when ``None``. An engine failure is
         kept in the state and turned into the plain upscale by :meth:`render`.
+        ``level``: the quality level; given, unchanged work is skipped too (CPU only);
+        ``None``: full quality, everything computed.
         """
         if lr is None:
             lr = self.upload(frame.image)
         bypass = self.controls is not None and self.controls.bypass
-        state = FrontState(frame=frame, lr=lr, bypass=bypass, stages_ms={})
+        skipping = level is not None and lr.device.type == "cpu"
+        state = FrontState(frame=frame, lr=lr, bypass=bypass, stages_ms={},
+                           level=level or FULL, skipping=skipping)
+        self._frame_no += 1
         timer = _StageTimer(state.stages_ms)
         try:
-            if self.uses_mask and not bypass:
+            if self.uses_mask and not bypass and state.level.segment_every:
                 with timer("segment"):
-                    state.mask = self.segment(lr)
-            if (self.uses_sr or state.mask is not None) and not bypass:
+                    state.mask = self._mask(lr, state)
+            if (self.uses_sr or state.mask is not None) and not bypass \
+                    and (state.mask is not None or self.config.blend.full_frame):
                 state.box = self._sr_box(lr, state.mask)
         except Exception as exc:  # an engine failed on this frame: render passes it through
             state.error = exc
@@ -188,12 +217,13 @@ class FrameProcessor:
         timer = _StageTimer(state.stages_ms)
         try:
             with timer("background"):
-                output = self._background(state.lr, state.bypass)
-            if state.box is not None:
-                self._super_resolve(state.lr, state.mask, state.box, output, timer)
+                output = self._background(state.lr, state.bypass or state.mask is None)
+            box = state.box
+            if box is not None:
+                box = self._super_resolve(state, box, output, timer)
         except Exception as exc:  # an engine failed on this frame: pass it through
             return self._fallback(state, exc)
-        return Rendered(state=state, output=output, box=state.box, fallback=False)
+        return Rendered(state=state, output=output, box=box, fallback=False)
 
     def finish(self, rendered: Rendered, image: np.ndarray | None = None,
                mask: np.ndarray | None = None) -> ProcessedFrame:
@@ -211,7 +241,8 @@ class FrameProcessor:
         if mask is None and state.mask is not None:
             mask = state.mask[0, 0].float().cpu().numpy()
         return ProcessedFrame(image=image, source=state.frame, mask=mask, box=rendered.box,
-                              stages_ms=state.stages_ms, fallback=rendered.fallback)
+                              stages_ms=state.stages_ms, fallback=rendered.fallback,
+                              level=state.level.name, sr=state.sr)
 
     def _fallback(self, state: FrontState, exc: Exception) -> Rendered:
         self._count_fallback(exc)
@@ -260,31 +291,76 @@ class FrameProcessor:
         return None if tight is None else bucket_box(tight, (width, height),
                                                      blend.context_px, blend.bucket)
 
-    def _super_resolve(self, lr: torch.Tensor, mask: torch.Tensor | None, box: Box,
-                       output: torch.Tensor, timer: _StageTimer) -> None:
+    def _mask(self, lr: torch.Tensor, state: FrontState) -> torch.Tensor:
+        """Step 1–2's soft mask, or the last one when the frame is still or the level
+        segments only one frame in ``segment_every``."""
+        every = state.level.segment_every
+        skip = every > 1 and self._frame_no % every != 0
+        thumb = reuse.thumbnail(lr) if state.skipping else None
+        mask = self._mask_reuse.reusable(thumb, skip) if state.skipping else None
+        if mask is None:
+            mask = self.segment(lr)
+            self._mask_reuse.store(mask, thumb)
+        return mask
+
+    def _super_resolve(self, state: FrontState, box: Box, output: torch.Tensor,
+                       timer: _StageTimer) -> Box | None:
         """Steps 4 and 6: put the person (or the whole frame) into ``output`` in place.
 
         The foreground is the SR of the box crop for a U-Net model, or the sharp plain
-        upscale when only the background is blurred.
+        upscale when only the background is blurred. The level decides how much of the
+        box (from its top) is super-resolved and whether the last SR result stands in
+        for this frame's; returns the box actually blended, or ``None`` when this
+        frame gets no SR.
         """
+        lr, mask, level = state.lr, state.mask, state.level
         full = self.config.blend.full_frame and self.uses_sr
-        x0, y0, x1, y1 = box
+        part = _top_part(box, level.sr_part, self.config.blend.bucket)
+        if part is None:
+            return None
+        x0, y0, x1, y1 = part
         with timer("upscale"):
             crop = lr[y0:y1, x0:x1]
             if self._sr is not None:
-                sr = self._sr({"image": ops.bgr8_to_rgb_float(crop)})["sr"]
-                foreground = ops.rgb_float_to_bgr8(sr)
+                foreground = self._sr_result(crop, part, state)
+                if foreground is None:
+                    return None
             else:
                 foreground = ops.upscale2x(crop.contiguous(), self.upscale_mode)
         with timer("blend"):
             target = output[2 * y0:2 * y1, 2 * x0:2 * x1]
-            if full:
+            if full and part == box:
                 target.copy_(foreground)
             else:
-                assert mask is not None
-                alpha = ops.resize_plane(mask[:, :, y0:y1, x0:x1],
-                                         (2 * (x1 - x0), 2 * (y1 - y0)))[0, 0]
+                alpha = (ops.resize_plane(mask[:, :, y0:y1, x0:x1],
+                                          (2 * (x1 - x0), 2 * (y1 - y0)))[0, 0]
+                         if mask is not None else torch.ones(target.shape[:2]))
+                if part != box:
+                    _fade_bottom(alpha, 2 * PART_RAMP_PX)
                 ops.blend_into(target, foreground, alpha)
+        return part
+
+    def _sr_result(self, crop: torch.Tensor, part: Box, state: FrontState
+                   ) -> torch.Tensor | None:
+        """uint8 2h×2w×3 BGR SR of ``crop``: computed, or the last one reused when the
+        crop is unchanged or the level skips this frame and the box did not move;
+        ``None`` when the level skips this frame and nothing can stand in."""
+        every = state.level.sr_every
+        skip = every > 1 and self._frame_no % every != 0
+        thumb = reuse.thumbnail(crop) if state.skipping else None
+        if state.skipping:
+            reused = self._sr_reuse.reusable(part, thumb, skip)
+            if reused is not None:
+                state.sr = "reused"
+                return reused
+            if skip:
+                return None
+        assert self._sr is not None
+        sr = self._sr({"image": ops.bgr8_to_rgb_float(crop)})["sr"]
+        foreground = ops.rgb_float_to_bgr8(sr)
+        self._sr_reuse.store(part, foreground, thumb)
+        state.sr = "fresh"
+        return foreground
 
 
 @dataclasses.dataclass
@@ -298,6 +374,8 @@ class FrontState:
     super-resolve in input pixels, or ``None``. ``bypass``: the bypass switch as read
     when the frame arrived. ``error``: an engine failure in the front half (the back
     half turns it into the plain upscale). ``stages_ms``: filled by both halves.
+    ``level``: the quality level of this frame; ``skipping``: unchanged work may be
+    skipped (change tests on); ``sr``: ``fresh``, ``reused`` or ``none`` once rendered.
     """
 
     frame: CapturedFrame
@@ -307,6 +385,9 @@ class FrontState:
     mask: torch.Tensor | None = None
     box: Box | None = None
     error: Exception | None = None
+    level: Level = FULL
+    skipping: bool = False
+    sr: str = "none"
 
 
 @dataclasses.dataclass
@@ -351,3 +432,23 @@ def process_image(processor: FrameProcessor, image: np.ndarray) -> ProcessedFram
     processor.reset()
     return processor.process(CapturedFrame(image, 0, time.perf_counter()))
 
+
+
+def _top_part(box: Box, fraction: float, bucket: int) -> Box | None:
+    """The top ``fraction`` of ``box``, its height rounded up to ``bucket`` (so engines
+    see few shapes); the whole box for 1, ``None`` for 0."""
+    if fraction <= 0:
+        return None
+    x0, y0, x1, y1 = box
+    if fraction >= 1:
+        return box
+    height = -(-round((y1 - y0) * fraction) // bucket) * bucket
+    return x0, y0, x1, min(y1, y0 + max(bucket, height))
+
+
+def _fade_bottom(alpha: torch.Tensor, rows: int) -> None:
+    """Fade an h×w float32 blend weight to 0 over its last ``rows`` rows, in place, so
+    a partly super-resolved person shows no seam where SR stops."""
+    rows = min(rows, alpha.shape[0])
+    ramp = torch.linspace(1.0, 0.0, rows + 1, device=alpha.device)[1:]
+    alpha[-rows:] *= ramp[:, None]

@@ -1,0 +1,1 @@
+"""Processing one frame: quality levels against the frame deadline, and skipped work."""
