@@ -10,7 +10,7 @@ level leaves room for the next dearer one.
 Hysteresis, so it never oscillates:
 
 - no two changes within ``hold_s`` (1 s): each level is judged on at least a second of
-  frames processed at that level;
+  frames processed at that level (their latency after the first ``settle_s``);
 - down when over the budget (smoothed processing time above ``down_fraction`` of it, or
   more than ``late_share`` of frames delivered later than ``latency_s``, or ``max_drops``
   frames dropped) — straight to the first level predicted to fit;
@@ -71,6 +71,9 @@ LADDER: tuple[Level, ...] = (
 """Best first. The costs are the medians of the processing time of each level, over
 that of ``full``, measured with ``bench --quality LEVEL`` (BENCHMARKS.md)."""
 
+MIN_COST_S = 1e-4
+"""The least processing time counted for a frame (ratios of costs stay finite)."""
+
 LEVELS: dict[str, Level] = {level.name: level for level in LADDER}
 QUALITY_CHOICES = ("auto", *LEVELS)
 
@@ -98,7 +101,8 @@ class DeadlineController:
     def __init__(self, fps: float, ladder: Sequence[Level] = LADDER, *,
                  latency_s: float | None = None, hold_s: float = 1.0,
                  up_hold_s: float = 3.0, probation_s: float = 5.0, max_backoff: int = 8,
-                 down_fraction: float = 0.92, up_fraction: float = 0.78,
+                 settle_s: float = 0.4,
+                 down_fraction: float = 0.9, up_fraction: float = 0.75,
                  late_share: float = 0.05, max_drops: int = 2, smoothing: float = 0.15,
                  drops: Callable[[], int] | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
@@ -109,6 +113,7 @@ class DeadlineController:
         self.latency_s = latency_s if latency_s is not None else max(0.045,
                                                                      1.35 * self.budget_s)
         self.hold_s, self.up_hold_s, self.probation_s = hold_s, up_hold_s, probation_s
+        self.settle_s = settle_s
         self.max_backoff = max_backoff
         self.down_fraction, self.up_fraction = down_fraction, up_fraction
         self.late_share, self.max_drops, self.smoothing = late_share, max_drops, smoothing
@@ -154,7 +159,7 @@ class DeadlineController:
             if self._begun_at is None:
                 return
             now = self._clock()
-            spent, self._begun_at = now - self._begun_at, None
+            spent, self._begun_at = max(now - self._begun_at, MIN_COST_S), None
             name = self.level.name
             previous = self._cost.get(name)
             self._cost[name] = spent if previous is None else (
@@ -165,10 +170,12 @@ class DeadlineController:
     def delivered(self, latency_s: float, level: str) -> None:
         """A frame processed at ``level`` reached the sinks ``latency_s`` after capture.
 
-        Frames processed at an earlier level (still in flight at a change) are ignored.
+        Frames processed at an earlier level (still in flight at a change), and those of
+        the first ``settle_s`` after a change (still catching up with frames that waited
+        behind a slow one), are not counted.
         """
         with self._lock:
-            if level != self.level.name:
+            if level != self.level.name or self._clock() - self._last_change < self.settle_s:
                 return
             self._delivered += 1
             if latency_s > self.latency_s:
@@ -249,7 +256,8 @@ class DeadlineController:
         self._change(now, target, reason)
 
     def _change(self, now: float, target: int, reason: str) -> None:
-        change = LevelChange(now - (self._started or now), self.level.name,
+        started = self._started if self._started is not None else now
+        change = LevelChange(now - started, self.level.name,
                              self.ladder[target].name, reason)
         self.changes.append(change)
         self._left = (self.level.name, self._cost[self.level.name])
