@@ -1,0 +1,112 @@
+"""CPU-use meter and the busy-process load: figures from injected clocks, no process left."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from localsr_cam.measure.cpu import CpuMeter, RollingCpu
+from localsr_cam.measure.load import BusyLoad
+
+
+class Clocks:
+    def __init__(self) -> None:
+        self.wall = 0.0
+        self.cpu = 0.0
+
+
+def test_cpu_meter_is_cpu_seconds_per_wall_second_in_percent_of_a_core():
+    clocks = Clocks()
+    meter = CpuMeter(wall=lambda: clocks.wall, cpu=lambda: clocks.cpu)
+    clocks.wall, clocks.cpu = 2.0, 1.2  # 1.2 CPU s in 2 s
+    assert meter.sample() == pytest.approx(60.0)
+    clocks.wall, clocks.cpu = 3.0, 3.2  # two cores busy for the next second
+    assert meter.sample() == pytest.approx(200.0)
+    assert meter.percent() == pytest.approx(3.2 / 3.0 * 100)
+    meter.start()
+    assert meter.percent() == 0.0  # no wall time since the start
+
+
+def test_rolling_cpu_refreshes_once_per_interval():
+    clocks = Clocks()
+    meter = CpuMeter(wall=lambda: clocks.wall, cpu=lambda: clocks.cpu)
+    rolling = RollingCpu(every_s=1.0, meter=meter, wall=lambda: clocks.wall)
+    clocks.wall, clocks.cpu = 0.5, 0.5
+    assert rolling.update() != rolling.update()  # nan before the first interval
+    clocks.wall, clocks.cpu = 1.0, 0.5
+    assert rolling.update() == pytest.approx(50.0)
+    clocks.wall, clocks.cpu = 1.5, 1.0  # not refreshed within the interval
+    assert rolling.update() == pytest.approx(50.0)
+
+
+def test_cpu_meter_counts_this_process_working_not_sleeping():
+    """By default the meter reads this process's CPU time (robust on a busy machine:
+    the work is counted in CPU seconds, not wall time)."""
+    meter = CpuMeter()
+    started_wall, started_cpu = time.perf_counter(), time.process_time()
+    while time.process_time() - started_cpu < 0.1:
+        pass
+    wall = time.perf_counter() - started_wall
+    assert meter.percent() * wall / 100 == pytest.approx(0.1, abs=0.02)
+    meter.start()
+    time.sleep(0.2)
+    assert meter.percent() < 10.0
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def user_ticks(pid: int) -> int:
+    """User CPU time of a process in clock ticks (Linux /proc)."""
+    from pathlib import Path
+
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11])
+
+
+def test_busy_load_runs_busy_processes_and_stops_them():
+    with BusyLoad(2) as load:
+        pids = load.pids
+        assert len(pids) == 2 and all(alive(pid) for pid in pids)
+        deadline = time.perf_counter() + 5.0
+        while not all(user_ticks(pid) for pid in pids) and time.perf_counter() < deadline:
+            time.sleep(0.05)
+        assert all(user_ticks(pid) > 0 for pid in pids)  # they use the CPU
+    assert load.pids == [] and not any(alive(pid) for pid in pids)
+    load.stop()  # safe twice
+
+
+def test_busy_load_stops_on_an_error_and_on_ctrl_c():
+    for exc in (RuntimeError("boom"), KeyboardInterrupt()):
+        load = BusyLoad(1)
+        with pytest.raises(type(exc)), load:
+            pids = load.pids
+            raise exc
+        assert not any(alive(pid) for pid in pids)
+
+
+def test_a_busy_process_exits_when_its_parent_is_gone(tmp_path):
+    import subprocess
+    import sys
+
+    script = ("import sys; from localsr_cam.measure.load import BusyLoad; "
+              "load = BusyLoad(1).start(); print(load.pids[0], flush=True); "
+              "import os; os._exit(0)")  # dies without stopping it
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=30, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    pid = int(out.stdout.split()[0])
+    deadline = time.perf_counter() + 5.0
+    while alive(pid) and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid)
+
+
+def test_negative_load_is_refused():
+    with pytest.raises(ValueError):
+        BusyLoad(-1)
