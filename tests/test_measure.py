@@ -110,3 +110,43 @@ def test_a_busy_process_exits_when_its_parent_is_gone(tmp_path):
 def test_negative_load_is_refused():
     with pytest.raises(ValueError):
         BusyLoad(-1)
+
+
+def test_bench_load_leaves_no_process_also_when_interrupted(monkeypatch, tmp_path):
+    import json
+
+    from localsr_cam import bench
+
+    started: list[int] = []
+    original = BusyLoad.start
+
+    def recording_start(self):
+        original(self)
+        started.extend(self.pids)
+        return self
+
+    monkeypatch.setattr(BusyLoad, "start", recording_start)
+    out = tmp_path / "bench.json"
+    assert bench.main(["--mode", "bicubic", "--frames", "10", "--warmup", "2", "--input",
+                       "96x54", "--no-progress", "--load", "2", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["load"] == 2 and len(started) == 2
+    assert isinstance(report["modes"]["bicubic"]["cpu_percent"], float)
+    assert not any(alive(pid) for pid in started)
+
+    started.clear()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench, "run_mode", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        bench.main(["--mode", "bicubic", "--frames", "10", "--load", "1", "--no-progress"])
+    assert len(started) == 1 and not any(alive(pid) for pid in started)
+
+
+def test_bench_refuses_a_negative_load(capsys):
+    from localsr_cam import bench
+
+    assert bench.main(["--load", "-1", "--no-progress"]) == 2
+    assert "--load" in capsys.readouterr().err
