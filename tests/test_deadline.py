@@ -207,3 +207,26 @@ def test_the_ladder_is_ordered_best_first_by_cost():
 def test_bad_fps_is_refused(bad):
     with pytest.raises(ValueError):
         DeadlineController(bad)
+
+
+def test_a_paced_pipeline_arms_the_controller_and_reports_levels_and_cpu():
+    from localsr_cam.capture import SyntheticSource
+    from localsr_cam.outputs import NullSink
+    from localsr_cam.pipeline import Pipeline
+
+    config = PipelineConfig(model=ModelConfig(backend="cpu"))
+    paced = Pipeline(SyntheticSource((64, 36), fps=30), FrameProcessor(
+        config, engine_factory=EngineBox()), [NullSink()], limit=20)
+    result = paced.run()
+    assert paced.deadline is not None and paced.processor.deadline is paced.deadline
+    assert sum(paced.deadline.frames_at.values()) >= 20
+    assert result.level_shares and sum(result.level_shares.values()) == pytest.approx(1.0)
+    assert {r.level for r in result.records} <= {level.name for level in LADDER}
+    assert result.cpu_percent >= 0.0
+    assert " cpu=" in result.summary() and " levels=" in result.summary()
+
+    unpaced = Pipeline(SyntheticSource((64, 36), fps=30), FrameProcessor(
+        config, engine_factory=EngineBox()), [NullSink()], limit=5, paced_capture=False,
+        paced_output=False)
+    result = unpaced.run()
+    assert unpaced.deadline is None and result.level_shares == {"full": 1.0}

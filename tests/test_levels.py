@@ -124,3 +124,13 @@ def test_an_unknown_quality_is_a_config_error(quality):
 
     with pytest.raises(ConfigError, match="quality"):
         ModelConfig(quality=quality)
+
+
+def test_hud_shows_cpu_use_and_the_level():
+    from localsr_cam.frames import HudStats
+    from localsr_cam.hud import hud_lines
+
+    first = hud_lines(HudStats(fps=30.0, latency_ms=25.0, backend="cpu", cpu_percent=57.4,
+                               level="head"), show_mask=False, bypass=False)[0]
+    assert "cpu  57%" in first and first.endswith("head")
+    assert "cpu" not in hud_lines(HudStats(), show_mask=False, bypass=False)[0]
