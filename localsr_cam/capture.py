@@ -213,11 +213,26 @@ class SyntheticSource:
         matrix = cv2.getRotationMatrix2D((side / 2, side / 2), angle, scale)
         matrix[0, 2] += centre_x - side / 2
         matrix[1, 2] += centre_y - side / 2
-        person = cv2.warpAffine(self._person, matrix, (width, height),
-                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        alpha = cv2.warpAffine(self._alpha, matrix, (width, height),
-                               flags=cv2.INTER_LINEAR, borderValue=0.0)
-        return cv2.blendLinear(self._backdrop, person, 1.0 - alpha, alpha)
+        # warp and blend only where the person lands (about half the frame): the clip
+        # is a camera stand-in and should cost the pipeline little CPU
+        corners = matrix @ np.array([[0, side, 0, side], [0, 0, side, side], [1, 1, 1, 1]],
+                                    dtype=np.float64)
+        x0 = max(0, int(np.floor(corners[0].min())) - 1)
+        y0 = max(0, int(np.floor(corners[1].min())) - 1)
+        x1 = min(width, int(np.ceil(corners[0].max())) + 2)
+        y1 = min(height, int(np.ceil(corners[1].max())) + 2)
+        image = self._backdrop.copy()
+        if x1 <= x0 or y1 <= y0:
+            return image
+        matrix[0, 2] -= x0
+        matrix[1, 2] -= y0
+        roi = (x1 - x0, y1 - y0)
+        person = cv2.warpAffine(self._person, matrix, roi, flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT)
+        alpha = cv2.warpAffine(self._alpha, matrix, roi, flags=cv2.INTER_LINEAR,
+                               borderValue=0.0)
+        image[y0:y1, x0:x1] = cv2.blendLinear(image[y0:y1, x0:x1], person, 1.0 - alpha, alpha)
+        return image
 
     def read(self) -> np.ndarray | None:
         image = self.frame(self._index)
