@@ -102,8 +102,9 @@ def add_pipeline_flags(parser: argparse.ArgumentParser, default_source: str) -> 
                        help="CPU threads per engine [default: 2]")
     group.add_argument("--quality", choices=QUALITY_CHOICES,
                        help="auto: when frames would be late, step down to SR on the head "
-                       "and shoulders, SR every other frame, then the plain upscale, and "
-                       "back up when there is room; or one fixed level [default: auto]")
+                       "and shoulders, on the face, on the face every other frame, then "
+                       "the plain upscale, and back up when there is room; or one fixed "
+                       "level [default: auto]")
     group.add_argument("--weights", help="Mask R-CNN weights file (.pth) for "
                        "--segmenter maskrcnn [default: torchvision's cache]")
     group.add_argument("--full-frame", action="store_true", default=None,

@@ -80,7 +80,7 @@ class ModelConfig:
     ``weights``: a Mask R-CNN weights file (torchvision's cache otherwise).
     ``quality``: ``auto`` (a paced run adapts the level to the frame budget, see
     :mod:`localsr_cam.process.deadline`) or one fixed level: ``full``, ``head``,
-    ``alternate``, ``plain``.
+    ``face``, ``alternate``, ``plain``.
     """
 
     model: str = "fast"
