@@ -141,7 +141,9 @@ def gpu_processor(blend: dict | None = None):
     config = PipelineConfig(model=ModelConfig(model="fast", backend="cuda",
                                               segmenter="selfie"),
                             blend=BlendConfig(ema=0.5, **(blend or {})))
-    return FrameProcessor(config, engine_factory=factory).open()
+    processor = FrameProcessor(config, engine_factory=factory).open()
+    processor.prepare((640, 360))  # the size of frames()
+    return processor
 
 
 def frames(count: int, size: tuple[int, int] = (640, 360)) -> list[CapturedFrame]:

@@ -189,6 +189,7 @@ def test_processor_with_torch_backend_matches_onnx_runtime(use_random_engines):
                                                   segmenter="selfie"),
                                 blend=BlendConfig(full_frame=True))
         with FrameProcessor(config) as processor:
+            processor.prepare((160, 90))
             outputs[backend] = processor.process(CapturedFrame(image, 0, 0.0))
     a, b = outputs["torch"], outputs["cpu"]
     assert not a.fallback and not b.fallback

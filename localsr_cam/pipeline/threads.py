@@ -136,14 +136,15 @@ class ProcessThread(threading.Thread):
 
     def __init__(self, processor: FrameProcessor, inbox: LatestSlot[CapturedFrame],
                  outbox: LatestSlot[ProcessedFrame], capture: CaptureThread,
-                 stop: threading.Event,
+                 controls: Controls,
                  scheduler: DoubleBufferedProcessor | None = None) -> None:
         super().__init__(name="process", daemon=True)
         self.processor = processor
+        self.controls = controls
         self.scheduler = scheduler
         self.inbox, self.outbox = inbox, outbox
         self.capture = capture
-        self.stop_event = stop
+        self.stop_event = controls.stop
         self.done = threading.Event()
         self.error: BaseException | None = None
 
@@ -157,10 +158,11 @@ class ProcessThread(threading.Thread):
                             self._hand_on(self.scheduler.flush())
                         break
                     continue
+                bypass = self.controls.bypass  # read once, as the frame arrives
                 if self.scheduler is not None:
-                    self._hand_on(self.scheduler.process(frame))
+                    self._hand_on(self.scheduler.process(frame, bypass=bypass))
                 else:
-                    self._hand_on(self.processor.process(frame))
+                    self._hand_on(self.processor.process(frame, bypass=bypass))
         except BaseException as exc:
             self.error = exc
         finally:
@@ -359,8 +361,6 @@ class Pipeline:
         self.paced_output = paced_output
         self.limit = limit
         self.controls = controls or Controls()
-        if processor.controls is None:  # the preview's bypass key must reach the processor
-            processor.controls = self.controls
         self.progress = progress
         self.stats = RollingStats(keep=keep_records)
         self.hud = HudStats()
@@ -414,7 +414,8 @@ class Pipeline:
         done: LatestSlot[ProcessedFrame] = LatestSlot()
         self._slots = (raw, done)
         capture = CaptureThread(self.source, raw, stop, paced=self.paced_capture)
-        process = ProcessThread(self.processor, raw, done, capture, stop, self._scheduler())
+        process = ProcessThread(self.processor, raw, done, capture, self.controls,
+                                self._scheduler())
         out_size = (2 * self.source.size[0], 2 * self.source.size[1])
         output = OutputThread(self.sinks, done, out_size, fps, self.paced_output, self.limit,
                               self.controls, process.done, capture, self.stats, self.hud,

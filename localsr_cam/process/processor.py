@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from localsr_cam.config import PipelineConfig
-from localsr_cam.frames import CapturedFrame, Controls, ProcessedFrame
+from localsr_cam.frames import CapturedFrame, ProcessedFrame
 from localsr_cam.process import ops
 from localsr_cam.process.localize import Box, MaskSmoother, bucket_box, person_box
 from localsr_cam.process.segment import Segmenter, choose_segmenter
@@ -46,16 +46,18 @@ BLUR_RADIUS_FRACTION = 1 / 60
 class FrameProcessor:
     """Steps 1–6 on one frame at a time; not thread-safe (one processing thread).
 
-    ``open()`` loads the engines the config needs; ``process()`` returns a new
-    :class:`ProcessedFrame` whose ``image`` the caller owns. An engine that fails on a
-    frame makes that frame the plain upscale; the failure is logged once and counted in
-    ``fallbacks``. ``engine_factory`` loads engines (tests pass fakes).
+    ``open()`` loads the engines the config needs; ``prepare(frame_size)`` builds the
+    parts that depend on the frame size (the segmenter ``auto`` picks, its letterbox,
+    the mask smoother) and must be called before the first frame of that size;
+    ``process()`` returns a new :class:`ProcessedFrame` whose ``image`` the caller owns.
+    An engine that fails on a frame makes that frame the plain upscale; the failure is
+    logged once and counted in ``fallbacks``. ``engine_factory`` loads engines (tests
+    pass fakes).
     """
 
-    def __init__(self, config: PipelineConfig, controls: Controls | None = None,
+    def __init__(self, config: PipelineConfig,
                  engine_factory: EngineFactory = open_engine) -> None:
         self.config = config
-        self.controls = controls
         self._open_engine = engine_factory
         self.backend = ""
         self.device = torch.device("cpu")
@@ -63,10 +65,8 @@ class FrameProcessor:
         self.segmenter_name: str | None = None
         self._sr: Engine | None = None
         self._segmenters: dict[str, Segmenter] = {}
-        self._smoother = MaskSmoother(
-            ema=config.blend.ema, low=config.blend.threshold_low,
-            high=config.blend.threshold_high, despeckle=config.blend.despeckle,
-            feather_radius=1)
+        self._smoother: MaskSmoother | None = None
+        self._frame_size: tuple[int, int] | None = None
         self._torch_threads: int | None = None
 
     # -- life cycle -------------------------------------------------------------------
@@ -115,15 +115,35 @@ class FrameProcessor:
             segmenter = self._segmenters[name] = Segmenter(name, engine)
         return segmenter
 
+    @property
+    def smoother(self) -> MaskSmoother | None:
+        """The mask smoother :meth:`prepare` built (``None`` before it, or with no mask)."""
+        return self._smoother
+
     def prepare(self, frame_size: tuple[int, int]) -> None:
-        """Open the segmenter ``auto`` picks for frames of this (width, height)."""
-        if self.uses_mask:
-            self.segmenter_name = choose_segmenter(self.config.model.segmenter, frame_size)
-            self._segmenter_for(self.segmenter_name)
+        """Get ready for frames of ``frame_size`` (width, height): open the segmenter
+        ``auto`` picks for it, fit its letterbox, and build the mask smoother (its feather
+        radius is in segmenter pixels). Temporal state starts afresh."""
+        width, height = frame_size
+        self._frame_size = (int(width), int(height))
+        self.segmenter_name, self._smoother = None, None
+        if not self.uses_mask:
+            return
+        name = choose_segmenter(self.config.model.segmenter, frame_size)
+        segmenter = self._segmenter_for(name)
+        segmenter.prepare(frame_size, self.device)
+        blend = self.config.blend
+        feather_px = blend.feather_px  # 0: a hard edge
+        self._smoother = MaskSmoother(
+            ema=blend.ema, low=blend.threshold_low, high=blend.threshold_high,
+            despeckle=blend.despeckle,
+            feather_radius=feather_px and max(1, round(feather_px * segmenter.scale / 2)))
+        self.segmenter_name = name
 
     def reset(self) -> None:
         """Forget temporal state (call between unrelated images)."""
-        self._smoother.reset()
+        if self._smoother is not None:
+            self._smoother.reset()
 
     def close(self) -> None:
         engines: list[Any] = [self._sr, *self._segmenters.values()]
@@ -142,13 +162,14 @@ class FrameProcessor:
         self.close()
 
     # -- per frame --------------------------------------------------------------------
-    def process(self, frame: CapturedFrame) -> ProcessedFrame:
+    def process(self, frame: CapturedFrame, *, bypass: bool = False) -> ProcessedFrame:
         """``frame.image`` uint8 H×W×3 BGR → :class:`ProcessedFrame` with a 2H×2W×3 image.
 
-        The same as ``back(front(frame))``; a double-buffered GPU scheduler calls the two
-        halves itself, on two CUDA streams.
+        ``bypass``: output the plain upscale (the preview's switch, read when the frame
+        arrived). The same as ``back(front(frame, bypass=bypass))``; a double-buffered GPU
+        scheduler calls the two halves itself, on two CUDA streams.
         """
-        return self.back(self.front(frame))
+        return self.back(self.front(frame, bypass=bypass))
 
     def upload(self, image: np.ndarray) -> torch.Tensor:
         """uint8 H×W×3 host frame → the same on the device (a view of it on the CPU)."""
@@ -157,16 +178,21 @@ class FrameProcessor:
             lr = lr.pin_memory().to(self.device, non_blocking=True)
         return lr
 
-    def front(self, frame: CapturedFrame, lr: torch.Tensor | None = None) -> FrontState:
+    def front(self, frame: CapturedFrame, lr: torch.Tensor | None = None, *,
+              bypass: bool = False) -> FrontState:
         """Front half, steps 1–3: upload, segment, smooth the mask, find the person box.
 
         ``lr``: ``frame.image`` already on the device (uint8 H×W×3), for a caller that
         uploads into its own buffers; uploaded here when ``None``. An engine failure is
-        kept in the state and turned into the plain upscale by :meth:`render`.
+        kept in the state and turned into the plain upscale by :meth:`render`. Raises
+        :class:`ValueError` for a frame of another size than :meth:`prepare` was told.
         """
+        height, width = frame.image.shape[:2]
+        if (width, height) != self._frame_size:
+            raise ValueError(f"a {width}x{height} frame reached a processor prepared for "
+                             f"{self._frame_size}; call prepare((width, height)) first")
         if lr is None:
             lr = self.upload(frame.image)
-        bypass = self.controls is not None and self.controls.bypass
         state = FrontState(frame=frame, lr=lr, bypass=bypass, stages_ms={})
         timer = _StageTimer(state.stages_ms)
         try:
@@ -229,14 +255,8 @@ class FrameProcessor:
     def segment(self, lr: torch.Tensor) -> torch.Tensor:
         """Soft person mask, float32 1×1×H×W in [0,1], at the frame's resolution."""
         height, width = lr.shape[:2]
-        if self.segmenter_name is None:
-            self.prepare((width, height))
-        assert self.segmenter_name is not None
-        segmenter = self._segmenters[self.segmenter_name]
-        probability = segmenter(lr)
-        scale = segmenter.scale
-        feather_px = self.config.blend.feather_px  # 0: a hard edge
-        self._smoother.feather_radius = feather_px and max(1, round(feather_px * scale / 2))
+        assert self.segmenter_name is not None and self._smoother is not None, "prepare()"
+        probability = self._segmenters[self.segmenter_name](lr)
         soft = self._smoother(probability.float())
         if soft.shape[2:] == (height, width):
             return soft
@@ -350,6 +370,6 @@ class _Stage:
 
 def process_image(processor: FrameProcessor, image: np.ndarray) -> ProcessedFrame:
     """Process one still image (no temporal state carried over): a convenience."""
-    processor.reset()
+    processor.prepare((image.shape[1], image.shape[0]))
     return processor.process(CapturedFrame(image, 0, time.perf_counter()))
 
