@@ -30,6 +30,7 @@ from localsr_cam.frames import CapturedFrame, ProcessedFrame
 from localsr_cam.process import ops
 from localsr_cam.process.localize import Box, MaskSmoother, bucket_box, person_box
 from localsr_cam.process.segment import Segmenter, choose_segmenter
+from localsr_cam.runtime import settings
 from localsr_cam.runtime.base import Engine, resolve_backend
 from localsr_cam.zoo.backends import open_engine
 from localsr_cam.zoo.registry import SR_BASELINES
@@ -95,8 +96,7 @@ class FrameProcessor:
             # ops here, and a second pool of spinning threads on a 2-core laptop made
             # every stage several times slower (462 ms vs 99 ms a frame, measured).
             # Restored by close().
-            self._torch_threads = torch.get_num_threads()
-            torch.set_num_threads(1)
+            self._torch_threads = settings.set_threads(1)
         try:
             if self.uses_sr:
                 self._sr = self._open_engine(model.model, self.backend, model.threads, None)
@@ -152,7 +152,7 @@ class FrameProcessor:
             if engine is not None:
                 engine.close()
         if self._torch_threads is not None:
-            torch.set_num_threads(self._torch_threads)
+            settings.set_threads(self._torch_threads)
             self._torch_threads = None
 
     def __enter__(self) -> FrameProcessor:
