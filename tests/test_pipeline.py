@@ -57,7 +57,8 @@ def test_frame_limit_sizes_and_clean_shutdown():
     assert result.frames == 12 and len(sink.writes) == 12
     assert sink.size == (128, 72) and sink.closed == 1
     assert len(result.latencies_ms) == 12 and all(v > 0 for v in result.latencies_ms)
-    assert {"segment", "upscale", "blend", "background", "capture"} <= set(result.stages_p50_ms)
+    stages = set().union(*(record.stages_ms for record in result.records))
+    assert {"segment", "upscale", "blend", "background", "capture"} <= stages
     assert "frames=12" in result.summary() and not live_threads()
 
 

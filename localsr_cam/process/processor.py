@@ -366,10 +366,3 @@ class _Stage:
     def __exit__(self, *exc: object) -> None:
         elapsed = (time.perf_counter() - self.start) * 1000.0
         self.into[self.stage] = self.into.get(self.stage, 0.0) + elapsed
-
-
-def process_image(processor: FrameProcessor, image: np.ndarray) -> ProcessedFrame:
-    """Process one still image (no temporal state carried over): a convenience."""
-    processor.prepare((image.shape[1], image.shape[0]))
-    return processor.process(CapturedFrame(image, 0, time.perf_counter()))
-
