@@ -8,6 +8,7 @@ live in such modules are loaded on first use.
 
     from localsr_cam import FrameProcessor, PipelineConfig
     with FrameProcessor(PipelineConfig()) as processor:
+        processor.prepare((width, height))    # once per frame size
         out = processor.process(captured)     # uint8 H×W×3 BGR in, 2H×2W×3 out
 """
 
@@ -31,9 +32,9 @@ _LAZY = {
     "PipelineConfig": "localsr_cam.config",
     "CapturedFrame": "localsr_cam.frames",
     "ProcessedFrame": "localsr_cam.frames",
-    "FrameProcessor": "localsr_cam.processor",
-    "Pipeline": "localsr_cam.pipeline",
-    "main": "localsr_cam.cli",
+    "FrameProcessor": "localsr_cam.process.processor",
+    "Pipeline": "localsr_cam.pipeline.threads",
+    "main": "localsr_cam.cli.main",
 }
 
 __all__ = [

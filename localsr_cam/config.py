@@ -18,6 +18,9 @@ from typing import Any
 from localsr_cam.errors import ConfigError
 
 BACKGROUNDS = ("keep", "blur")
+QUALITY_LEVELS = ("full", "head", "face", "alternate", "plain")
+"""The quality ladder's levels, best first (defined in process.deadline.LADDER)."""
+QUALITY_CHOICES = ("auto", *QUALITY_LEVELS)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -91,11 +94,11 @@ class ModelConfig:
     quality: str = "auto"
 
     def __post_init__(self) -> None:
-        from localsr_cam.engines import BACKENDS, SEGMENTERS, SR_MODELS
-        from localsr_cam.process.deadline import QUALITY_CHOICES
+        from localsr_cam.runtime.base import BACKENDS
+        from localsr_cam.zoo.registry import segmenter_choices, sr_choices
 
-        for value, choices, what in ((self.model, SR_MODELS, "model"),
-                                     (self.segmenter, SEGMENTERS, "segmenter"),
+        for value, choices, what in ((self.model, sr_choices(), "model"),
+                                     (self.segmenter, segmenter_choices(), "segmenter"),
                                      (self.backend, BACKENDS, "backend"),
                                      (self.quality, QUALITY_CHOICES, "quality")):
             if value not in choices:
@@ -142,7 +145,7 @@ class BlendConfig:
             raise ConfigError("feather_px, context_px and despeckle must not be negative")
         if self.bucket < 1:
             raise ConfigError(f"bucket must be at least 1, got {self.bucket}")
-        from localsr_cam.engines import SR_BASELINES
+        from localsr_cam.zoo.registry import SR_BASELINES
 
         if self.upscale not in SR_BASELINES:
             raise ConfigError(f"unknown upscale {self.upscale!r}; choose bicubic or bilinear")

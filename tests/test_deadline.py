@@ -13,7 +13,7 @@ import pytest
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
 from localsr_cam.frames import CapturedFrame
 from localsr_cam.process.deadline import LADDER, DeadlineController
-from localsr_cam.processor import FrameProcessor
+from localsr_cam.process.processor import FrameProcessor
 from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
 
 PERIOD = 1 / 30
@@ -85,6 +85,7 @@ def make_processor(clock: FakeClock, sr_ms_per_kpx: float, fixed_ms: float = 3.0
     engines = EngineBox(SlowSegmenter(clock, 3.0), sr)
     config = PipelineConfig(model=ModelConfig(backend="cpu"), blend=BlendConfig(ema=0.0))
     processor = FrameProcessor(config, engine_factory=engines).open()
+    processor.prepare((320, 180))
     background = processor._background
 
     def slow_background(*args):  # the upscale, blend and glue: a fixed cost
@@ -210,9 +211,9 @@ def test_bad_fps_is_refused(bad):
 
 
 def test_a_paced_pipeline_arms_the_controller_and_reports_levels_and_cpu():
-    from localsr_cam.capture import SyntheticSource
-    from localsr_cam.outputs import NullSink
-    from localsr_cam.pipeline import Pipeline
+    from localsr_cam.capture.sources import SyntheticSource
+    from localsr_cam.outputs.sinks import NullSink
+    from localsr_cam.pipeline.threads import Pipeline
 
     config = PipelineConfig(model=ModelConfig(backend="cpu"))
     paced = Pipeline(SyntheticSource((64, 36), fps=30), FrameProcessor(

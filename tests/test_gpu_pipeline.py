@@ -24,7 +24,7 @@ import torch
 
 from localsr_cam.errors import ConfigError
 from localsr_cam.frames import CapturedFrame
-from localsr_cam.gpu_pipeline import DoubleBufferedProcessor, for_processor
+from localsr_cam.pipeline.gpu import DoubleBufferedProcessor, for_processor
 
 
 # -- the fake device ------------------------------------------------------------------------
@@ -260,7 +260,8 @@ class FakeProcessor:
         self.masked = masked
         self.order_problems: list[str] = []
 
-    def front(self, frame: CapturedFrame, lr: Buffer | None = None) -> State:
+    def front(self, frame: CapturedFrame, lr: Buffer | None = None, *,
+              bypass: bool = False) -> State:
         device = self.device
         stream = device.current
         assert stream is not None and lr is not None
@@ -482,11 +483,11 @@ class ReusesBusyBuffers(DoubleBufferedProcessor):
         super()._allocate(shape)
         self._sets = self._sets[:1]
 
-    def _launch_front(self, frame):
+    def _launch_front(self, frame, bypass):
         real_wait = self.ops.wait_event
         self.ops.wait_event = lambda stream, event: None  # type: ignore[method-assign]
         try:
-            return super()._launch_front(frame)
+            return super()._launch_front(frame, bypass)
         finally:
             self.ops.wait_event = real_wait  # type: ignore[method-assign]
 
@@ -576,14 +577,16 @@ class ImmediateCpuOps:
 @pytest.mark.parametrize("blend", [{}, {"full_frame": True}, {"background": "blur"}])
 def test_real_processor_gives_the_same_frames_through_the_scheduler(buffering, blend):
     from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
-    from localsr_cam.processor import FrameProcessor
+    from localsr_cam.process.processor import FrameProcessor
     from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
 
     def processor() -> FrameProcessor:
         config = PipelineConfig(model=ModelConfig(model="fast", backend="cpu"),
                                 blend=BlendConfig(ema=0.5, **blend))
         engines = EngineBox(DiscSegmenter((0.4, 0.5), 0.3), BicubicSR(offset=0.1))
-        return FrameProcessor(config, engine_factory=engines).open()
+        opened = FrameProcessor(config, engine_factory=engines).open()
+        opened.prepare((80, 45))
+        return opened
 
     rng = np.random.default_rng(0)
     frames = [CapturedFrame(rng.integers(0, 256, (45, 80, 3), dtype=np.uint8), i, 0.0)

@@ -7,7 +7,7 @@ import pytest
 
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
 from localsr_cam.frames import CapturedFrame
-from localsr_cam.processor import FrameProcessor
+from localsr_cam.process.processor import FrameProcessor
 from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
 
 
@@ -21,6 +21,8 @@ def noise(seed: int, size=(180, 320)) -> np.ndarray:
 
 
 def run(processor: FrameProcessor, images: list[np.ndarray]):
+    if processor.smoother is None:  # not prepared yet
+        processor.prepare((images[0].shape[1], images[0].shape[0]))
     return [processor.process(CapturedFrame(image, i, 0.0)) for i, image in enumerate(images)]
 
 
@@ -128,7 +130,7 @@ def test_an_unknown_quality_is_a_config_error(quality):
 
 def test_hud_shows_cpu_use_and_the_level():
     from localsr_cam.frames import HudStats
-    from localsr_cam.hud import hud_lines
+    from localsr_cam.outputs.hud import hud_lines
 
     first = hud_lines(HudStats(fps=30.0, latency_ms=25.0, backend="cpu", cpu_percent=57.4,
                                level="head"), show_mask=False, bypass=False)[0]

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from localsr_cam.measure.cpu import CpuMeter, RollingCpu
 from localsr_cam.measure.load import BusyLoad
+from localsr_cam.pipeline.cpu import CpuMeter, RollingCpu
 
 
 class Clocks:
@@ -115,7 +115,8 @@ def test_negative_load_is_refused():
 def test_bench_load_leaves_no_process_also_when_interrupted(monkeypatch, tmp_path):
     import json
 
-    from localsr_cam import bench
+    from localsr_cam.cli.main import main
+    from localsr_cam.measure import bench
 
     started: list[int] = []
     original = BusyLoad.start
@@ -127,7 +128,7 @@ def test_bench_load_leaves_no_process_also_when_interrupted(monkeypatch, tmp_pat
 
     monkeypatch.setattr(BusyLoad, "start", recording_start)
     out = tmp_path / "bench.json"
-    assert bench.main(["--mode", "bicubic", "--frames", "10", "--warmup", "2", "--input",
+    assert main(["bench", "--mode", "bicubic", "--frames", "10", "--warmup", "2", "--input",
                        "96x54", "--no-progress", "--load", "2", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["load"] == 2 and len(started) == 2
@@ -140,13 +141,13 @@ def test_bench_load_leaves_no_process_also_when_interrupted(monkeypatch, tmp_pat
         raise KeyboardInterrupt
 
     monkeypatch.setattr(bench, "run_mode", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        bench.main(["--mode", "bicubic", "--frames", "10", "--load", "1", "--no-progress"])
+    assert main(["bench", "--mode", "bicubic", "--frames", "10", "--load", "1",
+                 "--no-progress"]) == 130  # Ctrl-C
     assert len(started) == 1 and not any(alive(pid) for pid in started)
 
 
 def test_bench_refuses_a_negative_load(capsys):
-    from localsr_cam import bench
+    from localsr_cam.cli.main import main
 
-    assert bench.main(["--load", "-1", "--no-progress"]) == 2
+    assert main(["bench", "--load", "-1", "--no-progress"]) == 2
     assert "--load" in capsys.readouterr().err

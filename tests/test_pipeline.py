@@ -9,11 +9,11 @@ import time
 import numpy as np
 import pytest
 
-from localsr_cam.capture import SyntheticSource
+from localsr_cam.capture.sources import SyntheticSource
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
 from localsr_cam.frames import Controls, HudStats, ProcessedFrame
-from localsr_cam.pipeline import Pipeline
-from localsr_cam.processor import FrameProcessor
+from localsr_cam.pipeline.threads import Pipeline
+from localsr_cam.process.processor import FrameProcessor
 from tests.fakes import EngineBox
 
 
@@ -57,7 +57,8 @@ def test_frame_limit_sizes_and_clean_shutdown():
     assert result.frames == 12 and len(sink.writes) == 12
     assert sink.size == (128, 72) and sink.closed == 1
     assert len(result.latencies_ms) == 12 and all(v > 0 for v in result.latencies_ms)
-    assert {"segment", "upscale", "blend", "background", "capture"} <= set(result.stages_p50_ms)
+    stages = set().union(*(record.stages_ms for record in result.records))
+    assert {"segment", "upscale", "blend", "background", "capture"} <= stages
     assert "frames=12" in result.summary() and not live_threads()
 
 
@@ -148,7 +149,7 @@ def test_output_images_are_distinct_arrays():
 def test_gpu_scheduler_in_the_pipeline_delivers_every_frame_in_order(monkeypatch, buffering):
     """The double-buffered scheduler returns frames one late; the pipeline flushes the
     last one at the end of the source (streams faked on the CPU)."""
-    from localsr_cam.gpu_pipeline import DoubleBufferedProcessor
+    from localsr_cam.pipeline.gpu import DoubleBufferedProcessor
     from tests.test_gpu_pipeline import ImmediateCpuOps
 
     class FiveFrames(SyntheticSource):

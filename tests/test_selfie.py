@@ -19,9 +19,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from localsr_cam import engines
 from localsr_cam.errors import ModelError
-from localsr_cam.models import selfie, selfie_fetch
+from localsr_cam.models import selfie
+from localsr_cam.zoo import artifacts, registry, selfie_fetch
 
 skimage_data = pytest.importorskip("skimage.data")
 needs_litert = pytest.mark.skipif(importlib.util.find_spec("ai_edge_litert") is None,
@@ -38,11 +38,22 @@ MIN_IOU = 0.99
 _prepared: dict[str, Path] = {}
 
 
+def pools_with_mean(data: bytes) -> bool:
+    """Whether a ``.tflite`` uses the ``MEAN`` op (the landscape model pools with it where
+    the general one uses ``AVERAGE_POOL_2D``)."""
+    import tflite
+
+    model = tflite.Model.GetRootAsModel(data, 0)
+    codes = (model.OperatorCodes(i) for i in range(model.OperatorCodesLength()))
+    return any(max(c.BuiltinCode(), c.DeprecatedBuiltinCode()) == tflite.BuiltinOperator.MEAN
+               for c in codes)
+
+
 def prepared_engines(factory: pytest.TempPathFactory) -> Path:
     """An engines folder holding current selfie models (built at most once per run)."""
     if "dir" not in _prepared:
-        project = engines.engines_dir()
-        if all(selfie_fetch.is_up_to_date(name, project) for name in VARIANT_NAMES):
+        project = artifacts.engines_dir()
+        if all(selfie_fetch.entry_problem(name, project) is None for name in VARIANT_NAMES):
             _prepared["dir"] = project
         else:
             target = factory.mktemp("engines")
@@ -90,7 +101,7 @@ def photos(size: tuple[int, int], fit: str) -> torch.Tensor:
 
 
 def run_torch(engines_dir: Path, name: str, images: torch.Tensor) -> torch.Tensor:
-    spec = engines.MODELS[name]
+    spec = registry.MODELS[name]
     assert spec.weights is not None
     model = selfie.load_state_dict(engines_dir / spec.weights, name)
     with torch.inference_mode():
@@ -98,7 +109,7 @@ def run_torch(engines_dir: Path, name: str, images: torch.Tensor) -> torch.Tenso
 
 
 def run_onnx(engines_dir: Path, name: str, images: torch.Tensor) -> torch.Tensor:
-    spec = engines.MODELS[name]
+    spec = registry.MODELS[name]
     assert spec.onnx is not None
     return selfie_fetch.run_onnx((engines_dir / spec.onnx).read_bytes(), images, threads=2)
 
@@ -208,7 +219,7 @@ def test_matches_litert_on_letterboxed_photos(name: str, engines_dir: Path,
     assert reference is not None
     for runtime, run in RUNTIMES.items():
         assert iou(run(engines_dir, name, images), reference) >= MIN_IOU, runtime
-    if "MEAN" in selfie.tflite_ops(tflite[name]):
+    if pools_with_mean(tflite[name]):
         monkeypatch.setattr(selfie, "global_mean", sequential_mean)
     difference = float((run_torch(engines_dir, name, images) - reference).abs().max())
     assert difference < MAX_ABS_DIFF, f"max |Δ| {difference:.2e}"
@@ -218,7 +229,7 @@ def test_onnx_graph_is_static_opset_17(engines_dir: Path) -> None:
     import onnx
 
     for name in VARIANT_NAMES:
-        spec = engines.MODELS[name]
+        spec = registry.MODELS[name]
         assert spec.onnx is not None
         model = onnx.load(str(engines_dir / spec.onnx))
         onnx.checker.check_model(model)

@@ -44,7 +44,7 @@ from localsr_cam.errors import ModelError
 
 log = logging.getLogger(__name__)
 
-#: Input size (H, W) of each variant, keyed by the model names of :data:`engines.MODELS`.
+#: Input size (H, W) of each variant, keyed by the model names of the zoo's registry.
 VARIANTS: dict[str, tuple[int, int]] = {
     "selfie": (256, 256),
     "selfie-landscape": (144, 256),
@@ -329,17 +329,6 @@ def _strides(op: object, name: str) -> tuple[int, int]:
                else tflite.DepthwiseConv2DOptions())
     options.Init(table.Bytes, table.Pos)
     return int(options.StrideH()), int(options.StrideW())
-
-
-def tflite_ops(data: bytes) -> list[str]:
-    """Op names of a ``.tflite``'s first subgraph in execution order (custom ops by their
-    custom name), to inspect a graph: e.g. the landscape model pools with ``MEAN`` where
-    the general one uses ``AVERAGE_POOL_2D``."""
-    import tflite
-
-    model = tflite.Model.GetRootAsModel(data, 0)
-    graph = model.Subgraphs(0)
-    return [_op_name(model, graph.Operators(k)) for k in range(graph.OperatorsLength())]
 
 
 def read_tflite(data: bytes) -> TFLiteGraph:

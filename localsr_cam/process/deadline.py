@@ -79,7 +79,6 @@ MIN_COST_S = 1e-4
 """The least processing time counted for a frame (ratios of costs stay finite)."""
 
 LEVELS: dict[str, Level] = {level.name: level for level in LADDER}
-QUALITY_CHOICES = ("auto", *LEVELS)
 
 
 @dataclasses.dataclass(frozen=True)

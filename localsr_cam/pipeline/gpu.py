@@ -1,6 +1,6 @@
 """Double buffering on a CUDA GPU: frame N+1's front half overlaps frame N's back half.
 
-:class:`~localsr_cam.processor.FrameProcessor` splits a frame into a front half (upload,
+:class:`~localsr_cam.process.processor.FrameProcessor` splits a frame into a front half (upload,
 segment, mask, person box) and a back half (SR of the box crop, background, blend,
 download). Here each half runs on its own CUDA stream with its own buffer set, so the
 GPU runs the back half of frame N while the host issues, and the GPU runs, the front
@@ -46,7 +46,7 @@ from localsr_cam.errors import ConfigError
 from localsr_cam.frames import CapturedFrame, ProcessedFrame
 
 if TYPE_CHECKING:
-    from localsr_cam.processor import FrameProcessor
+    from localsr_cam.process.processor import FrameProcessor
 
 BUFFERING = ("single", "double")
 
@@ -99,9 +99,9 @@ class DeviceOps(Protocol):
 
 
 class SplitProcessor(Protocol):
-    """What the scheduler needs of :class:`~localsr_cam.processor.FrameProcessor`."""
+    """What the scheduler needs of :class:`~localsr_cam.process.processor.FrameProcessor`."""
 
-    def front(self, frame: CapturedFrame, lr: Any = None) -> Any: ...
+    def front(self, frame: CapturedFrame, lr: Any = None, *, bypass: bool = False) -> Any: ...
 
     def render(self, state: Any) -> Any: ...
 
@@ -167,9 +167,11 @@ class DoubleBufferedProcessor:
         """Frames between a frame going in and its result coming out (0 or 1)."""
         return 0 if self.buffering == "single" else 1
 
-    def process(self, frame: CapturedFrame) -> ProcessedFrame | None:
+    def process(self, frame: CapturedFrame, *, bypass: bool = False
+                ) -> ProcessedFrame | None:
         """Queue ``frame``; return the previous frame's result (double) or this one's
-        (single). ``None`` while the pipeline fills."""
+        (single). ``None`` while the pipeline fills. ``bypass``: as for
+        :meth:`FrameProcessor.process`, for this frame."""
         previous: ProcessedFrame | None = None
         if frame.image.shape != self._shape:
             previous = self.flush()
@@ -178,7 +180,7 @@ class DoubleBufferedProcessor:
             # queue the previous frame's back half first: the GPU works on it while the
             # host issues (and waits in) this frame's front half
             self._launch_back(self._pending)
-        finished, self._pending = self._pending, self._launch_front(frame)
+        finished, self._pending = self._pending, self._launch_front(frame, bypass)
         if self.buffering == "single":
             self._launch_back(self._pending)
             finished, self._pending = self._pending, None
@@ -216,7 +218,7 @@ class DoubleBufferedProcessor:
         self._shape = tuple(shape)
         self._next = 0
 
-    def _launch_front(self, frame: CapturedFrame) -> _Slot:
+    def _launch_front(self, frame: CapturedFrame, bypass: bool) -> _Slot:
         """Upload ``frame`` into the next buffer set and queue the front half."""
         index = self._next
         self._next = (index + 1) % len(self._sets)
@@ -228,7 +230,7 @@ class DoubleBufferedProcessor:
                 ops.wait_event(stream, buffers.back_done)  # dev_in read by its back half
             ops.upload(frame.image, buffers.host_in, buffers.dev_in, stream)
             ops.record(buffers.uploaded, stream)
-            state = self.processor.front(frame, buffers.dev_in)
+            state = self.processor.front(frame, buffers.dev_in, bypass=bypass)
             ops.record(buffers.front_done, stream)
         buffers.used = True
         return _Slot(index, state)
@@ -318,7 +320,7 @@ class CudaOps:
 
 def for_processor(processor: FrameProcessor, buffering: str = "double"
                   ) -> DoubleBufferedProcessor:
-    """A scheduler for an opened :class:`~localsr_cam.processor.FrameProcessor` whose
+    """A scheduler for an opened :class:`~localsr_cam.process.processor.FrameProcessor` whose
     engines run on CUDA (``processor.device``); a CPU processor is refused."""
     device = processor.device
     if device.type != "cuda":

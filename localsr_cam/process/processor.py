@@ -25,14 +25,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from localsr_cam import ops
 from localsr_cam.config import PipelineConfig
-from localsr_cam.engines import SR_BASELINES, Engine, open_engine, resolve_backend
-from localsr_cam.frames import CapturedFrame, Controls, ProcessedFrame
-from localsr_cam.localize import Box, MaskSmoother, bucket_box, person_box
-from localsr_cam.process import reuse
+from localsr_cam.frames import CapturedFrame, ProcessedFrame
+from localsr_cam.process import ops, reuse
 from localsr_cam.process.deadline import LEVELS, DeadlineController, Level
-from localsr_cam.segment import Segmenter, choose_segmenter
+from localsr_cam.process.localize import Box, MaskSmoother, bucket_box, person_box
+from localsr_cam.process.segment import Segmenter, choose_segmenter
+from localsr_cam.runtime import settings
+from localsr_cam.runtime.base import Engine, resolve_backend
+from localsr_cam.zoo.backends import open_engine
+from localsr_cam.zoo.registry import SR_BASELINES
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +51,18 @@ FULL = LEVELS["full"]
 class FrameProcessor:
     """Steps 1–6 on one frame at a time; not thread-safe (one processing thread).
 
-    ``open()`` loads the engines the config needs; ``process()`` returns a new
-    :class:`ProcessedFrame` whose ``image`` the caller owns. An engine that fails on a
-    frame makes that frame the plain upscale; the failure is logged once and counted in
-    ``fallbacks``. ``engine_factory`` loads engines (tests pass fakes).
+    ``open()`` loads the engines the config needs; ``prepare(frame_size)`` builds the
+    parts that depend on the frame size (the segmenter ``auto`` picks, its letterbox,
+    the mask smoother) and must be called before the first frame of that size;
+    ``process()`` returns a new :class:`ProcessedFrame` whose ``image`` the caller owns.
+    An engine that fails on a frame makes that frame the plain upscale; the failure is
+    logged once and counted in ``fallbacks``. ``engine_factory`` loads engines (tests
+    pass fakes).
     """
 
-    def __init__(self, config: PipelineConfig, controls: Controls | None = None,
+    def __init__(self, config: PipelineConfig,
                  engine_factory: EngineFactory = open_engine) -> None:
         self.config = config
-        self.controls = controls
         self._open_engine = engine_factory
         self.backend = ""
         self.device = torch.device("cpu")
@@ -66,10 +70,8 @@ class FrameProcessor:
         self.segmenter_name: str | None = None
         self._sr: Engine | None = None
         self._segmenters: dict[str, Segmenter] = {}
-        self._smoother = MaskSmoother(
-            ema=config.blend.ema, low=config.blend.threshold_low,
-            high=config.blend.threshold_high, despeckle=config.blend.despeckle,
-            feather_radius=1)
+        self._smoother: MaskSmoother | None = None
+        self._frame_size: tuple[int, int] | None = None
         self._torch_threads: int | None = None
         # quality levels and skipped work (process/deadline.py, process/reuse.py):
         # ``deadline`` (set by a paced pipeline) picks each frame's level, else ``level``
@@ -105,8 +107,7 @@ class FrameProcessor:
             # ops here, and a second pool of spinning threads on a 2-core laptop made
             # every stage several times slower (462 ms vs 99 ms a frame, measured).
             # Restored by close().
-            self._torch_threads = torch.get_num_threads()
-            torch.set_num_threads(1)
+            self._torch_threads = settings.set_threads(1)
         try:
             if self.uses_sr:
                 self._sr = self._open_engine(model.model, self.backend, model.threads, None)
@@ -125,15 +126,37 @@ class FrameProcessor:
             segmenter = self._segmenters[name] = Segmenter(name, engine)
         return segmenter
 
+    @property
+    def smoother(self) -> MaskSmoother | None:
+        """The mask smoother :meth:`prepare` built (``None`` before it, or with no mask)."""
+        return self._smoother
+
     def prepare(self, frame_size: tuple[int, int]) -> None:
-        """Open the segmenter ``auto`` picks for frames of this (width, height)."""
-        if self.uses_mask:
-            self.segmenter_name = choose_segmenter(self.config.model.segmenter, frame_size)
-            self._segmenter_for(self.segmenter_name)
+        """Get ready for frames of ``frame_size`` (width, height): open the segmenter
+        ``auto`` picks for it, fit its letterbox, and build the mask smoother (its feather
+        radius is in segmenter pixels). Temporal state starts afresh."""
+        width, height = frame_size
+        self._frame_size = (int(width), int(height))
+        self.segmenter_name, self._smoother = None, None
+        self._mask_reuse.reset()
+        self._sr_reuse.reset()
+        if not self.uses_mask:
+            return
+        name = choose_segmenter(self.config.model.segmenter, frame_size)
+        segmenter = self._segmenter_for(name)
+        segmenter.prepare(frame_size, self.device)
+        blend = self.config.blend
+        feather_px = blend.feather_px  # 0: a hard edge
+        self._smoother = MaskSmoother(
+            ema=blend.ema, low=blend.threshold_low, high=blend.threshold_high,
+            despeckle=blend.despeckle,
+            feather_radius=feather_px and max(1, round(feather_px * segmenter.scale / 2)))
+        self.segmenter_name = name
 
     def reset(self) -> None:
         """Forget temporal state (call between unrelated images)."""
-        self._smoother.reset()
+        if self._smoother is not None:
+            self._smoother.reset()
         self._mask_reuse.reset()
         self._sr_reuse.reset()
 
@@ -144,7 +167,7 @@ class FrameProcessor:
             if engine is not None:
                 engine.close()
         if self._torch_threads is not None:
-            torch.set_num_threads(self._torch_threads)
+            settings.set_threads(self._torch_threads)
             self._torch_threads = None
 
     def __enter__(self) -> FrameProcessor:
@@ -154,18 +177,19 @@ class FrameProcessor:
         self.close()
 
     # -- per frame --------------------------------------------------------------------
-    def process(self, frame: CapturedFrame) -> ProcessedFrame:
+    def process(self, frame: CapturedFrame, *, bypass: bool = False) -> ProcessedFrame:
         """``frame.image`` uint8 H×W×3 BGR → :class:`ProcessedFrame` with a 2H×2W×3 image.
 
-        The same as ``back(front(frame, level=...))`` at the level the deadline
-        controller picks (or :attr:`level`), with the change tests that skip unchanged
-        work; a double-buffered GPU scheduler calls the two halves itself, on two CUDA
-        streams, at full quality.
+        ``bypass``: output the plain upscale (the preview's switch, read when the frame
+        arrived). The same as ``back(front(frame, bypass=bypass, level=...))`` at the
+        level the deadline controller picks (or :attr:`level`), with the change tests
+        that skip unchanged work; a double-buffered GPU scheduler calls the two halves
+        itself, on two CUDA streams, at full quality.
         """
         deadline = self.deadline
         level = deadline.begin() if deadline is not None else self.level
         try:
-            return self.back(self.front(frame, level=level))
+            return self.back(self.front(frame, bypass=bypass, level=level))
         finally:
             if deadline is not None:
                 deadline.end()
@@ -177,19 +201,23 @@ class FrameProcessor:
             lr = lr.pin_memory().to(self.device, non_blocking=True)
         return lr
 
-    def front(self, frame: CapturedFrame, lr: torch.Tensor | None = None,
-              level: Level | None = None) -> FrontState:
+    def front(self, frame: CapturedFrame, lr: torch.Tensor | None = None, *,
+              bypass: bool = False, level: Level | None = None) -> FrontState:
         """Front half, steps 1–3: upload, segment, smooth the mask, find the person box.
 
         ``lr``: ``frame.image`` already on the device (uint8 H×W×3), for a caller that
         uploads into its own buffers; uploaded here when ``None``. An engine failure is
-        kept in the state and turned into the plain upscale by :meth:`render`.
+        kept in the state and turned into the plain upscale by :meth:`render`. Raises
+        :class:`ValueError` for a frame of another size than :meth:`prepare` was told.
         ``level``: the quality level; given, unchanged work is skipped too (CPU only);
         ``None``: full quality, everything computed.
         """
+        height, width = frame.image.shape[:2]
+        if (width, height) != self._frame_size:
+            raise ValueError(f"a {width}x{height} frame reached a processor prepared for "
+                             f"{self._frame_size}; call prepare((width, height)) first")
         if lr is None:
             lr = self.upload(frame.image)
-        bypass = self.controls is not None and self.controls.bypass
         skipping = level is not None and lr.device.type == "cpu"
         state = FrontState(frame=frame, lr=lr, bypass=bypass, stages_ms={},
                            level=level or FULL, skipping=skipping)
@@ -258,14 +286,8 @@ class FrameProcessor:
     def segment(self, lr: torch.Tensor) -> torch.Tensor:
         """Soft person mask, float32 1×1×H×W in [0,1], at the frame's resolution."""
         height, width = lr.shape[:2]
-        if self.segmenter_name is None:
-            self.prepare((width, height))
-        assert self.segmenter_name is not None
-        segmenter = self._segmenters[self.segmenter_name]
-        probability = segmenter(lr)
-        scale = segmenter.scale
-        feather_px = self.config.blend.feather_px  # 0: a hard edge
-        self._smoother.feather_radius = feather_px and max(1, round(feather_px * scale / 2))
+        assert self.segmenter_name is not None and self._smoother is not None, "prepare()"
+        probability = self._segmenters[self.segmenter_name](lr)
         soft = self._smoother(probability.float())
         if soft.shape[2:] == (height, width):
             return soft

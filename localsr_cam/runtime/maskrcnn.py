@@ -187,7 +187,7 @@ class MaskRCNNSegmenter:
 
 
 class MaskRCNNEngine:
-    """:class:`MaskRCNNSegmenter` behind the :class:`~localsr_cam.engines.Engine`
+    """:class:`MaskRCNNSegmenter` behind the :class:`~localsr_cam.runtime.base.Engine`
     interface: ``{"image": N×3×H×W}`` → ``{"mask": N×1×H×W}`` (float32, on ``device``,
     owned by the caller). Runs in PyTorch; ``backend`` is ``"cuda"`` or ``"torch"``.
 
@@ -209,10 +209,10 @@ class MaskRCNNEngine:
             Path(weights) if weights is not None else None, device=device, **settings)
 
     def open(self) -> MaskRCNNEngine:
-        import torch
+        from localsr_cam.runtime import settings
 
         if self.device.type == "cpu":
-            torch.set_num_threads(self.threads)
+            settings.set_threads(self.threads)
         self._segmenter.open()
         return self
 

@@ -13,7 +13,6 @@ cost, sha256, validation figures and the exact command.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import os
@@ -31,51 +30,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from localsr_cam.engines import (
-    engines_dir,
-    model_spec,
-    sha256_file,
-    write_atomically,
-    write_manifest_entry,
-)
-from localsr_cam.errors import EXIT_USAGE, ConfigError, LocalSRError, ModelError, SourceError
+from localsr_cam.capture.images import crop_even
+from localsr_cam.errors import ConfigError, ModelError, SourceError
+from localsr_cam.measure.degradation import degrade
+from localsr_cam.paths import sha256_file, write_atomically
+from localsr_cam.runtime import settings as torch_settings
+from localsr_cam.zoo.artifacts import engines_dir, read_manifest, write_manifest_entry
+from localsr_cam.zoo.loading import build_model
+from localsr_cam.zoo.recipes import read_state_dict, safe_torch_load
+from localsr_cam.zoo.registry import model_spec
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-DEGRADE_METHODS = {"area": cv2.INTER_AREA, "bicubic": cv2.INTER_CUBIC}
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "fast": {"loss": "l1", "scheduler": "cosine", "patch": 96, "batch": 16, "lr": 2e-3},
-    "paper": {"loss": "mse", "scheduler": "plateau", "patch": 64, "batch": 8, "lr": 1e-3},
-}
+RECIPE_DEFAULTS: dict[str, Any] = {"loss": "mse", "scheduler": "plateau", "patch": 64,
+                                   "batch": 8, "lr": 1e-3, "width": 32}
+"""The paper's recipe; a registry entry's ``train_defaults`` override it per model."""
 
 
 # --------------------------------------------------------------------------- data
-
-
-def crop_even(image: np.ndarray) -> np.ndarray:
-    """The top-left part of an H×W×C image with even H and W (a view, not a copy)."""
-    h, w = image.shape[:2]
-    return image[: h - h % 2, : w - w % 2]
-
-
-def degrade(hr_uint8_bgr: np.ndarray, method: str = "area") -> np.ndarray:
-    """The LR input for an HR image: crop to even size, then 2× downscale with OpenCV.
-
-    ``hr_uint8_bgr`` is H×W×3 uint8 (BGR or RGB, the channels are treated alike);
-    returns (H//2)×(W//2)×3 uint8. ``method`` is ``"area"`` (cv2.INTER_AREA, the exact
-    2×2 mean) or ``"bicubic"`` (cv2.INTER_CUBIC). Pair the result with
-    ``crop_even(hr)`` as ground truth.
-    """
-    if method not in DEGRADE_METHODS:
-        raise ConfigError(f"unknown degradation {method!r}; choose one of: "
-                          f"{', '.join(DEGRADE_METHODS)}")
-    hr = crop_even(hr_uint8_bgr)
-    if hr.shape[0] < 2 or hr.shape[1] < 2:
-        raise SourceError(f"image of size {hr_uint8_bgr.shape[1]}x{hr_uint8_bgr.shape[0]} "
-                          "is too small to downscale 2x")
-    return cv2.resize(hr, (hr.shape[1] // 2, hr.shape[0] // 2),
-                      interpolation=DEGRADE_METHODS[method])
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -197,55 +170,51 @@ def evaluate(model: nn.Module, images: list[tuple[str, np.ndarray]], method: str
     return {"per_image": rows, "mean": mean}
 
 
-# --------------------------------------------------------------------------- CLI
+# --------------------------------------------------------------------------- options
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="localsr-cam train",
-        description="Train the FastUNet or PaperUNet 2x super-resolver and ship it.")
-    parser.add_argument("--model", choices=("fast", "paper"), default="fast")
-    parser.add_argument("--train-dir", type=Path, required=True,
-                        help="HR images (plain folder or DIV2K *_HR subfolders)")
-    parser.add_argument("--val-dir", type=Path, required=True,
-                        help="HR validation images (model selection and reported figures)")
-    parser.add_argument("--width", type=int, help="channels (fast: 16, paper: 32)")
-    parser.add_argument("--depth", type=int, default=2, help="FastUNet half-res conv blocks")
-    parser.add_argument("--dropout", type=float, default=0.1, help="PaperUNet dropout")
-    parser.add_argument("--no-residual", action="store_true",
-                        help="PaperUNet outputs the image directly, as in the paper")
-    parser.add_argument("--degrade", choices=tuple(DEGRADE_METHODS), default="area")
-    parser.add_argument("--loss", choices=("mse", "l1"))
-    parser.add_argument("--scheduler", choices=("plateau", "cosine"))
-    parser.add_argument("--lr", type=float, help="Adam learning rate")
-    parser.add_argument("--patch", type=int, help="HR patch side (even)")
-    parser.add_argument("--batch", type=int)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--iters", type=int, default=200, help="steps per epoch")
-    parser.add_argument("--time-budget", type=float, metavar="MIN",
-                        help="stop after the epoch that would overrun MIN minutes")
-    parser.add_argument("--val-crop", type=int, default=0,
-                        help="validate on centre crops of this HR side (0: whole images)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    parser.add_argument("--resume", type=Path, help="checkpoint to continue from")
-    parser.add_argument("--init", type=Path, metavar="WEIGHTS",
-                        help="start from these weights (a plain state dict, e.g. a shipped "
-                             ".pt) with a fresh optimizer and schedule: fine-tuning")
-    parser.add_argument("--work-dir", type=Path, default=Path(".cache/train"),
-                        help="checkpoints go to WORK_DIR/<model>/")
-    parser.add_argument("--out-dir", type=Path, help="engines folder (default: the project's)")
-    parser.add_argument("--no-export", action="store_true",
-                        help="keep the checkpoints only (no engines files, no manifest)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
+@dataclass(frozen=True)
+class TrainOptions:
+    """What ``localsr-cam train`` was asked to do (see :mod:`localsr_cam.cli.train`).
+
+    ``None`` for ``width``, ``loss``, ``scheduler``, ``lr``, ``patch``, ``batch`` means
+    the model's registry default. ``command``: the argument list, recorded in the
+    manifest entry so a shipped model says how it was made.
+    """
+
+    train_dir: Path
+    val_dir: Path
+    model: str = "fast"
+    width: int | None = None
+    depth: int = 2
+    dropout: float = 0.1
+    no_residual: bool = False
+    degrade: str = "area"
+    loss: str | None = None
+    scheduler: str | None = None
+    lr: float | None = None
+    patch: int | None = None
+    batch: int | None = None
+    epochs: int = 20
+    iters: int = 200
+    time_budget: float | None = None
+    val_crop: int = 0
+    seed: int = 0
+    threads: int = 0
+    resume: Path | None = None
+    init: Path | None = None
+    work_dir: Path = Path(".cache/train")
+    out_dir: Path | None = None
+    no_export: bool = False
+    quiet: bool = False
+    command: tuple[str, ...] = ()
 
 
 @dataclass
 class Settings:
-    """Parsed and validated arguments, with per-model defaults filled in."""
+    """Validated options, with per-model defaults filled in."""
 
-    args: argparse.Namespace
+    args: TrainOptions
     config: dict[str, Any]
     loss: str
     scheduler: str
@@ -254,22 +223,19 @@ class Settings:
     batch: int
 
 
-def parse_args(argv: Sequence[str]) -> Settings:
-    """argv → :class:`Settings`; any bad flag is a :class:`ConfigError` (one line)."""
-
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> Any:
-            raise ConfigError(f"localsr-cam train: {message}")
-
-    parser = build_parser()
-    parser.__class__ = Parser
-    args = parser.parse_args(list(argv))
-    d = DEFAULTS[args.model]
+def resolve(options: TrainOptions) -> Settings:
+    """Fill in the model's defaults and check the values; a bad one is a ConfigError."""
+    args = options
+    spec = model_spec(args.model)
+    if not spec.trainable:
+        raise ConfigError(f"model {args.model!r} is not trained here; run "
+                          f"`{spec.build_command}`")
+    d = {**RECIPE_DEFAULTS, **spec.train_defaults}
     # `is None`, not `or`: an explicit 0 must reach the checks below, not become a default
     patch = d["patch"] if args.patch is None else args.patch
     batch = d["batch"] if args.batch is None else args.batch
     lr = d["lr"] if args.lr is None else args.lr
-    width = (16 if args.model == "fast" else 32) if args.width is None else args.width
+    width = d["width"] if args.width is None else args.width
     if width < 1:
         raise ConfigError(f"--width must be at least 1 (got {width})")
     if patch < 8 or patch % 4:
@@ -296,9 +262,7 @@ def _make_scheduler(name: str, optimizer: torch.optim.Optimizer, total_epochs: i
 
 
 def _load_checkpoint(path: Path, rebuild: str) -> dict[str, Any]:
-    from localsr_cam.models.unet import _safe_load
-
-    ckpt = _safe_load(path, rebuild)
+    ckpt = safe_torch_load(path, rebuild)
     keys = {"model", "optimizer", "scheduler", "epoch", "best", "best_state", "config", "rng"}
     if not isinstance(ckpt, dict) or not keys <= set(ckpt):
         raise ModelError(f"{path} is not a training checkpoint of `localsr-cam train`; "
@@ -306,17 +270,23 @@ def _load_checkpoint(path: Path, rebuild: str) -> dict[str, Any]:
     return ckpt
 
 
-def train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
-    """Run the training loop; returns a summary. Writes checkpoints and (unless
-    ``--no-export``) the engines files and manifest entry."""
+def train(options: TrainOptions) -> dict[str, Any]:
+    """Train as ``options`` say; returns a summary. Writes checkpoints and (unless
+    ``no_export``) the engines files and manifest entry. ``threads`` applies to this
+    run only: torch's thread count is restored after it."""
+    resolved = resolve(options)
+    count = options.threads if options.threads > 0 else torch.get_num_threads()
+    with torch_settings.threads(count):
+        return _train(resolved, options.command)
+
+
+def _train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
     from tqdm import tqdm
 
-    from localsr_cam.models.unet import build_model, count_params, macs_per_lr_pixel
+    from localsr_cam.models.unet import count_params, macs_per_lr_pixel
 
     args = settings.args
     spec = model_spec(args.model)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     train_imgs = [read_rgb(p, settings.patch) for p in list_images(args.train_dir)]
     val_imgs = [(p.name, read_rgb(p)) for p in list_images(args.val_dir)]
@@ -418,9 +388,6 @@ def _init_from(model: nn.Module, path: Path, rebuild: str, out: Path,
     When the engines manifest's entry for ``name`` has these very weights (same sha256),
     its training record is kept, so the shipped entry tells the whole history.
     """
-    from localsr_cam.engines import read_manifest
-    from localsr_cam.models.unet import read_state_dict
-
     state = read_state_dict(path, rebuild)
     try:
         model.load_state_dict(state)
@@ -459,7 +426,7 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
     An export whose ONNX Runtime output differs from PyTorch by more than
     ``PARITY_LIMIT`` is refused. The validation figures are on whole val images.
     """
-    from localsr_cam.runtime.export import export_sr_onnx, parity
+    from localsr_cam.zoo.export import export_sr_onnx, parity
 
     spec = model_spec(name)
     assert spec.weights is not None and spec.onnx is not None
@@ -503,20 +470,3 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
              name, val["mean"]["psnr"], val["mean"]["bicubic_psnr"], val["mean"]["gain_db"],
              val["mean"]["ssim"], worst)
     return entry
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``localsr-cam train`` entry: 0 on success, 2 (one line on stderr) on bad input."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    threads = torch.get_num_threads()
-    try:
-        settings = parse_args(argv)
-        train(settings, argv)
-    except LocalSRError as exc:
-        print(f"localsr-cam train: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    finally:
-        torch.set_num_threads(threads)  # --threads is for this run, not the process after
-    return 0

@@ -1,7 +1,7 @@
 """``localsr-cam eval``: reproduce the paper's evaluation on a folder of HR images.
 
 For every image: the HR image is cropped to even size; its LR input is the 2× degrade
-used in training (:func:`localsr_cam.train.degrade`); three 2× outputs are scored
+used in training (:func:`localsr_cam.train.trainer.degrade`); three 2× outputs are scored
 against the HR image:
 
 - ``bicubic``: ``cv2.resize`` with ``INTER_CUBIC``, the baseline;
@@ -9,7 +9,7 @@ against the HR image:
 - ``local``: the paper's method, the SR model on the person only, blended over the plain
   upscale; its mask comes from the segmenter run on the LR image (as in the paper).
 
-Metrics (see :mod:`localsr_cam.metrics`): ``psnr``, ``ssim``, ``uqi`` on the whole image;
+Metrics (see :mod:`localsr_cam.measure.metrics`): ``psnr``, ``ssim``, ``uqi`` on the whole image;
 ``psnr_fg`` and ``ssim_fg`` on the foreground (the LR mask upscaled bilinearly to HR
 size, then ≥ 0.5); ``psnr_boundary`` on the ±8 px band around the mask edge at HR size,
 where the paper's pasted result showed seams. All three methods are scored on the same
@@ -25,12 +25,10 @@ the percentage increases. Output paths are checked before any model is loaded.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -40,11 +38,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from localsr_cam import metrics
-from localsr_cam.engines import BACKENDS, SEGMENTERS, SR_MODELS, write_atomically
-from localsr_cam.errors import EXIT_USAGE, LocalSRError, ModelError, SinkError
-from localsr_cam.images import crop_even, list_images, load_image
-from localsr_cam.paths import check_writable_file
+from localsr_cam.capture.images import crop_even, list_images, load_image
+from localsr_cam.errors import LocalSRError, ModelError, SinkError
+from localsr_cam.measure import metrics
+from localsr_cam.measure.degradation import DEGRADE_METHODS, degrade
+from localsr_cam.measure.figures import ImageRecord, Scores
+from localsr_cam.paths import check_writable_file, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ METHODS = ("bicubic", "full", "local")
 SR_METHODS = ("full", "local")
 WHOLE_METRICS = ("psnr", "ssim", "uqi")
 METRICS = (*WHOLE_METRICS, "psnr_fg", "ssim_fg", "psnr_boundary")
-DEGRADE_CHOICES = ("area", "bicubic")
+DEGRADE_CHOICES = tuple(DEGRADE_METHODS)
 
 Outputs = Mapping[str, tuple[np.ndarray, np.ndarray | None]]
 """``{"full"|"local": (sr, mask)}``: ``sr`` uint8 2H×2W×3 BGR; ``mask`` float32 H×W in
@@ -61,24 +60,6 @@ OutputsFor = Callable[[np.ndarray], Outputs]
 """LR image (uint8 H×W×3 BGR, read-only for the callee) → :data:`Outputs`."""
 Degrade = Callable[[np.ndarray], np.ndarray]
 """HR uint8 2H×2W×3 → LR uint8 H×W×3."""
-Scores = dict[str, float | None]
-
-
-@dataclasses.dataclass
-class ImageRecord:
-    """What one image's figure needs; arrays are the evaluator's own, passed read-only.
-
-    ``lr`` uint8 h×w×3, ``hr`` uint8 2h×2w×3, ``mask`` float32 h×w or ``None``,
-    ``outputs`` ``{method: uint8 2h×2w×3}`` for every method in :data:`METHODS`.
-    """
-
-    name: str
-    lr: np.ndarray
-    hr: np.ndarray
-    mask: np.ndarray | None
-    outputs: dict[str, np.ndarray]
-    scores: dict[str, Scores]
-    foreground_fraction: float
 
 
 # -- scoring -------------------------------------------------------------------------
@@ -257,39 +238,18 @@ def markdown_report(report: Mapping[str, Any]) -> str:
 # -- command line --------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from localsr_cam.cli import _Parser  # raises ConfigError: one line, exit 2
+@dataclasses.dataclass(frozen=True)
+class EvalOptions:
+    """What ``localsr-cam eval`` was asked to do (see :mod:`localsr_cam.cli.eval`)."""
 
-    parser = _Parser(
-        prog="localsr-cam eval",
-        description="Reproduce the paper's evaluation on a folder of HR images: degrade "
-                    "each 2×, upscale it with bicubic, full-frame SR and localized SR "
-                    "(SR on the segmented person only), and score all three against the "
-                    "HR image with PSNR, SSIM and UQI (whole image, foreground, mask "
-                    "border) and the paper's Algorithm 1 mean percentage increase.",
-        epilog="Example: localsr-cam eval --images photos/ --json eval.json --md eval.md "
-               "--figures eval_figs/")
-    parser.add_argument("--images", required=True, type=Path, metavar="DIR",
-                        help="folder of HR images (png, jpg, bmp, tif, webp, ...; not "
-                             "recursive); each must be at least 16×16")
-    parser.add_argument("--model", default="fast", choices=SR_MODELS,
-                        help="super-resolution model (default: %(default)s)")
-    parser.add_argument("--segmenter", default="auto", choices=SEGMENTERS,
-                        help="person segmenter run on the LR image (default: %(default)s)")
-    parser.add_argument("--backend", default="auto", choices=BACKENDS,
-                        help="inference backend (default: %(default)s)")
-    parser.add_argument("--degrade", default="area", choices=DEGRADE_CHOICES,
-                        help="how the LR input is made from the HR image: area = 2×2 "
-                             "mean (cv2.INTER_AREA), bicubic = cv2.INTER_CUBIC "
-                             "(default: %(default)s)")
-    parser.add_argument("--json", type=Path, metavar="FILE",
-                        help="write the full report (per image, means, Algorithm 1) here")
-    parser.add_argument("--md", type=Path, metavar="FILE",
-                        help="write the report as markdown tables here")
-    parser.add_argument("--figures", type=Path, metavar="DIR",
-                        help="write one comparison PNG per image (LR | HR | mask | full "
-                             "SR | localized SR) and a percent-increase bar chart here")
-    return parser
+    images: Path
+    model: str = "fast"
+    segmenter: str = "auto"
+    backend: str = "auto"
+    degrade: str = "area"
+    json: Path | None = None
+    md: Path | None = None
+    figures: Path | None = None
 
 
 def prepare_figure_dir(path: Path) -> None:
@@ -303,9 +263,7 @@ def prepare_figure_dir(path: Path) -> None:
 
 
 def _degrade_for(method: str) -> Degrade:
-    """The training degrade for ``method`` (imports torch via :mod:`localsr_cam.train`)."""
-    from localsr_cam.train import degrade
-
+    """The shared degradation model (:mod:`localsr_cam.measure.degradation`) for ``method``."""
     def run(hr: np.ndarray) -> np.ndarray:
         return degrade(hr, method)
 
@@ -314,11 +272,11 @@ def _degrade_for(method: str) -> Degrade:
 
 @contextlib.contextmanager
 def processor_outputs(model: str, segmenter: str, backend: str) -> Iterator[OutputsFor]:
-    """Open two :class:`~localsr_cam.processor.FrameProcessor` (localized and full
+    """Open two :class:`~localsr_cam.process.processor.FrameProcessor` (localized and full
     frame, no temporal smoothing) and yield an :data:`OutputsFor` over them."""
     from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
     from localsr_cam.frames import CapturedFrame
-    from localsr_cam.processor import FrameProcessor
+    from localsr_cam.process.processor import FrameProcessor
 
     base = PipelineConfig(model=ModelConfig(model=model, segmenter=segmenter, backend=backend),
                           blend=BlendConfig(ema=0.0))
@@ -355,13 +313,13 @@ def _write_text(path: Path, text: str, flag: str) -> None:
     log.info("wrote %s", path)
 
 
-def _write_outputs(report: Mapping[str, Any], args: argparse.Namespace) -> None:
+def _write_outputs(report: Mapping[str, Any], args: EvalOptions) -> None:
     if args.json is not None:
         _write_text(args.json, json.dumps(report, indent=2, allow_nan=False) + "\n", "--json")
     if args.md is not None:
         _write_text(args.md, markdown_report(report), "--md")
     if args.figures is not None:
-        from localsr_cam.figures import percent_increase_chart
+        from localsr_cam.measure.figures import percent_increase_chart
 
         percent_increase_chart(args.figures / "percent_increase.png",
                                report["percent_increase"])
@@ -371,7 +329,7 @@ OpenOutputs = Callable[[str, str, str], contextlib.AbstractContextManager[Output
 """(model, segmenter, backend) → context manager yielding an :data:`OutputsFor`."""
 
 
-def run(args: argparse.Namespace, open_outputs: OpenOutputs | None = None) -> dict[str, Any]:
+def run(args: EvalOptions, open_outputs: OpenOutputs | None = None) -> dict[str, Any]:
     """Everything after argument parsing; raises :class:`LocalSRError` for bad input.
 
     Output paths, the folder and every image (decoded once) are checked before
@@ -389,7 +347,7 @@ def run(args: argparse.Namespace, open_outputs: OpenOutputs | None = None) -> di
     degrade = _degrade_for(args.degrade)
     on_image = None
     if args.figures is not None:
-        from localsr_cam.figures import comparison_figure
+        from localsr_cam.measure.figures import comparison_figure
 
         figure_dir: Path = args.figures
         counter = iter(range(len(paths)))
@@ -406,7 +364,7 @@ def run(args: argparse.Namespace, open_outputs: OpenOutputs | None = None) -> di
     return report
 
 
-def _summary_line(report: Mapping[str, Any]) -> str:
+def summary_line(report: Mapping[str, Any]) -> str:
     parts = []
     for method in SR_METHODS:
         increase = report["percent_increase"][method]
@@ -414,27 +372,3 @@ def _summary_line(report: Mapping[str, Any]) -> str:
             f"{k} {'n/a' if increase[k] is None else format(increase[k], '+.2f')}%"
             for k in WHOLE_METRICS))
     return f"{len(report['images'])} images; mean increase over bicubic: " + "; ".join(parts)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``localsr-cam eval`` → exit status (0 ok, 2 bad input, 130 interrupted)."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    except LocalSRError as exc:  # a usage error, as one line
-        sys.stderr.write(f"localsr-cam eval: error: {exc}\n")
-        return EXIT_USAGE
-    try:
-        report = run(args)
-    except LocalSRError as exc:
-        sys.stderr.write(f"localsr-cam eval: error: {exc}\n")
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        sys.stderr.write("localsr-cam eval: interrupted\n")
-        return 130
-    log.info("%s", _summary_line(report))
-    if args.json is None and args.md is None:
-        sys.stdout.write(markdown_report(report))
-    return 0
