@@ -198,7 +198,10 @@ def test_stepping_up_waits_for_the_up_hold_and_a_predicted_fit():
     assert controller.shares()["head"] > 0.85
 
 
-def test_the_ladder_is_ordered_best_first_by_cost():
+def test_the_ladder_is_ordered_best_first_by_cost_and_named_as_in_config():
+    from localsr_cam.config import QUALITY_LEVELS
+
+    assert tuple(level.name for level in LADDER) == QUALITY_LEVELS
     costs = [level.cost for level in LADDER]
     assert costs == sorted(costs, reverse=True) and LADDER[0].name == "full"
     assert LADDER[-1].uses_sr is False
