@@ -106,7 +106,7 @@ class DeadlineController:
                  up_hold_s: float = 3.0, probation_s: float = 5.0, max_backoff: int = 8,
                  settle_s: float = 0.4,
                  down_fraction: float = 0.9, up_fraction: float = 0.75,
-                 late_share: float = 0.05, max_drops: int = 2, smoothing: float = 0.15,
+                 late_share: float = 0.07, max_drops: int = 3, smoothing: float = 0.15,
                  drops: Callable[[], int] | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         if fps <= 0 or not ladder:
