@@ -105,7 +105,7 @@ class DeadlineController:
                  latency_s: float | None = None, hold_s: float = 1.0,
                  up_hold_s: float = 3.0, probation_s: float = 5.0, max_backoff: int = 8,
                  settle_s: float = 0.4,
-                 down_fraction: float = 0.9, up_fraction: float = 0.75,
+                 down_fraction: float = 0.9, up_fraction: float = 0.82,
                  late_share: float = 0.07, max_drops: int = 3, smoothing: float = 0.15,
                  drops: Callable[[], int] | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
