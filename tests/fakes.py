@@ -1,16 +1,20 @@
-"""Fakes for the hardware and model edges: engines, a camera, frames.
+"""Fakes for the hardware and model edges: engines, a camera, a sink, GPU copies.
 
 They run the real code paths around them; only the edge (a network, a device) is fake.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import time
+from collections.abc import Iterator, Mapping
 from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from localsr_cam.frames import HudStats, ProcessedFrame
 
 
 class DiscSegmenter:
@@ -128,3 +132,69 @@ class FakeVideoCapture:
 
     def release(self) -> None:
         self.released = True
+
+
+class RecordingSink:
+    """A sink that keeps what it was given (copies of the images' means) and when."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.name = "recording"
+        self.writes: list[tuple[float, int, float]] = []
+        self.size: tuple[int, int] | None = None
+        self.closed = 0
+        self.fail_after = fail_after
+
+    def open(self, size, fps, controls) -> None:
+        self.size = size
+
+    def write(self, frame: ProcessedFrame, hud: HudStats) -> None:
+        if self.fail_after is not None and len(self.writes) >= self.fail_after:
+            raise OSError("device gone")
+        assert frame.image.shape == (self.size[1], self.size[0], 3)
+        self.writes.append((time.perf_counter(), frame.source.index, float(frame.image.mean())))
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+class ImmediateCpuOps:
+    """DeviceOps on the CPU that run every copy at once (streams and events are no-ops):
+    exercises the scheduler's plumbing with the real FrameProcessor."""
+
+    def new_stream(self) -> object:
+        return object()
+
+    def new_event(self) -> object:
+        return object()
+
+    @contextlib.contextmanager
+    def use_stream(self, stream: object) -> Iterator[object]:
+        yield stream
+
+    def record(self, event: object, stream: object) -> None:
+        pass
+
+    def wait_event(self, stream: object, event: object) -> None:
+        pass
+
+    def host_wait(self, event: object) -> None:
+        pass
+
+    def alloc_host(self, shape: tuple[int, ...], dtype: str) -> torch.Tensor:
+        return torch.full(shape, 77, dtype=getattr(torch, dtype))
+
+    alloc_device = alloc_host
+
+    def upload(self, image: np.ndarray, host: torch.Tensor, device: torch.Tensor,
+               stream: object) -> None:
+        host.copy_(torch.from_numpy(image))
+        device.copy_(host)
+
+    def download(self, source: torch.Tensor, host: torch.Tensor, stream: object) -> None:
+        host.copy_(source)
+
+    def host_array(self, host: torch.Tensor) -> np.ndarray:
+        return host.numpy().copy()
+
+    def keep_alive(self, tensor: torch.Tensor, stream: object) -> None:
+        pass

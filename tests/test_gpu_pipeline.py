@@ -530,55 +530,12 @@ def test_the_fake_device_catches_a_broken_scheduler(broken, masked):
 
 
 # -- the real processor through the scheduler ---------------------------------------------------
-class ImmediateCpuOps:
-    """DeviceOps on the CPU that run every copy at once (streams and events are no-ops):
-    exercises the scheduler's plumbing with the real FrameProcessor."""
-
-    def new_stream(self) -> object:
-        return object()
-
-    def new_event(self) -> object:
-        return object()
-
-    @contextlib.contextmanager
-    def use_stream(self, stream: object) -> Iterator[object]:
-        yield stream
-
-    def record(self, event: object, stream: object) -> None:
-        pass
-
-    def wait_event(self, stream: object, event: object) -> None:
-        pass
-
-    def host_wait(self, event: object) -> None:
-        pass
-
-    def alloc_host(self, shape: tuple[int, ...], dtype: str) -> torch.Tensor:
-        return torch.full(shape, 77, dtype=getattr(torch, dtype))
-
-    alloc_device = alloc_host
-
-    def upload(self, image: np.ndarray, host: torch.Tensor, device: torch.Tensor,
-               stream: object) -> None:
-        host.copy_(torch.from_numpy(image))
-        device.copy_(host)
-
-    def download(self, source: torch.Tensor, host: torch.Tensor, stream: object) -> None:
-        host.copy_(source)
-
-    def host_array(self, host: torch.Tensor) -> np.ndarray:
-        return host.numpy().copy()
-
-    def keep_alive(self, tensor: torch.Tensor, stream: object) -> None:
-        pass
-
-
 @pytest.mark.parametrize("buffering", ["single", "double"])
 @pytest.mark.parametrize("blend", [{}, {"full_frame": True}, {"background": "blur"}])
 def test_real_processor_gives_the_same_frames_through_the_scheduler(buffering, blend):
     from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
     from localsr_cam.process.processor import FrameProcessor
-    from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
+    from tests.fakes import BicubicSR, DiscSegmenter, EngineBox, ImmediateCpuOps
 
     def processor() -> FrameProcessor:
         config = PipelineConfig(model=ModelConfig(model="fast", backend="cpu"),
