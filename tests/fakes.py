@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -198,3 +199,45 @@ class ImmediateCpuOps:
 
     def keep_alive(self, tensor: torch.Tensor, stream: object) -> None:
         pass
+
+
+# -- models with random weights ---------------------------------------------------------------
+def randomize(module: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Random weights everywhere (FastUNet's tail starts at zero, hiding the network),
+    scaled by 1/sqrt(fan-in) so activations stay near 1 through every layer."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            fan_in = parameter[0].numel() if parameter.dim() > 1 else 400
+            noise = torch.randn(parameter.shape, generator=gen)
+            parameter.copy_(noise / fan_in ** 0.5)
+    return module.eval()
+
+
+def random_module(name: str, seed: int = 0) -> torch.nn.Module:
+    """Registered model ``name``'s network with random weights (float32, eval mode)."""
+    from localsr_cam.zoo.registry import model_spec
+
+    spec = model_spec(name)
+    if spec.build is not None:
+        return randomize(spec.build(), seed)
+    from localsr_cam.models.selfie import VARIANTS, SelfieSegmenter
+
+    return randomize(SelfieSegmenter(VARIANTS[name]), seed)
+
+
+def write_random_model(name: str, directory: Path, seed: int = 0) -> None:
+    """Write ``name``'s weights and ONNX, with random weights, where engines_dir() looks."""
+    from localsr_cam.zoo.registry import model_spec
+
+    spec = model_spec(name)
+    assert spec.weights is not None and spec.onnx is not None
+    model = random_module(name, seed)
+    torch.save(model.state_dict(), directory / spec.weights)
+    if spec.export is not None:
+        spec.export(model, directory / spec.onnx)
+    else:
+        from localsr_cam.zoo.selfie_fetch import export_onnx
+
+        assert spec.input_size is not None
+        (directory / spec.onnx).write_bytes(export_onnx(model, spec.input_size))
