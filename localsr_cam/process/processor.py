@@ -29,10 +29,10 @@ from localsr_cam.config import PipelineConfig
 from localsr_cam.frames import CapturedFrame, ProcessedFrame
 from localsr_cam.process import ops
 from localsr_cam.process.localize import Box, MaskSmoother, bucket_box, person_box
-from localsr_cam.process.segment import Segmenter, choose_segmenter
+from localsr_cam.process.segment import AUTO_SEGMENTERS, Segmenter, choose_segmenter
 from localsr_cam.runtime import settings
-from localsr_cam.runtime.base import Engine, resolve_backend
-from localsr_cam.zoo.backends import open_engine
+from localsr_cam.runtime.base import Engine
+from localsr_cam.zoo.backends import choose_backend, open_engine
 from localsr_cam.zoo.registry import SR_BASELINES
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class FrameProcessor:
 
     def open(self) -> FrameProcessor:
         model = self.config.model
-        self.backend = resolve_backend(model.backend)
+        self.backend = choose_backend(model.backend, self._models_needed())
         if self.backend in ("cuda", "tensorrt"):
             self.device = torch.device("cuda")
         elif self.backend == "cpu":
@@ -106,6 +106,15 @@ class FrameProcessor:
             self.close()
             raise
         return self
+
+    def _models_needed(self) -> list[str]:
+        """Every model :meth:`open` and :meth:`prepare` may load (``auto``: both selfie
+        variants, as the frame size decides between them)."""
+        needed = [self.config.model.model] if self.uses_sr else []
+        if self.uses_mask:
+            segmenter = self.config.model.segmenter
+            needed += AUTO_SEGMENTERS if segmenter == "auto" else [segmenter]
+        return needed
 
     def _segmenter_for(self, name: str) -> Segmenter:
         segmenter = self._segmenters.get(name)

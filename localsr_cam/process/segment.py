@@ -21,6 +21,8 @@ MODEL_INPUTS: dict[str, tuple[int, int]] = {
 """Model input (width, height) of each fixed-size segmenter."""
 
 LANDSCAPE_ASPECT = 1.2
+AUTO_SEGMENTERS = ["selfie", "selfie-landscape"]
+"""What ``auto`` may pick (see :func:`choose_segmenter`)."""
 
 
 def choose_segmenter(requested: str, frame_size: tuple[int, int]) -> str:
