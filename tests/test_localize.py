@@ -71,6 +71,18 @@ def test_empty_and_full_masks_pass_through(value):
     assert (person_box(out) is None) == (value == 0.0)
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_person_box_matches_the_extent_of_the_mask(seed):
+    gen = torch.Generator().manual_seed(seed)
+    h, w = 1 + seed * 7 % 40, 1 + seed * 11 % 50
+    mask = (torch.rand(1, 1, h, w, generator=gen) > 0.97 + 0.003 * seed).float()
+    ys, xs = torch.nonzero(mask[0, 0] > 0, as_tuple=True)
+    expected = None if ys.numel() == 0 else (
+        int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    assert person_box(mask) == expected
+    assert person_box(torch.ones(1, 1, h, w)) == (0, 0, w, h)
+
+
 def test_person_box_is_tight():
     # pixel centres 15.5 .. 25.5 lie within 5 of 20.5: columns 15..25, rows 5..15
     assert person_box(disc(r=5, cx=20.5, cy=10.5)) == (15, 5, 26, 16)
