@@ -560,3 +560,20 @@ def test_real_processor_gives_the_same_frames_through_the_scheduler(buffering, b
         if want.mask is not None:
             assert got.mask.shape == want.mask.shape and np.array_equal(got.mask, want.mask)
         assert "download_wait" in got.stages_ms
+
+
+def test_cuda_ops_make_blocking_events_so_host_waits_sleep(monkeypatch):
+    """The host waits for uploads and downloads on these events; a default CUDA event
+    busy-waits in synchronize(), a blocking one sleeps (the CUDA edge is faked here)."""
+    from localsr_cam.pipeline.gpu import CudaOps
+
+    made: list[dict] = []
+
+    class Event:
+        def __init__(self, **options):
+            made.append(options)
+
+    monkeypatch.setattr(torch.cuda, "Event", Event)
+    ops = CudaOps("cpu")
+    ops.new_event()
+    assert made == [{"blocking": True}]

@@ -277,7 +277,10 @@ class CudaOps:
         return self._torch.cuda.Stream(self.device)
 
     def new_event(self) -> Any:
-        return self._torch.cuda.Event()
+        """A blocking-sync event: a host waiting on it (:meth:`host_wait`) sleeps until the
+        device signals, instead of spinning a CPU core the capture and output threads
+        need (the default event's synchronize() busy-waits)."""
+        return self._torch.cuda.Event(blocking=True)
 
     @contextlib.contextmanager
     def use_stream(self, stream: Any) -> Iterator[Any]:
