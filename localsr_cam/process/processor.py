@@ -16,10 +16,11 @@ Written once on torch tensors; the device is the engines' device. Baseline model
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -202,8 +203,10 @@ class FrameProcessor:
                              f"{self._frame_size}; call prepare((width, height)) first")
         if lr is None:
             lr = self.upload(frame.image)
-        state = FrontState(frame=frame, lr=lr, bypass=bypass, stages_ms={})
-        timer = _StageTimer(state.stages_ms)
+        stages: dict[str, float] = {}
+        state = FrontState(frame=frame, lr=lr, bypass=bypass, stages_ms=stages,
+                           timer=StageTimer(stages, self.device))
+        timer = state.timer
         try:
             if self.uses_mask and not bypass:
                 with timer("segment"):
@@ -222,7 +225,7 @@ class FrameProcessor:
         """Steps 4–6 on the device: background, SR of the box crop, blend; no download."""
         if state.error is not None:
             return self._fallback(state, state.error)
-        timer = _StageTimer(state.stages_ms)
+        timer = state.timer
         try:
             with timer("background"):
                 output = self._background(state.lr, state.bypass)
@@ -247,6 +250,7 @@ class FrameProcessor:
             image = output.cpu().numpy() if output.device.type != "cpu" else output.numpy()
         if mask is None and state.mask is not None:
             mask = state.mask[0, 0].float().cpu().numpy()
+        state.timer.resolve()
         return ProcessedFrame(image=image, source=state.frame, mask=mask, box=rendered.box,
                               stages_ms=state.stages_ms, fallback=rendered.fallback)
 
@@ -292,7 +296,7 @@ class FrameProcessor:
                                                      blend.context_px, blend.bucket)
 
     def _super_resolve(self, lr: torch.Tensor, mask: torch.Tensor | None, box: Box,
-                       output: torch.Tensor, timer: _StageTimer) -> None:
+                       output: torch.Tensor, timer: StageTimer) -> None:
         """Steps 4 and 6: put the person (or the whole frame) into ``output`` in place.
 
         The foreground is the SR of the box crop for a U-Net model, or the sharp plain
@@ -328,13 +332,15 @@ class FrontState:
     float32 1×1×H×W soft mask on the device, or ``None``. ``box``: the region to
     super-resolve in input pixels, or ``None``. ``bypass``: the bypass switch as read
     when the frame arrived. ``error``: an engine failure in the front half (the back
-    half turns it into the plain upscale). ``stages_ms``: filled by both halves.
+    half turns it into the plain upscale). ``stages_ms``: filled by both halves through
+    ``timer`` (device times on CUDA, added by :meth:`~FrameProcessor.finish`).
     """
 
     frame: CapturedFrame
     lr: torch.Tensor
     bypass: bool
     stages_ms: dict[str, float]
+    timer: StageTimer
     mask: torch.Tensor | None = None
     box: Box | None = None
     error: Exception | None = None
@@ -355,23 +361,45 @@ class Rendered:
     fallback: bool
 
 
-class _StageTimer:
-    """Context-manager factory recording wall milliseconds per stage into a dict."""
+class StageTimer:
+    """Context-manager factory timing stages into a dict of milliseconds.
 
-    def __init__(self, into: dict[str, float]) -> None:
+    On the CPU a stage's time is the wall time of its block. On CUDA the block only
+    queues kernels, so its wall time would be the launch cost: the timer records a pair
+    of CUDA timing events around it on the current stream instead, and :meth:`resolve`
+    (called once the frame's work is known to be done, after its download) adds their
+    elapsed device time. Events are made per stage and frame, owned by the timer.
+    """
+
+    def __init__(self, into: dict[str, float], device: torch.device) -> None:
         self.into = into
+        self.cuda = device.type == "cuda"
+        self._pending: list[tuple[str, Any, Any]] = []
 
-    def __call__(self, stage: str) -> _Stage:
-        return _Stage(self.into, stage)
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        if self.cuda:
+            start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+            start.record()
+            try:
+                yield
+            finally:
+                end.record()
+                self._pending.append((stage, start, end))
+            return
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._add(stage, (time.perf_counter() - began) * 1000.0)
 
+    def resolve(self) -> None:
+        """Add the device times of the CUDA stages (waits for their end events, which
+        have passed once the frame was downloaded)."""
+        pending, self._pending = self._pending, []
+        for stage, start, end in pending:
+            end.synchronize()
+            self._add(stage, float(start.elapsed_time(end)))
 
-class _Stage:
-    def __init__(self, into: dict[str, float], stage: str) -> None:
-        self.into, self.stage, self.start = into, stage, 0.0
-
-    def __enter__(self) -> None:
-        self.start = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        elapsed = (time.perf_counter() - self.start) * 1000.0
-        self.into[self.stage] = self.into.get(self.stage, 0.0) + elapsed
+    def _add(self, stage: str, ms: float) -> None:
+        self.into[stage] = self.into.get(stage, 0.0) + ms
