@@ -12,7 +12,7 @@ import dataclasses
 import torch
 
 from localsr_cam.process import ops
-from localsr_cam.runtime.base import Engine
+from localsr_cam.runtime.base import Engine, PreparesShapes
 
 MODEL_INPUTS: dict[str, tuple[int, int]] = {
     "selfie": (256, 256),
@@ -80,6 +80,8 @@ class Segmenter:
         else:
             self._box = Letterbox.fit(frame, model)
             self._input = torch.zeros((1, 3, model[1], model[0]), device=device)
+            if isinstance(self.engine, PreparesShapes):
+                self.engine.prepare_shapes([tuple(self._input.shape)])
         self._frame = frame
 
     def __call__(self, frame: torch.Tensor) -> torch.Tensor:
