@@ -16,7 +16,8 @@ import torch
 
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
 from localsr_cam.frames import CapturedFrame
-from localsr_cam.runtime.torch import TorchEngine, fp16_drift
+from localsr_cam.measure.precision import fp16_drift
+from localsr_cam.runtime.torch import TorchEngine
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]

@@ -104,7 +104,7 @@ import json, os, sys
 from pathlib import Path
 import cv2, torch
 from localsr_cam.errors import ModelError
-from localsr_cam.runtime.torch import fp16_drift
+from localsr_cam.measure.precision import fp16_drift
 
 GOAL_DB = 0.05
 limit = int(sys.argv[2])

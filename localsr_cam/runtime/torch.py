@@ -23,7 +23,6 @@ copy one before modifying it in place.
 from __future__ import annotations
 
 import collections
-import copy
 import dataclasses
 import logging
 import math
@@ -32,7 +31,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from localsr_cam.errors import BackendUnavailableError, ConfigError
@@ -270,41 +268,3 @@ class TorchEngine:
         """Block until the last replay finished, so its buffers may be reused or freed."""
         if self._done is not None and self._stream is not None:
             self._done.synchronize()
-
-
-def fp16_drift(module: nn.Module, hr_images: list[torch.Tensor], name: str = "fast"
-               ) -> dict[str, float]:
-    """How much the CUDA float16 path costs in quality, for an SR ``module``.
-
-    ``hr_images``: float32 1×3×H×W RGB in [0,1] with even H and W (any device). Each is
-    downscaled 2× (bicubic, antialiased), super-resolved by the module in float32 on
-    the GPU (TF32 off: the exact reference) and by a CUDA :class:`TorchEngine`
-    (float16, graphs), and both are scored by PSNR against the original. Returns the
-    mean PSNRs (dB), ``drift_db`` = |fp32 − fp16|, and the largest pixel difference.
-    """
-    device = torch.device("cuda")
-    reference = copy.deepcopy(module).float().to(device).eval()
-    engine = TorchEngine(name, "cuda", kind="sr", module=copy.deepcopy(module)).open()
-    psnr32, psnr16, worst = [], [], 0.0
-    try:
-        for hr in hr_images:
-            hr = hr.to(device, torch.float32)
-            lr = F.interpolate(hr, scale_factor=0.5, mode="bicubic", antialias=True,
-                               align_corners=False).clamp_(0, 1)
-            with torch.inference_mode(), settings.exact_float32():
-                full = reference(lr).clamp(0, 1)
-            half = engine({"image": lr})[OUTPUT_NAMES["sr"]].clamp(0, 1)
-            psnr32.append(_psnr(full, hr))
-            psnr16.append(_psnr(half, hr))
-            worst = max(worst, float((full - half).abs().max()))
-    finally:
-        engine.close()
-    mean32, mean16 = sum(psnr32) / len(psnr32), sum(psnr16) / len(psnr16)
-    return {"psnr_fp32_db": mean32, "psnr_fp16_db": mean16,
-            "drift_db": abs(mean32 - mean16), "max_abs_diff": worst,
-            "images": float(len(hr_images))}
-
-
-def _psnr(image: torch.Tensor, reference: torch.Tensor) -> float:
-    mse = float(torch.mean((image.float() - reference.float()) ** 2))
-    return float("inf") if mse == 0 else 10.0 * math.log10(1.0 / mse)
