@@ -39,7 +39,7 @@ from localsr_cam.runtime import settings as torch_settings
 from localsr_cam.zoo.artifacts import engines_dir, read_manifest, write_manifest_entry
 from localsr_cam.zoo.loading import build_model
 from localsr_cam.zoo.recipes import read_state_dict, safe_torch_load
-from localsr_cam.zoo.registry import model_spec
+from localsr_cam.zoo.registry import DEFAULT_SR_MODEL, model_spec
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ class TrainOptions:
 
     train_dir: Path
     val_dir: Path
-    model: str = "fast"
+    model: str = DEFAULT_SR_MODEL
     width: int | None = None
     depth: int = 2
     dropout: float = 0.1
@@ -226,11 +226,9 @@ def resolve(options: TrainOptions) -> Settings:
         raise ConfigError("--batch, --epochs, --iters and --lr must be positive")
     if args.time_budget is not None and args.time_budget <= 0:
         raise ConfigError("--time-budget must be positive minutes")
-    if args.model == "fast":
-        config: dict[str, Any] = {"width": width, "depth": args.depth}
-    else:
-        config = {"width": width, "dropout": args.dropout,
-                  "residual": not args.no_residual}
+    flags = {"width": width, "depth": args.depth, "dropout": args.dropout,
+             "residual": not args.no_residual}
+    config = spec.train_config(**flags) if spec.train_config else {"width": width}
     return Settings(args, config, args.loss or d["loss"], args.scheduler or d["scheduler"],
                     lr, patch, batch)
 
