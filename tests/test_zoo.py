@@ -144,3 +144,10 @@ def test_train_builds_its_config_from_the_registry_entry(toy, tmp_path):
     paper = resolve(TrainOptions(tmp_path, tmp_path, model="paper", no_residual=True))
     assert paper.config == {"width": 32, "dropout": 0.1, "residual": False}
     assert paper.loss == "mse"
+
+
+def test_the_selfie_entries_state_the_input_their_modules_take():
+    from localsr_cam.models.selfie import VARIANTS
+
+    for name, size in VARIANTS.items():
+        assert registry.model_spec(name).input_size == size

@@ -1,8 +1,9 @@
 """The segment step: frame → person probability at the segmenter's resolution.
 
-The selfie models take a fixed input (256×256 general, 144×256 landscape): the frame is
-letterboxed into it (scaled to fit, centred, zero padding) and the probability map is
-cropped back to the frame's area. Mask R-CNN takes the frame as it is.
+Segmenters with a fixed input (the registry's ``input_size``: the selfie models take
+256×256 general, 144×256 landscape) get the frame letterboxed into it (scaled to fit,
+centred, zero padding) and the probability map is cropped back to the frame's area.
+Mask R-CNN takes the frame as it is.
 """
 
 from __future__ import annotations
@@ -13,12 +14,7 @@ import torch
 
 from localsr_cam.process import ops
 from localsr_cam.runtime.base import Engine, PreparesShapes
-
-MODEL_INPUTS: dict[str, tuple[int, int]] = {
-    "selfie": (256, 256),
-    "selfie-landscape": (256, 144),
-}
-"""Model input (width, height) of each fixed-size segmenter."""
+from localsr_cam.zoo.registry import model_spec
 
 LANDSCAPE_ASPECT = 1.2
 AUTO_SEGMENTERS = ["selfie", "selfie-landscape"]
@@ -74,7 +70,8 @@ class Segmenter:
     def prepare(self, frame: tuple[int, int], device: torch.device) -> None:
         """Fit the letterbox for frames of ``frame`` (width, height) and allocate the
         model input on ``device``; :meth:`__call__` does it too when the size changes."""
-        model = MODEL_INPUTS.get(self.name)
+        input_hw = model_spec(self.name).input_size  # the registry's fixed (H, W) or None
+        model = None if input_hw is None else (input_hw[1], input_hw[0])
         if model is None:
             self._box, self._input = None, None
         else:
