@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from localsr_cam.errors import ConfigError
+from localsr_cam.zoo.registry import DEFAULT_SR_MODEL
 
 BACKGROUNDS = ("keep", "blur")
 QUALITY_LEVELS = ("full", "head", "face", "alternate", "plain")
@@ -86,7 +87,7 @@ class ModelConfig:
     ``face``, ``alternate``, ``plain``.
     """
 
-    model: str = "fast"
+    model: str = DEFAULT_SR_MODEL
     segmenter: str = "auto"
     backend: str = "auto"
     threads: int = 2

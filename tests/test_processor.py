@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
 from localsr_cam.frames import CapturedFrame
@@ -213,3 +214,84 @@ def test_maskrcnn_segmenter_runs_through_the_processor_with_random_weights():
     assert out.mask.shape == (90, 160) and 0.0 <= out.mask.min() <= out.mask.max() <= 1.0
     if out.box is None:
         assert np.array_equal(out.image, plain(image))
+
+
+def test_stage_timer_uses_wall_time_on_the_cpu():
+    import time
+
+    from localsr_cam.process.processor import StageTimer
+
+    stages: dict[str, float] = {}
+    timer = StageTimer(stages, torch.device("cpu"))
+    with timer("segment"):
+        time.sleep(0.02)
+    with timer("segment"):
+        pass
+    assert 15.0 <= stages["segment"] < 500.0
+    timer.resolve()  # nothing pending on the CPU
+    assert list(stages) == ["segment"]
+
+
+def test_stage_timer_uses_device_time_on_cuda(monkeypatch):
+    """On CUDA a block only queues kernels: the stage's time must come from timing
+    events around it, read after the frame is done (the CUDA edge is faked)."""
+    from localsr_cam.process.processor import StageTimer
+
+    clock = iter(range(100))
+    made: list[dict] = []
+
+    class Event:
+        def __init__(self, **options):
+            made.append(options)
+            self.at: float | None = None
+            self.synced = False
+
+        def record(self, stream=None):
+            self.at = 10.0 * next(clock)
+
+        def synchronize(self):
+            self.synced = True
+
+        def elapsed_time(self, end):
+            assert end.synced, "read before the end event was waited for"
+            return end.at - self.at
+
+    monkeypatch.setattr(torch.cuda, "Event", Event)
+    stages: dict[str, float] = {}
+    timer = StageTimer(stages, torch.device("cuda"))
+    with timer("upscale"):
+        pass
+    with timer("blend"):
+        pass
+    assert stages == {}  # nothing is known until the frame's work has run
+    timer.resolve()
+    assert stages == {"upscale": 10.0, "blend": 10.0}
+    assert made == [{"enable_timing": True}] * 4
+
+
+class ShapeRecordingSR(BicubicSR):
+    """A fake SR engine that, like the CUDA engine, wants its input shapes up front."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prepared: list[list[tuple[int, ...]]] = []
+
+    def prepare_shapes(self, shapes):
+        self.prepared.append(list(shapes))
+
+
+@pytest.mark.parametrize("full_frame", [False, True])
+def test_prepare_hands_the_sr_engine_every_input_shape_it_will_see(full_frame):
+    sr = ShapeRecordingSR()
+    engines = EngineBox(DiscSegmenter(), sr)
+    with FrameProcessor(config(full_frame=full_frame), engine_factory=engines) as processor:
+        processor.prepare((160, 90))
+        assert sr.prepared == [processor.sr_input_shapes((160, 90))]
+        for centre in ((0.5, 0.5), (0.1, 0.2), (0.9, 0.8)):
+            engines.segmenter.centre = centre
+            out = processor.process(CapturedFrame(frame(), 0, 0.0))
+            if out.box is not None:
+                x0, y0, x1, y1 = out.box
+                assert (1, 3, y1 - y0, x1 - x0) in sr.prepared[0]
+    if full_frame:
+        assert sr.prepared == [[(1, 3, 90, 160)]]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from localsr_cam.runtime.base import BACKENDS
-from localsr_cam.zoo.registry import segmenter_choices, sr_choices
+from localsr_cam.zoo.registry import DEFAULT_SR_MODEL, segmenter_choices, sr_choices
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--images", required=True, type=Path, metavar="DIR",
                         help="folder of HR images (png, jpg, bmp, tif, webp, ...; not "
                              "recursive); each must be at least 16×16")
-    parser.add_argument("--model", default="fast", choices=sr_choices(),
+    parser.add_argument("--model", default=DEFAULT_SR_MODEL, choices=sr_choices(),
                         help="super-resolution model (default: %(default)s)")
     parser.add_argument("--segmenter", default="auto", choices=segmenter_choices(),
                         help="person segmenter run on the LR image (default: %(default)s)")

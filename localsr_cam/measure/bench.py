@@ -36,6 +36,7 @@ from localsr_cam.measure.load import BusyLoad
 from localsr_cam.paths import check_writable_file
 from localsr_cam.pipeline.cpu import CpuMeter
 from localsr_cam.pipeline.threads import FrameRecord, Pipeline, RunResult
+from localsr_cam.zoo.registry import DEFAULT_SR_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +273,7 @@ class BenchOptions:
     input: tuple[int, int] = parse_size(DEFAULT_INPUT)
     frames: int = 300
     warmup: int = 30
-    model: str = "fast"
+    model: str = DEFAULT_SR_MODEL
     segmenter: str = "auto"
     backend: str = "auto"
     threads: int = 2
@@ -318,9 +319,7 @@ def bench(args: BenchOptions) -> dict[str, Any]:
         segmenter = figures[mode].pop("segmenter") or segmenter
         log.info("%s: %.1f fps, p50 %.1f ms", mode, figures[mode]["fps"] or 0,
                  figures[mode]["latency_ms"]["p50"] or 0)
-    from localsr_cam.runtime.base import resolve_backend
-
-    backend = resolve_backend(args.backend)
+    backend = next(iter(results.values())).backend  # what the processor chose
     width, height = args.input
     report = {
         "source": args.source, "input": [width, height], "output": [2 * width, 2 * height],

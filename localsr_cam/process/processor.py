@@ -16,10 +16,11 @@ Written once on torch tensors; the device is the engines' device. Baseline model
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -29,11 +30,17 @@ from localsr_cam.config import PipelineConfig
 from localsr_cam.frames import CapturedFrame, ProcessedFrame
 from localsr_cam.process import ops, reuse
 from localsr_cam.process.deadline import LEVELS, DeadlineController, Level
-from localsr_cam.process.localize import Box, MaskSmoother, bucket_box, person_box
-from localsr_cam.process.segment import Segmenter, choose_segmenter
+from localsr_cam.process.localize import (
+    Box,
+    MaskSmoother,
+    bucket_box,
+    bucket_sizes,
+    person_box,
+)
+from localsr_cam.process.segment import AUTO_SEGMENTERS, Segmenter, choose_segmenter
 from localsr_cam.runtime import settings
-from localsr_cam.runtime.base import Engine, resolve_backend
-from localsr_cam.zoo.backends import open_engine
+from localsr_cam.runtime.base import Engine, PreparesShapes
+from localsr_cam.zoo.backends import choose_backend, open_engine
 from localsr_cam.zoo.registry import SR_BASELINES
 
 log = logging.getLogger(__name__)
@@ -99,7 +106,7 @@ class FrameProcessor:
 
     def open(self) -> FrameProcessor:
         model = self.config.model
-        self.backend = resolve_backend(model.backend)
+        self.backend = choose_backend(model.backend, self._models_needed())
         if self.backend in ("cuda", "tensorrt"):
             self.device = torch.device("cuda")
         elif self.backend == "cpu":
@@ -118,6 +125,15 @@ class FrameProcessor:
             raise
         return self
 
+    def _models_needed(self) -> list[str]:
+        """Every model :meth:`open` and :meth:`prepare` may load (``auto``: both selfie
+        variants, as the frame size decides between them)."""
+        needed = [self.config.model.model] if self.uses_sr else []
+        if self.uses_mask:
+            segmenter = self.config.model.segmenter
+            needed += AUTO_SEGMENTERS if segmenter == "auto" else [segmenter]
+        return needed
+
     def _segmenter_for(self, name: str) -> Segmenter:
         segmenter = self._segmenters.get(name)
         if segmenter is None:
@@ -125,6 +141,11 @@ class FrameProcessor:
             engine = self._open_engine(name, self.backend, model.threads, model.weights)
             segmenter = self._segmenters[name] = Segmenter(name, engine)
         return segmenter
+
+    @property
+    def sr_engine(self) -> Engine | None:
+        """The super-resolution engine :meth:`open` loaded (``None`` for a baseline)."""
+        return self._sr
 
     @property
     def smoother(self) -> MaskSmoother | None:
@@ -141,17 +162,33 @@ class FrameProcessor:
         self._mask_reuse.reset()
         self._sr_reuse.reset()
         if not self.uses_mask:
+            self._prepare_sr_shapes(frame_size)
             return
         name = choose_segmenter(self.config.model.segmenter, frame_size)
         segmenter = self._segmenter_for(name)
         segmenter.prepare(frame_size, self.device)
         blend = self.config.blend
         feather_px = blend.feather_px  # 0: a hard edge
+        self._prepare_sr_shapes(frame_size)
         self._smoother = MaskSmoother(
             ema=blend.ema, low=blend.threshold_low, high=blend.threshold_high,
             despeckle=blend.despeckle,
             feather_radius=feather_px and max(1, round(feather_px * segmenter.scale / 2)))
         self.segmenter_name = name
+
+    def sr_input_shapes(self, frame_size: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+        """The N×C×H×W inputs the SR engine can get for frames of ``frame_size``: the
+        whole frame in full-frame mode, else every bucketed person box."""
+        width, height = frame_size
+        blend = self.config.blend
+        if blend.full_frame:
+            return [(1, 3, height, width)]
+        return [(1, 3, h, w) for w, h in bucket_sizes(frame_size, blend.context_px,
+                                                       blend.bucket)]
+
+    def _prepare_sr_shapes(self, frame_size: tuple[int, int]) -> None:
+        if isinstance(self._sr, PreparesShapes):
+            self._sr.prepare_shapes(self.sr_input_shapes(frame_size))
 
     def reset(self) -> None:
         """Forget temporal state (call between unrelated images)."""
@@ -219,10 +256,12 @@ class FrameProcessor:
         if lr is None:
             lr = self.upload(frame.image)
         skipping = level is not None and lr.device.type == "cpu"
-        state = FrontState(frame=frame, lr=lr, bypass=bypass, stages_ms={},
-                           level=level or FULL, skipping=skipping)
+        stages: dict[str, float] = {}
+        state = FrontState(frame=frame, lr=lr, bypass=bypass, stages_ms=stages,
+                           timer=StageTimer(stages, self.device), level=level or FULL,
+                           skipping=skipping)
         self._frame_no += 1
-        timer = _StageTimer(state.stages_ms)
+        timer = state.timer
         try:
             if self.uses_mask and not bypass and state.level.segment_every:
                 with timer("segment"):
@@ -242,7 +281,7 @@ class FrameProcessor:
         """Steps 4–6 on the device: background, SR of the box crop, blend; no download."""
         if state.error is not None:
             return self._fallback(state, state.error)
-        timer = _StageTimer(state.stages_ms)
+        timer = state.timer
         try:
             with timer("background"):
                 output = self._background(state.lr, state.bypass or state.mask is None)
@@ -268,6 +307,7 @@ class FrameProcessor:
             image = output.cpu().numpy() if output.device.type != "cpu" else output.numpy()
         if mask is None and state.mask is not None:
             mask = state.mask[0, 0].float().cpu().numpy()
+        state.timer.resolve()
         return ProcessedFrame(image=image, source=state.frame, mask=mask, box=rendered.box,
                               stages_ms=state.stages_ms, fallback=rendered.fallback,
                               level=state.level.name, sr=state.sr)
@@ -326,7 +366,7 @@ class FrameProcessor:
         return mask
 
     def _super_resolve(self, state: FrontState, box: Box, output: torch.Tensor,
-                       timer: _StageTimer) -> Box | None:
+                       timer: StageTimer) -> Box | None:
         """Steps 4 and 6: put the person (or the whole frame) into ``output`` in place.
 
         The foreground is the SR of the box crop for a U-Net model, or the sharp plain
@@ -395,7 +435,8 @@ class FrontState:
     float32 1×1×H×W soft mask on the device, or ``None``. ``box``: the region to
     super-resolve in input pixels, or ``None``. ``bypass``: the bypass switch as read
     when the frame arrived. ``error``: an engine failure in the front half (the back
-    half turns it into the plain upscale). ``stages_ms``: filled by both halves.
+    half turns it into the plain upscale). ``stages_ms``: filled by both halves through
+    ``timer`` (device times on CUDA, added by :meth:`~FrameProcessor.finish`).
     ``level``: the quality level of this frame; ``skipping``: unchanged work may be
     skipped (change tests on); ``sr``: ``fresh``, ``reused`` or ``none`` once rendered.
     """
@@ -404,6 +445,7 @@ class FrontState:
     lr: torch.Tensor
     bypass: bool
     stages_ms: dict[str, float]
+    timer: StageTimer
     mask: torch.Tensor | None = None
     box: Box | None = None
     error: Exception | None = None
@@ -427,33 +469,48 @@ class Rendered:
     fallback: bool
 
 
-class _StageTimer:
-    """Context-manager factory recording wall milliseconds per stage into a dict."""
+class StageTimer:
+    """Context-manager factory timing stages into a dict of milliseconds.
 
-    def __init__(self, into: dict[str, float]) -> None:
+    On the CPU a stage's time is the wall time of its block. On CUDA the block only
+    queues kernels, so its wall time would be the launch cost: the timer records a pair
+    of CUDA timing events around it on the current stream instead, and :meth:`resolve`
+    (called once the frame's work is known to be done, after its download) adds their
+    elapsed device time. Events are made per stage and frame, owned by the timer.
+    """
+
+    def __init__(self, into: dict[str, float], device: torch.device) -> None:
         self.into = into
+        self.cuda = device.type == "cuda"
+        self._pending: list[tuple[str, Any, Any]] = []
 
-    def __call__(self, stage: str) -> _Stage:
-        return _Stage(self.into, stage)
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        if self.cuda:
+            start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+            start.record()
+            try:
+                yield
+            finally:
+                end.record()
+                self._pending.append((stage, start, end))
+            return
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._add(stage, (time.perf_counter() - began) * 1000.0)
 
+    def resolve(self) -> None:
+        """Add the device times of the CUDA stages (waits for their end events, which
+        have passed once the frame was downloaded)."""
+        pending, self._pending = self._pending, []
+        for stage, start, end in pending:
+            end.synchronize()
+            self._add(stage, float(start.elapsed_time(end)))
 
-class _Stage:
-    def __init__(self, into: dict[str, float], stage: str) -> None:
-        self.into, self.stage, self.start = into, stage, 0.0
-
-    def __enter__(self) -> None:
-        self.start = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        elapsed = (time.perf_counter() - self.start) * 1000.0
-        self.into[self.stage] = self.into.get(self.stage, 0.0) + elapsed
-
-
-def process_image(processor: FrameProcessor, image: np.ndarray) -> ProcessedFrame:
-    """Process one still image (no temporal state carried over): a convenience."""
-    processor.reset()
-    return processor.process(CapturedFrame(image, 0, time.perf_counter()))
-
+    def _add(self, stage: str, ms: float) -> None:
+        self.into[stage] = self.into.get(stage, 0.0) + ms
 
 
 def _top_part(box: Box, fraction: float, bucket: int) -> Box | None:
