@@ -152,7 +152,7 @@ def test_late_delivery_alone_steps_down_even_when_processing_looks_cheap():
     fits: the delivered latency counts."""
     clock = FakeClock()
     controller = DeadlineController(30.0, clock=clock)
-    for _ in range(60):
+    for _ in range(90):
         level = controller.begin()
         clock.now += 0.010
         controller.end()
@@ -166,15 +166,14 @@ def test_dropped_frames_step_down():
     clock = FakeClock()
     drops = [0]
     controller = DeadlineController(30.0, clock=clock, drops=lambda: drops[0])
-    for frame in range(60):
+    for frame in range(90):
         level = controller.begin()
         clock.now += 0.010
         controller.end()
         controller.delivered(0.011, level.name)
         drops[0] += frame % 10 == 0
         clock.now += PERIOD - 0.010
-    assert [c.new for c in controller.changes] == ["head"]
-    assert "dropped" in controller.changes[0].reason
+    assert controller.changes[0].new == "head" and "dropped" in controller.changes[0].reason
 
 
 def test_stepping_up_waits_for_the_up_hold_and_a_predicted_fit():
@@ -234,3 +233,21 @@ def test_a_paced_pipeline_arms_the_controller_and_reports_levels_and_cpu():
         paced_output=False)
     result = unpaced.run()
     assert unpaced.deadline is None and result.level_shares == {"full": 1.0}
+
+
+def test_start_up_stalls_and_single_late_frames_do_not_step_down():
+    """The engines' first runs are slow (and drop frames); later, a hiccup of two late
+    frames every two seconds is not lateness."""
+    clock = FakeClock()
+    drops = [0]
+    controller = DeadlineController(30.0, clock=clock, drops=lambda: drops[0])
+    for frame in range(300):  # 10 s
+        level = controller.begin()
+        cost = 0.150 if frame < 5 else 0.020
+        clock.now += cost
+        controller.end()
+        drops[0] += frame < 5  # frames lost behind the slow first ones
+        hiccup = frame % 60 in (0, 1)
+        controller.delivered(0.080 if hiccup else cost + 0.001, level.name)
+        clock.now += max(0.0, PERIOD - cost)
+    assert controller.changes == [] and controller.level.name == "full"

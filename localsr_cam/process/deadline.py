@@ -12,8 +12,9 @@ Hysteresis, so it never oscillates:
 - no two changes within ``hold_s`` (1 s): each level is judged on at least a second of
   frames processed at that level (their latency after the first ``settle_s``);
 - down when over the budget (smoothed processing time above ``down_fraction`` of it, or
-  more than ``late_share`` of frames delivered later than ``latency_s``, or ``max_drops``
-  frames dropped) — straight to the first level predicted to fit;
+  more than ``late_share`` — and at least ``min_late`` — of frames delivered later than
+  ``latency_s``, or ``max_drops`` frames dropped) — straight to the first level
+  predicted to fit; nothing is judged in the first ``warmup_s`` (engines' first runs);
 - up only after ``up_hold_s`` at the level, with no late or dropped frame, and when the
   level above is *predicted* to fit well under the budget (``up_fraction``): its cost is
   the current level's smoothed cost times the ratio of the two levels' costs (measured
@@ -104,7 +105,7 @@ class DeadlineController:
     def __init__(self, fps: float, ladder: Sequence[Level] = LADDER, *,
                  latency_s: float | None = None, hold_s: float = 1.0,
                  up_hold_s: float = 3.0, probation_s: float = 5.0, max_backoff: int = 8,
-                 settle_s: float = 0.4,
+                 settle_s: float = 0.4, warmup_s: float = 0.5, min_late: int = 3,
                  down_fraction: float = 0.9, up_fraction: float = 0.82,
                  late_share: float = 0.07, max_drops: int = 3, smoothing: float = 0.15,
                  drops: Callable[[], int] | None = None,
@@ -116,7 +117,7 @@ class DeadlineController:
         self.latency_s = latency_s if latency_s is not None else max(0.045,
                                                                      1.35 * self.budget_s)
         self.hold_s, self.up_hold_s, self.probation_s = hold_s, up_hold_s, probation_s
-        self.settle_s = settle_s
+        self.settle_s, self.warmup_s, self.min_late = settle_s, warmup_s, min_late
         self.max_backoff = max_backoff
         self.down_fraction, self.up_fraction = down_fraction, up_fraction
         self.late_share, self.max_drops, self.smoothing = late_share, max_drops, smoothing
@@ -133,6 +134,7 @@ class DeadlineController:
         self._entered_up_at: float | None = None  # when the current level was stepped up to
         self._started: float | None = None
         self._begun_at: float | None = None
+        self._warm_at: float | None = 0.0  # until then nothing is judged; None: warm
         self._window_from = 0.0
         self._last_change = 0.0
         self._delivered = 0
@@ -150,6 +152,7 @@ class DeadlineController:
             now = self._clock()
             if self._started is None:
                 self._started = self._window_from = self._last_change = now
+                self._warm_at = now + self.warmup_s
                 self._drops_at_window = self._drops()
             self._begun_at = now
             level = self.level
@@ -178,7 +181,9 @@ class DeadlineController:
         behind a slow one), are not counted.
         """
         with self._lock:
-            if level != self.level.name or self._clock() - self._last_change < self.settle_s:
+            now = self._clock()
+            if (level != self.level.name or now - self._last_change < self.settle_s
+                    or self._warm_at is not None):
                 return
             self._delivered += 1
             if latency_s > self.latency_s:
@@ -205,6 +210,16 @@ class DeadlineController:
         return cost
 
     def _decide(self, now: float) -> None:
+        if self._warm_at is not None:
+            if now < self._warm_at:
+                self._restart_window(now)  # start-up stalls (first runs) do not count
+                return
+            # judge the first full hold after the warm-up, on costs measured after it
+            self._warm_at = None
+            self._last_change = now
+            self._cost.pop(self.level.name, None)
+            self._restart_window(now)
+            return
         since_change = now - self._last_change
         if since_change < self.hold_s:
             return
@@ -220,7 +235,7 @@ class DeadlineController:
         if cost > self.down_fraction * self.budget_s:
             reasons.append(f"processing {cost * 1e3:.1f} ms of a {self.budget_s * 1e3:.1f} "
                            "ms budget")
-        if self._delivered and late_share > self.late_share:
+        if self._late >= self.min_late and late_share > self.late_share:
             reasons.append(f"{late_share:.0%} of frames later than "
                            f"{self.latency_s * 1e3:.0f} ms")
         if drops >= self.max_drops:
