@@ -251,3 +251,28 @@ def test_start_up_stalls_and_single_late_frames_do_not_step_down():
         controller.delivered(0.080 if hiccup else cost + 0.001, level.name)
         clock.now += max(0.0, PERIOD - cost)
     assert controller.changes == [] and controller.level.name == "full"
+
+
+def test_a_level_seen_too_slow_is_not_tried_again_until_that_fades():
+    """Under contention the plain upscale stays cheap while SR gets far dearer: the
+    ratio from plain predicts too little, so the last cost seen sets a fading floor."""
+    clock = FakeClock()
+    controller = DeadlineController(30.0, clock=clock, up_hold_s=1.0, max_backoff=1)
+    contended = {"plain": 0.002}
+    tries: list[float] = []
+    for frame in range(30 * 60):  # 60 s; the contention ends after 40 s
+        level = controller.begin()
+        if frame == 30 * 40:
+            contended = {}
+        cost = contended.get(level.name, 0.080 if contended else 0.021 * level.cost)
+        clock.now += cost
+        controller.end()
+        controller.delivered(cost + 0.001, level.name)
+        clock.now += max(0.0, PERIOD - cost)
+        if controller.changes and controller.changes[-1].new == "alternate" \
+                and (not tries or tries[-1] != controller.changes[-1].at):
+            tries.append(controller.changes[-1].at)
+    during = [t for t in tries if t < 40.0]
+    # 80 ms halves to the 27 ms an up step needs in ~7.8 s: tries at least that far apart
+    assert all(b - a >= 7.5 for a, b in itertools.pairwise(during))
+    assert controller.level.name == "full"  # and once it is cheap again, all the way up

@@ -106,6 +106,7 @@ class DeadlineController:
                  latency_s: float | None = None, hold_s: float = 1.0,
                  up_hold_s: float = 3.0, probation_s: float = 5.0, max_backoff: int = 8,
                  settle_s: float = 0.4, warmup_s: float = 0.5, min_late: int = 3,
+                 memory_half_life_s: float = 5.0,
                  down_fraction: float = 0.9, up_fraction: float = 0.82,
                  late_share: float = 0.07, max_drops: int = 3, smoothing: float = 0.15,
                  drops: Callable[[], int] | None = None,
@@ -118,6 +119,7 @@ class DeadlineController:
                                                                      1.35 * self.budget_s)
         self.hold_s, self.up_hold_s, self.probation_s = hold_s, up_hold_s, probation_s
         self.settle_s, self.warmup_s, self.min_late = settle_s, warmup_s, min_late
+        self.memory_half_life_s = memory_half_life_s
         self.max_backoff = max_backoff
         self.down_fraction, self.up_fraction = down_fraction, up_fraction
         self.late_share, self.max_drops, self.smoothing = late_share, max_drops, smoothing
@@ -130,6 +132,7 @@ class DeadlineController:
         self._cost: dict[str, float] = {}  # smoothed processing s per level
         self._ratio: dict[tuple[str, str], float] = {}  # (a, b): cost a / cost b
         self._left: tuple[str, float] | None = None  # the level left last and its cost
+        self._seen: dict[str, tuple[float, float]] = {}  # level: (left at, its cost then)
         self._backoff = [1] * len(self.ladder)
         self._entered_up_at: float | None = None  # when the current level was stepped up to
         self._started: float | None = None
@@ -197,6 +200,11 @@ class DeadlineController:
         The ratio between two neighbouring levels is the one measured around the last
         change between them (the cost just before and just after, under the same load),
         bounded to half to twice the nominal ratio; the nominal one before that.
+
+        A cheap level says little about a dear one's cost under contention (the plain
+        upscale hardly slows down while SR takes three times longer), so the target's
+        own cost when it last ran, halved every ``memory_half_life_s``, is a floor:
+        a level just seen too slow is not predicted to fit until that has faded.
         """
         cost = self._cost.get(self.level.name)
         if cost is None:
@@ -207,6 +215,11 @@ class DeadlineController:
             nominal = there.cost / here.cost
             measured = self._ratio.get((there.name, here.name), nominal)
             cost *= min(max(measured, 0.5 * nominal), 2.0 * nominal)
+        seen = self._seen.get(self.ladder[target].name)
+        if seen is not None:
+            at, seen_cost = seen
+            age = self._clock() - at
+            cost = max(cost, seen_cost * 0.5 ** (age / self.memory_half_life_s))
         return cost
 
     def _decide(self, now: float) -> None:
@@ -279,6 +292,7 @@ class DeadlineController:
                              self.ladder[target].name, reason)
         self.changes.append(change)
         self._left = (self.level.name, self._cost[self.level.name])
+        self._seen[self.level.name] = (now, self._cost[self.level.name])
         self._cost.pop(self.ladder[target].name, None)  # measured afresh at the new level
         log.debug("quality %s -> %s at %.1f s: %s", change.old, change.new, change.at,
                   reason)
