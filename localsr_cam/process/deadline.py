@@ -18,9 +18,10 @@ Hysteresis, so it never oscillates:
 - up only after ``up_hold_s`` at the level, with no late or dropped frame, and when the
   level above is *predicted* to fit well under the budget (``up_fraction``): its cost is
   the current level's smoothed cost times the ratio of the two levels' costs (measured
-  when both ran, the ladder's nominal ratio otherwise);
+  when both ran, the ladder's nominal ratio otherwise), and no less than the level's own
+  cost when it was last left, halved every ``memory_half_life_s``;
 - a level left for lateness within ``probation_s`` of stepping up to it waits twice as
-  long before the next try (``up_hold_s`` doubling up to ``max_backoff`` times).
+  long before the next try (``up_hold_s`` doubling, up to ``max_backoff`` times it).
 
 The controller is pure logic on an injected clock (tests drive it without sleeping).
 :meth:`begin`/:meth:`end` are called by the processing thread around each frame,
