@@ -6,7 +6,7 @@ the flat layout before the "House" commit (no ``bench --load`` there) and with t
 current one: it starts the busy processes itself and reads the process's CPU use over
 the measured frames through the pipeline's progress callback. Prints one JSON line.
 
-    git archive 28852e0 localsr_cam | tar -x -C /tmp/before
+    mkdir -p /tmp/before && git archive 28852e0 localsr_cam | tar -x -C /tmp/before
     ln -s "$PWD/engines" /tmp/before/engines
     for n in 0 1 2; do
       PYTHONPATH=/tmp/before .venv/bin/python tools/paced_ab.py --load $n
