@@ -133,8 +133,9 @@ def _add_models(commands: Any) -> None:
     parser = commands.add_parser(
         "models", help="prepare and list model files",
         description="Prepare the models the filter needs and show what is ready. "
-        "'fetch' downloads MediaPipe's selfie segmenter wheel from the package index once, "
-        "converts it to PyTorch and ONNX and verifies it; the U-Nets ship in engines/.")
+        "'fetch' downloads MediaPipe's wheel from the package index once, converts its "
+        "selfie segmenters and full-range face detector to PyTorch and ONNX and verifies "
+        "them; the U-Nets ship in engines/.")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION",
                                     parser_class=Parser)
     fetch = actions.add_parser("fetch", help="download and convert the selfie segmenter "
