@@ -379,3 +379,35 @@ def test_empty_scene_gives_nothing(finder: FaceFinder) -> None:
 def test_bad_score_threshold_is_refused() -> None:
     with pytest.raises(ValueError):
         FaceFinder(object(), score=1.5)  # type: ignore[arg-type]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("backend", ["cuda", "tensorrt"])
+def test_gpu_backends_find_the_same_faces(backend: str, engines_dir: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """float16 on the GPU (PyTorch with CUDA graphs, or TensorRT with the batch profile):
+    the same faces as ONNX Runtime on the CPU, boxes within a pixel."""
+    from localsr_cam.runtime.base import tensorrt_missing
+
+    if backend == "tensorrt" and tensorrt_missing():
+        pytest.skip(str(tensorrt_missing()))
+    monkeypatch.setenv("LOCALSR_ENGINES", str(engines_dir))
+    frame, truth = make_group((25, 32, 40, 50, 60), seed=0)
+    results = {}
+    for name in ("cpu", backend):
+        engine = open_engine("face", name, threads=2)
+        try:
+            finder = FaceFinder(engine)
+            results[name] = finder.detect(frame)
+            rounds = [finder.detect_raw(frame, subset) for subset in
+                      finder.plan((640, 360)).rounds(3)]  # other batch shapes
+        finally:
+            engine.close()
+        match(results[name], truth)
+        match(faces.non_max_suppression([d for r in rounds for d in r]), truth)
+    cpu = sorted(results["cpu"], key=lambda d: d.box[0])
+    gpu = sorted(results[backend], key=lambda d: d.box[0])
+    for a, b in zip(cpu, gpu, strict=True):
+        np.testing.assert_allclose(a.box, b.box, atol=1.0)
+        assert abs(a.score - b.score) < 0.02
