@@ -320,6 +320,19 @@ def test_finds_the_astronaut(finder: FaceFinder) -> None:
     assert eyes[0, 0] < eyes[1, 0]                      # her right eye on image left
 
 
+@pytest.mark.parametrize("face_height", [120, 250])
+def test_a_close_up_face_is_found_once(finder: FaceFinder, face_height: int) -> None:
+    """A face larger than the finest windows: they see parts of it, cut by their inner
+    edges and dropped; the whole-frame window finds it."""
+    scale = face_height / float(ASTRONAUT_FACE[3] - ASTRONAUT_FACE[1])
+    centre = (ASTRONAUT_FACE[:2] + ASTRONAUT_FACE[2:]) / 2 * scale
+    shift = np.array([320.0, 180.0]) - centre
+    move = np.array([[scale, 0, shift[0]], [0, scale, shift[1]]], dtype=np.float32)
+    frame = cv2.warpAffine(astronaut_bgr(), move, (640, 360), borderValue=(100, 100, 100))
+    truth = ASTRONAUT_FACE * scale + np.tile(shift, 2).astype(np.float32)
+    match(finder.detect(frame), [truth], min_iou=0.7)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_finds_every_face_of_a_group(finder: FaceFinder, seed: int) -> None:
     frame, truth = make_group((25, 32, 40, 50, 60), seed)
@@ -376,9 +389,14 @@ def test_empty_scene_gives_nothing(finder: FaceFinder) -> None:
     assert finder.detect(frame, tiles=[]) == []
 
 
-def test_bad_score_threshold_is_refused() -> None:
+def test_bad_score_threshold_and_bad_frames_are_refused() -> None:
     with pytest.raises(ValueError):
         FaceFinder(object(), score=1.5)  # type: ignore[arg-type]
+    finder = FaceFinder(ScriptedEngine([]))  # type: ignore[arg-type]
+    for frame in (np.zeros((36, 64), np.uint8), np.zeros((36, 64, 3), np.float32),
+                  np.zeros((36, 64, 4), np.uint8)):
+        with pytest.raises(ValueError, match="uint8 H×W×3"):
+            finder.detect(frame)
 
 
 @pytest.mark.gpu

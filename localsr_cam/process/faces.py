@@ -389,6 +389,9 @@ class FaceFinder:
                    ) -> list[Detection]:
         """Like :meth:`detect` but before NMS (to merge several rounds' detections
         with :func:`non_max_suppression` yourself); cut faces already dropped."""
+        if frame_bgr8.dtype != np.uint8 or frame_bgr8.ndim != 3 or frame_bgr8.shape[2] != 3:
+            raise ValueError(f"FaceFinder wants a uint8 H×W×3 BGR frame, got "
+                             f"{frame_bgr8.dtype} {frame_bgr8.shape}")
         height, width = frame_bgr8.shape[:2]
         plan = self.plan((width, height))
         chosen = [plan.tiles[i] for i in (range(len(plan)) if tiles is None else tiles)]
