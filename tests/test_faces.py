@@ -234,6 +234,11 @@ def test_detections_are_mapped_to_frame_pixels_and_filtered() -> None:
     engine.batches.clear()
     FaceFinder(engine, max_batch=4).detect(frame)  # type: ignore[arg-type]
     assert [b[0] for b in engine.batches] == [4, 4, 1]
+    engine.batches.clear()
+    big = FaceFinder(engine)  # type: ignore[arg-type]
+    big.detect(np.zeros((720, 1280, 3), dtype=np.uint8))
+    assert len(big.plan((1280, 720))) == 41
+    assert [b[0] for b in engine.batches] == [32, 9]   # the TensorRT profile's maximum
 
 
 # --------------------------------------------------------------------------- real faces

@@ -61,6 +61,9 @@ EDGE_MARGIN = 0.02
 SCORE_CLIP = 100.0
 DEFAULT_SCORE = 0.6  # MediaPipe's own threshold for this model
 DEFAULT_IOU = 0.3
+#: Most tiles per engine call by default: the TensorRT engine's batch profile ends there
+#: (``runtime.trt_build.DETECT_PROFILE``); on the CPU batching saves nothing anyway.
+DEFAULT_MAX_BATCH = 32
 
 
 # --------------------------------------------------------------------------- decoding
@@ -352,7 +355,7 @@ class FaceFinder:
 
     def __init__(self, engine: Engine, min_face_px: float = 24.0,
                  score: float = DEFAULT_SCORE, iou: float = DEFAULT_IOU,
-                 weighted: bool = True, max_batch: int | None = None) -> None:
+                 weighted: bool = True, max_batch: int | None = DEFAULT_MAX_BATCH) -> None:
         if not 0.0 < score < 1.0:
             raise ValueError(f"score threshold must be in (0, 1), got {score}")
         self.engine = engine
