@@ -4,7 +4,7 @@ The detector (:mod:`localsr_cam.models.face_detector`, run through any
 :class:`~localsr_cam.runtime.base.Engine` named ``"face"``) takes 192×192 inputs and only
 finds faces that are at least about :data:`DETECTOR_MIN_FACE` pixels tall *in its
 input*: a whole 640×360 frame shrunk to 192 px wide loses every face smaller than about
-a tenth of the frame. So :func:`plan_tiles` covers the frame with square windows at a
+a tenth of the frame's width. So :func:`plan_tiles` covers the frame with square windows at a
 few scales (a pyramid): the finest level's windows make a face of ``min_face_px`` frame
 pixels :data:`DETECTOR_MIN_FACE` input pixels tall; each coarser level's windows are
 :data:`LEVEL_RATIO` times larger, up to one window holding the whole frame
@@ -51,8 +51,8 @@ DETECTOR_MIN_FACE = 20.0
 LEVEL_RATIO = 2.0
 #: Windows of a level overlap by this times the next level's smallest face.
 OVERLAP_MARGIN = 1.25
-#: Detections smaller than this fraction of ``min_face_px`` are dropped: the finest
-#: windows enlarge the frame, where lamps, balls and knots pass for tiny faces.
+#: Detections smaller than this fraction of ``min_face_px`` are dropped: on the people
+#: photos such tiny boxes were lamps, pool balls and knots, not faces.
 SMALLEST_FACE_FRACTION = 0.6
 #: Windows shrunk by this factor or more are resized by area averaging, others bilinearly.
 AREA_RESIZE_FROM = 2.0
