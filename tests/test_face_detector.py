@@ -21,7 +21,9 @@ import torch
 
 from localsr_cam.errors import ModelError
 from localsr_cam.models import face_detector, tflite_graph
+from localsr_cam.process import faces
 from localsr_cam.zoo import artifacts, face_fetch, registry, selfie_fetch
+from tests.scenes import make_group
 
 pytest.importorskip("skimage.data")
 needs_litert = pytest.mark.skipif(importlib.util.find_spec("ai_edge_litert") is None,
@@ -39,26 +41,9 @@ def tflite(wheel: Path) -> bytes:
     return selfie_fetch.read_tflite_from_wheel(wheel, "face", face_fetch.SOURCE)
 
 
-@pytest.fixture(scope="module")
-def engines_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = artifacts.engines_dir()
-    if face_fetch.entry_problem(project) is None:
-        return project
-    target = tmp_path_factory.mktemp("engines")
-    face_fetch.fetch_face(engines_dir=target)
-    return target
-
-
 def tile_batch() -> torch.Tensor:
     """Nine 192×192 tiles of a synthetic 640×360 group (faces 25–60 px), as the finder
     feeds them: N×3×192×192 in [-1, 1]."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_faces import make_group
-
-    from localsr_cam.process import faces
-
     frame, _ = make_group((25, 32, 40, 50, 60), seed=0)
     plan = faces.plan_tiles((640, 360), 24)
     out = np.zeros((len(plan), 192, 192, 3), dtype=np.uint8)
@@ -81,11 +66,11 @@ def run_all(engines_dir: Path, images: torch.Tensor) -> dict[str, dict[str, torc
 
 @needs_litert
 @pytest.mark.parametrize("inputs", ["photos", "tiles"])
-def test_raw_outputs_match_litert(engines_dir: Path, tflite: bytes, inputs: str) -> None:
+def test_raw_outputs_match_litert(face_engines: Path, tflite: bytes, inputs: str) -> None:
     images = face_fetch.verification_batch() if inputs == "photos" else tile_batch()
     reference = face_fetch.run_litert(tflite, images)
     assert reference is not None
-    for runtime, outputs in run_all(engines_dir, images).items():
+    for runtime, outputs in run_all(face_engines, images).items():
         for role in face_fetch.OUTPUTS:
             assert outputs[role].shape == reference[role].shape
             difference = float((outputs[role] - reference[role]).abs().max())
@@ -94,15 +79,15 @@ def test_raw_outputs_match_litert(engines_dir: Path, tflite: bytes, inputs: str)
     assert float(reference["scores"].max()) > 2.0
 
 
-def test_matches_values_recorded_from_litert(engines_dir: Path) -> None:
+def test_matches_values_recorded_from_litert(face_engines: Path) -> None:
     images = face_fetch.verification_batch()
-    for runtime, outputs in run_all(engines_dir, images).items():
-        difference = face_fetch._golden_diff(outputs)
+    for runtime, outputs in run_all(face_engines, images).items():
+        difference = face_fetch.golden_diff(outputs)
         assert difference <= MAX_ABS_DIFF, f"{runtime}: max |Δ| {difference:.2e}"
 
 
-def test_manifest_records_the_verification(engines_dir: Path) -> None:
-    entry = artifacts.read_manifest(engines_dir)["face"]
+def test_manifest_records_the_verification(face_engines: Path) -> None:
+    entry = artifacts.read_manifest(face_engines)["face"]
     assert entry["kind"] == "detect" and entry["source"]["license"] == "Apache-2.0"
     record = entry["verification"]
     assert record["max_abs_diff_torch"] <= MAX_ABS_DIFF
@@ -110,12 +95,12 @@ def test_manifest_records_the_verification(engines_dir: Path) -> None:
     assert entry["sha256"]["tflite"] == face_fetch.SOURCE.sha256
 
 
-def test_onnx_graph_has_a_dynamic_batch_and_named_outputs(engines_dir: Path) -> None:
+def test_onnx_graph_has_a_dynamic_batch_and_named_outputs(face_engines: Path) -> None:
     import onnx
 
     spec = registry.MODELS["face"]
     assert spec.onnx is not None
-    model = onnx.load(str(engines_dir / spec.onnx))
+    model = onnx.load(str(face_engines / spec.onnx))
     onnx.checker.check_model(model)
     assert {o.version for o in model.opset_import if o.domain in ("", "ai.onnx")} == {17}
     (image,) = model.graph.input
@@ -182,15 +167,15 @@ def test_state_dict_errors_name_the_fix(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def copied(engines_dir: Path, tmp_path: Path) -> Path:
+def copied(face_engines: Path, tmp_path: Path) -> Path:
     """A private engines folder holding the prepared face detector and its entry."""
     target = tmp_path / "engines"
     target.mkdir()
     spec = registry.MODELS["face"]
     for name in (spec.weights, spec.onnx):
         assert name is not None
-        shutil.copy(engines_dir / name, target / name)
-    artifacts.write_manifest_entry("face", artifacts.read_manifest(engines_dir)["face"], target)
+        shutil.copy(face_engines / name, target / name)
+    artifacts.write_manifest_entry("face", artifacts.read_manifest(face_engines)["face"], target)
     return target
 
 

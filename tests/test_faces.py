@@ -18,15 +18,9 @@ import torch
 
 from localsr_cam.process import faces
 from localsr_cam.process.faces import Detection, FaceFinder, Tile
-from localsr_cam.zoo import artifacts, face_fetch
 from localsr_cam.zoo.backends import open_engine
-
-skimage_data = pytest.importorskip("skimage.data")
-
-#: The astronaut's face in skimage's 512×512 image (x0, y0, x1, y1): brow to chin, ear
-#: to ear, as the detector frames faces.
-ASTRONAUT_FACE = np.array([172.0, 66.0, 278.0, 172.0], dtype=np.float32)
-HEAD_CROP = (120, 10, 330, 330)  # x0, y0, x1, y1 of the head-and-shoulders cut-out
+from tests.fakes import ScriptedFaceEngine
+from tests.scenes import ASTRONAUT_FACE, astronaut_bgr, make_group
 
 
 def _det(box: tuple[float, float, float, float], score: float, shift: float = 0.0
@@ -178,37 +172,10 @@ def test_fill_inputs_resizes_windows_and_blacks_out_the_outside() -> None:
     assert float(tensor[0, 2].max()) == 1.0 and float(tensor[0, 0].min()) == -1.0  # RGB
 
 
-class ScriptedEngine:
-    """Returns hand-made raw outputs: one face per listed (tile, anchor, w, h, logit),
-    every other anchor at logit -10. Records the batches it was called with."""
-
-    device = torch.device("cpu")
-
-    def __init__(self, faces_at: list[tuple[int, int, float, float, float]]) -> None:
-        self.faces_at = faces_at
-        self.batches: list[tuple[int, ...]] = []
-
-    def __call__(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        count = inputs["image"].shape[0]
-        offset = sum(shape[0] for shape in self.batches)
-        self.batches.append(tuple(inputs["image"].shape))
-        regressors = torch.zeros(count, 2304, 16)
-        scores = torch.full((count, 2304, 1), -10.0)
-        for tile, anchor, width, height, logit in self.faces_at:
-            if offset <= tile < offset + count:
-                regressors[tile - offset, anchor, 2:4] = torch.tensor([width, height])
-                regressors[tile - offset, anchor, 4:6] = torch.tensor([-5.0, -3.0])
-                scores[tile - offset, anchor, 0] = logit
-        return {"regressors": regressors, "scores": scores}
-
-    def close(self) -> None:
-        pass
-
-
 def test_detections_are_mapped_to_frame_pixels_and_filtered() -> None:
     frame = np.zeros((360, 640, 3), dtype=np.uint8)
     centre = 24 * 48 + 24                      # anchor at input pixel (98, 98)
-    engine = ScriptedEngine([
+    engine = ScriptedFaceEngine([
         (1, centre, 40.0, 40.0, 3.0),           # tile 1 (x0 137, 230 px): a 48 px face
         (2, 5, 8.0, 8.0, 3.0),                  # a 10 px "face": under 0.6 × 24, dropped
         (3, 47, 40.0, 40.0, 3.0),               # tile 3's top-right corner: past the
@@ -244,63 +211,16 @@ def test_detections_are_mapped_to_frame_pixels_and_filtered() -> None:
 # --------------------------------------------------------------------------- real faces
 
 
-def _prepared_engines(factory: pytest.TempPathFactory) -> Path:
-    project = artifacts.engines_dir()
-    if face_fetch.entry_problem(project) is None:
-        return project
-    target = factory.mktemp("engines")
-    face_fetch.fetch_face(engines_dir=target)
-    return target
-
-
-@pytest.fixture(scope="module")
-def engines_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _prepared_engines(tmp_path_factory)
-
-
 @pytest.fixture(scope="module", params=["cpu", "torch"])
-def finder(request: pytest.FixtureRequest, engines_dir: Path):
+def finder(request: pytest.FixtureRequest, face_engines: Path):
     monkey = pytest.MonkeyPatch()
-    monkey.setenv("LOCALSR_ENGINES", str(engines_dir))
+    monkey.setenv("LOCALSR_ENGINES", str(face_engines))
     engine = open_engine("face", request.param, threads=2)
     try:
         yield FaceFinder(engine, min_face_px=24)
     finally:
         engine.close()
         monkey.undo()
-
-
-def astronaut_bgr() -> np.ndarray:
-    return cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR)
-
-
-def make_group(heights: tuple[int, ...], seed: int, size: tuple[int, int] = (640, 360),
-               at_edge: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
-    """A frame with one scaled head-and-shoulders copy of the astronaut per face
-    height, left to right with random vertical positions, on a textured background;
-    the true face boxes. ``at_edge``: the last copy is cut by the right frame edge."""
-    rng = np.random.default_rng(seed)
-    width, height = size
-    yy, xx = np.mgrid[0:height, 0:width]
-    frame = np.stack([60 + 30 * np.sin(xx / 17.0), 80 + 20 * np.cos(yy / 11.0),
-                      100 + 25 * np.sin((xx + yy) / 23.0)], axis=-1).astype(np.uint8)
-    x0, y0, x1, y1 = HEAD_CROP
-    head = astronaut_bgr()[y0:y1, x0:x1]
-    face = ASTRONAUT_FACE - np.array([x0, y0, x0, y0], dtype=np.float32)
-    boxes = []
-    x = int(rng.integers(0, 10))
-    for k, face_height in enumerate(heights):
-        scale = face_height / float(face[3] - face[1])
-        small = cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        h, w = small.shape[:2]
-        if at_edge and k == len(heights) - 1:
-            x = width - int(w * 0.7)   # the face's right part reaches the edge
-        y = int(rng.integers(0, max(height - h, 0) + 1))
-        visible_w, visible_h = min(w, width - x), min(h, height - y)
-        frame[y:y + visible_h, x:x + visible_w] = small[:visible_h, :visible_w]
-        boxes.append(face * scale + np.array([x, y, x, y], dtype=np.float32))
-        x += w + int(rng.integers(0, 25))
-    return frame, boxes
 
 
 def match(found: list[Detection], truth: list[np.ndarray], min_iou: float = 0.5
@@ -371,10 +291,10 @@ def test_round_robin_subsets_find_the_same_faces(finder: FaceFinder) -> None:
     np.testing.assert_allclose(ious_rounds, ious_once, atol=1e-4)
 
 
-def test_batches_split_by_max_batch_give_the_same_result(engines_dir: Path,
+def test_batches_split_by_max_batch_give_the_same_result(face_engines: Path,
                                                          monkeypatch: pytest.MonkeyPatch
                                                          ) -> None:
-    monkeypatch.setenv("LOCALSR_ENGINES", str(engines_dir))
+    monkeypatch.setenv("LOCALSR_ENGINES", str(face_engines))
     frame, truth = make_group((28, 40, 56), seed=11)
     engine = open_engine("face", "cpu", threads=2)
     try:
@@ -397,7 +317,7 @@ def test_empty_scene_gives_nothing(finder: FaceFinder) -> None:
 def test_bad_score_threshold_and_bad_frames_are_refused() -> None:
     with pytest.raises(ValueError):
         FaceFinder(object(), score=1.5)  # type: ignore[arg-type]
-    finder = FaceFinder(ScriptedEngine([]))  # type: ignore[arg-type]
+    finder = FaceFinder(ScriptedFaceEngine([]))  # type: ignore[arg-type]
     for frame in (np.zeros((36, 64), np.uint8), np.zeros((36, 64, 3), np.float32),
                   np.zeros((36, 64, 4), np.uint8)):
         with pytest.raises(ValueError, match="uint8 H×W×3"):
@@ -407,7 +327,7 @@ def test_bad_score_threshold_and_bad_frames_are_refused() -> None:
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("backend", ["cuda", "tensorrt"])
-def test_gpu_backends_find_the_same_faces(backend: str, engines_dir: Path,
+def test_gpu_backends_find_the_same_faces(backend: str, face_engines: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """float16 on the GPU (PyTorch with CUDA graphs, or TensorRT with the batch profile):
     the same faces as ONNX Runtime on the CPU, boxes within a pixel."""
@@ -415,7 +335,7 @@ def test_gpu_backends_find_the_same_faces(backend: str, engines_dir: Path,
 
     if backend == "tensorrt" and tensorrt_missing():
         pytest.skip(str(tensorrt_missing()))
-    monkeypatch.setenv("LOCALSR_ENGINES", str(engines_dir))
+    monkeypatch.setenv("LOCALSR_ENGINES", str(face_engines))
     frame, truth = make_group((25, 32, 40, 50, 60), seed=0)
     results = {}
     for name in ("cpu", backend):
