@@ -126,11 +126,13 @@ def _add_models(commands: Any) -> None:
     parser = commands.add_parser(
         "models", help="prepare and list model files",
         description="Prepare the models the filter needs and show what is ready. "
-        "'fetch' downloads MediaPipe's selfie segmenter wheel from the package index once, "
-        "converts it to PyTorch and ONNX and verifies it; the U-Nets ship in engines/.")
+        "'fetch' downloads MediaPipe's wheel from the package index once, converts its "
+        "selfie segmenters and full-range face detector to PyTorch and ONNX and verifies "
+        "them; the U-Nets ship in engines/.")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION",
                                     parser_class=Parser)
-    fetch = actions.add_parser("fetch", help="download and convert the selfie segmenter")
+    fetch = actions.add_parser("fetch", help="download and convert the selfie segmenter "
+                               "and the face detector")
     fetch.add_argument("--wheel", type=Path, help="use this mediapipe-0.10.14 wheel instead "
                        "of downloading it")
     fetch.set_defaults(handler=_cmd_models_fetch)
@@ -147,10 +149,11 @@ def _add_models(commands: Any) -> None:
 
 
 def _cmd_models_fetch(args: argparse.Namespace) -> int:
+    from localsr_cam.zoo.face_fetch import fetch_face
     from localsr_cam.zoo.selfie_fetch import fetch_models
 
-    built = fetch_models(wheel=args.wheel)
-    print("built: " + ", ".join(built) if built else "selfie models already prepared")
+    built = fetch_models(wheel=args.wheel) + fetch_face(wheel=args.wheel)
+    print("built: " + ", ".join(built) if built else "selfie and face models already prepared")
     return 0
 
 
