@@ -159,17 +159,19 @@ class SyntheticSource:
     The person is scikit-image's *astronaut* photo (a real portrait), softly cut out and
     moved with a gentle pan, zoom and head-like sway over a backdrop made from its
     *camera* photo. Frame ``i`` depends only on ``i`` and the size, so runs repeat.
-    ``length`` frames make one clip (it loops).
+    ``length`` frames make one clip; it starts again at its end when ``loop``, else the
+    stream ends there.
     """
 
     live = False
 
     def __init__(self, size: tuple[int, int] = DEFAULT_SIZE, fps: float = 30.0,
-                 length: int = 300) -> None:
+                 length: int = 300, loop: bool = True) -> None:
         self.name = "synthetic"
         self.size = size
         self.fps = fps
         self.length = length
+        self.loop = loop
         self._index = 0
         self._backdrop: np.ndarray | None = None
         self._person: np.ndarray | None = None
@@ -220,6 +222,8 @@ class SyntheticSource:
         return cv2.blendLinear(self._backdrop, person, 1.0 - alpha, alpha)
 
     def read(self) -> np.ndarray | None:
+        if self._index >= self.length and not self.loop:
+            return None
         image = self.frame(self._index)
         self._index += 1
         return image
@@ -332,10 +336,11 @@ class ImageFolderSource:
         self._paths = []
 
 
-def camera_present(index: int = 0) -> bool:
-    """Whether a camera with this index plausibly exists (cheap; opens nothing on Linux)."""
+def camera_present(index: int | str = 0) -> bool:
+    """Whether a camera with this index or device path plausibly exists (cheap; opens
+    nothing on Linux)."""
     if sys.platform.startswith("linux"):
-        return Path(f"/dev/video{index}").exists()
+        return Path(index if isinstance(index, str) else f"/dev/video{index}").exists()
     return True
 
 
@@ -349,10 +354,13 @@ def make_source(config: CaptureConfig) -> Source:
         spec = "0" if camera_present(0) else "synthetic"
     if spec == "synthetic":
         return SyntheticSource(size or DEFAULT_SIZE, config.fps)
-    if spec.isdigit():
-        return CameraSource(int(spec), size, config.fps)
-    if spec.startswith("/dev/video"):
-        return CameraSource(spec, size, config.fps)
+    if spec.isdigit() or spec.startswith("/dev/video"):
+        device: int | str = int(spec) if spec.isdigit() else spec
+        if not camera_present(device):
+            device_path = spec if isinstance(device, str) else f"/dev/video{device}"
+            raise SourceError(f"no camera {spec} here ({device_path} does not exist); "
+                              "`localsr-cam devices` lists the cameras")
+        return CameraSource(device, size, config.fps)
     path = Path(spec)
     if path.is_dir():
         return ImageFolderSource(path, size, config.fps, config.loop)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from localsr_cam import __version__
 from localsr_cam.config import PipelineConfig, load_config, parse_size, with_overrides
 from localsr_cam.engines import BACKENDS, SEGMENTERS, SR_MODELS
 from localsr_cam.errors import EXIT_USAGE, ConfigError, LocalSRError
@@ -21,6 +22,9 @@ from localsr_cam.errors import EXIT_USAGE, ConfigError, LocalSRError
 log = logging.getLogger("localsr_cam")
 PROG = "localsr-cam"
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+"""128 + SIGTERM, as shells and other tools report a run stopped by ``kill``."""
+VERBOSITY_FLAGS = ("-v", "--verbose", "-q", "--quiet")
 
 DESCRIPTION = """\
 Real-time localized super-resolution for webcams: finds the person in each frame,
@@ -129,7 +133,8 @@ def _config_from_args(args: argparse.Namespace) -> PipelineConfig:
 
 def _add_run(commands: Any) -> None:
     parser = commands.add_parser(
-        "run", help="run the filter (camera -> virtual camera, or files)",
+        "run", parents=[_verbosity_parent()],
+        help="run the filter (camera -> virtual camera, or files)",
         description="Run the filter live: frames from --source, each person "
         "super-resolved, to every --sink. Stops after --frames, at the end of a file, "
         "on q/Esc in the preview, or on Ctrl-C. Prints one summary line at the end.",
@@ -158,24 +163,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config = with_overrides(config, {"output": {"fps": args.output_fps}})
     result = run(config)
     print(result.summary())
+    if result.terminated:
+        return EXIT_TERMINATED
     return EXIT_INTERRUPTED if result.interrupted else 0
 
 
 def _add_models(commands: Any) -> None:
     parser = commands.add_parser(
-        "models", help="prepare and list model files",
+        "models", parents=[_verbosity_parent()], help="prepare and list model files",
         description="Prepare the models the filter needs and show what is ready. "
         "'fetch' downloads MediaPipe's selfie segmenter wheel from the package index once, "
         "converts it to PyTorch and ONNX and verifies it; the U-Nets ship in engines/.")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION",
                                     parser_class=_Parser)
-    fetch = actions.add_parser("fetch", help="download and convert the selfie segmenter")
+    fetch = actions.add_parser("fetch", parents=[_verbosity_parent()],
+                               help="download and convert the selfie segmenter")
     fetch.add_argument("--wheel", type=Path, help="use this mediapipe-0.10.14 wheel instead "
                        "of downloading it")
     fetch.set_defaults(handler=_cmd_models_fetch)
-    listing = actions.add_parser("list", help="show prepared and missing models")
+    listing = actions.add_parser("list", parents=[_verbosity_parent()],
+                                 help="show prepared and missing models")
     listing.set_defaults(handler=_cmd_models_list)
-    build = actions.add_parser("build-engines", help="build TensorRT engines from the ONNX "
+    build = actions.add_parser("build-engines", parents=[_verbosity_parent()],
+                               help="build TensorRT engines from the ONNX "
                                "models (needs an NVIDIA GPU and TensorRT)")
     build.add_argument("--precision", choices=("fp16", "fp32"), default="fp16")
     build.add_argument("--models", nargs="*", help="which models [default: all]")
@@ -238,20 +248,40 @@ PASSTHROUGH: dict[str, Callable[[list[str]], int]] = {
 
 
 def _split_passthrough(argv: list[str]) -> tuple[list[str], str, list[str]] | None:
-    """``[-v] bench --x`` → (``[-v]``, ``bench``, ``[--x]``); None for other commands."""
+    """``[-v] bench --x -q`` → (``[-v, -q]``, ``bench``, ``[--x]``); None for other
+    commands. The verbosity flags may come before or after the command (``train`` keeps
+    its own ``--quiet``, which turns off its progress bar)."""
     for position, token in enumerate(argv):
         if not token.startswith("-"):
-            if token in PASSTHROUGH:
-                return argv[:position], token, argv[position + 1:]
-            return None
+            if token not in PASSTHROUGH:
+                return None
+            own = {"--quiet"} if token == "train" else set()
+            rest = argv[position + 1:]
+            moved = [t for t in rest if t in VERBOSITY_FLAGS and t not in own]
+            kept = [t for t in rest if t not in VERBOSITY_FLAGS or t in own]
+            return [*argv[:position], *moved], token, kept
     return None
+
+
+def _verbosity_parent() -> argparse.ArgumentParser:
+    """``-v``/``-q`` for a subcommand's parser; SUPPRESS keeps the ones given before the
+    command when they are not repeated after it."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log debug details (also accepted before the command)")
+    parent.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="log warnings only (also accepted before the command)")
+    return parent
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
-    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log debug details (also accepted after the command)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="log warnings only (also accepted after the command)")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      parser_class=_Parser)
     _add_run(commands)
@@ -313,6 +343,9 @@ def entry_point() -> None:
     process leaves with ``os._exit`` after flushing: tearing down torch, ONNX Runtime and
     OpenCV at interpreter exit took about a second, and Ctrl-C must stop within one.
     """
+    # Before torch loads: idle OpenMP workers sleep instead of spinning. Spinning pools
+    # starved the pipeline's other threads on 2 cores (--backend torch: 0.75 fps).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     code = main()
     logging.shutdown()
     sys.stdout.flush()

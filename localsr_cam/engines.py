@@ -98,6 +98,24 @@ MODELS: dict[str, ModelSpec] = {
     ),
 }
 
+SHIPPED_MODELS = ("fast", "paper")
+"""Models whose files are part of the project (trained by us, tracked in git)."""
+
+
+def repair_hint(name: str) -> str:
+    """What fixes a corrupt or changed file of model ``name``, as a clause.
+
+    A shipped model is restored, not retrained (training takes minutes and data
+    folders); a converted one is rebuilt by its command.
+    """
+    spec = model_spec(name)
+    if name in SHIPPED_MODELS:
+        files = " ".join(f"engines/{f}" for f in (spec.onnx, spec.weights) if f)
+        return (f"restore the shipped file: `git checkout -- {files}` in the project "
+                "folder, or reinstall localsr-cam")
+    return f"rebuild it with `{spec.build_command}`"
+
+
 SR_BASELINES = ("bicubic", "bilinear")
 SR_MODELS = ("fast", "paper", *SR_BASELINES)
 SEGMENTERS = ("auto", "selfie", "selfie-landscape", "maskrcnn")
@@ -280,7 +298,7 @@ def open_engine(name: str, backend: str, threads: int = 2, weights: str | None =
     R-CNN weights file. Missing or corrupt artifacts raise :class:`ModelError` naming the
     file and the command that rebuilds it.
     """
-    spec = model_spec(name)
+    model_spec(name)  # an unknown name is a ConfigError listing the choices
     if name == "maskrcnn":
         from localsr_cam.models.maskrcnn import MaskRCNNEngine
 
@@ -289,7 +307,7 @@ def open_engine(name: str, backend: str, threads: int = 2, weights: str | None =
     if backend == "cpu":
         from localsr_cam.runtime.ort import OrtEngine
 
-        return OrtEngine(name, artifact_path(name, "onnx"), threads, spec.build_command).open()
+        return OrtEngine(name, artifact_path(name, "onnx"), threads, repair_hint(name)).open()
     if backend in ("torch", "cuda"):
         from localsr_cam.runtime.torch import TorchEngine
 

@@ -7,10 +7,17 @@ import re
 from pathlib import Path
 
 from localsr_cam.camera import CameraSource
-from localsr_cam.capture import Source, make_source
+from localsr_cam.capture import (
+    ImageFolderSource,
+    Source,
+    SyntheticSource,
+    VideoSource,
+    make_source,
+)
 from localsr_cam.config import PipelineConfig
 from localsr_cam.frames import Controls
 from localsr_cam.outputs import Sink, make_sink
+from localsr_cam.paths import refuse_overwrites
 from localsr_cam.pipeline import Pipeline, RunResult
 from localsr_cam.processor import FrameProcessor
 
@@ -36,6 +43,8 @@ def run(config: PipelineConfig, controls: Controls | None = None) -> RunResult:
     source = make_source(config.capture)
     specs = config.output.sinks or default_sinks(source)
     sinks = build_sinks(specs)
+    refuse_overwrites(source_path(source),
+                      [(sink.name, Path(sink.path)) for sink in sinks if hasattr(sink, "path")])
     for spec in specs:
         if spec.startswith("file:") and not config.output.sinks:
             log.info("writing %s", spec[len("file:"):])
@@ -43,11 +52,29 @@ def run(config: PipelineConfig, controls: Controls | None = None) -> RunResult:
     offline = is_offline(source, specs)
     if offline:
         log.debug("file in, files out: converting every frame (no pacing, none dropped)")
+    if isinstance(source, SyntheticSource):
+        source.loop = config.capture.loop or not offline  # a conversion ends with the clip
+    if config.output.frames is None and runs_until_stopped(source):
+        log.info("running until stopped: Ctrl-C to stop")
     paced = config.capture.paced and not offline
     pipeline = Pipeline(source, processor, sinks, fps=config.output.fps,
                         paced_capture=paced, paced_output=paced,
                         limit=config.output.frames, controls=controls)
     return pipeline.run()
+
+
+def source_path(source: Source) -> Path | None:
+    """The file or folder a source reads, or ``None`` (a camera, the sample)."""
+    if isinstance(source, VideoSource):
+        return source.path
+    if isinstance(source, ImageFolderSource):
+        return source.folder
+    return None
+
+
+def runs_until_stopped(source: Source) -> bool:
+    """Whether ``source`` has no end: a camera, or anything set to loop."""
+    return source.live or bool(getattr(source, "loop", False))
 
 
 def is_offline(source: Source, sink_specs: tuple[str, ...]) -> bool:
