@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from localsr_cam import __version__
-from localsr_cam.config import PipelineConfig, load_config, parse_size, with_overrides
+from localsr_cam.config import (
+    MIRRORS,
+    PipelineConfig,
+    load_config,
+    parse_size,
+    with_overrides,
+)
 from localsr_cam.engines import BACKENDS, SEGMENTERS, SR_MODELS
 from localsr_cam.errors import EXIT_USAGE, ConfigError, LocalSRError
 
@@ -127,7 +133,9 @@ def _config_from_args(args: argparse.Namespace) -> PipelineConfig:
         "blend": {"full_frame": args.full_frame, "background": args.background,
                   "feather_px": args.feather},
         "output": {"sinks": tuple(args.sink) if getattr(args, "sink", None) else None,
-                   "frames": getattr(args, "frames", None)},
+                   "frames": getattr(args, "frames", None),
+                   "size": getattr(args, "output", None),
+                   "mirror": getattr(args, "mirror", None)},
     })
 
 
@@ -146,8 +154,19 @@ def _add_run(commands: Any) -> None:
     group = parser.add_argument_group("output")
     group.add_argument("--sink", action="append", metavar="SINK",
                        help="where frames go, repeatable: virtualcam, virtualcam:/dev/videoN, "
-                       "preview, file:PATH (.mp4/.avi), null [default: virtualcam for a "
-                       "camera, else file:localsr_<source>.mp4]")
+                       "preview, preview:split, file:PATH (.mp4/.mkv: H.264, playable even "
+                       "after a crash; .avi: Motion JPEG), dir:FOLDER (one PNG per frame, "
+                       "named after the input image), null [default: virtualcam for a "
+                       "camera, dir:localsr_<folder> for a folder of images, else "
+                       "file:localsr_<source>.mp4]")
+    group.add_argument("--output", type=_size, metavar="WxH",
+                       help="size of the frames sent out, e.g. 1280x720 from a 480p camera: "
+                       "super-resolved 2x, then resized (aspect kept, black bars); the "
+                       "virtual camera advertises this size [default: 2x the input]")
+    group.add_argument("--mirror", nargs="?", const="both", choices=MIRRORS,
+                       help="flip left-right: 'preview' (your self view), 'call' (virtual "
+                       "camera and files), 'both' (what --mirror alone means) or 'none' "
+                       "[default: none]")
     group.add_argument("--frames", type=_positive_int, metavar="N",
                        help="stop after N processed frames")
     group.add_argument("--output-fps", type=_positive_float, metavar="N",
@@ -163,6 +182,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config = with_overrides(config, {"output": {"fps": args.output_fps}})
     result = run(config)
     print(result.summary())
+    for line in result.written:
+        print(line)
     if result.terminated:
         return EXIT_TERMINATED
     return EXIT_INTERRUPTED if result.interrupted else 0

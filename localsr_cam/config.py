@@ -18,6 +18,7 @@ from typing import Any
 from localsr_cam.errors import ConfigError
 
 BACKGROUNDS = ("keep", "blur")
+MIRRORS = ("none", "preview", "call", "both")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -152,13 +153,27 @@ class OutputConfig:
     ``sinks``: sink specs (``virtualcam[:DEVICE]``, ``preview``, ``file:PATH``, ``null``);
     empty = chosen by the source. ``fps``: output pace; ``None`` = the capture fps.
     ``frames``: stop after this many processed frames; ``None`` = until stopped.
+    ``size``: (width, height) of the frames sent to the sinks; ``None`` = 2× the input.
+    Frames are super-resolved 2× and then resized to it (aspect kept, black bars).
+    ``mirror``: flip left-right what goes to ``preview`` (the self view), ``call`` (the
+    virtual camera and files), ``both``, or ``none``.
     """
 
     sinks: tuple[str, ...] = ()
     fps: float | None = None
     frames: int | None = None
+    size: tuple[int, int] | None = None
+    mirror: str = "none"
 
     def __post_init__(self) -> None:
+        if self.size is not None:
+            _check_size(self.size, "output size")
+            if self.size[0] % 2 or self.size[1] % 2:
+                raise ConfigError(f"output size {self.size[0]}x{self.size[1]} must have an "
+                                  "even width and height (video encoders need it)")
+        if self.mirror not in MIRRORS:
+            raise ConfigError(f"unknown mirror {self.mirror!r}; choose one of: "
+                              f"{', '.join(MIRRORS)}")
         if self.fps is not None:
             _check_positive(self.fps, "output fps")
         if self.frames is not None and self.frames < 1:

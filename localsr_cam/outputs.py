@@ -72,6 +72,10 @@ def make_sink(spec: str) -> Sink:
         return PreviewSink(layout=arg or "side")
     if kind == "file" and arg:
         return VideoFileSink(arg)
+    if kind == "dir" and arg:
+        from localsr_cam.imagedir import ImageDirSink
+
+        return ImageDirSink(arg)
     raise ConfigError(f"unknown output {spec!r}; choose one of: {SINK_CHOICES}")
 
 

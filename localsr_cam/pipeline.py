@@ -102,6 +102,8 @@ class RunResult:
     backend: str
     terminated: bool = False
     """True when SIGTERM stopped the run (the CLI exits 143)."""
+    written: list[str] = dataclasses.field(default_factory=list)
+    """Lines saying where outputs went and how many (image folders), for the user."""
 
     @property
     def fps(self) -> float:

@@ -120,8 +120,11 @@ class FrameProcessor:
             self._segmenter_for(self.segmenter_name)
 
     def reset(self) -> None:
-        """Forget temporal state (call between unrelated images)."""
+        """Forget temporal state (call between unrelated images); the segmenter is
+        picked again for the next frame's size."""
         self._smoother.reset()
+        if self.config.model.segmenter == "auto":
+            self.segmenter_name = None
 
     def close(self) -> None:
         engines: list[Any] = [self._sr, *self._segmenters.values()]
@@ -162,6 +165,8 @@ class FrameProcessor:
         uploads into its own buffers; uploaded here when ``None``. An engine failure is
         kept in the state and turned into the plain upscale by :meth:`render`.
         """
+        if frame.new_scene:
+            self.reset()
         if lr is None:
             lr = self.upload(frame.image)
         bypass = self.controls is not None and self.controls.bypass
