@@ -239,3 +239,18 @@ def test_verbosity_after_a_passthrough_command(tmp_path, capsys):
     code = main(["eval", "-q", "--images", str(tmp_path / "none")])
     assert code == 2
     assert logging.getLevelName(logging.getLogger().level) == "WARNING"
+
+
+# --- defect 4: --backend torch ----------------------------------------------------------
+
+
+def test_the_torch_backend_runs_and_stops_cleanly(tmp_path):
+    """It ran at 0.75 fps (OpenMP workers spinning against the pipeline's threads) and
+    every run ended with a processing thread still busy and a processor left open."""
+    result = subprocess.run(
+        [sys.executable, "-m", "localsr_cam", "bench", "--mode", "local", "--frames", "20",
+         "--warmup", "5", "--backend", "torch", "--input", "320x180", "--json",
+         str(tmp_path / "b.json")], cwd=tmp_path, env=ENV, capture_output=True, text=True,
+        timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "did not stop" not in result.stderr and "not closing" not in result.stderr
