@@ -18,6 +18,7 @@ from localsr_cam import __version__
 from localsr_cam.config import (
     MIRRORS,
     PipelineConfig,
+    check_background,
     load_config,
     parse_size,
     with_overrides,
@@ -58,6 +59,13 @@ class _Parser(argparse.ArgumentParser):
 def _size(text: str) -> tuple[int, int]:
     try:
         return parse_size(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _background(text: str) -> str:
+    try:
+        return check_background(text)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -114,8 +122,10 @@ def add_pipeline_flags(parser: argparse.ArgumentParser, default_source: str) -> 
     group.add_argument("--full-frame", action="store_true", default=None,
                        help="super-resolve the whole frame, not only the person "
                        "(the comparison mode)")
-    group.add_argument("--background", choices=("keep", "blur"),
-                       help="keep the upscaled background or blur it [default: keep]")
+    group.add_argument("--background", type=_background, metavar="keep|blur|image:PATH",
+                       help="keep the upscaled background, blur it, or replace it with a "
+                       "picture (scaled to cover the frame, not stretched) "
+                       "[default: keep]")
     group.add_argument("--feather", type=int, metavar="PX",
                        help="width of the soft mask edge in input pixels [default: 4]")
     group.add_argument("--config", type=Path, metavar="FILE",

@@ -47,6 +47,14 @@ def _check_unit(value: float, what: str) -> None:
         raise ConfigError(f"{what} must be between 0 and 1, got {value}")
 
 
+def check_background(value: str) -> str:
+    """``keep``, ``blur`` or ``image:PATH`` (the file is read when the run starts)."""
+    if value in BACKGROUNDS or (value.startswith("image:") and value[len("image:"):]):
+        return value
+    raise ConfigError(f"unknown background {value!r}; choose one of: "
+                      f"{', '.join(BACKGROUNDS)}, image:PATH")
+
+
 @dataclasses.dataclass(frozen=True)
 class CaptureConfig:
     """Where frames come from.
@@ -110,7 +118,8 @@ class BlendConfig:
     ``feather_px``: width of the soft edge in input pixels. ``context_px``: padding
     around the person box in input pixels. ``bucket``: box sizes round up to multiples
     of this. ``full_frame``: super-resolve the whole frame instead of the person box.
-    ``background``: ``keep`` or ``blur`` the upscaled background. ``upscale``: how the
+    ``background``: ``keep`` or ``blur`` the upscaled background, or ``image:PATH`` to
+    replace it with a picture. ``upscale``: how the
     background is upscaled, ``bicubic`` (default: as cheap as bilinear with OpenCV, and
     the output is then never below the bicubic baseline outside the person) or
     ``bilinear``.
@@ -141,9 +150,7 @@ class BlendConfig:
 
         if self.upscale not in SR_BASELINES:
             raise ConfigError(f"unknown upscale {self.upscale!r}; choose bicubic or bilinear")
-        if self.background not in BACKGROUNDS:
-            raise ConfigError(f"unknown background {self.background!r}; choose one of: "
-                              f"{', '.join(BACKGROUNDS)}")
+        check_background(self.background)
 
 
 @dataclasses.dataclass(frozen=True)

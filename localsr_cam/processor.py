@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from localsr_cam import ops
+from localsr_cam.backdrop import Backdrop, image_path
 from localsr_cam.config import PipelineConfig
 from localsr_cam.engines import SR_BASELINES, Engine, open_engine, resolve_backend
 from localsr_cam.frames import CapturedFrame, Controls, ProcessedFrame
@@ -66,6 +67,7 @@ class FrameProcessor:
             high=config.blend.threshold_high, despeckle=config.blend.despeckle,
             feather_radius=1)
         self._torch_threads: int | None = None
+        self._backdrop: Backdrop | None = None
 
     # -- life cycle -------------------------------------------------------------------
     @property
@@ -81,10 +83,13 @@ class FrameProcessor:
     @property
     def uses_mask(self) -> bool:
         local_sr = self.uses_sr and not self.config.blend.full_frame
-        return local_sr or self.config.blend.background == "blur"
+        return local_sr or self.config.blend.background != "keep"
 
     def open(self) -> FrameProcessor:
         model = self.config.model
+        picture = image_path(self.config.blend.background)
+        if picture is not None:  # a bad picture stops the run before any model loads
+            self._backdrop = Backdrop(picture).load()
         self.backend = resolve_backend(model.backend)
         if self.backend in ("cuda", "tensorrt"):
             self.device = torch.device("cuda")
@@ -251,6 +256,10 @@ class FrameProcessor:
         if self.config.blend.background == "blur" and not bypass:
             radius = max(1, round(lr.shape[0] * BLUR_RADIUS_FRACTION))
             return ops.upscale2x(ops.blur(lr, radius), self.upscale_mode)
+        if self._backdrop is not None and not bypass:
+            height, width = lr.shape[:2]
+            picture = self._backdrop.for_size((2 * width, 2 * height))
+            return torch.from_numpy(picture).to(lr.device, copy=True)
         return ops.upscale2x(lr, self.upscale_mode)
 
     def _sr_box(self, lr: torch.Tensor, mask: torch.Tensor | None) -> Box | None:
@@ -272,7 +281,9 @@ class FrameProcessor:
         The foreground is the SR of the box crop for a U-Net model, or the sharp plain
         upscale when only the background is blurred.
         """
-        full = self.config.blend.full_frame and self.uses_sr
+        # full frame over a kept background: no mask to blend with, the SR is the frame
+        full = (self.config.blend.full_frame and self.uses_sr
+                and self.config.blend.background == "keep")
         x0, y0, x1, y1 = box
         with timer("upscale"):
             crop = lr[y0:y1, x0:x1]
