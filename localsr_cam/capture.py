@@ -382,7 +382,9 @@ def make_source(config: CaptureConfig) -> Source:
     spec = config.source
     size = config.size
     if spec == "auto":
-        spec = "0" if camera_present(0) else "synthetic"
+        from localsr_cam.devices import default_camera
+
+        spec = default_camera() or "synthetic"
     if spec == "synthetic":
         return SyntheticSource(size or DEFAULT_SIZE, config.fps)
     if spec.isdigit() or spec.startswith("/dev/video"):

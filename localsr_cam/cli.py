@@ -1,4 +1,4 @@
-"""Command line: argv → config → one of run, bench, eval, train, models.
+"""Command line: argv → config → one of run, bench, eval, train, models, devices.
 
 ``main(argv) -> int`` never raises for a user's mistake: a :class:`LocalSRError` becomes
 one line on stderr and exit status 2; Ctrl-C exits with 130.
@@ -46,7 +46,8 @@ examples:
   localsr-cam run --source talk.mp4 --sink file:talk_2x.mp4 --model fast
   localsr-cam bench --mode all --frames 300 --json bench.json
   localsr-cam eval --images ../shared/data/val --md eval.md
-  localsr-cam models fetch && localsr-cam models list"""
+  localsr-cam models fetch && localsr-cam models list
+  localsr-cam devices        # cameras, virtual cameras, and which ones run uses"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -250,6 +251,24 @@ def _cmd_models_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_devices(commands: Any) -> None:
+    parser = commands.add_parser(
+        "devices", parents=[_verbosity_parent()],
+        help="list cameras and virtual (loopback) cameras, and which ones run uses",
+        description="List the cameras (index, device, name, pixel formats and frame "
+        "sizes) and the v4l2loopback devices a virtual camera can use, and say which "
+        "camera `run` reads by default and which device `--sink virtualcam` writes to.")
+    parser.set_defaults(handler=_cmd_devices)
+
+
+def _cmd_devices(args: argparse.Namespace) -> int:
+    from localsr_cam.devices import describe_devices, list_devices
+
+    for line in describe_devices(list_devices()):
+        print(line)
+    return 0
+
+
 def _add_passthrough(commands: Any, name: str, help_text: str) -> None:
     """List a command that parses its own arguments (see ``PASSTHROUGH``)."""
     commands.add_parser(name, help=help_text, add_help=False)
@@ -322,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "(PSNR, SSIM, UQI; the paper's tables)")
     _add_passthrough(commands, "train", "train a U-Net on a folder of HR images")
     _add_models(commands)
+    _add_devices(commands)
     return parser
 
 
