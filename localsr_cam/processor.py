@@ -32,6 +32,7 @@ from localsr_cam.engines import SR_BASELINES, Engine, open_engine, resolve_backe
 from localsr_cam.frames import CapturedFrame, Controls, ProcessedFrame
 from localsr_cam.localize import Box, MaskSmoother, bucket_box, person_box
 from localsr_cam.segment import Segmenter, choose_segmenter
+from localsr_cam.tiling import split
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class FrameProcessor:
             feather_radius=1)
         self._torch_threads: int | None = None
         self._backdrop: Backdrop | None = None
+        self.progress: Callable[[int, int], None] | None = None
+        """Told ``(tiles done, tiles)`` while a big frame is super-resolved in tiles."""
 
     # -- life cycle -------------------------------------------------------------------
     @property
@@ -279,28 +282,37 @@ class FrameProcessor:
         """Steps 4 and 6: put the person (or the whole frame) into ``output`` in place.
 
         The foreground is the SR of the box crop for a U-Net model, or the sharp plain
-        upscale when only the background is blurred.
+        upscale when only the background is replaced. A big box is done in tiles
+        (:mod:`localsr_cam.tiling`), so memory stays bounded; ``progress`` hears of each.
         """
         # full frame over a kept background: no mask to blend with, the SR is the frame
         full = (self.config.blend.full_frame and self.uses_sr
                 and self.config.blend.background == "keep")
-        x0, y0, x1, y1 = box
-        with timer("upscale"):
-            crop = lr[y0:y1, x0:x1]
-            if self._sr is not None:
-                sr = self._sr({"image": ops.bgr8_to_rgb_float(crop)})["sr"]
-                foreground = ops.rgb_float_to_bgr8(sr)
-            else:
-                foreground = ops.upscale2x(crop.contiguous(), self.upscale_mode)
-        with timer("blend"):
-            target = output[2 * y0:2 * y1, 2 * x0:2 * x1]
-            if full:
-                target.copy_(foreground)
-            else:
-                assert mask is not None
-                alpha = ops.resize_plane(mask[:, :, y0:y1, x0:x1],
-                                         (2 * (x1 - x0), 2 * (y1 - y0)))[0, 0]
-                ops.blend_into(target, foreground, alpha)
+        tiles = split(box)
+        for done, tile in enumerate(tiles, 1):
+            px0, py0, px1, py1 = tile.padded
+            rx0, ry0, rx1, ry1 = tile.region
+            rows, cols = tile.inner()
+            with timer("upscale"):
+                crop = lr[py0:py1, px0:px1]
+                if self._sr is not None:
+                    sr = self._sr({"image": ops.bgr8_to_rgb_float(crop)})["sr"]
+                    foreground = ops.rgb_float_to_bgr8(sr)
+                else:
+                    foreground = ops.upscale2x(crop.contiguous(), self.upscale_mode)
+                foreground = foreground[rows, cols]
+            with timer("blend"):
+                target = output[2 * ry0:2 * ry1, 2 * rx0:2 * rx1]
+                if full:
+                    target.copy_(foreground)
+                else:
+                    assert mask is not None
+                    alpha = ops.resize_plane(mask[:, :, py0:py1, px0:px1],
+                                             (2 * (px1 - px0), 2 * (py1 - py0)))[0, 0]
+                    ops.blend_into(target, foreground.contiguous(),
+                                   alpha[rows, cols].contiguous())
+            if self.progress is not None and len(tiles) > 1:
+                self.progress(done, len(tiles))
 
 
 @dataclasses.dataclass
