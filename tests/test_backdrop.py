@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from localsr_cam.backdrop import cover
-from localsr_cam.cli import main
+from localsr_cam.cli.main import main
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
 from localsr_cam.frames import CapturedFrame
-from localsr_cam.processor import FrameProcessor
+from localsr_cam.process.backdrop import cover
+from localsr_cam.process.processor import FrameProcessor
 from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
 
 BLUE = (200, 30, 10)
@@ -55,7 +55,8 @@ def test_a_background_picture_through_the_cli(tmp_path):
 
 
 @pytest.mark.parametrize("value, needle", [("image:", "image:PATH"), ("sky", "sky"),
-                                           ("image:/no/such.png", "/no/such.png")])
+                                           ("image:/no/such.png", "/no/such.png"),
+                                           ("image:" + __file__, "OpenCV can decode")])
 def test_a_bad_background_is_one_line(value, needle, capsys):
     code = main(["run", "--source", "synthetic", "--model", "bicubic", "--frames", "1",
                  "--sink", "null", "--background", value])

@@ -10,12 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from localsr_cam import processor as processor_module
-from localsr_cam import tiling
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
-from localsr_cam.evaluate import ImageProgress, evaluate_images, score_output
-from localsr_cam.processor import FrameProcessor, process_image
-from localsr_cam.strip_metrics import score_in_strips
+from localsr_cam.measure.evaluate import ImageProgress, evaluate_images, score_output
+from localsr_cam.measure.strip_metrics import score_in_strips
+from localsr_cam.process import processor as processor_module
+from localsr_cam.process import tiling
+from localsr_cam.process.processor import FrameProcessor, process_image
 from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
 
 

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from localsr_cam import devices
-from localsr_cam.cli import main
-from localsr_cam.devices import (
+from localsr_cam.capture import devices
+from localsr_cam.capture.devices import (
     CAP_DEVICE_CAPS,
     CAP_VIDEO_CAPTURE,
     CAP_VIDEO_OUTPUT,
@@ -25,6 +24,7 @@ from localsr_cam.devices import (
     describe_devices,
     list_devices,
 )
+from localsr_cam.cli.main import main
 
 
 def fourcc(text: str) -> int:

@@ -13,10 +13,15 @@ import cv2
 import numpy as np
 import pytest
 
-from localsr_cam import evaluate
-from localsr_cam.evaluate import METHODS, METRICS, Outputs, evaluate_images, main
+from localsr_cam.cli.main import main as cli_main
+from localsr_cam.measure import evaluate
+from localsr_cam.measure.evaluate import METHODS, METRICS, Outputs, evaluate_images
 
 SIZES = [(64, 48), (57, 41), (48, 64)]  # (width, height); the middle one is odd
+
+
+def main(argv: list[str]) -> int:
+    return cli_main(["eval", *argv])
 
 
 def halve(hr: np.ndarray) -> np.ndarray:
@@ -254,7 +259,7 @@ def test_main_without_outputs_prints_the_table(folder: Path, fake_open: FakeOpen
 def assert_refused(capsys: pytest.CaptureFixture[str], argv: list[str], *needles: str) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("localsr-cam eval: error:")
+    assert err.count("\n") == 1 and err.startswith("localsr-cam: error:")
     assert "Traceback" not in err
     for needle in needles:
         assert needle in err
@@ -310,14 +315,14 @@ def test_help_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert main(["--bogus"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 3 and all(line.startswith("localsr-cam eval: error:") for line in err)
+    assert len(err) == 3 and all(line.startswith("localsr-cam: error:") for line in err)
 
 
 # -- the real pieces (skipped until they exist) ------------------------------------------------
 
 
 def test_training_degrade_is_a_2x_downscale(folder: Path) -> None:
-    pytest.importorskip("localsr_cam.train")
+    pytest.importorskip("localsr_cam.train.trainer")
     hr = read(folder / "img0.png")
     area = evaluate._degrade_for("area")(hr)
     assert area.shape == (24, 32, 3) and area.dtype == np.uint8
@@ -328,7 +333,7 @@ def test_training_degrade_is_a_2x_downscale(folder: Path) -> None:
 
 def test_processor_outputs_with_the_bicubic_model(folder: Path) -> None:
     """The real FrameProcessor wiring; ``bicubic`` needs no model file."""
-    pytest.importorskip("localsr_cam.processor")
+    pytest.importorskip("localsr_cam.process.processor")
     with evaluate.processor_outputs("bicubic", "auto", "cpu") as outputs_for:
         report = evaluate_folder(folder, outputs_for)
     for method in ("full", "local"):

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import pyvirtualcam
 
-from localsr_cam.cli import main
-from localsr_cam.fitting import FrameFitter, fit_rect
+from localsr_cam.cli.main import main
 from localsr_cam.frames import CapturedFrame, ProcessedFrame
-from localsr_cam.mirror import MirroredSink, wants_mirror
+from localsr_cam.outputs.fitting import FrameFitter, fit_rect
+from localsr_cam.outputs.mirror import MirroredSink, wants_mirror
 from tests.test_outputs import FakeCamera
 
 

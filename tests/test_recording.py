@@ -15,10 +15,10 @@ import cv2
 import numpy as np
 import pytest
 
-from localsr_cam import recording
 from localsr_cam.errors import SinkError
 from localsr_cam.frames import CapturedFrame, Controls, HudStats, ProcessedFrame
-from localsr_cam.recording import VideoFileSink, choose_codec, size_problem
+from localsr_cam.outputs import recording
+from localsr_cam.outputs.recording import VideoFileSink, choose_codec, size_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 HUD = HudStats()

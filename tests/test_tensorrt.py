@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from localsr_cam.errors import BackendUnavailableError, ModelError
-from localsr_cam.localize import bucket_box
+from localsr_cam.process.localize import bucket_box
 from localsr_cam.runtime import trt_build
+from localsr_cam.runtime.base import tensorrt_problem
 from localsr_cam.runtime.trt_build import (
     SR_PROFILE,
     EngineKey,
@@ -25,6 +26,7 @@ from localsr_cam.runtime.trt_build import (
     ensure_plan,
     profile_for,
 )
+from localsr_cam.zoo.build import build_engines
 
 KEY = EngineKey(model="fast", tensorrt="10.13.0.35", gpu="NVIDIA H100 80GB HBM3",
                 compute_capability="9.0", onnx_sha256="ab" * 32, precision="fp16",
@@ -114,8 +116,12 @@ def test_discard_forgets_a_plan(tmp_path):
 
 # -- the optimization profile ---------------------------------------------------------------
 def test_sr_models_get_the_profile_and_segmenters_none():
-    assert profile_for("fast") == profile_for("paper") == SR_PROFILE
-    assert profile_for("selfie") is None and profile_for("selfie-landscape") is None
+    from localsr_cam.zoo.registry import model_spec
+
+    assert profile_for(model_spec("fast").kind) == profile_for(model_spec("paper").kind)
+    assert profile_for("sr") == SR_PROFILE
+    assert profile_for(model_spec("selfie").kind) is None
+    assert profile_for(model_spec("selfie-landscape").kind) is None
 
 
 @pytest.mark.parametrize("frame", [(640, 360), (960, 540), (1280, 720), (1920, 1080)])
@@ -291,7 +297,7 @@ def test_parse_and_build_failures_are_one_line_model_errors(failure, message, us
 
 
 def only_line(models: list[str], precision: str) -> str:
-    [line] = trt_build.build_engines(models, precision)
+    [line] = build_engines(models, precision)
     return line
 
 
@@ -300,7 +306,7 @@ def test_build_engines_builds_once_then_reports_up_to_date(use_fake_trt, tmp_pat
     rec = use_fake_trt()
     monkeypatch.setenv("LOCALSR_ENGINES", str(tmp_path))
     (tmp_path / "fast_unet.onnx").write_bytes(b"onnx v1")
-    lines = list(trt_build.build_engines(None, "fp16"))
+    lines = list(build_engines(None, "fp16"))
     assert any(line.startswith("fast: built") for line in lines)
     assert any(line.startswith("selfie: skipped") and "models fetch" in line
                for line in lines)
@@ -320,7 +326,7 @@ def test_build_engines_refuses_an_explicit_missing_model(use_fake_trt, tmp_path,
     use_fake_trt()
     monkeypatch.setenv("LOCALSR_ENGINES", str(tmp_path))
     with pytest.raises(ModelError, match=r"paper_unet\.onnx"):
-        list(trt_build.build_engines(["paper"], "fp16"))
+        list(build_engines(["paper"], "fp16"))
 
 
 def test_engine_open_rebuilds_a_plan_that_does_not_deserialize(use_fake_trt, tmp_path,
@@ -350,8 +356,8 @@ def test_engine_open_rebuilds_a_plan_that_does_not_deserialize(use_fake_trt, tmp
     onnx = tmp_path / "fast_unet.onnx"
     onnx.write_bytes(b"onnx")
     cache = PlanCache(tmp_path / "trt")
-    cache.store(trt_build.engine_key("fast", onnx, "fp16"), b"damaged")
-    engine = TensorRTEngine("fast", onnx, cache=cache).open()
+    cache.store(trt_build.engine_key("fast", onnx, "fp16", SR_PROFILE), b"damaged")
+    engine = TensorRTEngine("fast", onnx, cache=cache, profile=SR_PROFILE).open()
     assert loaded == [b"damaged", b"plan 1"]
     assert engine.key is not None and cache.load(engine.key) == b"plan 1"
     engine.close()
@@ -361,15 +367,16 @@ def test_engine_open_rebuilds_a_plan_that_does_not_deserialize(use_fake_trt, tmp
 # -- without TensorRT -----------------------------------------------------------------------
 def test_stub_only_tensorrt_is_reported_as_missing(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorrt", types.ModuleType("tensorrt"))
-    problem = trt_build.tensorrt_problem()
+    problem = tensorrt_problem()
     assert problem is not None and "type stubs" in problem
 
 
-@pytest.mark.skipif(trt_build.tensorrt_problem() is None, reason="TensorRT is installed")
+@pytest.mark.skipif(tensorrt_problem() is None, reason="TensorRT is installed")
 def test_engine_open_without_tensorrt_is_one_line(tmp_path):
     import localsr_cam.runtime.tensorrt as module
 
-    engine = module.TensorRTEngine("fast", tmp_path / "fast_unet.onnx")
+    engine = module.TensorRTEngine("fast", tmp_path / "fast_unet.onnx",
+                                   cache=PlanCache(tmp_path / "trt"), profile=SR_PROFILE)
     with pytest.raises(BackendUnavailableError, match="TensorRT") as info:
         engine.open()
     assert "\n" not in str(info.value) and "pip install tensorrt" in str(info.value)
@@ -377,9 +384,9 @@ def test_engine_open_without_tensorrt_is_one_line(tmp_path):
 
 
 def _no_tensorrt_here() -> bool:
-    from localsr_cam.engines import cuda_missing
+    from localsr_cam.runtime.base import cuda_missing
 
-    return trt_build.tensorrt_problem() is not None or cuda_missing() is not None
+    return tensorrt_problem() is not None or cuda_missing() is not None
 
 
 @pytest.mark.skipif(not _no_tensorrt_here(), reason="TensorRT and a GPU are present")
@@ -390,7 +397,7 @@ def _no_tensorrt_here() -> bool:
     ["models", "build-engines", "--models", "fast", "--precision", "fp32"],
 ])
 def test_cli_tensorrt_without_it_exits_2_with_one_line(argv, capsys):
-    from localsr_cam.cli import main
+    from localsr_cam.cli.main import main
 
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -402,7 +409,7 @@ def test_tools_build_engines_is_the_cli(monkeypatch):
     import runpy
 
     seen: list[list[str]] = []
-    monkeypatch.setattr("localsr_cam.cli.main", lambda argv: seen.append(argv) or 0)
+    monkeypatch.setattr("localsr_cam.cli.main.main", lambda argv: seen.append(argv) or 0)
     monkeypatch.setattr(sys, "argv", ["build_engines.py", "--models", "fast"])
     with pytest.raises(SystemExit) as info:
         runpy.run_path(str(Path(__file__).parents[1] / "tools" / "build_engines.py"),

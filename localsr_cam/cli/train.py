@@ -1,0 +1,79 @@
+"""``localsr-cam train``: its flags, turned into a :class:`TrainOptions` for train."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from localsr_cam.cli.common import verbosity_parent
+from localsr_cam.cli.evaluate import DEGRADE_CHOICES
+from localsr_cam.zoo.registry import trainable_models
+
+if TYPE_CHECKING:
+    from localsr_cam.train.trainer import TrainOptions
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "train", parents=[verbosity_parent(long_quiet=False)], help="train a U-Net on a folder of HR images",
+        description="Train a registered super-resolution model (2x) and ship it to engines/.")
+    parser.add_argument("--model", choices=trainable_models(), default="fast")
+    parser.add_argument("--train-dir", type=Path, required=True,
+                        help="HR images (plain folder or DIV2K *_HR subfolders)")
+    parser.add_argument("--val-dir", type=Path, required=True,
+                        help="HR validation images (model selection and reported figures)")
+    parser.add_argument("--width", type=int, help="channels [default: the model's]")
+    parser.add_argument("--depth", type=int, default=2, help="FastUNet half-res conv blocks")
+    parser.add_argument("--dropout", type=float, default=0.1, help="PaperUNet dropout")
+    parser.add_argument("--no-residual", action="store_true",
+                        help="PaperUNet outputs the image directly, as in the paper")
+    parser.add_argument("--degrade", choices=DEGRADE_CHOICES, default="area")
+    parser.add_argument("--loss", choices=("mse", "l1"))
+    parser.add_argument("--scheduler", choices=("plateau", "cosine"))
+    parser.add_argument("--lr", type=float, help="Adam learning rate")
+    parser.add_argument("--patch", type=int, help="HR patch side (even)")
+    parser.add_argument("--batch", type=int)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--iters", type=int, default=200, help="steps per epoch")
+    parser.add_argument("--time-budget", type=float, metavar="MIN",
+                        help="stop after the epoch that would overrun MIN minutes")
+    parser.add_argument("--val-crop", type=int, default=0,
+                        help="validate on centre crops of this HR side (0: whole images)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--resume", type=Path, help="checkpoint to continue from")
+    parser.add_argument("--init", type=Path, metavar="WEIGHTS",
+                        help="start from these weights (a plain state dict, e.g. a shipped "
+                             ".pt) with a fresh optimizer and schedule: fine-tuning")
+    parser.add_argument("--work-dir", type=Path, default=Path(".cache/train"),
+                        help="checkpoints go to WORK_DIR/<model>/")
+    parser.add_argument("--out-dir", type=Path, help="engines folder (default: the project's)")
+    parser.add_argument("--no-export", action="store_true",
+                        help="keep the checkpoints only (no engines files, no manifest)")
+    parser.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
+                        help="no progress bar")
+    parser.set_defaults(handler=run)
+
+
+def options_from(args: argparse.Namespace) -> TrainOptions:
+    """The parsed ``train`` flags as the trainer's options (``args.argv``: the flags as
+    given, recorded in the shipped manifest entry)."""
+    from localsr_cam.train.trainer import TrainOptions
+
+    return TrainOptions(
+        train_dir=args.train_dir, val_dir=args.val_dir, model=args.model, width=args.width,
+        depth=args.depth, dropout=args.dropout, no_residual=args.no_residual,
+        degrade=args.degrade, loss=args.loss, scheduler=args.scheduler, lr=args.lr,
+        patch=args.patch, batch=args.batch, epochs=args.epochs, iters=args.iters,
+        time_budget=args.time_budget, val_crop=args.val_crop, seed=args.seed,
+        threads=args.threads, resume=args.resume, init=args.init, work_dir=args.work_dir,
+        out_dir=args.out_dir, no_export=args.no_export, quiet=args.no_progress,
+        command=tuple(args.argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    from localsr_cam.train.trainer import train
+
+    train(options_from(args))
+    return 0

@@ -1,0 +1,312 @@
+"""``localsr-cam bench``: the offline benchmark of the real pipeline.
+
+Each mode runs the whole pipeline (capture thread, processor, output thread, a null sink
+unless ``--sink`` is given) on the same source for ``--warmup`` + ``--frames`` frames;
+figures come from the frames after the warm-up. ``--mode all`` runs local, full-frame
+and bicubic one after another in one process and reports their ratios, so a comparison
+holds on a noisy machine. Unpaced (the default), frames are read as fast as the
+processor takes them (throughput; a frame's latency then includes waiting while the
+one before it is processed); ``--paced`` delivers them at the source's fps like a camera,
+and latency is then what a user feels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import platform
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from localsr_cam.config import (
+    BlendConfig,
+    CaptureConfig,
+    ModelConfig,
+    OutputConfig,
+    PipelineConfig,
+    parse_size,
+)
+from localsr_cam.errors import ConfigError, LocalSRError
+from localsr_cam.paths import check_writable_file
+from localsr_cam.pipeline.threads import FrameRecord, Pipeline, RunResult
+
+log = logging.getLogger(__name__)
+
+MODES = ("local", "full", "bicubic")
+STAGES = ("capture", "segment", "upscale", "background", "blend", "output")
+SOAK_WINDOW = 1000
+DEFAULT_INPUT = "640x360"
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MiB (Linux /proc; peak RSS elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        import os
+
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def mode_config(base: PipelineConfig, mode: str) -> PipelineConfig:
+    """The config of one benchmark mode: local SR, full-frame SR, or bicubic."""
+    if mode == "bicubic":
+        model = dataclasses.replace(base.model, model="bicubic")
+        return dataclasses.replace(base, model=model)
+    blend = dataclasses.replace(base.blend, full_frame=(mode == "full"))
+    return dataclasses.replace(base, blend=blend)
+
+
+def _percentiles(values: Sequence[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "p99": None}
+    array = np.asarray(values)
+    return {f"p{q}": round(float(np.percentile(array, q)), 3) for q in (50, 95, 99)}
+
+
+def summarize(records: Sequence[FrameRecord]) -> dict[str, Any]:
+    """Figures of one mode from its measured (post-warm-up) frame records."""
+    if len(records) < 2:
+        raise LocalSRError("too few frames were measured; raise --frames")
+    span = records[-1].written_at - records[0].written_at
+    stages: dict[str, float] = {}
+    for stage in STAGES:
+        values = [r.stages_ms[stage] for r in records if stage in r.stages_ms]
+        if values:
+            stages[stage] = round(float(np.median(values)), 3)
+    figures: dict[str, Any] = {
+        "fps": round((len(records) - 1) / span, 2) if span > 0 else None,
+        "latency_ms": _percentiles([r.latency_ms for r in records]),
+        "stages_ms": stages,
+        "foreground_fraction": round(float(np.mean([r.foreground for r in records])), 4),
+        "frames": len(records),
+    }
+    if len(records) >= 2 * SOAK_WINDOW:
+        first = _percentiles([r.latency_ms for r in records[:SOAK_WINDOW]])["p95"]
+        last = _percentiles([r.latency_ms for r in records[-SOAK_WINDOW:]])["p95"]
+        figures["soak"] = {"p95_first_1000_ms": first, "p95_last_1000_ms": last,
+                           "p95_last_over_first": round(last / first, 3)
+                           if first and last else None}
+    return figures
+
+
+def run_mode(config: PipelineConfig, mode: str, frames: int, warmup: int,
+             sinks: Sequence[str], progress: bool, buffering: str = "auto"
+             ) -> tuple[dict[str, Any], RunResult, str]:
+    """Run one mode; returns its figures, the raw result and the device name."""
+    from tqdm import tqdm
+
+    from localsr_cam.capture.factory import make_source
+    from localsr_cam.outputs.sinks import make_sink
+    from localsr_cam.process.processor import FrameProcessor
+
+    cfg = mode_config(config, mode)
+    source = make_source(cfg.capture)
+    sink_objects = [make_sink(spec) for spec in (sinks or ("null",))]
+    processor = FrameProcessor(cfg)
+    total = warmup + frames
+    bar = tqdm(total=total, desc=f"bench {mode}", unit="frame", disable=not progress,
+               file=sys.stderr, leave=False)
+    rss_after_warmup: list[float] = []
+
+    def on_frame(count: int) -> None:
+        bar.update(1)
+        if count == max(warmup, 1):
+            rss_after_warmup.append(rss_mb())
+
+    pipeline = Pipeline(source, processor, sink_objects, paced_capture=cfg.capture.paced,
+                        paced_output=cfg.capture.paced, limit=total, progress=on_frame,
+                        keep_records=None, buffering=buffering)
+    try:
+        result = pipeline.run()
+    finally:
+        bar.close()
+    if result.interrupted:
+        raise KeyboardInterrupt
+    measured = list(result.records)[warmup:]
+    figures = summarize(measured)
+    figures["fallbacks"] = result.fallbacks
+    figures["dropped"] = result.dropped
+    figures["segmenter"] = processor.segmenter_name
+    end = rss_mb()
+    warm = rss_after_warmup[0] if rss_after_warmup else end
+    figures["rss_mb"] = {"after_warmup": round(warm, 1), "end": round(end, 1),
+                         "growth_pct": round((end - warm) / warm * 100, 2)}
+    device = str(processor.device)
+    return figures, result, device
+
+
+def ratios(modes: dict[str, dict[str, Any]]) -> dict[str, float | None]:
+    """Side-by-side ratios between the modes that ran."""
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 3) if a is not None and b else None
+
+    out: dict[str, float | None] = {}
+    local, full, bicubic = (modes.get(m) for m in MODES)
+    if local and full:
+        out["local_over_full_upscale_ms"] = ratio(local["stages_ms"].get("upscale"),
+                                                  full["stages_ms"].get("upscale"))
+        out["local_over_full_fps"] = ratio(local["fps"], full["fps"])
+        out["local_over_full_latency_p50"] = ratio(local["latency_ms"]["p50"],
+                                                   full["latency_ms"]["p50"])
+    if local and bicubic:
+        out["local_over_bicubic_fps"] = ratio(local["fps"], bicubic["fps"])
+        out["local_over_bicubic_latency_p50"] = ratio(local["latency_ms"]["p50"],
+                                                      bicubic["latency_ms"]["p50"])
+    return out
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as a markdown table, one row per mode."""
+    lines = [
+        f"Source `{report['source']}` {report['input'][0]}×{report['input'][1]} → "
+        f"{report['output'][0]}×{report['output'][1]}, model `{report['model']}`, "
+        f"segmenter `{report['segmenter']}`, backend `{report['backend']}` "
+        f"({report['device']}), {report['frames']} frames after {report['warmup']} warm-up"
+        f"{', paced' if report['paced'] else ''}.",
+        "",
+        "| mode | fps | p50 ms | p95 ms | p99 ms | " + " | ".join(
+            f"{s} ms" for s in STAGES) + " | foreground |",
+        "|---|---:|---:|---:|---:|" + "---:|" * len(STAGES) + "---:|",
+    ]
+    for mode, figures in report["modes"].items():
+        latency = figures["latency_ms"]
+        stage_cells = " | ".join(_cell(figures["stages_ms"].get(s)) for s in STAGES)
+        lines.append(f"| {mode} | {_cell(figures['fps'])} | {_cell(latency['p50'])} | "
+                     f"{_cell(latency['p95'])} | {_cell(latency['p99'])} | {stage_cells} | "
+                     f"{figures['foreground_fraction']:.3f} |")
+    if report["ratios"]:
+        lines += ["", "| ratio | value |", "|---|---:|"]
+        lines += [f"| {k} | {_cell(v)} |" for k, v in report["ratios"].items()]
+    rss = report["rss_mb"]
+    lines += ["", f"RSS {rss['start']:.0f} MiB at start (before models load), "
+              f"{rss['end']:.0f} MiB at end."]
+    for mode, figures in report["modes"].items():
+        mode_rss = figures["rss_mb"]
+        lines.append(f"RSS ({mode}): {mode_rss['after_warmup']:.0f} MiB after the warm-up, "
+                     f"{mode_rss['end']:.0f} MiB at the end ({mode_rss['growth_pct']:+.1f} %).")
+    for mode, figures in report["modes"].items():
+        if "soak" in figures:
+            soak = figures["soak"]
+            lines.append(f"Soak ({mode}): p95 first 1000 = {soak['p95_first_1000_ms']} ms, "
+                         f"last 1000 = {soak['p95_last_1000_ms']} ms "
+                         f"(ratio {soak['p95_last_over_first']}).")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def plot(results: dict[str, RunResult], warmup: int, path: Path) -> None:
+    """PNG: latency over time and a latency histogram, per mode."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (timeline, histogram) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for mode, result in results.items():
+        records = list(result.records)[warmup:]
+        if not records:
+            continue
+        start = records[0].written_at
+        times = [r.written_at - start for r in records]
+        latencies = [r.latency_ms for r in records]
+        timeline.plot(times, latencies, linewidth=0.8, label=mode)
+        histogram.hist(latencies, bins=50, alpha=0.5, label=mode)
+    timeline.set(xlabel="time (s)", ylabel="end-to-end latency (ms)",
+                 title="latency over time")
+    histogram.set(xlabel="end-to-end latency (ms)", ylabel="frames", title="latency histogram")
+    timeline.legend()
+    histogram.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchOptions:
+    """What ``localsr-cam bench`` was asked to do (see :mod:`localsr_cam.cli.bench`)."""
+
+    source: str = "synthetic"
+    input: tuple[int, int] = parse_size(DEFAULT_INPUT)
+    frames: int = 300
+    warmup: int = 30
+    model: str = "fast"
+    segmenter: str = "auto"
+    backend: str = "auto"
+    threads: int = 2
+    fps: float = 30.0
+    mode: str = "all"
+    paced: bool = False
+    sink: tuple[str, ...] = ()
+    buffering: str = "auto"
+    json: Path | None = None
+    md: Path | None = None
+    plot: Path | None = None
+    no_progress: bool = False
+
+
+def bench(args: BenchOptions) -> dict[str, Any]:
+    """Run the requested modes and return the report (see the module docstring)."""
+    for path, flag in ((args.json, "--json"), (args.md, "--md"), (args.plot, "--plot")):
+        if path is not None:
+            check_writable_file(path, flag)
+    if args.warmup < 0:
+        raise ConfigError("--warmup must not be negative")
+    config = PipelineConfig(
+        capture=CaptureConfig(source=args.source, size=args.input, fps=args.fps,
+                              loop=True, paced=args.paced),
+        model=ModelConfig(model=args.model, segmenter=args.segmenter, backend=args.backend,
+                          threads=args.threads),
+        blend=BlendConfig(), output=OutputConfig())
+    modes = list(MODES) if args.mode == "all" else [args.mode]
+    rss_start = rss_mb()
+    figures: dict[str, dict[str, Any]] = {}
+    results: dict[str, RunResult] = {}
+    device = "cpu"
+    segmenter = args.segmenter
+    for mode in modes:
+        figures[mode], results[mode], device = run_mode(
+            config, mode, args.frames, args.warmup, args.sink, not args.no_progress,
+            args.buffering)
+        segmenter = figures[mode].pop("segmenter") or segmenter
+        log.info("%s: %.1f fps, p50 %.1f ms", mode, figures[mode]["fps"] or 0,
+                 figures[mode]["latency_ms"]["p50"] or 0)
+    from localsr_cam.runtime.base import resolve_backend
+
+    backend = resolve_backend(args.backend)
+    width, height = args.input
+    report = {
+        "source": args.source, "input": [width, height], "output": [2 * width, 2 * height],
+        "backend": backend, "device": device, "model": args.model, "segmenter": segmenter,
+        "frames": args.frames, "warmup": args.warmup, "paced": args.paced,
+        "buffering": args.buffering,
+        "modes": figures, "ratios": ratios(figures),
+        "rss_mb": {"start": round(rss_start, 1), "end": round(rss_mb(), 1)},
+        "machine": {"cpu_count": _cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version()},
+    }
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    if args.md:
+        args.md.write_text(markdown(report))
+    if args.plot:
+        plot(results, args.warmup, args.plot)
+    return report
+
+
+def _cpu_count() -> int:
+    import os
+
+    return os.cpu_count() or 0

@@ -1,0 +1,433 @@
+"""``localsr-cam eval``: reproduce the paper's evaluation on a folder of HR images.
+
+For every image: the HR image is cropped to even size; its LR input is the 2× degrade
+used in training (:func:`localsr_cam.train.trainer.degrade`); three 2× outputs are scored
+against the HR image:
+
+- ``bicubic``: ``cv2.resize`` with ``INTER_CUBIC``, the baseline;
+- ``full``: the SR model on the whole frame;
+- ``local``: the paper's method, the SR model on the person only, blended over the plain
+  upscale; its mask comes from the segmenter run on the LR image (as in the paper).
+
+Metrics (see :mod:`localsr_cam.measure.metrics`): ``psnr``, ``ssim``, ``uqi`` on the whole image;
+``psnr_fg`` and ``ssim_fg`` on the foreground (the LR mask upscaled bilinearly to HR
+size, then ≥ 0.5); ``psnr_boundary`` on the ±8 px band around the mask edge at HR size,
+where the paper's pasted result showed seams. All three methods are scored on the same
+mask. When no mask is available (e.g. ``--model bicubic``, where the processor runs no
+segmenter) or it is empty, the foreground figures are ``null`` and
+``foreground_fraction`` is 0. ``percent_increase`` is the paper's Algorithm 1 against
+the bicubic baseline.
+
+The report is JSON (``--json``), a markdown table laid out like the paper's tables
+(``--md``) and, with ``--figures DIR``, one comparison PNG per image and a bar chart of
+the percentage increases. Output paths are checked before any model is loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from localsr_cam.capture.images import crop_even, list_images, load_image
+from localsr_cam.errors import LocalSRError, ModelError, SinkError
+from localsr_cam.measure import metrics
+from localsr_cam.measure.degradation import DEGRADE_METHODS, degrade
+from localsr_cam.measure.figures import ImageRecord, Scores
+from localsr_cam.measure.strip_metrics import STRIPS_ABOVE_PIXELS, score_in_strips, strips
+from localsr_cam.paths import check_writable_file, write_atomically
+
+log = logging.getLogger(__name__)
+
+METHODS = ("bicubic", "full", "local")
+SR_METHODS = ("full", "local")
+WHOLE_METRICS = ("psnr", "ssim", "uqi")
+METRICS = (*WHOLE_METRICS, "psnr_fg", "ssim_fg", "psnr_boundary")
+DEGRADE_CHOICES = tuple(DEGRADE_METHODS)
+
+Outputs = Mapping[str, tuple[np.ndarray, np.ndarray | None]]
+"""``{"full"|"local": (sr, mask)}``: ``sr`` uint8 2H×2W×3 BGR; ``mask`` float32 H×W in
+[0, 1] at LR size, or ``None`` where that method ran no segmenter."""
+OutputsFor = Callable[[np.ndarray], Outputs]
+"""LR image (uint8 H×W×3 BGR, read-only for the callee) → :data:`Outputs`."""
+Degrade = Callable[[np.ndarray], np.ndarray]
+"""HR uint8 2H×2W×3 → LR uint8 H×W×3."""
+
+
+# -- scoring -------------------------------------------------------------------------
+
+
+def upscale_mask(mask: np.ndarray | None, size: tuple[int, int]) -> np.ndarray:
+    """LR soft mask (float H×W, or ``None``) → bool mask at ``size`` = (width, height).
+
+    Bilinear resize, then ≥ 0.5. ``None`` gives an all-False mask.
+    """
+    width, height = size
+    if mask is None:
+        return np.zeros((height, width), dtype=bool)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be H×W, got shape {mask.shape}")
+    resized = cv2.resize(mask.astype(np.float32), (width, height),
+                         interpolation=cv2.INTER_LINEAR)
+    return np.asarray(resized >= metrics.MASK_THRESHOLD)
+
+
+def score_output(hr: np.ndarray, sr: np.ndarray, fg: np.ndarray,
+                 on_strip: Callable[[], None] | None = None) -> Scores:
+    """All :data:`METRICS` of ``sr`` against ``hr`` (both uint8 H×W×3) with bool mask ``fg``.
+
+    Images over :data:`~localsr_cam.strip_metrics.STRIPS_ABOVE_PIXELS` are scored a strip
+    of rows at a time (the same figures, bounded memory); ``on_strip`` hears of each.
+    """
+    if hr.shape[0] * hr.shape[1] > STRIPS_ABOVE_PIXELS:
+        return score_in_strips(hr, sr, fg, on_strip=on_strip)
+    ssim, ssim_fg = metrics.ssim_with_masked(hr, sr, fg)
+    return {
+        "psnr": metrics.psnr(hr, sr),
+        "ssim": ssim,
+        "uqi": metrics.uqi(hr, sr),
+        "psnr_fg": metrics.psnr_masked(hr, sr, fg),
+        "ssim_fg": ssim_fg,
+        "psnr_boundary": metrics.psnr_boundary(hr, sr, fg),
+    }
+
+
+def _check_output(method: str, image: np.ndarray, shape: tuple[int, ...]) -> None:
+    if image.dtype != np.uint8 or image.shape != shape:
+        raise ValueError(f"{method} output is {image.dtype} {image.shape}; "
+                         f"expected uint8 {shape}")
+
+
+class ImageProgress:
+    """A progress bar per image (tqdm on stderr): one step per SR output and per strip
+    of rows scored (see :func:`score_output`); the SR tiles of a big image show beside
+    it. ``enabled``: ``None`` = only when stderr is a terminal."""
+
+    def __init__(self, enabled: bool | None = None) -> None:
+        self.enabled = enabled
+        self._bar: Any = None
+
+    def start(self, name: str, shape: tuple[int, ...]) -> None:
+        self.close()
+        height, width = shape[:2]
+        scored = len(list(strips(height))) if height * width > STRIPS_ABOVE_PIXELS else 1
+        total = len(SR_METHODS) + len(METHODS) * scored
+        self._bar = tqdm(total=total, desc=name, unit="step", leave=False, mininterval=0,
+                         disable=None if self.enabled is None else not self.enabled)
+
+    def step(self) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def tiles(self, done: int, total: int) -> None:
+        if self._bar is not None:
+            self._bar.set_postfix_str(f"SR tile {done}/{total}")
+
+    def close(self) -> None:
+        bar, self._bar = self._bar, None
+        if bar is not None:
+            bar.close()
+
+
+def evaluate_one(path: Path, outputs_for: OutputsFor, degrade: Degrade,
+                 progress: ImageProgress | None = None) -> ImageRecord:
+    """Load, degrade, upscale three ways and score one image."""
+    progress = progress or ImageProgress(enabled=False)
+    hr = crop_even(load_image(path))
+    progress.start(path.name, hr.shape)
+    height, width = hr.shape[:2]
+    lr = degrade(hr)
+    if lr.dtype != np.uint8 or lr.shape != (height // 2, width // 2, 3):
+        raise ValueError(f"degrade gave {lr.dtype} {lr.shape} for HR {hr.shape}")
+    try:
+        produced = outputs_for(lr)
+    except LocalSRError as exc:
+        raise type(exc)(f"{path.name}: {exc}") from exc
+    missing = [m for m in SR_METHODS if m not in produced]
+    if missing:
+        raise ValueError(f"outputs_for gave no {', '.join(missing)} output")
+    outputs = {"bicubic": cv2.resize(lr, (width, height), interpolation=cv2.INTER_CUBIC)}
+    for method in SR_METHODS:
+        _check_output(method, produced[method][0], hr.shape)
+        outputs[method] = produced[method][0]
+        progress.step()
+    mask = produced["local"][1]
+    if mask is None:
+        mask = produced["full"][1]
+    fg = upscale_mask(mask, (width, height))
+    scores = {method: score_output(hr, outputs[method], fg, on_strip=progress.step)
+              for method in METHODS}
+    if hr.shape[0] * hr.shape[1] <= STRIPS_ABOVE_PIXELS:
+        for _ in METHODS:
+            progress.step()
+    progress.close()
+    return ImageRecord(path.name, lr, hr, mask, outputs, scores, float(fg.mean()))
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
+
+
+def summarize(images: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``{"mean": {method: {metric: …}}, "percent_increase": {sr method: {metric: …}}}``
+    from the per-image entries of a report.
+
+    Means skip ``null`` figures (``null`` if all are). Percent increase is Algorithm 1
+    on whole-image PSNR/SSIM/UQI against bicubic; ``null`` where it is undefined (a
+    baseline score of 0).
+    """
+    mean = {m: {k: _mean([img["methods"][m][k] for img in images]) for k in METRICS}
+            for m in METHODS}
+    increase: dict[str, dict[str, float | None]] = {}
+    for method in SR_METHODS:
+        increase[method] = {}
+        for key in WHOLE_METRICS:
+            scores = [img["methods"][method][key] for img in images]
+            baseline = [img["methods"]["bicubic"][key] for img in images]
+            try:
+                increase[method][key] = metrics.percent_increase(scores, baseline)
+            except ValueError as exc:
+                log.warning("no percent increase for %s %s: %s", method, key, exc)
+                increase[method][key] = None
+    return {"mean": mean, "percent_increase": increase}
+
+
+def evaluate_images(paths: Sequence[Path], outputs_for: OutputsFor, degrade: Degrade, *,
+                    settings: Mapping[str, str] | None = None,
+                    on_image: Callable[[ImageRecord], None] | None = None,
+                    progress: bool | None = None,
+                    image_progress: ImageProgress | None = None) -> dict[str, Any]:
+    """Score every image; return the report (the JSON layout in the module notes).
+
+    ``settings`` (``model``, ``segmenter``, ``degrade``) are copied into the report.
+    ``on_image`` sees each image's record as it is done (figures are drawn there).
+    ``progress``: tqdm bars on stderr (over the images, and one per image: see
+    :class:`ImageProgress`, which ``image_progress`` may pass in to also hear of SR
+    tiles); ``None`` = only when stderr is a terminal.
+    """
+    if not paths:
+        raise ValueError("no images to evaluate")
+    entries = []
+    disable = None if progress is None else not progress
+    per_image = image_progress or ImageProgress(progress)
+    for path in tqdm(paths, desc="eval", unit="image", disable=disable):
+        record = evaluate_one(path, outputs_for, degrade, per_image)
+        height, width = record.hr.shape[:2]
+        entries.append({"name": record.name, "size": [width, height],
+                        "foreground_fraction": record.foreground_fraction,
+                        "methods": record.scores})
+        log.info("%s: psnr bicubic %.2f full %.2f local %.2f", record.name,
+                 record.scores["bicubic"]["psnr"], record.scores["full"]["psnr"],
+                 record.scores["local"]["psnr"])
+        if on_image is not None:
+            on_image(record)
+    report: dict[str, Any] = {"images": entries, **summarize(entries)}
+    for key in ("model", "segmenter", "degrade"):
+        report[key] = (settings or {}).get(key)
+    return report
+
+
+# -- report text ---------------------------------------------------------------------
+
+METHOD_TITLES = {"bicubic": "Bicubic", "full": "Full-frame SR", "local": "Localized SR"}
+METRIC_TITLES = {"psnr": "PSNR", "ssim": "SSIM", "uqi": "UQI", "psnr_fg": "PSNR fg",
+                 "ssim_fg": "SSIM fg", "psnr_boundary": "PSNR border"}
+
+
+def _fmt(key: str, value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.2f}" if key.startswith("psnr") else f"{value:.4f}"
+
+
+def _table(report: Mapping[str, Any], keys: Sequence[str], with_increase: bool) -> list[str]:
+    head = ["Image"] + [f"{METHOD_TITLES[m]} {METRIC_TITLES[k]}" for m in METHODS
+                        for k in keys]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for img in report["images"]:
+        cells = [img["name"]] + [_fmt(k, img["methods"][m][k]) for m in METHODS for k in keys]
+        lines.append("| " + " | ".join(cells) + " |")
+    cells = ["**Mean**"] + [_fmt(k, report["mean"][m][k]) for m in METHODS for k in keys]
+    lines.append("| " + " | ".join(cells) + " |")
+    if with_increase:
+        cells = ["**Mean % increase (Algorithm 1)**"]
+        for method in METHODS:
+            for key in keys:
+                value = report["percent_increase"].get(method, {}).get(key)
+                cells.append("–" if value is None else f"{value:+.2f} %")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def markdown_report(report: Mapping[str, Any]) -> str:
+    """The report as markdown: the paper-style whole-image table with the Algorithm 1
+    row, then the foreground / mask-border table."""
+    settings = ", ".join(f"{k} `{report.get(k)}`" for k in ("model", "segmenter", "degrade"))
+    lines = [
+        "# Localized super-resolution: evaluation", "",
+        f"{len(report['images'])} images, 2× ({settings}). Scores against the HR image; "
+        "Algorithm 1 = mean over images of (score − bicubic) / bicubic × 100.", "",
+        "## Whole image", "",
+        *_table(report, WHOLE_METRICS, with_increase=True), "",
+        "## Foreground and mask border", "",
+        "Foreground: the segmenter's LR mask upscaled to HR, ≥ 0.5. Border: ±"
+        f"{metrics.BOUNDARY_RADIUS_PX} px around the mask edge. – = no mask.", "",
+        *_table(report, ("psnr_fg", "ssim_fg", "psnr_boundary"), with_increase=False), "",
+    ]
+    return "\n".join(lines)
+
+
+# -- command line --------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalOptions:
+    """What ``localsr-cam eval`` was asked to do (see :mod:`localsr_cam.cli.eval`)."""
+
+    images: Path
+    model: str = "fast"
+    segmenter: str = "auto"
+    backend: str = "auto"
+    degrade: str = "area"
+    json: Path | None = None
+    md: Path | None = None
+    figures: Path | None = None
+
+
+def prepare_figure_dir(path: Path) -> None:
+    """Create the ``--figures`` folder and check it is writable (:class:`SinkError`)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SinkError(f"cannot create --figures folder {path}: {exc.strerror or exc}"
+                        ) from None
+    check_writable_file(path / "probe.png", "--figures")
+
+
+def _degrade_for(method: str) -> Degrade:
+    """The shared degradation model (:mod:`localsr_cam.measure.degradation`) for ``method``."""
+    def run(hr: np.ndarray) -> np.ndarray:
+        return degrade(hr, method)
+
+    return run
+
+
+@contextlib.contextmanager
+def processor_outputs(model: str, segmenter: str, backend: str,
+                      progress: ImageProgress | None = None) -> Iterator[OutputsFor]:
+    """Open two :class:`~localsr_cam.process.processor.FrameProcessor` (localized and
+    full frame, no temporal smoothing) and yield an :data:`OutputsFor` over them; their
+    SR tiles are reported to ``progress``."""
+    from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
+    from localsr_cam.frames import CapturedFrame
+    from localsr_cam.process.processor import FrameProcessor
+
+    base = PipelineConfig(model=ModelConfig(model=model, segmenter=segmenter, backend=backend),
+                          blend=BlendConfig(ema=0.0))
+    full_config = dataclasses.replace(base, blend=dataclasses.replace(base.blend,
+                                                                      full_frame=True))
+    with contextlib.ExitStack() as stack:
+        processors = {"local": FrameProcessor(base), "full": FrameProcessor(full_config)}
+        for proc in processors.values():
+            stack.callback(proc.close)
+            proc.open()
+            if progress is not None:
+                proc.progress = progress.tiles
+
+        def outputs_for(lr: np.ndarray) -> Outputs:
+            result = {}
+            frame = CapturedFrame(image=lr, index=0, timestamp=time.perf_counter())
+            for method, proc in processors.items():
+                proc.reset()
+                proc.prepare((lr.shape[1], lr.shape[0]))
+                out = proc.process(frame)
+                if out.fallback:
+                    raise ModelError(f"the {method} processor failed and fell back to plain "
+                                     "upscaling (see the log above); its scores would be "
+                                     "the upscale's, not the model's")
+                result[method] = (out.image, out.mask)
+            return result
+
+        yield outputs_for
+
+
+def _write_text(path: Path, text: str, flag: str) -> None:
+    try:
+        write_atomically(path, text.encode())
+    except OSError as exc:
+        raise SinkError(f"cannot write {flag} {path}: {exc.strerror or exc}") from None
+    log.info("wrote %s", path)
+
+
+def _write_outputs(report: Mapping[str, Any], args: EvalOptions) -> None:
+    if args.json is not None:
+        _write_text(args.json, json.dumps(report, indent=2, allow_nan=False) + "\n", "--json")
+    if args.md is not None:
+        _write_text(args.md, markdown_report(report), "--md")
+    if args.figures is not None:
+        from localsr_cam.measure.figures import percent_increase_chart
+
+        percent_increase_chart(args.figures / "percent_increase.png",
+                               report["percent_increase"])
+
+
+OpenOutputs = Callable[[str, str, str], contextlib.AbstractContextManager[OutputsFor]]
+"""(model, segmenter, backend) → context manager yielding an :data:`OutputsFor`."""
+
+
+def run(args: EvalOptions, open_outputs: OpenOutputs | None = None) -> dict[str, Any]:
+    """Everything after argument parsing; raises :class:`LocalSRError` for bad input.
+
+    Output paths, the folder and every image (decoded once) are checked before
+    ``open_outputs`` (default :func:`processor_outputs`) loads any model.
+    """
+    bars = ImageProgress()
+    if open_outputs is None:
+        open_outputs = functools.partial(processor_outputs, progress=bars)
+    for value, flag in ((args.json, "--json"), (args.md, "--md")):
+        if value is not None:
+            check_writable_file(value, flag)
+    if args.figures is not None:
+        prepare_figure_dir(args.figures)
+    paths = list_images(args.images)
+    for path in paths:  # decode everything once now, so a bad file stops us before models load
+        load_image(path)
+    degrade = _degrade_for(args.degrade)
+    on_image = None
+    if args.figures is not None:
+        from localsr_cam.measure.figures import comparison_figure
+
+        figure_dir: Path = args.figures
+        counter = iter(range(len(paths)))
+
+        def on_image(record: ImageRecord) -> None:
+            name = f"{next(counter):03d}_{Path(record.name).stem}.png"
+            comparison_figure(figure_dir / name, record)
+
+    settings = {"model": args.model, "segmenter": args.segmenter, "degrade": args.degrade}
+    with open_outputs(args.model, args.segmenter, args.backend) as outputs_for:
+        report = evaluate_images(paths, outputs_for, degrade, settings=settings,
+                                 on_image=on_image, image_progress=bars)
+    _write_outputs(report, args)
+    return report
+
+
+def summary_line(report: Mapping[str, Any]) -> str:
+    parts = []
+    for method in SR_METHODS:
+        increase = report["percent_increase"][method]
+        parts.append(f"{method}: " + ", ".join(
+            f"{k} {'n/a' if increase[k] is None else format(increase[k], '+.2f')}%"
+            for k in WHOLE_METRICS))
+    return f"{len(report['images'])} images; mean increase over bicubic: " + "; ".join(parts)

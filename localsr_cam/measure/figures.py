@@ -1,0 +1,132 @@
+"""Figures for ``localsr-cam eval``, in the manner of the paper's Figs. 7 and 10–13.
+
+Drawn with matplotlib's object API on an Agg canvas (no pyplot, no global backend
+switch, no window): safe in headless runs and in threads. Images arrive as uint8 BGR and
+are shown as RGB.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from localsr_cam.errors import SinkError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+METHOD_LABELS = {"full": "full-frame SR", "local": "localized SR"}
+PANEL_INCHES = 3.2
+DPI = 110
+
+Scores = dict[str, float | None]
+"""One method's scores: metric name → value (``None`` where undefined)."""
+
+
+@dataclasses.dataclass
+class ImageRecord:
+    """What one image's figure needs; arrays are the evaluator's own, passed read-only.
+
+    ``lr`` uint8 h×w×3, ``hr`` uint8 2h×2w×3, ``mask`` float32 h×w or ``None``,
+    ``outputs`` ``{method: uint8 2h×2w×3}`` for each of bicubic, full and local.
+    """
+
+    name: str
+    lr: np.ndarray
+    hr: np.ndarray
+    mask: np.ndarray | None
+    outputs: dict[str, np.ndarray]
+    scores: dict[str, Scores]
+    foreground_fraction: float
+
+
+def _save(figure: Figure, path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(figure)
+    try:
+        figure.savefig(path, dpi=DPI, bbox_inches="tight")
+    except OSError as exc:
+        raise SinkError(f"cannot write figure {path}: {exc.strerror or exc}") from None
+
+
+def _rgb(bgr: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def _score_text(scores: Mapping[str, float | None]) -> str:
+    psnr, ssim = scores["psnr"], scores["ssim"]
+    text = f"PSNR {psnr:.2f} dB\nSSIM {ssim:.4f}"
+    if scores.get("psnr_fg") is not None:
+        text += f"\nfg PSNR {scores['psnr_fg']:.2f} dB"
+    return text
+
+
+def comparison_figure(path: Path, record: ImageRecord) -> None:
+    """One row: LR | HR | mask | full-frame SR | localized SR, scores under each SR panel.
+
+    The LR panel shows the input at its own size, scaled for display with nearest
+    neighbour; its caption gives the bicubic baseline's scores.
+    """
+    from matplotlib.figure import Figure
+
+    height, width = record.hr.shape[:2]
+    aspect = height / width
+    figure = Figure(figsize=(5 * PANEL_INCHES, PANEL_INCHES * aspect + 1.2))
+    axes = figure.subplots(1, 5)
+    scores = record.scores
+    panels = [
+        ("LR input", _rgb(record.lr), "bicubic ×2: " + _score_text(scores["bicubic"])),
+        ("HR (reference)", _rgb(record.hr), f"{width}×{height}"),
+        ("mask (on LR)", None, f"foreground {record.foreground_fraction:.1%}"),
+        ("full-frame SR", _rgb(record.outputs["full"]), _score_text(scores["full"])),
+        ("localized SR", _rgb(record.outputs["local"]), _score_text(scores["local"])),
+    ]
+    for ax, (title, image, caption) in zip(axes, panels, strict=True):
+        if image is None:
+            mask = record.mask if record.mask is not None else np.zeros(record.lr.shape[:2])
+            ax.imshow(mask, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+        else:
+            ax.imshow(image, interpolation="nearest")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(caption, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    figure.suptitle(record.name, fontsize=11)
+    figure.tight_layout()
+    _save(figure, path)
+
+
+def percent_increase_chart(path: Path,
+                           increase: Mapping[str, Mapping[str, float | None]]) -> None:
+    """Grouped bars: Algorithm 1's mean % increase over bicubic, per metric, per method.
+
+    ``increase`` is the report's ``percent_increase`` (``{method: {metric: % or None}}``);
+    a ``None`` is drawn as an empty slot.
+    """
+    from matplotlib.figure import Figure
+
+    methods = list(increase)
+    metric_names = list(next(iter(increase.values()))) if increase else []
+    figure = Figure(figsize=(6.4, 4.0))
+    ax = figure.subplots()
+    width = 0.8 / max(1, len(methods))
+    positions = np.arange(len(metric_names), dtype=float)
+    for i, method in enumerate(methods):
+        values = [increase[method][k] for k in metric_names]
+        heights = [0.0 if v is None else v for v in values]
+        bars = ax.bar(positions + (i - (len(methods) - 1) / 2) * width, heights, width,
+                      label=METHOD_LABELS.get(method, method))
+        ax.bar_label(bars, labels=["n/a" if v is None else f"{v:+.2f}%" for v in values],
+                     fontsize=8, padding=2)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xticks(positions, [k.upper() for k in metric_names])
+    ax.set_ylabel("mean % increase over bicubic")
+    ax.set_title("Algorithm 1: mean percentage increase")
+    ax.legend()
+    figure.tight_layout()
+    _save(figure, path)

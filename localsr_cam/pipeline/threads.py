@@ -1,0 +1,537 @@
+"""Threads of one run: capture → process → output, joined by one-frame slots.
+
+``Pipeline.run()`` opens everything, runs until the frame limit, the end of the source,
+a sink's stop request, Ctrl-C or SIGTERM, then stops every thread (one stop event,
+joins with a timeout) and closes sinks, processor and source — in that order, so an
+output file is finalized even when a stage failed.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import gc
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from localsr_cam.capture.sources import CaptureThread, LatestSlot, Source, wait_until_taken
+from localsr_cam.frames import CapturedFrame, Controls, HudStats, ProcessedFrame
+from localsr_cam.outputs.fitting import FrameFitter
+from localsr_cam.outputs.sinks import Sink
+from localsr_cam.pipeline.gpu import DoubleBufferedProcessor, for_processor
+from localsr_cam.process.processor import FrameProcessor
+
+log = logging.getLogger(__name__)
+
+JOIN_TIMEOUT_S = 1.0
+ROLLING_WINDOW = 300
+LIVE_RECORDS = 100_000
+MIN_GAP = 0.9
+"""Paced output: the least time between two writes, in output periods."""
+REPEAT_AFTER = 1.5
+"""Paced output: periods without a new frame before the last one is repeated."""
+LOST_DIM = 0.45
+"""Brightness of the last good frame while the camera is unavailable."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameRecord:
+    """What happened to one frame that reached the sinks (benchmarks keep every one).
+
+    ``latency_ms``: capture timestamp → all sinks written. ``written_at``:
+    ``perf_counter()`` after the write. ``foreground``: mean of its mask (0 without one).
+    """
+
+    index: int
+    latency_ms: float
+    written_at: float
+    stages_ms: dict[str, float]
+    foreground: float
+
+
+class RollingStats:
+    """Recent samples per named series (last ``window``) and the latest frame records.
+
+    ``records`` keeps the last ``keep`` frames (a benchmark asks for all of them; a live
+    run keeps enough for its summary without growing for hours).
+    """
+
+    def __init__(self, window: int = ROLLING_WINDOW, keep: int | None = LIVE_RECORDS) -> None:
+        self._series: dict[str, collections.deque[float]] = collections.defaultdict(
+            lambda: collections.deque(maxlen=window))
+        self._lock = threading.Lock()
+        self.records: collections.deque[FrameRecord] = collections.deque(maxlen=keep)
+
+    def add(self, name: str, value: float) -> None:
+        with self._lock:
+            self._series[name].append(value)
+
+    def add_record(self, record: FrameRecord) -> None:
+        with self._lock:
+            self._series["latency"].append(record.latency_ms)
+            self.records.append(record)
+
+    def percentile(self, name: str, q: float) -> float:
+        with self._lock:
+            values = list(self._series.get(name, ()))
+        return float(np.percentile(values, q)) if values else float("nan")
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return list(self._series)
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What a run did: counts, wall time, latency samples, why it stopped."""
+
+    frames: int
+    seconds: float
+    records: list[FrameRecord]
+    stages_p50_ms: dict[str, float]
+    dropped: int
+    repeated: int
+    fallbacks: int
+    interrupted: bool
+    backend: str
+    terminated: bool = False
+    """True when SIGTERM stopped the run (the CLI exits 143)."""
+    written: list[str] = dataclasses.field(default_factory=list)
+    """Lines saying where outputs went and how many (image folders), for the user."""
+
+    @property
+    def fps(self) -> float:
+        """New frames a second, over the span of their writes (as the benchmark counts)."""
+        if len(self.records) >= 2:
+            span = self.records[-1].written_at - self.records[0].written_at
+            if span > 0:
+                return (len(self.records) - 1) / span
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def latencies_ms(self) -> list[float]:
+        return [record.latency_ms for record in self.records]
+
+    def latency_percentile(self, q: float) -> float:
+        latencies = self.latencies_ms
+        return float(np.percentile(latencies, q)) if latencies else float("nan")
+
+    def summary(self) -> str:
+        """The one line printed at the end of a run."""
+        return (f"frames={self.frames} fps={self.fps:.1f} "
+                f"latency_p50={self.latency_percentile(50):.1f}ms "
+                f"latency_p95={self.latency_percentile(95):.1f}ms "
+                f"dropped={self.dropped} backend={self.backend}")
+
+
+class ProcessThread(threading.Thread):
+    """Takes the newest captured frame, processes it, offers the result downstream.
+
+    In lossless mode (an unpaced file source) it waits for the output to take each
+    result, so no processed frame is dropped. ``scheduler``: a double-buffered GPU
+    scheduler wrapping the processor (its results come one frame late; the last one is
+    flushed when the source ends), or ``None`` to call the processor directly.
+    """
+
+    def __init__(self, processor: FrameProcessor, inbox: LatestSlot[CapturedFrame],
+                 outbox: LatestSlot[ProcessedFrame], capture: CaptureThread,
+                 stop: threading.Event,
+                 scheduler: DoubleBufferedProcessor | None = None) -> None:
+        super().__init__(name="process", daemon=True)
+        self.processor = processor
+        self.scheduler = scheduler
+        self.inbox, self.outbox = inbox, outbox
+        self.capture = capture
+        self.stop_event = stop
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.stop_event.is_set():
+                frame = self.inbox.get(timeout=0.05)
+                if frame is None:
+                    if self.capture.finished.is_set() and not self.inbox.has_item:
+                        if self.scheduler is not None:
+                            self._hand_on(self.scheduler.flush())
+                        break
+                    continue
+                if self.scheduler is not None:
+                    self._hand_on(self.scheduler.process(frame))
+                else:
+                    self._hand_on(self.processor.process(frame))
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            if self.scheduler is not None:
+                try:
+                    self.scheduler.close()  # frees its pinned and device buffers
+                except Exception as exc:  # already failing or stopping: log only
+                    log.warning("closing the GPU scheduler failed: %s", exc)
+            self.done.set()
+
+    def _hand_on(self, result: ProcessedFrame | None) -> None:
+        if result is None:
+            return
+        lossless = self.capture.lossless  # hand every frame on, as the capture does
+        if lossless and not wait_until_taken(self.outbox, self.stop_event):
+            return
+        self.outbox.put(result)
+
+
+class OutputThread(threading.Thread):
+    """Writes processed frames to every sink.
+
+    Paced: about ``fps`` writes a second; a new frame is written as soon as it arrives
+    (see :meth:`_paced_loop`); when none has arrived for a while the last one is written
+    again, dimmed with a note while the camera is lost, so a meeting app never sees the
+    device stall. Unpaced: each new frame is
+    written as soon as it arrives. Stops the run after ``limit`` new frames, or when
+    processing is done and drained.
+
+    The sinks are opened, written and closed in this thread only: GUI toolkits (OpenCV's
+    Qt windows) must be driven from the thread that created the window, and a window
+    opened elsewhere deadlocked the first ``imshow``. ``ready`` is set once every sink
+    is open (or opening failed: ``error``).
+    """
+
+    def __init__(self, sinks: Sequence[Sink], inbox: LatestSlot[ProcessedFrame],
+                 size: tuple[int, int], fps: float, paced: bool, limit: int | None,
+                 controls: Controls,
+                 producer_done: threading.Event, capture: CaptureThread,
+                 stats: RollingStats, hud: HudStats,
+                 progress: Callable[[int], None] | None = None) -> None:
+        super().__init__(name="output", daemon=True)
+        self.progress = progress
+        self.sinks = sinks
+        self.inbox = inbox
+        self.size = size
+        self.fps = fps
+        self.period = 1.0 / fps
+        self.ready = threading.Event()
+        self.paced = paced
+        self.limit = limit
+        self.controls = controls
+        self.producer_done = producer_done
+        self.capture = capture
+        self.stats = stats
+        self.hud = hud
+        self.frames = 0
+        self.repeated = 0
+        self.error: BaseException | None = None
+        self._fitter = FrameFitter(size)
+        self._last: ProcessedFrame | None = None
+        self._dimmed: ProcessedFrame | None = None
+        self._recent: collections.deque[float] = collections.deque(maxlen=30)
+
+    def run(self) -> None:
+        opened: list[Sink] = []
+        try:
+            for sink in self.sinks:
+                sink.open(self.size, self.fps, self.controls)
+                opened.append(sink)
+            self.ready.set()
+            self._loop()
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            for sink in reversed(opened):
+                _close_quietly(sink)
+            self.ready.set()
+            self.controls.stop.set()
+
+    def _loop(self) -> None:
+        if not self.paced:
+            while not self.controls.stop.is_set():
+                frame = self.inbox.get(timeout=0.05)
+                if frame is not None:
+                    if self._write_fresh(frame):
+                        return
+                elif self.producer_done.is_set() and not self.inbox.has_item:
+                    return
+            return
+        self._paced_loop()
+
+    def _paced_loop(self) -> None:
+        """At most one write per ~period: a new frame goes out at once (waiting for a
+        tick would add latency) unless the last write was under ``MIN_GAP`` periods ago,
+        then it waits for that (a newer one replaces it). The last frame is repeated
+        only when nothing new came for ``REPEAT_AFTER`` periods, so arrival jitter does
+        not add repeats, and a file written at the output fps keeps real time."""
+        stop = self.controls.stop
+        pending: ProcessedFrame | None = None
+        last_write = time.perf_counter()
+        next_repeat = last_write + REPEAT_AFTER * self.period
+        while not stop.is_set():
+            now = time.perf_counter()
+            due = last_write + MIN_GAP * self.period if pending is not None else next_repeat
+            frame = self.inbox.get(timeout=max(0.0, due - now))
+            pending = frame or pending
+            now = time.perf_counter()
+            if pending is not None:
+                if self.frames and now - last_write < MIN_GAP * self.period:
+                    continue
+                if self._write_fresh(pending):
+                    return
+                pending = None
+                last_write = time.perf_counter()
+                next_repeat = last_write + REPEAT_AFTER * self.period
+            elif self.producer_done.is_set() and not self.inbox.has_item:
+                return
+            elif now >= next_repeat:
+                if self._last is not None:
+                    self._write(self._stale_frame(self._last), fresh=False)
+                last_write = time.perf_counter()
+                next_repeat = last_write + self.period
+
+    def _write_fresh(self, frame: ProcessedFrame) -> bool:
+        """Write a new frame; True when the frame limit is reached."""
+        self._write(frame, fresh=True)
+        return self.limit is not None and self.frames >= self.limit
+
+    def _stale_frame(self, last: ProcessedFrame) -> ProcessedFrame:
+        if not self.capture.lost.is_set():
+            return last
+        if self._dimmed is None or self._dimmed.source is not last.source:
+            self._dimmed = dataclasses.replace(
+                last, image=dim_with_note(last.image, "camera unavailable"))
+        return self._dimmed
+
+    def _write(self, frame: ProcessedFrame, fresh: bool) -> None:
+        started = time.perf_counter()
+        fitted: ProcessedFrame | None = None
+        for sink in self.sinks:
+            if getattr(sink, "any_size", False):  # e.g. an image folder: each its own size
+                sink.write(frame, self.hud)
+                continue
+            fitted = fitted or self._fitter.fit(frame)
+            sink.write(fitted, self.hud)
+        now = time.perf_counter()
+        if not fresh:
+            self.repeated += 1
+            return
+        self._last = frame
+        self.frames += 1
+        self._recent.append(now)
+        latency = (now - frame.source.timestamp) * 1000.0
+        foreground = float(frame.mask.mean()) if frame.mask is not None else 0.0
+        stages = {"capture": frame.source.read_ms, **frame.stages_ms,
+                  "output": (now - started) * 1000.0}
+        for stage, ms in stages.items():
+            self.stats.add(stage, ms)
+        self.stats.add_record(FrameRecord(frame.source.index, latency, now, stages, foreground))
+        if self.progress is not None:
+            self.progress(self.frames)
+        if len(self._recent) > 1:
+            self.hud.fps = (len(self._recent) - 1) / (self._recent[-1] - self._recent[0])
+        self.hud.latency_ms = self.stats.percentile("latency", 50)
+
+
+def dim_with_note(image: np.ndarray, note: str) -> np.ndarray:
+    """A dimmed copy of a uint8 H×W×3 frame with a small note in its top-left corner."""
+    import cv2
+
+    dimmed = cv2.convertScaleAbs(image, alpha=LOST_DIM)
+    scale = max(0.4, image.shape[0] / 720)
+    cv2.putText(dimmed, note, (int(16 * scale), int(36 * scale)), cv2.FONT_HERSHEY_SIMPLEX,
+                0.8 * scale, (255, 255, 255), max(1, int(2 * scale)), cv2.LINE_AA)
+    return dimmed
+
+
+class Pipeline:
+    """One run of source → processor → sinks. Construct, then call :meth:`run` once.
+
+    ``paced``: output at ``fps`` with repeats (what a camera consumer sees) or unpaced
+    (each processed frame written once, for files and benchmarks). ``limit``: stop after
+    this many processed frames. ``keep_records``: how many frame records to keep
+    (``None`` = all, for benchmarks). ``buffering``: ``auto``, ``single`` or ``double``
+    on a GPU (see :meth:`_scheduler`). ``progress`` is called with the count after each new
+    frame is written (from the output thread).
+    """
+
+    def __init__(self, source: Source, processor: FrameProcessor, sinks: Sequence[Sink],
+                 *, fps: float | None = None, paced_capture: bool = True,
+                 paced_output: bool = True, limit: int | None = None,
+                 controls: Controls | None = None,
+                 progress: Callable[[int], None] | None = None,
+                 keep_records: int | None = LIVE_RECORDS, buffering: str = "auto",
+                 output_size: tuple[int, int] | None = None) -> None:
+        self.source = source
+        self.output_size = output_size
+        self.buffering = buffering
+        self.processor = processor
+        self.sinks = list(sinks)
+        self.fps = fps
+        self.paced_capture = paced_capture
+        self.paced_output = paced_output
+        self.limit = limit
+        self.controls = controls or Controls()
+        if processor.controls is None:  # the preview's bypass key must reach the processor
+            processor.controls = self.controls
+        self.progress = progress
+        self.stats = RollingStats(keep=keep_records)
+        self.hud = HudStats()
+        self._threads: list[Any] = []
+        self._slots: tuple[LatestSlot[Any], ...] = ()
+        self._output: OutputThread | None = None
+        self._started = time.perf_counter()
+        self.terminated = threading.Event()
+
+    def run(self) -> RunResult:
+        """Run to the end; always releases everything. Returns what happened."""
+        interrupted = False
+        opened: list[Any] = []
+        previous_sigterm = _install_sigterm(self.controls.stop, self.terminated)
+        started = time.perf_counter()
+        try:
+            self.source.open()
+            opened.append(self.source)
+            self._check_sinks()
+            self.processor.open()
+            opened.append(self.processor)
+            self.processor.prepare(self.source.size)
+            self.hud.backend = self.processor.backend
+            fps = self.fps or self.source.fps
+            # Everything loaded so far (torch, models, ...) lives as long as the process:
+            # move it out of the collector's sight, or a full collection during the run
+            # walks ~1M objects and stalls a frame by ~80 ms (measured).
+            gc.collect()
+            gc.freeze()
+            interrupted = self._run_threads(fps)
+            started = self._started
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            gc.unfreeze()
+            self._stop_threads()
+            users = {id(self.source): "capture", id(self.processor): "process"}
+            for resource in reversed(opened):
+                if self._still_running(users.get(id(resource), "")):
+                    log.warning("not closing %s: its thread is still running",
+                                type(resource).__name__)
+                    continue
+                _close_quietly(resource)
+            _restore_sigterm(previous_sigterm)
+        for thread in self._threads:
+            if thread.error is not None:
+                raise thread.error
+        return self._result(time.perf_counter() - started, interrupted)
+
+    def _run_threads(self, fps: float) -> bool:
+        stop = self.controls.stop
+        raw: LatestSlot[CapturedFrame] = LatestSlot()
+        done: LatestSlot[ProcessedFrame] = LatestSlot()
+        self._slots = (raw, done)
+        capture = CaptureThread(self.source, raw, stop, paced=self.paced_capture)
+        process = ProcessThread(self.processor, raw, done, capture, stop, self._scheduler())
+        out_size = self._out_size()
+        output = OutputThread(self.sinks, done, out_size, fps, self.paced_output, self.limit,
+                              self.controls, process.done, capture, self.stats, self.hud,
+                              self.progress)
+        self._threads = [output]
+        self._output = output
+        try:
+            output.start()  # opens the sinks first: frames flow only once they are open
+            while not output.ready.wait(0.1):
+                pass
+            if output.error is not None:
+                return False
+            self._threads = [capture, process, output]
+            self._started = time.perf_counter()
+            capture.start()
+            process.start()
+            while not stop.wait(0.1):
+                if capture.error or process.error:
+                    stop.set()
+        except KeyboardInterrupt:
+            stop.set()
+            return True
+        return False
+
+    def _out_size(self) -> tuple[int, int]:
+        """The sinks' frame size: ``output_size``, else twice the source's."""
+        return self.output_size or (2 * self.source.size[0], 2 * self.source.size[1])
+
+    def _check_sinks(self) -> None:
+        """Let each sink refuse the output size before any model loads (a sink's
+        optional ``check(size)`` raises :class:`~localsr_cam.errors.SinkError`)."""
+        for sink in self.sinks:
+            check = getattr(sink, "check", None)
+            if check is not None:
+                check(self._out_size())
+
+    def _scheduler(self) -> DoubleBufferedProcessor | None:
+        """The GPU scheduler for this run, or None on the CPU.
+
+        ``auto``: double buffering for unpaced runs (throughput: benchmarks, files), single
+        for paced ones, where a camera's frame period already hides the GPU work and
+        double buffering would add one frame of latency.
+        """
+        if self.processor.device.type != "cuda":
+            if self.buffering in ("single", "double"):
+                log.info("buffering %s applies to the GPU path only; ignored on the CPU",
+                         self.buffering)
+            return None
+        buffering = self.buffering
+        if buffering == "auto":
+            buffering = "single" if self.paced_capture else "double"
+        return for_processor(self.processor, buffering)
+
+    def _stop_threads(self) -> None:
+        """Stop every thread: the output thread first (it finalizes the files), each
+        joined within what is left of one shared second."""
+        self.controls.stop.set()
+        for slot in self._slots:
+            slot.close()
+        deadline = time.perf_counter() + JOIN_TIMEOUT_S
+        for thread in sorted(self._threads, key=lambda t: t is not self._output):
+            thread.join(max(0.0, deadline - time.perf_counter()))
+            if thread.is_alive():
+                log.warning("thread %s did not stop within %.1f s", thread.name,
+                            JOIN_TIMEOUT_S)
+
+    def _still_running(self, name: str) -> bool:
+        return any(t.name == name and t.is_alive() for t in self._threads)
+
+    def _result(self, seconds: float, interrupted: bool) -> RunResult:
+        output = self._output
+        dropped = sum(slot.dropped for slot in self._slots)
+        stages = {name: self.stats.percentile(name, 50) for name in self.stats.names()
+                  if name != "latency"}
+        return RunResult(
+            frames=output.frames if output else 0, seconds=seconds,
+            records=list(self.stats.records), stages_p50_ms=stages, dropped=dropped,
+            repeated=output.repeated if output else 0, fallbacks=self.processor.fallbacks,
+            interrupted=interrupted, backend=self.processor.backend,
+            terminated=self.terminated.is_set())
+
+
+def _close_quietly(resource: Any) -> None:
+    try:
+        resource.close()
+    except Exception as exc:  # closing must go on for the others
+        log.warning("closing %s failed: %s", type(resource).__name__, exc)
+
+
+def _install_sigterm(stop: threading.Event, terminated: threading.Event) -> Any:
+    """Make SIGTERM set ``terminated`` and ``stop`` (main thread only); returns the
+    previous handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_sigterm(*_: object) -> None:
+        terminated.set()
+        stop.set()
+
+    return signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _restore_sigterm(previous: Any) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,6 @@
+"""Training the super-resolution models (``localsr-cam train``) and shipping them.
+
+Owns the training loop, its options and the shipped files' manifest entries. May import
+measure (the degradation model shared with eval), capture (image files), zoo, models,
+paths and errors; not cli, pipeline, process or outputs.
+"""
