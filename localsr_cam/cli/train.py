@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
-        "train", parents=[verbosity_parent(long_quiet=False)], help="train a U-Net on a folder of HR images",
+        "train", parents=[verbosity_parent(long_quiet=False)],
+        help="train a U-Net on a folder of HR images",
         description="Train a registered super-resolution model (2x) and ship it to engines/.")
     parser.add_argument("--model", choices=trainable_models(), default="fast")
     parser.add_argument("--train-dir", type=Path, required=True,
