@@ -224,9 +224,11 @@ class PreviewSink:
     """An OpenCV window showing the input (bilinear upscale) and the output side by side.
 
     Keys: ``q``/Esc stop the pipeline, ``b`` toggles bypass, ``m`` the mask tint, ``s`` the
-    layout (``side`` or ``split``; in ``split`` the divider follows the mouse). Closing the
-    window stops the pipeline too. The window is at most :data:`MAX_PREVIEW_WIDTH` pixels
-    wide. All OpenCV GUI calls happen in the thread that calls ``open``/``write``/``close``.
+    layout (``side`` or ``split``; in ``split`` the divider follows the mouse), ``z`` a
+    1:1 magnifier on the face (the panels are scaled down, which hides the 2× detail).
+    Closing the window stops the pipeline too. The window is at most
+    :data:`MAX_PREVIEW_WIDTH` pixels wide. All OpenCV GUI calls happen in the thread that
+    calls ``open``/``write``/``close``.
     """
 
     def __init__(self, layout: str = "side", max_width: int = MAX_PREVIEW_WIDTH) -> None:
@@ -236,6 +238,7 @@ class PreviewSink:
         self.window = PREVIEW_WINDOW
         self.layout = layout
         self.show_mask = False
+        self.magnify = False
         self.split = 0.5
         self.frames_written = 0
         self._max_width = max_width
@@ -248,6 +251,7 @@ class PreviewSink:
             ord("b"): self._toggle_bypass, ord("B"): self._toggle_bypass,
             ord("m"): self._toggle_mask, ord("M"): self._toggle_mask,
             ord("s"): self._toggle_layout, ord("S"): self._toggle_layout,
+            ord("z"): self._toggle_magnifier, ord("Z"): self._toggle_magnifier,
         }  # fmt: skip
 
     def open(self, size: tuple[int, int], fps: float, controls: Controls) -> None:
@@ -285,6 +289,7 @@ class PreviewSink:
             split=self.split,
             show_mask=self.show_mask,
             bypass=self._controls.bypass,
+            magnify=self.magnify,
         )
         cv2.imshow(self.window, picture)
         self._shown = True
@@ -328,6 +333,9 @@ class PreviewSink:
 
     def _toggle_mask(self) -> None:
         self.show_mask = not self.show_mask
+
+    def _toggle_magnifier(self) -> None:
+        self.magnify = not self.magnify
 
     def _toggle_layout(self) -> None:
         self.layout = LAYOUTS[(LAYOUTS.index(self.layout) + 1) % len(LAYOUTS)]
