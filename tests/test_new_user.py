@@ -126,6 +126,13 @@ def test_a_missing_loopback_device_gets_a_command_that_creates_that_device(capsy
     assert "apt install v4l2loopback-dkms" in line
 
 
+def test_a_preview_without_a_display_is_one_line_before_models_load(capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    code = main(["run", "--source", "synthetic", "--frames", "1", "--sink", "preview"])
+    assert code == 2
+    one_error_line(capsys.readouterr().err, "no display")
+
+
 # --- defect 6: runs that never end -------------------------------------------------------
 
 

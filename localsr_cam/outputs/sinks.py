@@ -254,10 +254,14 @@ class PreviewSink:
             ord("z"): self._toggle_magnifier, ord("Z"): self._toggle_magnifier,
         }  # fmt: skip
 
-    def open(self, size: tuple[int, int], fps: float, controls: Controls) -> None:
+    def check(self, size: tuple[int, int]) -> None:
+        """Refuse to run without a display, before a run loads its models."""
         problem = display_problem()
         if problem:
             raise SinkError(f"cannot open the preview window: {problem}")
+
+    def open(self, size: tuple[int, int], fps: float, controls: Controls) -> None:
+        self.check(size)
         self._controls, self._size = controls, size
         self._canvas = PreviewCanvas(size, self._max_width)
         try:
