@@ -1,16 +1,21 @@
-"""Fakes for the hardware and model edges: engines, a camera, frames.
+"""Fakes for the hardware and model edges: engines, a camera, a sink, GPU copies.
 
 They run the real code paths around them; only the edge (a network, a device) is fake.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from localsr_cam.frames import HudStats, ProcessedFrame
 
 
 class DiscSegmenter:
@@ -130,3 +135,111 @@ class FakeVideoCapture:
 
     def release(self) -> None:
         self.released = True
+
+
+class RecordingSink:
+    """A sink that keeps what it was given (copies of the images' means) and when."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.name = "recording"
+        self.writes: list[tuple[float, int, float]] = []
+        self.size: tuple[int, int] | None = None
+        self.closed = 0
+        self.fail_after = fail_after
+
+    def open(self, size, fps, controls) -> None:
+        self.size = size
+
+    def write(self, frame: ProcessedFrame, hud: HudStats) -> None:
+        if self.fail_after is not None and len(self.writes) >= self.fail_after:
+            raise OSError("device gone")
+        assert frame.image.shape == (self.size[1], self.size[0], 3)
+        self.writes.append((time.perf_counter(), frame.source.index, float(frame.image.mean())))
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+class ImmediateCpuOps:
+    """DeviceOps on the CPU that run every copy at once (streams and events are no-ops):
+    exercises the scheduler's plumbing with the real FrameProcessor."""
+
+    def new_stream(self) -> object:
+        return object()
+
+    def new_event(self) -> object:
+        return object()
+
+    @contextlib.contextmanager
+    def use_stream(self, stream: object) -> Iterator[object]:
+        yield stream
+
+    def record(self, event: object, stream: object) -> None:
+        pass
+
+    def wait_event(self, stream: object, event: object) -> None:
+        pass
+
+    def host_wait(self, event: object) -> None:
+        pass
+
+    def alloc_host(self, shape: tuple[int, ...], dtype: str) -> torch.Tensor:
+        return torch.full(shape, 77, dtype=getattr(torch, dtype))
+
+    alloc_device = alloc_host
+
+    def upload(self, image: np.ndarray, host: torch.Tensor, device: torch.Tensor,
+               stream: object) -> None:
+        host.copy_(torch.from_numpy(image))
+        device.copy_(host)
+
+    def download(self, source: torch.Tensor, host: torch.Tensor, stream: object) -> None:
+        host.copy_(source)
+
+    def host_array(self, host: torch.Tensor) -> np.ndarray:
+        return host.numpy().copy()
+
+    def keep_alive(self, tensor: torch.Tensor, stream: object) -> None:
+        pass
+
+
+# -- models with random weights ---------------------------------------------------------------
+def randomize(module: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Random weights everywhere (FastUNet's tail starts at zero, hiding the network),
+    scaled by 1/sqrt(fan-in) so activations stay near 1 through every layer."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            fan_in = parameter[0].numel() if parameter.dim() > 1 else 400
+            noise = torch.randn(parameter.shape, generator=gen)
+            parameter.copy_(noise / fan_in ** 0.5)
+    return module.eval()
+
+
+def random_module(name: str, seed: int = 0) -> torch.nn.Module:
+    """Registered model ``name``'s network with random weights (float32, eval mode)."""
+    from localsr_cam.zoo.registry import model_spec
+
+    spec = model_spec(name)
+    if spec.build is not None:
+        return randomize(spec.build(), seed)
+    from localsr_cam.models.selfie import VARIANTS, SelfieSegmenter
+
+    return randomize(SelfieSegmenter(VARIANTS[name]), seed)
+
+
+def write_random_model(name: str, directory: Path, seed: int = 0) -> None:
+    """Write ``name``'s weights and ONNX, with random weights, where engines_dir() looks."""
+    from localsr_cam.zoo.registry import model_spec
+
+    spec = model_spec(name)
+    assert spec.weights is not None and spec.onnx is not None
+    model = random_module(name, seed)
+    torch.save(model.state_dict(), directory / spec.weights)
+    if spec.export is not None:
+        spec.export(model, directory / spec.onnx)
+    else:
+        from localsr_cam.zoo.selfie_fetch import export_onnx
+
+        assert spec.input_size is not None
+        (directory / spec.onnx).write_bytes(export_onnx(model, spec.input_size))

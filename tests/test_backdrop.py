@@ -25,6 +25,7 @@ def test_the_picture_replaces_the_background_and_the_person_stays(tmp_path):
     image = np.random.default_rng(0).integers(0, 256, (64, 96, 3), np.uint8)
     engines = EngineBox(DiscSegmenter((0.5, 0.5), 0.25), BicubicSR())
     with FrameProcessor(config, engine_factory=engines) as processor:
+        processor.prepare((96, 64))
         out = processor.process(CapturedFrame(image, 0, 0.0))
     assert out.image.shape == (128, 192, 3)
     assert (out.image[:10] == BLUE).all() and (out.image[:, :30] == BLUE).all()

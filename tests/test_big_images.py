@@ -15,8 +15,9 @@ from localsr_cam.measure.evaluate import ImageProgress, evaluate_images, score_o
 from localsr_cam.measure.strip_metrics import score_in_strips
 from localsr_cam.process import processor as processor_module
 from localsr_cam.process import tiling
-from localsr_cam.process.processor import FrameProcessor, process_image
+from localsr_cam.process.processor import FrameProcessor
 from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
+from tests.test_processor import process_image
 
 
 def noisy_pair(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

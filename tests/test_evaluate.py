@@ -318,17 +318,25 @@ def test_help_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(err) == 3 and all(line.startswith("localsr-cam: error:") for line in err)
 
 
-# -- the real pieces (skipped until they exist) ------------------------------------------------
+# -- the real pieces -------------------------------------------------------------------------
 
 
-def test_training_degrade_is_a_2x_downscale(folder: Path) -> None:
-    pytest.importorskip("localsr_cam.train.trainer")
+def test_the_shared_degradation_is_a_2x_downscale(folder: Path) -> None:
+    from localsr_cam.measure.degradation import degrade
+
     hr = read(folder / "img0.png")
-    area = evaluate._degrade_for("area")(hr)
+    area = degrade(hr, "area")
     assert area.shape == (24, 32, 3) and area.dtype == np.uint8
     assert np.abs(area.astype(int) - halve(hr).astype(int)).max() <= 1  # the 2×2 mean
-    cubic = evaluate._degrade_for("bicubic")(hr)
+    cubic = degrade(hr, "bicubic")
     assert cubic.shape == (24, 32, 3) and not np.array_equal(cubic, area)
+
+
+def test_the_command_line_offers_every_degradation_and_only_those() -> None:
+    from localsr_cam.cli.evaluate import DEGRADE_CHOICES
+    from localsr_cam.measure.degradation import DEGRADE_METHODS
+
+    assert tuple(DEGRADE_METHODS) == DEGRADE_CHOICES
 
 
 def test_processor_outputs_with_the_bicubic_model(folder: Path) -> None:

@@ -141,7 +141,9 @@ def gpu_processor(blend: dict | None = None):
     config = PipelineConfig(model=ModelConfig(model="fast", backend="cuda",
                                               segmenter="selfie"),
                             blend=BlendConfig(ema=0.5, **(blend or {})))
-    return FrameProcessor(config, engine_factory=factory).open()
+    processor = FrameProcessor(config, engine_factory=factory).open()
+    processor.prepare((640, 360))  # the size of frames()
+    return processor
 
 
 def frames(count: int, size: tuple[int, int] = (640, 360)) -> list[CapturedFrame]:
@@ -204,7 +206,7 @@ def _tensorrt_or_skip() -> None:
 def test_tensorrt_engine_matches_torch_and_reuses_its_plan(tmp_path, monkeypatch):
     _tensorrt_or_skip()
     from localsr_cam.runtime.tensorrt import TensorRTEngine
-    from localsr_cam.runtime.trt_build import SR_PROFILE, PlanCache
+    from localsr_cam.runtime.trt_build import SR_PROFILE, PlanCache, load_or_build
     from localsr_cam.zoo.export import export_sr_onnx
 
     module = random_fast_unet()
@@ -214,7 +216,8 @@ def test_tensorrt_engine_matches_torch_and_reuses_its_plan(tmp_path, monkeypatch
     image = torch.rand(1, 3, 96, 128)
     with torch.inference_mode():
         expected = module(image)
-    with TensorRTEngine("fast", onnx, cache=cache, profile=SR_PROFILE) as engine:
+    load_or_build("fast", onnx, "fp16", SR_PROFILE, cache)  # only a build makes plans
+    with TensorRTEngine("fast", onnx, cache=cache) as engine:
         got = engine({"image": image.cuda()})["sr"]
         for shape in ((1, 3, 32, 32), (1, 3, 352, 320)):
             assert engine({"image": torch.rand(shape, device="cuda")})["sr"].shape == (
@@ -224,7 +227,7 @@ def test_tensorrt_engine_matches_torch_and_reuses_its_plan(tmp_path, monkeypatch
     assert float((got.cpu() - expected).abs().max()) < 2e-2
     assert plan.is_file() and cache.timing_cache_path.is_file()
     built_at = plan.stat().st_mtime_ns
-    with TensorRTEngine("fast", onnx, cache=cache, profile=SR_PROFILE) as engine:  # cached
+    with TensorRTEngine("fast", onnx, cache=cache) as engine:  # loaded, not rebuilt
         engine({"image": image.cuda()})
     assert plan.stat().st_mtime_ns == built_at
 
@@ -232,7 +235,7 @@ def test_tensorrt_engine_matches_torch_and_reuses_its_plan(tmp_path, monkeypatch
 def test_tensorrt_selfie_fixed_shape(tmp_path):
     _tensorrt_or_skip()
     from localsr_cam.runtime.tensorrt import TensorRTEngine
-    from localsr_cam.runtime.trt_build import PlanCache
+    from localsr_cam.runtime.trt_build import PlanCache, load_or_build
     from localsr_cam.zoo.selfie_fetch import export_onnx
 
     module = random_selfie()
@@ -241,7 +244,8 @@ def test_tensorrt_selfie_fixed_shape(tmp_path):
     image = torch.rand(1, 3, 256, 256)
     with torch.inference_mode():
         expected = module(image)
-    with TensorRTEngine("selfie", onnx, cache=PlanCache(Path(tmp_path) / "trt"),
-                        profile=None) as engine:
+    cache = PlanCache(Path(tmp_path) / "trt")
+    load_or_build("selfie", onnx, "fp16", None, cache)
+    with TensorRTEngine("selfie", onnx, cache=cache) as engine:
         got = engine({"image": image.cuda()})["mask"]
     assert float((got.cpu() - expected).abs().max()) < 2e-2

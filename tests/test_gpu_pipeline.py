@@ -260,7 +260,8 @@ class FakeProcessor:
         self.masked = masked
         self.order_problems: list[str] = []
 
-    def front(self, frame: CapturedFrame, lr: Buffer | None = None) -> State:
+    def front(self, frame: CapturedFrame, lr: Buffer | None = None, *,
+              bypass: bool = False) -> State:
         device = self.device
         stream = device.current
         assert stream is not None and lr is not None
@@ -482,11 +483,11 @@ class ReusesBusyBuffers(DoubleBufferedProcessor):
         super()._allocate(shape)
         self._sets = self._sets[:1]
 
-    def _launch_front(self, frame):
+    def _launch_front(self, frame, bypass):
         real_wait = self.ops.wait_event
         self.ops.wait_event = lambda stream, event: None  # type: ignore[method-assign]
         try:
-            return super()._launch_front(frame)
+            return super()._launch_front(frame, bypass)
         finally:
             self.ops.wait_event = real_wait  # type: ignore[method-assign]
 
@@ -529,61 +530,20 @@ def test_the_fake_device_catches_a_broken_scheduler(broken, masked):
 
 
 # -- the real processor through the scheduler ---------------------------------------------------
-class ImmediateCpuOps:
-    """DeviceOps on the CPU that run every copy at once (streams and events are no-ops):
-    exercises the scheduler's plumbing with the real FrameProcessor."""
-
-    def new_stream(self) -> object:
-        return object()
-
-    def new_event(self) -> object:
-        return object()
-
-    @contextlib.contextmanager
-    def use_stream(self, stream: object) -> Iterator[object]:
-        yield stream
-
-    def record(self, event: object, stream: object) -> None:
-        pass
-
-    def wait_event(self, stream: object, event: object) -> None:
-        pass
-
-    def host_wait(self, event: object) -> None:
-        pass
-
-    def alloc_host(self, shape: tuple[int, ...], dtype: str) -> torch.Tensor:
-        return torch.full(shape, 77, dtype=getattr(torch, dtype))
-
-    alloc_device = alloc_host
-
-    def upload(self, image: np.ndarray, host: torch.Tensor, device: torch.Tensor,
-               stream: object) -> None:
-        host.copy_(torch.from_numpy(image))
-        device.copy_(host)
-
-    def download(self, source: torch.Tensor, host: torch.Tensor, stream: object) -> None:
-        host.copy_(source)
-
-    def host_array(self, host: torch.Tensor) -> np.ndarray:
-        return host.numpy().copy()
-
-    def keep_alive(self, tensor: torch.Tensor, stream: object) -> None:
-        pass
-
-
 @pytest.mark.parametrize("buffering", ["single", "double"])
 @pytest.mark.parametrize("blend", [{}, {"full_frame": True}, {"background": "blur"}])
 def test_real_processor_gives_the_same_frames_through_the_scheduler(buffering, blend):
     from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
     from localsr_cam.process.processor import FrameProcessor
-    from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
+    from tests.fakes import BicubicSR, DiscSegmenter, EngineBox, ImmediateCpuOps
 
     def processor() -> FrameProcessor:
         config = PipelineConfig(model=ModelConfig(model="fast", backend="cpu"),
                                 blend=BlendConfig(ema=0.5, **blend))
         engines = EngineBox(DiscSegmenter((0.4, 0.5), 0.3), BicubicSR(offset=0.1))
-        return FrameProcessor(config, engine_factory=engines).open()
+        opened = FrameProcessor(config, engine_factory=engines).open()
+        opened.prepare((80, 45))
+        return opened
 
     rng = np.random.default_rng(0)
     frames = [CapturedFrame(rng.integers(0, 256, (45, 80, 3), dtype=np.uint8), i, 0.0)
@@ -600,3 +560,20 @@ def test_real_processor_gives_the_same_frames_through_the_scheduler(buffering, b
         if want.mask is not None:
             assert got.mask.shape == want.mask.shape and np.array_equal(got.mask, want.mask)
         assert "download_wait" in got.stages_ms
+
+
+def test_cuda_ops_make_blocking_events_so_host_waits_sleep(monkeypatch):
+    """The host waits for uploads and downloads on these events; a default CUDA event
+    busy-waits in synchronize(), a blocking one sleeps (the CUDA edge is faked here)."""
+    from localsr_cam.pipeline.gpu import CudaOps
+
+    made: list[dict] = []
+
+    class Event:
+        def __init__(self, **options):
+            made.append(options)
+
+    monkeypatch.setattr(torch.cuda, "Event", Event)
+    ops = CudaOps("cpu")
+    ops.new_event()
+    assert made == [{"blocking": True}]

@@ -133,6 +133,7 @@ def test_a_video_keeps_its_temporal_smoothing():
                                               backend="cpu"), blend=BlendConfig(ema=0.6))
     image = noise(96, 64, 5)
     with FrameProcessor(config, engine_factory=EngineBox(segmenter, BicubicSR())) as proc:
+        proc.prepare((96, 64))
         proc.process(CapturedFrame(image, 0, 0.0))
         segmenter.centre = (0.75, 0.5)
         smoothed = proc.process(CapturedFrame(image, 1, 0.0))

@@ -11,33 +11,10 @@ import pytest
 
 from localsr_cam.capture.sources import SyntheticSource
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
-from localsr_cam.frames import Controls, HudStats, ProcessedFrame
+from localsr_cam.frames import Controls
 from localsr_cam.pipeline.threads import Pipeline
 from localsr_cam.process.processor import FrameProcessor
-from tests.fakes import EngineBox
-
-
-class RecordingSink:
-    """A sink that keeps what it was given (copies of the images' means) and when."""
-
-    def __init__(self, fail_after: int | None = None) -> None:
-        self.name = "recording"
-        self.writes: list[tuple[float, int, float]] = []
-        self.size: tuple[int, int] | None = None
-        self.closed = 0
-        self.fail_after = fail_after
-
-    def open(self, size, fps, controls) -> None:
-        self.size = size
-
-    def write(self, frame: ProcessedFrame, hud: HudStats) -> None:
-        if self.fail_after is not None and len(self.writes) >= self.fail_after:
-            raise OSError("device gone")
-        assert frame.image.shape == (self.size[1], self.size[0], 3)
-        self.writes.append((time.perf_counter(), frame.source.index, float(frame.image.mean())))
-
-    def close(self) -> None:
-        self.closed += 1
+from tests.fakes import EngineBox, RecordingSink
 
 
 def processor(model="bicubic") -> FrameProcessor:
@@ -57,7 +34,8 @@ def test_frame_limit_sizes_and_clean_shutdown():
     assert result.frames == 12 and len(sink.writes) == 12
     assert sink.size == (128, 72) and sink.closed == 1
     assert len(result.latencies_ms) == 12 and all(v > 0 for v in result.latencies_ms)
-    assert {"segment", "upscale", "blend", "background", "capture"} <= set(result.stages_p50_ms)
+    stages = set().union(*(record.stages_ms for record in result.records))
+    assert {"segment", "upscale", "blend", "background", "capture"} <= stages
     assert "frames=12" in result.summary() and not live_threads()
 
 
@@ -125,11 +103,22 @@ def test_open_failure_closes_what_was_opened():
         def open(self):
             raise RuntimeError("engine broke")
 
-    source = SyntheticSource((32, 18))
+    class CountingSource(SyntheticSource):
+        opened = closed = 0
+
+        def open(self):
+            CountingSource.opened += 1
+            return super().open()
+
+        def close(self):
+            CountingSource.closed += 1
+            super().close()
+
+    source = CountingSource((32, 18))
     cfg = PipelineConfig(model=ModelConfig(model="bicubic"), blend=BlendConfig())
     with pytest.raises(RuntimeError):
         Pipeline(source, BrokenProcessor(cfg), [RecordingSink()]).run()
-    assert source._backdrop is None  # closed
+    assert CountingSource.opened == 1 and CountingSource.closed == 1
 
 
 def test_output_images_are_distinct_arrays():
@@ -149,7 +138,7 @@ def test_gpu_scheduler_in_the_pipeline_delivers_every_frame_in_order(monkeypatch
     """The double-buffered scheduler returns frames one late; the pipeline flushes the
     last one at the end of the source (streams faked on the CPU)."""
     from localsr_cam.pipeline.gpu import DoubleBufferedProcessor
-    from tests.test_gpu_pipeline import ImmediateCpuOps
+    from tests.fakes import ImmediateCpuOps
 
     class FiveFrames(SyntheticSource):
         def read(self):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
-from localsr_cam.frames import CapturedFrame, Controls
-from localsr_cam.process.processor import FrameProcessor, process_image
+from localsr_cam.frames import CapturedFrame
+from localsr_cam.process.processor import FrameProcessor
 from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
 
 
@@ -20,6 +21,12 @@ def config(model="fast", **blend) -> PipelineConfig:
 def frame(width=160, height=90, seed=0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def process_image(processor: FrameProcessor, image: np.ndarray):
+    """One still image through ``processor`` (prepared for its size, no state kept)."""
+    processor.prepare((image.shape[1], image.shape[0]))
+    return processor.process(CapturedFrame(image, 0, 0.0))
 
 
 def plain(image: np.ndarray, mode=cv2.INTER_CUBIC) -> np.ndarray:
@@ -108,22 +115,46 @@ def test_engine_failure_passes_the_frame_through_and_counts_it(caplog):
     engines = EngineBox(DiscSegmenter(), BicubicSR(fail=True))
     image = frame()
     with FrameProcessor(config(), engine_factory=engines) as processor:
+        processor.prepare((image.shape[1], image.shape[0]))
         outs = [processor.process(CapturedFrame(image, i, 0.0)) for i in range(3)]
         assert processor.fallbacks == 3
     assert all(o.fallback and np.array_equal(o.image, plain(image)) for o in outs)
     assert sum("inference failed" in r.message for r in caplog.records) == 1
 
 
-def test_bypass_outputs_the_plain_upscale():
-    controls = Controls()
-    controls.toggle_bypass()
+def test_bypass_outputs_the_plain_upscale_for_that_frame_only():
     engines = EngineBox(DiscSegmenter(), BicubicSR(offset=0.3))
     image = frame()
-    with FrameProcessor(config(), controls, engine_factory=engines) as processor:
-        out = process_image(processor, image)
-    assert np.array_equal(out.image, plain(image))
-    controls.toggle_bypass()
-    assert not controls.bypass
+    with FrameProcessor(config(), engine_factory=engines) as processor:
+        processor.prepare((image.shape[1], image.shape[0]))
+        bypassed = processor.process(CapturedFrame(image, 0, 0.0), bypass=True)
+        processed = processor.process(CapturedFrame(image, 1, 0.0))
+    assert np.array_equal(bypassed.image, plain(image)) and bypassed.box is None
+    assert processed.box is not None and not np.array_equal(processed.image, plain(image))
+
+
+def test_a_frame_of_an_unprepared_size_is_refused():
+    with FrameProcessor(config(), engine_factory=EngineBox()) as processor:
+        with pytest.raises(ValueError, match="prepare"):
+            processor.process(CapturedFrame(frame(160, 90), 0, 0.0))
+        processor.prepare((160, 90))
+        with pytest.raises(ValueError, match="320x180 frame"):
+            processor.process(CapturedFrame(frame(320, 180), 0, 0.0))
+        assert processor.process(CapturedFrame(frame(160, 90), 0, 0.0)).image.shape == (
+            180, 320, 3)
+
+
+def test_prepare_opens_the_segmenter_and_sizes_the_feather():
+    engines = EngineBox()
+    cfg = PipelineConfig(model=ModelConfig(backend="cpu"), blend=BlendConfig(feather_px=8))
+    with FrameProcessor(cfg, engine_factory=engines) as processor:
+        assert processor.segmenter_name is None
+        processor.prepare((512, 288))  # landscape: 144×256 letterbox, scale 0.5
+        assert processor.segmenter_name == "selfie-landscape"
+        assert processor.smoother is not None and processor.smoother.feather_radius == 2
+        processor.prepare((256, 256))
+        assert processor.segmenter_name == "selfie"
+        assert processor.smoother is not None and processor.smoother.feather_radius == 4
 
 
 def test_blurred_background_keeps_the_person_sharp():
@@ -152,6 +183,7 @@ def test_temporal_smoothing_carries_over_frames_until_reset():
     cfg = PipelineConfig(model=ModelConfig(backend="cpu"), blend=BlendConfig(ema=0.9))
     with FrameProcessor(cfg, engine_factory=engines) as processor:
         image = frame()
+        processor.prepare((image.shape[1], image.shape[0]))
         first = processor.process(CapturedFrame(image, 0, 0.0))
         segmenter.centre = None  # the person leaves
         second = processor.process(CapturedFrame(image, 1, 0.0))
@@ -182,3 +214,56 @@ def test_maskrcnn_segmenter_runs_through_the_processor_with_random_weights():
     assert out.mask.shape == (90, 160) and 0.0 <= out.mask.min() <= out.mask.max() <= 1.0
     if out.box is None:
         assert np.array_equal(out.image, plain(image))
+
+
+def test_stage_timer_uses_wall_time_on_the_cpu():
+    import time
+
+    from localsr_cam.process.processor import StageTimer
+
+    stages: dict[str, float] = {}
+    timer = StageTimer(stages, torch.device("cpu"))
+    with timer("segment"):
+        time.sleep(0.02)
+    with timer("segment"):
+        pass
+    assert 15.0 <= stages["segment"] < 500.0
+    timer.resolve()  # nothing pending on the CPU
+    assert list(stages) == ["segment"]
+
+
+def test_stage_timer_uses_device_time_on_cuda(monkeypatch):
+    """On CUDA a block only queues kernels: the stage's time must come from timing
+    events around it, read after the frame is done (the CUDA edge is faked)."""
+    from localsr_cam.process.processor import StageTimer
+
+    clock = iter(range(100))
+    made: list[dict] = []
+
+    class Event:
+        def __init__(self, **options):
+            made.append(options)
+            self.at: float | None = None
+            self.synced = False
+
+        def record(self, stream=None):
+            self.at = 10.0 * next(clock)
+
+        def synchronize(self):
+            self.synced = True
+
+        def elapsed_time(self, end):
+            assert end.synced, "read before the end event was waited for"
+            return end.at - self.at
+
+    monkeypatch.setattr(torch.cuda, "Event", Event)
+    stages: dict[str, float] = {}
+    timer = StageTimer(stages, torch.device("cuda"))
+    with timer("upscale"):
+        pass
+    with timer("blend"):
+        pass
+    assert stages == {}  # nothing is known until the frame's work has run
+    timer.resolve()
+    assert stages == {"upscale": 10.0, "blend": 10.0}
+    assert made == [{"enable_timing": True}] * 4

@@ -22,43 +22,11 @@ from localsr_cam.runtime.torch import TorchEngine
 from localsr_cam.zoo.artifacts import artifact_path, engines_dir
 from localsr_cam.zoo.backends import open_engine
 from localsr_cam.zoo.registry import MODELS
+from tests.fakes import write_random_model
 
 SR_INPUT = (1, 3, 40, 56)
 # ONNX Runtime and PyTorch run the same fp32 graph with different kernels
 ATOL = {"sr": 2e-4, "segment": 2e-4}
-
-
-def _randomize(module: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """Random weights everywhere (FastUNet's tail starts at zero, hiding the network),
-    scaled by 1/sqrt(fan-in) so activations stay near 1 through every layer."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in module.parameters():
-            fan_in = parameter[0].numel() if parameter.dim() > 1 else 400
-            noise = torch.randn(parameter.shape, generator=gen)
-            parameter.copy_(noise / fan_in ** 0.5)
-    return module.eval()
-
-
-def write_random_model(name: str, directory: Path, seed: int = 0) -> None:
-    """Write ``name``'s weights and ONNX, with random weights, where engines_dir() looks."""
-    spec = MODELS[name]
-    assert spec.weights is not None and spec.onnx is not None
-    if spec.kind == "sr":
-        from localsr_cam.zoo.export import export_sr_onnx
-        from localsr_cam.zoo.loading import build_model
-
-        model = _randomize(build_model(name), seed)
-        torch.save(model.state_dict(), directory / spec.weights)
-        export_sr_onnx(model, directory / spec.onnx)
-    else:
-        from localsr_cam.models.selfie import VARIANTS, SelfieSegmenter
-        from localsr_cam.zoo.selfie_fetch import export_onnx
-
-        size = VARIANTS[name]
-        model = _randomize(SelfieSegmenter(size), seed)
-        torch.save(model.state_dict(), directory / spec.weights)
-        (directory / spec.onnx).write_bytes(export_onnx(model, size))
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +157,7 @@ def test_processor_with_torch_backend_matches_onnx_runtime(use_random_engines):
                                                   segmenter="selfie"),
                                 blend=BlendConfig(full_frame=True))
         with FrameProcessor(config) as processor:
+            processor.prepare((160, 90))
             outputs[backend] = processor.process(CapturedFrame(image, 0, 0.0))
     a, b = outputs["torch"], outputs["cpu"]
     assert not a.fallback and not b.fallback

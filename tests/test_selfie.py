@@ -2,9 +2,7 @@
 
 The reference is LiteRT (``ai_edge_litert``) running the original ``.tflite`` from the
 ``mediapipe==0.10.14`` wheel; the inputs are real photos from ``skimage.data``. The
-converted models come from :func:`prepared_engines`: the project's ``engines/`` when
-``localsr-cam models fetch`` already prepared it, else a fetch into a temporary folder
-(reusing the wheel in the project's ``.cache/``, downloading it with pip otherwise).
+converted models come from the ``selfie_engines`` fixture (conftest).
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ import torch.nn.functional as F
 
 from localsr_cam.errors import ModelError
 from localsr_cam.models import selfie
-from localsr_cam.zoo import artifacts, registry, selfie_fetch
+from localsr_cam.zoo import registry, selfie_fetch
 
 skimage_data = pytest.importorskip("skimage.data")
 needs_litert = pytest.mark.skipif(importlib.util.find_spec("ai_edge_litert") is None,
@@ -35,25 +33,20 @@ PHOTOS: dict[str, Callable[[], np.ndarray]] = {
 MAX_ABS_DIFF = 1e-4
 MIN_IOU = 0.99
 
-_prepared: dict[str, Path] = {}
+def pools_with_mean(data: bytes) -> bool:
+    """Whether a ``.tflite`` uses the ``MEAN`` op (the landscape model pools with it where
+    the general one uses ``AVERAGE_POOL_2D``)."""
+    import tflite
 
-
-def prepared_engines(factory: pytest.TempPathFactory) -> Path:
-    """An engines folder holding current selfie models (built at most once per run)."""
-    if "dir" not in _prepared:
-        project = artifacts.engines_dir()
-        if all(selfie_fetch.is_up_to_date(name, project) for name in VARIANT_NAMES):
-            _prepared["dir"] = project
-        else:
-            target = factory.mktemp("engines")
-            selfie_fetch.fetch_models(engines_dir=target)
-            _prepared["dir"] = target
-    return _prepared["dir"]
+    model = tflite.Model.GetRootAsModel(data, 0)
+    codes = (model.OperatorCodes(i) for i in range(model.OperatorCodesLength()))
+    return any(max(c.BuiltinCode(), c.DeprecatedBuiltinCode()) == tflite.BuiltinOperator.MEAN
+               for c in codes)
 
 
 @pytest.fixture(scope="session")
-def engines_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return prepared_engines(tmp_path_factory)
+def engines_dir(selfie_engines: Path) -> Path:
+    return selfie_engines
 
 
 @pytest.fixture(scope="session")
@@ -208,7 +201,7 @@ def test_matches_litert_on_letterboxed_photos(name: str, engines_dir: Path,
     assert reference is not None
     for runtime, run in RUNTIMES.items():
         assert iou(run(engines_dir, name, images), reference) >= MIN_IOU, runtime
-    if "MEAN" in selfie.tflite_ops(tflite[name]):
+    if pools_with_mean(tflite[name]):
         monkeypatch.setattr(selfie, "global_mean", sequential_mean)
     difference = float((run_torch(engines_dir, name, images) - reference).abs().max())
     assert difference < MAX_ABS_DIFF, f"max |Δ| {difference:.2e}"

@@ -1,7 +1,7 @@
 """``fetch_models``: idempotence, bad input, and nothing half-written in ``engines/``.
 
 The happy path (download, convert, verify, write) runs once per session in
-``tests.test_selfie.prepared_engines``; these tests work on copies of its output.
+the ``selfie_engines`` fixture (conftest); these tests work on copies of its output.
 """
 
 from __future__ import annotations
@@ -21,14 +21,13 @@ from localsr_cam.errors import ModelError
 from localsr_cam.models import selfie
 from localsr_cam.zoo import artifacts, registry, selfie_fetch
 from localsr_cam.zoo.listing import list_models
-from tests.test_selfie import prepared_engines
 
 SELFIE_FILES = ("selfie.pt", "selfie.onnx", "selfie_landscape.pt", "selfie_landscape.onnx")
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return prepared_engines(tmp_path_factory)
+def prepared(selfie_engines: Path) -> Path:
+    return selfie_engines
 
 
 @pytest.fixture(scope="module")

@@ -127,12 +127,16 @@ def test_sr_models_get_the_profile_and_segmenters_none():
 @pytest.mark.parametrize("frame", [(640, 360), (960, 540), (1280, 720), (1920, 1080)])
 def test_profile_covers_every_bucketed_person_box(frame):
     width, height = frame
+    own = trt_build.sr_profile(frame)
     for w in range(1, width + 1, 37):
         for h in range(1, height + 1, 29):
             x0, y0 = (width - w) // 2, (height - h) // 2
             bx0, by0, bx1, by1 = bucket_box((x0, y0, x0 + w, y0 + h), frame, 16, 32)
-            assert SR_PROFILE.covers((1, 3, by1 - by0, bx1 - bx0)), (w, h)
-    assert not SR_PROFILE.covers((1, 3, 16, 64)) and not SR_PROFILE.covers((2, 3, 64, 64))
+            for profile in (SR_PROFILE, own):
+                assert profile.covers((1, 3, by1 - by0, bx1 - bx0)), (w, h, profile)
+    for profile in (SR_PROFILE, own):
+        assert not profile.covers((1, 3, 16, 64)) and not profile.covers((2, 3, 64, 64))
+    assert not own.covers((1, 3, own.max[2] + 32, 32))  # no bigger than the frame needs
 
 
 # -- building against a fake TensorRT ---------------------------------------------------------
@@ -329,19 +333,20 @@ def test_build_engines_refuses_an_explicit_missing_model(use_fake_trt, tmp_path,
         list(build_engines(["paper"], "fp16"))
 
 
-def test_engine_open_rebuilds_a_plan_that_does_not_deserialize(use_fake_trt, tmp_path,
-                                                               monkeypatch):
-    """A damaged cached plan (right key, bad bytes) is rebuilt once, then loaded."""
-    from localsr_cam.runtime.tensorrt import TensorRTEngine
-
-    use_fake_trt()
+@pytest.fixture
+def fake_runtime(use_fake_trt):
+    """The fake TensorRT plus a runtime: plans ``b"damaged"`` do not deserialize; engines
+    record the allocation strategy of their context."""
+    rec = use_fake_trt()
     fake = sys.modules["tensorrt"]
-    loaded: list[bytes] = []
+    seen: dict[str, list] = {"loaded": [], "strategies": []}
 
     class Engine:
         num_io_tensors = 0
+        device_memory_size_v2 = 0  # nothing to allocate: these tests run without CUDA
 
-        def create_execution_context(self):
+        def create_execution_context(self, strategy):
+            seen["strategies"].append(strategy)
             return object()
 
     class Runtime:
@@ -349,19 +354,101 @@ def test_engine_open_rebuilds_a_plan_that_does_not_deserialize(use_fake_trt, tmp
             pass
 
         def deserialize_cuda_engine(self, plan):
-            loaded.append(bytes(plan))
+            seen["loaded"].append(bytes(plan))
             return None if bytes(plan) == b"damaged" else Engine()
 
     fake.Runtime = Runtime  # type: ignore[attr-defined]
-    onnx = tmp_path / "fast_unet.onnx"
-    onnx.write_bytes(b"onnx")
+    fake.ExecutionContextAllocationStrategy = types.SimpleNamespace(  # type: ignore[attr-defined]
+        USER_MANAGED="user-managed")
+    seen["rec"] = [rec]
+    return seen
+
+
+def fast_onnx(folder: Path, content: bytes = b"onnx") -> Path:
+    onnx = folder / "fast_unet.onnx"
+    onnx.write_bytes(content)
+    return onnx
+
+
+def test_engine_open_never_builds_a_plan(fake_runtime, tmp_path):
+    from localsr_cam.runtime.tensorrt import TensorRTEngine
+
+    engine = TensorRTEngine("fast", fast_onnx(tmp_path), cache=PlanCache(tmp_path / "trt"))
+    with pytest.raises(ModelError, match="models build-engines") as info:
+        engine.open()
+    assert "\n" not in str(info.value)
+    assert fake_runtime["rec"][0].builds == 0 and fake_runtime["loaded"] == []
+    engine.close()
+
+
+def test_engine_open_loads_the_plan_that_was_built_fp32_too(fake_runtime, tmp_path,
+                                                            monkeypatch):
+    from localsr_cam.runtime.tensorrt import TensorRTEngine
+
+    monkeypatch.setenv("LOCALSR_ENGINES", str(tmp_path))
+    onnx = fast_onnx(tmp_path)
+    assert only_line(["fast"], "fp32").startswith("fast: built")
+    engine = TensorRTEngine("fast", onnx, cache=PlanCache(tmp_path / "trt")).open()
+    assert engine.precision == "fp32" and engine.profile == SR_PROFILE
+    assert fake_runtime["loaded"] == [b"plan 1"]
+    assert fake_runtime["strategies"] == ["user-managed"]  # memory from torch's allocator
+    engine.close()
+    engine.close()
+    with pytest.raises(ModelError, match="no fp16 TensorRT plan"):
+        TensorRTEngine("fast", onnx, "fp16", cache=PlanCache(tmp_path / "trt")).open()
+
+
+def test_a_plan_that_does_not_load_is_removed_not_rebuilt(fake_runtime, tmp_path):
+    from localsr_cam.runtime.tensorrt import TensorRTEngine
+
+    onnx = fast_onnx(tmp_path)
     cache = PlanCache(tmp_path / "trt")
-    cache.store(trt_build.engine_key("fast", onnx, "fp16", SR_PROFILE), b"damaged")
-    engine = TensorRTEngine("fast", onnx, cache=cache, profile=SR_PROFILE).open()
-    assert loaded == [b"damaged", b"plan 1"]
-    assert engine.key is not None and cache.load(engine.key) == b"plan 1"
-    engine.close()
-    engine.close()
+    key = trt_build.engine_key("fast", onnx, "fp16", SR_PROFILE)
+    cache.store(key, b"damaged")
+    with pytest.raises(ModelError, match=r"does not load.*build-engines"):
+        TensorRTEngine("fast", onnx, cache=cache).open()
+    assert cache.load(key) is None and fake_runtime["rec"][0].builds == 0
+
+
+def test_find_plan_prefers_fp16_then_the_larger_profile_and_ignores_other_onnx(
+        use_fake_trt, tmp_path):
+    use_fake_trt()
+    onnx = fast_onnx(tmp_path)
+    cache = PlanCache(tmp_path / "trt")
+    small = trt_build.sr_profile((640, 360))
+    for precision, profile in (("fp32", SR_PROFILE), ("fp16", small), ("fp16", SR_PROFILE)):
+        key = trt_build.engine_key("fast", onnx, precision, profile)
+        cache.store(key, f"{precision} {profile.max}".encode())
+    found = trt_build.find_plan("fast", onnx, cache)
+    assert found is not None and found[1] == f"fp16 {SR_PROFILE.max}".encode()
+    found = trt_build.find_plan("fast", onnx, cache, ("fp32",))
+    assert found is not None and found[0].precision == "fp32"
+    assert trt_build.find_plan("fast", fast_onnx(tmp_path, b"retrained"), cache) is None
+
+
+def test_auto_takes_tensorrt_only_with_every_plan(use_fake_trt, tmp_path, monkeypatch, caplog):
+    from localsr_cam.zoo import backends
+
+    use_fake_trt()
+    monkeypatch.setenv("LOCALSR_ENGINES", str(tmp_path))
+    monkeypatch.setattr(backends, "resolve_backend", lambda requested: "tensorrt")
+    fast_onnx(tmp_path)
+    with caplog.at_level("INFO"):
+        assert backends.choose_backend("auto", ["fast", "maskrcnn"]) == "cuda"
+    assert "no TensorRT plan for fast" in caplog.text
+    assert backends.choose_backend("tensorrt", ["fast"]) == "tensorrt"  # asked for: as is
+    list(build_engines(["fast"], "fp16"))
+    assert backends.choose_backend("auto", ["fast", "maskrcnn"]) == "tensorrt"
+
+
+def test_build_engines_sizes_the_sr_profile_from_the_input(use_fake_trt, tmp_path,
+                                                           monkeypatch):
+    rec = use_fake_trt()
+    monkeypatch.setenv("LOCALSR_ENGINES", str(tmp_path))
+    fast_onnx(tmp_path)
+    [line] = build_engines(["fast"], "fp16", frame_size=(640, 360))
+    assert line.startswith("fast: built")
+    assert rec.profiles == [("image", (1, 3, 32, 32), (1, 3, 352, 320), (1, 3, 384, 640))]
 
 
 # -- without TensorRT -----------------------------------------------------------------------
@@ -376,7 +463,7 @@ def test_engine_open_without_tensorrt_is_one_line(tmp_path):
     import localsr_cam.runtime.tensorrt as module
 
     engine = module.TensorRTEngine("fast", tmp_path / "fast_unet.onnx",
-                                   cache=PlanCache(tmp_path / "trt"), profile=SR_PROFILE)
+                                   cache=PlanCache(tmp_path / "trt"))
     with pytest.raises(BackendUnavailableError, match="TensorRT") as info:
         engine.open()
     assert "\n" not in str(info.value) and "pip install tensorrt" in str(info.value)

@@ -181,6 +181,9 @@ def _add_models(commands: Any) -> None:
                                "models (needs an NVIDIA GPU and TensorRT)")
     build.add_argument("--precision", choices=("fp16", "fp32"), default="fp16")
     build.add_argument("--models", nargs="*", help="which models [default: all]")
+    build.add_argument("--input", type=size, metavar="WxH",
+                       help="the largest input frame the SR plans must take; a smaller "
+                       "profile builds faster [default: up to 1920x1080]")
     build.set_defaults(handler=_cmd_models_build)
 
 
@@ -206,7 +209,7 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
 def _cmd_models_build(args: argparse.Namespace) -> int:
     from localsr_cam.zoo.build import build_engines
 
-    for line in build_engines(args.models or None, args.precision):
+    for line in build_engines(args.models or None, args.precision, frame_size=args.input):
         print(line)
     return 0
 

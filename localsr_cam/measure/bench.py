@@ -283,9 +283,7 @@ def bench(args: BenchOptions) -> dict[str, Any]:
         segmenter = figures[mode].pop("segmenter") or segmenter
         log.info("%s: %.1f fps, p50 %.1f ms", mode, figures[mode]["fps"] or 0,
                  figures[mode]["latency_ms"]["p50"] or 0)
-    from localsr_cam.runtime.base import resolve_backend
-
-    backend = resolve_backend(args.backend)
+    backend = next(iter(results.values())).backend  # what the processor chose
     width, height = args.input
     report = {
         "source": args.source, "input": [width, height], "output": [2 * width, 2 * height],

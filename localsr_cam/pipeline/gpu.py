@@ -101,7 +101,7 @@ class DeviceOps(Protocol):
 class SplitProcessor(Protocol):
     """What the scheduler needs of :class:`~localsr_cam.process.processor.FrameProcessor`."""
 
-    def front(self, frame: CapturedFrame, lr: Any = None) -> Any: ...
+    def front(self, frame: CapturedFrame, lr: Any = None, *, bypass: bool = False) -> Any: ...
 
     def render(self, state: Any) -> Any: ...
 
@@ -167,9 +167,11 @@ class DoubleBufferedProcessor:
         """Frames between a frame going in and its result coming out (0 or 1)."""
         return 0 if self.buffering == "single" else 1
 
-    def process(self, frame: CapturedFrame) -> ProcessedFrame | None:
+    def process(self, frame: CapturedFrame, *, bypass: bool = False
+                ) -> ProcessedFrame | None:
         """Queue ``frame``; return the previous frame's result (double) or this one's
-        (single). ``None`` while the pipeline fills."""
+        (single). ``None`` while the pipeline fills. ``bypass``: as for
+        :meth:`FrameProcessor.process`, for this frame."""
         previous: ProcessedFrame | None = None
         if frame.image.shape != self._shape:
             previous = self.flush()
@@ -178,7 +180,7 @@ class DoubleBufferedProcessor:
             # queue the previous frame's back half first: the GPU works on it while the
             # host issues (and waits in) this frame's front half
             self._launch_back(self._pending)
-        finished, self._pending = self._pending, self._launch_front(frame)
+        finished, self._pending = self._pending, self._launch_front(frame, bypass)
         if self.buffering == "single":
             self._launch_back(self._pending)
             finished, self._pending = self._pending, None
@@ -216,7 +218,7 @@ class DoubleBufferedProcessor:
         self._shape = tuple(shape)
         self._next = 0
 
-    def _launch_front(self, frame: CapturedFrame) -> _Slot:
+    def _launch_front(self, frame: CapturedFrame, bypass: bool) -> _Slot:
         """Upload ``frame`` into the next buffer set and queue the front half."""
         index = self._next
         self._next = (index + 1) % len(self._sets)
@@ -228,7 +230,7 @@ class DoubleBufferedProcessor:
                 ops.wait_event(stream, buffers.back_done)  # dev_in read by its back half
             ops.upload(frame.image, buffers.host_in, buffers.dev_in, stream)
             ops.record(buffers.uploaded, stream)
-            state = self.processor.front(frame, buffers.dev_in)
+            state = self.processor.front(frame, buffers.dev_in, bypass=bypass)
             ops.record(buffers.front_done, stream)
         buffers.used = True
         return _Slot(index, state)
@@ -275,7 +277,10 @@ class CudaOps:
         return self._torch.cuda.Stream(self.device)
 
     def new_event(self) -> Any:
-        return self._torch.cuda.Event()
+        """A blocking-sync event: a host waiting on it (:meth:`host_wait`) sleeps until the
+        device signals, instead of spinning a CPU core the capture and output threads
+        need (the default event's synchronize() busy-waits)."""
+        return self._torch.cuda.Event(blocking=True)
 
     @contextlib.contextmanager
     def use_stream(self, stream: Any) -> Iterator[Any]:

@@ -53,7 +53,7 @@ def run(config: PipelineConfig, controls: Controls | None = None) -> RunResult:
     for spec in specs:
         if spec.startswith(("file:", "dir:")) and not config.output.sinks:
             log.info("writing %s", spec.partition(":")[2])
-    processor = FrameProcessor(config, controls)
+    processor = FrameProcessor(config)
     offline = is_offline(source, specs)
     if offline:
         log.debug("file in, files out: converting every frame (no pacing, none dropped)")

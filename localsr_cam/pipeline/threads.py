@@ -56,35 +56,27 @@ class FrameRecord:
 
 
 class RollingStats:
-    """Recent samples per named series (last ``window``) and the latest frame records.
+    """The last ``window`` latencies (the HUD's median) and the latest frame records.
 
     ``records`` keeps the last ``keep`` frames (a benchmark asks for all of them; a live
     run keeps enough for its summary without growing for hours).
     """
 
     def __init__(self, window: int = ROLLING_WINDOW, keep: int | None = LIVE_RECORDS) -> None:
-        self._series: dict[str, collections.deque[float]] = collections.defaultdict(
-            lambda: collections.deque(maxlen=window))
+        self._latencies: collections.deque[float] = collections.deque(maxlen=window)
         self._lock = threading.Lock()
         self.records: collections.deque[FrameRecord] = collections.deque(maxlen=keep)
 
-    def add(self, name: str, value: float) -> None:
-        with self._lock:
-            self._series[name].append(value)
-
     def add_record(self, record: FrameRecord) -> None:
         with self._lock:
-            self._series["latency"].append(record.latency_ms)
+            self._latencies.append(record.latency_ms)
             self.records.append(record)
 
-    def percentile(self, name: str, q: float) -> float:
+    def latency_percentile(self, q: float) -> float:
+        """The ``q``-th percentile of the recent latencies (ms); NaN before any frame."""
         with self._lock:
-            values = list(self._series.get(name, ()))
+            values = list(self._latencies)
         return float(np.percentile(values, q)) if values else float("nan")
-
-    def names(self) -> list[str]:
-        with self._lock:
-            return list(self._series)
 
 
 @dataclasses.dataclass
@@ -94,7 +86,6 @@ class RunResult:
     frames: int
     seconds: float
     records: list[FrameRecord]
-    stages_p50_ms: dict[str, float]
     dropped: int
     repeated: int
     fallbacks: int
@@ -141,14 +132,15 @@ class ProcessThread(threading.Thread):
 
     def __init__(self, processor: FrameProcessor, inbox: LatestSlot[CapturedFrame],
                  outbox: LatestSlot[ProcessedFrame], capture: CaptureThread,
-                 stop: threading.Event,
+                 controls: Controls,
                  scheduler: DoubleBufferedProcessor | None = None) -> None:
         super().__init__(name="process", daemon=True)
         self.processor = processor
+        self.controls = controls
         self.scheduler = scheduler
         self.inbox, self.outbox = inbox, outbox
         self.capture = capture
-        self.stop_event = stop
+        self.stop_event = controls.stop
         self.done = threading.Event()
         self.error: BaseException | None = None
 
@@ -162,10 +154,11 @@ class ProcessThread(threading.Thread):
                             self._hand_on(self.scheduler.flush())
                         break
                     continue
+                bypass = self.controls.bypass  # read once, as the frame arrives
                 if self.scheduler is not None:
-                    self._hand_on(self.scheduler.process(frame))
+                    self._hand_on(self.scheduler.process(frame, bypass=bypass))
                 else:
-                    self._hand_on(self.processor.process(frame))
+                    self._hand_on(self.processor.process(frame, bypass=bypass))
         except BaseException as exc:
             self.error = exc
         finally:
@@ -323,14 +316,12 @@ class OutputThread(threading.Thread):
         foreground = float(frame.mask.mean()) if frame.mask is not None else 0.0
         stages = {"capture": frame.source.read_ms, **frame.stages_ms,
                   "output": (now - started) * 1000.0}
-        for stage, ms in stages.items():
-            self.stats.add(stage, ms)
         self.stats.add_record(FrameRecord(frame.source.index, latency, now, stages, foreground))
         if self.progress is not None:
             self.progress(self.frames)
         if len(self._recent) > 1:
             self.hud.fps = (len(self._recent) - 1) / (self._recent[-1] - self._recent[0])
-        self.hud.latency_ms = self.stats.percentile("latency", 50)
+        self.hud.latency_ms = self.stats.latency_percentile(50)
 
 
 def dim_with_note(image: np.ndarray, note: str) -> np.ndarray:
@@ -372,8 +363,6 @@ class Pipeline:
         self.paced_output = paced_output
         self.limit = limit
         self.controls = controls or Controls()
-        if processor.controls is None:  # the preview's bypass key must reach the processor
-            processor.controls = self.controls
         self.progress = progress
         self.stats = RollingStats(keep=keep_records)
         self.hud = HudStats()
@@ -429,7 +418,8 @@ class Pipeline:
         done: LatestSlot[ProcessedFrame] = LatestSlot()
         self._slots = (raw, done)
         capture = CaptureThread(self.source, raw, stop, paced=self.paced_capture)
-        process = ProcessThread(self.processor, raw, done, capture, stop, self._scheduler())
+        process = ProcessThread(self.processor, raw, done, capture, self.controls,
+                                self._scheduler())
         out_size = self._out_size()
         output = OutputThread(self.sinks, done, out_size, fps, self.paced_output, self.limit,
                               self.controls, process.done, capture, self.stats, self.hud,
@@ -502,11 +492,9 @@ class Pipeline:
     def _result(self, seconds: float, interrupted: bool) -> RunResult:
         output = self._output
         dropped = sum(slot.dropped for slot in self._slots)
-        stages = {name: self.stats.percentile(name, 50) for name in self.stats.names()
-                  if name != "latency"}
         return RunResult(
             frames=output.frames if output else 0, seconds=seconds,
-            records=list(self.stats.records), stages_p50_ms=stages, dropped=dropped,
+            records=list(self.stats.records), dropped=dropped,
             repeated=output.repeated if output else 0, fallbacks=self.processor.fallbacks,
             interrupted=interrupted, backend=self.processor.backend,
             terminated=self.terminated.is_set())

@@ -16,24 +16,26 @@ Written once on torch tensors; the device is the engines' device. Baseline model
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import torch
 
 from localsr_cam.config import PipelineConfig
-from localsr_cam.frames import CapturedFrame, Controls, ProcessedFrame
+from localsr_cam.frames import CapturedFrame, ProcessedFrame
 from localsr_cam.process import ops
 from localsr_cam.process.backdrop import Backdrop, image_path
 from localsr_cam.process.localize import Box, MaskSmoother, bucket_box, person_box
-from localsr_cam.process.segment import Segmenter, choose_segmenter
+from localsr_cam.process.segment import AUTO_SEGMENTERS, Segmenter, choose_segmenter
 from localsr_cam.process.tiling import split
-from localsr_cam.runtime.base import Engine, resolve_backend
-from localsr_cam.zoo.backends import open_engine
+from localsr_cam.runtime import settings
+from localsr_cam.runtime.base import Engine
+from localsr_cam.zoo.backends import choose_backend, open_engine
 from localsr_cam.zoo.registry import SR_BASELINES
 
 log = logging.getLogger(__name__)
@@ -48,16 +50,18 @@ BLUR_RADIUS_FRACTION = 1 / 60
 class FrameProcessor:
     """Steps 1–6 on one frame at a time; not thread-safe (one processing thread).
 
-    ``open()`` loads the engines the config needs; ``process()`` returns a new
-    :class:`ProcessedFrame` whose ``image`` the caller owns. An engine that fails on a
-    frame makes that frame the plain upscale; the failure is logged once and counted in
-    ``fallbacks``. ``engine_factory`` loads engines (tests pass fakes).
+    ``open()`` loads the engines the config needs; ``prepare(frame_size)`` builds the
+    parts that depend on the frame size (the segmenter ``auto`` picks, its letterbox,
+    the mask smoother) and must be called before the first frame of that size;
+    ``process()`` returns a new :class:`ProcessedFrame` whose ``image`` the caller owns.
+    An engine that fails on a frame makes that frame the plain upscale; the failure is
+    logged once and counted in ``fallbacks``. ``engine_factory`` loads engines (tests
+    pass fakes).
     """
 
-    def __init__(self, config: PipelineConfig, controls: Controls | None = None,
+    def __init__(self, config: PipelineConfig,
                  engine_factory: EngineFactory = open_engine) -> None:
         self.config = config
-        self.controls = controls
         self._open_engine = engine_factory
         self.backend = ""
         self.device = torch.device("cpu")
@@ -65,10 +69,8 @@ class FrameProcessor:
         self.segmenter_name: str | None = None
         self._sr: Engine | None = None
         self._segmenters: dict[str, Segmenter] = {}
-        self._smoother = MaskSmoother(
-            ema=config.blend.ema, low=config.blend.threshold_low,
-            high=config.blend.threshold_high, despeckle=config.blend.despeckle,
-            feather_radius=1)
+        self._smoother: MaskSmoother | None = None
+        self._frame_size: tuple[int, int] | None = None
         self._torch_threads: int | None = None
         self._backdrop: Backdrop | None = None
         self.progress: Callable[[int, int], None] | None = None
@@ -95,7 +97,7 @@ class FrameProcessor:
         picture = image_path(self.config.blend.background)
         if picture is not None:  # a bad picture stops the run before any model loads
             self._backdrop = Backdrop(picture).load()
-        self.backend = resolve_backend(model.backend)
+        self.backend = choose_backend(model.backend, self._models_needed())
         if self.backend in ("cuda", "tensorrt"):
             self.device = torch.device("cuda")
         elif self.backend == "cpu":
@@ -103,8 +105,7 @@ class FrameProcessor:
             # ops here, and a second pool of spinning threads on a 2-core laptop made
             # every stage several times slower (462 ms vs 99 ms a frame, measured).
             # Restored by close().
-            self._torch_threads = torch.get_num_threads()
-            torch.set_num_threads(1)
+            self._torch_threads = settings.set_threads(1)
         try:
             if self.uses_sr:
                 self._sr = self._open_engine(model.model, self.backend, model.threads, None)
@@ -115,6 +116,15 @@ class FrameProcessor:
             raise
         return self
 
+    def _models_needed(self) -> list[str]:
+        """Every model :meth:`open` and :meth:`prepare` may load (``auto``: both selfie
+        variants, as the frame size decides between them)."""
+        needed = [self.config.model.model] if self.uses_sr else []
+        if self.uses_mask:
+            segmenter = self.config.model.segmenter
+            needed += AUTO_SEGMENTERS if segmenter == "auto" else [segmenter]
+        return needed
+
     def _segmenter_for(self, name: str) -> Segmenter:
         segmenter = self._segmenters.get(name)
         if segmenter is None:
@@ -123,18 +133,35 @@ class FrameProcessor:
             segmenter = self._segmenters[name] = Segmenter(name, engine)
         return segmenter
 
+    @property
+    def smoother(self) -> MaskSmoother | None:
+        """The mask smoother :meth:`prepare` built (``None`` before it, or with no mask)."""
+        return self._smoother
+
     def prepare(self, frame_size: tuple[int, int]) -> None:
-        """Open the segmenter ``auto`` picks for frames of this (width, height)."""
-        if self.uses_mask:
-            self.segmenter_name = choose_segmenter(self.config.model.segmenter, frame_size)
-            self._segmenter_for(self.segmenter_name)
+        """Get ready for frames of ``frame_size`` (width, height): open the segmenter
+        ``auto`` picks for it, fit its letterbox, and build the mask smoother (its feather
+        radius is in segmenter pixels). Temporal state starts afresh."""
+        width, height = frame_size
+        self._frame_size = (int(width), int(height))
+        self.segmenter_name, self._smoother = None, None
+        if not self.uses_mask:
+            return
+        name = choose_segmenter(self.config.model.segmenter, frame_size)
+        segmenter = self._segmenter_for(name)
+        segmenter.prepare(frame_size, self.device)
+        blend = self.config.blend
+        feather_px = blend.feather_px  # 0: a hard edge
+        self._smoother = MaskSmoother(
+            ema=blend.ema, low=blend.threshold_low, high=blend.threshold_high,
+            despeckle=blend.despeckle,
+            feather_radius=feather_px and max(1, round(feather_px * segmenter.scale / 2)))
+        self.segmenter_name = name
 
     def reset(self) -> None:
-        """Forget temporal state (call between unrelated images); the segmenter is
-        picked again for the next frame's size."""
-        self._smoother.reset()
-        if self.config.model.segmenter == "auto":
-            self.segmenter_name = None
+        """Forget temporal state (call between unrelated images)."""
+        if self._smoother is not None:
+            self._smoother.reset()
 
     def close(self) -> None:
         engines: list[Any] = [self._sr, *self._segmenters.values()]
@@ -143,7 +170,7 @@ class FrameProcessor:
             if engine is not None:
                 engine.close()
         if self._torch_threads is not None:
-            torch.set_num_threads(self._torch_threads)
+            settings.set_threads(self._torch_threads)
             self._torch_threads = None
 
     def __enter__(self) -> FrameProcessor:
@@ -153,13 +180,14 @@ class FrameProcessor:
         self.close()
 
     # -- per frame --------------------------------------------------------------------
-    def process(self, frame: CapturedFrame) -> ProcessedFrame:
+    def process(self, frame: CapturedFrame, *, bypass: bool = False) -> ProcessedFrame:
         """``frame.image`` uint8 H×W×3 BGR → :class:`ProcessedFrame` with a 2H×2W×3 image.
 
-        The same as ``back(front(frame))``; a double-buffered GPU scheduler calls the two
-        halves itself, on two CUDA streams.
+        ``bypass``: output the plain upscale (the preview's switch, read when the frame
+        arrived). The same as ``back(front(frame, bypass=bypass))``; a double-buffered GPU
+        scheduler calls the two halves itself, on two CUDA streams.
         """
-        return self.back(self.front(frame))
+        return self.back(self.front(frame, bypass=bypass))
 
     def upload(self, image: np.ndarray) -> torch.Tensor:
         """uint8 H×W×3 host frame → the same on the device (a view of it on the CPU)."""
@@ -168,20 +196,27 @@ class FrameProcessor:
             lr = lr.pin_memory().to(self.device, non_blocking=True)
         return lr
 
-    def front(self, frame: CapturedFrame, lr: torch.Tensor | None = None) -> FrontState:
+    def front(self, frame: CapturedFrame, lr: torch.Tensor | None = None, *,
+              bypass: bool = False) -> FrontState:
         """Front half, steps 1–3: upload, segment, smooth the mask, find the person box.
 
         ``lr``: ``frame.image`` already on the device (uint8 H×W×3), for a caller that
         uploads into its own buffers; uploaded here when ``None``. An engine failure is
-        kept in the state and turned into the plain upscale by :meth:`render`.
+        kept in the state and turned into the plain upscale by :meth:`render`. Raises
+        :class:`ValueError` for a frame of another size than :meth:`prepare` was told.
         """
-        if frame.new_scene:
-            self.reset()
+        height, width = frame.image.shape[:2]
+        if frame.new_scene:  # another photo: its own size, and no mask state carried over
+            self.prepare((width, height))
+        if (width, height) != self._frame_size:
+            raise ValueError(f"a {width}x{height} frame reached a processor prepared for "
+                             f"{self._frame_size}; call prepare((width, height)) first")
         if lr is None:
             lr = self.upload(frame.image)
-        bypass = self.controls is not None and self.controls.bypass
-        state = FrontState(frame=frame, lr=lr, bypass=bypass, stages_ms={})
-        timer = _StageTimer(state.stages_ms)
+        stages: dict[str, float] = {}
+        state = FrontState(frame=frame, lr=lr, bypass=bypass, stages_ms=stages,
+                           timer=StageTimer(stages, self.device))
+        timer = state.timer
         try:
             if self.uses_mask and not bypass:
                 with timer("segment"):
@@ -200,7 +235,7 @@ class FrameProcessor:
         """Steps 4–6 on the device: background, SR of the box crop, blend; no download."""
         if state.error is not None:
             return self._fallback(state, state.error)
-        timer = _StageTimer(state.stages_ms)
+        timer = state.timer
         try:
             with timer("background"):
                 output = self._background(state.lr, state.bypass)
@@ -225,6 +260,7 @@ class FrameProcessor:
             image = output.cpu().numpy() if output.device.type != "cpu" else output.numpy()
         if mask is None and state.mask is not None:
             mask = state.mask[0, 0].float().cpu().numpy()
+        state.timer.resolve()
         return ProcessedFrame(image=image, source=state.frame, mask=mask, box=rendered.box,
                               stages_ms=state.stages_ms, fallback=rendered.fallback)
 
@@ -242,14 +278,8 @@ class FrameProcessor:
     def segment(self, lr: torch.Tensor) -> torch.Tensor:
         """Soft person mask, float32 1×1×H×W in [0,1], at the frame's resolution."""
         height, width = lr.shape[:2]
-        if self.segmenter_name is None:
-            self.prepare((width, height))
-        assert self.segmenter_name is not None
-        segmenter = self._segmenters[self.segmenter_name]
-        probability = segmenter(lr)
-        scale = segmenter.scale
-        feather_px = self.config.blend.feather_px  # 0: a hard edge
-        self._smoother.feather_radius = feather_px and max(1, round(feather_px * scale / 2))
+        assert self.segmenter_name is not None and self._smoother is not None, "prepare()"
+        probability = self._segmenters[self.segmenter_name](lr)
         soft = self._smoother(probability.float())
         if soft.shape[2:] == (height, width):
             return soft
@@ -280,7 +310,7 @@ class FrameProcessor:
                                                      blend.context_px, blend.bucket)
 
     def _super_resolve(self, lr: torch.Tensor, mask: torch.Tensor | None, box: Box,
-                       output: torch.Tensor, timer: _StageTimer) -> None:
+                       output: torch.Tensor, timer: StageTimer) -> None:
         """Steps 4 and 6: put the person (or the whole frame) into ``output`` in place.
 
         The foreground is the SR of the box crop for a U-Net model, or the sharp plain
@@ -327,13 +357,15 @@ class FrontState:
     float32 1×1×H×W soft mask on the device, or ``None``. ``box``: the region to
     super-resolve in input pixels, or ``None``. ``bypass``: the bypass switch as read
     when the frame arrived. ``error``: an engine failure in the front half (the back
-    half turns it into the plain upscale). ``stages_ms``: filled by both halves.
+    half turns it into the plain upscale). ``stages_ms``: filled by both halves through
+    ``timer`` (device times on CUDA, added by :meth:`~FrameProcessor.finish`).
     """
 
     frame: CapturedFrame
     lr: torch.Tensor
     bypass: bool
     stages_ms: dict[str, float]
+    timer: StageTimer
     mask: torch.Tensor | None = None
     box: Box | None = None
     error: Exception | None = None
@@ -354,30 +386,45 @@ class Rendered:
     fallback: bool
 
 
-class _StageTimer:
-    """Context-manager factory recording wall milliseconds per stage into a dict."""
+class StageTimer:
+    """Context-manager factory timing stages into a dict of milliseconds.
 
-    def __init__(self, into: dict[str, float]) -> None:
+    On the CPU a stage's time is the wall time of its block. On CUDA the block only
+    queues kernels, so its wall time would be the launch cost: the timer records a pair
+    of CUDA timing events around it on the current stream instead, and :meth:`resolve`
+    (called once the frame's work is known to be done, after its download) adds their
+    elapsed device time. Events are made per stage and frame, owned by the timer.
+    """
+
+    def __init__(self, into: dict[str, float], device: torch.device) -> None:
         self.into = into
+        self.cuda = device.type == "cuda"
+        self._pending: list[tuple[str, Any, Any]] = []
 
-    def __call__(self, stage: str) -> _Stage:
-        return _Stage(self.into, stage)
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        if self.cuda:
+            start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+            start.record()
+            try:
+                yield
+            finally:
+                end.record()
+                self._pending.append((stage, start, end))
+            return
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._add(stage, (time.perf_counter() - began) * 1000.0)
 
+    def resolve(self) -> None:
+        """Add the device times of the CUDA stages (waits for their end events, which
+        have passed once the frame was downloaded)."""
+        pending, self._pending = self._pending, []
+        for stage, start, end in pending:
+            end.synchronize()
+            self._add(stage, float(start.elapsed_time(end)))
 
-class _Stage:
-    def __init__(self, into: dict[str, float], stage: str) -> None:
-        self.into, self.stage, self.start = into, stage, 0.0
-
-    def __enter__(self) -> None:
-        self.start = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        elapsed = (time.perf_counter() - self.start) * 1000.0
-        self.into[self.stage] = self.into.get(self.stage, 0.0) + elapsed
-
-
-def process_image(processor: FrameProcessor, image: np.ndarray) -> ProcessedFrame:
-    """Process one still image (no temporal state carried over): a convenience."""
-    processor.reset()
-    return processor.process(CapturedFrame(image, 0, time.perf_counter()))
-
+    def _add(self, stage: str, ms: float) -> None:
+        self.into[stage] = self.into.get(stage, 0.0) + ms

@@ -21,6 +21,8 @@ MODEL_INPUTS: dict[str, tuple[int, int]] = {
 """Model input (width, height) of each fixed-size segmenter."""
 
 LANDSCAPE_ASPECT = 1.2
+AUTO_SEGMENTERS = ["selfie", "selfie-landscape"]
+"""What ``auto`` may pick (see :func:`choose_segmenter`)."""
 
 
 def choose_segmenter(requested: str, frame_size: tuple[int, int]) -> str:
@@ -69,7 +71,9 @@ class Segmenter:
             return 1.0
         return self._box.scaled[0] / self._frame[0]
 
-    def _prepare(self, frame: tuple[int, int], device: torch.device) -> None:
+    def prepare(self, frame: tuple[int, int], device: torch.device) -> None:
+        """Fit the letterbox for frames of ``frame`` (width, height) and allocate the
+        model input on ``device``; :meth:`__call__` does it too when the size changes."""
         model = MODEL_INPUTS.get(self.name)
         if model is None:
             self._box, self._input = None, None
@@ -81,7 +85,7 @@ class Segmenter:
     def __call__(self, frame: torch.Tensor) -> torch.Tensor:
         size = (frame.shape[1], frame.shape[0])
         if size != self._frame:
-            self._prepare(size, frame.device)
+            self.prepare(size, frame.device)
         if self._box is None:
             return self.engine({"image": ops.bgr8_to_rgb_float(frame)})["mask"]
         assert self._input is not None

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from localsr_cam.errors import BackendUnavailableError, ConfigError
+from localsr_cam.runtime import settings
 from localsr_cam.runtime.base import INPUT_NAME, OUTPUT_NAMES
 
 log = logging.getLogger(__name__)
@@ -107,11 +108,11 @@ class TorchEngine:
         for parameter in module.parameters():
             parameter.requires_grad_(False)
         if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # few shapes: autotune each once
+            settings.autotune_convolutions()  # few shapes: autotune each once
             module = module.to(self.device, dtype=torch.float16)
             module = module.to(memory_format=torch.channels_last)
-        elif torch.get_num_threads() > self.threads:
-            torch.set_num_threads(self.threads)
+        else:
+            settings.cap_threads(self.threads)
         self._module = module
         return self
 
@@ -222,22 +223,19 @@ def fp16_drift(module: nn.Module, hr_images: list[torch.Tensor], name: str = "fa
     device = torch.device("cuda")
     reference = copy.deepcopy(module).float().to(device).eval()
     engine = TorchEngine(name, "cuda", kind="sr", module=copy.deepcopy(module)).open()
-    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     psnr32, psnr16, worst = [], [], 0.0
     try:
         for hr in hr_images:
             hr = hr.to(device, torch.float32)
             lr = F.interpolate(hr, scale_factor=0.5, mode="bicubic", antialias=True,
                                align_corners=False).clamp_(0, 1)
-            with torch.inference_mode():
+            with torch.inference_mode(), settings.exact_float32():
                 full = reference(lr).clamp(0, 1)
             half = engine({"image": lr})[OUTPUT_NAMES["sr"]].clamp(0, 1)
             psnr32.append(_psnr(full, hr))
             psnr16.append(_psnr(half, hr))
             worst = max(worst, float((full - half).abs().max()))
     finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
         engine.close()
     mean32, mean16 = sum(psnr32) / len(psnr32), sum(psnr16) / len(psnr16)
     return {"psnr_fp32_db": mean32, "psnr_fp16_db": mean16,

@@ -34,6 +34,7 @@ from localsr_cam.capture.images import crop_even
 from localsr_cam.errors import ConfigError, ModelError, SourceError
 from localsr_cam.measure.degradation import degrade
 from localsr_cam.paths import sha256_file, write_atomically
+from localsr_cam.runtime import settings as torch_settings
 from localsr_cam.zoo.artifacts import engines_dir, read_manifest, write_manifest_entry
 from localsr_cam.zoo.loading import build_model
 from localsr_cam.zoo.recipes import read_state_dict, safe_torch_load
@@ -273,14 +274,10 @@ def train(options: TrainOptions) -> dict[str, Any]:
     """Train as ``options`` say; returns a summary. Writes checkpoints and (unless
     ``no_export``) the engines files and manifest entry. ``threads`` applies to this
     run only: torch's thread count is restored after it."""
-    settings = resolve(options)
-    threads = torch.get_num_threads()
-    try:
-        if options.threads > 0:
-            torch.set_num_threads(options.threads)
-        return _train(settings, options.command)
-    finally:
-        torch.set_num_threads(threads)
+    resolved = resolve(options)
+    count = options.threads if options.threads > 0 else torch.get_num_threads()
+    with torch_settings.threads(count):
+        return _train(resolved, options.command)
 
 
 def _train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:

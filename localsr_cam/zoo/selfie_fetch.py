@@ -235,11 +235,6 @@ def entry_problem(name: str, directory: Path) -> str | None:
     return None
 
 
-def is_up_to_date(name: str, engines_dir: Path | None = None) -> bool:
-    """Whether model ``name``'s files and manifest entry in ``engines_dir`` are current."""
-    return entry_problem(name, engines_dir or artifacts.engines_dir()) is None
-
-
 # --------------------------------------------------------------------------- checking
 
 
