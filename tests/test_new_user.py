@@ -220,6 +220,29 @@ def test_sigterm_exits_143_after_finalizing_the_file(tmp_path):
 # --- small conveniences -----------------------------------------------------------------
 
 
+def test_every_new_feature_is_in_the_help(capsys):
+    assert main(["--help"]) == 0
+    top = capsys.readouterr().out
+    assert "devices" in top and "--version" in top
+    assert main(["run", "--help"]) == 0
+    run_help = " ".join(capsys.readouterr().out.split())
+    for needle in ("--output WxH", "--mirror", "image:PATH", "dir:FOLDER", ".mkv",
+                   "z 1:1 face magnifier", "-q, --quiet"):
+        assert needle in run_help, needle
+    assert main(["devices", "--help"]) == 0
+    assert "loopback" in capsys.readouterr().out
+
+
+def test_opencv_is_silenced_only_while_a_camera_opens():
+    from localsr_cam.capture.camera import quiet_opencv
+
+    levels = cv2.utils.logging
+    before = levels.getLogLevel()
+    with quiet_opencv():
+        assert levels.getLogLevel() == levels.LOG_LEVEL_SILENT
+    assert levels.getLogLevel() == before
+
+
 def test_version(capsys):
     from localsr_cam import __version__
 

@@ -125,8 +125,10 @@ def _add_run(commands: Any) -> None:
     group = parser.add_argument_group("output")
     group.add_argument("--sink", action="append", metavar="SINK",
                        help="where frames go, repeatable: virtualcam, virtualcam:/dev/videoN, "
-                       "preview, preview:split, file:PATH (.mp4/.mkv: H.264, playable even "
-                       "after a crash; .avi: Motion JPEG), dir:FOLDER (one PNG per frame, "
+                       "preview (before/after; keys: q quit, b bypass, m mask, s layout, "
+                       "z 1:1 face magnifier), preview:split, file:PATH (.mp4/.mkv: H.264, "
+                       "playable even after a crash; .avi: Motion JPEG), dir:FOLDER (one "
+                       "PNG per frame, "
                        "named after the input image), null [default: virtualcam for a "
                        "camera, dir:localsr_<folder> for a folder of images, else "
                        "file:localsr_<source>.mp4]")
