@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from localsr_cam.cli.main import main
+from localsr_cam.runtime.base import resolve_backend
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
@@ -111,8 +112,9 @@ def test_a_corrupt_shipped_model_says_restore_not_retrain(tmp_path, capsys, monk
     (engines / "fast_unet.onnx").unlink()
     (engines / "fast_unet.onnx").write_bytes(b"not an onnx model")
     monkeypatch.setenv("LOCALSR_ENGINES", str(engines))
-    code = main(["run", "--source", "synthetic", "--backend", "cpu", "--frames", "1",
-                 "--segmenter", "selfie", "--sink", "null"])
+    resolve_backend.cache_clear()  # so that `auto` says again which backend it picks
+    code = main(["run", "--source", "synthetic", "--frames", "1", "--segmenter", "selfie",
+                 "--sink", "null"])
     assert code == 2
     line = one_error_line(capsys.readouterr().err, "fast_unet.onnx")
     assert "git checkout" in line and "localsr-cam train" not in line

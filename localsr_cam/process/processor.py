@@ -93,10 +93,16 @@ class FrameProcessor:
         return local_sr or self.config.blend.background != "keep"
 
     def open(self) -> FrameProcessor:
-        model = self.config.model
         picture = image_path(self.config.blend.background)
         if picture is not None:  # a bad picture stops the run before any model loads
             self._backdrop = Backdrop(picture).load()
+        with _held_info_logs(*BACKEND_LOGGERS) as held:
+            self._open_engines()
+        held.release()  # the backend choice, said once the models are open
+        return self
+
+    def _open_engines(self) -> None:
+        model = self.config.model
         self.backend = choose_backend(model.backend, self._models_needed())
         if self.backend in ("cuda", "tensorrt"):
             self.device = torch.device("cuda")
@@ -114,7 +120,6 @@ class FrameProcessor:
         except BaseException:
             self.close()
             raise
-        return self
 
     def _models_needed(self) -> list[str]:
         """Every model :meth:`open` and :meth:`prepare` may load (``auto``: both selfie
@@ -345,6 +350,46 @@ class FrameProcessor:
                                    alpha[rows, cols].contiguous())
             if self.progress is not None and len(tiles) > 1:
                 self.progress(done, len(tiles))
+
+
+class _HeldRecords(logging.Filter):
+    """A logger filter that keeps INFO (and lower) records instead of letting them out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.INFO:
+            self.records.append(record)
+            return False
+        return True
+
+    def release(self) -> None:
+        """Emit the kept records (once the filter is off their loggers)."""
+        records, self.records = self.records, []
+        for record in records:
+            logging.getLogger(record.name).handle(record)
+
+
+BACKEND_LOGGERS = ("localsr_cam.runtime.base", "localsr_cam.zoo.backends")
+"""The loggers that say which backend ``auto`` chose, and why."""
+
+
+@contextlib.contextmanager
+def _held_info_logs(*names: str) -> Iterator[_HeldRecords]:
+    """Hold back the INFO records of the loggers ``names`` inside the block: when opening
+    a model fails, its one error line is then all a user sees (not first a line about
+    the backend picked for it). Call ``release()`` after the block to emit them."""
+    held = _HeldRecords()
+    loggers = [logging.getLogger(name) for name in names]
+    for logger in loggers:
+        logger.addFilter(held)
+    try:
+        yield held
+    finally:
+        for logger in loggers:
+            logger.removeFilter(held)
 
 
 @dataclasses.dataclass
