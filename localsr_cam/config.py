@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from localsr_cam.errors import ConfigError
+from localsr_cam.zoo.registry import DEFAULT_SR_MODEL
 
 BACKGROUNDS = ("keep", "blur")
 MIRRORS = ("none", "preview", "call", "both")
@@ -89,7 +90,7 @@ class ModelConfig:
     ``weights``: a Mask R-CNN weights file (torchvision's cache otherwise).
     """
 
-    model: str = "fast"
+    model: str = DEFAULT_SR_MODEL
     segmenter: str = "auto"
     backend: str = "auto"
     threads: int = 2

@@ -167,7 +167,7 @@ class ImmediateCpuOps:
     def new_stream(self) -> object:
         return object()
 
-    def new_event(self) -> object:
+    def new_event(self, label: str = "") -> object:
         return object()
 
     @contextlib.contextmanager

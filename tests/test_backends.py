@@ -54,7 +54,12 @@ def backend_or_skip(backend: str) -> None:
         pytest.skip(str(exc))
 
 
-@pytest.mark.parametrize("backend", OPENED_BACKENDS)
+BACKEND_PARAMS = [pytest.param(b, marks=pytest.mark.gpu) if b in ("cuda", "tensorrt") else b
+                  for b in OPENED_BACKENDS]
+"""The GPU rows carry the ``gpu`` mark, so ``pytest -m gpu`` (tools/gpu_check.sh) runs them."""
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
 @pytest.mark.parametrize("name", list(MODELS))
 def test_every_model_on_every_backend(name, backend, random_engines):
     backend_or_skip(backend)

@@ -100,8 +100,8 @@ class FakeDevice:
         self.streams.append(stream)
         return stream
 
-    def new_event(self) -> Event:
-        return Event(f"event{next(self._names)}")
+    def new_event(self, label: str = "") -> Event:
+        return Event(label or f"event{next(self._names)}")
 
     @contextlib.contextmanager
     def use_stream(self, stream: Stream) -> Iterator[Stream]:
@@ -259,9 +259,11 @@ class FakeProcessor:
         self.device = device
         self.masked = masked
         self.order_problems: list[str] = []
+        self.inputs: list[Buffer | None] = []  # the device buffer each frame was read from
 
     def front(self, frame: CapturedFrame, lr: Buffer | None = None, *,
               bypass: bool = False) -> State:
+        self.inputs.append(lr)
         device = self.device
         stream = device.current
         assert stream is not None and lr is not None
@@ -392,20 +394,22 @@ def test_host_waits_only_for_uploads_and_the_download_it_hands_out():
         waits = device.host_waits[before:]
         if i >= 2:  # set reused: its old upload, then the previous frame's download
             assert len(waits) == 2
-        buffers = scheduler._sets
-        allowed = {b.uploaded.name for b in buffers} | {b.back_done.name for b in buffers}
-        assert set(waits) <= allowed
-        if i >= 1:
-            assert waits[-1] == buffers[(i - 1) % 2].back_done.name
+        assert all(w.split()[0] in ("uploaded", "back_done") for w in waits), waits
+        if i >= 2:  # first its set's previous upload (host_in is reused)
+            assert waits[0] == f"uploaded {i % 2}"
+        if i >= 1:  # then the download of the frame handed out: the previous one's set
+            assert waits[-1] == f"back_done {(i - 1) % 2}"
 
 
 def test_buffer_sets_alternate_and_frames_use_their_own():
     device = FakeDevice(seed=1)
-    scheduler = DoubleBufferedProcessor(FakeProcessor(device), device, "double")
+    processor = FakeProcessor(device)
+    scheduler = DoubleBufferedProcessor(processor, device, "double")
     for i in range(5):
         scheduler.process(make_frame(i))
-        assert scheduler._pending is not None and scheduler._pending.index == i % 2
-        assert scheduler._pending.state.lr is scheduler._sets[i % 2].dev_in
+    first, second = processor.inputs[:2]
+    assert first is not None and second is not None and first is not second
+    assert processor.inputs == [first, second, first, second, first]
 
 
 @pytest.mark.parametrize("seed", SEEDS[:6])
@@ -439,94 +443,91 @@ def test_bad_buffering_and_cpu_processor_are_refused():
 
 
 # -- broken schedulers: the fake must catch each mistake --------------------------------------
-class NoFrontWait(DoubleBufferedProcessor):
-    """Forgets that the back half must wait for the front half's event."""
+class BrokenOps:
+    """The fake device with one of the scheduler's safeguards taken away at the device
+    edge (the scheduler itself is the real one):
 
-    def _launch_back(self, slot):
-        real_wait = self.ops.wait_event
-        self.ops.wait_event = lambda stream, event: None  # type: ignore[method-assign]
-        try:
-            super()._launch_back(slot)
-        finally:
-            self.ops.wait_event = real_wait  # type: ignore[method-assign]
+    - ``no_front_wait``: the back half does not wait for the front half's event;
+    - ``no_download_wait``: the host reads the pinned output without waiting for it;
+    - ``no_keep_alive``: the front stream's mask is used on the back stream without
+      telling the allocator;
+    - ``one_set``: both buffer sets get the same memory (every allocation is shared);
+    - ``no_reuse_wait``: a set is reused without waiting for the back half still
+      reading it.
+    """
+
+    def __init__(self, device: FakeDevice, *faults: str) -> None:
+        self.device = device
+        self.faults = set(faults)
+        self._shared: dict[tuple, Buffer] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.device, name)
+
+    def wait_event(self, stream: Stream, event: Event) -> None:
+        role = event.name.split()[0]
+        if (role == "front_done" and "no_front_wait" in self.faults) or \
+                (role == "back_done" and "no_reuse_wait" in self.faults):
+            return
+        self.device.wait_event(stream, event)
+
+    def host_wait(self, event: Event) -> None:
+        if event.name.startswith("back_done") and "no_download_wait" in self.faults:
+            return
+        self.device.host_wait(event)
+
+    def keep_alive(self, tensor: Any, stream: Stream) -> None:
+        if "no_keep_alive" not in self.faults:
+            self.device.keep_alive(tensor, stream)
+
+    def _alloc(self, where: str, shape: tuple[int, ...], dtype: str) -> Buffer:
+        make = getattr(self.device, f"alloc_{where}")
+        if "one_set" not in self.faults:
+            return make(shape, dtype)
+        key = (where, shape, dtype)
+        if key not in self._shared:
+            self._shared[key] = make(shape, dtype)
+        return self._shared[key]
+
+    def alloc_host(self, shape: tuple[int, ...], dtype: str) -> Buffer:
+        return self._alloc("host", shape, dtype)
+
+    def alloc_device(self, shape: tuple[int, ...], dtype: str) -> Buffer:
+        return self._alloc("device", shape, dtype)
 
 
-class NoDownloadWait(DoubleBufferedProcessor):
-    """Reads the pinned output without waiting for the download's event."""
-
-    def _collect(self, slot):
-        real_wait = self.ops.host_wait
-        self.ops.host_wait = lambda event: None  # type: ignore[method-assign]
-        try:
-            return super()._collect(slot)
-        finally:
-            self.ops.host_wait = real_wait  # type: ignore[method-assign]
-
-
-class NoKeepAlive(DoubleBufferedProcessor):
-    """Uses the front stream's mask on the back stream without telling the allocator."""
-
-    def _launch_back(self, slot):
-        real = self.ops.keep_alive
-        self.ops.keep_alive = lambda tensor, stream: None  # type: ignore[method-assign]
-        try:
-            super()._launch_back(slot)
-        finally:
-            self.ops.keep_alive = real  # type: ignore[method-assign]
-
-
-class ReusesBusyBuffers(DoubleBufferedProcessor):
-    """One buffer set for two frames in flight, reused without waiting for the back
-    half that still reads it: frame N+1's upload may overwrite frame N's input."""
-
-    def _allocate(self, shape):
-        super()._allocate(shape)
-        self._sets = self._sets[:1]
-
-    def _launch_front(self, frame, bypass):
-        real_wait = self.ops.wait_event
-        self.ops.wait_event = lambda stream, event: None  # type: ignore[method-assign]
-        try:
-            return super()._launch_front(frame, bypass)
-        finally:
-            self.ops.wait_event = real_wait  # type: ignore[method-assign]
-
-
-def test_one_buffer_set_with_the_reuse_wait_is_correct_but_serial():
-    """With the reuse wait, even a single set is race-free (the wait serializes)."""
-
-    class OneSet(DoubleBufferedProcessor):
-        def _allocate(self, shape):
-            super()._allocate(shape)
-            self._sets = self._sets[:1]
-
+@pytest.mark.parametrize("masked", [False, True])
+def test_one_buffer_set_reused_with_its_waits_is_race_free(masked):
+    """Single buffering reuses one set for every frame: its reuse waits alone keep the
+    next upload off the memory the previous frame's back half reads."""
     for seed in SEEDS[:4]:
         device = FakeDevice(seed, eager=False)
-        _, results = run_frames(OneSet(FakeProcessor(device, False), device),
-                                [make_frame(i) for i in range(6)])
-        check_results(results, 6, False)
+        scheduler = DoubleBufferedProcessor(FakeProcessor(device, masked), device, "single")
+        _, results = run_frames(scheduler, [make_frame(i) for i in range(6)])
+        check_results(results, 6, masked)
         assert device.violations == []
+        assert device.host_waits.count("uploaded 0") == 5  # each reuse waited
 
 
-@pytest.mark.parametrize("broken, masked", [
-    (NoFrontWait, False), (NoFrontWait, True), (NoDownloadWait, True),
-    (NoKeepAlive, True), (ReusesBusyBuffers, False)])
-def test_the_fake_device_catches_a_broken_scheduler(broken, masked):
+@pytest.mark.parametrize("faults, masked", [
+    (("no_front_wait",), False), (("no_front_wait",), True), (("no_download_wait",), True),
+    (("no_keep_alive",), True), (("one_set", "no_reuse_wait"), False)])
+def test_the_fake_device_catches_a_broken_scheduler(faults, masked):
     caught = 0
     for seed in SEEDS:
         for eager in (True, False):
             device = FakeDevice(seed, eager)
             processor = FakeProcessor(device, masked)
+            scheduler = DoubleBufferedProcessor(processor, BrokenOps(device, *faults))
             try:
-                _, results = run_frames(broken(processor, device, "double"),
-                                        [make_frame(i) for i in range(6)])
+                _, results = run_frames(scheduler, [make_frame(i) for i in range(6)])
                 check_results(results, 6, masked)
             except AssertionError:
                 caught += 1
                 continue
             if device.violations or processor.order_problems:
                 caught += 1
-    assert caught > 0, f"{broken.__name__} went unnoticed"
+    assert caught > 0, f"{faults} went unnoticed"
 
 
 # -- the real processor through the scheduler ---------------------------------------------------

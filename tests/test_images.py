@@ -164,3 +164,18 @@ def test_crop_even_drops_the_odd_row_and_column(height: int, width: int) -> None
     cropped = crop_even(image)
     assert cropped.shape == (height // 2 * 2, width // 2 * 2, 3)
     assert np.shares_memory(cropped, image)
+
+
+def test_a_div2k_folder_is_read_through_its_hr_subfolders(tmp_path) -> None:
+    """The same images for eval and train: a folder with no images of its own but
+    ``*_HR`` subfolders (DIV2K) lists those; other subfolders (the LR ones) are ignored."""
+    import cv2
+
+    image = np.full((20, 24, 3), 90, np.uint8)
+    for folder, name in (("DIV2K_valid_HR", "0801.png"), ("DIV2K_train_HR", "0001.png"),
+                         ("DIV2K_train_LR_bicubic", "0001x2.png")):
+        (tmp_path / folder).mkdir()
+        cv2.imwrite(str(tmp_path / folder / name), image)
+    assert [p.name for p in list_images(tmp_path)] == ["0001.png", "0801.png"]
+    cv2.imwrite(str(tmp_path / "own.png"), image)  # images of its own win
+    assert [p.name for p in list_images(tmp_path)] == ["own.png"]

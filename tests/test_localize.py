@@ -149,3 +149,23 @@ def test_cpu_fast_paths_match_the_torch_kernels(radius, monkeypatch):
         torch.Tensor)
     assert torch.equal(fast_open, slow_open)
     assert torch.allclose(fast_feather, slow_feather, atol=1e-6)
+
+
+@pytest.mark.parametrize("frame, context, bucket", [((640, 360), 16, 32), ((96, 54), 4, 16),
+                                                    ((100, 37), 0, 32)])
+def test_bucket_sizes_are_exactly_the_sizes_bucket_box_returns(frame, context, bucket):
+    from localsr_cam.process.localize import bucket_sizes
+
+    width, height = frame
+    seen = set()
+    for w in range(1, width + 1):
+        for h in (1, height // 3, height):
+            seen.add(bucket_box((0, 0, w, max(1, h)), frame, context, bucket)[2:])
+    for h in range(1, height + 1):
+        x1, y1 = bucket_box((0, 0, 1, h), frame, context, bucket)[2:]
+        seen.add((x1, y1))
+    sizes = bucket_sizes(frame, context, bucket)
+    widths, heights = {w for w, _ in sizes}, {h for _, h in sizes}
+    assert {w for w, _ in seen} == widths and {h for _, h in seen} == heights
+    assert len(sizes) == len(widths) * len(heights)  # every pairing can occur
+    assert max(widths) == width and max(heights) == height

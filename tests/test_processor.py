@@ -267,3 +267,31 @@ def test_stage_timer_uses_device_time_on_cuda(monkeypatch):
     timer.resolve()
     assert stages == {"upscale": 10.0, "blend": 10.0}
     assert made == [{"enable_timing": True}] * 4
+
+
+class ShapeRecordingSR(BicubicSR):
+    """A fake SR engine that, like the CUDA engine, wants its input shapes up front."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prepared: list[list[tuple[int, ...]]] = []
+
+    def prepare_shapes(self, shapes):
+        self.prepared.append(list(shapes))
+
+
+@pytest.mark.parametrize("full_frame", [False, True])
+def test_prepare_hands_the_sr_engine_every_input_shape_it_will_see(full_frame):
+    sr = ShapeRecordingSR()
+    engines = EngineBox(DiscSegmenter(), sr)
+    with FrameProcessor(config(full_frame=full_frame), engine_factory=engines) as processor:
+        processor.prepare((160, 90))
+        assert sr.prepared == [processor.sr_input_shapes((160, 90))]
+        for centre in ((0.5, 0.5), (0.1, 0.2), (0.9, 0.8)):
+            engines.segmenter.centre = centre
+            out = processor.process(CapturedFrame(frame(), 0, 0.0))
+            if out.box is not None:
+                x0, y0, x1, y1 = out.box
+                assert (1, 3, y1 - y0, x1 - x0) in sr.prepared[0]
+    if full_frame:
+        assert sr.prepared == [[(1, 3, 90, 160)]]

@@ -163,3 +163,14 @@ def test_processor_with_torch_backend_matches_onnx_runtime(use_random_engines):
     assert not a.fallback and not b.fallback
     assert a.box == b.box == (0, 0, 160, 90)
     assert int(np.abs(a.image.astype(int) - b.image.astype(int)).max()) <= 1
+
+
+def test_prepare_shapes_is_a_no_op_on_the_cpu_and_needs_an_open_engine():
+    engine = TorchEngine("fast", "cpu", kind="sr", module=torch.nn.Upsample(scale_factor=2))
+    with pytest.raises(RuntimeError, match="not open"):
+        engine.prepare_shapes([(1, 3, 32, 32)])
+    engine.open()
+    engine.prepare_shapes([(1, 3, 32, 32), (1, 3, 64, 32)])
+    assert engine.graph_shapes == []  # graphs are CUDA's
+    assert engine({"image": torch.rand(1, 3, 8, 8)})["sr"].shape == (1, 3, 16, 16)
+    engine.close()

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from localsr_cam.capture.images import crop_even
+from localsr_cam.capture.images import crop_even, list_images
 from localsr_cam.cli import train as train_cli
 from localsr_cam.cli.main import build_parser
 from localsr_cam.cli.main import main as cli_main
 from localsr_cam.errors import ConfigError, SourceError
 from localsr_cam.measure.degradation import degrade
-from localsr_cam.train.trainer import TrainOptions, list_images, train
+from localsr_cam.train.trainer import TrainOptions, train
 from localsr_cam.zoo.export import parity
 from localsr_cam.zoo.loading import load_model
 

@@ -130,3 +130,24 @@ def test_a_name_cannot_be_registered_twice(toy):
         registry.register_model(TOY)
     with pytest.raises(ConfigError, match="already registered"):
         registry.register_model(registry.ModelSpec("bicubic", "sr", None, None, "", ""))
+
+
+def test_train_builds_its_config_from_the_registry_entry(toy, tmp_path):
+    from localsr_cam.train.trainer import TrainOptions, resolve
+    from localsr_cam.zoo.loading import build_model
+
+    settings = resolve(TrainOptions(tmp_path, tmp_path, model="toy", width=6))
+    assert settings.config == {"width": 6}  # no train_config: the width only
+    assert isinstance(build_model("toy", **settings.config), ToyUpscaler)
+    fast = resolve(TrainOptions(tmp_path, tmp_path, model="fast", depth=3))
+    assert fast.config == {"width": 16, "depth": 3} and fast.loss == "l1"
+    paper = resolve(TrainOptions(tmp_path, tmp_path, model="paper", no_residual=True))
+    assert paper.config == {"width": 32, "dropout": 0.1, "residual": False}
+    assert paper.loss == "mse"
+
+
+def test_the_selfie_entries_state_the_input_their_modules_take():
+    from localsr_cam.models.selfie import VARIANTS
+
+    for name, size in VARIANTS.items():
+        assert registry.model_spec(name).input_size == size

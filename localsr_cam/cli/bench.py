@@ -6,10 +6,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from localsr_cam.cli.common import positive_float, positive_int, size, verbosity_parent
+from localsr_cam.cli.common import (
+    add_model_flags,
+    positive_float,
+    positive_int,
+    size,
+    verbosity_parent,
+)
 from localsr_cam.config import parse_size
-from localsr_cam.runtime.base import BACKENDS
-from localsr_cam.zoo.registry import segmenter_choices, sr_models
+from localsr_cam.zoo.registry import sr_models
 
 DEFAULT_INPUT = "640x360"
 MODES = ("local", "full", "bicubic")
@@ -39,12 +44,7 @@ def add_parser(commands: Any) -> None:
                         help="measured frames per mode [default: 300]")
     parser.add_argument("--warmup", type=int, default=30, metavar="N",
                         help="frames run before measuring, per mode [default: 30]")
-    parser.add_argument("--model", choices=sr_models(), default="fast",
-                        help="SR model of the local and full modes [default: fast]")
-    parser.add_argument("--segmenter", choices=segmenter_choices(), default="auto")
-    parser.add_argument("--backend", choices=BACKENDS, default="auto")
-    parser.add_argument("--threads", type=positive_int, default=2,
-                        help="CPU threads per engine [default: 2]")
+    add_model_flags(parser, sr_models(), explicit_defaults=True)  # of local and full
     parser.add_argument("--fps", type=positive_float, default=30.0,
                         help="source fps, used with --paced [default: 30]")
     parser.add_argument("--mode", choices=(*MODES, "all"), default="all",

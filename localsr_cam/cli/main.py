@@ -18,6 +18,7 @@ from localsr_cam.cli import bench, evaluate, train
 from localsr_cam.cli.common import (
     PROG,
     Parser,
+    add_model_flags,
     background,
     positive_float,
     positive_int,
@@ -26,8 +27,7 @@ from localsr_cam.cli.common import (
 )
 from localsr_cam.config import MIRRORS, PipelineConfig, load_config, with_overrides
 from localsr_cam.errors import EXIT_USAGE, LocalSRError
-from localsr_cam.runtime.base import BACKENDS
-from localsr_cam.zoo.registry import segmenter_choices, sr_choices
+from localsr_cam.zoo.registry import sr_choices
 
 log = logging.getLogger("localsr_cam")
 EXIT_INTERRUPTED = 130
@@ -64,20 +64,7 @@ def add_pipeline_flags(parser: argparse.ArgumentParser, default_source: str) -> 
                        help="capture rate asked of a camera / pace of files [default: 30]")
     group.add_argument("--loop", action="store_true", default=None,
                        help="restart a video file or image folder at its end")
-    group.add_argument("--model", choices=sr_choices(),
-                       help="super-resolution model: fast (real-time U-Net), paper (the "
-                       "paper's U-Net, slow), or the plain bicubic/bilinear upscale "
-                       "[default: fast]")
-    group.add_argument("--segmenter", choices=segmenter_choices(),
-                       help="person segmenter: selfie (256x256), selfie-landscape "
-                       "(144x256), maskrcnn (the paper's, slow); auto picks by aspect "
-                       "[default: auto]")
-    group.add_argument("--backend", choices=BACKENDS,
-                       help="cpu = ONNX Runtime, torch = PyTorch on CPU, cuda = PyTorch on "
-                       "an NVIDIA GPU, tensorrt; auto tries tensorrt, cuda, cpu "
-                       "[default: auto]")
-    group.add_argument("--threads", type=positive_int,
-                       help="CPU threads per engine [default: 2]")
+    add_model_flags(group, sr_choices(), explicit_defaults=False)
     group.add_argument("--weights", help="Mask R-CNN weights file (.pth) for "
                        "--segmenter maskrcnn [default: torchvision's cache]")
     group.add_argument("--full-frame", action="store_true", default=None,

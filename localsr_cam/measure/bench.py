@@ -34,6 +34,7 @@ from localsr_cam.config import (
 from localsr_cam.errors import ConfigError, LocalSRError
 from localsr_cam.paths import check_writable_file
 from localsr_cam.pipeline.threads import FrameRecord, Pipeline, RunResult
+from localsr_cam.zoo.registry import DEFAULT_SR_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +243,7 @@ class BenchOptions:
     input: tuple[int, int] = parse_size(DEFAULT_INPUT)
     frames: int = 300
     warmup: int = 30
-    model: str = "fast"
+    model: str = DEFAULT_SR_MODEL
     segmenter: str = "auto"
     backend: str = "auto"
     threads: int = 2

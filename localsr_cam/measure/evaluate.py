@@ -46,6 +46,7 @@ from localsr_cam.measure.degradation import DEGRADE_METHODS, degrade
 from localsr_cam.measure.figures import ImageRecord, Scores
 from localsr_cam.measure.strip_metrics import STRIPS_ABOVE_PIXELS, score_in_strips, strips
 from localsr_cam.paths import check_writable_file, write_atomically
+from localsr_cam.zoo.registry import DEFAULT_SR_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +297,7 @@ class EvalOptions:
     """What ``localsr-cam eval`` was asked to do (see :mod:`localsr_cam.cli.eval`)."""
 
     images: Path
-    model: str = "fast"
+    model: str = DEFAULT_SR_MODEL
     segmenter: str = "auto"
     backend: str = "auto"
     degrade: str = "area"

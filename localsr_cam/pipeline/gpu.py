@@ -57,12 +57,14 @@ class DeviceOps(Protocol):
     ``record(event, stream)`` marks the point reached by the work queued on ``stream``;
     ``wait_event(stream, event)`` makes later work on ``stream`` wait for that point
     (device side, the host does not block); ``host_wait(event)`` blocks the host until
-    it is reached (returns at once for an event never recorded).
+    it is reached (returns at once for an event never recorded). ``new_event(label)``:
+    the label names the event's role and buffer set (``"uploaded 0"``, ``"front_done 1"``,
+    ``"back_done 0"``) for whoever inspects the device; a real device may ignore it.
     """
 
     def new_stream(self) -> Any: ...
 
-    def new_event(self) -> Any: ...
+    def new_event(self, label: str) -> Any: ...
 
     def use_stream(self, stream: Any) -> contextlib.AbstractContextManager[Any]:
         """Make ``stream`` the current stream (where the processor's work is queued)."""
@@ -213,8 +215,10 @@ class DoubleBufferedProcessor:
             dev_in=ops.alloc_device((height, width, 3), "uint8"),
             host_out=ops.alloc_host((2 * height, 2 * width, 3), "uint8"),
             host_mask=ops.alloc_host((height, width), "float32"),
-            uploaded=ops.new_event(), front_done=ops.new_event(), back_done=ops.new_event(),
-        ) for _ in range(1 if self.buffering == "single" else 2)]
+            uploaded=ops.new_event(f"uploaded {index}"),
+            front_done=ops.new_event(f"front_done {index}"),
+            back_done=ops.new_event(f"back_done {index}"),
+        ) for index in range(1 if self.buffering == "single" else 2)]
         self._shape = tuple(shape)
         self._next = 0
 
@@ -276,7 +280,7 @@ class CudaOps:
     def new_stream(self) -> Any:
         return self._torch.cuda.Stream(self.device)
 
-    def new_event(self) -> Any:
+    def new_event(self, label: str = "") -> Any:
         """A blocking-sync event: a host waiting on it (:meth:`host_wait`) sleeps until the
         device signals, instead of spinning a CPU core the capture and output threads
         need (the default event's synchronize() busy-waits)."""

@@ -152,3 +152,16 @@ def bucket_box(box: Box, frame_size: tuple[int, int], context: int, bucket: int)
     bx0, bx1 = _place(x0, x1 - x0, want_w, width)
     by0, by1 = _place(y0, y1 - y0, want_h, height)
     return bx0, by0, bx1, by1
+
+
+def bucket_sizes(frame_size: tuple[int, int], context: int, bucket: int
+                 ) -> list[tuple[int, int]]:
+    """Every (width, height) :func:`bucket_box` can return for ``frame_size`` frames:
+    the shapes the SR engine will see, known before the first frame."""
+    width, height = frame_size
+
+    def sides(limit: int) -> list[int]:
+        return sorted({min(_round_up(length + 2 * context, bucket), limit)
+                       for length in range(1, limit + 1)})
+
+    return [(w, h) for h in sides(height) for w in sides(width)]

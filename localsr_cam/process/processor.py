@@ -30,11 +30,17 @@ from localsr_cam.config import PipelineConfig
 from localsr_cam.frames import CapturedFrame, ProcessedFrame
 from localsr_cam.process import ops
 from localsr_cam.process.backdrop import Backdrop, image_path
-from localsr_cam.process.localize import Box, MaskSmoother, bucket_box, person_box
+from localsr_cam.process.localize import (
+    Box,
+    MaskSmoother,
+    bucket_box,
+    bucket_sizes,
+    person_box,
+)
 from localsr_cam.process.segment import AUTO_SEGMENTERS, Segmenter, choose_segmenter
 from localsr_cam.process.tiling import split
 from localsr_cam.runtime import settings
-from localsr_cam.runtime.base import Engine
+from localsr_cam.runtime.base import Engine, PreparesShapes
 from localsr_cam.zoo.backends import choose_backend, open_engine
 from localsr_cam.zoo.registry import SR_BASELINES
 
@@ -139,6 +145,11 @@ class FrameProcessor:
         return segmenter
 
     @property
+    def sr_engine(self) -> Engine | None:
+        """The super-resolution engine :meth:`open` loaded (``None`` for a baseline)."""
+        return self._sr
+
+    @property
     def smoother(self) -> MaskSmoother | None:
         """The mask smoother :meth:`prepare` built (``None`` before it, or with no mask)."""
         return self._smoother
@@ -151,17 +162,33 @@ class FrameProcessor:
         self._frame_size = (int(width), int(height))
         self.segmenter_name, self._smoother = None, None
         if not self.uses_mask:
+            self._prepare_sr_shapes(frame_size)
             return
         name = choose_segmenter(self.config.model.segmenter, frame_size)
         segmenter = self._segmenter_for(name)
         segmenter.prepare(frame_size, self.device)
         blend = self.config.blend
         feather_px = blend.feather_px  # 0: a hard edge
+        self._prepare_sr_shapes(frame_size)
         self._smoother = MaskSmoother(
             ema=blend.ema, low=blend.threshold_low, high=blend.threshold_high,
             despeckle=blend.despeckle,
             feather_radius=feather_px and max(1, round(feather_px * segmenter.scale / 2)))
         self.segmenter_name = name
+
+    def sr_input_shapes(self, frame_size: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+        """The N×C×H×W inputs the SR engine can get for frames of ``frame_size``: the
+        whole frame in full-frame mode, else every bucketed person box."""
+        width, height = frame_size
+        blend = self.config.blend
+        if blend.full_frame:
+            return [(1, 3, height, width)]
+        return [(1, 3, h, w) for w, h in bucket_sizes(frame_size, blend.context_px,
+                                                       blend.bucket)]
+
+    def _prepare_sr_shapes(self, frame_size: tuple[int, int]) -> None:
+        if isinstance(self._sr, PreparesShapes):
+            self._sr.prepare_shapes(self.sr_input_shapes(frame_size))
 
     def reset(self) -> None:
         """Forget temporal state (call between unrelated images)."""
