@@ -100,11 +100,13 @@ class FakeVideoCapture:
     fail_until: float | None = None
     opens = 0
 
-    def __init__(self, device: object, size: tuple[int, int] = (64, 48)) -> None:
+    def __init__(self, device: object, api: int | None = None,
+                 size: tuple[int, int] = (64, 48)) -> None:
         import time
 
         FakeVideoCapture.opens += 1
         self.device = device
+        self.api = api
         self.size = size
         self.count = 0
         self.released = False

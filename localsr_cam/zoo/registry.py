@@ -76,6 +76,21 @@ class ModelSpec:
         return self.build is not None
 
 
+def repair_hint(name: str) -> str:
+    """What fixes a corrupt or changed file of model ``name``, as a clause.
+
+    A shipped model (the trainable ones, trained by us and tracked in git) is restored,
+    not retrained (training takes minutes and data folders); a converted one is rebuilt
+    by its command.
+    """
+    spec = model_spec(name)
+    if spec.trainable:
+        files = " ".join(f"engines/{f}" for f in (spec.onnx, spec.weights) if f)
+        return (f"restore the shipped file: `git checkout -- {files}` in the project "
+                "folder, or reinstall localsr-cam")
+    return f"rebuild it with `{spec.build_command}`"
+
+
 def _open_maskrcnn(name: str, backend: str, threads: int, weights: str | None) -> Engine:
     from localsr_cam.runtime.maskrcnn import MaskRCNNEngine
 
