@@ -42,8 +42,17 @@ def test_camera_lost_for_3_s_keeps_the_virtual_camera_fed(monkeypatch):
         outage["end"] = outage["start"] + OUTAGE_S
         FakeVideoCapture.fail_until = outage["end"]
 
-    threading.Timer(0.5, unplug).start()
-    threading.Timer(0.5 + OUTAGE_S + 2.5, controls.stop.set).start()
+    def unplug_once_live_then_stop() -> None:
+        # on a loaded machine the first frame can take seconds (models, threads): the
+        # outage starts only once the virtual camera has been fed live frames
+        give_up = time.perf_counter() + 30
+        while len(sink.writes) < 5 and time.perf_counter() < give_up:
+            time.sleep(0.01)
+        unplug()
+        time.sleep(OUTAGE_S + 2.5)
+        controls.stop.set()
+
+    threading.Thread(target=unplug_once_live_then_stop, daemon=True).start()
     result = pipeline.run()
     start, end = outage["start"], outage["end"]
     live_before = [w for w in sink.writes if w[0] < start]
