@@ -481,6 +481,7 @@ def _no_tensorrt_here() -> bool:
     ["run", "--backend", "tensorrt", "--source", "synthetic", "--frames", "1",
      "--sink", "null"],
     ["models", "build-engines"],
+    ["models", "build-engines", "--input", "640x360"],
     ["models", "build-engines", "--models", "fast", "--precision", "fp32"],
 ])
 def test_cli_tensorrt_without_it_exits_2_with_one_line(argv, capsys):
