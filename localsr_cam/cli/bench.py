@@ -6,7 +6,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from localsr_cam.cli.common import add_model_flags, positive_float, positive_int, size
+from localsr_cam.cli.common import (
+    add_model_flags,
+    positive_float,
+    positive_int,
+    size,
+    verbosity_parent,
+)
 from localsr_cam.config import parse_size
 from localsr_cam.zoo.registry import sr_models
 
@@ -24,7 +30,8 @@ source's fps like a camera, and latency is then what a user feels."""
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
-        "bench", help="offline benchmark of the real pipeline (fps, latency, per-stage time)",
+        "bench", parents=[verbosity_parent()],
+        help="offline benchmark of the real pipeline (fps, latency, per-stage time)",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  localsr-cam bench --mode all --frames 300 "
         "--json bench.json --md bench.md --plot bench.png\n"

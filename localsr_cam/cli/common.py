@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from localsr_cam.config import parse_size
+from localsr_cam.config import check_background, parse_size
 from localsr_cam.errors import ConfigError
 from localsr_cam.runtime.base import BACKENDS
 from localsr_cam.zoo.registry import DEFAULT_SR_MODEL, segmenter_choices
@@ -50,6 +50,25 @@ def positive_int(text: str) -> int:
     return value
 
 
+def background(text: str) -> str:
+    """``keep``, ``blur`` or ``image:PATH``."""
+    try:
+        return check_background(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def verbosity_parent(long_quiet: bool = True) -> argparse.ArgumentParser:
+    """``-v``/``-q`` for a subcommand's parser, so they may also follow the command;
+    SUPPRESS keeps the ones given before the command when they are not repeated.
+    ``long_quiet``: also ``--quiet`` (``train`` has its own, for its progress bar)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log debug details (also accepted before the command)")
+    quiet = ("-q", "--quiet") if long_quiet else ("-q",)
+    parent.add_argument(*quiet, dest="quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="log warnings only (also accepted before the command)")
+    return parent
 def add_model_flags(group: Any, models: Sequence[str], *, explicit_defaults: bool,
                     threads: bool = True) -> None:
     """``--model``, ``--segmenter``, ``--backend`` (and ``--threads``): the same flags,

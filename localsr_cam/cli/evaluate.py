@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from localsr_cam.cli.common import add_model_flags
+from localsr_cam.cli.common import add_model_flags, verbosity_parent
 from localsr_cam.zoo.registry import sr_choices
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,8 @@ them equal; importing that module here would load OpenCV for ``--help``)."""
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
-        "eval", help="quality evaluation on HR images (PSNR, SSIM, UQI; the paper's tables)",
+        "eval", parents=[verbosity_parent()],
+        help="quality evaluation on HR images (PSNR, SSIM, UQI; the paper's tables)",
         description="Reproduce the paper's evaluation on a folder of HR images: degrade "
                     "each 2×, upscale it with bicubic, full-frame SR and localized SR "
                     "(SR on the segmented person only), and score all three against the "

@@ -29,6 +29,7 @@ import torch
 from localsr_cam.config import PipelineConfig
 from localsr_cam.frames import CapturedFrame, ProcessedFrame
 from localsr_cam.process import ops
+from localsr_cam.process.backdrop import Backdrop, image_path
 from localsr_cam.process.localize import (
     Box,
     MaskSmoother,
@@ -37,6 +38,7 @@ from localsr_cam.process.localize import (
     person_box,
 )
 from localsr_cam.process.segment import AUTO_SEGMENTERS, Segmenter, choose_segmenter
+from localsr_cam.process.tiling import split
 from localsr_cam.runtime import settings
 from localsr_cam.runtime.base import Engine, PreparesShapes
 from localsr_cam.zoo.backends import choose_backend, open_engine
@@ -76,6 +78,9 @@ class FrameProcessor:
         self._smoother: MaskSmoother | None = None
         self._frame_size: tuple[int, int] | None = None
         self._torch_threads: int | None = None
+        self._backdrop: Backdrop | None = None
+        self.progress: Callable[[int, int], None] | None = None
+        """Told ``(tiles done, tiles)`` while a big frame is super-resolved in tiles."""
 
     # -- life cycle -------------------------------------------------------------------
     @property
@@ -91,9 +96,18 @@ class FrameProcessor:
     @property
     def uses_mask(self) -> bool:
         local_sr = self.uses_sr and not self.config.blend.full_frame
-        return local_sr or self.config.blend.background == "blur"
+        return local_sr or self.config.blend.background != "keep"
 
     def open(self) -> FrameProcessor:
+        picture = image_path(self.config.blend.background)
+        if picture is not None:  # a bad picture stops the run before any model loads
+            self._backdrop = Backdrop(picture).load()
+        with _held_info_logs(*BACKEND_LOGGERS) as held:
+            self._open_engines()
+        held.release()  # the backend choice, said once the models are open
+        return self
+
+    def _open_engines(self) -> None:
         model = self.config.model
         self.backend = choose_backend(model.backend, self._models_needed())
         if self.backend in ("cuda", "tensorrt"):
@@ -112,7 +126,6 @@ class FrameProcessor:
         except BaseException:
             self.close()
             raise
-        return self
 
     def _models_needed(self) -> list[str]:
         """Every model :meth:`open` and :meth:`prepare` may load (``auto``: both selfie
@@ -225,6 +238,8 @@ class FrameProcessor:
         :class:`ValueError` for a frame of another size than :meth:`prepare` was told.
         """
         height, width = frame.image.shape[:2]
+        if frame.new_scene:  # another photo: its own size, and no mask state carried over
+            self.prepare((width, height))
         if (width, height) != self._frame_size:
             raise ValueError(f"a {width}x{height} frame reached a processor prepared for "
                              f"{self._frame_size}; call prepare((width, height)) first")
@@ -308,6 +323,10 @@ class FrameProcessor:
         if self.config.blend.background == "blur" and not bypass:
             radius = max(1, round(lr.shape[0] * BLUR_RADIUS_FRACTION))
             return ops.upscale2x(ops.blur(lr, radius), self.upscale_mode)
+        if self._backdrop is not None and not bypass:
+            height, width = lr.shape[:2]
+            picture = self._backdrop.for_size((2 * width, 2 * height))
+            return torch.from_numpy(picture).to(lr.device, copy=True)
         return ops.upscale2x(lr, self.upscale_mode)
 
     def _sr_box(self, lr: torch.Tensor, mask: torch.Tensor | None) -> Box | None:
@@ -327,26 +346,77 @@ class FrameProcessor:
         """Steps 4 and 6: put the person (or the whole frame) into ``output`` in place.
 
         The foreground is the SR of the box crop for a U-Net model, or the sharp plain
-        upscale when only the background is blurred.
+        upscale when only the background is replaced. A big box is done in tiles
+        (:mod:`localsr_cam.tiling`), so memory stays bounded; ``progress`` hears of each.
         """
-        full = self.config.blend.full_frame and self.uses_sr
-        x0, y0, x1, y1 = box
-        with timer("upscale"):
-            crop = lr[y0:y1, x0:x1]
-            if self._sr is not None:
-                sr = self._sr({"image": ops.bgr8_to_rgb_float(crop)})["sr"]
-                foreground = ops.rgb_float_to_bgr8(sr)
-            else:
-                foreground = ops.upscale2x(crop.contiguous(), self.upscale_mode)
-        with timer("blend"):
-            target = output[2 * y0:2 * y1, 2 * x0:2 * x1]
-            if full:
-                target.copy_(foreground)
-            else:
-                assert mask is not None
-                alpha = ops.resize_plane(mask[:, :, y0:y1, x0:x1],
-                                         (2 * (x1 - x0), 2 * (y1 - y0)))[0, 0]
-                ops.blend_into(target, foreground, alpha)
+        # full frame over a kept background: no mask to blend with, the SR is the frame
+        full = (self.config.blend.full_frame and self.uses_sr
+                and self.config.blend.background == "keep")
+        tiles = split(box)
+        for done, tile in enumerate(tiles, 1):
+            px0, py0, px1, py1 = tile.padded
+            rx0, ry0, rx1, ry1 = tile.region
+            rows, cols = tile.inner()
+            with timer("upscale"):
+                crop = lr[py0:py1, px0:px1]
+                if self._sr is not None:
+                    sr = self._sr({"image": ops.bgr8_to_rgb_float(crop)})["sr"]
+                    foreground = ops.rgb_float_to_bgr8(sr)
+                else:
+                    foreground = ops.upscale2x(crop.contiguous(), self.upscale_mode)
+                foreground = foreground[rows, cols]
+            with timer("blend"):
+                target = output[2 * ry0:2 * ry1, 2 * rx0:2 * rx1]
+                if full:
+                    target.copy_(foreground)
+                else:
+                    assert mask is not None
+                    alpha = ops.resize_plane(mask[:, :, py0:py1, px0:px1],
+                                             (2 * (px1 - px0), 2 * (py1 - py0)))[0, 0]
+                    ops.blend_into(target, foreground.contiguous(),
+                                   alpha[rows, cols].contiguous())
+            if self.progress is not None and len(tiles) > 1:
+                self.progress(done, len(tiles))
+
+
+class _HeldRecords(logging.Filter):
+    """A logger filter that keeps INFO (and lower) records instead of letting them out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.INFO:
+            self.records.append(record)
+            return False
+        return True
+
+    def release(self) -> None:
+        """Emit the kept records (once the filter is off their loggers)."""
+        records, self.records = self.records, []
+        for record in records:
+            logging.getLogger(record.name).handle(record)
+
+
+BACKEND_LOGGERS = ("localsr_cam.runtime.base", "localsr_cam.zoo.backends")
+"""The loggers that say which backend ``auto`` chose, and why."""
+
+
+@contextlib.contextmanager
+def _held_info_logs(*names: str) -> Iterator[_HeldRecords]:
+    """Hold back the INFO records of the loggers ``names`` inside the block: when opening
+    a model fails, its one error line is then all a user sees (not first a line about
+    the backend picked for it). Call ``release()`` after the block to emit them."""
+    held = _HeldRecords()
+    loggers = [logging.getLogger(name) for name in names]
+    for logger in loggers:
+        logger.addFilter(held)
+    try:
+        yield held
+    finally:
+        for logger in loggers:
+            logger.removeFilter(held)
 
 
 @dataclasses.dataclass
