@@ -9,7 +9,7 @@ import contextlib
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -282,3 +282,51 @@ class ScriptedFaceEngine:
 
     def close(self) -> None:
         pass
+
+
+class FakeCamera:
+    """Stands in for ``pyvirtualcam.Camera``: records what it is given.
+
+    ``fail_opens``: how many of the next constructions raise like pyvirtualcam does when no
+    device exists. ``fail_sends``: how many of the next sends raise like a broken device.
+    """
+
+    instances: ClassVar[list[FakeCamera]] = []
+    fail_opens: ClassVar[int] = 0
+    fail_sends: ClassVar[int] = 0
+
+    def __init__(self, width, height, fps, *, fmt=None, device=None):
+        import pyvirtualcam
+
+        fmt = pyvirtualcam.PixelFormat.RGB if fmt is None else fmt
+        if FakeCamera.fail_opens:
+            FakeCamera.fail_opens -= 1
+            raise RuntimeError(
+                "'v4l2loopback' backend: No v4l2 loopback device found at /dev/video[0-99].\n"
+                "Did you run 'modprobe v4l2loopback'?"
+            )
+        self.width, self.height, self.fps, self.fmt = width, height, fps, fmt
+        self.device = device or "/dev/video9"
+        self.asked_for = device
+        self.backend = "fake"
+        self.frames: list[np.ndarray] = []
+        self.closed = 0
+        FakeCamera.instances.append(self)
+
+    def send(self, frame):
+        if FakeCamera.fail_sends:
+            FakeCamera.fail_sends -= 1
+            raise RuntimeError("write failed: No such device")
+        assert frame.shape == (self.height, self.width, 3)
+        self.frames.append(frame.copy())
+
+    def close(self):
+        self.closed += 1
+
+
+def process_image(processor: Any, image: np.ndarray) -> ProcessedFrame:
+    """One still image through ``processor`` (prepared for its size, no state kept)."""
+    processor.prepare((image.shape[1], image.shape[0]))
+    from localsr_cam.frames import CapturedFrame
+
+    return processor.process(CapturedFrame(image, 0, 0.0))

@@ -167,24 +167,29 @@ class TorchEngine:
     def prepare_shapes(self, shapes: Sequence[tuple[int, ...]]) -> None:
         """Capture a graph for each input shape now (CUDA with graphs only; a no-op
         otherwise), into the engine's one memory pool, with shared input and output
-        buffers sized for the largest of them. The cache then holds at least these."""
+        buffers sized for the largest of them. Shapes already captured are kept (a
+        second call for the same frame size captures nothing); the cache then holds at
+        least these. Larger shapes than the shared buffers hold start the cache afresh."""
         module = self._module
         if module is None:
             raise RuntimeError(f"TorchEngine {self.name!r} is not open")
         if self.device.type != "cuda" or not self.cuda_graphs or not shapes:
             return
-        self._wait_idle()
-        self._graphs.clear()
         largest = max(math.prod(shape) for shape in shapes)
-        self._shared_in = torch.empty(largest, device=self.device, dtype=torch.float16)
-        self._shared_out = torch.empty(4 * largest, device=self.device, dtype=torch.float16)
+        if self._shared_in is None or self._shared_in.numel() < largest:
+            self._wait_idle()  # the graphs read the old buffers: drop them all
+            self._graphs.clear()
+            self._shared_in = torch.empty(largest, device=self.device, dtype=torch.float16)
+            self._shared_out = torch.empty(4 * largest, device=self.device,
+                                           dtype=torch.float16)
         self.max_graphs = max(self.max_graphs, len(shapes))
-        started = time.perf_counter()
+        before, started = len(self._graphs), time.perf_counter()
         for shape in shapes:
             if self._graph_for(module, tuple(shape)) is None:
                 break  # capture failed: logged, the engine runs eagerly
-        log.info("%s: captured %d CUDA graphs in %.1f s", self.name, len(self._graphs),
-                 time.perf_counter() - started)
+        if len(self._graphs) != before:
+            log.info("%s: %d CUDA graphs ready (%.1f s)", self.name, len(self._graphs),
+                     time.perf_counter() - started)
 
     def _run_cuda(self, module: nn.Module, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
         entry = self._graph_for(module, tuple(image.shape)) if self.cuda_graphs else None

@@ -18,7 +18,7 @@ import pytest
 from localsr_cam.cli.main import main
 from localsr_cam.runtime.base import resolve_backend
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
 
 

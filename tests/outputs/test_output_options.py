@@ -14,7 +14,7 @@ from localsr_cam.cli.main import main
 from localsr_cam.frames import CapturedFrame, ProcessedFrame
 from localsr_cam.outputs.fitting import FrameFitter, fit_rect
 from localsr_cam.outputs.mirror import MirroredSink, wants_mirror
-from tests.test_outputs import FakeCamera
+from tests.fakes import FakeCamera
 
 
 def pngs(folder: Path) -> list[np.ndarray]:

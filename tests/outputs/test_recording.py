@@ -20,7 +20,7 @@ from localsr_cam.frames import CapturedFrame, Controls, HudStats, ProcessedFrame
 from localsr_cam.outputs import recording
 from localsr_cam.outputs.recording import VideoFileSink, choose_codec, size_problem
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HUD = HudStats()
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import shutil
 from collections import namedtuple
 from pathlib import Path
-from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -29,6 +28,7 @@ from localsr_cam.outputs.sinks import (
     make_sink,
     virtualcam_unavailable_message,
 )
+from tests.fakes import FakeCamera
 
 HUD = HudStats(fps=29.7, latency_ms=41.5, backend="ort-cpu")
 
@@ -209,43 +209,6 @@ def test_video_file_sink_refuses_writes_when_not_open(tmp_path):
 
 
 # --- VirtualCamSink with a fake pyvirtualcam camera --------------------------------------
-
-
-class FakeCamera:
-    """Stands in for ``pyvirtualcam.Camera``: records what it is given.
-
-    ``fail_opens``: how many of the next constructions raise like pyvirtualcam does when no
-    device exists. ``fail_sends``: how many of the next sends raise like a broken device.
-    """
-
-    instances: ClassVar[list[FakeCamera]] = []
-    fail_opens: ClassVar[int] = 0
-    fail_sends: ClassVar[int] = 0
-
-    def __init__(self, width, height, fps, *, fmt=pyvirtualcam.PixelFormat.RGB, device=None):
-        if FakeCamera.fail_opens:
-            FakeCamera.fail_opens -= 1
-            raise RuntimeError(
-                "'v4l2loopback' backend: No v4l2 loopback device found at /dev/video[0-99].\n"
-                "Did you run 'modprobe v4l2loopback'?"
-            )
-        self.width, self.height, self.fps, self.fmt = width, height, fps, fmt
-        self.device = device or "/dev/video9"
-        self.asked_for = device
-        self.backend = "fake"
-        self.frames: list[np.ndarray] = []
-        self.closed = 0
-        FakeCamera.instances.append(self)
-
-    def send(self, frame):
-        if FakeCamera.fail_sends:
-            FakeCamera.fail_sends -= 1
-            raise RuntimeError("write failed: No such device")
-        assert frame.shape == (self.height, self.width, 3)
-        self.frames.append(frame.copy())
-
-    def close(self):
-        self.closed += 1
 
 
 @pytest.fixture

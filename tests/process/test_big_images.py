@@ -16,8 +16,7 @@ from localsr_cam.measure.strip_metrics import score_in_strips
 from localsr_cam.process import processor as processor_module
 from localsr_cam.process import tiling
 from localsr_cam.process.processor import FrameProcessor
-from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
-from tests.test_processor import process_image
+from tests.fakes import BicubicSR, DiscSegmenter, EngineBox, process_image
 
 
 def noisy_pair(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
