@@ -19,13 +19,18 @@ class CapturedFrame:
 
     ``image``: uint8 H×W×3 BGR, C-contiguous. ``index``: 0-based count of frames the
     source has delivered. ``timestamp``: ``time.perf_counter()`` when it was read, the
-    start of its end-to-end latency. ``read_ms``: how long the read took.
+    start of its end-to-end latency. ``read_ms``: how long the read took. ``name``: the
+    file it came from when each frame is a file (an image of a folder), else ``""``.
+    ``new_scene``: the frame is unrelated to the one before (another photo), so the
+    processor forgets its temporal state (the smoothed mask) first.
     """
 
     image: np.ndarray
     index: int
     timestamp: float
     read_ms: float = 0.0
+    name: str = ""
+    new_scene: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

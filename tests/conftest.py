@@ -31,3 +31,17 @@ def selfie_engines(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("engines")
     selfie_fetch.fetch_models(engines_dir=target)
     return target
+
+
+@pytest.fixture(scope="session")
+def face_engines(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An engines folder holding the current face detector: the project's ``engines/``
+    when ``localsr-cam models fetch`` prepared it, else a fetch into a temporary folder."""
+    from localsr_cam.zoo import artifacts, face_fetch
+
+    project = artifacts.engines_dir()
+    if face_fetch.entry_problem(project) is None:
+        return project
+    target = tmp_path_factory.mktemp("engines")
+    face_fetch.fetch_face(engines_dir=target)
+    return target

@@ -9,7 +9,7 @@ import contextlib
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -100,11 +100,13 @@ class FakeVideoCapture:
     fail_until: float | None = None
     opens = 0
 
-    def __init__(self, device: object, size: tuple[int, int] = (64, 48)) -> None:
+    def __init__(self, device: object, api: int | None = None,
+                 size: tuple[int, int] = (64, 48)) -> None:
         import time
 
         FakeVideoCapture.opens += 1
         self.device = device
+        self.api = api
         self.size = size
         self.count = 0
         self.released = False
@@ -221,6 +223,10 @@ def random_module(name: str, seed: int = 0) -> torch.nn.Module:
     spec = model_spec(name)
     if spec.build is not None:
         return randomize(spec.build(), seed)
+    if spec.kind == "detect":
+        from localsr_cam.models.face_detector import FaceDetector
+
+        return randomize(FaceDetector(), seed)
     from localsr_cam.models.selfie import VARIANTS, SelfieSegmenter
 
     return randomize(SelfieSegmenter(VARIANTS[name]), seed)
@@ -236,8 +242,91 @@ def write_random_model(name: str, directory: Path, seed: int = 0) -> None:
     torch.save(model.state_dict(), directory / spec.weights)
     if spec.export is not None:
         spec.export(model, directory / spec.onnx)
+    elif spec.kind == "detect":
+        from localsr_cam.zoo.face_fetch import export_onnx as export_face
+
+        (directory / spec.onnx).write_bytes(export_face(model))
     else:
         from localsr_cam.zoo.selfie_fetch import export_onnx
 
         assert spec.input_size is not None
         (directory / spec.onnx).write_bytes(export_onnx(model, spec.input_size))
+
+
+class ScriptedFaceEngine:
+    """A ``face`` engine returning hand-made raw outputs: one face per listed (tile,
+    anchor, width, height, logit) — tiles numbered across calls — with its first
+    keypoint at (-5, -3) from the anchor, every other anchor at logit -10. ``batches``
+    records the input shapes it was called with."""
+
+    name = "face"
+    backend = "fake"
+    device = torch.device("cpu")
+
+    def __init__(self, faces_at: list[tuple[int, int, float, float, float]]) -> None:
+        self.faces_at = faces_at
+        self.batches: list[tuple[int, ...]] = []
+
+    def __call__(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        count = inputs["image"].shape[0]
+        offset = sum(shape[0] for shape in self.batches)
+        self.batches.append(tuple(inputs["image"].shape))
+        regressors = torch.zeros(count, 2304, 16)
+        scores = torch.full((count, 2304, 1), -10.0)
+        for tile, anchor, width, height, logit in self.faces_at:
+            if offset <= tile < offset + count:
+                regressors[tile - offset, anchor, 2:4] = torch.tensor([width, height])
+                regressors[tile - offset, anchor, 4:6] = torch.tensor([-5.0, -3.0])
+                scores[tile - offset, anchor, 0] = logit
+        return {"regressors": regressors, "scores": scores}
+
+    def close(self) -> None:
+        pass
+
+
+class FakeCamera:
+    """Stands in for ``pyvirtualcam.Camera``: records what it is given.
+
+    ``fail_opens``: how many of the next constructions raise like pyvirtualcam does when no
+    device exists. ``fail_sends``: how many of the next sends raise like a broken device.
+    """
+
+    instances: ClassVar[list[FakeCamera]] = []
+    fail_opens: ClassVar[int] = 0
+    fail_sends: ClassVar[int] = 0
+
+    def __init__(self, width, height, fps, *, fmt=None, device=None):
+        import pyvirtualcam
+
+        fmt = pyvirtualcam.PixelFormat.RGB if fmt is None else fmt
+        if FakeCamera.fail_opens:
+            FakeCamera.fail_opens -= 1
+            raise RuntimeError(
+                "'v4l2loopback' backend: No v4l2 loopback device found at /dev/video[0-99].\n"
+                "Did you run 'modprobe v4l2loopback'?"
+            )
+        self.width, self.height, self.fps, self.fmt = width, height, fps, fmt
+        self.device = device or "/dev/video9"
+        self.asked_for = device
+        self.backend = "fake"
+        self.frames: list[np.ndarray] = []
+        self.closed = 0
+        FakeCamera.instances.append(self)
+
+    def send(self, frame):
+        if FakeCamera.fail_sends:
+            FakeCamera.fail_sends -= 1
+            raise RuntimeError("write failed: No such device")
+        assert frame.shape == (self.height, self.width, 3)
+        self.frames.append(frame.copy())
+
+    def close(self):
+        self.closed += 1
+
+
+def process_image(processor: Any, image: np.ndarray) -> ProcessedFrame:
+    """One still image through ``processor`` (prepared for its size, no state kept)."""
+    processor.prepare((image.shape[1], image.shape[0]))
+    from localsr_cam.frames import CapturedFrame
+
+    return processor.process(CapturedFrame(image, 0, 0.0))

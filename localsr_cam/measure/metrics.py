@@ -22,7 +22,7 @@ Conventions, fixed here once:
   values are not Wang–Bovik's (e.g. 0.992 where the definition gives 0.971 on a noisy
   20×20 image); it also pads by reflection and crops 4 px, which drops the last valid
   window row and column. With its filter turned back into box sums it agrees with
-  :func:`uqi_map` over those windows; ``tests/test_metrics.py`` checks exactly that.
+  :func:`uqi_map` over those windows; ``tests/measure/test_metrics.py`` checks exactly that.
 - Masked SSIM averages the SSIM map over the windows whose centre lies in the mask (the
   pixel the 7×7 window is centred on, excluding the 3 px border that scikit-image also
   leaves out of its mean). So a full mask gives exactly the whole-image value, and pixels

@@ -22,6 +22,7 @@ import numpy as np
 
 from localsr_cam.capture.sources import CaptureThread, LatestSlot, Source, wait_until_taken
 from localsr_cam.frames import CapturedFrame, Controls, HudStats, ProcessedFrame
+from localsr_cam.outputs.fitting import FrameFitter
 from localsr_cam.outputs.sinks import Sink
 from localsr_cam.pipeline.cpu import CpuMeter, RollingCpu
 from localsr_cam.pipeline.gpu import DoubleBufferedProcessor, for_processor
@@ -96,6 +97,10 @@ class RunResult:
     fallbacks: int
     interrupted: bool
     backend: str
+    terminated: bool = False
+    """True when SIGTERM stopped the run (the CLI exits 143)."""
+    written: list[str] = dataclasses.field(default_factory=list)
+    """Lines saying where outputs went and how many (image folders), for the user."""
     cpu_percent: float = float("nan")
     level_changes: int = 0
 
@@ -237,6 +242,7 @@ class OutputThread(threading.Thread):
         self.frames = 0
         self.repeated = 0
         self.error: BaseException | None = None
+        self._fitter = FrameFitter(size)
         self._last: ProcessedFrame | None = None
         self._dimmed: ProcessedFrame | None = None
         self._recent: collections.deque[float] = collections.deque(maxlen=30)
@@ -316,8 +322,13 @@ class OutputThread(threading.Thread):
 
     def _write(self, frame: ProcessedFrame, fresh: bool) -> None:
         started = time.perf_counter()
+        fitted: ProcessedFrame | None = None
         for sink in self.sinks:
-            sink.write(frame, self.hud)
+            if getattr(sink, "any_size", False):  # e.g. an image folder: each its own size
+                sink.write(frame, self.hud)
+                continue
+            fitted = fitted or self._fitter.fit(frame)
+            sink.write(fitted, self.hud)
         now = time.perf_counter()
         if not fresh:
             self.repeated += 1
@@ -369,8 +380,10 @@ class Pipeline:
                  paced_output: bool = True, limit: int | None = None,
                  controls: Controls | None = None,
                  progress: Callable[[int], None] | None = None,
-                 keep_records: int | None = LIVE_RECORDS, buffering: str = "auto") -> None:
+                 keep_records: int | None = LIVE_RECORDS, buffering: str = "auto",
+                 output_size: tuple[int, int] | None = None) -> None:
         self.source = source
+        self.output_size = output_size
         self.buffering = buffering
         self.processor = processor
         self.sinks = list(sinks)
@@ -389,16 +402,18 @@ class Pipeline:
         self._cpu = CpuMeter()
         self._cpu_percent = float("nan")
         self.deadline: DeadlineController | None = None
+        self.terminated = threading.Event()
 
     def run(self) -> RunResult:
         """Run to the end; always releases everything. Returns what happened."""
         interrupted = False
         opened: list[Any] = []
-        previous_sigterm = _install_sigterm(self.controls.stop)
+        previous_sigterm = _install_sigterm(self.controls.stop, self.terminated)
         started = time.perf_counter()
         try:
             self.source.open()
             opened.append(self.source)
+            self._check_sinks()
             self.processor.open()
             opened.append(self.processor)
             self.processor.prepare(self.source.size)
@@ -438,7 +453,7 @@ class Pipeline:
         scheduler = self._scheduler()
         self._arm_deadline(fps, raw, scheduler)
         process = ProcessThread(self.processor, raw, done, capture, self.controls, scheduler)
-        out_size = (2 * self.source.size[0], 2 * self.source.size[1])
+        out_size = self._out_size()
         output = OutputThread(self.sinks, done, out_size, fps, self.paced_output, self.limit,
                               self.controls, process.done, capture, self.stats, self.hud,
                               self.progress, self.deadline)
@@ -473,6 +488,18 @@ class Pipeline:
                 and self.processor.config.model.quality == "auto"):
             self.deadline = DeadlineController(fps, drops=lambda: inbox.dropped)
             self.processor.deadline = self.deadline
+
+    def _out_size(self) -> tuple[int, int]:
+        """The sinks' frame size: ``output_size``, else twice the source's."""
+        return self.output_size or (2 * self.source.size[0], 2 * self.source.size[1])
+
+    def _check_sinks(self) -> None:
+        """Let each sink refuse the output size before any model loads (a sink's
+        optional ``check(size)`` raises :class:`~localsr_cam.errors.SinkError`)."""
+        for sink in self.sinks:
+            check = getattr(sink, "check", None)
+            if check is not None:
+                check(self._out_size())
 
     def _scheduler(self) -> DoubleBufferedProcessor | None:
         """The GPU scheduler for this run, or None on the CPU.
@@ -517,7 +544,7 @@ class Pipeline:
             records=list(self.stats.records), dropped=dropped,
             repeated=output.repeated if output else 0, fallbacks=self.processor.fallbacks,
             interrupted=interrupted, backend=self.processor.backend,
-            cpu_percent=self._cpu_percent,
+            terminated=self.terminated.is_set(), cpu_percent=self._cpu_percent,
             level_changes=len(self.deadline.changes) if self.deadline else 0)
 
 
@@ -528,11 +555,17 @@ def _close_quietly(resource: Any) -> None:
         log.warning("closing %s failed: %s", type(resource).__name__, exc)
 
 
-def _install_sigterm(stop: threading.Event) -> Any:
-    """Make SIGTERM set ``stop`` (main thread only); returns the previous handler."""
+def _install_sigterm(stop: threading.Event, terminated: threading.Event) -> Any:
+    """Make SIGTERM set ``terminated`` and ``stop`` (main thread only); returns the
+    previous handler."""
     if threading.current_thread() is not threading.main_thread():
         return None
-    return signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def on_sigterm(*_: object) -> None:
+        terminated.set()
+        stop.set()
+
+    return signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def _restore_sigterm(previous: Any) -> None:

@@ -29,6 +29,7 @@ import torch
 from localsr_cam.config import PipelineConfig
 from localsr_cam.frames import CapturedFrame, ProcessedFrame
 from localsr_cam.process import ops, reuse
+from localsr_cam.process.backdrop import Backdrop, image_path
 from localsr_cam.process.deadline import LEVELS, DeadlineController, Level
 from localsr_cam.process.localize import (
     Box,
@@ -38,6 +39,7 @@ from localsr_cam.process.localize import (
     person_box,
 )
 from localsr_cam.process.segment import AUTO_SEGMENTERS, Segmenter, choose_segmenter
+from localsr_cam.process.tiling import split
 from localsr_cam.runtime import settings
 from localsr_cam.runtime.base import Engine, PreparesShapes
 from localsr_cam.zoo.backends import choose_backend, open_engine
@@ -80,6 +82,9 @@ class FrameProcessor:
         self._smoother: MaskSmoother | None = None
         self._frame_size: tuple[int, int] | None = None
         self._torch_threads: int | None = None
+        self._backdrop: Backdrop | None = None
+        self.progress: Callable[[int, int], None] | None = None
+        """Told ``(tiles done, tiles)`` while a big frame is super-resolved in tiles."""
         # quality levels and skipped work (process/deadline.py, process/reuse.py):
         # ``deadline`` (set by a paced pipeline) picks each frame's level, else ``level``
         self.level: Level = LEVELS.get(config.model.quality, FULL)
@@ -102,9 +107,18 @@ class FrameProcessor:
     @property
     def uses_mask(self) -> bool:
         local_sr = self.uses_sr and not self.config.blend.full_frame
-        return local_sr or self.config.blend.background == "blur"
+        return local_sr or self.config.blend.background != "keep"
 
     def open(self) -> FrameProcessor:
+        picture = image_path(self.config.blend.background)
+        if picture is not None:  # a bad picture stops the run before any model loads
+            self._backdrop = Backdrop(picture).load()
+        with _held_info_logs(*BACKEND_LOGGERS) as held:
+            self._open_engines()
+        held.release()  # the backend choice, said once the models are open
+        return self
+
+    def _open_engines(self) -> None:
         model = self.config.model
         self.backend = choose_backend(model.backend, self._models_needed())
         if self.backend in ("cuda", "tensorrt"):
@@ -123,7 +137,6 @@ class FrameProcessor:
         except BaseException:
             self.close()
             raise
-        return self
 
     def _models_needed(self) -> list[str]:
         """Every model :meth:`open` and :meth:`prepare` may load (``auto``: both selfie
@@ -250,6 +263,8 @@ class FrameProcessor:
         ``None``: full quality, everything computed.
         """
         height, width = frame.image.shape[:2]
+        if frame.new_scene:  # another photo: its own size, and no mask state carried over
+            self.prepare((width, height))
         if (width, height) != self._frame_size:
             raise ValueError(f"a {width}x{height} frame reached a processor prepared for "
                              f"{self._frame_size}; call prepare((width, height)) first")
@@ -339,6 +354,10 @@ class FrameProcessor:
         if self.config.blend.background == "blur" and not bypass:
             radius = max(1, round(lr.shape[0] * BLUR_RADIUS_FRACTION))
             return ops.upscale2x(ops.blur(lr, radius), self.upscale_mode)
+        if self._backdrop is not None and not bypass:
+            height, width = lr.shape[:2]
+            picture = self._backdrop.for_size((2 * width, 2 * height))
+            return torch.from_numpy(picture).to(lr.device, copy=True)
         return ops.upscale2x(lr, self.upscale_mode)
 
     def _sr_box(self, lr: torch.Tensor, mask: torch.Tensor | None) -> Box | None:
@@ -370,48 +389,63 @@ class FrameProcessor:
         """Steps 4 and 6: put the person (or the whole frame) into ``output`` in place.
 
         The foreground is the SR of the box crop for a U-Net model, or the sharp plain
-        upscale when only the background is blurred. The level decides how much of the
-        box (from its top) is super-resolved and whether the last SR result stands in
-        for this frame's; returns the box actually blended, or ``None`` when this
+        upscale when only the background is replaced. A big box is done in tiles
+        (:mod:`localsr_cam.process.tiling`), so memory stays bounded; ``progress`` hears
+        of each. The level decides how much of the box (from its top) is
+        super-resolved and whether the last SR result stands in for this frame's
+        (untiled boxes only); returns the box actually blended, or ``None`` when this
         frame gets no SR.
         """
-        lr, mask, level = state.lr, state.mask, state.level
-        full = self.config.blend.full_frame and self.uses_sr
-        part = _top_part(box, level.sr_part, self.config.blend.bucket)
+        lr, mask = state.lr, state.mask
+        part = _top_part(box, state.level.sr_part, self.config.blend.bucket)
         if part is None:
             return None
-        x0, y0, x1, y1 = part
-        with timer("upscale"):
-            crop = lr[y0:y1, x0:x1]
-            if self._sr is not None:
-                foreground = self._sr_result(crop, part, state)
-                if foreground is None:
-                    return None
-            else:
-                foreground = ops.upscale2x(crop.contiguous(), self.upscale_mode)
-        with timer("blend"):
-            target = output[2 * y0:2 * y1, 2 * x0:2 * x1]
-            if full and part == box:
-                target.copy_(foreground)
-            else:
-                alpha = (ops.resize_plane(mask[:, :, y0:y1, x0:x1],
-                                          (2 * (x1 - x0), 2 * (y1 - y0)))[0, 0]
-                         if mask is not None else torch.ones(target.shape[:2]))
-                if part != box:
-                    _fade_bottom(alpha, 2 * PART_RAMP_PX)
-                ops.blend_into(target, foreground, alpha)
+        # full frame over a kept background: no mask to blend with, the SR is the frame
+        full = (self.config.blend.full_frame and self.uses_sr
+                and self.config.blend.background == "keep" and part == box)
+        tiles = split(part)
+        for done, tile in enumerate(tiles, 1):
+            px0, py0, px1, py1 = tile.padded
+            rx0, ry0, rx1, ry1 = tile.region
+            rows, cols = tile.inner()
+            with timer("upscale"):
+                crop = lr[py0:py1, px0:px1]
+                if self._sr is not None:
+                    foreground = self._sr_result(crop, tile.padded, state, len(tiles) == 1)
+                    if foreground is None:
+                        return None
+                else:
+                    foreground = ops.upscale2x(crop.contiguous(), self.upscale_mode)
+                foreground = foreground[rows, cols]
+            with timer("blend"):
+                target = output[2 * ry0:2 * ry1, 2 * rx0:2 * rx1]
+                if full:
+                    target.copy_(foreground)
+                else:
+                    size = (2 * (px1 - px0), 2 * (py1 - py0))
+                    alpha = (ops.resize_plane(mask[:, :, py0:py1, px0:px1], size)[0, 0]
+                             if mask is not None
+                             else torch.ones(size[::-1], device=target.device))
+                    alpha = alpha[rows, cols].contiguous()
+                    if part != box and ry1 == part[3]:
+                        _fade_bottom(alpha, 2 * PART_RAMP_PX)
+                    ops.blend_into(target, foreground.contiguous(), alpha)
+            if self.progress is not None and len(tiles) > 1:
+                self.progress(done, len(tiles))
         return part
 
-    def _sr_result(self, crop: torch.Tensor, part: Box, state: FrontState
+    def _sr_result(self, crop: torch.Tensor, key: Box, state: FrontState, reusable: bool
                    ) -> torch.Tensor | None:
-        """uint8 2h×2w×3 BGR SR of ``crop``: computed, or the last one reused when the
-        crop is unchanged or the level skips this frame and the box did not move;
-        ``None`` when the level skips this frame and nothing can stand in."""
+        """uint8 2h×2w×3 BGR SR of ``crop`` (the input pixels ``key``): computed, or —
+        when ``reusable`` — the last one, if the crop is unchanged or the level skips
+        this frame and the box did not move; ``None`` when the level skips this frame
+        and nothing can stand in."""
+        skipping = reusable and state.skipping
         every = state.level.sr_every
-        skip = every > 1 and self._frame_no % every != 0
-        thumb = reuse.thumbnail(crop) if state.skipping else None
-        if state.skipping:
-            reused = self._sr_reuse.reusable(part, thumb, skip)
+        skip = skipping and every > 1 and self._frame_no % every != 0
+        thumb = reuse.thumbnail(crop) if skipping else None
+        if skipping:
+            reused = self._sr_reuse.reusable(key, thumb, skip)
             if reused is not None:
                 state.sr = "reused"
                 return reused
@@ -420,9 +454,50 @@ class FrameProcessor:
         assert self._sr is not None
         sr = self._sr({"image": ops.bgr8_to_rgb_float(crop)})["sr"]
         foreground = ops.rgb_float_to_bgr8(sr)
-        self._sr_reuse.store(part, foreground, thumb)
+        if reusable:
+            self._sr_reuse.store(key, foreground, thumb)
         state.sr = "fresh"
         return foreground
+
+
+class _HeldRecords(logging.Filter):
+    """A logger filter that keeps INFO (and lower) records instead of letting them out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.INFO:
+            self.records.append(record)
+            return False
+        return True
+
+    def release(self) -> None:
+        """Emit the kept records (once the filter is off their loggers)."""
+        records, self.records = self.records, []
+        for record in records:
+            logging.getLogger(record.name).handle(record)
+
+
+BACKEND_LOGGERS = ("localsr_cam.runtime.base", "localsr_cam.zoo.backends")
+"""The loggers that say which backend ``auto`` chose, and why."""
+
+
+@contextlib.contextmanager
+def _held_info_logs(*names: str) -> Iterator[_HeldRecords]:
+    """Hold back the INFO records of the loggers ``names`` inside the block: when opening
+    a model fails, its one error line is then all a user sees (not first a line about
+    the backend picked for it). Call ``release()`` after the block to emit them."""
+    held = _HeldRecords()
+    loggers = [logging.getLogger(name) for name in names]
+    for logger in loggers:
+        logger.addFilter(held)
+    try:
+        yield held
+    finally:
+        for logger in loggers:
+            logger.removeFilter(held)
 
 
 @dataclasses.dataclass

@@ -6,7 +6,9 @@ per model kind, whatever the backend:
 - segmenters (kind ``"segment"``): ``image`` (N×3×H×W float32 RGB in [0,1]) → ``mask``
   (N×1×H×W float32 in [0,1], already a probability);
 - super-resolvers (kind ``"sr"``): ``image`` (N×3×h×w float32 RGB in [0,1], the
-  low-resolution input) → ``sr`` (N×3×2h×2w float32 RGB, not clamped).
+  low-resolution input) → ``sr`` (N×3×2h×2w float32 RGB, not clamped);
+- the face detector (kind ``"detect"``): ``image`` (N×3×192×192 float32 RGB in [-1,1],
+  N tiles) → ``regressors`` (N×2304×16) and ``scores`` (N×2304×1 logits), raw.
 
 This module imports nothing heavy: torch only inside :func:`cuda_missing`, TensorRT only
 inside :func:`tensorrt_problem`.
@@ -27,8 +29,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INPUT_NAME = "image"
-OUTPUT_NAMES = {"segment": "mask", "sr": "sr"}
-"""The output tensor's name per model kind."""
+OUTPUT_NAMES: dict[str, tuple[str, ...]] = {"segment": ("mask",), "sr": ("sr",),
+                                             "detect": ("regressors", "scores")}
+"""The output tensors' names per model kind, in the order the module returns them (a
+tensor, or a tuple for several outputs)."""
 
 BACKENDS = ("auto", "cpu", "torch", "cuda", "tensorrt")
 """``cpu``: ONNX Runtime on the CPU; ``torch``: PyTorch on the CPU; ``cuda``: PyTorch on

@@ -42,16 +42,16 @@ class OrtEngine:
     """An ONNX model in an ``onnxruntime.InferenceSession``.
 
     ``threads`` sets intra-op threads (the pipeline's other threads need the rest of a
-    small CPU). ``rebuild`` is the command named when the file is corrupt.
+    small CPU). ``repair`` is the clause that says how to fix a corrupt file.
     """
 
     backend = "cpu"
 
-    def __init__(self, name: str, path: Path, threads: int = 2, rebuild: str = "") -> None:
+    def __init__(self, name: str, path: Path, threads: int = 2, repair: str = "") -> None:
         self.name = name
         self.path = path
         self.threads = threads
-        self.rebuild = rebuild
+        self.repair = repair
         self.device = torch.device("cpu")
         self._session: Any = None
         self._outputs: list[str] = []
@@ -60,7 +60,7 @@ class OrtEngine:
         try:
             self._session = cpu_session(Path(self.path), self.threads)
         except Exception as exc:  # onnxruntime raises its own untyped errors
-            hint = f"; rebuild it with `{self.rebuild}`" if self.rebuild else ""
+            hint = f"; {self.repair}" if self.repair else ""
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
             raise ModelError(f"{self.path} is not a loadable ONNX model ({first_line}){hint}"
                              ) from None

@@ -50,13 +50,14 @@ class _Graph:
     """One captured CUDA graph and its static buffers (all on the GPU, engine-owned).
 
     ``static_in``: float16 N×C×H×W channels_last, copied into before each replay;
-    ``static_out``: float16 output, overwritten by each replay. Both are views of the
-    engine's shared buffers when the shape fits them, else private tensors.
+    ``static_out``: the float16 output(s), overwritten by each replay. ``static_in`` and a
+    single 4-D output are views of the engine's shared buffers when the shape fits them,
+    else private tensors.
     """
 
     graph: torch.cuda.CUDAGraph
     static_in: torch.Tensor
-    static_out: torch.Tensor
+    static_out: tuple[torch.Tensor, ...]
 
 
 def _channels_last_view(flat: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
@@ -71,7 +72,7 @@ class TorchEngine:
     ``device``: ``"cpu"`` or ``"cuda"``. ``threads``: on the CPU, the most intra-op
     threads torch may use; torch's pool is process-wide, so it is only ever lowered
     (never raised), which keeps engines in one process from fighting over it.
-    ``kind``: ``"segment"`` or ``"sr"`` (names the output). ``loader``: called by
+    ``kind``: ``"segment"``, ``"sr"`` or ``"detect"`` (names the outputs). ``loader``: called by
     :meth:`open` to get the float32 module (the zoo passes its trained-model loader);
     ``module``: use this module instead (tests, tools). One of the two is required.
     ``cuda_graphs``: capture graphs on CUDA (else run eagerly in float16).
@@ -97,7 +98,7 @@ class TorchEngine:
         self._given = module
         self._loader = loader
         self._module: nn.Module | None = None
-        self._output = OUTPUT_NAMES[kind]
+        self._outputs = OUTPUT_NAMES[kind]
         self._graphs: collections.OrderedDict[tuple[int, ...], _Graph] = (
             collections.OrderedDict())
         self._graphs_failed = False
@@ -150,44 +151,52 @@ class TorchEngine:
 
     # -- inference --------------------------------------------------------------------
     def __call__(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """``{"image": N×3×H×W float32 on self.device}`` → ``{"mask"|"sr": float32}``."""
+        """``{"image": N×3×H×W float32 on self.device}`` → the kind's outputs
+        (``mask``, ``sr``, or ``regressors`` and ``scores``), float32."""
         module = self._module
         if module is None:
             raise RuntimeError(f"TorchEngine {self.name!r} is not open")
         image = inputs[INPUT_NAME]
         if self.device.type == "cpu":
             with torch.inference_mode():
-                return {self._output: module(image)}
-        return {self._output: self._run_cuda(module, image)}
+                results = _as_tuple(module(image))
+        else:
+            results = self._run_cuda(module, image)
+        return dict(zip(self._outputs, results, strict=True))
 
     def prepare_shapes(self, shapes: Sequence[tuple[int, ...]]) -> None:
         """Capture a graph for each input shape now (CUDA with graphs only; a no-op
         otherwise), into the engine's one memory pool, with shared input and output
-        buffers sized for the largest of them. The cache then holds at least these."""
+        buffers sized for the largest of them. Shapes already captured are kept (a
+        second call for the same frame size captures nothing); the cache then holds at
+        least these. Larger shapes than the shared buffers hold start the cache afresh."""
         module = self._module
         if module is None:
             raise RuntimeError(f"TorchEngine {self.name!r} is not open")
         if self.device.type != "cuda" or not self.cuda_graphs or not shapes:
             return
-        self._wait_idle()
-        self._graphs.clear()
         largest = max(math.prod(shape) for shape in shapes)
-        self._shared_in = torch.empty(largest, device=self.device, dtype=torch.float16)
-        self._shared_out = torch.empty(4 * largest, device=self.device, dtype=torch.float16)
+        if self._shared_in is None or self._shared_in.numel() < largest:
+            self._wait_idle()  # the graphs read the old buffers: drop them all
+            self._graphs.clear()
+            self._shared_in = torch.empty(largest, device=self.device, dtype=torch.float16)
+            self._shared_out = torch.empty(4 * largest, device=self.device,
+                                           dtype=torch.float16)
         self.max_graphs = max(self.max_graphs, len(shapes))
-        started = time.perf_counter()
+        before, started = len(self._graphs), time.perf_counter()
         for shape in shapes:
             if self._graph_for(module, tuple(shape)) is None:
                 break  # capture failed: logged, the engine runs eagerly
-        log.info("%s: captured %d CUDA graphs in %.1f s", self.name, len(self._graphs),
-                 time.perf_counter() - started)
+        if len(self._graphs) != before:
+            log.info("%s: %d CUDA graphs ready (%.1f s)", self.name, len(self._graphs),
+                     time.perf_counter() - started)
 
-    def _run_cuda(self, module: nn.Module, image: torch.Tensor) -> torch.Tensor:
+    def _run_cuda(self, module: nn.Module, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
         entry = self._graph_for(module, tuple(image.shape)) if self.cuda_graphs else None
         if entry is None:
             with torch.inference_mode():
                 half = image.to(dtype=torch.float16, memory_format=torch.channels_last)
-                return module(half).float()
+                return tuple(out.float() for out in _as_tuple(module(half)))
         stream = torch.cuda.current_stream(self.device)
         done = self._done
         assert done is not None
@@ -195,7 +204,7 @@ class TorchEngine:
             stream.wait_event(done)  # the shared buffers were last used on another stream
         entry.static_in.copy_(image)
         entry.graph.replay()
-        result = entry.static_out.float()
+        result = tuple(out.float() for out in entry.static_out)
         done.record(stream)
         self._stream = stream.cuda_stream
         return result
@@ -245,19 +254,22 @@ class TorchEngine:
         side.wait_stream(current)
         with torch.inference_mode(), torch.cuda.stream(side):
             for _ in range(WARMUP_RUNS):
-                probe = module(static_in)
+                probe = _as_tuple(module(static_in))
         current.wait_stream(side)
-        out_shape = tuple(probe.shape)
+        out_shape = tuple(probe[0].shape)
+        single = len(probe) == 1 and len(out_shape) == 4
         del probe
-        fits = fits and shared_out is not None and math.prod(out_shape) <= shared_out.numel()
+        fits = fits and single and shared_out is not None \
+            and math.prod(out_shape) <= shared_out.numel()
         graph = torch.cuda.CUDAGraph()
         with torch.inference_mode(), torch.cuda.graph(graph, pool=self._pool,
                                                       capture_error_mode="thread_local"):
-            produced = module(static_in)
+            produced = _as_tuple(module(static_in))
             if fits:  # into the shared output; the graph's own is freed to the pool
                 assert shared_out is not None
-                static_out = _channels_last_view(shared_out, out_shape)
-                static_out.copy_(produced)
+                shared_view = _channels_last_view(shared_out, out_shape)
+                shared_view.copy_(produced[0])
+                static_out: tuple[torch.Tensor, ...] = (shared_view,)
                 del produced
             else:
                 static_out = produced
@@ -268,3 +280,8 @@ class TorchEngine:
         """Block until the last replay finished, so its buffers may be reused or freed."""
         if self._done is not None and self._stream is not None:
             self._done.synchronize()
+
+
+def _as_tuple(output: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """A module's output as a tuple of tensors (one-output models return a tensor)."""
+    return output if isinstance(output, tuple) else (output,)

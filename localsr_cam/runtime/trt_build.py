@@ -17,7 +17,8 @@ Layout (``engines/trt/``, git-ignored)::
 
 Super-resolution models get one optimization profile covering the person-box sizes of
 the frames they will see (:func:`sr_profile`; :data:`SR_PROFILE` covers any frame up to
-1920×1080); the segmenters have fixed input shapes and need none.
+1920×1080), the face detector one for its batch of tiles (:data:`DETECT_PROFILE`); the
+segmenters have fixed input shapes and need none.
 
 TensorRT is imported inside the functions that need it; without it they raise
 :class:`~localsr_cam.errors.BackendUnavailableError` with one line saying what is
@@ -98,9 +99,17 @@ def sr_profile(frame_size: tuple[int, int]) -> Profile:
                    max=(1, 3, max_h, max_w))
 
 
+DETECT_PROFILE = Profile(min=(1, 3, 192, 192), opt=(9, 3, 192, 192), max=(32, 3, 192, 192))
+"""The face detector's tiles: one to 32 per call (the finder splits larger plans);
+optimized for the 9 tiles of a 640×360 frame's plan."""
+
+
 def profile_for(kind: str, frame_size: tuple[int, int] | None = None) -> Profile | None:
     """The optimization profile a model of ``kind`` is built with (``None``: fixed
-    shapes): for SR, :func:`sr_profile` of ``frame_size``, or :data:`SR_PROFILE`."""
+    shapes): for SR, :func:`sr_profile` of ``frame_size``, or :data:`SR_PROFILE`; for the
+    face detector :data:`DETECT_PROFILE` (a batch of 192×192 tiles, whatever the frame)."""
+    if kind == "detect":
+        return DETECT_PROFILE
     if kind != "sr":
         return None
     return SR_PROFILE if frame_size is None else sr_profile(frame_size)

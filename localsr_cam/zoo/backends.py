@@ -13,7 +13,7 @@ from localsr_cam.errors import ConfigError, ModelError
 from localsr_cam.runtime.base import Engine, resolve_backend
 from localsr_cam.zoo.artifacts import artifact_path, plan_dir
 from localsr_cam.zoo.loading import load_model
-from localsr_cam.zoo.registry import model_spec
+from localsr_cam.zoo.registry import model_spec, repair_hint
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def open_engine(name: str, backend: str, threads: int = 2, weights: str | None =
     if backend == "cpu":
         from localsr_cam.runtime.ort import OrtEngine
 
-        return OrtEngine(name, artifact_path(name, "onnx"), threads, spec.build_command).open()
+        return OrtEngine(name, artifact_path(name, "onnx"), threads, repair_hint(name)).open()
     if backend in ("torch", "cuda"):
         from localsr_cam.runtime.torch import TorchEngine
 

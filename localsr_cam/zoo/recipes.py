@@ -89,6 +89,13 @@ def load_selfie(name: str, weights: Path, config: Mapping[str, Any]) -> nn.Modul
     return load_state_dict(weights, name)
 
 
+def load_face(name: str, weights: Path, config: Mapping[str, Any]) -> nn.Module:
+    """The full-range face detector from the state dict ``models fetch`` wrote."""
+    from localsr_cam.models.face_detector import load_state_dict
+
+    return load_state_dict(weights)
+
+
 def export_sr(module: nn.Module, path: Path) -> None:
     """Write an SR module's ONNX (dynamic height and width) to ``path``."""
     from localsr_cam.zoo.export import export_sr_onnx

@@ -194,9 +194,11 @@ def ensure_wheel(cache_dir: Path | None = None) -> Path:
     return target
 
 
-def read_tflite_from_wheel(wheel: Path, name: str) -> bytes:
-    """The ``.tflite`` bytes of model ``name`` from the wheel, sha256-checked."""
-    source = SOURCES[name]
+def read_tflite_from_wheel(wheel: Path, name: str, source: SelfieSource | None = None
+                           ) -> bytes:
+    """The ``.tflite`` bytes of model ``name`` from the wheel, sha256-checked; ``source``
+    (default ``SOURCES[name]``) names the member and its hash (other MediaPipe models)."""
+    source = source or SOURCES[name]
     try:
         with zipfile.ZipFile(wheel) as archive:
             data = archive.read(source.member)

@@ -10,7 +10,7 @@ import torch
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
 from localsr_cam.frames import CapturedFrame
 from localsr_cam.process.processor import FrameProcessor
-from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
+from tests.fakes import BicubicSR, DiscSegmenter, EngineBox, process_image
 
 
 def config(model="fast", **blend) -> PipelineConfig:
@@ -21,12 +21,6 @@ def config(model="fast", **blend) -> PipelineConfig:
 def frame(width=160, height=90, seed=0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-
-
-def process_image(processor: FrameProcessor, image: np.ndarray):
-    """One still image through ``processor`` (prepared for its size, no state kept)."""
-    processor.prepare((image.shape[1], image.shape[0]))
-    return processor.process(CapturedFrame(image, 0, 0.0))
 
 
 def plain(image: np.ndarray, mode=cv2.INTER_CUBIC) -> np.ndarray:

@@ -324,3 +324,65 @@ def test_run_with_a_preview_sink_end_to_end(display, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("frames=20 "), done.stdout
     assert out.stat().st_size > 0
+
+
+# --- the 1:1 face magnifier ------------------------------------------------------------
+
+
+def checker_frame(out_size: tuple[int, int]) -> ProcessedFrame:
+    """A person box whose output holds a 1-pixel checkerboard (detail only a 1:1 view
+    shows: the scaled-down panels blur it to grey); the input is flat grey."""
+    width, height = out_size
+    image = np.full((height, width, 3), 128, np.uint8)
+    yy, xx = np.mgrid[0:height, 0:width]
+    checker = ((xx + yy) % 2 * 255).astype(np.uint8)
+    image[100:500, 200:600] = checker[100:500, 200:600, None]
+    source = np.full((height // 2, width // 2, 3), 128, np.uint8)
+    box = (width // 8, height // 8, 3 * width // 8, height // 2)  # face ≈ output (400, 262)
+    return ProcessedFrame(image=image, source=CapturedFrame(source, 0, time.perf_counter()),
+                          box=box)
+
+
+def scenario_magnifier(shot_off: str, shot_on: str) -> dict[str, Any]:
+    """Screenshot, press z in the window (xdotool), screenshot again."""
+    controls = Controls()
+    sink = PreviewSink()
+    frame = checker_frame(OUT_SIZE)
+    sink.open(OUT_SIZE, 30.0, controls)
+    _grab_when_drawn(sink, frame).save(shot_off)
+    window = find_window(os.environ["DISPLAY"], PREVIEW_WINDOW)
+    typist = threading.Thread(target=press_key, args=(os.environ["DISPLAY"], window, "z"))
+    typist.start()
+    _pump_until(sink, frame, lambda: sink.magnify)
+    typist.join()
+    _grab_when_drawn(sink, frame).save(shot_on)
+    result = {"magnify": sink.magnify, "window": list(cv2.getWindowImageRect(sink.window))}
+    sink.close()
+    return result
+
+
+def one_pixel_detail(shot: np.ndarray) -> np.ndarray:
+    """bool: pixels differing from their right neighbour by more than 200 in green."""
+    green = shot[..., 1].astype(np.int16)
+    return np.abs(np.diff(green, axis=1)) > 200
+
+
+@needs_xdotool
+@needs_screenshots
+def test_the_magnifier_key_shows_the_output_at_1_to_1(display, tmp_path):
+    off, on = tmp_path / "off.png", tmp_path / "on.png"
+    result = run_in_display(display, __name__, "scenario_magnifier", str(off), str(on))
+    assert result["magnify"]
+    x, y, w, h = result["window"]
+    before = np.asarray(Image.open(off).convert("RGB"))[y:y + h, x:x + w]
+    after = np.asarray(Image.open(on).convert("RGB"))[y:y + h, x:x + w]
+    picture = slice(45, 450)  # below the HUD text, above the panel labels
+    assert one_pixel_detail(before)[picture].sum() < 500  # scaled to 0.8: checker lost
+    detail = one_pixel_detail(after)
+    assert detail[:, 640:].sum() > 0.8 * 240 * 240  # the inset in the output panel
+    assert detail[picture, :640].sum() < 500  # the input panel's inset has no such detail
+    # the inset (256 px, 8 px from the panel's bottom-right corner) holds the output's
+    # own pixels: a 1-pixel alternation of 0 and 255
+    top, left = 480 - 8 - 256, 1280 - 8 - 256
+    patch = after[top + 100:top + 110, left + 100:left + 110, 1]
+    assert set(np.unique(patch)) <= {0, 255} and patch.std() > 100

@@ -26,7 +26,9 @@ from tests.fakes import write_random_model
 
 SR_INPUT = (1, 3, 40, 56)
 # ONNX Runtime and PyTorch run the same fp32 graph with different kernels
-ATOL = {"sr": 2e-4, "segment": 2e-4}
+# (the face detector's regressors are in input pixels, up to about ±200)
+ATOL = {"sr": 2e-4, "segment": 2e-4, "detect": 1e-3}
+OUTPUTS = {"sr": ("sr",), "segment": ("mask",), "detect": ("regressors", "scores")}
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +49,8 @@ def _input_for(name: str, seed: int = 1) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     if MODELS[name].kind == "sr":
         return torch.rand(SR_INPUT, generator=gen)
+    if MODELS[name].kind == "detect":  # three tiles in one call
+        return torch.rand((3, 3, 192, 192), generator=gen) * 2 - 1
     from localsr_cam.models.selfie import VARIANTS
 
     return torch.rand((1, 3, *VARIANTS[name]), generator=gen)
@@ -56,16 +60,20 @@ def _compare_with_ort(name: str) -> float:
     """Largest |torch − ORT| for ``name`` from the current engines folder."""
     spec = MODELS[name]
     image = _input_for(name)
-    output = "sr" if spec.kind == "sr" else "mask"
     with contextlib.closing(open_engine(name, "torch", threads=2)) as engine:
-        got = engine({"image": image})[output]
+        got = engine({"image": image})
     ort = OrtEngine(name, artifact_path(name, "onnx"), threads=2).open()
     try:
-        expected = ort({"image": image})[output]
+        expected = ort({"image": image})
     finally:
         ort.close()
-    assert got.shape == expected.shape and got.dtype == torch.float32
-    return float((got - expected).abs().max())
+    assert set(got) == set(expected) == set(OUTPUTS[spec.kind])
+    worst = 0.0
+    for output in OUTPUTS[spec.kind]:
+        assert got[output].shape == expected[output].shape
+        assert got[output].dtype == torch.float32
+        worst = max(worst, float((got[output] - expected[output]).abs().max()))
+    return worst
 
 
 @pytest.mark.parametrize("name", ["fast", "paper", "selfie"])

@@ -481,6 +481,7 @@ def _no_tensorrt_here() -> bool:
     ["run", "--backend", "tensorrt", "--source", "synthetic", "--frames", "1",
      "--sink", "null"],
     ["models", "build-engines"],
+    ["models", "build-engines", "--input", "640x360"],
     ["models", "build-engines", "--models", "fast", "--precision", "fp32"],
 ])
 def test_cli_tensorrt_without_it_exits_2_with_one_line(argv, capsys):
@@ -499,7 +500,7 @@ def test_tools_build_engines_is_the_cli(monkeypatch):
     monkeypatch.setattr("localsr_cam.cli.main.main", lambda argv: seen.append(argv) or 0)
     monkeypatch.setattr(sys, "argv", ["build_engines.py", "--models", "fast"])
     with pytest.raises(SystemExit) as info:
-        runpy.run_path(str(Path(__file__).parents[1] / "tools" / "build_engines.py"),
+        runpy.run_path(str(Path(__file__).parents[2] / "tools" / "build_engines.py"),
                        run_name="__main__")
     assert info.value.code == 0
     assert seen == [["models", "build-engines", "--models", "fast"]]

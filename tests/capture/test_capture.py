@@ -195,9 +195,12 @@ def test_to_bgr8_refuses_unknown_layouts():
 
 
 def test_make_source_choices(tmp_path, monkeypatch):
-    monkeypatch.setattr("localsr_cam.capture.factory.camera_present", lambda index=0: False)
+    monkeypatch.setattr("localsr_cam.capture.factory.camera_present", lambda index=0: index == 2)
+    monkeypatch.setattr("localsr_cam.capture.factory.default_camera", lambda: None)
     assert isinstance(make_source(CaptureConfig(source="auto")), SyntheticSource)
     assert isinstance(make_source(CaptureConfig(source="2")), CameraSource)
+    with pytest.raises(SourceError, match="no camera 3 here"):
+        make_source(CaptureConfig(source="3"))
     assert isinstance(make_source(CaptureConfig(source=str(tmp_path))), ImageFolderSource)
     with pytest.raises(SourceError, match="not a camera index"):
         make_source(CaptureConfig(source=str(tmp_path / "nothing.mp4")))

@@ -216,7 +216,7 @@ class FakeOpen:
         self.calls: list[tuple[str, str, str]] = []
 
     @contextlib.contextmanager
-    def __call__(self, model: str, segmenter: str, backend: str) -> Iterator:
+    def __call__(self, model: str, segmenter: str, backend: str, progress=None) -> Iterator:
         self.calls.append((model, segmenter, backend))
         yield self.outputs_for
 

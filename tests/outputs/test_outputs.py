@@ -9,7 +9,6 @@ from __future__ import annotations
 import shutil
 from collections import namedtuple
 from pathlib import Path
-from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -29,6 +28,7 @@ from localsr_cam.outputs.sinks import (
     make_sink,
     virtualcam_unavailable_message,
 )
+from tests.fakes import FakeCamera
 
 HUD = HudStats(fps=29.7, latency_ms=41.5, backend="ort-cpu")
 
@@ -90,9 +90,9 @@ def test_make_sink_rejects_unknown_specs_in_one_line_listing_the_choices(spec):
         assert choice in message
 
 
-@pytest.mark.parametrize("spec", ["file:out.mkv", "file:out", "file:out.mp4.txt"])
-def test_make_sink_rejects_video_files_other_than_mp4_and_avi(spec):
-    with pytest.raises(ConfigError, match=r"\.mp4 or \.avi"):
+@pytest.mark.parametrize("spec", ["file:out.webm", "file:out", "file:out.mp4.txt"])
+def test_make_sink_rejects_video_files_other_than_mp4_mkv_and_avi(spec):
+    with pytest.raises(ConfigError, match=r"\.mp4, \.mkv or \.avi"):
         make_sink(spec)
 
 
@@ -138,7 +138,7 @@ def read_video(path: Path) -> list[np.ndarray]:
     return frames
 
 
-@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".avi"])
 def test_video_file_sink_writes_a_playable_file_with_every_frame(tmp_path, suffix):
     path = tmp_path / f"out{suffix}"
     sink = write_video(path)
@@ -176,7 +176,7 @@ def test_video_file_sink_reports_an_unopenable_file_by_path(tmp_path):
     target = tmp_path / "is_a_folder.mp4"
     target.mkdir()  # a folder where the file should go: the writer cannot open it
     sink = VideoFileSink(target)
-    with pytest.raises(SinkError, match="could not open") as err:
+    with pytest.raises(SinkError, match="is a folder") as err:
         sink.open((64, 48), 10.0, Controls())
     assert str(target) in str(err.value)
 
@@ -209,43 +209,6 @@ def test_video_file_sink_refuses_writes_when_not_open(tmp_path):
 
 
 # --- VirtualCamSink with a fake pyvirtualcam camera --------------------------------------
-
-
-class FakeCamera:
-    """Stands in for ``pyvirtualcam.Camera``: records what it is given.
-
-    ``fail_opens``: how many of the next constructions raise like pyvirtualcam does when no
-    device exists. ``fail_sends``: how many of the next sends raise like a broken device.
-    """
-
-    instances: ClassVar[list[FakeCamera]] = []
-    fail_opens: ClassVar[int] = 0
-    fail_sends: ClassVar[int] = 0
-
-    def __init__(self, width, height, fps, *, fmt=pyvirtualcam.PixelFormat.RGB, device=None):
-        if FakeCamera.fail_opens:
-            FakeCamera.fail_opens -= 1
-            raise RuntimeError(
-                "'v4l2loopback' backend: No v4l2 loopback device found at /dev/video[0-99].\n"
-                "Did you run 'modprobe v4l2loopback'?"
-            )
-        self.width, self.height, self.fps, self.fmt = width, height, fps, fmt
-        self.device = device or "/dev/video9"
-        self.asked_for = device
-        self.backend = "fake"
-        self.frames: list[np.ndarray] = []
-        self.closed = 0
-        FakeCamera.instances.append(self)
-
-    def send(self, frame):
-        if FakeCamera.fail_sends:
-            FakeCamera.fail_sends -= 1
-            raise RuntimeError("write failed: No such device")
-        assert frame.shape == (self.height, self.width, 3)
-        self.frames.append(frame.copy())
-
-    def close(self):
-        self.closed += 1
 
 
 @pytest.fixture
@@ -288,6 +251,7 @@ def test_virtualcam_without_a_loopback_device_says_how_to_get_one(fake_camera, m
     message = str(err.value)
     assert "\n" not in message
     assert "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=localsr" in message
+    assert "sudo apt install v4l2loopback-dkms" in message
     assert "No v4l2 loopback device found" in message
     sink.close()
 

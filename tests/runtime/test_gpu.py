@@ -225,7 +225,7 @@ def test_steady_state_syncs_once_a_frame_with_a_moving_subject():
     assert max(per_frame) <= 1, per_frame
 
 
-def test_prepare_captures_every_bucket_shape_once():
+def test_prepare_captures_every_bucket_shape_once(monkeypatch):
     from localsr_cam.pipeline.gpu import for_processor
 
     processor = gpu_processor()
@@ -238,6 +238,11 @@ def test_prepare_captures_every_bucket_shape_once():
         scheduler.process(frame)
     scheduler.flush()
     assert set(sr.graph_shapes) == expected  # nothing captured on the per-frame path
+    syncs = []
+    real = torch.cuda.synchronize
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: syncs.append(a) or real(*a))
+    processor.prepare((640, 360))  # the same size again (eval does this per image)
+    assert set(sr.graph_shapes) == expected and syncs == []  # nothing recaptured
 
 
 # -- TensorRT, where installed ----------------------------------------------------------------

@@ -9,7 +9,7 @@ import torch
 
 from localsr_cam.runtime import settings
 
-PACKAGE = Path(__file__).resolve().parents[1] / "localsr_cam"
+PACKAGE = Path(__file__).resolve().parents[2] / "localsr_cam"
 GLOBAL_SWITCHES = {"set_num_threads", "set_num_interop_threads", "benchmark", "allow_tf32",
                    "deterministic"}
 

@@ -43,7 +43,8 @@ def random_engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def model_input(name: str) -> torch.Tensor:
     spec = model_spec(name)
-    shape = SR_INPUT if spec.kind == "sr" else (1, 3, *(spec.input_size or (96, 128)))
+    batch = 2 if spec.kind == "detect" else 1  # the detector takes a batch of tiles
+    shape = SR_INPUT if spec.kind == "sr" else (batch, 3, *(spec.input_size or (96, 128)))
     return torch.rand(shape, generator=torch.Generator().manual_seed(7))
 
 
@@ -79,24 +80,30 @@ def test_every_model_on_every_backend(name, backend, random_engines):
         assert engine.name == name and engine.device.type == (
             "cuda" if backend in ("cuda", "tensorrt") else "cpu")
         outputs = engine({"image": image.to(engine.device)})
-    output = OUTPUT_NAMES[spec.kind]
-    assert set(outputs) == {output}
-    got = outputs[output].float().cpu()
+    names = OUTPUT_NAMES[spec.kind]
+    assert set(outputs) == set(names)
+    got = {output: outputs[output].float().cpu() for output in names}
     batch, _, height, width = image.shape
     if spec.kind == "sr":
-        assert got.shape == (batch, 3, 2 * height, 2 * width)
+        assert got["sr"].shape == (batch, 3, 2 * height, 2 * width)
+    elif spec.kind == "detect":  # 2304 anchors per 192×192 tile
+        assert got["regressors"].shape == (batch, 2304, 16)
+        assert got["scores"].shape == (batch, 2304, 1)
     else:
-        assert got.shape == (batch, 1, height, width)
-        assert 0.0 <= float(got.min()) <= float(got.max()) <= 1.0
-    assert outputs[output].dtype == torch.float32
+        assert got["mask"].shape == (batch, 1, height, width)
+        assert 0.0 <= float(got["mask"].min()) <= float(got["mask"].max()) <= 1.0
+    assert all(outputs[output].dtype == torch.float32 for output in names)
     if spec.onnx and spec.weights:  # a module of ours: the same numbers as the module
         with torch.inference_mode():
             expected = load_model(name)(image)
-        difference = float((got - expected).abs().max())
-        assert difference < TOLERANCE[backend], f"{name} on {backend}: max |Δ| {difference:g}"
+        expected = expected if isinstance(expected, tuple) else (expected,)
+        for output, want in zip(names, expected, strict=True):
+            difference = float((got[output] - want).abs().max())
+            assert difference < TOLERANCE[backend] * max(1.0, float(want.abs().max())), (
+                f"{name} {output} on {backend}: max |Δ| {difference:g}")
 
 
 def test_the_matrix_covers_every_registered_model_and_backend():
     """Guards the parametrization: a model added to the registry is tested on its own."""
-    assert {"fast", "paper", "selfie", "selfie-landscape", "maskrcnn"} <= set(MODELS)
+    assert {"fast", "paper", "selfie", "selfie-landscape", "face", "maskrcnn"} <= set(MODELS)
     assert set(OPENED_BACKENDS) == {"cpu", "torch", "cuda", "tensorrt"}
