@@ -193,7 +193,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"segmenter `{report['segmenter']}`, backend `{report['backend']}` "
         f"({report['device']}), {report['frames']} frames after {report['warmup']} warm-up"
         f"{', paced' if report['paced'] else ''}"
-        f"{f', {load} busy processes beside it' if (load := report.get('load')) else ''}.",
+        f"{_load_text(report.get('load', 0))}.",
         "",
         "| mode | fps | p50 ms | p95 ms | p99 ms | " + " | ".join(
             f"{s} ms" for s in STAGES) + " | foreground | dropped | CPU % |",
@@ -228,6 +228,12 @@ def markdown(report: dict[str, Any]) -> str:
                          f"last 1000 = {soak['p95_last_1000_ms']} ms "
                          f"(ratio {soak['p95_last_over_first']}).")
     return "\n".join(lines) + "\n"
+
+
+def _load_text(load: int) -> str:
+    if not load:
+        return ""
+    return f", {load} busy process{'es' if load > 1 else ''} beside it"
 
 
 def _share_text(shares: dict[str, float]) -> str:
