@@ -136,3 +136,24 @@ def test_hud_shows_cpu_use_and_the_level():
                                level="head"), show_mask=False, bypass=False)[0]
     assert "cpu  57%" in first and first.endswith("head")
     assert "cpu" not in hud_lines(HudStats(), show_mask=False, bypass=False)[0]
+
+
+def test_a_level_on_a_tiled_box_gives_the_untiled_picture(monkeypatch):
+    """Big boxes are super-resolved in tiles; a partial level cuts the box first, and
+    the fade at its bottom lands on the bottom tiles exactly as on the whole part."""
+    import functools
+
+    from localsr_cam.process import processor as processor_module
+    from localsr_cam.process import tiling
+
+    image = noise(3)
+    box = engines()
+    with FrameProcessor(config("head"), engine_factory=box) as processor:
+        (whole,) = run(processor, [image])
+        monkeypatch.setattr(processor_module, "split", functools.partial(
+            tiling.split, tile=48, margin=16, max_pixels=48 * 48))
+        processor.reset()
+        box.sr.shapes.clear()
+        (tiled,) = run(processor, [image])
+    assert len(box.sr.shapes) > 1 and tiled.sr == "fresh" and tiled.box == whole.box
+    assert np.array_equal(tiled.image, whole.image)
