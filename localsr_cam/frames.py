@@ -19,13 +19,18 @@ class CapturedFrame:
 
     ``image``: uint8 H×W×3 BGR, C-contiguous. ``index``: 0-based count of frames the
     source has delivered. ``timestamp``: ``time.perf_counter()`` when it was read, the
-    start of its end-to-end latency. ``read_ms``: how long the read took.
+    start of its end-to-end latency. ``read_ms``: how long the read took. ``name``: the
+    file it came from when each frame is a file (an image of a folder), else ``""``.
+    ``new_scene``: the frame is unrelated to the one before (another photo), so the
+    processor forgets its temporal state (the smoothed mask) first.
     """
 
     image: np.ndarray
     index: int
     timestamp: float
     read_ms: float = 0.0
+    name: str = ""
+    new_scene: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +44,8 @@ class ProcessedFrame:
     ``None``. ``stages_ms``: time per processor stage for this frame. ``fallback``: True
     when an engine failed and the frame is the plain upscale. ``people``: how many
     people were enhanced (``None`` where no mask was made).
+    ``level``: the quality level it was processed at (``full``, ``head``, ...). ``sr``:
+    ``fresh`` (SR ran on it), ``reused`` (the last SR result stood in) or ``none``.
     """
 
     image: np.ndarray
@@ -47,6 +54,8 @@ class ProcessedFrame:
     box: tuple[int, int, int, int] | None = None
     stages_ms: dict[str, float] = dataclasses.field(default_factory=dict)
     fallback: bool = False
+    level: str = "full"
+    sr: str = "none"
     boxes: tuple[tuple[int, int, int, int], ...] = ()
     people: int | None = None
 
@@ -54,11 +63,14 @@ class ProcessedFrame:
 @dataclasses.dataclass
 class HudStats:
     """Figures a preview window shows: measured output fps, p50 latency, backend name,
-    people enhanced in the last frame (``None``: no mask is made)."""
+    the process's CPU use (% of one core, ``nan`` until measured), the quality level
+    of the last frame and the people enhanced in it (``None``: no mask is made)."""
 
     fps: float = 0.0
     latency_ms: float = 0.0
     backend: str = ""
+    cpu_percent: float = float("nan")
+    level: str = ""
     people: int | None = None
 
 

@@ -3,7 +3,9 @@
 For each backend and thread count: the ``face`` engine on one 192×192 tile and on the
 whole plan's tiles in one call (per tile), and ``FaceFinder.detect`` on a synthetic
 group frame (tile resizing, the engine, decoding, NMS); the part outside the engine is
-reported too. Prints medians and p95 in ms as a Markdown table.
+reported too. Prints wall-clock medians and p95 and the median process CPU time in ms
+as a Markdown table: on a shared machine, CPU time with one thread is the cost an idle
+core would see.
 
     PYTHONPATH=$PWD .venv/bin/python tools/time_face_finder.py --backends cpu --threads 1 2
 """
@@ -45,19 +47,26 @@ def group_frame(size: tuple[int, int], heights: tuple[int, ...] = (25, 32, 40, 5
     return frame
 
 
-def timed(run: Callable[[], object], repeats: int, warmup: int = 3) -> list[float]:
+Samples = tuple[list[float], list[float]]
+"""Wall-clock and process CPU milliseconds of each run."""
+
+
+def timed(run: Callable[[], object], repeats: int, warmup: int = 3) -> Samples:
     for _ in range(warmup):
         run()
-    samples = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, used = time.perf_counter(), time.process_time()
         run()
-        samples.append((time.perf_counter() - started) * 1000.0)
-    return samples
+        wall.append((time.perf_counter() - started) * 1000.0)
+        cpu.append((time.process_time() - used) * 1000.0)
+    return wall, cpu
 
 
-def stats(samples: list[float]) -> str:
-    return f"{np.median(samples):.2f} | {np.percentile(samples, 95):.2f}"
+def stats(samples: Samples, per: int = 1) -> str:
+    """``median wall | p95 wall | median CPU`` in ms, divided by ``per``."""
+    wall, cpu = (np.asarray(s) / per for s in samples)
+    return f"{np.median(wall):.2f} | {np.percentile(wall, 95):.2f} | {np.median(cpu):.2f}"
 
 
 def time_backend(backend: str, threads: int, frame: np.ndarray, plan: faces.TilePlan,
@@ -78,13 +87,12 @@ def time_backend(backend: str, threads: int, frame: np.ndarray, plan: faces.Tile
         batched = timed(lambda: engine({"image": batch}), repeats)
         rows = [
             ("engine, 1 tile", stats(timed(lambda: engine({"image": one}), repeats))),
-            (f"engine, {len(plan)} tiles in one call, per tile",
-             stats([s / len(plan) for s in batched])),
+            (f"engine, {len(plan)} tiles in one call, per tile", stats(batched, len(plan))),
             (f"engine, {len(plan)} tiles in one call", stats(batched)),
             (f"detect(), whole frame ({len(plan)} tiles)",
              stats(timed(lambda: finder.detect(frame), repeats))),
             ("tiles resized + tensor (no engine)", stats(timed(prepare, repeats))),
-            ("faces found", f"{len(finder.detect(frame))} |"),
+            ("faces found", f"{len(finder.detect(frame))} | |"),
         ]
     finally:
         engine.close()
@@ -104,8 +112,8 @@ def main() -> None:
     plan = faces.plan_tiles(size, args.min_face)
     print(f"frame {args.size}, faces from {args.min_face:g} px: {len(plan)} tiles "
           f"({', '.join(str(t.size) for t in plan.tiles)} px)")
-    print("| backend | threads | what | median ms | p95 ms |")
-    print("|---|---:|---|---:|---:|")
+    print("| backend | threads | what | median ms | p95 ms | median CPU ms |")
+    print("|---|---:|---|---:|---:|---:|")
     for backend in args.backends:
         for threads in args.threads:
             for what, figures in time_backend(backend, threads, frame, plan, args.min_face,

@@ -306,17 +306,6 @@ def _strides(op: object, name: str) -> tuple[int, int]:
     return int(options.StrideH()), int(options.StrideW())
 
 
-def tflite_ops(data: bytes) -> list[str]:
-    """Op names of a ``.tflite``'s first subgraph in execution order (custom ops by their
-    custom name), to inspect a graph: e.g. the landscape model pools with ``MEAN`` where
-    the general one uses ``AVERAGE_POOL_2D``."""
-    import tflite
-
-    model = tflite.Model.GetRootAsModel(data, 0)
-    graph = model.Subgraphs(0)
-    return [_op_name(model, graph.Operators(k)) for k in range(graph.OperatorsLength())]
-
-
 def read_tflite(data: bytes) -> TFLiteGraph:
     """Parse a selfie segmenter ``.tflite`` (its bytes) into a :class:`TFLiteGraph`.
 

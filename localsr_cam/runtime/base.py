@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from localsr_cam.errors import BackendUnavailableError, ConfigError
 
@@ -54,6 +54,14 @@ class Engine(Protocol):
     def __call__(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class PreparesShapes(Protocol):
+    """An engine that can get ready for a known set of input shapes before the first
+    frame (the PyTorch CUDA engine captures its graphs then)."""
+
+    def prepare_shapes(self, shapes: Sequence[tuple[int, ...]]) -> None: ...
 
 
 TENSORRT_INSTALL_HINT = ("install it with `pip install tensorrt` (NVIDIA's wheels, CUDA 12 "

@@ -1,6 +1,7 @@
 """Training the super-resolution models (``localsr-cam train``) and shipping them.
 
 Owns the training loop, its options and the shipped files' manifest entries. May import
-measure (the degradation model shared with eval), capture (image files), zoo, models,
-paths and errors; not cli, pipeline, process or outputs.
+measure (the degradation model and metrics shared with eval), capture (image files),
+zoo, runtime (process-wide torch settings), models, paths and errors; not cli,
+pipeline, process or outputs.
 """

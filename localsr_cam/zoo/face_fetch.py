@@ -19,6 +19,7 @@ manifest helpers it reuses):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import tempfile
 import warnings
@@ -125,11 +126,22 @@ def golden_values(outputs: dict[str, Any]) -> dict[str, tuple[int, float, tuple[
     return values
 
 
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _figure(value: float) -> float:
+    """Three significant digits: stable manifest bytes for the same result."""
+    return float(f"{value:.2e}")
+
+
 def _max_diff(output: dict[str, Any], reference: dict[str, Any]) -> float:
     return max(float((output[role] - reference[role]).abs().max()) for role in OUTPUTS)
 
 
-def _golden_diff(output: dict[str, Any]) -> float:
+def golden_diff(output: dict[str, Any]) -> float:
+    """Largest |Δ| of ``output`` (raw outputs for :func:`verification_batch`) from
+    :data:`GOLDEN` at each image's recorded best anchor."""
     worst = 0.0
     for k, image in enumerate(VERIFY_IMAGES):
         best, logit, regressors = GOLDEN[image]
@@ -148,12 +160,12 @@ def compare(tflite: bytes, images: Any, outputs: dict[str, dict[str, Any]]) -> d
     if reference is not None:
         record["reference"] = "LiteRT (ai_edge_litert) on the original .tflite"
         for runtime, output in outputs.items():
-            record[f"max_abs_diff_{runtime}"] = selfie_fetch._figure(_max_diff(output,
+            record[f"max_abs_diff_{runtime}"] = _figure(_max_diff(output,
                                                                                reference))
     elif GOLDEN:
         record["reference"] = "best-anchor outputs recorded from LiteRT 2.3.0"
         for runtime, output in outputs.items():
-            record[f"max_abs_diff_{runtime}"] = selfie_fetch._figure(_golden_diff(output))
+            record[f"max_abs_diff_{runtime}"] = _figure(golden_diff(output))
     else:
         raise ModelError("cannot verify the face detector: install ai-edge-litert "
                          "(`pip install ai-edge-litert`)")
@@ -225,9 +237,9 @@ def build_from_tflite(tflite: bytes, source: str = "") -> selfie_fetch.BuiltMode
                               "layout": "logits"}},
         "source": {"package": selfie_fetch.MEDIAPIPE_REQUIREMENT,
                    "file": source or SOURCE.member, "license": "Apache-2.0"},
-        "sha256": {"tflite": selfie_fetch._sha256_bytes(tflite),
-                   "weights": selfie_fetch._sha256_bytes(weights),
-                   "onnx": selfie_fetch._sha256_bytes(onnx_bytes)},
+        "sha256": {"tflite": _sha256(tflite),
+                   "weights": _sha256(weights),
+                   "onnx": _sha256(onnx_bytes)},
         "verification": verification,
     }
     log.info("%s: max |Δ| torch %.1e, onnx %.1e (%s)", NAME,

@@ -72,6 +72,16 @@ def build_paper_unet(**config: Any) -> nn.Module:
     return _construct(PaperUNet, "paper", config)
 
 
+def fast_unet_config(width: int, depth: int, **_: Any) -> dict[str, Any]:
+    """FastUNet's constructor arguments from the training flags it uses."""
+    return {"width": width, "depth": depth}
+
+
+def paper_unet_config(width: int, dropout: float, residual: bool, **_: Any) -> dict[str, Any]:
+    """PaperUNet's constructor arguments from the training flags it uses."""
+    return {"width": width, "dropout": dropout, "residual": residual}
+
+
 def load_selfie(name: str, weights: Path, config: Mapping[str, Any]) -> nn.Module:
     """The selfie segmenter variant ``name`` from the state dict ``models fetch`` wrote."""
     from localsr_cam.models.selfie import load_state_dict

@@ -48,7 +48,9 @@ class ModelSpec:
     ``build`` is set, the plain state dict in ``weights`` is loaded into ``build(**config)``.
     ``export``: writes the module's ONNX. ``open``: a custom opener for models that run
     in another library (Mask R-CNN in torchvision); it replaces the generic backends.
-    ``train_defaults``: the training recipe's defaults (loss, scheduler, patch, ...).
+    ``train_defaults``: the training recipe's defaults (loss, scheduler, patch, ...);
+    ``train_config``: the constructor arguments from the training flags (``width``,
+    ``depth``, ``dropout``, ``residual`` as keywords; each model takes what it uses).
     """
 
     name: str
@@ -63,6 +65,7 @@ class ModelSpec:
     export: Callable[[nn.Module, Path], None] | None = None
     open: Opener | None = None
     train_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    train_config: Callable[..., dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -71,6 +74,21 @@ class ModelSpec:
     @property
     def trainable(self) -> bool:
         return self.build is not None
+
+
+def repair_hint(name: str) -> str:
+    """What fixes a corrupt or changed file of model ``name``, as a clause.
+
+    A shipped model (the trainable ones, trained by us and tracked in git) is restored,
+    not retrained (training takes minutes and data folders); a converted one is rebuilt
+    by its command.
+    """
+    spec = model_spec(name)
+    if spec.trainable:
+        files = " ".join(f"engines/{f}" for f in (spec.onnx, spec.weights) if f)
+        return (f"restore the shipped file: `git checkout -- {files}` in the project "
+                "folder, or reinstall localsr-cam")
+    return f"rebuild it with `{spec.build_command}`"
 
 
 def _open_maskrcnn(name: str, backend: str, threads: int, weights: str | None) -> Engine:
@@ -98,6 +116,8 @@ def unregister_model(name: str) -> None:
 
 SR_BASELINES = ("bicubic", "bilinear")
 """Plain upscales offered wherever an SR model is chosen; not models."""
+DEFAULT_SR_MODEL = "fast"
+"""The model every command uses unless told otherwise."""
 
 for _spec in (
     ModelSpec("selfie", "segment", "selfie.onnx", "selfie.pt", FETCH_COMMAND,
@@ -118,12 +138,13 @@ for _spec in (
               "FastUNet: LR-space residual U-Net with PixelShuffle, for real time",
               build=recipes.build_fast_unet, export=recipes.export_sr,
               train_defaults={"loss": "l1", "scheduler": "cosine", "patch": 96, "batch": 16,
-                              "lr": 2e-3, "width": 16}),
+                              "lr": 2e-3, "width": 16},
+              train_config=recipes.fast_unet_config),
     ModelSpec("paper", "sr", "paper_unet.onnx", "paper_unet.pt",
               "localsr-cam train --model paper",
               "PaperUNet: the paper's vanilla U-Net on the bicubic-resized input",
               build=recipes.build_paper_unet, export=recipes.export_sr,
-              train_defaults={"width": 32}),
+              train_defaults={"width": 32}, train_config=recipes.paper_unet_config),
 ):
     register_model(_spec)
 
