@@ -85,8 +85,10 @@ def add_model_flags(group: Any, models: Sequence[str], *, explicit_defaults: boo
                        f"upscale [default: {DEFAULT_SR_MODEL}]")
     group.add_argument("--segmenter", choices=segmenter_choices(), default=default("auto"),
                        help="person segmenter: selfie (256x256), selfie-landscape "
-                       "(144x256), maskrcnn (the paper's, slow); auto picks by aspect "
-                       "[default: auto]")
+                       "(144x256), maskrcnn (the paper's, slow), people (a face finder, "
+                       "then a selfie crop per person: groups, people far away); auto "
+                       "switches between the close-up selfie and people from what the "
+                       "face finder sees [default: auto]")
     group.add_argument("--backend", choices=BACKENDS, default=default("auto"),
                        help="cpu = ONNX Runtime, torch = PyTorch on CPU, cuda = PyTorch on "
                        "an NVIDIA GPU, tensorrt; auto tries tensorrt (when its plans are "
