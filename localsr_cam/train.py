@@ -1,11 +1,16 @@
 """Train a super-resolution U-Net (``localsr-cam train``) and ship it to ``engines/``.
 
-HR photos come from a folder (plain, or DIV2K layout with ``*_HR`` subfolders). Each
-step samples random HR patches (flips, 90° rotations), makes their LR input with
-:func:`degrade` (the same 2× downscale the evaluation uses) and fits the network with
-MSE or L1 and Adam. After each epoch the model is scored on the validation folder
-(PSNR/SSIM on RGB uint8, against bicubic upscaling), the training state is saved as a
-checkpoint (``--resume`` continues from it) and the best epoch's weights are kept. At
+HR photos come from folders (plain, or DIV2K layout with ``*_HR`` subfolders);
+``--holdout`` moves named photos from them to validation. Each step samples random HR
+regions (flips, 90° rotations), degrades them with the camera model of
+:mod:`localsr_cam.measure.degrade` (the one ``eval`` uses; ``--degrade area|bicubic``
+keeps the old clean downscale), estimates the degradation levels of each LR region with
+:func:`localsr_cam.process.estimate.estimate_levels` (as the app does per frame: the net
+learns from estimates, not true values), crops a training patch and fits the network
+with MSE or L1 and Adam. After each epoch the model is scored on the validation images
+under every evaluation suite (PSNR/SSIM on RGB uint8, against bicubic upscaling), the
+training state is saved as a checkpoint (``--resume`` continues from it) and the best
+epoch's weights are kept. At
 the end the best weights are written to ``engines/<model>.pt`` (a plain state dict),
 exported to ``engines/<model>.onnx``, and the manifest entry records config, size,
 cost, sha256, validation figures and the exact command.
@@ -39,11 +44,12 @@ from localsr_cam.engines import (
     write_manifest_entry,
 )
 from localsr_cam.errors import EXIT_USAGE, ConfigError, LocalSRError, ModelError, SourceError
+from localsr_cam.measure.degrade import crop_even
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-DEGRADE_METHODS = {"area": cv2.INTER_AREA, "bicubic": cv2.INTER_CUBIC}
+TRAIN_DEGRADES = ("webcam", "area", "bicubic")
 DEFAULTS: dict[str, dict[str, Any]] = {
     "fast": {"loss": "l1", "scheduler": "cosine", "patch": 96, "batch": 16, "lr": 2e-3},
     "paper": {"loss": "mse", "scheduler": "plateau", "patch": 64, "batch": 8, "lr": 1e-3},
@@ -51,31 +57,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 # --------------------------------------------------------------------------- data
-
-
-def crop_even(image: np.ndarray) -> np.ndarray:
-    """The top-left part of an H×W×C image with even H and W (a view, not a copy)."""
-    h, w = image.shape[:2]
-    return image[: h - h % 2, : w - w % 2]
-
-
-def degrade(hr_uint8_bgr: np.ndarray, method: str = "area") -> np.ndarray:
-    """The LR input for an HR image: crop to even size, then 2× downscale with OpenCV.
-
-    ``hr_uint8_bgr`` is H×W×3 uint8 (BGR or RGB, the channels are treated alike);
-    returns (H//2)×(W//2)×3 uint8. ``method`` is ``"area"`` (cv2.INTER_AREA, the exact
-    2×2 mean) or ``"bicubic"`` (cv2.INTER_CUBIC). Pair the result with
-    ``crop_even(hr)`` as ground truth.
-    """
-    if method not in DEGRADE_METHODS:
-        raise ConfigError(f"unknown degradation {method!r}; choose one of: "
-                          f"{', '.join(DEGRADE_METHODS)}")
-    hr = crop_even(hr_uint8_bgr)
-    if hr.shape[0] < 2 or hr.shape[1] < 2:
-        raise SourceError(f"image of size {hr_uint8_bgr.shape[1]}x{hr_uint8_bgr.shape[0]} "
-                          "is too small to downscale 2x")
-    return cv2.resize(hr, (hr.shape[1] // 2, hr.shape[0] // 2),
-                      interpolation=DEGRADE_METHODS[method])
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -113,40 +94,63 @@ def to_uint8(tensor: torch.Tensor) -> np.ndarray:
 
 
 class PatchSampler:
-    """Random (LR, HR) training pairs from HR images held in memory.
+    """Random (LR, levels, HR) training triples from HR images held in memory.
 
-    ``batch(n)`` returns ``lr`` n×3×(p/2)×(p/2) and ``hr`` n×3×p×p float32 in [0,1]
-    (RGB), p = ``patch``. Patches start on even pixels, get a random flip and 90°
-    rotation, and the LR side comes from :func:`degrade`. Randomness comes from a torch
-    generator whose state is saved in checkpoints.
+    ``batch(n)`` returns ``lr`` n×3×(p/2)×(p/2), ``levels`` n×K and ``hr`` n×3×p×p
+    float32 (RGB in [0,1]), p = ``patch``. Each sample: an HR region of ``region`` px
+    (≥ p) starting on even pixels, a random flip and 90° rotation, degraded as a whole
+    (``degrade``: ``webcam`` = the random camera model, or a clean ``area``/``bicubic``
+    downscale), its levels estimated on the whole LR region (as on a frame), then a p×p
+    HR / (p/2)² LR patch cut at the same place. Randomness comes from a numpy generator
+    whose state :meth:`state` / :meth:`set_state` save and restore (for checkpoints).
     """
 
-    def __init__(self, images: list[np.ndarray], patch: int, method: str,
-                 generator: torch.Generator) -> None:
+    def __init__(self, images: list[np.ndarray], patch: int, degrade: str, seed: int,
+                 region: int | None = None) -> None:
         self.images = images
         self.patch = patch
-        self.method = method
-        self.gen = generator
+        self.degrade = degrade
+        self.region = max(patch, region or patch)
+        self.rng = np.random.default_rng(seed)
 
-    def _randint(self, high: int) -> int:
-        return int(torch.randint(high, (1,), generator=self.gen))
+    def state(self) -> str:
+        import json
 
-    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        p = self.patch
-        lrs, hrs = [], []
-        for _ in range(n):
-            img = self.images[self._randint(len(self.images))]
-            y = 2 * self._randint((img.shape[0] - p) // 2 + 1)
-            x = 2 * self._randint((img.shape[1] - p) // 2 + 1)
-            hr = img[y: y + p, x: x + p]
-            if self._randint(2):
-                hr = hr[:, ::-1]
-            hr = np.ascontiguousarray(np.rot90(hr, self._randint(4)))
-            lrs.append(degrade(hr, self.method))
-            hrs.append(hr)
+        return json.dumps(self.rng.bit_generator.state)
+
+    def set_state(self, state: str) -> None:
+        import json
+
+        self.rng.bit_generator.state = json.loads(state)
+
+    def _one(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        from localsr_cam.measure import degrade as camera
+        from localsr_cam.process.estimate import estimate_levels
+
+        rng, p = self.rng, self.patch
+        img = self.images[int(rng.integers(len(self.images)))]
+        r = min(self.region, img.shape[0] // 2 * 2, img.shape[1] // 2 * 2)
+        y = 2 * int(rng.integers((img.shape[0] - r) // 2 + 1))
+        x = 2 * int(rng.integers((img.shape[1] - r) // 2 + 1))
+        hr = img[y: y + r, x: x + r]
+        if rng.integers(2):
+            hr = hr[:, ::-1]
+        hr = np.ascontiguousarray(np.rot90(hr, int(rng.integers(4))))
+        if self.degrade == "webcam":
+            sample = camera.degrade(hr, rng)
+        else:
+            sample = camera.apply(hr, camera.DegradeParams(resize=(self.degrade,), clean=True))
+        levels = estimate_levels(sample.lr)
+        py = 2 * int(rng.integers((r - p) // 2 + 1))
+        px = 2 * int(rng.integers((r - p) // 2 + 1))
+        return (sample.lr[py // 2: (py + p) // 2, px // 2: (px + p) // 2], levels,
+                sample.hr[py: py + p, px: px + p])
+
+    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        lrs, levels, hrs = zip(*(self._one() for _ in range(n)), strict=True)
         lr_t = torch.from_numpy(np.stack(lrs)).permute(0, 3, 1, 2).float() / 255.0
         hr_t = torch.from_numpy(np.stack(hrs)).permute(0, 3, 1, 2).float() / 255.0
-        return lr_t, hr_t
+        return lr_t, torch.from_numpy(np.stack(levels)), hr_t
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -171,21 +175,34 @@ def score(sr: np.ndarray, hr: np.ndarray) -> tuple[float, float]:
     return psnr, ssim
 
 
-def evaluate(model: nn.Module, images: list[tuple[str, np.ndarray]], method: str,
-             crop: int = 0) -> dict[str, Any]:
-    """Validation figures of ``model`` vs bicubic (cv2.INTER_CUBIC) on RGB uint8 images.
+def image_seed(suite: str, name: str) -> int:
+    """The per-image seed of a suite (stable across runs, folders and image order)."""
+    import zlib
 
-    Each HR image is centre-cropped to ``crop`` (0: whole image) and to even size,
-    degraded with ``method`` and super-resolved. Returns ``{"per_image": [...], "mean":
+    return zlib.crc32(f"{suite}:{name}".encode())
+
+
+def evaluate_suite(model: nn.Module, images: list[tuple[str, np.ndarray]], suite: str,
+                   crop: int = 0) -> dict[str, Any]:
+    """Validation figures of ``model`` vs bicubic (cv2.INTER_CUBIC) under one suite.
+
+    Each RGB uint8 HR image is centre-cropped to ``crop`` (0: whole image) and to even
+    size, degraded by ``suite`` (seed :func:`image_seed`), its levels estimated on the LR
+    image, and super-resolved. Returns ``{"per_image": [...], "mean": {...}, "worst":
     {...}}`` with keys psnr, ssim, bicubic_psnr, bicubic_ssim, gain_db.
     """
+    from localsr_cam.measure.degrade import degrade_suite
+    from localsr_cam.process.estimate import estimate_levels
+
     model.eval()
     rows = []
     for name, full in images:
-        hr = np.ascontiguousarray(crop_even(center_crop(full, crop)))
-        lr = degrade(hr, method)
+        sample = degrade_suite(np.ascontiguousarray(crop_even(center_crop(full, crop))),
+                               suite, image_seed(suite, name))
+        hr, lr = sample.hr, sample.lr
+        levels = torch.from_numpy(estimate_levels(lr))[None]
         with torch.no_grad():
-            sr = to_uint8(model(to_tensor(lr)))
+            sr = to_uint8(model(to_tensor(lr), levels))
         bic = cv2.resize(lr, (hr.shape[1], hr.shape[0]), interpolation=cv2.INTER_CUBIC)
         psnr, ssim = score(sr, hr)
         bpsnr, bssim = score(bic, hr)
@@ -194,7 +211,45 @@ def evaluate(model: nn.Module, images: list[tuple[str, np.ndarray]], method: str
                      "gain_db": round(psnr - bpsnr, 3)})
     mean = {key: round(float(np.mean([r[key] for r in rows])), 4)
             for key in ("psnr", "ssim", "bicubic_psnr", "bicubic_ssim", "gain_db")}
-    return {"per_image": rows, "mean": mean}
+    worst = min(rows, key=lambda r: r["gain_db"])
+    return {"per_image": rows, "mean": mean,
+            "worst": {"image": worst["image"], "gain_db": worst["gain_db"]}}
+
+
+def evaluate(model: nn.Module, images: list[tuple[str, np.ndarray]], suites: Sequence[str],
+             crop: int = 0) -> dict[str, Any]:
+    """:func:`evaluate_suite` for each suite, plus the selection ``score``: the mean gain
+    over suites, plus the worst image's shortfall below −0.1 dB (any suite), so that a
+    model that helps on average but loses somewhere ranks lower."""
+    by_suite = {suite: evaluate_suite(model, images, suite, crop) for suite in suites}
+    mean_gain = float(np.mean([r["mean"]["gain_db"] for r in by_suite.values()]))
+    worst = min(r["worst"]["gain_db"] for r in by_suite.values())
+    return {"suites": by_suite, "mean_gain_db": round(mean_gain, 4),
+            "worst_gain_db": worst, "score": round(mean_gain + min(0.0, worst + 0.1), 4)}
+
+
+def split_holdout(train_dirs: Sequence[Path], val_dirs: Sequence[Path],
+                  holdout: str) -> tuple[list[Path], list[Path]]:
+    """(training files, validation files): every image of ``train_dirs`` except the
+    comma-separated ``holdout`` names, which join the images of ``val_dirs``. A holdout
+    name found in no train folder is a ConfigError (a typo would train on it)."""
+    names = {n.strip() for n in holdout.split(",") if n.strip()}
+    train = [p for d in train_dirs for p in list_images(d)]
+    missing = names - {p.name for p in train}
+    if missing:
+        raise ConfigError(f"--holdout names not in the train folders: {', '.join(sorted(missing))}")
+    val = [p for d in val_dirs for p in list_images(d)] + [p for p in train if p.name in names]
+    return [p for p in train if p.name not in names], val
+
+
+def _log_to(path: Path) -> None:
+    """Also append this module's log records to ``path`` (once per path)."""
+    for handler in log.handlers:
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == path:
+            return
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
 
 
 # --------------------------------------------------------------------------- CLI
@@ -205,16 +260,29 @@ def build_parser() -> argparse.ArgumentParser:
         prog="localsr-cam train",
         description="Train the FastUNet or PaperUNet 2x super-resolver and ship it.")
     parser.add_argument("--model", choices=("fast", "paper"), default="fast")
-    parser.add_argument("--train-dir", type=Path, required=True,
-                        help="HR images (plain folder or DIV2K *_HR subfolders)")
-    parser.add_argument("--val-dir", type=Path, required=True,
-                        help="HR validation images (model selection and reported figures)")
+    parser.add_argument("--train-dir", type=Path, required=True, action="append",
+                        help="HR images (plain folder or DIV2K *_HR subfolders); repeat "
+                             "for more folders")
+    parser.add_argument("--val-dir", type=Path, required=True, action="append",
+                        help="HR validation images (model selection and reported figures); "
+                             "repeatable")
+    parser.add_argument("--holdout", default="",
+                        help="comma-separated file names (e.g. donna.png) in the train "
+                             "folders to validate on instead of training")
     parser.add_argument("--width", type=int, help="channels (fast: 16, paper: 32)")
     parser.add_argument("--depth", type=int, default=2, help="FastUNet half-res conv blocks")
     parser.add_argument("--dropout", type=float, default=0.1, help="PaperUNet dropout")
     parser.add_argument("--no-residual", action="store_true",
                         help="PaperUNet outputs the image directly, as in the paper")
-    parser.add_argument("--degrade", choices=tuple(DEGRADE_METHODS), default="area")
+    parser.add_argument("--degrade", choices=TRAIN_DEGRADES, default="webcam",
+                        help="training LR: the random camera model (webcam) or a clean "
+                             "area/bicubic downscale")
+    parser.add_argument("--levels", type=int, default=3,
+                        help="degradation levels fed to the net (0: a blind net, as before)")
+    parser.add_argument("--region", type=int, default=0,
+                        help="HR region degraded and estimated per sample (0: 1.5x patch)")
+    parser.add_argument("--val-suites", default="all",
+                        help="evaluation suites to validate on (comma-separated, or all)")
     parser.add_argument("--loss", choices=("mse", "l1"))
     parser.add_argument("--scheduler", choices=("plateau", "cosine"))
     parser.add_argument("--lr", type=float, help="Adam learning rate")
@@ -278,11 +346,19 @@ def parse_args(argv: Sequence[str]) -> Settings:
         raise ConfigError("--batch, --epochs, --iters and --lr must be positive")
     if args.time_budget is not None and args.time_budget <= 0:
         raise ConfigError("--time-budget must be positive minutes")
+    if args.levels < 0:
+        raise ConfigError(f"--levels must be 0 or more (got {args.levels})")
+    from localsr_cam.measure.degrade import suite_names
+
+    args.val_suites = tuple(n for part in args.val_suites.split(",") if part.strip()
+                            for n in suite_names(part.strip()))
     if args.model == "fast":
         config: dict[str, Any] = {"width": width, "depth": args.depth}
     else:
         config = {"width": width, "dropout": args.dropout,
                   "residual": not args.no_residual}
+    if args.levels:
+        config["levels"] = args.levels
     return Settings(args, config, args.loss or d["loss"], args.scheduler or d["scheduler"],
                     lr, patch, batch)
 
@@ -299,7 +375,8 @@ def _load_checkpoint(path: Path, rebuild: str) -> dict[str, Any]:
     from localsr_cam.models.unet import _safe_load
 
     ckpt = _safe_load(path, rebuild)
-    keys = {"model", "optimizer", "scheduler", "epoch", "best", "best_state", "config", "rng"}
+    keys = {"model", "optimizer", "scheduler", "epoch", "best", "best_state", "config",
+            "sampler_rng"}
     if not isinstance(ckpt, dict) or not keys <= set(ckpt):
         raise ModelError(f"{path} is not a training checkpoint of `localsr-cam train`; "
                          f"start again without --resume (`{rebuild}`)")
@@ -318,10 +395,13 @@ def train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    train_imgs = [read_rgb(p, settings.patch) for p in list_images(args.train_dir)]
-    val_imgs = [(p.name, read_rgb(p)) for p in list_images(args.val_dir)]
-    gen = torch.Generator().manual_seed(args.seed)
-    sampler = PatchSampler(train_imgs, settings.patch, args.degrade, gen)
+    train_paths, val_paths = split_holdout(args.train_dir, args.val_dir, args.holdout)
+    train_imgs = [read_rgb(p, settings.patch) for p in train_paths]
+    val_imgs = [(p.name, read_rgb(p)) for p in val_paths]
+    log.info("training on %d images, validating on %d (%s) under %s", len(train_imgs),
+             len(val_imgs), ", ".join(n for n, _ in val_imgs), ", ".join(args.val_suites))
+    sampler = PatchSampler(train_imgs, settings.patch, args.degrade, args.seed,
+                           args.region or settings.patch * 3 // 2 // 2 * 2)
 
     model = build_model(args.model, **settings.config)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
@@ -343,7 +423,7 @@ def train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
-        gen.set_state(ckpt["rng"])
+        sampler.set_state(ckpt["sampler_rng"])
         start_epoch, best = int(ckpt["epoch"]), float(ckpt["best"])
         best_epoch = int(ckpt.get("best_epoch", -1))
         best_state = ckpt["best_state"]
@@ -353,6 +433,7 @@ def train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
 
     work = args.work_dir / args.model
     work.mkdir(parents=True, exist_ok=True)
+    _log_to(work / "train.log")
     t0 = time.monotonic() - elapsed_before
     epoch_times: list[float] = []
     history = []
@@ -363,34 +444,37 @@ def train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
         bar = tqdm(range(args.iters), desc=f"{args.model} epoch {epoch + 1}/{args.epochs}",
                    disable=args.quiet, leave=False, file=sys.stderr)
         for _ in bar:
-            lr_t, hr_t = sampler.batch(settings.batch)
-            loss = loss_fn(model(lr_t), hr_t)
+            lr_t, levels_t, hr_t = sampler.batch(settings.batch)
+            loss = loss_fn(model(lr_t, levels_t), hr_t)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             running += loss.item()
             bar.set_postfix(loss=f"{running / (bar.n + 1):.5f}")
         bar.close()
-        val = evaluate(model, val_imgs, args.degrade, args.val_crop)["mean"]
+        report = evaluate(model, val_imgs, args.val_suites, args.val_crop)
         if settings.scheduler == "cosine":
             scheduler.step()
         else:
-            scheduler.step(val["psnr"])
-        if val["psnr"] > best:
-            best, best_epoch = val["psnr"], epoch + 1
+            scheduler.step(report["score"])
+        if report["score"] > best:
+            best, best_epoch = report["score"], epoch + 1
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         epoch_times.append(time.monotonic() - t_epoch)
         elapsed = time.monotonic() - t0
+        gains = {k: v["mean"]["gain_db"] for k, v in report["suites"].items()}
+        worsts = {k: v["worst"]["gain_db"] for k, v in report["suites"].items()}
         history.append({"epoch": epoch + 1, "loss": round(running / args.iters, 6),
-                        "val_psnr": val["psnr"], "val_gain_db": val["gain_db"],
-                        "lr": optimizer.param_groups[0]["lr"]})
-        log.info("epoch %d: loss %.5f, val PSNR %.3f (bicubic %.3f, %+.3f dB), SSIM %.4f, "
-                 "%.0fs", epoch + 1, running / args.iters, val["psnr"], val["bicubic_psnr"],
-                 val["gain_db"], val["ssim"], elapsed)
+                        "val_score": report["score"], "val_gain_db": gains,
+                        "val_worst_db": worsts, "lr": optimizer.param_groups[0]["lr"]})
+        log.info("epoch %d: loss %.5f, val score %.3f; gain/worst dB %s; %.0fs", epoch + 1,
+                 running / args.iters, report["score"],
+                 ", ".join(f"{k} {gains[k]:+.2f}/{worsts[k]:+.2f}" for k in gains), elapsed)
         ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "best": best,
                 "best_epoch": best_epoch, "best_state": best_state,
-                "config": settings.config, "rng": gen.get_state(), "elapsed_s": elapsed}
+                "config": settings.config, "sampler_rng": sampler.state(),
+                "elapsed_s": elapsed}
         _save(ckpt, work / "last.pt")
         if args.time_budget is not None and \
                 elapsed + max(epoch_times) > args.time_budget * 60 and epoch + 1 < args.epochs:
@@ -400,7 +484,7 @@ def train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
     duration = time.monotonic() - t0
     model.load_state_dict(best_state)
     model.eval()
-    summary: dict[str, Any] = {"best_epoch": best_epoch, "best_val_psnr": best,
+    summary: dict[str, Any] = {"best_epoch": best_epoch, "best_val_score": best,
                                "duration_s": round(duration, 1), "history": history,
                                "init": init_info}
     _save(best_state, work / "best.pt")
@@ -423,7 +507,13 @@ def _init_from(model: nn.Module, path: Path, rebuild: str, out: Path,
 
     state = read_state_dict(path, rebuild)
     try:
-        model.load_state_dict(state)
+        # a net trained without levels may start a degradation-aware one: its FiLM
+        # layers are missing and stay at their identity start
+        result = model.load_state_dict(state, strict=False)
+        if result.unexpected_keys or any(not k.startswith("film.")
+                                         for k in result.missing_keys):
+            raise RuntimeError(f"missing {result.missing_keys}, unexpected "
+                               f"{result.unexpected_keys}")
     except RuntimeError as exc:
         raise ModelError(f"{path} does not fit this model's config "
                          f"({str(exc).strip().splitlines()[0]}); check the model flags") from None

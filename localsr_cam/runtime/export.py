@@ -1,8 +1,9 @@
 """Export a super-resolution network to ONNX and check it against PyTorch.
 
 The exported graph follows the engine contract: input ``image`` (N×3×h×w float32 RGB in
-[0,1], the LR image), output ``sr`` (N×3×2h×2w float32), batch, height and width
-dynamic, opset 17, one self-contained file (no external data). onnxruntime is imported
+[0,1], the LR image) and, for a degradation-aware net, ``levels`` (N×K float32, see
+:mod:`localsr_cam.process.estimate`), output ``sr`` (N×3×2h×2w float32), batch, height and
+width dynamic, opset 17, one self-contained file (no external data). onnxruntime is imported
 only inside the functions that need it.
 """
 
@@ -28,7 +29,13 @@ log = logging.getLogger(__name__)
 
 OPSET = 17
 INPUT_NAME = "image"
+LEVELS_NAME = "levels"
 OUTPUT_NAME = "sr"
+
+
+def num_levels(model: nn.Module) -> int:
+    """K, the degradation levels ``model`` takes (0: image only)."""
+    return int(getattr(model, "levels", 0) or 0)
 
 
 def export_sr_onnx(model: nn.Module, path: Path, sample_hw: tuple[int, int] = (48, 64)) -> None:
@@ -39,18 +46,24 @@ def export_sr_onnx(model: nn.Module, path: Path, sample_hw: tuple[int, int] = (4
     serves every input size. ``sample_hw`` is only the tracing example's size.
     """
     model = model.eval()
+    k = num_levels(model)
     export_module = getattr(model, "export_module", None)
     if export_module is not None:  # an equivalent graph that runs faster in ORT
         model = export_module().eval()
-    sample = torch.rand(1, 3, *sample_hw)
+    args: tuple[torch.Tensor, ...] = (torch.rand(1, 3, *sample_hw),)
+    names = [INPUT_NAME]
+    axes: dict[str, dict[int, str]] = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
+                                       OUTPUT_NAME: {0: "batch", 2: "height2", 3: "width2"}}
+    if k:
+        args += (torch.rand(1, k),)
+        names.append(LEVELS_NAME)
+        axes[LEVELS_NAME] = {0: "batch"}
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         scratch = Path(tmp) / "model.onnx"
         torch.onnx.export(
-            model, (sample,), str(scratch),
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
-                          OUTPUT_NAME: {0: "batch", 2: "height2", 3: "width2"}},
+            model, args, str(scratch),
+            input_names=names, output_names=[OUTPUT_NAME], dynamic_axes=axes,
             opset_version=OPSET, dynamo=False, do_constant_folding=True,
         )
         write_atomically(Path(path), scratch.read_bytes())
@@ -74,16 +87,22 @@ def ort_session(path: Path | bytes, threads: int = 2) -> Any:
 def parity(model: nn.Module, onnx_path: Path,
            sizes: Iterable[tuple[int, int]] = ((1, 1), (3, 5), (17, 33), (48, 64)),
            seed: int = 0) -> float:
-    """Largest |ONNX Runtime − PyTorch| over random [0,1] inputs of the given h×w sizes."""
+    """Largest |ONNX Runtime − PyTorch| over random [0,1] inputs (and levels) of the
+    given h×w sizes."""
     session = ort_session(onnx_path, threads=1)
     gen = torch.Generator().manual_seed(seed)
     worst = 0.0
     model = model.eval()
+    k = num_levels(model)
     for h, w in sizes:
         image = torch.rand(1, 3, h, w, generator=gen)
+        levels = torch.rand(1, k, generator=gen) * 2
         with torch.no_grad():
-            expected = model(image).numpy()
-        got = session.run([OUTPUT_NAME], {INPUT_NAME: image.numpy()})[0]
+            expected = (model(image, levels) if k else model(image)).numpy()
+        feed = {INPUT_NAME: image.numpy()}
+        if k:
+            feed[LEVELS_NAME] = levels.numpy()
+        got = session.run([OUTPUT_NAME], feed)[0]
         if got.shape != expected.shape:
             raise ModelError(f"{onnx_path}: ONNX output {got.shape} != PyTorch "
                              f"{expected.shape} for input {h}x{w}")
@@ -100,6 +119,9 @@ def time_ort(session: Any, h: int, w: int, repeats: int = 20, warmup: int = 3,
     """
     image = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
     feed = {INPUT_NAME: image}
+    for node in session.get_inputs():
+        if node.name == LEVELS_NAME:
+            feed[LEVELS_NAME] = np.full((1, node.shape[1]), 0.5, np.float32)
     for _ in range(warmup):
         session.run([OUTPUT_NAME], feed)
     times = []

@@ -36,6 +36,7 @@ class OrtEngine:
         self.device = torch.device("cpu")
         self._session: Any = None
         self._outputs: list[str] = []
+        self._inputs: set[str] = set()
 
     def open(self) -> OrtEngine:
         import onnxruntime as ort
@@ -56,10 +57,14 @@ class OrtEngine:
             raise ModelError(f"{self.path} is not a loadable ONNX model ({first_line}){hint}"
                              ) from None
         self._outputs = [o.name for o in self._session.get_outputs()]
+        self._inputs = {i.name for i in self._session.get_inputs()}
         return self
 
     def __call__(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        feeds = {name: tensor.detach().contiguous().numpy() for name, tensor in inputs.items()}
+        """Inputs the model does not take are left out: ``levels`` reaches only a
+        degradation-aware SR model (an older, blind export has ``image`` alone)."""
+        feeds = {name: tensor.detach().contiguous().numpy() for name, tensor in inputs.items()
+                 if name in self._inputs}
         results = self._session.run(self._outputs, feeds)
         return {name: torch.from_numpy(value) for name, value in zip(self._outputs, results,
                                                                     strict=True)}

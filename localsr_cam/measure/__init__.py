@@ -1,0 +1,1 @@
+"""Measuring the pipeline: bench, eval, metrics, figures and the degradation model."""

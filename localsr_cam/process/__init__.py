@@ -1,0 +1,1 @@
+"""Processing one frame: FrameProcessor steps, people finding, masks, boxes, ops, estimate."""
