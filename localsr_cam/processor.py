@@ -6,7 +6,9 @@ Steps (see DESIGN.md, "The flow of one frame"):
 2. mask: temporal EMA, hysteresis, despeckle, feather (:class:`MaskSmoother`), then
    upsampled to the frame;
 3. person box: padded with context, aligned, rounded up to a bucket size;
-4. SR on the box crop only (the U-Net engine);
+   degradation levels of the whole LR frame (noise, JPEG, blur), estimated on the host
+   and smoothed over time (:mod:`localsr_cam.process.estimate`);
+4. SR on the box crop only (the U-Net engine, told the smoothed levels);
 5. background: plain 2× upscale of the whole frame (optionally blurred);
 6. blend the SR crop over the background with the soft mask.
 
@@ -30,6 +32,7 @@ from localsr_cam.config import PipelineConfig
 from localsr_cam.engines import SR_BASELINES, Engine, open_engine, resolve_backend
 from localsr_cam.frames import CapturedFrame, Controls, ProcessedFrame
 from localsr_cam.localize import Box, MaskSmoother, bucket_box, person_box
+from localsr_cam.process.estimate import LevelSmoother, estimate_levels
 from localsr_cam.segment import Segmenter, choose_segmenter
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,10 @@ EngineFactory = Callable[[str, str, int, "str | None"], Engine]
 
 BLUR_RADIUS_FRACTION = 1 / 60
 """Background blur box radius as a fraction of the frame height."""
+
+LEVELS_EMA = 0.05
+"""Weight of a new frame's degradation estimate (a ~20-frame time constant): a camera's
+noise, compression and focus change slowly, the estimate of one frame jitters."""
 
 
 class FrameProcessor:
@@ -65,6 +72,7 @@ class FrameProcessor:
             ema=config.blend.ema, low=config.blend.threshold_low,
             high=config.blend.threshold_high, despeckle=config.blend.despeckle,
             feather_radius=1)
+        self._levels = LevelSmoother(LEVELS_EMA)
         self._torch_threads: int | None = None
 
     # -- life cycle -------------------------------------------------------------------
@@ -122,6 +130,7 @@ class FrameProcessor:
     def reset(self) -> None:
         """Forget temporal state (call between unrelated images)."""
         self._smoother.reset()
+        self._levels.reset()
 
     def close(self) -> None:
         engines: list[Any] = [self._sr, *self._segmenters.values()]
@@ -173,6 +182,9 @@ class FrameProcessor:
                     state.mask = self.segment(lr)
             if (self.uses_sr or state.mask is not None) and not bypass:
                 state.box = self._sr_box(lr, state.mask)
+            if self._sr is not None and state.box is not None:
+                with timer("estimate"):
+                    state.levels = self.levels_of(frame.image)
         except Exception as exc:  # an engine failed on this frame: render passes it through
             state.error = exc
         return state
@@ -190,7 +202,8 @@ class FrameProcessor:
             with timer("background"):
                 output = self._background(state.lr, state.bypass)
             if state.box is not None:
-                self._super_resolve(state.lr, state.mask, state.box, output, timer)
+                self._super_resolve(state.lr, state.mask, state.box, output, timer,
+                                    state.levels)
         except Exception as exc:  # an engine failed on this frame: pass it through
             return self._fallback(state, exc)
         return Rendered(state=state, output=output, box=state.box, fallback=False)
@@ -240,6 +253,12 @@ class FrameProcessor:
             return soft
         return ops.resize_plane(soft, (width, height))
 
+    def levels_of(self, image: np.ndarray) -> torch.Tensor:
+        """Smoothed degradation levels of a host frame (uint8 H×W×3): float32 1×K on
+        the processor's device, a new tensor."""
+        levels = torch.from_numpy(self._levels.update(estimate_levels(image)))
+        return levels if self.device.type == "cpu" else levels.to(self.device)
+
     def _background(self, lr: torch.Tensor, bypass: bool) -> torch.Tensor:
         """The plain 2× upscale (uint8 2H×2W×3, a new tensor), blurred if configured;
         ``bypass`` is the switch as read when the frame arrived."""
@@ -261,18 +280,23 @@ class FrameProcessor:
                                                      blend.context_px, blend.bucket)
 
     def _super_resolve(self, lr: torch.Tensor, mask: torch.Tensor | None, box: Box,
-                       output: torch.Tensor, timer: _StageTimer) -> None:
+                       output: torch.Tensor, timer: _StageTimer,
+                       levels: torch.Tensor | None = None) -> None:
         """Steps 4 and 6: put the person (or the whole frame) into ``output`` in place.
 
-        The foreground is the SR of the box crop for a U-Net model, or the sharp plain
-        upscale when only the background is blurred.
+        The foreground is the SR of the box crop for a U-Net model (given the frame's
+        ``levels``, 1×K float32), or the sharp plain upscale when only the background
+        is blurred.
         """
         full = self.config.blend.full_frame and self.uses_sr
         x0, y0, x1, y1 = box
         with timer("upscale"):
             crop = lr[y0:y1, x0:x1]
             if self._sr is not None:
-                sr = self._sr({"image": ops.bgr8_to_rgb_float(crop)})["sr"]
+                inputs = {"image": ops.bgr8_to_rgb_float(crop)}
+                if levels is not None:
+                    inputs["levels"] = levels
+                sr = self._sr(inputs)["sr"]
                 foreground = ops.rgb_float_to_bgr8(sr)
             else:
                 foreground = ops.upscale2x(crop.contiguous(), self.upscale_mode)
@@ -295,9 +319,11 @@ class FrontState:
     it, so whoever owns that memory keeps it unchanged until :meth:`~FrameProcessor.render`
     has run (on a GPU: until the back half's work has run on the device). ``mask``:
     float32 1×1×H×W soft mask on the device, or ``None``. ``box``: the region to
-    super-resolve in input pixels, or ``None``. ``bypass``: the bypass switch as read
-    when the frame arrived. ``error``: an engine failure in the front half (the back
-    half turns it into the plain upscale). ``stages_ms``: filled by both halves.
+    super-resolve in input pixels, or ``None``. ``levels``: the frame's smoothed
+    degradation levels, float32 1×K on the device (``None`` without SR). ``bypass``:
+    the bypass switch as read when the frame arrived. ``error``: an engine failure in
+    the front half (the back half turns it into the plain upscale). ``stages_ms``:
+    filled by both halves.
     """
 
     frame: CapturedFrame
@@ -306,6 +332,7 @@ class FrontState:
     stages_ms: dict[str, float]
     mask: torch.Tensor | None = None
     box: Box | None = None
+    levels: torch.Tensor | None = None
     error: Exception | None = None
 
 

@@ -175,30 +175,24 @@ def score(sr: np.ndarray, hr: np.ndarray) -> tuple[float, float]:
     return psnr, ssim
 
 
-def image_seed(suite: str, name: str) -> int:
-    """The per-image seed of a suite (stable across runs, folders and image order)."""
-    import zlib
-
-    return zlib.crc32(f"{suite}:{name}".encode())
-
-
 def evaluate_suite(model: nn.Module, images: list[tuple[str, np.ndarray]], suite: str,
                    crop: int = 0) -> dict[str, Any]:
     """Validation figures of ``model`` vs bicubic (cv2.INTER_CUBIC) under one suite.
 
     Each RGB uint8 HR image is centre-cropped to ``crop`` (0: whole image) and to even
-    size, degraded by ``suite`` (seed :func:`image_seed`), its levels estimated on the LR
+    size, degraded by ``suite`` (seed :func:`~localsr_cam.measure.degrade.image_seed`),
+    its levels estimated on the LR
     image, and super-resolved. Returns ``{"per_image": [...], "mean": {...}, "worst":
     {...}}`` with keys psnr, ssim, bicubic_psnr, bicubic_ssim, gain_db.
     """
-    from localsr_cam.measure.degrade import degrade_suite
+    from localsr_cam.measure.degrade import degrade_suite, image_seed
     from localsr_cam.process.estimate import estimate_levels
 
     model.eval()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, full in images:
-        sample = degrade_suite(np.ascontiguousarray(crop_even(center_crop(full, crop))),
-                               suite, image_seed(suite, name))
+        hr_in = np.ascontiguousarray(crop_even(center_crop(full, crop)))
+        sample = degrade_suite(hr_in, suite, image_seed(suite, hr_in))
         hr, lr = sample.hr, sample.lr
         levels = torch.from_numpy(estimate_levels(lr))[None]
         with torch.no_grad():
@@ -305,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out-dir", type=Path, help="engines folder (default: the project's)")
     parser.add_argument("--no-export", action="store_true",
                         help="keep the checkpoints only (no engines files, no manifest)")
+    parser.add_argument("--force", action="store_true",
+                        help="ship to the engines folder even when the model does not beat "
+                             "bicubic and the shipped model on validation")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -320,6 +317,7 @@ class Settings:
     lr: float
     patch: int
     batch: int
+    region: int = 0
 
 
 def parse_args(argv: Sequence[str]) -> Settings:
@@ -359,8 +357,11 @@ def parse_args(argv: Sequence[str]) -> Settings:
                   "residual": not args.no_residual}
     if args.levels:
         config["levels"] = args.levels
+    region = args.region or patch * 3 // 2 // 2 * 2
+    if region < patch or region % 2:
+        raise ConfigError(f"--region must be even and at least --patch (got {region})")
     return Settings(args, config, args.loss or d["loss"], args.scheduler or d["scheduler"],
-                    lr, patch, batch)
+                    lr, patch, batch, region)
 
 
 def _make_scheduler(name: str, optimizer: torch.optim.Optimizer, total_epochs: int) -> Any:
@@ -401,7 +402,7 @@ def train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
     log.info("training on %d images, validating on %d (%s) under %s", len(train_imgs),
              len(val_imgs), ", ".join(n for n, _ in val_imgs), ", ".join(args.val_suites))
     sampler = PatchSampler(train_imgs, settings.patch, args.degrade, args.seed,
-                           args.region or settings.patch * 3 // 2 // 2 * 2)
+                           settings.region)
 
     model = build_model(args.model, **settings.config)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
@@ -410,6 +411,7 @@ def train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
     start_epoch, best, best_epoch = 0, -math.inf, -1
     best_state = {k: v.clone() for k, v in model.state_dict().items()}
     elapsed_before = 0.0
+    history: list[dict[str, Any]] = []
     init_info: dict[str, Any] | None = None
     if args.init is not None:
         init_info = _init_from(model, args.init, spec.build_command,
@@ -428,6 +430,7 @@ def train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
         best_epoch = int(ckpt.get("best_epoch", -1))
         best_state = ckpt["best_state"]
         elapsed_before = float(ckpt.get("elapsed_s", 0.0))
+        history = list(ckpt.get("history", []))
         log.info("resumed from %s at epoch %d (best val PSNR %.3f)", args.resume,
                  start_epoch, best)
 
@@ -436,7 +439,6 @@ def train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
     _log_to(work / "train.log")
     t0 = time.monotonic() - elapsed_before
     epoch_times: list[float] = []
-    history = []
     for epoch in range(start_epoch, args.epochs):
         t_epoch = time.monotonic()
         model.train()
@@ -474,7 +476,7 @@ def train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
                 "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "best": best,
                 "best_epoch": best_epoch, "best_state": best_state,
                 "config": settings.config, "sampler_rng": sampler.state(),
-                "elapsed_s": elapsed}
+                "elapsed_s": elapsed, "history": history}
         _save(ckpt, work / "last.pt")
         if args.time_budget is not None and \
                 elapsed + max(epoch_times) > args.time_budget * 60 and epoch + 1 < args.epochs:
@@ -486,13 +488,19 @@ def train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
     model.eval()
     summary: dict[str, Any] = {"best_epoch": best_epoch, "best_val_score": best,
                                "duration_s": round(duration, 1), "history": history,
-                               "init": init_info}
+                               "init": init_info,
+                               "epochs_done": epoch_done(start_epoch, history)}
     _save(best_state, work / "best.pt")
     if not args.no_export:
         out = args.out_dir or engines_dir()
         summary["entry"] = ship(model, args.model, out, val_imgs, settings, argv, summary,
-                                count_params(model), macs_per_lr_pixel(model))
+                                count_params(model), macs_per_lr_pixel(model), work)
     return summary
+
+
+def epoch_done(start_epoch: int, history: Sequence[dict[str, Any]]) -> int:
+    """Epochs trained so far (a resumed run that trained none still has its past)."""
+    return max([start_epoch, *(int(h["epoch"]) for h in history)])
 
 
 def _init_from(model: nn.Module, path: Path, rebuild: str, out: Path,
@@ -537,23 +545,91 @@ def _save(obj: Any, path: Path) -> None:
 PARITY_LIMIT = 1e-4
 """Largest |ONNX Runtime − PyTorch| on [0,1] images a shipped export may have."""
 
+BACKUP_DIR = ".replaced"
+"""Folder inside the engines folder where replaced weights, ONNX and manifest entries
+are kept (``<model>-<UTC time>.{pt,onnx,json}``); git-ignored."""
+
+
+def _shipped_model(name: str, out: Path) -> nn.Module | None:
+    """The model now shipped in ``out`` (None when there is none or it does not load)."""
+    from localsr_cam.engines import read_manifest
+    from localsr_cam.models.unet import build_model, read_state_dict
+
+    spec = model_spec(name)
+    assert spec.weights is not None
+    path = out / spec.weights
+    if not path.exists():
+        return None
+    entry = read_manifest(out).get(name, {})
+    try:
+        model = build_model(name, **(entry.get("config", {}) if isinstance(entry, dict)
+                                     else {}))
+        model.load_state_dict(read_state_dict(path, spec.build_command))
+    except (LocalSRError, RuntimeError) as exc:
+        log.warning("the shipped %s does not load (%s); comparing with bicubic only", path,
+                    exc)
+        return None
+    return model.eval()
+
+
+def ship_decision(new: dict[str, Any], shipped: dict[str, Any] | None) -> tuple[bool, str]:
+    """Whether a trained model may replace the shipped one, and why (one line).
+
+    ``new`` / ``shipped``: :func:`evaluate` reports on the same images and suites. The
+    new model must beat bicubic (mean gain > 0 under every suite) and the shipped model
+    (a higher selection score), if there is one.
+    """
+    losing = [s for s, r in new["suites"].items() if r["mean"]["gain_db"] <= 0]
+    if losing:
+        gains = ", ".join(f"{new['suites'][s]['mean']['gain_db']:+.3f}" for s in losing)
+        return False, (f"it does not beat bicubic under {', '.join(losing)} "
+                       f"(mean gain {gains} dB)")
+    if shipped is not None and new["score"] <= shipped["score"]:
+        return False, (f"its validation score {new['score']:+.3f} does not beat the shipped "
+                       f"model's {shipped['score']:+.3f}")
+    what = "bicubic" if shipped is None else \
+        f"bicubic and the shipped model (score {shipped['score']:+.3f})"
+    return True, f"it beats {what} with score {new['score']:+.3f}"
+
+
+def _backup(paths: Sequence[Path], entry: Any, out: Path, name: str) -> Path:
+    """Copy the files about to be replaced (and their manifest entry) to BACKUP_DIR."""
+    import json
+    import shutil
+
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    folder = out / BACKUP_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        if path.exists():
+            shutil.copy2(path, folder / f"{name}-{stamp}{path.suffix}")
+    if entry:
+        (folder / f"{name}-{stamp}.json").write_text(json.dumps(entry, indent=2) + "\n")
+    return folder
+
 
 def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.ndarray]],
          settings: Settings, argv: Sequence[str], summary: dict[str, Any], params: int,
-         macs: float) -> dict[str, Any]:
-    """Write ``<out>/<model>.pt`` and ``.onnx`` and the manifest entry; returns the entry.
+         macs: float, work: Path | None = None) -> dict[str, Any]:
+    """Write ``<out>/<model>.pt`` and ``.onnx`` and the manifest entry — only when the
+    model is better; returns the entry (with ``"shipped"``: true or false).
 
-    The slow or fallible steps (export, parity, validation) run before any shipped file
-    is touched; then the weights, the ONNX and the manifest entry are written in that
-    order, so an interruption never leaves new weights beside an old manifest config.
-    An export whose ONNX Runtime output differs from PyTorch by more than
-    ``PARITY_LIMIT`` is refused. The validation figures are on whole val images.
+    The slow or fallible steps (export, parity, validation of the new and the shipped
+    model on whole val images under every ``--val-suites`` suite) run before any
+    shipped file is touched. Unless :func:`ship_decision` allows it (or ``--force``),
+    the files go to ``work`` instead and a warning says why. Otherwise the old files and
+    entry are copied to ``<out>/.replaced/`` and the weights, the ONNX and the manifest
+    entry are written in that order, so an interruption never leaves new weights beside
+    an old manifest config. An export whose ONNX Runtime output differs from PyTorch by
+    more than ``PARITY_LIMIT`` is refused.
     """
+    from localsr_cam.engines import read_manifest
+    from localsr_cam.process.estimate import LEVEL_NAMES
     from localsr_cam.runtime.export import export_sr_onnx, parity
 
+    args = settings.args
     spec = model_spec(name)
     assert spec.weights is not None and spec.onnx is not None
-    weights, onnx_path = out / spec.weights, out / spec.onnx
     staged = out / f".{spec.onnx}.new"
     try:
         export_sr_onnx(model, staged)
@@ -561,11 +637,22 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
         if worst > PARITY_LIMIT:
             raise ModelError(f"the exported {spec.onnx} differs from PyTorch by {worst:.2g} "
                              f"(limit {PARITY_LIMIT:g}); nothing was shipped")
-        val = evaluate(model, val_imgs, settings.args.degrade, crop=0)
+        val = evaluate(model, val_imgs, args.val_suites, crop=0)
+        old_model = _shipped_model(name, out)
+        old = None if old_model is None else evaluate(old_model, val_imgs, args.val_suites)
+        ok, why = ship_decision(val, old)
+        if getattr(args, "force", False) and not ok:
+            ok, why = True, f"--force, although {why}"
+        target = out if ok else (work or args.work_dir / name)
+        target.mkdir(parents=True, exist_ok=True)
+        weights, onnx_path = target / spec.weights, target / spec.onnx
+        if ok:
+            _backup([weights, onnx_path], read_manifest(out).get(name), out, name)
         _save({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
         os.replace(staged, onnx_path)
     finally:
         staged.unlink(missing_ok=True)
+    k = int(settings.config.get("levels", 0))
     entry = {
         "kind": "sr", "scale": 2, "architecture": type(model).__name__,
         "config": dict(settings.config), "params": params,
@@ -573,25 +660,52 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
         "files": {"weights": {"file": spec.weights, "sha256": sha256_file(weights)},
                   "onnx": {"file": spec.onnx, "sha256": sha256_file(onnx_path)}},
         "onnx": {"input": "image", "output": "sr", "opset": 17,
+                 **({"levels_input": "levels", "levels": list(LEVEL_NAMES[:k])} if k else {}),
                  "dynamic_axes": ["batch", "height", "width"],
                  "ort_vs_torch_max_abs": float(f"{worst:.3g}")},
-        "validation": {"data": str(settings.args.val_dir), "degrade": settings.args.degrade,
+        "validation": {"data": [str(d) for d in args.val_dir],
+                       "holdout": sorted(n.strip() for n in args.holdout.split(",")
+                                         if n.strip()),
+                       "images": [n for n, _ in val_imgs],
+                       "suites": {s: {"mean": r["mean"], "worst": r["worst"],
+                                      "per_image": r["per_image"]}
+                                  for s, r in val["suites"].items()},
+                       "mean_gain_db": val["mean_gain_db"],
+                       "worst_gain_db": val["worst_gain_db"], "score": val["score"],
+                       "shipped_before": None if old is None else {
+                           "score": old["score"],
+                           "mean_gain_db": {s: r["mean"]["gain_db"]
+                                            for s, r in old["suites"].items()}},
                        "metric_space": "RGB uint8, whole image, data_range 255",
-                       "baseline": "bicubic (cv2.INTER_CUBIC)", **val},
+                       "baseline": "bicubic (cv2.INTER_CUBIC)",
+                       "levels": "estimated per image (localsr_cam.process.estimate)"},
         "training": {"command": "localsr-cam train " + shlex.join(argv),
-                     "data": str(settings.args.train_dir), "loss": settings.loss,
+                     "data": [str(d) for d in args.train_dir],
+                     "recipe": {"degradation": args.degrade
+                                + (" (localsr_cam.measure.degrade.sample_params)"
+                                   if args.degrade == "webcam" else " clean downscale"),
+                                "levels": "estimated on each degraded LR region "
+                                          f"({settings.region} px HR) by estimate_levels",
+                                "region": settings.region},
+                     "loss": settings.loss,
                      "optimizer": f"Adam lr={settings.lr}", "scheduler": settings.scheduler,
                      "patch": settings.patch, "batch": settings.batch,
-                     "steps": summary["history"][-1]["epoch"] * settings.args.iters
-                     if summary["history"] else 0,
-                     "best_epoch": summary["best_epoch"], "seed": settings.args.seed,
+                     "steps": summary["epochs_done"] * args.iters,
+                     "best_epoch": summary["best_epoch"], "seed": args.seed,
                      "duration_s": summary["duration_s"],
                      **({"init": summary["init"]} if summary.get("init") else {})},
+        "shipped": ok, "ship_decision": why,
     }
-    write_manifest_entry(name, entry, out)
-    log.info("shipped %s: val PSNR %.3f dB (bicubic %.3f, %+.3f dB), SSIM %.4f; parity %.2g",
-             name, val["mean"]["psnr"], val["mean"]["bicubic_psnr"], val["mean"]["gain_db"],
-             val["mean"]["ssim"], worst)
+    if ok:
+        write_manifest_entry(name, entry, out)
+        log.info("shipped %s to %s: %s; parity %.2g", name, out, why, worst)
+    else:
+        import json
+
+        write_atomically(target / f"{name}.manifest-entry.json",
+                         (json.dumps(entry, indent=2, sort_keys=True) + "\n").encode())
+        log.warning("NOT shipped %s: %s; the model is in %s (pass --force to ship it "
+                    "anyway)", name, why, target)
     return entry
 
 

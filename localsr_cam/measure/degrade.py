@@ -217,7 +217,7 @@ def crop_even(image: np.ndarray) -> np.ndarray:
 def gaussian_kernel(sigma_x: float, sigma_y: float, angle_deg: float) -> np.ndarray:
     """A normalized float32 2-D Gaussian kernel, axes rotated by ``angle_deg``."""
     s = max(sigma_x, sigma_y)
-    radius = max(1, int(math.ceil(3 * s)))
+    radius = max(1, math.ceil(3 * s))
     y, x = np.mgrid[-radius: radius + 1, -radius: radius + 1].astype(np.float64)
     t = math.radians(angle_deg)
     u = x * math.cos(t) + y * math.sin(t)
@@ -228,12 +228,12 @@ def gaussian_kernel(sigma_x: float, sigma_y: float, angle_deg: float) -> np.ndar
 
 def motion_kernel(length: float, angle_deg: float) -> np.ndarray:
     """A normalized float32 line kernel of ``length`` px at ``angle_deg``."""
-    size = int(math.ceil(length)) | 1
+    size = math.ceil(length) | 1
     k = np.zeros((size, size), np.float32)
     c = size // 2
     t = math.radians(angle_deg)
     for s in np.linspace(-(length - 1) / 2, (length - 1) / 2, max(2, int(length * 4))):
-        k[int(round(c + s * math.sin(t))), int(round(c + s * math.cos(t)))] += 1.0
+        k[round(c + s * math.sin(t)), round(c + s * math.cos(t))] += 1.0
     return k / k.sum()
 
 
@@ -279,10 +279,10 @@ def sensor_noise(img: np.ndarray, params: DegradeParams, bgr: bool) -> np.ndarra
         return img
     rng = np.random.default_rng(params.noise_seed)
     h, w = img.shape[:2]
-    field = rng.standard_normal((h, w, 3), dtype=np.float32)
+    field: np.ndarray = rng.standard_normal((h, w, 3), dtype=np.float32)
     if params.noise_corr > 0:
         field = cv2.GaussianBlur(field, (0, 0), params.noise_corr)
-        field /= max(float(field.std()), 1e-6)
+        field = field / max(float(field.std()), 1e-6)
     signal = img.mean(axis=2, keepdims=True) / 255.0
     r = params.noise_read_share
     std = params.noise_sigma * np.sqrt(r + (1.0 - r) * np.clip(signal, 0, 1) / 0.5)
@@ -329,7 +329,9 @@ def jpeg(img: np.ndarray, quality: int, chroma: str, bgr: bool) -> np.ndarray:
                             cv2.IMWRITE_JPEG_SAMPLING_FACTOR, JPEG_SAMPLING[chroma]])
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 image
         raise SourceError("cv2.imencode failed to make a JPEG")
-    out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    out: np.ndarray | None = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if out is None:  # pragma: no cover - it decodes what it just encoded
+        raise SourceError("cv2.imdecode failed on a JPEG it made")
     return out if bgr else np.ascontiguousarray(out[:, :, ::-1])
 
 
@@ -376,6 +378,16 @@ def apply(hr: np.ndarray, params: DegradeParams, bgr: bool = False) -> Sample:
 def degrade(hr: np.ndarray, rng: np.random.Generator, bgr: bool = False) -> Sample:
     """One random webcam degradation of ``hr`` (see :func:`apply`), drawn from ``rng``."""
     return apply(hr, sample_params(rng), bgr)
+
+
+def image_seed(suite: str, hr: np.ndarray) -> int:
+    """The seed suite ``suite`` uses for image ``hr`` (uint8 H×W×3, RGB or BGR): a CRC
+    of the suite name and a sample of the green channel, so ``train``'s validation and
+    ``eval`` draw the same degradation for the same picture, in any folder or order."""
+    import zlib
+
+    sample = np.ascontiguousarray(crop_even(hr)[::7, ::7, 1])
+    return zlib.crc32(suite.encode() + sample.tobytes())
 
 
 def degrade_suite(hr: np.ndarray, name: str, seed: int, bgr: bool = False) -> Sample:

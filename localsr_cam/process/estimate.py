@@ -65,8 +65,9 @@ def estimate_levels(frame: np.ndarray, max_pixels: int = 60_000) -> np.ndarray:
     # the 3×3 kernel is the vertical second difference of the horizontal one
     resp = np.abs(lap[:, 2:] - 2 * lap[:, 1:-1] + lap[:, :-2])  # bands×14×(W-2)
     # mean |response| per 14×16 block; the flattest blocks (10th percentile) see noise only
-    nbx = resp.shape[2] // 16
-    blocks = resp[:, :, : nbx * 16].reshape(resp.shape[0], 14, nbx, 16).mean(axis=(1, 3))
+    bw = min(16, resp.shape[2])  # narrower for frames under 18 px wide
+    nbx = resp.shape[2] // bw
+    blocks = resp[:, :, : nbx * bw].reshape(resp.shape[0], 14, nbx, bw).mean(axis=(1, 3))
     sigma = float(np.percentile(blocks, 10)) / _NOISE_GAIN
     d1sq = d1.astype(np.float32) ** 2
     col_energy = d1sq.mean(axis=(0, 1))  # per column step

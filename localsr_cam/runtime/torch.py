@@ -33,6 +33,7 @@ from localsr_cam.errors import BackendUnavailableError, ConfigError
 log = logging.getLogger(__name__)
 
 INPUT_NAME = "image"
+LEVELS_NAME = "levels"
 OUTPUT_NAMES = {"segment": "mask", "sr": "sr"}
 WARMUP_RUNS = 3
 """Eager runs on a side stream before a capture (cuDNN picks its algorithms there)."""
@@ -75,6 +76,7 @@ class _Graph:
     static_out: torch.Tensor
     done: torch.cuda.Event
     stream: int | None = None
+    static_levels: torch.Tensor | None = None  # float16 N×K for a degradation-aware SR
 
 
 class TorchEngine:
@@ -104,6 +106,7 @@ class TorchEngine:
         self._graphs: collections.OrderedDict[tuple[int, ...], _Graph] = (
             collections.OrderedDict())
         self._graphs_failed = False
+        self._levels = 0  # K: degradation levels the module takes (0: image only)
 
     # -- life cycle -------------------------------------------------------------------
     def open(self) -> TorchEngine:
@@ -112,6 +115,7 @@ class TorchEngine:
                                           "available to PyTorch")
         module = self._given if self._given is not None else load_module(self.name)
         module = module.eval()
+        self._levels = int(getattr(module, "levels", 0) or 0)
         for parameter in module.parameters():
             parameter.requires_grad_(False)
         if self.device.type == "cuda":
@@ -143,26 +147,39 @@ class TorchEngine:
 
     # -- inference --------------------------------------------------------------------
     def __call__(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """``{"image": N×3×H×W float32 on self.device}`` → ``{"mask"|"sr": float32}``."""
+        """``{"image": N×3×H×W float32 on self.device}`` (+ ``"levels"`` N×K float32 for
+        a degradation-aware SR module; zeros when missing, ignored by other modules) →
+        ``{"mask"|"sr": float32}``."""
         module = self._module
         if module is None:
             raise RuntimeError(f"TorchEngine {self.name!r} is not open")
         image = inputs[INPUT_NAME]
+        levels = None
+        if self._levels:
+            levels = inputs.get(LEVELS_NAME)
+            if levels is None:
+                levels = image.new_zeros((image.shape[0], self._levels))
         if self.device.type == "cpu":
             with torch.inference_mode():
-                return {self._output: module(image)}
-        return {self._output: self._run_cuda(module, image)}
+                out = module(image) if levels is None else module(image, levels)
+                return {self._output: out}
+        return {self._output: self._run_cuda(module, image, levels)}
 
-    def _run_cuda(self, module: nn.Module, image: torch.Tensor) -> torch.Tensor:
+    def _run_cuda(self, module: nn.Module, image: torch.Tensor,
+                  levels: torch.Tensor | None = None) -> torch.Tensor:
         entry = self._graph_for(module, tuple(image.shape)) if self.cuda_graphs else None
         if entry is None:
             with torch.inference_mode():
                 half = image.to(dtype=torch.float16, memory_format=torch.channels_last)
-                return module(half).float()
+                if levels is None:
+                    return module(half).float()
+                return module(half, levels.to(torch.float16)).float()
         stream = torch.cuda.current_stream(self.device)
         if entry.stream is not None and entry.stream != stream.cuda_stream:
             stream.wait_event(entry.done)  # the static buffers were last used elsewhere
         entry.static_in.copy_(image)
+        if entry.static_levels is not None and levels is not None:
+            entry.static_levels.copy_(levels)
         entry.graph.replay()
         result = entry.static_out.float()
         entry.done.record(stream)
@@ -198,17 +215,24 @@ class TorchEngine:
         current = torch.cuda.current_stream(self.device)
         static_in = torch.zeros(shape, device=self.device, dtype=torch.float16)
         static_in = static_in.contiguous(memory_format=torch.channels_last)
+        static_levels = None
+        args: tuple[torch.Tensor, ...] = (static_in,)
+        if self._levels:
+            static_levels = torch.zeros((shape[0], self._levels), device=self.device,
+                                        dtype=torch.float16)
+            args = (static_in, static_levels)
         side = torch.cuda.Stream(self.device)
         side.wait_stream(current)
         with torch.inference_mode(), torch.cuda.stream(side):
             for _ in range(WARMUP_RUNS):
-                module(static_in)
+                module(*args)
         current.wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         with torch.inference_mode(), torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            static_out = module(static_in)
+            static_out = module(*args)
         log.debug("%s: captured a CUDA graph for input %s", self.name, shape)
-        return _Graph(graph, static_in, static_out, torch.cuda.Event())
+        return _Graph(graph, static_in, static_out, torch.cuda.Event(),
+                      static_levels=static_levels)
 
 
 def _wait_idle(entry: _Graph) -> None:
