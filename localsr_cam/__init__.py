@@ -31,9 +31,9 @@ _LAZY = {
     "PipelineConfig": "localsr_cam.config",
     "CapturedFrame": "localsr_cam.frames",
     "ProcessedFrame": "localsr_cam.frames",
-    "FrameProcessor": "localsr_cam.processor",
-    "Pipeline": "localsr_cam.pipeline",
-    "main": "localsr_cam.cli",
+    "FrameProcessor": "localsr_cam.process.processor",
+    "Pipeline": "localsr_cam.pipeline.threads",
+    "main": "localsr_cam.cli.main",
 }
 
 __all__ = [

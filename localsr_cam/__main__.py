@@ -1,5 +1,5 @@
 """``python -m localsr_cam``: the same as the ``localsr-cam`` command."""
 
-from localsr_cam.cli import entry_point
+from localsr_cam.cli.main import entry_point
 
 entry_point()

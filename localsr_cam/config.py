@@ -87,10 +87,11 @@ class ModelConfig:
     weights: str | None = None
 
     def __post_init__(self) -> None:
-        from localsr_cam.engines import BACKENDS, SEGMENTERS, SR_MODELS
+        from localsr_cam.runtime.base import BACKENDS
+        from localsr_cam.zoo.registry import segmenter_choices, sr_choices
 
-        for value, choices, what in ((self.model, SR_MODELS, "model"),
-                                     (self.segmenter, SEGMENTERS, "segmenter"),
+        for value, choices, what in ((self.model, sr_choices(), "model"),
+                                     (self.segmenter, segmenter_choices(), "segmenter"),
                                      (self.backend, BACKENDS, "backend")):
             if value not in choices:
                 raise ConfigError(f"unknown {what} {value!r}; choose one of: "
@@ -136,7 +137,7 @@ class BlendConfig:
             raise ConfigError("feather_px, context_px and despeckle must not be negative")
         if self.bucket < 1:
             raise ConfigError(f"bucket must be at least 1, got {self.bucket}")
-        from localsr_cam.engines import SR_BASELINES
+        from localsr_cam.zoo.registry import SR_BASELINES
 
         if self.upscale not in SR_BASELINES:
             raise ConfigError(f"unknown upscale {self.upscale!r}; choose bicubic or bilinear")

@@ -2,7 +2,7 @@
 
 Frames at the edges are ``uint8 H×W×3 BGR`` numpy arrays (OpenCV's layout); masks are
 ``float32 H×W`` in [0, 1]. A record is handed from one thread to the next through a
-:class:`~localsr_cam.capture.LatestSlot` and never changed after that: the receiver owns it.
+:class:`~localsr_cam.capture.sources.LatestSlot` and never changed after that: the receiver owns it.
 """
 
 from __future__ import annotations

@@ -6,13 +6,18 @@ import json
 
 import pytest
 
-from localsr_cam.bench import main, ratios, summarize
-from localsr_cam.engines import engines_dir
-from localsr_cam.pipeline import FrameRecord
+from localsr_cam.cli.main import main as cli_main
+from localsr_cam.measure.bench import ratios, summarize
+from localsr_cam.pipeline.threads import FrameRecord
+from localsr_cam.zoo.artifacts import engines_dir
 
 needs_fast = pytest.mark.skipif(not (engines_dir() / "fast_unet.onnx").exists()
                                 or not (engines_dir() / "selfie_landscape.onnx").exists(),
                                 reason="models not prepared (run `make models`)")
+
+
+def main(argv: list[str]) -> int:
+    return cli_main(["bench", *argv])
 
 
 def records(n: int, latency: float = 10.0) -> list[FrameRecord]:

@@ -10,16 +10,16 @@ import cv2
 import numpy as np
 import pytest
 
-from localsr_cam import camera as camera_module
-from localsr_cam.camera import CameraSource
-from localsr_cam.capture import (
+from localsr_cam.capture import camera as camera_module
+from localsr_cam.capture.camera import CameraSource
+from localsr_cam.capture.factory import make_source
+from localsr_cam.capture.sources import (
     CaptureThread,
     ImageFolderSource,
     LatestSlot,
     SourceLostError,
     SyntheticSource,
     VideoSource,
-    make_source,
     to_bgr8,
 )
 from localsr_cam.config import CaptureConfig
@@ -195,7 +195,7 @@ def test_to_bgr8_refuses_unknown_layouts():
 
 
 def test_make_source_choices(tmp_path, monkeypatch):
-    monkeypatch.setattr("localsr_cam.capture.camera_present", lambda index=0: False)
+    monkeypatch.setattr("localsr_cam.capture.factory.camera_present", lambda index=0: False)
     assert isinstance(make_source(CaptureConfig(source="auto")), SyntheticSource)
     assert isinstance(make_source(CaptureConfig(source="2")), CameraSource)
     assert isinstance(make_source(CaptureConfig(source=str(tmp_path))), ImageFolderSource)

@@ -13,10 +13,15 @@ import cv2
 import numpy as np
 import pytest
 
-from localsr_cam import evaluate
-from localsr_cam.evaluate import METHODS, METRICS, Outputs, evaluate_images, main
+from localsr_cam.cli.main import main as cli_main
+from localsr_cam.measure import evaluate
+from localsr_cam.measure.evaluate import METHODS, METRICS, Outputs, evaluate_images
 
 SIZES = [(64, 48), (57, 41), (48, 64)]  # (width, height); the middle one is odd
+
+
+def main(argv: list[str]) -> int:
+    return cli_main(["eval", *argv])
 
 
 def halve(hr: np.ndarray) -> np.ndarray:
@@ -270,7 +275,7 @@ def test_degrade_all_reports_every_suite_and_a_summary_table(
 
 
 def test_face_box_sits_on_the_top_of_the_mask() -> None:
-    from localsr_cam.figures import face_box
+    from localsr_cam.measure.figures import face_box
 
     mask = np.zeros((100, 200), np.float32)
     mask[40:100, 120:160] = 1.0  # a person on the right, head at row 40
@@ -289,7 +294,7 @@ def test_main_without_outputs_prints_the_table(folder: Path, fake_open: FakeOpen
 def assert_refused(capsys: pytest.CaptureFixture[str], argv: list[str], *needles: str) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("localsr-cam eval: error:")
+    assert err.count("\n") == 1 and err.startswith("localsr-cam: error:")
     assert "Traceback" not in err
     for needle in needles:
         assert needle in err
@@ -345,7 +350,7 @@ def test_help_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert main(["--bogus"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 3 and all(line.startswith("localsr-cam eval: error:") for line in err)
+    assert len(err) == 3 and all(line.startswith("localsr-cam: error:") for line in err)
 
 
 # -- the real pieces (skipped until they exist) ------------------------------------------------
@@ -367,7 +372,7 @@ def test_training_degrade_is_a_2x_downscale(folder: Path) -> None:
 
 def test_processor_outputs_with_the_bicubic_model(folder: Path) -> None:
     """The real FrameProcessor wiring; ``bicubic`` needs no model file."""
-    pytest.importorskip("localsr_cam.processor")
+    pytest.importorskip("localsr_cam.process.processor")
     with evaluate.processor_outputs("bicubic", "auto", "cpu") as outputs_for:
         report = evaluate_folder(folder, outputs_for)
     for method in ("full", "local"):

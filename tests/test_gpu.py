@@ -22,6 +22,7 @@ pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
 PARITY_GOAL_DB = 0.05
+MODELS_KIND = {"fast": "sr", "selfie": "segment"}
 
 
 def random_fast_unet(seed: int = 0, scale: float = 0.3) -> torch.nn.Module:
@@ -67,7 +68,7 @@ def test_cuda_fp16_graphs_match_cpu_fp32():
     image = torch.rand(1, 3, 64, 96)
     with torch.inference_mode():
         expected = module(image)
-    with TorchEngine("fast", "cuda", module=random_fast_unet()) as engine:
+    with TorchEngine("fast", "cuda", kind="sr", module=random_fast_unet()) as engine:
         got = engine({"image": image.cuda()})["sr"]
         assert engine.graph_shapes == [(1, 3, 64, 96)]
     assert got.dtype == torch.float32 and got.device.type == "cuda"
@@ -76,7 +77,7 @@ def test_cuda_fp16_graphs_match_cpu_fp32():
 
 def test_graph_cache_is_bounded_and_least_recently_used_goes():
     shapes = [(1, 3, 32, 32), (1, 3, 64, 32), (1, 3, 32, 64)]
-    with TorchEngine("fast", "cuda", module=random_fast_unet(), max_graphs=2) as engine:
+    with TorchEngine("fast", "cuda", kind="sr", module=random_fast_unet(), max_graphs=2) as engine:
         for shape in shapes[:2]:
             engine({"image": torch.rand(shape, device="cuda")})
         engine({"image": torch.rand(shapes[0], device="cuda")})  # shapes[0] used again
@@ -85,7 +86,7 @@ def test_graph_cache_is_bounded_and_least_recently_used_goes():
 
 
 def test_outputs_are_owned_by_the_caller_not_the_graph():
-    with TorchEngine("fast", "cuda", module=random_fast_unet()) as engine:
+    with TorchEngine("fast", "cuda", kind="sr", module=random_fast_unet()) as engine:
         first_in, second_in = torch.rand(2, 1, 3, 48, 48, device="cuda")
         first = engine({"image": first_in})["sr"]
         snapshot = first.clone()
@@ -101,7 +102,7 @@ def test_graph_replays_on_two_streams_stay_ordered():
         expected = [module(image) for image in images]
     streams = [torch.cuda.Stream(), torch.cuda.Stream()]
     outputs = []
-    with TorchEngine("fast", "cuda", module=random_fast_unet()) as engine:
+    with TorchEngine("fast", "cuda", kind="sr", module=random_fast_unet()) as engine:
         for index, image in enumerate(images):
             stream = streams[index % 2]
             stream.wait_stream(torch.cuda.current_stream())
@@ -114,12 +115,12 @@ def test_graph_replays_on_two_streams_stay_ordered():
 
 
 def test_fp16_psnr_drift_is_within_goal():
-    from localsr_cam.engines import artifact_path
     from localsr_cam.errors import ModelError
+    from localsr_cam.zoo.artifacts import artifact_path
 
     try:
         artifact_path("fast", "weights")
-        from localsr_cam.models.unet import load_model
+        from localsr_cam.zoo.loading import load_model
 
         module = load_model("fast")
     except ModelError:
@@ -130,12 +131,12 @@ def test_fp16_psnr_drift_is_within_goal():
 
 # -- the scheduler on CUDA --------------------------------------------------------------------
 def gpu_processor(blend: dict | None = None):
-    from localsr_cam.processor import FrameProcessor
+    from localsr_cam.process.processor import FrameProcessor
 
     modules = {"fast": random_fast_unet(), "selfie": random_selfie()}
 
     def factory(name: str, backend: str, threads: int, weights: str | None):
-        return TorchEngine(name, "cuda", module=modules[name]).open()
+        return TorchEngine(name, "cuda", kind=MODELS_KIND[name], module=modules[name]).open()
 
     config = PipelineConfig(model=ModelConfig(model="fast", backend="cuda",
                                               segmenter="selfie"),
@@ -155,7 +156,7 @@ def frames(count: int, size: tuple[int, int] = (640, 360)) -> list[CapturedFrame
 
 @pytest.mark.parametrize("blend", [{}, {"full_frame": True}, {"background": "blur"}])
 def test_double_and_single_buffering_give_the_frames_of_process(blend):
-    from localsr_cam.gpu_pipeline import for_processor
+    from localsr_cam.pipeline.gpu import for_processor
 
     clip = frames(6)
     reference = gpu_processor(blend)
@@ -175,7 +176,7 @@ def test_double_and_single_buffering_give_the_frames_of_process(blend):
 
 
 def test_steady_state_never_synchronizes_the_device(monkeypatch):
-    from localsr_cam.gpu_pipeline import for_processor
+    from localsr_cam.pipeline.gpu import for_processor
 
     scheduler = for_processor(gpu_processor(), "double")
     still = frames(1)[0]  # the same picture: one person box, so no new graph later
@@ -202,9 +203,9 @@ def _tensorrt_or_skip() -> None:
 
 def test_tensorrt_engine_matches_torch_and_reuses_its_plan(tmp_path, monkeypatch):
     _tensorrt_or_skip()
-    from localsr_cam.runtime.export import export_sr_onnx
     from localsr_cam.runtime.tensorrt import TensorRTEngine
-    from localsr_cam.runtime.trt_build import PlanCache
+    from localsr_cam.runtime.trt_build import SR_PROFILE, PlanCache
+    from localsr_cam.zoo.export import export_sr_onnx
 
     module = random_fast_unet()
     onnx = tmp_path / "fast_unet.onnx"
@@ -213,7 +214,7 @@ def test_tensorrt_engine_matches_torch_and_reuses_its_plan(tmp_path, monkeypatch
     image = torch.rand(1, 3, 96, 128)
     with torch.inference_mode():
         expected = module(image)
-    with TensorRTEngine("fast", onnx, cache=cache) as engine:
+    with TensorRTEngine("fast", onnx, cache=cache, profile=SR_PROFILE) as engine:
         got = engine({"image": image.cuda()})["sr"]
         for shape in ((1, 3, 32, 32), (1, 3, 352, 320)):
             assert engine({"image": torch.rand(shape, device="cuda")})["sr"].shape == (
@@ -223,16 +224,16 @@ def test_tensorrt_engine_matches_torch_and_reuses_its_plan(tmp_path, monkeypatch
     assert float((got.cpu() - expected).abs().max()) < 2e-2
     assert plan.is_file() and cache.timing_cache_path.is_file()
     built_at = plan.stat().st_mtime_ns
-    with TensorRTEngine("fast", onnx, cache=cache) as engine:  # cached: not rebuilt
+    with TensorRTEngine("fast", onnx, cache=cache, profile=SR_PROFILE) as engine:  # cached
         engine({"image": image.cuda()})
     assert plan.stat().st_mtime_ns == built_at
 
 
 def test_tensorrt_selfie_fixed_shape(tmp_path):
     _tensorrt_or_skip()
-    from localsr_cam.models.selfie_fetch import export_onnx
     from localsr_cam.runtime.tensorrt import TensorRTEngine
     from localsr_cam.runtime.trt_build import PlanCache
+    from localsr_cam.zoo.selfie_fetch import export_onnx
 
     module = random_selfie()
     onnx = tmp_path / "selfie.onnx"
@@ -240,6 +241,7 @@ def test_tensorrt_selfie_fixed_shape(tmp_path):
     image = torch.rand(1, 3, 256, 256)
     with torch.inference_mode():
         expected = module(image)
-    with TensorRTEngine("selfie", onnx, cache=PlanCache(Path(tmp_path) / "trt")) as engine:
+    with TensorRTEngine("selfie", onnx, cache=PlanCache(Path(tmp_path) / "trt"),
+                        profile=None) as engine:
         got = engine({"image": image.cuda()})["mask"]
     assert float((got.cpu() - expected).abs().max()) < 2e-2

@@ -24,7 +24,7 @@ import torch
 
 from localsr_cam.errors import ConfigError
 from localsr_cam.frames import CapturedFrame
-from localsr_cam.gpu_pipeline import DoubleBufferedProcessor, for_processor
+from localsr_cam.pipeline.gpu import DoubleBufferedProcessor, for_processor
 
 
 # -- the fake device ------------------------------------------------------------------------
@@ -576,7 +576,7 @@ class ImmediateCpuOps:
 @pytest.mark.parametrize("blend", [{}, {"full_frame": True}, {"background": "blur"}])
 def test_real_processor_gives_the_same_frames_through_the_scheduler(buffering, blend):
     from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
-    from localsr_cam.processor import FrameProcessor
+    from localsr_cam.process.processor import FrameProcessor
     from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
 
     def processor() -> FrameProcessor:

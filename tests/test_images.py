@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
+from localsr_cam.capture.images import crop_even, list_images, load_image
 from localsr_cam.errors import SourceError
-from localsr_cam.images import crop_even, list_images, load_image
 
 PIL = pytest.importorskip("PIL.Image")
 

@@ -7,14 +7,14 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from localsr_cam.localize import (
+from localsr_cam.process.localize import (
     MaskSmoother,
     bucket_box,
     feather,
     open_binary,
     person_box,
 )
-from localsr_cam.ops import blend_into
+from localsr_cam.process.ops import blend_into
 
 
 def disc(h=48, w=64, r=12.0, cx=32.0, cy=24.0) -> torch.Tensor:
@@ -115,7 +115,7 @@ def test_blend_leaves_pixels_outside_the_mask_exactly_unchanged():
 @pytest.mark.parametrize("radius", [1, 2, 4])
 def test_cpu_fast_paths_match_the_torch_kernels(radius, monkeypatch):
     """OpenCV on the CPU and torch's pooling (the GPU path) agree, borders included."""
-    from localsr_cam import localize
+    from localsr_cam.process import localize
 
     mask = disc(r=10.0, cx=6.0, cy=20.0)  # touches the left border
     mask[0, 0, 0, 40] = 1.0  # a speck on the top border

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from localsr_cam.errors import ConfigError, ModelError
-from localsr_cam.models import maskrcnn
+from localsr_cam.runtime import maskrcnn
 
 pytest.importorskip("torchvision")
 

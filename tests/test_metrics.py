@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from localsr_cam import metrics
+from localsr_cam.measure import metrics
 
 
 def rand_image(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from localsr_cam import ops
+from localsr_cam.process import ops
 
 
 class _NotCpu:

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 import pyvirtualcam
 
-from localsr_cam import outputs
 from localsr_cam.errors import ConfigError, SinkError
 from localsr_cam.frames import CapturedFrame, Controls, HudStats, ProcessedFrame
-from localsr_cam.hud import MASK_TINT_BGR, PreviewCanvas, fit_width
-from localsr_cam.outputs import (
+from localsr_cam.outputs import sinks as outputs
+from localsr_cam.outputs.hud import MASK_TINT_BGR, PreviewCanvas, fit_width
+from localsr_cam.outputs.sinks import (
     NullSink,
     PreviewSink,
     VideoFileSink,

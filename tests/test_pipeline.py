@@ -9,11 +9,11 @@ import time
 import numpy as np
 import pytest
 
-from localsr_cam.capture import SyntheticSource
+from localsr_cam.capture.sources import SyntheticSource
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
 from localsr_cam.frames import Controls, HudStats, ProcessedFrame
-from localsr_cam.pipeline import Pipeline
-from localsr_cam.processor import FrameProcessor
+from localsr_cam.pipeline.threads import Pipeline
+from localsr_cam.process.processor import FrameProcessor
 from tests.fakes import EngineBox
 
 
@@ -148,7 +148,7 @@ def test_output_images_are_distinct_arrays():
 def test_gpu_scheduler_in_the_pipeline_delivers_every_frame_in_order(monkeypatch, buffering):
     """The double-buffered scheduler returns frames one late; the pipeline flushes the
     last one at the end of the source (streams faked on the CPU)."""
-    from localsr_cam.gpu_pipeline import DoubleBufferedProcessor
+    from localsr_cam.pipeline.gpu import DoubleBufferedProcessor
     from tests.test_gpu_pipeline import ImmediateCpuOps
 
     class FiveFrames(SyntheticSource):

@@ -24,7 +24,7 @@ import pytest
 from PIL import Image, ImageGrab, features
 
 from localsr_cam.frames import CapturedFrame, Controls, HudStats, ProcessedFrame
-from localsr_cam.outputs import PREVIEW_WINDOW, PreviewSink
+from localsr_cam.outputs.sinks import PREVIEW_WINDOW, PreviewSink
 from tests.xvfb import (
     XDOTOOL,
     XVFB,

@@ -8,7 +8,7 @@ import pytest
 
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
 from localsr_cam.frames import CapturedFrame, Controls
-from localsr_cam.processor import FrameProcessor, process_image
+from localsr_cam.process.processor import FrameProcessor, process_image
 from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
 
 
@@ -164,7 +164,7 @@ def test_temporal_smoothing_carries_over_frames_until_reset():
 def test_maskrcnn_segmenter_runs_through_the_processor_with_random_weights():
     """The paper's segmenter wired into the processor (random weights: no COCO weights
     can be had here, so this checks the plumbing and shapes, not the masks)."""
-    from localsr_cam.models.maskrcnn import MaskRCNNEngine
+    from localsr_cam.runtime.maskrcnn import MaskRCNNEngine
 
     def factory(name, backend, threads, weights):
         if name == "maskrcnn":

@@ -11,15 +11,15 @@ import time
 import cv2
 import pytest
 
-from localsr_cam import camera as camera_module
-from localsr_cam.camera import CameraSource
-from localsr_cam.cli import main
+from localsr_cam.capture import camera as camera_module
+from localsr_cam.capture.camera import CameraSource
+from localsr_cam.cli.main import main
 from localsr_cam.config import ModelConfig, PipelineConfig
-from localsr_cam.engines import open_engine
 from localsr_cam.errors import ModelError
 from localsr_cam.frames import Controls
-from localsr_cam.pipeline import Pipeline
-from localsr_cam.processor import FrameProcessor
+from localsr_cam.pipeline.threads import Pipeline
+from localsr_cam.process.processor import FrameProcessor
+from localsr_cam.zoo.backends import open_engine
 from tests.fakes import EngineBox, FakeVideoCapture
 from tests.test_pipeline import RecordingSink
 

@@ -7,6 +7,7 @@ their files are present.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +15,13 @@ import pytest
 import torch
 
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
-from localsr_cam.engines import MODELS, artifact_path, engines_dir, open_engine
 from localsr_cam.errors import ConfigError, ModelError
 from localsr_cam.frames import CapturedFrame
 from localsr_cam.runtime.ort import OrtEngine
 from localsr_cam.runtime.torch import TorchEngine
+from localsr_cam.zoo.artifacts import artifact_path, engines_dir
+from localsr_cam.zoo.backends import open_engine
+from localsr_cam.zoo.registry import MODELS
 
 SR_INPUT = (1, 3, 40, 56)
 # ONNX Runtime and PyTorch run the same fp32 graph with different kernels
@@ -42,15 +45,15 @@ def write_random_model(name: str, directory: Path, seed: int = 0) -> None:
     spec = MODELS[name]
     assert spec.weights is not None and spec.onnx is not None
     if spec.kind == "sr":
-        from localsr_cam.models.unet import build_model
-        from localsr_cam.runtime.export import export_sr_onnx
+        from localsr_cam.zoo.export import export_sr_onnx
+        from localsr_cam.zoo.loading import build_model
 
         model = _randomize(build_model(name), seed)
         torch.save(model.state_dict(), directory / spec.weights)
         export_sr_onnx(model, directory / spec.onnx)
     else:
         from localsr_cam.models.selfie import VARIANTS, SelfieSegmenter
-        from localsr_cam.models.selfie_fetch import export_onnx
+        from localsr_cam.zoo.selfie_fetch import export_onnx
 
         size = VARIANTS[name]
         model = _randomize(SelfieSegmenter(size), seed)
@@ -86,7 +89,7 @@ def _compare_with_ort(name: str) -> float:
     spec = MODELS[name]
     image = _input_for(name)
     output = "sr" if spec.kind == "sr" else "mask"
-    with TorchEngine(name, "cpu", threads=2) as engine:
+    with contextlib.closing(open_engine(name, "torch", threads=2)) as engine:
         got = engine({"image": image})[output]
     ort = OrtEngine(name, artifact_path(name, "onnx"), threads=2).open()
     try:
@@ -120,7 +123,7 @@ def test_shipped_model_torch_matches_onnx_runtime(name):
 def test_random_models_really_differ_from_plain_upscale(use_random_engines):
     """Guards the parity test: with zero residual the two backends would agree trivially."""
     image = _input_for("fast")
-    with TorchEngine("fast", "cpu") as engine:
+    with contextlib.closing(open_engine("fast", "torch")) as engine:
         sr = engine({"image": image})["sr"]
     bilinear = torch.nn.functional.interpolate(image, scale_factor=2, mode="bilinear")
     assert float((sr - bilinear).abs().mean()) > 0.01
@@ -140,7 +143,7 @@ def test_engine_contract(use_random_engines):
 
 
 def test_segmenter_output_name_and_range(use_random_engines):
-    with TorchEngine("selfie", "cpu") as engine:
+    with contextlib.closing(open_engine("selfie", "torch")) as engine:
         mask = engine({"image": torch.rand(1, 3, 256, 256)})["mask"]
     assert mask.shape == (1, 1, 256, 256)
     assert float(mask.min()) >= 0.0 and float(mask.max()) <= 1.0
@@ -149,16 +152,20 @@ def test_segmenter_output_name_and_range(use_random_engines):
 def test_missing_weights_name_the_file_and_command(tmp_path, monkeypatch):
     monkeypatch.setenv("LOCALSR_ENGINES", str(tmp_path))
     with pytest.raises(ModelError, match=r"fast_unet\.pt.*localsr-cam train"):
-        TorchEngine("fast", "cpu").open()
+        open_engine("fast", "torch")
     with pytest.raises(ModelError, match=r"selfie\.pt.*models fetch"):
-        TorchEngine("selfie", "cpu").open()
+        open_engine("selfie", "torch")
 
 
-def test_bad_device_and_unknown_model_are_config_errors():
-    with pytest.raises(ConfigError):
-        TorchEngine("fast", "tpu")
-    with pytest.raises(ConfigError):
-        TorchEngine("nope", "cpu")
+def test_bad_device_kind_module_and_unknown_model_are_config_errors():
+    with pytest.raises(ConfigError, match="device"):
+        TorchEngine("fast", "tpu", kind="sr", module=torch.nn.Identity())
+    with pytest.raises(ConfigError, match="kind"):
+        TorchEngine("fast", "cpu", kind="depth", module=torch.nn.Identity())
+    with pytest.raises(ConfigError, match="module or a loader"):
+        TorchEngine("fast", "cpu", kind="sr")
+    with pytest.raises(ConfigError, match="unknown model"):
+        open_engine("nope", "torch")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message without CUDA")
@@ -166,13 +173,13 @@ def test_cuda_without_a_gpu_is_one_line():
     from localsr_cam.errors import BackendUnavailableError
 
     with pytest.raises(BackendUnavailableError, match="no CUDA GPU") as info:
-        TorchEngine("fast", "cuda", module=torch.nn.Identity()).open()
+        TorchEngine("fast", "cuda", kind="sr", module=torch.nn.Identity()).open()
     assert "\n" not in str(info.value)
 
 
 def test_processor_with_torch_backend_matches_onnx_runtime(use_random_engines):
     """The whole frame through FrameProcessor: backend torch vs cpu (ONNX Runtime)."""
-    from localsr_cam.processor import FrameProcessor
+    from localsr_cam.process.processor import FrameProcessor
 
     rng = np.random.default_rng(3)
     image = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)

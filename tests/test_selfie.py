@@ -19,9 +19,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from localsr_cam import engines
 from localsr_cam.errors import ModelError
-from localsr_cam.models import selfie, selfie_fetch
+from localsr_cam.models import selfie
+from localsr_cam.zoo import artifacts, registry, selfie_fetch
 
 skimage_data = pytest.importorskip("skimage.data")
 needs_litert = pytest.mark.skipif(importlib.util.find_spec("ai_edge_litert") is None,
@@ -41,7 +41,7 @@ _prepared: dict[str, Path] = {}
 def prepared_engines(factory: pytest.TempPathFactory) -> Path:
     """An engines folder holding current selfie models (built at most once per run)."""
     if "dir" not in _prepared:
-        project = engines.engines_dir()
+        project = artifacts.engines_dir()
         if all(selfie_fetch.is_up_to_date(name, project) for name in VARIANT_NAMES):
             _prepared["dir"] = project
         else:
@@ -90,7 +90,7 @@ def photos(size: tuple[int, int], fit: str) -> torch.Tensor:
 
 
 def run_torch(engines_dir: Path, name: str, images: torch.Tensor) -> torch.Tensor:
-    spec = engines.MODELS[name]
+    spec = registry.MODELS[name]
     assert spec.weights is not None
     model = selfie.load_state_dict(engines_dir / spec.weights, name)
     with torch.inference_mode():
@@ -98,7 +98,7 @@ def run_torch(engines_dir: Path, name: str, images: torch.Tensor) -> torch.Tenso
 
 
 def run_onnx(engines_dir: Path, name: str, images: torch.Tensor) -> torch.Tensor:
-    spec = engines.MODELS[name]
+    spec = registry.MODELS[name]
     assert spec.onnx is not None
     return selfie_fetch.run_onnx((engines_dir / spec.onnx).read_bytes(), images, threads=2)
 
@@ -218,7 +218,7 @@ def test_onnx_graph_is_static_opset_17(engines_dir: Path) -> None:
     import onnx
 
     for name in VARIANT_NAMES:
-        spec = engines.MODELS[name]
+        spec = registry.MODELS[name]
         assert spec.onnx is not None
         model = onnx.load(str(engines_dir / spec.onnx))
         onnx.checker.check_model(model)

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 import torch
 
-from localsr_cam import engines
 from localsr_cam.errors import ModelError
-from localsr_cam.models import selfie, selfie_fetch
+from localsr_cam.models import selfie
+from localsr_cam.zoo import artifacts, registry, selfie_fetch
+from localsr_cam.zoo.listing import list_models
 from tests.test_selfie import prepared_engines
 
 SELFIE_FILES = ("selfie.pt", "selfie.onnx", "selfie_landscape.pt", "selfie_landscape.onnx")
@@ -42,9 +43,9 @@ def copied(prepared: Path, tmp_path: Path) -> Path:
     target.mkdir()
     for name in SELFIE_FILES:
         shutil.copy2(prepared / name, target / name)
-    manifest = engines.read_manifest(prepared)
+    manifest = artifacts.read_manifest(prepared)
     for name in selfie.VARIANTS:
-        engines.write_manifest_entry(name, manifest[name], target)
+        artifacts.write_manifest_entry(name, manifest[name], target)
     return target
 
 
@@ -87,10 +88,10 @@ def test_changed_file_rebuilds_only_its_model_with_the_same_bytes(copied: Path,
 
 def test_list_models_reports_each_state(copied: Path) -> None:
     def status(directory: Path) -> dict[str, str]:
-        return {row[0]: row[1] for row in selfie_fetch.list_models(directory)}
+        return {row[0]: row[1] for row in list_models(directory)}
 
-    rows = selfie_fetch.list_models(copied)
-    assert [row[0] for row in rows] == list(engines.MODELS)
+    rows = list_models(copied)
+    assert [row[0] for row in rows] == list(registry.MODELS)
     assert all(len(row) == 4 for row in rows)
     assert status(copied)["selfie"] == status(copied)["selfie-landscape"] == "ready"
     (copied / "selfie.onnx").write_bytes(b"not the exported model")
@@ -240,14 +241,14 @@ def test_models_list_reports_a_modified_trained_model(tmp_path: Path) -> None:
     """Trained models record hashes under files.<role>.sha256: a changed file shows."""
     import shutil
 
-    from localsr_cam import engines
+    from localsr_cam.zoo import artifacts
 
-    source = engines.engines_dir()
+    source = artifacts.engines_dir()
     for name in ("fast_unet.pt", "fast_unet.onnx", "manifest.json"):
         shutil.copy(source / name, tmp_path / name)
-    statuses = {row[0]: row[1] for row in selfie_fetch.list_models(tmp_path)}
+    statuses = {row[0]: row[1] for row in list_models(tmp_path)}
     assert statuses["fast"] == "ready"
     with (tmp_path / "fast_unet.onnx").open("ab") as handle:
         handle.write(b"tampered")
-    statuses = {row[0]: row[1] for row in selfie_fetch.list_models(tmp_path)}
+    statuses = {row[0]: row[1] for row in list_models(tmp_path)}
     assert statuses["fast"] == "modified"

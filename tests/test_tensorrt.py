@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from localsr_cam.errors import BackendUnavailableError, ModelError
-from localsr_cam.localize import bucket_box
+from localsr_cam.process.localize import bucket_box
 from localsr_cam.runtime import trt_build
+from localsr_cam.runtime.base import tensorrt_problem
 from localsr_cam.runtime.trt_build import (
     SR_PROFILE,
     EngineKey,
@@ -25,6 +26,7 @@ from localsr_cam.runtime.trt_build import (
     ensure_plan,
     profile_for,
 )
+from localsr_cam.zoo.build import build_engines
 
 KEY = EngineKey(model="fast", tensorrt="10.13.0.35", gpu="NVIDIA H100 80GB HBM3",
                 compute_capability="9.0", onnx_sha256="ab" * 32, precision="fp16",
@@ -114,8 +116,12 @@ def test_discard_forgets_a_plan(tmp_path):
 
 # -- the optimization profile ---------------------------------------------------------------
 def test_sr_models_get_the_profile_and_segmenters_none():
-    assert profile_for("fast") == profile_for("paper") == SR_PROFILE
-    assert profile_for("selfie") is None and profile_for("selfie-landscape") is None
+    from localsr_cam.zoo.registry import model_spec
+
+    assert profile_for(model_spec("fast").kind) == profile_for(model_spec("paper").kind)
+    assert profile_for("sr") == SR_PROFILE
+    assert profile_for(model_spec("selfie").kind) is None
+    assert profile_for(model_spec("selfie-landscape").kind) is None
 
 
 @pytest.mark.parametrize("frame", [(640, 360), (960, 540), (1280, 720), (1920, 1080)])
@@ -136,11 +142,12 @@ class Recorder:
     profiles: list[tuple] = dataclasses.field(default_factory=list)
     timing_in: list[bytes] = dataclasses.field(default_factory=list)
     pool: list[int] = dataclasses.field(default_factory=list)
+    extra_profiles: list[tuple] = dataclasses.field(default_factory=list)
     builds: int = 0
 
 
 def fake_tensorrt(rec: Recorder, input_shape=(-1, 3, -1, -1), parse_ok=True,
-                  build_ok=True, timing_matches=True) -> types.ModuleType:
+                  build_ok=True, timing_matches=True, levels_shape=None) -> types.ModuleType:
     """A module with the slice of the TensorRT 10 API that trt_build uses."""
     trt = types.ModuleType("tensorrt")
     trt.__version__ = "10.99.0"  # type: ignore[attr-defined]
@@ -181,13 +188,19 @@ def fake_tensorrt(rec: Recorder, input_shape=(-1, 3, -1, -1), parse_ok=True,
 
     class Profile:
         def set_shape(self, name, lo, opt, hi):
-            self.shapes = (name, tuple(lo), tuple(opt), tuple(hi))
+            if name == "image":
+                self.shapes = (name, tuple(lo), tuple(opt), tuple(hi))
+            else:
+                rec.extra_profiles.append((name, tuple(lo), tuple(opt), tuple(hi)))
 
     class Network:
-        num_inputs = 1
+        inputs = [("image", input_shape)] + ([("levels", levels_shape)] if levels_shape
+                                             else [])
+        num_inputs = len(inputs)
 
         def get_input(self, index):
-            return types.SimpleNamespace(shape=Dims(input_shape))
+            name, shape = self.inputs[index]
+            return types.SimpleNamespace(name=name, shape=Dims(shape))
 
     class Builder:
         def __init__(self, logger):
@@ -236,6 +249,16 @@ def use_fake_trt(monkeypatch):
                             lambda: ("10.99.0", "Fake GPU", "9.0"))
         return rec
     return install
+
+
+def test_the_profile_covers_a_levels_input_with_the_image_batch(use_fake_trt, tmp_path):
+    rec = use_fake_trt(levels_shape=(-1, 3))
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"onnx")
+    trt_build.build_plan(onnx, "fp16", SR_PROFILE)
+    assert rec.profiles == [("image", SR_PROFILE.min, SR_PROFILE.opt, SR_PROFILE.max)]
+    batch = SR_PROFILE.min[0], SR_PROFILE.opt[0], SR_PROFILE.max[0]
+    assert rec.extra_profiles == [("levels", (batch[0], 3), (batch[1], 3), (batch[2], 3))]
 
 
 def test_build_plan_sets_fp16_profile_and_keeps_the_timing_cache(use_fake_trt, tmp_path):
@@ -291,7 +314,7 @@ def test_parse_and_build_failures_are_one_line_model_errors(failure, message, us
 
 
 def only_line(models: list[str], precision: str) -> str:
-    [line] = trt_build.build_engines(models, precision)
+    [line] = build_engines(models, precision)
     return line
 
 
@@ -300,7 +323,7 @@ def test_build_engines_builds_once_then_reports_up_to_date(use_fake_trt, tmp_pat
     rec = use_fake_trt()
     monkeypatch.setenv("LOCALSR_ENGINES", str(tmp_path))
     (tmp_path / "fast_unet.onnx").write_bytes(b"onnx v1")
-    lines = list(trt_build.build_engines(None, "fp16"))
+    lines = list(build_engines(None, "fp16"))
     assert any(line.startswith("fast: built") for line in lines)
     assert any(line.startswith("selfie: skipped") and "models fetch" in line
                for line in lines)
@@ -320,7 +343,7 @@ def test_build_engines_refuses_an_explicit_missing_model(use_fake_trt, tmp_path,
     use_fake_trt()
     monkeypatch.setenv("LOCALSR_ENGINES", str(tmp_path))
     with pytest.raises(ModelError, match=r"paper_unet\.onnx"):
-        list(trt_build.build_engines(["paper"], "fp16"))
+        list(build_engines(["paper"], "fp16"))
 
 
 def test_engine_open_rebuilds_a_plan_that_does_not_deserialize(use_fake_trt, tmp_path,
@@ -350,8 +373,8 @@ def test_engine_open_rebuilds_a_plan_that_does_not_deserialize(use_fake_trt, tmp
     onnx = tmp_path / "fast_unet.onnx"
     onnx.write_bytes(b"onnx")
     cache = PlanCache(tmp_path / "trt")
-    cache.store(trt_build.engine_key("fast", onnx, "fp16"), b"damaged")
-    engine = TensorRTEngine("fast", onnx, cache=cache).open()
+    cache.store(trt_build.engine_key("fast", onnx, "fp16", SR_PROFILE), b"damaged")
+    engine = TensorRTEngine("fast", onnx, cache=cache, profile=SR_PROFILE).open()
     assert loaded == [b"damaged", b"plan 1"]
     assert engine.key is not None and cache.load(engine.key) == b"plan 1"
     engine.close()
@@ -361,15 +384,16 @@ def test_engine_open_rebuilds_a_plan_that_does_not_deserialize(use_fake_trt, tmp
 # -- without TensorRT -----------------------------------------------------------------------
 def test_stub_only_tensorrt_is_reported_as_missing(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorrt", types.ModuleType("tensorrt"))
-    problem = trt_build.tensorrt_problem()
+    problem = tensorrt_problem()
     assert problem is not None and "type stubs" in problem
 
 
-@pytest.mark.skipif(trt_build.tensorrt_problem() is None, reason="TensorRT is installed")
+@pytest.mark.skipif(tensorrt_problem() is None, reason="TensorRT is installed")
 def test_engine_open_without_tensorrt_is_one_line(tmp_path):
     import localsr_cam.runtime.tensorrt as module
 
-    engine = module.TensorRTEngine("fast", tmp_path / "fast_unet.onnx")
+    engine = module.TensorRTEngine("fast", tmp_path / "fast_unet.onnx",
+                                   cache=PlanCache(tmp_path / "trt"), profile=SR_PROFILE)
     with pytest.raises(BackendUnavailableError, match="TensorRT") as info:
         engine.open()
     assert "\n" not in str(info.value) and "pip install tensorrt" in str(info.value)
@@ -377,9 +401,9 @@ def test_engine_open_without_tensorrt_is_one_line(tmp_path):
 
 
 def _no_tensorrt_here() -> bool:
-    from localsr_cam.engines import cuda_missing
+    from localsr_cam.runtime.base import cuda_missing
 
-    return trt_build.tensorrt_problem() is not None or cuda_missing() is not None
+    return tensorrt_problem() is not None or cuda_missing() is not None
 
 
 @pytest.mark.skipif(not _no_tensorrt_here(), reason="TensorRT and a GPU are present")
@@ -390,7 +414,7 @@ def _no_tensorrt_here() -> bool:
     ["models", "build-engines", "--models", "fast", "--precision", "fp32"],
 ])
 def test_cli_tensorrt_without_it_exits_2_with_one_line(argv, capsys):
-    from localsr_cam.cli import main
+    from localsr_cam.cli.main import main
 
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -402,7 +426,7 @@ def test_tools_build_engines_is_the_cli(monkeypatch):
     import runpy
 
     seen: list[list[str]] = []
-    monkeypatch.setattr("localsr_cam.cli.main", lambda argv: seen.append(argv) or 0)
+    monkeypatch.setattr("localsr_cam.cli.main.main", lambda argv: seen.append(argv) or 0)
     monkeypatch.setattr(sys, "argv", ["build_engines.py", "--models", "fast"])
     with pytest.raises(SystemExit) as info:
         runpy.run_path(str(Path(__file__).parents[1] / "tools" / "build_engines.py"),

@@ -12,19 +12,31 @@ import numpy as np
 import pytest
 import torch
 
+from localsr_cam.capture.images import crop_even
+from localsr_cam.cli import train as train_cli
+from localsr_cam.cli.main import build_parser
+from localsr_cam.cli.main import main as cli_main
 from localsr_cam.errors import ConfigError, SourceError
-from localsr_cam.models.unet import load_model
-from localsr_cam.runtime.export import parity
-from localsr_cam.train import (
+from localsr_cam.train.trainer import (
     PatchSampler,
-    crop_even,
+    TrainOptions,
     list_images,
-    main,
-    parse_args,
     ship_decision,
     split_holdout,
     train,
 )
+from localsr_cam.zoo.export import parity
+from localsr_cam.zoo.loading import load_model
+
+
+def main(argv: list[str]) -> int:
+    return cli_main(["train", *argv])
+
+
+def parse_args(argv: list[str]) -> TrainOptions:
+    args = build_parser().parse_args(["train", *argv])
+    args.argv = list(argv)
+    return train_cli.options_from(args)
 
 
 def _image(seed: int, h: int = 72, w: int = 88) -> np.ndarray:
@@ -107,7 +119,7 @@ def test_list_images_accepts_div2k_layout(tmp_path: Path) -> None:
 
 def test_short_training_lowers_the_loss(data: tuple[Path, Path], tmp_path: Path) -> None:
     argv = _args(data, tmp_path, "--model", "paper", "--epochs", "4", "--no-export")
-    summary = train(parse_args(argv), argv)
+    summary = train(parse_args(argv))
     losses = [row["loss"] for row in summary["history"]]
     assert losses[-1] < losses[0]
     assert (tmp_path / "work" / "paper" / "last.pt").exists()
@@ -168,7 +180,7 @@ def test_resume_continues_from_a_checkpoint(data: tuple[Path, Path], tmp_path: P
     ckpt = tmp_path / "work" / "fast" / "last.pt"
     again = _args(data, tmp_path, "--model", "fast", "--epochs", "2", "--no-export",
                   "--resume", str(ckpt))
-    summary = train(parse_args(again), again)
+    summary = train(parse_args(again))
     assert [row["epoch"] for row in summary["history"]] == [1, 2]  # the past is kept
 
 
@@ -217,7 +229,7 @@ def test_bad_input_returns_2(problem: str, data: tuple[Path, Path], tmp_path: Pa
         argv = _args(data, tmp_path, *extra, "--patch", "128")
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("localsr-cam train:") and len(err.splitlines()) == 1
+    assert err.startswith("localsr-cam: error:") and len(err.splitlines()) == 1
 
 
 def test_init_fine_tunes_from_weights_and_refuses_a_mismatch(
@@ -228,7 +240,7 @@ def test_init_fine_tunes_from_weights_and_refuses_a_mismatch(
     torch.save(FastUNet(width=16, depth=1).state_dict(), weights)
     argv = _args(data, tmp_path, "--model", "fast", "--depth", "1", "--epochs", "1",
                  "--no-export", "--init", str(weights))
-    summary = train(parse_args(argv), argv)
+    summary = train(parse_args(argv))
     assert summary["init"]["sha256"] and len(summary["history"]) == 1
     wrong = _args(data, tmp_path, "--model", "fast", "--depth", "3", "--epochs", "1",
                   "--no-export", "--init", str(weights))
@@ -241,4 +253,4 @@ def test_an_explicit_zero_is_refused_not_replaced_by_the_default(
         capsys: pytest.CaptureFixture[str]) -> None:
     assert main(_args(data, tmp_path, "--epochs", "1", flag, "0")) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("localsr-cam train:") and len(err.splitlines()) == 1
+    assert err.startswith("localsr-cam: error:") and len(err.splitlines()) == 1

@@ -12,17 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from localsr_cam.engines import engines_dir, write_manifest_entry
 from localsr_cam.errors import ConfigError, ModelError
-from localsr_cam.models.unet import (
-    FastUNet,
-    PaperUNet,
-    build_model,
-    count_params,
-    load_model,
-    macs_per_lr_pixel,
-)
-from localsr_cam.runtime.export import export_sr_onnx, ort_session, parity
+from localsr_cam.models.unet import FastUNet, PaperUNet, count_params, macs_per_lr_pixel
+from localsr_cam.zoo.artifacts import engines_dir, write_manifest_entry
+from localsr_cam.zoo.export import export_sr_onnx, ort_session, parity
+from localsr_cam.zoo.loading import build_model, load_model
 
 ODD_SIZES = [(1, 1), (3, 5), (17, 33), (2, 7)]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from localsr_cam import cli
+from localsr_cam.cli.main import main
 
 if __name__ == "__main__":
-    sys.exit(cli.main(["models", "build-engines", *sys.argv[1:]]))
+    sys.exit(main(["models", "build-engines", *sys.argv[1:]]))

@@ -14,32 +14,28 @@ import argparse
 import logging
 import sys
 
-from localsr_cam.engines import (
-    engines_dir,
-    model_spec,
-    read_manifest,
-    sha256_file,
-    write_manifest_entry,
-)
 from localsr_cam.errors import EXIT_USAGE, LocalSRError
-from localsr_cam.models.unet import load_model
-from localsr_cam.runtime.export import export_sr_onnx, ort_session, parity, time_ort
+from localsr_cam.paths import sha256_file
+from localsr_cam.zoo.artifacts import engines_dir, read_manifest, write_manifest_entry
+from localsr_cam.zoo.export import ort_session, parity, time_ort
+from localsr_cam.zoo.loading import load_model
+from localsr_cam.zoo.registry import exportable_models, model_spec
 
 SIZES = ((1, 1), (3, 5), (17, 33), (61, 47), (240, 320))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=("fast", "paper"), required=True)
+    parser.add_argument("--model", choices=exportable_models(), required=True)
     parser.add_argument("--time", action="store_true", help="time ORT (2 threads)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         spec = model_spec(args.model)
-        assert spec.onnx is not None
+        assert spec.onnx is not None and spec.export is not None
         model = load_model(args.model)
         path = engines_dir() / spec.onnx
-        export_sr_onnx(model, path)
+        spec.export(model, path)
         worst = parity(model, path, sizes=SIZES)
         print(f"{args.model}: ORT vs PyTorch max |diff| {worst:.3g} over sizes {SIZES}")
         entry = read_manifest().get(args.model)

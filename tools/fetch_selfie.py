@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from localsr_cam.errors import EXIT_USAGE, LocalSRError
-from localsr_cam.models.selfie_fetch import fetch_models
+from localsr_cam.zoo.selfie_fetch import fetch_models
 
 log = logging.getLogger("fetch_selfie")
 

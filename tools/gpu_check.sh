@@ -75,7 +75,7 @@ say "python: $PY"
 "$PY" - "$OUT/.gpu_check_env.json" <<'EOF' 2>&1 | tee -a "$LOG"
 import json, platform, sys
 import torch
-from localsr_cam.runtime.trt_build import tensorrt_problem
+from localsr_cam.runtime.base import tensorrt_problem
 env = {"python": platform.python_version(), "torch": torch.__version__,
        "cuda": torch.version.cuda, "gpu": torch.cuda.get_device_name(),
        "compute_capability": ".".join(map(str, torch.cuda.get_device_capability())),
@@ -134,7 +134,7 @@ if not images:
         images.append(torch.nn.functional.interpolate(small, size=(256, 256),
                                                       mode="bicubic").clamp(0, 1))
 try:
-    from localsr_cam.models.unet import load_model
+    from localsr_cam.zoo.loading import load_model
     module, weights = load_model("fast"), "shipped engines/fast_unet.pt"
 except ModelError as exc:
     from localsr_cam.models.unet import FastUNet
@@ -166,7 +166,7 @@ else
     say "bench has no --buffering flag: single- vs double-buffered cannot be compared yet"
 fi
 backends="cuda"
-if "$PY" -c 'from localsr_cam.runtime.trt_build import tensorrt_problem as p; \
+if "$PY" -c 'from localsr_cam.runtime.base import tensorrt_problem as p; \
              import sys; sys.exit(p() is not None)' >/dev/null 2>&1; then
     say "TensorRT present: building engines and benchmarking it too"
     "$PY" -m localsr_cam models build-engines 2>&1 | tee -a "$LOG"

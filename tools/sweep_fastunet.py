@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from localsr_cam.models.unet import FastUNet, count_params, macs_per_lr_pixel
-from localsr_cam.runtime.export import export_sr_onnx, ort_session, time_ort
+from localsr_cam.zoo.export import export_sr_onnx, ort_session, time_ort
 
 SIZES = ((240, 320), (360, 640))  # LR h, w
 

@@ -15,9 +15,9 @@ import time
 import numpy as np
 import torch
 
-from localsr_cam.capture import SyntheticSource
+from localsr_cam.capture.sources import SyntheticSource
 from localsr_cam.config import ModelConfig, PipelineConfig, parse_size
-from localsr_cam.processor import FrameProcessor
+from localsr_cam.process.processor import FrameProcessor
 
 
 def time_segment(backend: str, size: tuple[int, int], frames: int, warmup: int

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from localsr_cam.train import main
+from localsr_cam.cli.main import main
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(["train", *sys.argv[1:]]))

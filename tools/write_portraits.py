@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 from skimage import data
 
-from localsr_cam.capture import SyntheticSource
+from localsr_cam.capture.sources import SyntheticSource
 
 
 def write_portraits(folder: Path) -> list[Path]:

@@ -44,7 +44,7 @@ from localsr_cam.errors import ModelError
 
 log = logging.getLogger(__name__)
 
-#: Input size (H, W) of each variant, keyed by the model names of :data:`engines.MODELS`.
+#: Input size (H, W) of each variant, keyed by the model names of the zoo's registry.
 VARIANTS: dict[str, tuple[int, int]] = {
     "selfie": (256, 256),
     "selfie-landscape": (144, 256),

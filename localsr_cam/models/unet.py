@@ -1,6 +1,6 @@
-"""The two super-resolution U-Nets and how to build and load them.
+"""The two super-resolution U-Nets (torch modules only; the zoo builds and loads them).
 
-Both follow the engine contract of :mod:`localsr_cam.engines`: ``forward(image)`` takes
+Both follow the engine contract of :mod:`localsr_cam.runtime.base`: ``forward(image)`` takes
 the LOW-resolution image, N×3×h×w float32 RGB in [0,1], and returns ``sr``,
 N×3×2h×2w float32 RGB, not clamped. Any ``h, w >= 1`` works; the networks pad or crop
 inside ``forward`` so the same graph (and its ONNX export) serves every size.
@@ -16,16 +16,13 @@ inside ``forward`` so the same graph (and its ONNX export) serves every size.
 
 from __future__ import annotations
 
-import pickle
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from localsr_cam.engines import artifact_path, model_spec, read_manifest
-from localsr_cam.errors import ConfigError, ModelError
+from localsr_cam.errors import ConfigError
 
 SCALE = 2
 
@@ -266,74 +263,6 @@ class PaperUNet(nn.Module):
         u1 = self.up1(u1 + d1)
         sr = self.out(u1)
         return sr + up if self.residual else sr
-
-
-ARCHITECTURES: dict[str, type[nn.Module]] = {"fast": FastUNet, "paper": PaperUNet}
-
-
-def build_model(name: str, **config: Any) -> nn.Module:
-    """A fresh, randomly initialised ``"fast"`` or ``"paper"`` network.
-
-    ``config`` holds the constructor arguments (as in a manifest entry's ``config``);
-    an unknown model or argument is a :class:`ConfigError`.
-    """
-    try:
-        cls = ARCHITECTURES[name]
-    except KeyError:
-        raise ConfigError(f"unknown SR model {name!r}; choose one of: "
-                          f"{', '.join(sorted(ARCHITECTURES))}") from None
-    try:
-        return cls(**config)
-    except TypeError as exc:
-        raise ConfigError(f"bad config for model {name!r}: {exc}") from None
-
-
-def read_state_dict(path: Path, rebuild: str) -> dict[str, torch.Tensor]:
-    """Load a plain ``{name: tensor}`` state dict from ``path`` without running code.
-
-    Anything else (pickled objects, a training checkpoint, garbage) is refused with a
-    :class:`ModelError` naming ``path`` and the ``rebuild`` command.
-    """
-    obj = _safe_load(path, rebuild)
-    if not isinstance(obj, dict) or not obj or not all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
-        raise ModelError(f"{path} is not a plain state dict of tensors; "
-                         f"rebuild it with `{rebuild}`")
-    return obj
-
-
-def _safe_load(path: Path, rebuild: str) -> Any:
-    """``torch.load(weights_only=True)`` with every failure turned into a ModelError."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ModelError(f"{path} is missing; run `{rebuild}`") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError,
-            AttributeError, ImportError, IndexError, TypeError, KeyError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{path} cannot be loaded safely ({reason[:120]}); "
-                         f"rebuild it with `{rebuild}`") from None
-
-
-def load_model(name: str, weights: Path | None = None) -> nn.Module:
-    """The trained ``"fast"`` or ``"paper"`` network in eval mode, on the CPU.
-
-    The config comes from the model's manifest entry (defaults when it has none); the
-    weights from ``weights`` or the shipped file in the engines folder.
-    """
-    spec = model_spec(name)
-    entry = read_manifest().get(name, {})
-    config = entry.get("config", {}) if isinstance(entry, dict) else {}
-    model = build_model(name, **config)
-    path = Path(weights) if weights is not None else artifact_path(name, "weights")
-    state = read_state_dict(path, spec.build_command)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ModelError(f"{path} does not match model {name!r} config {config} ({first}); "
-                         f"rebuild it with `{spec.build_command}`") from None
-    return model.eval()
 
 
 def count_params(model: nn.Module) -> int:

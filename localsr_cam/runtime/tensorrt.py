@@ -65,18 +65,21 @@ class TensorRTEngine:
     :mod:`localsr_cam.runtime.trt_build`), deserializes it and creates one execution
     context. The context is used from one thread; calls from different streams are
     ordered with an event, since a context's scratch memory is shared between calls.
+
+    ``cache``: where plans are kept; ``profile``: the optimization profile of the input
+    (``None`` for fixed-shape models; see :func:`~localsr_cam.runtime.trt_build.profile_for`).
     """
 
     backend = "tensorrt"
 
-    def __init__(self, name: str, onnx_path: Path, precision: str = "fp16",
-                 cache: trt_build.PlanCache | None = None) -> None:
+    def __init__(self, name: str, onnx_path: Path, precision: str = "fp16", *,
+                 cache: trt_build.PlanCache, profile: trt_build.Profile | None) -> None:
         self.name = name
         self.onnx_path = Path(onnx_path)
         self.precision = precision
         self.cache = cache
         self.device = torch.device("cuda")
-        self.profile = trt_build.profile_for(name)
+        self.profile = profile
         self.key: trt_build.EngineKey | None = None
         self._runtime: trt.Runtime | None = None
         self._engine: trt.ICudaEngine | None = None
@@ -93,13 +96,13 @@ class TensorRTEngine:
 
         self._runtime = trt.Runtime(trt_build.trt_logger())
         key, plan, built = trt_build.load_or_build(self.name, self.onnx_path,
-                                                   self.precision, self.cache)
+                                                   self.precision, self.profile, self.cache)
         engine = self._runtime.deserialize_cuda_engine(plan)
         if engine is None and not built:  # a damaged cached plan: build it once more
             log.warning("%s: cached TensorRT plan does not load; rebuilding it", self.name)
             key, plan, built = trt_build.load_or_build(self.name, self.onnx_path,
-                                                       self.precision, self.cache,
-                                                       rebuild=True)
+                                                       self.precision, self.profile,
+                                                       self.cache, rebuild=True)
             engine = self._runtime.deserialize_cuda_engine(plan)
         if engine is None:
             raise ModelError(f"TensorRT cannot load the engine it built for {self.name} "

@@ -21,43 +21,21 @@ import copy
 import dataclasses
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from localsr_cam.engines import artifact_path, model_spec
 from localsr_cam.errors import BackendUnavailableError, ConfigError
+from localsr_cam.runtime.base import INPUT_NAME, LEVELS_NAME, OUTPUT_NAMES
 
 log = logging.getLogger(__name__)
 
-INPUT_NAME = "image"
-LEVELS_NAME = "levels"
-OUTPUT_NAMES = {"segment": "mask", "sr": "sr"}
 WARMUP_RUNS = 3
 """Eager runs on a side stream before a capture (cuDNN picks its algorithms there)."""
 MAX_GRAPHS = 8
 """Captured CUDA graphs kept per engine; the least recently used one is dropped."""
-
-
-def load_module(name: str) -> nn.Module:
-    """The trained module for model ``name`` in eval mode, float32 on the CPU.
-
-    ``fast``/``paper`` come from :func:`localsr_cam.models.unet.load_model`; the selfie
-    segmenters from the state dicts ``models fetch`` writes. Missing or unsafe files raise
-    :class:`~localsr_cam.errors.ModelError` naming the file and the command that makes it.
-    """
-    spec = model_spec(name)
-    if spec.kind == "sr":
-        from localsr_cam.models.unet import load_model
-
-        return load_model(name).eval()
-    if name in ("selfie", "selfie-landscape"):
-        from localsr_cam.models.selfie import load_state_dict
-
-        return load_state_dict(artifact_path(name, "weights"), name).eval()
-    raise ConfigError(f"model {name!r} has no PyTorch module for the torch/cuda backends")
 
 
 @dataclasses.dataclass
@@ -85,15 +63,23 @@ class TorchEngine:
     ``device``: ``"cpu"`` or ``"cuda"``. ``threads``: on the CPU, the most intra-op
     threads torch may use; torch's pool is process-wide, so it is only ever lowered
     (never raised), which keeps engines in one process from fighting over it.
+    ``kind``: ``"segment"`` or ``"sr"`` (names the output). ``loader``: called by
+    :meth:`open` to get the float32 module (the zoo passes its trained-model loader);
+    ``module``: use this module instead (tests, tools). One of the two is required.
     ``cuda_graphs``: capture graphs on CUDA (else run eagerly in float16).
-    ``module``: use this module instead of loading the trained one (tests, tools).
     """
 
-    def __init__(self, name: str, device: str = "cpu", threads: int = 2, *,
-                 cuda_graphs: bool = True, max_graphs: int = MAX_GRAPHS,
-                 module: nn.Module | None = None) -> None:
+    def __init__(self, name: str, device: str = "cpu", threads: int = 2, *, kind: str,
+                 loader: Callable[[], nn.Module] | None = None,
+                 module: nn.Module | None = None,
+                 cuda_graphs: bool = True, max_graphs: int = MAX_GRAPHS) -> None:
         if device not in ("cpu", "cuda"):
             raise ConfigError(f"TorchEngine device must be 'cpu' or 'cuda', got {device!r}")
+        if kind not in OUTPUT_NAMES:
+            raise ConfigError(f"TorchEngine kind must be one of {', '.join(OUTPUT_NAMES)}, "
+                              f"got {kind!r}")
+        if loader is None and module is None:
+            raise ConfigError(f"TorchEngine {name!r} needs a module or a loader")
         self.name = name
         self.device = torch.device(device)
         self.backend = "cuda" if device == "cuda" else "torch"
@@ -101,8 +87,9 @@ class TorchEngine:
         self.cuda_graphs = cuda_graphs
         self.max_graphs = max(1, max_graphs)
         self._given = module
+        self._loader = loader
         self._module: nn.Module | None = None
-        self._output = OUTPUT_NAMES[model_spec(name).kind]
+        self._output = OUTPUT_NAMES[kind]
         self._graphs: collections.OrderedDict[tuple[int, ...], _Graph] = (
             collections.OrderedDict())
         self._graphs_failed = False
@@ -113,7 +100,11 @@ class TorchEngine:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise BackendUnavailableError("backend 'cuda' is unavailable: no CUDA GPU is "
                                           "available to PyTorch")
-        module = self._given if self._given is not None else load_module(self.name)
+        if self._given is not None:
+            module = self._given
+        else:
+            assert self._loader is not None
+            module = self._loader()
         module = module.eval()
         self._levels = int(getattr(module, "levels", 0) or 0)
         for parameter in module.parameters():
@@ -253,7 +244,7 @@ def fp16_drift(module: nn.Module, hr_images: list[torch.Tensor], name: str = "fa
     """
     device = torch.device("cuda")
     reference = copy.deepcopy(module).float().to(device).eval()
-    engine = TorchEngine(name, "cuda", module=copy.deepcopy(module)).open()
+    engine = TorchEngine(name, "cuda", kind="sr", module=copy.deepcopy(module)).open()
     tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     psnr32, psnr16, worst = [], [], 0.0

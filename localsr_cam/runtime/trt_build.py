@@ -27,29 +27,19 @@ import dataclasses
 import hashlib
 import json
 import logging
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from localsr_cam.engines import (
-    MODELS,
-    artifact_path,
-    cuda_missing,
-    engines_dir,
-    model_spec,
-    sha256_file,
-    tensorrt_problem,
-    write_atomically,
-)
 from localsr_cam.errors import BackendUnavailableError, ConfigError, ModelError
+from localsr_cam.paths import sha256_file, write_atomically
+from localsr_cam.runtime.base import cuda_missing, tensorrt_problem
 
 if TYPE_CHECKING:
     import tensorrt as trt
 
 log = logging.getLogger(__name__)
 
-PLAN_DIR = "trt"
 TIMING_CACHE = "timing.cache"
 PRECISIONS = ("fp16", "fp32")
 INPUT_NAME = "image"
@@ -77,9 +67,9 @@ SR_PROFILE = Profile(min=(1, 3, 32, 32), opt=(1, 3, 352, 320), max=(1, 3, 1088, 
 rounded up to a bucket); optimized for a head-and-shoulders box of a 640×360 frame."""
 
 
-def profile_for(name: str) -> Profile | None:
-    """The optimization profile model ``name`` is built with (``None``: fixed shapes)."""
-    return SR_PROFILE if model_spec(name).kind == "sr" else None
+def profile_for(kind: str) -> Profile | None:
+    """The optimization profile a model of ``kind`` is built with (``None``: fixed shapes)."""
+    return SR_PROFILE if kind == "sr" else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,8 +102,8 @@ class EngineKey:
 class PlanCache:
     """Built plans in one folder, each under its key's digest with a JSON sidecar."""
 
-    def __init__(self, directory: Path | None = None) -> None:
-        self.directory = directory if directory is not None else engines_dir() / PLAN_DIR
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
 
     def plan_path(self, key: EngineKey) -> Path:
         return self.directory / f"{key.stem}.plan"
@@ -196,12 +186,13 @@ def platform_identity() -> tuple[str, str, str]:
     return trt.__version__, torch.cuda.get_device_name(), f"{major}.{minor}"
 
 
-def engine_key(name: str, onnx_path: Path, precision: str) -> EngineKey:
+def engine_key(name: str, onnx_path: Path, precision: str, profile: Profile | None
+               ) -> EngineKey:
     """The key of model ``name``'s plan on this machine."""
     version, gpu, capability = platform_identity()
     return EngineKey(model=name, tensorrt=version, gpu=gpu, compute_capability=capability,
                      onnx_sha256=sha256_file(onnx_path), precision=precision,
-                     profile=profile_for(name))
+                     profile=profile)
 
 
 def build_plan(onnx_path: Path, precision: str, profile: Profile | None,
@@ -275,9 +266,8 @@ def _attach_timing_cache(config: trt.IBuilderConfig, path: Path | None
     return cache
 
 
-def load_or_build(name: str, onnx_path: Path, precision: str = "fp16",
-                  cache: PlanCache | None = None, rebuild: bool = False
-                  ) -> tuple[EngineKey, bytes, bool]:
+def load_or_build(name: str, onnx_path: Path, precision: str, profile: Profile | None,
+                  cache: PlanCache, rebuild: bool = False) -> tuple[EngineKey, bytes, bool]:
     """The plan for model ``name`` on this machine, built if no valid one is cached.
 
     Returns ``(key, plan bytes, built now)``. ``rebuild``: discard a cached plan first
@@ -287,44 +277,9 @@ def load_or_build(name: str, onnx_path: Path, precision: str = "fp16",
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; choose one of: "
                           f"{', '.join(PRECISIONS)}")
-    cache = cache or PlanCache()
-    key = engine_key(name, onnx_path, precision)
+    key = engine_key(name, onnx_path, precision, profile)
     if rebuild:
         cache.discard(key)
     plan, built = ensure_plan(key, cache, lambda: build_plan(
         onnx_path, precision, key.profile, cache.timing_cache_path))
     return key, plan, built
-
-
-def build_engines(models: list[str] | None = None, precision: str = "fp16",
-                  cache: PlanCache | None = None) -> Iterator[str]:
-    """Build (or confirm up to date) the plans of ``models`` (default: every model with
-    an ONNX file); yields one log line per model.
-
-    Named models must be prepared; with the default list, models whose ONNX is not
-    there yet are reported and skipped.
-    """
-    if precision not in PRECISIONS:
-        raise ConfigError(f"unknown precision {precision!r}; choose one of: "
-                          f"{', '.join(PRECISIONS)}")
-    names = list(models) if models else [n for n, spec in MODELS.items() if spec.onnx]
-    for name in names:
-        if model_spec(name).onnx is None:
-            raise ConfigError(f"model {name!r} has no ONNX file to build an engine from")
-    require_tensorrt()
-    cache = cache or PlanCache()
-    for name in names:
-        try:
-            onnx_path = artifact_path(name, "onnx")
-        except ModelError as exc:
-            if models:
-                raise
-            yield f"{name}: skipped, {exc}"
-            continue
-        started = time.perf_counter()
-        key, _, built = load_or_build(name, onnx_path, precision, cache)
-        where = cache.plan_path(key)
-        if built:
-            yield f"{name}: built {where} ({precision}) in {time.perf_counter() - started:.1f} s"
-        else:
-            yield f"{name}: up to date ({where})"

@@ -18,7 +18,6 @@ cost, sha256, validation figures and the exact command.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import os
@@ -26,7 +25,7 @@ import shlex
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,24 +35,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from localsr_cam.engines import (
-    engines_dir,
-    model_spec,
-    sha256_file,
-    write_atomically,
-    write_manifest_entry,
-)
-from localsr_cam.errors import EXIT_USAGE, ConfigError, LocalSRError, ModelError, SourceError
+from localsr_cam.errors import ConfigError, LocalSRError, ModelError, SourceError
 from localsr_cam.measure.degrade import crop_even
+from localsr_cam.paths import sha256_file, write_atomically
+from localsr_cam.zoo.artifacts import engines_dir, read_manifest, write_manifest_entry
+from localsr_cam.zoo.loading import build_model
+from localsr_cam.zoo.recipes import read_state_dict, safe_torch_load
+from localsr_cam.zoo.registry import model_spec
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 TRAIN_DEGRADES = ("webcam", "area", "bicubic")
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "fast": {"loss": "l1", "scheduler": "cosine", "patch": 96, "batch": 16, "lr": 2e-3},
-    "paper": {"loss": "mse", "scheduler": "plateau", "patch": 64, "batch": 8, "lr": 1e-3},
-}
+"""``webcam``: the random camera model of :mod:`localsr_cam.measure.degrade`; ``area`` /
+``bicubic``: a clean 2× downscale (the old recipe)."""
+RECIPE_DEFAULTS: dict[str, Any] = {"loss": "mse", "scheduler": "plateau", "patch": 64,
+                                   "batch": 8, "lr": 1e-3, "width": 32}
+"""The paper's recipe; a registry entry's ``train_defaults`` override it per model."""
 
 
 # --------------------------------------------------------------------------- data
@@ -246,71 +244,65 @@ def _log_to(path: Path) -> None:
     log.addHandler(handler)
 
 
-# --------------------------------------------------------------------------- CLI
+# --------------------------------------------------------------------------- options
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="localsr-cam train",
-        description="Train the FastUNet or PaperUNet 2x super-resolver and ship it.")
-    parser.add_argument("--model", choices=("fast", "paper"), default="fast")
-    parser.add_argument("--train-dir", type=Path, required=True, action="append",
-                        help="HR images (plain folder or DIV2K *_HR subfolders); repeat "
-                             "for more folders")
-    parser.add_argument("--val-dir", type=Path, required=True, action="append",
-                        help="HR validation images (model selection and reported figures); "
-                             "repeatable")
-    parser.add_argument("--holdout", default="",
-                        help="comma-separated file names (e.g. donna.png) in the train "
-                             "folders to validate on instead of training")
-    parser.add_argument("--width", type=int, help="channels (fast: 16, paper: 32)")
-    parser.add_argument("--depth", type=int, default=2, help="FastUNet half-res conv blocks")
-    parser.add_argument("--dropout", type=float, default=0.1, help="PaperUNet dropout")
-    parser.add_argument("--no-residual", action="store_true",
-                        help="PaperUNet outputs the image directly, as in the paper")
-    parser.add_argument("--degrade", choices=TRAIN_DEGRADES, default="webcam",
-                        help="training LR: the random camera model (webcam) or a clean "
-                             "area/bicubic downscale")
-    parser.add_argument("--levels", type=int, default=3,
-                        help="degradation levels fed to the net (0: a blind net, as before)")
-    parser.add_argument("--region", type=int, default=0,
-                        help="HR region degraded and estimated per sample (0: 1.5x patch)")
-    parser.add_argument("--val-suites", default="all",
-                        help="evaluation suites to validate on (comma-separated, or all)")
-    parser.add_argument("--loss", choices=("mse", "l1"))
-    parser.add_argument("--scheduler", choices=("plateau", "cosine"))
-    parser.add_argument("--lr", type=float, help="Adam learning rate")
-    parser.add_argument("--patch", type=int, help="HR patch side (even)")
-    parser.add_argument("--batch", type=int)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--iters", type=int, default=200, help="steps per epoch")
-    parser.add_argument("--time-budget", type=float, metavar="MIN",
-                        help="stop after the epoch that would overrun MIN minutes")
-    parser.add_argument("--val-crop", type=int, default=0,
-                        help="validate on centre crops of this HR side (0: whole images)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    parser.add_argument("--resume", type=Path, help="checkpoint to continue from")
-    parser.add_argument("--init", type=Path, metavar="WEIGHTS",
-                        help="start from these weights (a plain state dict, e.g. a shipped "
-                             ".pt) with a fresh optimizer and schedule: fine-tuning")
-    parser.add_argument("--work-dir", type=Path, default=Path(".cache/train"),
-                        help="checkpoints go to WORK_DIR/<model>/")
-    parser.add_argument("--out-dir", type=Path, help="engines folder (default: the project's)")
-    parser.add_argument("--no-export", action="store_true",
-                        help="keep the checkpoints only (no engines files, no manifest)")
-    parser.add_argument("--force", action="store_true",
-                        help="ship to the engines folder even when the model does not beat "
-                             "bicubic and the shipped model on validation")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
+@dataclass(frozen=True)
+class TrainOptions:
+    """What ``localsr-cam train`` was asked to do (see :mod:`localsr_cam.cli.train`).
+
+    ``None`` for ``width``, ``loss``, ``scheduler``, ``lr``, ``patch``, ``batch`` means
+    the model's registry default. ``train_dir``/``val_dir``: one folder or several;
+    ``holdout``: comma-separated file names in the train folders used for validation
+    instead. ``levels``: degradation levels fed to the net (0: blind). ``region``: the
+    HR region degraded and estimated per training sample (0: 1.5× the patch).
+    ``val_suites``: comma-separated evaluation suites (or ``all``). ``force``: ship even
+    a model that does not beat bicubic and the shipped one. ``command``: the argument
+    list, recorded in the manifest entry so a shipped model says how it was made.
+    """
+
+    train_dir: Path | tuple[Path, ...]
+    val_dir: Path | tuple[Path, ...]
+    model: str = "fast"
+    width: int | None = None
+    depth: int = 2
+    dropout: float = 0.1
+    no_residual: bool = False
+    degrade: str = "webcam"
+    levels: int = 3
+    region: int = 0
+    holdout: str = ""
+    val_suites: str = "all"
+    loss: str | None = None
+    scheduler: str | None = None
+    lr: float | None = None
+    patch: int | None = None
+    batch: int | None = None
+    epochs: int = 20
+    iters: int = 200
+    time_budget: float | None = None
+    val_crop: int = 0
+    seed: int = 0
+    threads: int = 0
+    resume: Path | None = None
+    init: Path | None = None
+    work_dir: Path = Path(".cache/train")
+    out_dir: Path | None = None
+    no_export: bool = False
+    force: bool = False
+    quiet: bool = False
+    command: tuple[str, ...] = ()
+
+
+def _folders(value: Path | Sequence[Path]) -> tuple[Path, ...]:
+    return (Path(value),) if isinstance(value, str | Path) else tuple(Path(v) for v in value)
 
 
 @dataclass
 class Settings:
-    """Parsed and validated arguments, with per-model defaults filled in."""
+    """Validated options, with per-model defaults filled in."""
 
-    args: argparse.Namespace
+    args: TrainOptions
     config: dict[str, Any]
     loss: str
     scheduler: str
@@ -318,24 +310,26 @@ class Settings:
     patch: int
     batch: int
     region: int = 0
+    train_dirs: tuple[Path, ...] = ()
+    val_dirs: tuple[Path, ...] = ()
+    val_suites: tuple[str, ...] = field(default_factory=tuple)
 
 
-def parse_args(argv: Sequence[str]) -> Settings:
-    """argv → :class:`Settings`; any bad flag is a :class:`ConfigError` (one line)."""
+def resolve(options: TrainOptions) -> Settings:
+    """Fill in the model's defaults and check the values; a bad one is a ConfigError."""
+    from localsr_cam.measure.degrade import suite_names
 
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> Any:
-            raise ConfigError(f"localsr-cam train: {message}")
-
-    parser = build_parser()
-    parser.__class__ = Parser
-    args = parser.parse_args(list(argv))
-    d = DEFAULTS[args.model]
+    args = options
+    spec = model_spec(args.model)
+    if not spec.trainable:
+        raise ConfigError(f"model {args.model!r} is not trained here; run "
+                          f"`{spec.build_command}`")
+    d = {**RECIPE_DEFAULTS, **spec.train_defaults}
     # `is None`, not `or`: an explicit 0 must reach the checks below, not become a default
     patch = d["patch"] if args.patch is None else args.patch
     batch = d["batch"] if args.batch is None else args.batch
     lr = d["lr"] if args.lr is None else args.lr
-    width = (16 if args.model == "fast" else 32) if args.width is None else args.width
+    width = d["width"] if args.width is None else args.width
     if width < 1:
         raise ConfigError(f"--width must be at least 1 (got {width})")
     if patch < 8 or patch % 4:
@@ -346,10 +340,14 @@ def parse_args(argv: Sequence[str]) -> Settings:
         raise ConfigError("--time-budget must be positive minutes")
     if args.levels < 0:
         raise ConfigError(f"--levels must be 0 or more (got {args.levels})")
-    from localsr_cam.measure.degrade import suite_names
-
-    args.val_suites = tuple(n for part in args.val_suites.split(",") if part.strip()
-                            for n in suite_names(part.strip()))
+    if args.degrade not in TRAIN_DEGRADES:
+        raise ConfigError(f"--degrade must be one of {', '.join(TRAIN_DEGRADES)} "
+                          f"(got {args.degrade!r})")
+    region = args.region or patch * 3 // 2 // 2 * 2
+    if region < patch or region % 2:
+        raise ConfigError(f"--region must be even and at least --patch (got {region})")
+    suites = tuple(n for part in args.val_suites.split(",") if part.strip()
+                   for n in suite_names(part.strip()))
     if args.model == "fast":
         config: dict[str, Any] = {"width": width, "depth": args.depth}
     else:
@@ -357,11 +355,9 @@ def parse_args(argv: Sequence[str]) -> Settings:
                   "residual": not args.no_residual}
     if args.levels:
         config["levels"] = args.levels
-    region = args.region or patch * 3 // 2 // 2 * 2
-    if region < patch or region % 2:
-        raise ConfigError(f"--region must be even and at least --patch (got {region})")
     return Settings(args, config, args.loss or d["loss"], args.scheduler or d["scheduler"],
-                    lr, patch, batch, region)
+                    lr, patch, batch, region, _folders(args.train_dir),
+                    _folders(args.val_dir), suites)
 
 
 def _make_scheduler(name: str, optimizer: torch.optim.Optimizer, total_epochs: int) -> Any:
@@ -373,9 +369,7 @@ def _make_scheduler(name: str, optimizer: torch.optim.Optimizer, total_epochs: i
 
 
 def _load_checkpoint(path: Path, rebuild: str) -> dict[str, Any]:
-    from localsr_cam.models.unet import _safe_load
-
-    ckpt = _safe_load(path, rebuild)
+    ckpt = safe_torch_load(path, rebuild)
     keys = {"model", "optimizer", "scheduler", "epoch", "best", "best_state", "config",
             "sampler_rng"}
     if not isinstance(ckpt, dict) or not keys <= set(ckpt):
@@ -384,23 +378,33 @@ def _load_checkpoint(path: Path, rebuild: str) -> dict[str, Any]:
     return ckpt
 
 
-def train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
-    """Run the training loop; returns a summary. Writes checkpoints and (unless
-    ``--no-export``) the engines files and manifest entry."""
+def train(options: TrainOptions) -> dict[str, Any]:
+    """Train as ``options`` say; returns a summary. Writes checkpoints and (unless
+    ``no_export``) the engines files and manifest entry, or the work dir's copy when the
+    model is not better than what ships. ``threads`` applies to this run only: torch's
+    thread count is restored after it."""
+    settings = resolve(options)
+    threads = torch.get_num_threads()
+    try:
+        if options.threads > 0:
+            torch.set_num_threads(options.threads)
+        return _train(settings, options.command)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
     from tqdm import tqdm
 
-    from localsr_cam.models.unet import build_model, count_params, macs_per_lr_pixel
+    from localsr_cam.models.unet import count_params, macs_per_lr_pixel
 
     args = settings.args
     spec = model_spec(args.model)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    train_paths, val_paths = split_holdout(args.train_dir, args.val_dir, args.holdout)
+    train_paths, val_paths = split_holdout(settings.train_dirs, settings.val_dirs,
+                                           args.holdout)
     train_imgs = [read_rgb(p, settings.patch) for p in train_paths]
     val_imgs = [(p.name, read_rgb(p)) for p in val_paths]
-    log.info("training on %d images, validating on %d (%s) under %s", len(train_imgs),
-             len(val_imgs), ", ".join(n for n, _ in val_imgs), ", ".join(args.val_suites))
     sampler = PatchSampler(train_imgs, settings.patch, args.degrade, args.seed,
                            settings.region)
 
@@ -437,6 +441,9 @@ def train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
     work = args.work_dir / args.model
     work.mkdir(parents=True, exist_ok=True)
     _log_to(work / "train.log")
+    log.info("training on %d images, validating on %d (%s) under %s", len(train_imgs),
+             len(val_imgs), ", ".join(n for n, _ in val_imgs), ", ".join(settings.val_suites))
+
     t0 = time.monotonic() - elapsed_before
     epoch_times: list[float] = []
     for epoch in range(start_epoch, args.epochs):
@@ -454,7 +461,7 @@ def train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
             running += loss.item()
             bar.set_postfix(loss=f"{running / (bar.n + 1):.5f}")
         bar.close()
-        report = evaluate(model, val_imgs, args.val_suites, args.val_crop)
+        report = evaluate(model, val_imgs, settings.val_suites, args.val_crop)
         if settings.scheduler == "cosine":
             scheduler.step()
         else:
@@ -510,9 +517,6 @@ def _init_from(model: nn.Module, path: Path, rebuild: str, out: Path,
     When the engines manifest's entry for ``name`` has these very weights (same sha256),
     its training record is kept, so the shipped entry tells the whole history.
     """
-    from localsr_cam.engines import read_manifest
-    from localsr_cam.models.unet import read_state_dict
-
     state = read_state_dict(path, rebuild)
     try:
         # a net trained without levels may start a degradation-aware one: its FiLM
@@ -552,9 +556,6 @@ are kept (``<model>-<UTC time>.{pt,onnx,json}``); git-ignored."""
 
 def _shipped_model(name: str, out: Path) -> nn.Module | None:
     """The model now shipped in ``out`` (None when there is none or it does not load)."""
-    from localsr_cam.engines import read_manifest
-    from localsr_cam.models.unet import build_model, read_state_dict
-
     spec = model_spec(name)
     assert spec.weights is not None
     path = out / spec.weights
@@ -623,9 +624,8 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
     an old manifest config. An export whose ONNX Runtime output differs from PyTorch by
     more than ``PARITY_LIMIT`` is refused.
     """
-    from localsr_cam.engines import read_manifest
     from localsr_cam.process.estimate import LEVEL_NAMES
-    from localsr_cam.runtime.export import export_sr_onnx, parity
+    from localsr_cam.zoo.export import export_sr_onnx, parity
 
     args = settings.args
     spec = model_spec(name)
@@ -637,11 +637,12 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
         if worst > PARITY_LIMIT:
             raise ModelError(f"the exported {spec.onnx} differs from PyTorch by {worst:.2g} "
                              f"(limit {PARITY_LIMIT:g}); nothing was shipped")
-        val = evaluate(model, val_imgs, args.val_suites, crop=0)
+        val = evaluate(model, val_imgs, settings.val_suites, crop=0)
         old_model = _shipped_model(name, out)
-        old = None if old_model is None else evaluate(old_model, val_imgs, args.val_suites)
+        old = None if old_model is None else evaluate(old_model, val_imgs,
+                                                      settings.val_suites)
         ok, why = ship_decision(val, old)
-        if getattr(args, "force", False) and not ok:
+        if args.force and not ok:
             ok, why = True, f"--force, although {why}"
         target = out if ok else (work or args.work_dir / name)
         target.mkdir(parents=True, exist_ok=True)
@@ -663,7 +664,7 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
                  **({"levels_input": "levels", "levels": list(LEVEL_NAMES[:k])} if k else {}),
                  "dynamic_axes": ["batch", "height", "width"],
                  "ort_vs_torch_max_abs": float(f"{worst:.3g}")},
-        "validation": {"data": [str(d) for d in args.val_dir],
+        "validation": {"data": [str(d) for d in settings.val_dirs],
                        "holdout": sorted(n.strip() for n in args.holdout.split(",")
                                          if n.strip()),
                        "images": [n for n, _ in val_imgs],
@@ -680,7 +681,7 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
                        "baseline": "bicubic (cv2.INTER_CUBIC)",
                        "levels": "estimated per image (localsr_cam.process.estimate)"},
         "training": {"command": "localsr-cam train " + shlex.join(argv),
-                     "data": [str(d) for d in args.train_dir],
+                     "data": [str(d) for d in settings.train_dirs],
                      "recipe": {"degradation": args.degrade
                                 + (" (localsr_cam.measure.degrade.sample_params)"
                                    if args.degrade == "webcam" else " clean downscale"),
@@ -707,20 +708,3 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
         log.warning("NOT shipped %s: %s; the model is in %s (pass --force to ship it "
                     "anyway)", name, why, target)
     return entry
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``localsr-cam train`` entry: 0 on success, 2 (one line on stderr) on bad input."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    threads = torch.get_num_threads()
-    try:
-        settings = parse_args(argv)
-        train(settings, argv)
-    except LocalSRError as exc:
-        print(f"localsr-cam train: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    finally:
-        torch.set_num_threads(threads)  # --threads is for this run, not the process after
-    return 0

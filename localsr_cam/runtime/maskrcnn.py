@@ -187,7 +187,7 @@ class MaskRCNNSegmenter:
 
 
 class MaskRCNNEngine:
-    """:class:`MaskRCNNSegmenter` behind the :class:`~localsr_cam.engines.Engine`
+    """:class:`MaskRCNNSegmenter` behind the :class:`~localsr_cam.runtime.base.Engine`
     interface: ``{"image": N×3×H×W}`` → ``{"mask": N×1×H×W}`` (float32, on ``device``,
     owned by the caller). Runs in PyTorch; ``backend`` is ``"cuda"`` or ``"torch"``.
 

@@ -2,7 +2,7 @@
 
 :class:`PreviewCanvas` composes one picture per frame into buffers it allocates once for a
 given output size, so the preview adds no per-frame allocations (house rule 3). It only
-draws; the window, keys and mouse belong to :class:`~localsr_cam.outputs.PreviewSink`.
+draws; the window, keys and mouse belong to :class:`~localsr_cam.outputs.sinks.PreviewSink`.
 """
 
 from __future__ import annotations

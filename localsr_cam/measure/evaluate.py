@@ -10,7 +10,7 @@ all of them (``all``); three 2× outputs are scored against the HR image:
 - ``local``: the paper's method, the SR model on the person only, blended over the plain
   upscale; its mask comes from the segmenter run on the LR image (as in the paper).
 
-Metrics (see :mod:`localsr_cam.metrics`): ``psnr``, ``ssim``, ``uqi`` on the whole image;
+Metrics (see :mod:`localsr_cam.measure.metrics`): ``psnr``, ``ssim``, ``uqi`` on the whole image;
 ``psnr_fg`` and ``ssim_fg`` on the foreground (the LR mask upscaled bilinearly to HR
 size, then ≥ 0.5); ``psnr_boundary`` on the ±8 px band around the mask edge at HR size,
 where the paper's pasted result showed seams. All three methods are scored on the same
@@ -29,12 +29,10 @@ bicubic and the worst image. Output paths are checked before any model is loaded
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -44,11 +42,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from localsr_cam import metrics
-from localsr_cam.engines import BACKENDS, SEGMENTERS, SR_MODELS, write_atomically
-from localsr_cam.errors import EXIT_USAGE, LocalSRError, ModelError, SinkError
-from localsr_cam.images import crop_even, list_images, load_image
-from localsr_cam.paths import check_writable_file
+from localsr_cam.capture.images import crop_even, list_images, load_image
+from localsr_cam.errors import LocalSRError, ModelError, SinkError
+from localsr_cam.measure import metrics
+from localsr_cam.measure.degrade import SUITE_NAMES
+from localsr_cam.measure.figures import ImageRecord, Scores
+from localsr_cam.paths import check_writable_file, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +55,8 @@ METHODS = ("bicubic", "full", "local")
 SR_METHODS = ("full", "local")
 WHOLE_METRICS = ("psnr", "ssim", "uqi")
 METRICS = (*WHOLE_METRICS, "psnr_fg", "ssim_fg", "psnr_boundary")
-DEGRADE_CHOICES = ("area", "bicubic", "webcam", "lossy", "lowlight", "all")
-"""The suites of :mod:`localsr_cam.measure.degrade` (kept here so parsing stays cheap)."""
+DEGRADE_CHOICES = SUITE_NAMES
+"""The suites of :mod:`localsr_cam.measure.degrade`, and ``all``."""
 
 Outputs = Mapping[str, tuple[np.ndarray, np.ndarray | None]]
 """``{"full"|"local": (sr, mask)}``: ``sr`` uint8 2H×2W×3 BGR; ``mask`` float32 H×W in
@@ -67,24 +66,6 @@ OutputsFor = Callable[[np.ndarray], Outputs]
 Degrade = Callable[[np.ndarray], "np.ndarray | tuple[np.ndarray, np.ndarray]"]
 """HR uint8 2H×2W×3 BGR → LR uint8 H×W×3, or (HR target, LR) when the degradation also
 changes the scene (exposure / white-balance jitter)."""
-Scores = dict[str, float | None]
-
-
-@dataclasses.dataclass
-class ImageRecord:
-    """What one image's figure needs; arrays are the evaluator's own, passed read-only.
-
-    ``lr`` uint8 h×w×3, ``hr`` uint8 2h×2w×3, ``mask`` float32 h×w or ``None``,
-    ``outputs`` ``{method: uint8 2h×2w×3}`` for every method in :data:`METHODS`.
-    """
-
-    name: str
-    lr: np.ndarray
-    hr: np.ndarray
-    mask: np.ndarray | None
-    outputs: dict[str, np.ndarray]
-    scores: dict[str, Scores]
-    foreground_fraction: float
 
 
 # -- scoring -------------------------------------------------------------------------
@@ -267,41 +248,18 @@ def markdown_report(report: Mapping[str, Any]) -> str:
 # -- command line --------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from localsr_cam.cli import _Parser  # raises ConfigError: one line, exit 2
+@dataclasses.dataclass(frozen=True)
+class EvalOptions:
+    """What ``localsr-cam eval`` was asked to do (see :mod:`localsr_cam.cli.eval`)."""
 
-    parser = _Parser(
-        prog="localsr-cam eval",
-        description="Reproduce the paper's evaluation on a folder of HR images: degrade "
-                    "each 2×, upscale it with bicubic, full-frame SR and localized SR "
-                    "(SR on the segmented person only), and score all three against the "
-                    "HR image with PSNR, SSIM and UQI (whole image, foreground, mask "
-                    "border) and the paper's Algorithm 1 mean percentage increase.",
-        epilog="Example: localsr-cam eval --images photos/ --json eval.json --md eval.md "
-               "--figures eval_figs/")
-    parser.add_argument("--images", required=True, type=Path, metavar="DIR",
-                        help="folder of HR images (png, jpg, bmp, tif, webp, ...; not "
-                             "recursive); each must be at least 16×16")
-    parser.add_argument("--model", default="fast", choices=SR_MODELS,
-                        help="super-resolution model (default: %(default)s)")
-    parser.add_argument("--segmenter", default="auto", choices=SEGMENTERS,
-                        help="person segmenter run on the LR image (default: %(default)s)")
-    parser.add_argument("--backend", default="auto", choices=BACKENDS,
-                        help="inference backend (default: %(default)s)")
-    parser.add_argument("--degrade", default="area", choices=DEGRADE_CHOICES,
-                        help="how the LR input is made from the HR image: area = 2×2 "
-                             "mean (cv2.INTER_AREA), bicubic = cv2.INTER_CUBIC, webcam = "
-                             "the random camera model (seeded per image), lossy = area + "
-                             "JPEG q75, lowlight = area + noise σ10/255 + JPEG q80, all = "
-                             "each of them and a summary table (default: %(default)s)")
-    parser.add_argument("--json", type=Path, metavar="FILE",
-                        help="write the full report (per image, means, Algorithm 1) here")
-    parser.add_argument("--md", type=Path, metavar="FILE",
-                        help="write the report as markdown tables here")
-    parser.add_argument("--figures", type=Path, metavar="DIR",
-                        help="write one comparison PNG per image (LR | HR | mask | full "
-                             "SR | localized SR) and a percent-increase bar chart here")
-    return parser
+    images: Path
+    model: str = "fast"
+    segmenter: str = "auto"
+    backend: str = "auto"
+    degrade: str = "area"
+    json: Path | None = None
+    md: Path | None = None
+    figures: Path | None = None
 
 
 def prepare_figure_dir(path: Path) -> None:
@@ -327,11 +285,11 @@ def _degrade_for(method: str) -> Degrade:
 
 @contextlib.contextmanager
 def processor_outputs(model: str, segmenter: str, backend: str) -> Iterator[OutputsFor]:
-    """Open two :class:`~localsr_cam.processor.FrameProcessor` (localized and full
+    """Open two :class:`~localsr_cam.process.processor.FrameProcessor` (localized and full
     frame, no temporal smoothing) and yield an :data:`OutputsFor` over them."""
     from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
     from localsr_cam.frames import CapturedFrame
-    from localsr_cam.processor import FrameProcessor
+    from localsr_cam.process.processor import FrameProcessor
 
     base = PipelineConfig(model=ModelConfig(model=model, segmenter=segmenter, backend=backend),
                           blend=BlendConfig(ema=0.0))
@@ -368,13 +326,13 @@ def _write_text(path: Path, text: str, flag: str) -> None:
     log.info("wrote %s", path)
 
 
-def _write_outputs(report: Mapping[str, Any], args: argparse.Namespace) -> None:
+def _write_outputs(report: Mapping[str, Any], args: EvalOptions) -> None:
     if args.json is not None:
         _write_text(args.json, json.dumps(report, indent=2, allow_nan=False) + "\n", "--json")
     if args.md is not None:
-        _write_text(args.md, _markdown(report), "--md")
+        _write_text(args.md, report_markdown(report), "--md")
     if args.figures is not None:
-        from localsr_cam.figures import percent_increase_chart
+        from localsr_cam.measure.figures import percent_increase_chart
 
         for suite, sub in (report["suites"].items() if "suites" in report
                            else [("", report)]):
@@ -382,7 +340,9 @@ def _write_outputs(report: Mapping[str, Any], args: argparse.Namespace) -> None:
             percent_increase_chart(folder / "percent_increase.png", sub["percent_increase"])
 
 
-def _markdown(report: Mapping[str, Any]) -> str:
+def report_markdown(report: Mapping[str, Any]) -> str:
+    """A report as markdown: :func:`summary_table` for ``--degrade all``, else
+    :func:`markdown_report`."""
     return summary_table(report) if "suites" in report else markdown_report(report)
 
 
@@ -390,7 +350,7 @@ OpenOutputs = Callable[[str, str, str], contextlib.AbstractContextManager[Output
 """(model, segmenter, backend) → context manager yielding an :data:`OutputsFor`."""
 
 
-def run(args: argparse.Namespace, open_outputs: OpenOutputs | None = None) -> dict[str, Any]:
+def run(args: EvalOptions, open_outputs: OpenOutputs | None = None) -> dict[str, Any]:
     """Everything after argument parsing; raises :class:`LocalSRError` for bad input.
 
     Output paths, the folder and every image (decoded once) are checked before
@@ -432,7 +392,7 @@ def _figure_writer(folder: Path | None, count: int) -> Callable[[ImageRecord], N
     comparison panel and the 1:1 face crop, numbered in image order."""
     if folder is None:
         return None
-    from localsr_cam.figures import comparison_figure, face_crops_figure
+    from localsr_cam.measure.figures import comparison_figure, face_crops_figure
 
     counter = iter(range(count))
 
@@ -464,7 +424,7 @@ def suite_summary(reports: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
 def summary_table(report: Mapping[str, Any]) -> str:
     """The ``--degrade all`` summary as markdown: rows method, columns degradation,
-    cells "mean gain / worst image gain" in dB."""
+    cells "mean gain / worst image gain" in dB; then each suite's tables."""
     summary = report["summary"]
     suites = list(summary["bicubic"])
     lines = [f"# Localized super-resolution: {report['model']} under every degradation", "",
@@ -477,14 +437,15 @@ def summary_table(report: Mapping[str, Any]) -> str:
         cells = [f"{summary[method][s]['mean_gain_db']:+.2f} / "
                  f"{summary[method][s]['worst_gain_db']:+.2f}" for s in suites]
         lines.append(f"| {report['model']} {method} | " + " | ".join(cells) + " |")
-    lines += ["", "Worst images: " + "; ".join(
+    lines += ["", "Worst images (full frame): " + "; ".join(
         f"{s}: {summary['full'][s]['worst_image']}" for s in suites), ""]
     for suite, sub in report["suites"].items():
         lines += [f"## {suite}", "", *markdown_report(sub).splitlines()[2:]]
     return "\n".join(lines) + "\n"
 
 
-def _summary_line(report: Mapping[str, Any]) -> str:
+def summary_line(report: Mapping[str, Any]) -> str:
+    """One log line: Algorithm 1 increases, or per-suite gains for ``all``."""
     if "suites" in report:
         return "; ".join(f"{suite}: full {v['mean_gain_db']:+.2f} dB (worst "
                          f"{v['worst_gain_db']:+.2f})"
@@ -496,27 +457,3 @@ def _summary_line(report: Mapping[str, Any]) -> str:
             f"{k} {'n/a' if increase[k] is None else format(increase[k], '+.2f')}%"
             for k in WHOLE_METRICS))
     return f"{len(report['images'])} images; mean increase over bicubic: " + "; ".join(parts)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``localsr-cam eval`` → exit status (0 ok, 2 bad input, 130 interrupted)."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    except LocalSRError as exc:  # a usage error, as one line
-        sys.stderr.write(f"localsr-cam eval: error: {exc}\n")
-        return EXIT_USAGE
-    try:
-        report = run(args)
-    except LocalSRError as exc:
-        sys.stderr.write(f"localsr-cam eval: error: {exc}\n")
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        sys.stderr.write("localsr-cam eval: interrupted\n")
-        return 130
-    log.info("%s", _summary_line(report))
-    if args.json is None and args.md is None:
-        sys.stdout.write(_markdown(report))
-    return 0

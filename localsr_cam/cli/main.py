@@ -10,16 +10,18 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from localsr_cam.config import PipelineConfig, load_config, parse_size, with_overrides
-from localsr_cam.engines import BACKENDS, SEGMENTERS, SR_MODELS
-from localsr_cam.errors import EXIT_USAGE, ConfigError, LocalSRError
+from localsr_cam.cli import bench, evaluate, train
+from localsr_cam.cli.common import PROG, Parser, positive_float, positive_int, size
+from localsr_cam.config import PipelineConfig, load_config, with_overrides
+from localsr_cam.errors import EXIT_USAGE, LocalSRError
+from localsr_cam.runtime.base import BACKENDS
+from localsr_cam.zoo.registry import segmenter_choices, sr_choices
 
 log = logging.getLogger("localsr_cam")
-PROG = "localsr-cam"
 EXIT_INTERRUPTED = 130
 
 DESCRIPTION = """\
@@ -38,58 +40,24 @@ examples:
   localsr-cam models fetch && localsr-cam models list"""
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, so ``main`` owns the exit status."""
-
-    def error(self, message: str) -> Any:
-        raise ConfigError(message)
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        return parse_size(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
-
-
 def add_pipeline_flags(parser: argparse.ArgumentParser, default_source: str) -> None:
     """The ``run`` flags for source, size, models, backend, blending and config."""
     group = parser.add_argument_group("input and models")
     group.add_argument("--source", help="camera index (0), device path (/dev/video0), video "
                        "file, folder of images, or 'synthetic' (the built-in portrait clip)"
                        f" [default: {default_source}]")
-    group.add_argument("--input", type=_size, metavar="WxH",
+    group.add_argument("--input", type=size, metavar="WxH",
                        help="input frame size, e.g. 640x360; the output is twice that "
                        "[default: the source's size; 640x360 for cameras and synthetic]")
-    group.add_argument("--fps", type=_positive_float,
+    group.add_argument("--fps", type=positive_float,
                        help="capture rate asked of a camera / pace of files [default: 30]")
     group.add_argument("--loop", action="store_true", default=None,
                        help="restart a video file or image folder at its end")
-    group.add_argument("--model", choices=SR_MODELS,
+    group.add_argument("--model", choices=sr_choices(),
                        help="super-resolution model: fast (real-time U-Net), paper (the "
                        "paper's U-Net, slow), or the plain bicubic/bilinear upscale "
                        "[default: fast]")
-    group.add_argument("--segmenter", choices=SEGMENTERS,
+    group.add_argument("--segmenter", choices=segmenter_choices(),
                        help="person segmenter: selfie (256x256), selfie-landscape "
                        "(144x256), maskrcnn (the paper's, slow); auto picks by aspect "
                        "[default: auto]")
@@ -97,7 +65,7 @@ def add_pipeline_flags(parser: argparse.ArgumentParser, default_source: str) -> 
                        help="cpu = ONNX Runtime, torch = PyTorch on CPU, cuda = PyTorch on "
                        "an NVIDIA GPU, tensorrt; auto tries tensorrt, cuda, cpu "
                        "[default: auto]")
-    group.add_argument("--threads", type=_positive_int,
+    group.add_argument("--threads", type=positive_int,
                        help="CPU threads per engine [default: 2]")
     group.add_argument("--weights", help="Mask R-CNN weights file (.pth) for "
                        "--segmenter maskrcnn [default: torchvision's cache]")
@@ -143,15 +111,15 @@ def _add_run(commands: Any) -> None:
                        help="where frames go, repeatable: virtualcam, virtualcam:/dev/videoN, "
                        "preview, file:PATH (.mp4/.avi), null [default: virtualcam for a "
                        "camera, else file:localsr_<source>.mp4]")
-    group.add_argument("--frames", type=_positive_int, metavar="N",
+    group.add_argument("--frames", type=positive_int, metavar="N",
                        help="stop after N processed frames")
-    group.add_argument("--output-fps", type=_positive_float, metavar="N",
+    group.add_argument("--output-fps", type=positive_float, metavar="N",
                        help="output frame rate [default: the source's]")
     parser.set_defaults(handler=_cmd_run)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from localsr_cam.run import run
+    from localsr_cam.pipeline.run import run
 
     config = _config_from_args(args)
     if args.output_fps is not None:
@@ -168,7 +136,7 @@ def _add_models(commands: Any) -> None:
         "'fetch' downloads MediaPipe's selfie segmenter wheel from the package index once, "
         "converts it to PyTorch and ONNX and verifies it; the U-Nets ship in engines/.")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION",
-                                    parser_class=_Parser)
+                                    parser_class=Parser)
     fetch = actions.add_parser("fetch", help="download and convert the selfie segmenter")
     fetch.add_argument("--wheel", type=Path, help="use this mediapipe-0.10.14 wheel instead "
                        "of downloading it")
@@ -183,7 +151,7 @@ def _add_models(commands: Any) -> None:
 
 
 def _cmd_models_fetch(args: argparse.Namespace) -> int:
-    from localsr_cam.models.selfie_fetch import fetch_models
+    from localsr_cam.zoo.selfie_fetch import fetch_models
 
     built = fetch_models(wheel=args.wheel)
     print("built: " + ", ".join(built) if built else "selfie models already prepared")
@@ -191,7 +159,7 @@ def _cmd_models_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_models_list(args: argparse.Namespace) -> int:
-    from localsr_cam.models.selfie_fetch import list_models
+    from localsr_cam.zoo.listing import list_models
 
     rows = [("MODEL", "STATUS", "FILE", "DETAILS"), *list_models()]
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
@@ -202,64 +170,24 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_models_build(args: argparse.Namespace) -> int:
-    from localsr_cam.runtime.trt_build import build_engines
+    from localsr_cam.zoo.build import build_engines
 
     for line in build_engines(args.models or None, args.precision):
         print(line)
     return 0
 
 
-def _add_passthrough(commands: Any, name: str, help_text: str) -> None:
-    """List a command that parses its own arguments (see ``PASSTHROUGH``)."""
-    commands.add_parser(name, help=help_text, add_help=False)
-
-
-def _bench(argv: list[str]) -> int:
-    from localsr_cam.bench import main as bench_main
-
-    return bench_main(argv)
-
-
-def _eval(argv: list[str]) -> int:
-    from localsr_cam.evaluate import main as eval_main
-
-    return eval_main(argv)
-
-
-def _train(argv: list[str]) -> int:
-    from localsr_cam.train import main as train_main
-
-    return train_main(argv)
-
-
-PASSTHROUGH: dict[str, Callable[[list[str]], int]] = {
-    "bench": _bench, "eval": _eval, "train": _train}
-"""Commands with their own argument parser: everything after the name is theirs."""
-
-
-def _split_passthrough(argv: list[str]) -> tuple[list[str], str, list[str]] | None:
-    """``[-v] bench --x`` → (``[-v]``, ``bench``, ``[--x]``); None for other commands."""
-    for position, token in enumerate(argv):
-        if not token.startswith("-"):
-            if token in PASSTHROUGH:
-                return argv[:position], token, argv[position + 1:]
-            return None
-    return None
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
+    parser = Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                     parser_class=_Parser)
+                                     parser_class=Parser)
     _add_run(commands)
-    _add_passthrough(commands, "bench", "offline benchmark of the real pipeline "
-                     "(fps, latency, per-stage time)")
-    _add_passthrough(commands, "eval", "quality evaluation on HR images "
-                     "(PSNR, SSIM, UQI; the paper's tables)")
-    _add_passthrough(commands, "train", "train a U-Net on a folder of HR images")
+    bench.add_parser(commands)
+    evaluate.add_parser(commands)
+    train.add_parser(commands)
     _add_models(commands)
     return parser
 
@@ -289,13 +217,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     arguments = list(sys.argv[1:] if argv is None else argv)
     try:
-        split = _split_passthrough(arguments)
-        if split is not None:
-            global_flags, command, rest = split
-            options = parser.parse_args([*global_flags, "models", "list"])
-            configure_logging(options.verbose, options.quiet)
-            return int(PASSTHROUGH[command](rest))
-        args = parser.parse_args(arguments)
+        try:
+            args = parser.parse_args(arguments)
+        except SystemExit as exc:  # --help and --version print and "exit" here
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        args.argv = arguments[arguments.index(args.command) + 1:]
         configure_logging(args.verbose, args.quiet)
         return int(args.handler(args))
     except LocalSRError as exc:

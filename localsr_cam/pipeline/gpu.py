@@ -1,6 +1,6 @@
 """Double buffering on a CUDA GPU: frame N+1's front half overlaps frame N's back half.
 
-:class:`~localsr_cam.processor.FrameProcessor` splits a frame into a front half (upload,
+:class:`~localsr_cam.process.processor.FrameProcessor` splits a frame into a front half (upload,
 segment, mask, person box) and a back half (SR of the box crop, background, blend,
 download). Here each half runs on its own CUDA stream with its own buffer set, so the
 GPU runs the back half of frame N while the host issues, and the GPU runs, the front
@@ -46,7 +46,7 @@ from localsr_cam.errors import ConfigError
 from localsr_cam.frames import CapturedFrame, ProcessedFrame
 
 if TYPE_CHECKING:
-    from localsr_cam.processor import FrameProcessor
+    from localsr_cam.process.processor import FrameProcessor
 
 BUFFERING = ("single", "double")
 
@@ -99,7 +99,7 @@ class DeviceOps(Protocol):
 
 
 class SplitProcessor(Protocol):
-    """What the scheduler needs of :class:`~localsr_cam.processor.FrameProcessor`."""
+    """What the scheduler needs of :class:`~localsr_cam.process.processor.FrameProcessor`."""
 
     def front(self, frame: CapturedFrame, lr: Any = None) -> Any: ...
 
@@ -318,7 +318,7 @@ class CudaOps:
 
 def for_processor(processor: FrameProcessor, buffering: str = "double"
                   ) -> DoubleBufferedProcessor:
-    """A scheduler for an opened :class:`~localsr_cam.processor.FrameProcessor` whose
+    """A scheduler for an opened :class:`~localsr_cam.process.processor.FrameProcessor` whose
     engines run on CUDA (``processor.device``); a CPU processor is refused."""
     device = processor.device
     if device.type != "cuda":

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from localsr_cam.capture import CaptureThread, LatestSlot, Source, wait_until_taken
+from localsr_cam.capture.sources import CaptureThread, LatestSlot, Source, wait_until_taken
 from localsr_cam.frames import CapturedFrame, Controls, HudStats, ProcessedFrame
-from localsr_cam.gpu_pipeline import DoubleBufferedProcessor, for_processor
-from localsr_cam.outputs import Sink
-from localsr_cam.processor import FrameProcessor
+from localsr_cam.outputs.sinks import Sink
+from localsr_cam.pipeline.gpu import DoubleBufferedProcessor, for_processor
+from localsr_cam.process.processor import FrameProcessor
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ The paper pasted a hard-thresholded SR foreground onto the upscale and got jagge
 seams at the mask border. Here the mask is smoothed in time, thresholded with
 hysteresis, cleaned of specks, then feathered into a soft edge; the network runs on a
 padded box so it sees context beyond that edge; and the blend
-(:func:`localsr_cam.ops.blend_into`) is a convex mix, so pixels where the mask is 0 are
+(:func:`localsr_cam.process.ops.blend_into`) is a convex mix, so pixels where the mask is 0 are
 exactly the plain upscale.
 """
 

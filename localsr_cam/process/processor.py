@@ -27,13 +27,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from localsr_cam import ops
 from localsr_cam.config import PipelineConfig
-from localsr_cam.engines import SR_BASELINES, Engine, open_engine, resolve_backend
 from localsr_cam.frames import CapturedFrame, Controls, ProcessedFrame
-from localsr_cam.localize import Box, MaskSmoother, bucket_box, person_box
+from localsr_cam.process import ops
 from localsr_cam.process.estimate import LevelSmoother, estimate_levels
-from localsr_cam.segment import Segmenter, choose_segmenter
+from localsr_cam.process.localize import Box, MaskSmoother, bucket_box, person_box
+from localsr_cam.process.segment import Segmenter, choose_segmenter
+from localsr_cam.runtime.base import Engine, resolve_backend
+from localsr_cam.zoo.backends import open_engine
+from localsr_cam.zoo.registry import SR_BASELINES
 
 log = logging.getLogger(__name__)
 

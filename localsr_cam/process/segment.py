@@ -11,8 +11,8 @@ import dataclasses
 
 import torch
 
-from localsr_cam import ops
-from localsr_cam.engines import Engine
+from localsr_cam.process import ops
+from localsr_cam.runtime.base import Engine
 
 MODEL_INPUTS: dict[str, tuple[int, int]] = {
     "selfie": (256, 256),

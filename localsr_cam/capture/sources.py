@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,7 +17,6 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
-from localsr_cam.config import CaptureConfig
 from localsr_cam.errors import SourceError
 from localsr_cam.frames import CapturedFrame
 
@@ -133,11 +131,11 @@ class HeldFrame:
 def to_bgr8(image: np.ndarray, where: str) -> np.ndarray:
     """Convert grayscale, alpha, 16-bit and float frames to ``uint8 H×W×3 BGR``.
 
-    The same rules as still images (:func:`localsr_cam.images.to_bgr_uint8`: 16-bit
+    The same rules as still images (:func:`localsr_cam.capture.images.to_bgr_uint8`: 16-bit
     rounded, alpha composited on black); anything else is a :class:`SourceError`
     naming ``where``.
     """
-    from localsr_cam.images import to_bgr_uint8
+    from localsr_cam.capture.images import to_bgr_uint8
 
     return to_bgr_uint8(image, where)
 
@@ -308,14 +306,14 @@ class ImageFolderSource:
         self._first = HeldFrame()
 
     def open(self) -> None:
-        from localsr_cam.images import list_images, load_image
+        from localsr_cam.capture.images import list_images, load_image
 
         self._paths = list_images(self.folder)
         self.size = self._first.hold(fit_size(load_image(self._paths[0]), self._requested))
         self._next = 1
 
     def read(self) -> np.ndarray | None:
-        from localsr_cam.images import load_image
+        from localsr_cam.capture.images import load_image
 
         held = self._first.take()
         if held is not None:
@@ -330,36 +328,6 @@ class ImageFolderSource:
 
     def close(self) -> None:
         self._paths = []
-
-
-def camera_present(index: int = 0) -> bool:
-    """Whether a camera with this index plausibly exists (cheap; opens nothing on Linux)."""
-    if sys.platform.startswith("linux"):
-        return Path(f"/dev/video{index}").exists()
-    return True
-
-
-def make_source(config: CaptureConfig) -> Source:
-    """Build (not open) the source a ``--source`` value names."""
-    from localsr_cam.camera import CameraSource
-
-    spec = config.source
-    size = config.size
-    if spec == "auto":
-        spec = "0" if camera_present(0) else "synthetic"
-    if spec == "synthetic":
-        return SyntheticSource(size or DEFAULT_SIZE, config.fps)
-    if spec.isdigit():
-        return CameraSource(int(spec), size, config.fps)
-    if spec.startswith("/dev/video"):
-        return CameraSource(spec, size, config.fps)
-    path = Path(spec)
-    if path.is_dir():
-        return ImageFolderSource(path, size, config.fps, config.loop)
-    if path.is_file():
-        return VideoSource(path, size, config.loop)
-    raise SourceError(f"source {spec!r} is not a camera index, /dev/video path, video file, "
-                      "image folder or 'synthetic' (file not found)")
 
 
 class CaptureThread(threading.Thread):

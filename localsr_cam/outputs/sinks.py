@@ -28,7 +28,7 @@ import numpy as np
 
 from localsr_cam.errors import ConfigError, SinkError
 from localsr_cam.frames import Controls, HudStats, ProcessedFrame
-from localsr_cam.hud import LAYOUTS, MAX_PREVIEW_WIDTH, PreviewCanvas
+from localsr_cam.outputs.hud import LAYOUTS, MAX_PREVIEW_WIDTH, PreviewCanvas
 
 log = logging.getLogger(__name__)
 

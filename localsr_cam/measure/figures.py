@@ -7,6 +7,7 @@ are shown as RGB.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,11 +19,29 @@ from localsr_cam.errors import SinkError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from localsr_cam.evaluate import ImageRecord
-
 METHOD_LABELS = {"full": "full-frame SR", "local": "localized SR"}
 PANEL_INCHES = 3.2
 DPI = 110
+
+Scores = dict[str, float | None]
+"""One method's scores: metric name → value (``None`` where undefined)."""
+
+
+@dataclasses.dataclass
+class ImageRecord:
+    """What one image's figure needs; arrays are the evaluator's own, passed read-only.
+
+    ``lr`` uint8 h×w×3, ``hr`` uint8 2h×2w×3, ``mask`` float32 h×w or ``None``,
+    ``outputs`` ``{method: uint8 2h×2w×3}`` for each of bicubic, full and local.
+    """
+
+    name: str
+    lr: np.ndarray
+    hr: np.ndarray
+    mask: np.ndarray | None
+    outputs: dict[str, np.ndarray]
+    scores: dict[str, Scores]
+    foreground_fraction: float
 
 
 def _save(figure: Figure, path: Path) -> None:
@@ -150,7 +169,7 @@ def face_crops_figure(path: Path, record: ImageRecord, zoom: int = 2) -> None:
     """
     import cv2
 
-    from localsr_cam import metrics
+    from localsr_cam.measure import metrics
 
     height, width = record.hr.shape[:2]
     x0, y0, x1, y1 = face_box(record.mask, (width, height))

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from localsr_cam.engines import write_atomically
 from localsr_cam.errors import ModelError
+from localsr_cam.paths import write_atomically
 
 log = logging.getLogger(__name__)
 

@@ -39,8 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from localsr_cam import engines
+from localsr_cam import paths
 from localsr_cam.errors import ModelError
+from localsr_cam.zoo import artifacts, registry
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ def check_wheel(path: Path) -> None:
     if not path.is_file():
         raise ModelError(f"{path} does not exist; pass the {MEDIAPIPE_REQUIREMENT} wheel "
                          f"({WHEEL_NAME}) or leave --wheel out to download it")
-    digest = engines.sha256_file(path)
+    digest = paths.sha256_file(path)
     if digest != WHEEL_SHA256:
         raise ModelError(f"{path} has sha256 {digest[:16]}…, expected {WHEEL_SHA256[:16]}… "
                          f"({WHEEL_NAME}); get it with `pip download --no-deps "
@@ -160,7 +161,7 @@ def ensure_wheel(cache_dir: Path | None = None) -> Path:
     cache_dir = cache_dir or default_cache_dir()
     target = cache_dir / WHEEL_NAME
     if target.is_file():
-        if engines.sha256_file(target) == WHEEL_SHA256:
+        if paths.sha256_file(target) == WHEEL_SHA256:
             log.debug("using cached %s", target)
             return target
         log.warning("cached %s has the wrong sha256; downloading it again", target)
@@ -202,7 +203,7 @@ def read_tflite_from_wheel(wheel: Path, name: str) -> bytes:
             data = archive.read(source.member)
     except (zipfile.BadZipFile, KeyError, OSError) as exc:
         raise ModelError(f"cannot read {source.member} from {wheel} ({exc}); delete the "
-                         f"file and run `{engines.FETCH_COMMAND}` again") from exc
+                         f"file and run `{registry.FETCH_COMMAND}` again") from exc
     digest = _sha256_bytes(data)
     if digest != source.sha256:
         raise ModelError(f"{source.member} in {wheel} has sha256 {digest[:16]}…, expected "
@@ -213,10 +214,10 @@ def read_tflite_from_wheel(wheel: Path, name: str) -> bytes:
 # --------------------------------------------------------------------------- manifest
 
 
-def _entry_problem(name: str, directory: Path) -> str | None:
+def entry_problem(name: str, directory: Path) -> str | None:
     """Why model ``name`` must be (re)built in ``directory``, or ``None`` if it need not."""
-    spec = engines.MODELS[name]
-    entry = engines.read_manifest(directory).get(name)
+    spec = registry.MODELS[name]
+    entry = artifacts.read_manifest(directory).get(name)
     if not isinstance(entry, dict):
         return "no manifest entry"
     if entry.get("converter") != CONVERTER_VERSION:
@@ -229,14 +230,14 @@ def _entry_problem(name: str, directory: Path) -> str | None:
         path = directory / filename
         if not path.is_file():
             return f"{filename} is missing"
-        if engines.sha256_file(path) != hashes.get(role):
+        if paths.sha256_file(path) != hashes.get(role):
             return f"{filename} does not match the manifest"
     return None
 
 
 def is_up_to_date(name: str, engines_dir: Path | None = None) -> bool:
     """Whether model ``name``'s files and manifest entry in ``engines_dir`` are current."""
-    return _entry_problem(name, engines_dir or engines.engines_dir()) is None
+    return entry_problem(name, engines_dir or artifacts.engines_dir()) is None
 
 
 # --------------------------------------------------------------------------- checking
@@ -412,7 +413,7 @@ def build_from_tflite(name: str, tflite: bytes, source: str = "") -> BuiltModel:
 
     from localsr_cam.models import selfie
 
-    spec = engines.MODELS[name]
+    spec = registry.MODELS[name]
     size = selfie.VARIANTS[name]
     log.info("%s: reading the .tflite into PyTorch", name)
     model = selfie.load_tflite(tflite)
@@ -456,11 +457,11 @@ def build_from_tflite(name: str, tflite: bytes, source: str = "") -> BuiltModel:
 
 def write_model(built: BuiltModel, engines_dir: Path) -> None:
     """Write the weights, the ONNX and then the manifest entry, each atomically."""
-    spec = engines.MODELS[built.name]
+    spec = registry.MODELS[built.name]
     assert spec.weights is not None and spec.onnx is not None
-    engines.write_atomically(engines_dir / spec.weights, built.weights)
-    engines.write_atomically(engines_dir / spec.onnx, built.onnx)
-    engines.write_manifest_entry(built.name, built.entry, engines_dir)
+    paths.write_atomically(engines_dir / spec.weights, built.weights)
+    paths.write_atomically(engines_dir / spec.onnx, built.onnx)
+    artifacts.write_manifest_entry(built.name, built.entry, engines_dir)
     log.info("%s: wrote %s and %s in %s", built.name, spec.weights, spec.onnx, engines_dir)
 
 
@@ -468,17 +469,17 @@ def fetch_models(engines_dir: Path | None = None, cache_dir: Path | None = None,
                  wheel: Path | None = None) -> list[str]:
     """Make ``engines/selfie*.pt|.onnx`` current; return the names of the models rebuilt.
 
-    ``engines_dir`` defaults to :func:`localsr_cam.engines.engines_dir`, ``cache_dir``
+    ``engines_dir`` defaults to :func:`localsr_cam.zoo.artifacts.engines_dir`, ``cache_dir``
     (where the wheel is kept) to :func:`default_cache_dir`. ``wheel`` uses that file
     instead of downloading; it must have the pinned sha256. Models whose files match the
     manifest are left alone, so a second run does nothing and needs no network.
     """
-    engines_dir = engines_dir or engines.engines_dir()
+    engines_dir = engines_dir or artifacts.engines_dir()
     if wheel is not None:
         check_wheel(wheel)
     stale = []
     for name in SOURCES:
-        problem = _entry_problem(name, engines_dir)
+        problem = entry_problem(name, engines_dir)
         if problem is None:
             log.info("%s: up to date in %s", name, engines_dir)
         else:
@@ -493,69 +494,3 @@ def fetch_models(engines_dir: Path | None = None, cache_dir: Path | None = None,
     for model in built:  # only after every model converted and verified
         write_model(model, engines_dir)
     return stale
-
-
-# --------------------------------------------------------------------------- listing
-
-
-def _status(name: str, directory: Path, entry: dict[str, Any] | None) -> str:
-    spec = engines.MODELS[name]
-    files = [f for f in (spec.weights, spec.onnx) if f is not None]
-    missing = [f for f in files if not (directory / f).is_file()]
-    if missing:
-        return "missing"
-    if entry is None:
-        return "unverified"
-    for role, filename in (("weights", spec.weights), ("onnx", spec.onnx)):
-        expected = engines.recorded_sha256(entry, role)
-        if filename and expected and engines.sha256_file(directory / filename) != expected:
-            return "modified"
-    if name in SOURCES and _entry_problem(name, directory) is not None:
-        return "outdated"
-    return "ready"
-
-
-def _details(name: str, entry: dict[str, Any] | None) -> str:
-    details = engines.MODELS[name].description
-    verification = (entry or {}).get("verification")
-    if isinstance(verification, dict) and "max_abs_diff_onnx" in verification:
-        details += (f"; max |Δ| vs reference: torch {verification['max_abs_diff_torch']:.1e},"
-                    f" onnx {verification['max_abs_diff_onnx']:.1e}")
-    return details
-
-
-def list_models(engines_dir: Path | None = None) -> list[tuple[str, str, str, str]]:
-    """Rows ``(name, status, file, details)`` for every model in ``engines.MODELS``.
-
-    ``status`` is ``ready``, ``missing`` (a file is absent), ``unverified`` (no manifest
-    entry), ``modified`` (a file's sha256 differs from the manifest) or ``outdated``
-    (a selfie model from another converter or source); for Mask R-CNN ``ready`` or
-    ``no weights`` (looked up in torchvision's cache, never downloaded).
-    """
-    directory = engines_dir or engines.engines_dir()
-    manifest = engines.read_manifest(directory)
-    rows = []
-    for name, spec in engines.MODELS.items():
-        entry = manifest.get(name)
-        entry = entry if isinstance(entry, dict) else None
-        if spec.onnx is None and spec.weights is None:
-            rows.append(_external_row(name))
-            continue
-        filename = spec.onnx or spec.weights
-        assert filename is not None
-        rows.append((name, _status(name, directory, entry), str(directory / filename),
-                     _details(name, entry)))
-    return rows
-
-
-def _external_row(name: str) -> tuple[str, str, str, str]:
-    """A row for a model whose weights live outside ``engines/`` (Mask R-CNN)."""
-    spec = engines.MODELS[name]
-    if name != "maskrcnn":
-        return name, "external", "-", spec.description
-    from localsr_cam.models import maskrcnn
-
-    path = maskrcnn.cached_weights_path()
-    status = "ready" if path.is_file() else "no weights"
-    return name, status, str(path), f"{spec.description}; {spec.build_command}"
-

@@ -1,7 +1,7 @@
 """A webcam read with OpenCV, which survives being unplugged.
 
 When reads fail (unplugged, taken by another app, a driver hiccup) ``read`` raises
-:class:`~localsr_cam.capture.SourceLostError`; the capture thread then calls
+:class:`~localsr_cam.capture.sources.SourceLostError`; the capture thread then calls
 ``reconnect``, which reopens the device with capped exponential backoff until it
 delivers again or the run stops.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from localsr_cam.capture import HeldFrame, SourceLostError, fit_size, to_bgr8
+from localsr_cam.capture.sources import HeldFrame, SourceLostError, fit_size, to_bgr8
 from localsr_cam.errors import SourceError
 
 log = logging.getLogger(__name__)

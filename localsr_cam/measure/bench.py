@@ -12,7 +12,6 @@ and latency is then what a user feels.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -32,10 +31,9 @@ from localsr_cam.config import (
     PipelineConfig,
     parse_size,
 )
-from localsr_cam.engines import BACKENDS, SEGMENTERS
-from localsr_cam.errors import EXIT_USAGE, ConfigError, LocalSRError
+from localsr_cam.errors import ConfigError, LocalSRError
 from localsr_cam.paths import check_writable_file
-from localsr_cam.pipeline import FrameRecord, Pipeline, RunResult
+from localsr_cam.pipeline.threads import FrameRecord, Pipeline, RunResult
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +105,9 @@ def run_mode(config: PipelineConfig, mode: str, frames: int, warmup: int,
     """Run one mode; returns its figures, the raw result and the device name."""
     from tqdm import tqdm
 
-    from localsr_cam.capture import make_source
-    from localsr_cam.outputs import make_sink
-    from localsr_cam.processor import FrameProcessor
+    from localsr_cam.capture.factory import make_source
+    from localsr_cam.outputs.sinks import make_sink
+    from localsr_cam.process.processor import FrameProcessor
 
     cfg = mode_config(config, mode)
     source = make_source(cfg.capture)
@@ -236,50 +234,30 @@ def plot(results: dict[str, RunResult], warmup: int, path: Path) -> None:
     plt.close(figure)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from localsr_cam.cli import _Parser, _positive_float, _positive_int, _size
+@dataclasses.dataclass(frozen=True)
+class BenchOptions:
+    """What ``localsr-cam bench`` was asked to do (see :mod:`localsr_cam.cli.bench`)."""
 
-    parser = _Parser(prog="localsr-cam bench", description=__doc__,
-                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                     epilog="example:\n  localsr-cam bench --mode all --frames 300 "
-                     "--json bench.json --md bench.md --plot bench.png\n"
-                     "  localsr-cam bench --mode local --frames 20000   # a soak run")
-    parser.add_argument("--source", default="synthetic",
-                        help="what to read (as for run) [default: synthetic]")
-    parser.add_argument("--input", type=_size, default=parse_size(DEFAULT_INPUT),
-                        metavar="WxH", help=f"input size [default: {DEFAULT_INPUT}]")
-    parser.add_argument("--frames", type=_positive_int, default=300, metavar="N",
-                        help="measured frames per mode [default: 300]")
-    parser.add_argument("--warmup", type=int, default=30, metavar="N",
-                        help="frames run before measuring, per mode [default: 30]")
-    parser.add_argument("--model", choices=("fast", "paper"), default="fast",
-                        help="SR model of the local and full modes [default: fast]")
-    parser.add_argument("--segmenter", choices=SEGMENTERS, default="auto")
-    parser.add_argument("--backend", choices=BACKENDS, default="auto")
-    parser.add_argument("--threads", type=_positive_int, default=2,
-                        help="CPU threads per engine [default: 2]")
-    parser.add_argument("--fps", type=_positive_float, default=30.0,
-                        help="source fps, used with --paced [default: 30]")
-    parser.add_argument("--mode", choices=(*MODES, "all"), default="all",
-                        help="local = SR on the person only, full = SR on the whole "
-                        "frame, bicubic = plain upscale, all = the three [default: all]")
-    parser.add_argument("--paced", action="store_true",
-                        help="deliver frames at --fps like a camera (latency as felt)")
-    parser.add_argument("--sink", action="append", default=[], metavar="SINK",
-                        help="sinks as for run [default: null]")
-    parser.add_argument("--buffering", choices=("auto", "single", "double"), default="auto",
-                        help="GPU only: double overlaps frame N+1's upload and "
-                        "segmentation with frame N's SR, blend and download; auto = "
-                        "double unless --paced [default: auto]")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
-    parser.add_argument("--md", type=Path, metavar="FILE", help="write a markdown table")
-    parser.add_argument("--plot", type=Path, metavar="FILE",
-                        help="write a PNG of latency over time and its histogram")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    return parser
+    source: str = "synthetic"
+    input: tuple[int, int] = parse_size(DEFAULT_INPUT)
+    frames: int = 300
+    warmup: int = 30
+    model: str = "fast"
+    segmenter: str = "auto"
+    backend: str = "auto"
+    threads: int = 2
+    fps: float = 30.0
+    mode: str = "all"
+    paced: bool = False
+    sink: tuple[str, ...] = ()
+    buffering: str = "auto"
+    json: Path | None = None
+    md: Path | None = None
+    plot: Path | None = None
+    no_progress: bool = False
 
 
-def bench(args: argparse.Namespace) -> dict[str, Any]:
+def bench(args: BenchOptions) -> dict[str, Any]:
     """Run the requested modes and return the report (see the module docstring)."""
     for path, flag in ((args.json, "--json"), (args.md, "--md"), (args.plot, "--plot")):
         if path is not None:
@@ -305,7 +283,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         segmenter = figures[mode].pop("segmenter") or segmenter
         log.info("%s: %.1f fps, p50 %.1f ms", mode, figures[mode]["fps"] or 0,
                  figures[mode]["latency_ms"]["p50"] or 0)
-    from localsr_cam.engines import resolve_backend
+    from localsr_cam.runtime.base import resolve_backend
 
     backend = resolve_backend(args.backend)
     width, height = args.input
@@ -332,15 +310,3 @@ def _cpu_count() -> int:
     import os
 
     return os.cpu_count() or 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``localsr-cam bench``: prints the markdown table; returns the exit status."""
-    try:
-        args = build_parser().parse_args(argv)
-        report = bench(args)
-    except LocalSRError as exc:
-        print(f"localsr-cam: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    print(markdown(report), end="")
-    return 0

@@ -6,13 +6,14 @@ import logging
 import re
 from pathlib import Path
 
-from localsr_cam.camera import CameraSource
-from localsr_cam.capture import Source, make_source
+from localsr_cam.capture.camera import CameraSource
+from localsr_cam.capture.factory import make_source
+from localsr_cam.capture.sources import Source
 from localsr_cam.config import PipelineConfig
 from localsr_cam.frames import Controls
-from localsr_cam.outputs import Sink, make_sink
-from localsr_cam.pipeline import Pipeline, RunResult
-from localsr_cam.processor import FrameProcessor
+from localsr_cam.outputs.sinks import Sink, make_sink
+from localsr_cam.pipeline.threads import Pipeline, RunResult
+from localsr_cam.process.processor import FrameProcessor
 
 log = logging.getLogger(__name__)
 

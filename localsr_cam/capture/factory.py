@@ -1,0 +1,45 @@
+"""Which source a ``--source`` value names: built here, opened by the capture thread."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from localsr_cam.capture.camera import CameraSource
+from localsr_cam.capture.sources import (
+    DEFAULT_SIZE,
+    ImageFolderSource,
+    Source,
+    SyntheticSource,
+    VideoSource,
+)
+from localsr_cam.config import CaptureConfig
+from localsr_cam.errors import SourceError
+
+
+def camera_present(index: int = 0) -> bool:
+    """Whether a camera with this index plausibly exists (cheap; opens nothing on Linux)."""
+    if sys.platform.startswith("linux"):
+        return Path(f"/dev/video{index}").exists()
+    return True
+
+
+def make_source(config: CaptureConfig) -> Source:
+    """Build (not open) the source a ``--source`` value names."""
+    spec = config.source
+    size = config.size
+    if spec == "auto":
+        spec = "0" if camera_present(0) else "synthetic"
+    if spec == "synthetic":
+        return SyntheticSource(size or DEFAULT_SIZE, config.fps)
+    if spec.isdigit():
+        return CameraSource(int(spec), size, config.fps)
+    if spec.startswith("/dev/video"):
+        return CameraSource(spec, size, config.fps)
+    path = Path(spec)
+    if path.is_dir():
+        return ImageFolderSource(path, size, config.fps, config.loop)
+    if path.is_file():
+        return VideoSource(path, size, config.loop)
+    raise SourceError(f"source {spec!r} is not a camera index, /dev/video path, video file, "
+                      "image folder or 'synthetic' (file not found)")

@@ -1,0 +1,68 @@
+"""``localsr-cam eval``: its flags, turned into an :class:`EvalOptions` for measure."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from localsr_cam.runtime.base import BACKENDS
+from localsr_cam.zoo.registry import segmenter_choices, sr_choices
+
+log = logging.getLogger(__name__)
+
+DEGRADE_CHOICES = ("area", "bicubic", "webcam", "lossy", "lowlight", "all")
+""":data:`localsr_cam.measure.degrade.SUITE_NAMES` (a test keeps them equal; importing
+that module here would load OpenCV for ``--help``)."""
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "eval", help="quality evaluation on HR images (PSNR, SSIM, UQI; the paper's tables)",
+        description="Reproduce the paper's evaluation on a folder of HR images: degrade "
+                    "each 2×, upscale it with bicubic, full-frame SR and localized SR "
+                    "(SR on the segmented person only), and score all three against the "
+                    "HR image with PSNR, SSIM and UQI (whole image, foreground, mask "
+                    "border) and the paper's Algorithm 1 mean percentage increase.",
+        epilog="Example: localsr-cam eval --images photos/ --json eval.json --md eval.md "
+               "--figures eval_figs/")
+    parser.add_argument("--images", required=True, type=Path, metavar="DIR",
+                        help="folder of HR images (png, jpg, bmp, tif, webp, ...; not "
+                             "recursive); each must be at least 16×16")
+    parser.add_argument("--model", default="fast", choices=sr_choices(),
+                        help="super-resolution model (default: %(default)s)")
+    parser.add_argument("--segmenter", default="auto", choices=segmenter_choices(),
+                        help="person segmenter run on the LR image (default: %(default)s)")
+    parser.add_argument("--backend", default="auto", choices=BACKENDS,
+                        help="inference backend (default: %(default)s)")
+    parser.add_argument("--degrade", default="area", choices=DEGRADE_CHOICES,
+                        help="how the LR input is made from the HR image: area = 2×2 "
+                             "mean (cv2.INTER_AREA), bicubic = cv2.INTER_CUBIC, webcam = "
+                             "the random camera model (seeded per image), lossy = area + "
+                             "JPEG q75, lowlight = area + noise σ10/255 + JPEG q80, all = "
+                             "each of them and a summary table (default: %(default)s)")
+    parser.add_argument("--json", type=Path, metavar="FILE",
+                        help="write the full report (per image, means, Algorithm 1) here")
+    parser.add_argument("--md", type=Path, metavar="FILE",
+                        help="write the report as markdown tables here")
+    parser.add_argument("--figures", type=Path, metavar="DIR",
+                        help="write one comparison PNG per image (LR | HR | mask | full "
+                             "SR | localized SR), a 1:1 face crop (HR | bicubic | ours) "
+                             "and a percent-increase bar chart here")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from localsr_cam.measure.evaluate import EvalOptions, report_markdown, summary_line
+    from localsr_cam.measure.evaluate import run as evaluate
+
+    options = EvalOptions(images=args.images, model=args.model, segmenter=args.segmenter,
+                          backend=args.backend, degrade=args.degrade, json=args.json,
+                          md=args.md, figures=args.figures)
+    report = evaluate(options)
+    log.info("%s", summary_line(report))
+    if options.json is None and options.md is None:
+        sys.stdout.write(report_markdown(report))
+    return 0

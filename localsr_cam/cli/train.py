@@ -1,0 +1,97 @@
+"""``localsr-cam train``: its flags, turned into a :class:`TrainOptions` for train."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from localsr_cam.zoo.registry import trainable_models
+
+if TYPE_CHECKING:
+    from localsr_cam.train.trainer import TrainOptions
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "train", help="train a U-Net on a folder of HR images",
+        description="Train a registered super-resolution model (2x) and ship it to engines/.")
+    parser.add_argument("--model", choices=trainable_models(), default="fast")
+    parser.add_argument("--train-dir", type=Path, required=True, action="append",
+                        help="HR images (plain folder or DIV2K *_HR subfolders); repeat "
+                             "for more folders")
+    parser.add_argument("--val-dir", type=Path, required=True, action="append",
+                        help="HR validation images (model selection and reported figures); "
+                             "repeatable")
+    parser.add_argument("--holdout", default="",
+                        help="comma-separated file names (e.g. donna.png) in the train "
+                             "folders to validate on instead of training")
+    parser.add_argument("--width", type=int, help="channels [default: the model's]")
+    parser.add_argument("--depth", type=int, default=2, help="FastUNet half-res conv blocks")
+    parser.add_argument("--dropout", type=float, default=0.1, help="PaperUNet dropout")
+    parser.add_argument("--no-residual", action="store_true",
+                        help="PaperUNet outputs the image directly, as in the paper")
+    parser.add_argument("--degrade", choices=("webcam", "area", "bicubic"), default="webcam",
+                        help="training LR: the random camera model (webcam) or a clean "
+                             "area/bicubic downscale [default: %(default)s]")
+    parser.add_argument("--levels", type=int, default=3,
+                        help="estimated degradation levels fed to the net (0: a blind net) "
+                             "[default: %(default)s]")
+    parser.add_argument("--region", type=int, default=0,
+                        help="HR region degraded and estimated per sample (0: 1.5x patch)")
+    parser.add_argument("--val-suites", default="all",
+                        help="evaluation suites to validate on (comma-separated, or all)")
+    parser.add_argument("--loss", choices=("mse", "l1"))
+    parser.add_argument("--scheduler", choices=("plateau", "cosine"))
+    parser.add_argument("--lr", type=float, help="Adam learning rate")
+    parser.add_argument("--patch", type=int, help="HR patch side (even)")
+    parser.add_argument("--batch", type=int)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--iters", type=int, default=200, help="steps per epoch")
+    parser.add_argument("--time-budget", type=float, metavar="MIN",
+                        help="stop after the epoch that would overrun MIN minutes")
+    parser.add_argument("--val-crop", type=int, default=0,
+                        help="validate on centre crops of this HR side (0: whole images)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--resume", type=Path, help="checkpoint to continue from")
+    parser.add_argument("--init", type=Path, metavar="WEIGHTS",
+                        help="start from these weights (a plain state dict, e.g. a shipped "
+                             ".pt) with a fresh optimizer and schedule: fine-tuning")
+    parser.add_argument("--work-dir", type=Path, default=Path(".cache/train"),
+                        help="checkpoints go to WORK_DIR/<model>/")
+    parser.add_argument("--out-dir", type=Path, help="engines folder (default: the project's)")
+    parser.add_argument("--no-export", action="store_true",
+                        help="keep the checkpoints only (no engines files, no manifest)")
+    parser.add_argument("--force", action="store_true",
+                        help="ship to the engines folder even when the model does not beat "
+                             "bicubic and the shipped model on validation")
+    parser.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
+                        help="no progress bar")
+    parser.set_defaults(handler=run)
+
+
+def options_from(args: argparse.Namespace) -> TrainOptions:
+    """The parsed ``train`` flags as the trainer's options (``args.argv``: the flags as
+    given, recorded in the shipped manifest entry)."""
+    from localsr_cam.train.trainer import TrainOptions
+
+    return TrainOptions(
+        train_dir=tuple(args.train_dir), val_dir=tuple(args.val_dir), model=args.model,
+        width=args.width, depth=args.depth, dropout=args.dropout,
+        no_residual=args.no_residual, degrade=args.degrade, levels=args.levels,
+        region=args.region, holdout=args.holdout, val_suites=args.val_suites,
+        loss=args.loss, scheduler=args.scheduler, lr=args.lr,
+        patch=args.patch, batch=args.batch, epochs=args.epochs, iters=args.iters,
+        time_budget=args.time_budget, val_crop=args.val_crop, seed=args.seed,
+        threads=args.threads, resume=args.resume, init=args.init, work_dir=args.work_dir,
+        out_dir=args.out_dir, no_export=args.no_export, force=args.force,
+        quiet=args.no_progress,
+        command=tuple(args.argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    from localsr_cam.train.trainer import train
+
+    train(options_from(args))
+    return 0

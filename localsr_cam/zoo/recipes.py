@@ -1,0 +1,86 @@
+"""How each shipped model is built, loaded from its files and exported to ONNX.
+
+The registry's entries point at these functions. Each takes what it needs as arguments
+(a weights path, a config from the manifest) and knows no registry, manifest or CLI;
+torch and the model modules are imported inside, so the registry stays cheap to import.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from localsr_cam.errors import ConfigError, ModelError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+
+def safe_torch_load(path: Path, rebuild: str) -> Any:
+    """``torch.load(weights_only=True)`` with every failure turned into a ModelError
+    naming ``path`` and the ``rebuild`` command."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ModelError(f"{path} is missing; run `{rebuild}`") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError,
+            AttributeError, ImportError, IndexError, TypeError, KeyError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{path} cannot be loaded safely ({reason[:120]}); "
+                         f"rebuild it with `{rebuild}`") from None
+
+
+def read_state_dict(path: Path, rebuild: str) -> dict[str, torch.Tensor]:
+    """Load a plain ``{name: tensor}`` state dict from ``path`` without running code.
+
+    Anything else (pickled objects, a training checkpoint, garbage) is refused with a
+    :class:`ModelError` naming ``path`` and the ``rebuild`` command.
+    """
+    import torch
+
+    obj = safe_torch_load(path, rebuild)
+    if not isinstance(obj, dict) or not obj or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+        raise ModelError(f"{path} is not a plain state dict of tensors; "
+                         f"rebuild it with `{rebuild}`")
+    return obj
+
+
+def _construct(cls: type[nn.Module], name: str, config: Mapping[str, Any]) -> nn.Module:
+    try:
+        return cls(**config)
+    except TypeError as exc:
+        raise ConfigError(f"bad config for model {name!r}: {exc}") from None
+
+
+def build_fast_unet(**config: Any) -> nn.Module:
+    """A fresh, randomly initialised :class:`~localsr_cam.models.unet.FastUNet`."""
+    from localsr_cam.models.unet import FastUNet
+
+    return _construct(FastUNet, "fast", config)
+
+
+def build_paper_unet(**config: Any) -> nn.Module:
+    """A fresh, randomly initialised :class:`~localsr_cam.models.unet.PaperUNet`."""
+    from localsr_cam.models.unet import PaperUNet
+
+    return _construct(PaperUNet, "paper", config)
+
+
+def load_selfie(name: str, weights: Path, config: Mapping[str, Any]) -> nn.Module:
+    """The selfie segmenter variant ``name`` from the state dict ``models fetch`` wrote."""
+    from localsr_cam.models.selfie import load_state_dict
+
+    return load_state_dict(weights, name)
+
+
+def export_sr(module: nn.Module, path: Path) -> None:
+    """Write an SR module's ONNX (dynamic height and width) to ``path``."""
+    from localsr_cam.zoo.export import export_sr_onnx
+
+    export_sr_onnx(module, path)

@@ -1,0 +1,163 @@
+"""The model registry: one entry per model, from which every model list derives.
+
+Each :class:`ModelSpec` says what a model is (kind, input size), where its files are
+(names inside the engines folder), how a user makes them (fetch or train), and how it is
+built, loaded and exported (functions, usually from :mod:`localsr_cam.zoo.recipes`).
+The command-line choices, ``models list``, ``train``, ``bench``, the ONNX export and the
+backends all read :data:`MODELS`, so adding a model is its module plus one entry here
+(or one :func:`register_model` call).
+
+Cheap to import: the entries' functions import torch and the models when called.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from localsr_cam.errors import ConfigError
+from localsr_cam.zoo import recipes
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from localsr_cam.runtime.base import Engine
+
+FETCH_COMMAND = "localsr-cam models fetch"
+KINDS = ("segment", "sr")
+
+Loader = Callable[[str, Path, Mapping[str, Any]], "nn.Module"]
+"""``(model name, weights file, config from the manifest) -> module in eval mode``."""
+Opener = Callable[[str, str, int, "str | None"], "Engine"]
+"""``(model name, resolved backend, CPU threads, weights) -> opened engine``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """What the project knows about one model, before any file is read.
+
+    ``kind``: ``"segment"`` or ``"sr"``. ``input_size``: the fixed (H, W) input of a
+    segmenter; ``None`` where any size works (the SR models take person-box crops).
+    ``onnx``/``weights``: file names inside the engines folder (``None``: no such file).
+    ``build_command``: what a user runs to (re)create the files (fetch or train).
+    ``build``: a fresh, untrained module from constructor arguments (trainable models).
+    ``load``: the trained module from its files (see :data:`Loader`); when ``None`` and
+    ``build`` is set, the plain state dict in ``weights`` is loaded into ``build(**config)``.
+    ``export``: writes the module's ONNX. ``open``: a custom opener for models that run
+    in another library (Mask R-CNN in torchvision); it replaces the generic backends.
+    ``train_defaults``: the training recipe's defaults (loss, scheduler, patch, ...).
+    """
+
+    name: str
+    kind: str
+    onnx: str | None
+    weights: str | None
+    build_command: str
+    description: str
+    input_size: tuple[int, int] | None = None
+    build: Callable[..., nn.Module] | None = None
+    load: Loader | None = None
+    export: Callable[[nn.Module, Path], None] | None = None
+    open: Opener | None = None
+    train_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"model {self.name!r}: kind must be one of {KINDS}")
+
+    @property
+    def trainable(self) -> bool:
+        return self.build is not None
+
+
+def _open_maskrcnn(name: str, backend: str, threads: int, weights: str | None) -> Engine:
+    from localsr_cam.runtime.maskrcnn import MaskRCNNEngine
+
+    device = "cuda" if backend in ("cuda", "tensorrt") else "cpu"
+    return MaskRCNNEngine(weights, device=device, threads=threads).open()
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add ``spec`` to :data:`MODELS` (a name already there is a :class:`ConfigError`)."""
+    if spec.name in MODELS or spec.name in SR_BASELINES or spec.name == "auto":
+        raise ConfigError(f"model {spec.name!r} is already registered")
+    MODELS[spec.name] = spec
+    return spec
+
+
+def unregister_model(name: str) -> None:
+    """Remove model ``name`` from :data:`MODELS` (tests and plug-ins)."""
+    MODELS.pop(name, None)
+
+
+SR_BASELINES = ("bicubic", "bilinear")
+"""Plain upscales offered wherever an SR model is chosen; not models."""
+
+for _spec in (
+    ModelSpec("selfie", "segment", "selfie.onnx", "selfie.pt", FETCH_COMMAND,
+              "MediaPipe selfie segmenter, general (256×256 input)",
+              input_size=(256, 256), load=recipes.load_selfie),
+    ModelSpec("selfie-landscape", "segment", "selfie_landscape.onnx", "selfie_landscape.pt",
+              FETCH_COMMAND, "MediaPipe selfie segmenter, landscape (144×256 input)",
+              input_size=(144, 256), load=recipes.load_selfie),
+    ModelSpec("maskrcnn", "segment", None, None,
+              "localsr-cam run --segmenter maskrcnn --weights PATH",
+              "torchvision Mask R-CNN (ResNet-50 FPN v2), the paper's segmenter",
+              open=_open_maskrcnn),
+    ModelSpec("fast", "sr", "fast_unet.onnx", "fast_unet.pt",
+              "localsr-cam train --model fast",
+              "FastUNet: LR-space residual U-Net with PixelShuffle, for real time",
+              build=recipes.build_fast_unet, export=recipes.export_sr,
+              train_defaults={"loss": "l1", "scheduler": "cosine", "patch": 96, "batch": 16,
+                              "lr": 2e-3, "width": 16}),
+    ModelSpec("paper", "sr", "paper_unet.onnx", "paper_unet.pt",
+              "localsr-cam train --model paper",
+              "PaperUNet: the paper's vanilla U-Net on the bicubic-resized input",
+              build=recipes.build_paper_unet, export=recipes.export_sr,
+              train_defaults={"width": 32}),
+):
+    register_model(_spec)
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` for ``name``, or a :class:`ConfigError` listing the choices."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ConfigError(f"unknown model {name!r}; choose one of: "
+                          f"{', '.join(sorted(MODELS))}") from None
+
+
+def model_names(kind: str | None = None) -> tuple[str, ...]:
+    """Registered model names (of one ``kind`` when given), in registration order."""
+    return tuple(name for name, spec in MODELS.items() if kind is None or spec.kind == kind)
+
+
+def sr_models() -> tuple[str, ...]:
+    """The registered super-resolution models."""
+    return model_names("sr")
+
+
+def sr_choices() -> tuple[str, ...]:
+    """Choices wherever an upscaler is picked: the SR models, then the plain baselines."""
+    return (*sr_models(), *SR_BASELINES)
+
+
+def segmenter_choices() -> tuple[str, ...]:
+    """Choices wherever a segmenter is picked: ``auto`` then the registered segmenters."""
+    return ("auto", *model_names("segment"))
+
+
+def trainable_models() -> tuple[str, ...]:
+    """The models ``localsr-cam train`` can train."""
+    return tuple(name for name, spec in MODELS.items() if spec.trainable)
+
+
+def exportable_models() -> tuple[str, ...]:
+    """The models whose ONNX can be re-exported from their trained weights."""
+    return tuple(name for name, spec in MODELS.items() if spec.export is not None)
