@@ -38,7 +38,7 @@ from localsr_cam.pipeline.threads import FrameRecord, Pipeline, RunResult
 log = logging.getLogger(__name__)
 
 MODES = ("local", "full", "bicubic")
-STAGES = ("capture", "segment", "upscale", "background", "blend", "output")
+STAGES = ("capture", "segment", "estimate", "upscale", "background", "blend", "output")
 SOAK_WINDOW = 1000
 DEFAULT_INPUT = "640x360"
 
@@ -187,6 +187,12 @@ def markdown(report: dict[str, Any]) -> str:
     if report["ratios"]:
         lines += ["", "| ratio | value |", "|---|---:|"]
         lines += [f"| {k} | {_cell(v)} |" for k, v in report["ratios"].items()]
+    if report.get("flicker"):
+        f = report["flicker"]
+        lines += ["", f"Flicker (static scene, {f['frames']} frames, sensor noise σ "
+                  f"{f['sigma']:g}/255): temporal std in the person {f['ours_std']:.3f} "
+                  f"(ours) vs {f['bicubic_std']:.3f} (bicubic), ratio {_cell(f['ratio'])} "
+                  "(goal ≤ 1.0)."]
     rss = report["rss_mb"]
     lines += ["", f"RSS {rss['start']:.0f} MiB at start (before models load), "
               f"{rss['end']:.0f} MiB at end."]
@@ -255,6 +261,7 @@ class BenchOptions:
     md: Path | None = None
     plot: Path | None = None
     no_progress: bool = False
+    flicker: int = 0
 
 
 def bench(args: BenchOptions) -> dict[str, Any]:
@@ -297,6 +304,11 @@ def bench(args: BenchOptions) -> dict[str, Any]:
         "machine": {"cpu_count": _cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version()},
     }
+    if args.flicker:
+        from localsr_cam.measure.flicker import measure_flicker
+
+        report["flicker"] = measure_flicker(mode_config(config, "local"), args.input,
+                                            frames=args.flicker)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     if args.md:
