@@ -616,7 +616,8 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
     model is better; returns the entry (with ``"shipped"``: true or false).
 
     The slow or fallible steps (export, parity, validation of the new and the shipped
-    model on whole val images under every ``--val-suites`` suite) run before any
+    model on the val images — whole, or ``--val-crop`` centre crops as in the epochs —
+    under every ``--val-suites`` suite) run before any
     shipped file is touched. Unless :func:`ship_decision` allows it (or ``--force``),
     the files go to ``work`` instead and a warning says why. Otherwise the old files and
     entry are copied to ``<out>/.replaced/`` and the weights, the ONNX and the manifest
@@ -637,10 +638,10 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
         if worst > PARITY_LIMIT:
             raise ModelError(f"the exported {spec.onnx} differs from PyTorch by {worst:.2g} "
                              f"(limit {PARITY_LIMIT:g}); nothing was shipped")
-        val = evaluate(model, val_imgs, settings.val_suites, crop=0)
+        val = evaluate(model, val_imgs, settings.val_suites, crop=args.val_crop)
         old_model = _shipped_model(name, out)
         old = None if old_model is None else evaluate(old_model, val_imgs,
-                                                      settings.val_suites)
+                                                      settings.val_suites, args.val_crop)
         ok, why = ship_decision(val, old)
         if args.force and not ok:
             ok, why = True, f"--force, although {why}"
@@ -677,7 +678,9 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
                            "score": old["score"],
                            "mean_gain_db": {s: r["mean"]["gain_db"]
                                             for s, r in old["suites"].items()}},
-                       "metric_space": "RGB uint8, whole image, data_range 255",
+                       "metric_space": "RGB uint8, data_range 255, "
+                                       + (f"centre {args.val_crop} px crops"
+                                          if args.val_crop else "whole images"),
                        "baseline": "bicubic (cv2.INTER_CUBIC)",
                        "levels": "estimated per image (localsr_cam.process.estimate)"},
         "training": {"command": "localsr-cam train " + shlex.join(argv),
