@@ -278,10 +278,11 @@ def test_face_box_sits_on_the_top_of_the_mask() -> None:
     from localsr_cam.measure.figures import face_box
 
     mask = np.zeros((100, 200), np.float32)
-    mask[40:100, 120:160] = 1.0  # a person on the right, head at row 40
+    mask[40:100, 120:160] = 1.0  # a person on the right, 40 px wide, top of head at row 40
     x0, y0, x1, y1 = face_box(mask, (400, 200), side=60)
     assert (x1 - x0, y1 - y0) == (60, 60)
-    assert x0 <= 2 * 140 <= x1 and y0 <= 80 < y1
+    face_y = 2 * (40 + 0.6 * 40)  # HR row of the face centre
+    assert x0 <= 2 * 140 <= x1 and y0 <= face_y < y1 and y0 > 80
     assert face_box(None, (400, 200), side=60) == (170, 70, 230, 130)
 
 
