@@ -651,7 +651,12 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
         if ok:
             _backup([weights, onnx_path], read_manifest(out).get(name), out, name)
         _save({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
-        os.replace(staged, onnx_path)
+        if ok:
+            os.replace(staged, onnx_path)  # atomic within the engines folder
+        else:
+            import shutil
+
+            shutil.move(staged, onnx_path)  # the work dir may be on another file system
     finally:
         staged.unlink(missing_ok=True)
     k = int(settings.config.get("levels", 0))
