@@ -8,6 +8,7 @@ live in such modules are loaded on first use.
 
     from localsr_cam import FrameProcessor, PipelineConfig
     with FrameProcessor(PipelineConfig()) as processor:
+        processor.prepare((width, height))    # once per frame size
         out = processor.process(captured)     # uint8 H×W×3 BGR in, 2H×2W×3 out
 """
 

@@ -16,8 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from localsr_cam.errors import ConfigError
+from localsr_cam.zoo.registry import DEFAULT_SR_MODEL
 
 BACKGROUNDS = ("keep", "blur")
+QUALITY_LEVELS = ("full", "head", "face", "alternate", "plain")
+"""The quality ladder's levels, best first (defined in process.deadline.LADDER)."""
+QUALITY_CHOICES = ("auto", *QUALITY_LEVELS)
+MIRRORS = ("none", "preview", "call", "both")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -44,6 +49,14 @@ def _check_positive(value: float, what: str) -> None:
 def _check_unit(value: float, what: str) -> None:
     if not 0.0 <= value <= 1.0:
         raise ConfigError(f"{what} must be between 0 and 1, got {value}")
+
+
+def check_background(value: str) -> str:
+    """``keep``, ``blur`` or ``image:PATH`` (the file is read when the run starts)."""
+    if value in BACKGROUNDS or (value.startswith("image:") and value[len("image:"):]):
+        return value
+    raise ConfigError(f"unknown background {value!r}; choose one of: "
+                      f"{', '.join(BACKGROUNDS)}, image:PATH")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,13 +91,17 @@ class ModelConfig:
     (by aspect ratio), ``selfie``, ``selfie-landscape`` or ``maskrcnn``. ``backend``:
     ``auto``, ``cpu``, ``cuda`` or ``tensorrt``. ``threads``: CPU threads per engine.
     ``weights``: a Mask R-CNN weights file (torchvision's cache otherwise).
+    ``quality``: ``auto`` (a paced run adapts the level to the frame budget, see
+    :mod:`localsr_cam.process.deadline`) or one fixed level: ``full``, ``head``,
+    ``face``, ``alternate``, ``plain``.
     """
 
-    model: str = "fast"
+    model: str = DEFAULT_SR_MODEL
     segmenter: str = "auto"
     backend: str = "auto"
     threads: int = 2
     weights: str | None = None
+    quality: str = "auto"
 
     def __post_init__(self) -> None:
         from localsr_cam.runtime.base import BACKENDS
@@ -92,7 +109,8 @@ class ModelConfig:
 
         for value, choices, what in ((self.model, sr_choices(), "model"),
                                      (self.segmenter, segmenter_choices(), "segmenter"),
-                                     (self.backend, BACKENDS, "backend")):
+                                     (self.backend, BACKENDS, "backend"),
+                                     (self.quality, QUALITY_CHOICES, "quality")):
             if value not in choices:
                 raise ConfigError(f"unknown {what} {value!r}; choose one of: "
                                   f"{', '.join(choices)}")
@@ -110,7 +128,8 @@ class BlendConfig:
     ``feather_px``: width of the soft edge in input pixels. ``context_px``: padding
     around the person box in input pixels. ``bucket``: box sizes round up to multiples
     of this. ``full_frame``: super-resolve the whole frame instead of the person box.
-    ``background``: ``keep`` or ``blur`` the upscaled background. ``upscale``: how the
+    ``background``: ``keep`` or ``blur`` the upscaled background, or ``image:PATH`` to
+    replace it with a picture. ``upscale``: how the
     background is upscaled, ``bicubic`` (default: as cheap as bilinear with OpenCV, and
     the output is then never below the bicubic baseline outside the person) or
     ``bilinear``.
@@ -141,9 +160,7 @@ class BlendConfig:
 
         if self.upscale not in SR_BASELINES:
             raise ConfigError(f"unknown upscale {self.upscale!r}; choose bicubic or bilinear")
-        if self.background not in BACKGROUNDS:
-            raise ConfigError(f"unknown background {self.background!r}; choose one of: "
-                              f"{', '.join(BACKGROUNDS)}")
+        check_background(self.background)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,13 +170,27 @@ class OutputConfig:
     ``sinks``: sink specs (``virtualcam[:DEVICE]``, ``preview``, ``file:PATH``, ``null``);
     empty = chosen by the source. ``fps``: output pace; ``None`` = the capture fps.
     ``frames``: stop after this many processed frames; ``None`` = until stopped.
+    ``size``: (width, height) of the frames sent to the sinks; ``None`` = 2× the input.
+    Frames are super-resolved 2× and then resized to it (aspect kept, black bars).
+    ``mirror``: flip left-right what goes to ``preview`` (the self view), ``call`` (the
+    virtual camera and files), ``both``, or ``none``.
     """
 
     sinks: tuple[str, ...] = ()
     fps: float | None = None
     frames: int | None = None
+    size: tuple[int, int] | None = None
+    mirror: str = "none"
 
     def __post_init__(self) -> None:
+        if self.size is not None:
+            _check_size(self.size, "output size")
+            if self.size[0] % 2 or self.size[1] % 2:
+                raise ConfigError(f"output size {self.size[0]}x{self.size[1]} must have an "
+                                  "even width and height (video encoders need it)")
+        if self.mirror not in MIRRORS:
+            raise ConfigError(f"unknown mirror {self.mirror!r}; choose one of: "
+                              f"{', '.join(MIRRORS)}")
         if self.fps is not None:
             _check_positive(self.fps, "output fps")
         if self.frames is not None and self.frames < 1:

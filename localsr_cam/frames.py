@@ -19,13 +19,18 @@ class CapturedFrame:
 
     ``image``: uint8 H×W×3 BGR, C-contiguous. ``index``: 0-based count of frames the
     source has delivered. ``timestamp``: ``time.perf_counter()`` when it was read, the
-    start of its end-to-end latency. ``read_ms``: how long the read took.
+    start of its end-to-end latency. ``read_ms``: how long the read took. ``name``: the
+    file it came from when each frame is a file (an image of a folder), else ``""``.
+    ``new_scene``: the frame is unrelated to the one before (another photo), so the
+    processor forgets its temporal state (the smoothed mask) first.
     """
 
     image: np.ndarray
     index: int
     timestamp: float
     read_ms: float = 0.0
+    name: str = ""
+    new_scene: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +42,8 @@ class ProcessedFrame:
     segmenter ran. ``box``: the person box ``(x0, y0, x1, y1)`` in input pixels that was
     super-resolved, or ``None``. ``stages_ms``: time per processor stage for this frame.
     ``fallback``: True when an engine failed and the frame is the plain upscale.
+    ``level``: the quality level it was processed at (``full``, ``head``, ...). ``sr``:
+    ``fresh`` (SR ran on it), ``reused`` (the last SR result stood in) or ``none``.
     """
 
     image: np.ndarray
@@ -45,15 +52,21 @@ class ProcessedFrame:
     box: tuple[int, int, int, int] | None = None
     stages_ms: dict[str, float] = dataclasses.field(default_factory=dict)
     fallback: bool = False
+    level: str = "full"
+    sr: str = "none"
 
 
 @dataclasses.dataclass
 class HudStats:
-    """Figures a preview window shows: measured output fps, p50 latency, backend name."""
+    """Figures a preview window shows: measured output fps, p50 latency, backend name,
+    the process's CPU use (% of one core, ``nan`` until measured) and the quality level
+    of the last frame."""
 
     fps: float = 0.0
     latency_ms: float = 0.0
     backend: str = ""
+    cpu_percent: float = float("nan")
+    level: str = ""
 
 
 class Controls:

@@ -29,6 +29,30 @@ def check_writable_file(path: Path, flag: str) -> None:
     os.unlink(probe)
 
 
+def same_path(a: Path, b: Path) -> bool:
+    """Whether two paths name one file or folder (after ``..``, symlinks, hard links)."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def refuse_overwrites(source: Path | None, outputs: list[tuple[str, Path]]) -> None:
+    """Raise :class:`SinkError` when an output would overwrite the input or another output.
+
+    ``source``: the video file or image folder read, or ``None`` (camera, sample).
+    ``outputs``: ``(spec, path)`` for every sink that writes a file or folder.
+    """
+    for position, (spec, path) in enumerate(outputs):
+        if source is not None and same_path(path, source):
+            raise SinkError(f"output {spec!r} is the input {source}: writing it would destroy "
+                            "the input; choose another path")
+        for other_spec, other in outputs[:position]:
+            if same_path(path, other):
+                raise SinkError(f"outputs {other_spec!r} and {spec!r} are the same path; "
+                                "give each output its own")
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
     digest = hashlib.sha256()

@@ -1,16 +1,21 @@
-"""Fakes for the hardware and model edges: engines, a camera, frames.
+"""Fakes for the hardware and model edges: engines, a camera, a sink, GPU copies.
 
 They run the real code paths around them; only the edge (a network, a device) is fake.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import ClassVar
+import contextlib
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from localsr_cam.frames import HudStats, ProcessedFrame
 
 
 class DiscSegmenter:
@@ -98,11 +103,13 @@ class FakeVideoCapture:
     fail_until: float | None = None
     opens = 0
 
-    def __init__(self, device: object, size: tuple[int, int] = (64, 48)) -> None:
+    def __init__(self, device: object, api: int | None = None,
+                 size: tuple[int, int] = (64, 48)) -> None:
         import time
 
         FakeVideoCapture.opens += 1
         self.device = device
+        self.api = api
         self.size = size
         self.count = 0
         self.released = False
@@ -131,3 +138,198 @@ class FakeVideoCapture:
 
     def release(self) -> None:
         self.released = True
+
+
+class RecordingSink:
+    """A sink that keeps what it was given (copies of the images' means) and when."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.name = "recording"
+        self.writes: list[tuple[float, int, float]] = []
+        self.size: tuple[int, int] | None = None
+        self.closed = 0
+        self.fail_after = fail_after
+
+    def open(self, size, fps, controls) -> None:
+        self.size = size
+
+    def write(self, frame: ProcessedFrame, hud: HudStats) -> None:
+        if self.fail_after is not None and len(self.writes) >= self.fail_after:
+            raise OSError("device gone")
+        assert frame.image.shape == (self.size[1], self.size[0], 3)
+        self.writes.append((time.perf_counter(), frame.source.index, float(frame.image.mean())))
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+class ImmediateCpuOps:
+    """DeviceOps on the CPU that run every copy at once (streams and events are no-ops):
+    exercises the scheduler's plumbing with the real FrameProcessor."""
+
+    def new_stream(self) -> object:
+        return object()
+
+    def new_event(self, label: str = "") -> object:
+        return object()
+
+    @contextlib.contextmanager
+    def use_stream(self, stream: object) -> Iterator[object]:
+        yield stream
+
+    def record(self, event: object, stream: object) -> None:
+        pass
+
+    def wait_event(self, stream: object, event: object) -> None:
+        pass
+
+    def host_wait(self, event: object) -> None:
+        pass
+
+    def alloc_host(self, shape: tuple[int, ...], dtype: str) -> torch.Tensor:
+        return torch.full(shape, 77, dtype=getattr(torch, dtype))
+
+    alloc_device = alloc_host
+
+    def upload(self, image: np.ndarray, host: torch.Tensor, device: torch.Tensor,
+               stream: object) -> None:
+        host.copy_(torch.from_numpy(image))
+        device.copy_(host)
+
+    def download(self, source: torch.Tensor, host: torch.Tensor, stream: object) -> None:
+        host.copy_(source)
+
+    def host_array(self, host: torch.Tensor) -> np.ndarray:
+        return host.numpy().copy()
+
+    def keep_alive(self, tensor: torch.Tensor, stream: object) -> None:
+        pass
+
+
+# -- models with random weights ---------------------------------------------------------------
+def randomize(module: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Random weights everywhere (FastUNet's tail starts at zero, hiding the network),
+    scaled by 1/sqrt(fan-in) so activations stay near 1 through every layer."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            fan_in = parameter[0].numel() if parameter.dim() > 1 else 400
+            noise = torch.randn(parameter.shape, generator=gen)
+            parameter.copy_(noise / fan_in ** 0.5)
+    return module.eval()
+
+
+def random_module(name: str, seed: int = 0) -> torch.nn.Module:
+    """Registered model ``name``'s network with random weights (float32, eval mode)."""
+    from localsr_cam.zoo.registry import model_spec
+
+    spec = model_spec(name)
+    if spec.build is not None:
+        return randomize(spec.build(), seed)
+    if spec.kind == "detect":
+        from localsr_cam.models.face_detector import FaceDetector
+
+        return randomize(FaceDetector(), seed)
+    from localsr_cam.models.selfie import VARIANTS, SelfieSegmenter
+
+    return randomize(SelfieSegmenter(VARIANTS[name]), seed)
+
+
+def write_random_model(name: str, directory: Path, seed: int = 0) -> None:
+    """Write ``name``'s weights and ONNX, with random weights, where engines_dir() looks."""
+    from localsr_cam.zoo.registry import model_spec
+
+    spec = model_spec(name)
+    assert spec.weights is not None and spec.onnx is not None
+    model = random_module(name, seed)
+    torch.save(model.state_dict(), directory / spec.weights)
+    if spec.export is not None:
+        spec.export(model, directory / spec.onnx)
+    elif spec.kind == "detect":
+        from localsr_cam.zoo.face_fetch import export_onnx as export_face
+
+        (directory / spec.onnx).write_bytes(export_face(model))
+    else:
+        from localsr_cam.zoo.selfie_fetch import export_onnx
+
+        assert spec.input_size is not None
+        (directory / spec.onnx).write_bytes(export_onnx(model, spec.input_size))
+
+
+class ScriptedFaceEngine:
+    """A ``face`` engine returning hand-made raw outputs: one face per listed (tile,
+    anchor, width, height, logit) — tiles numbered across calls — with its first
+    keypoint at (-5, -3) from the anchor, every other anchor at logit -10. ``batches``
+    records the input shapes it was called with."""
+
+    name = "face"
+    backend = "fake"
+    device = torch.device("cpu")
+
+    def __init__(self, faces_at: list[tuple[int, int, float, float, float]]) -> None:
+        self.faces_at = faces_at
+        self.batches: list[tuple[int, ...]] = []
+
+    def __call__(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        count = inputs["image"].shape[0]
+        offset = sum(shape[0] for shape in self.batches)
+        self.batches.append(tuple(inputs["image"].shape))
+        regressors = torch.zeros(count, 2304, 16)
+        scores = torch.full((count, 2304, 1), -10.0)
+        for tile, anchor, width, height, logit in self.faces_at:
+            if offset <= tile < offset + count:
+                regressors[tile - offset, anchor, 2:4] = torch.tensor([width, height])
+                regressors[tile - offset, anchor, 4:6] = torch.tensor([-5.0, -3.0])
+                scores[tile - offset, anchor, 0] = logit
+        return {"regressors": regressors, "scores": scores}
+
+    def close(self) -> None:
+        pass
+
+
+class FakeCamera:
+    """Stands in for ``pyvirtualcam.Camera``: records what it is given.
+
+    ``fail_opens``: how many of the next constructions raise like pyvirtualcam does when no
+    device exists. ``fail_sends``: how many of the next sends raise like a broken device.
+    """
+
+    instances: ClassVar[list[FakeCamera]] = []
+    fail_opens: ClassVar[int] = 0
+    fail_sends: ClassVar[int] = 0
+
+    def __init__(self, width, height, fps, *, fmt=None, device=None):
+        import pyvirtualcam
+
+        fmt = pyvirtualcam.PixelFormat.RGB if fmt is None else fmt
+        if FakeCamera.fail_opens:
+            FakeCamera.fail_opens -= 1
+            raise RuntimeError(
+                "'v4l2loopback' backend: No v4l2 loopback device found at /dev/video[0-99].\n"
+                "Did you run 'modprobe v4l2loopback'?"
+            )
+        self.width, self.height, self.fps, self.fmt = width, height, fps, fmt
+        self.device = device or "/dev/video9"
+        self.asked_for = device
+        self.backend = "fake"
+        self.frames: list[np.ndarray] = []
+        self.closed = 0
+        FakeCamera.instances.append(self)
+
+    def send(self, frame):
+        if FakeCamera.fail_sends:
+            FakeCamera.fail_sends -= 1
+            raise RuntimeError("write failed: No such device")
+        assert frame.shape == (self.height, self.width, 3)
+        self.frames.append(frame.copy())
+
+    def close(self):
+        self.closed += 1
+
+
+def process_image(processor: Any, image: np.ndarray) -> ProcessedFrame:
+    """One still image through ``processor`` (prepared for its size, no state kept)."""
+    processor.prepare((image.shape[1], image.shape[0]))
+    from localsr_cam.frames import CapturedFrame
+
+    return processor.process(CapturedFrame(image, 0, 0.0))

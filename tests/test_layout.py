@@ -162,3 +162,24 @@ def test_the_package_root_imports_only_the_errors_eagerly():
 def test_each_subpackage_says_what_it_owns_and_may_import(package):
     doc = ast.get_docstring(ast.parse((PACKAGE / package / "__init__.py").read_text()))
     assert doc and "import" in doc, f"{package}/__init__.py needs a docstring"
+
+
+def test_no_module_imports_another_modules_private_names():
+    """bench and eval once imported cli's ``_Parser`` and ``_size``; train imported
+    ``unet._safe_load``. A name with a leading underscore stays in its module."""
+    borrowed = []
+    for module, path in all_modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(ROOT):
+                borrowed += [f"{module}: from {node.module} import {alias.name}"
+                             for alias in node.names
+                             if alias.name.startswith("_") and alias.name != "__version__"]
+    assert not borrowed, borrowed
+
+
+def test_nothing_imports_the_command_line():
+    """The command line sits on top: measure, train and the rest take options objects."""
+    importers = [module for module, imports in import_graph().items()
+                 if part(module) not in ("cli", "__main__")
+                 and any(part(target) == "cli" for target in imports)]
+    assert not importers, importers

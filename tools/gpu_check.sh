@@ -2,7 +2,11 @@
 # Everything to check on a CUDA GPU, in one call (e.g. a lent GPU machine):
 #
 #   1. a Python whose torch sees the GPU (.venv, else python3; a venv is made if neither);
-#   2. pytest -m gpu (torch-cuda engine, double-buffered scheduler, TensorRT if installed);
+#   2. pytest -m gpu: torch-cuda engine (graphs captured in prepare() into one pool),
+#      the double-buffered scheduler (torch's sync debug mode with a moving subject: at
+#      most one device sync a frame), fp16 drift of FastUNet, PaperUNet and both selfie
+#      segmenters, every model on cuda/tensorrt, TensorRT (plans built only by
+#      `models build-engines`, context memory from torch) if installed;
 #   3. fp16 vs fp32 parity of FastUNet: PSNR difference against HR images (goal <= 0.05 dB);
 #   4. localsr-cam bench --backend cuda --mode all at 640x360 and 960x540 input,
 #      single- vs double-buffered side by side (and tensorrt when it is installed).
@@ -104,7 +108,7 @@ import json, os, sys
 from pathlib import Path
 import cv2, torch
 from localsr_cam.errors import ModelError
-from localsr_cam.runtime.torch import fp16_drift
+from localsr_cam.measure.precision import fp16_drift
 
 GOAL_DB = 0.05
 limit = int(sys.argv[2])

@@ -8,8 +8,11 @@ delivers again or the run stops.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -22,6 +25,24 @@ log = logging.getLogger(__name__)
 FAILED_READS_BEFORE_LOST = 3
 BACKOFF_FIRST_S = 0.1
 BACKOFF_MAX_S = 1.0
+
+
+@contextlib.contextmanager
+def quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's own logging inside the block: a camera that is missing or busy
+    makes it print several lines of its internals on stderr, before our one line."""
+    import cv2
+
+    logging_api = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging_api is None:
+        yield
+        return
+    previous = logging_api.getLogLevel()
+    logging_api.setLogLevel(logging_api.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging_api.setLogLevel(previous)
 
 
 class CameraSource:
@@ -50,8 +71,13 @@ class CameraSource:
     def _open_capture(self) -> Any:
         import cv2
 
-        capture = cv2.VideoCapture(self.device)
-        if not capture.isOpened():
+        with quiet_opencv():
+            if sys.platform.startswith("linux"):  # only V4L2: no FFmpeg/obsensor fallbacks
+                capture = cv2.VideoCapture(self.device, cv2.CAP_V4L2)
+            else:
+                capture = cv2.VideoCapture(self.device)
+            opened = capture.isOpened()
+        if not opened:
             capture.release()
             return None
         capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*"MJPG"))

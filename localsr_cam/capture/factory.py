@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from localsr_cam.capture.camera import CameraSource
+from localsr_cam.capture.devices import default_camera
 from localsr_cam.capture.sources import (
     DEFAULT_SIZE,
     ImageFolderSource,
@@ -17,10 +18,11 @@ from localsr_cam.config import CaptureConfig
 from localsr_cam.errors import SourceError
 
 
-def camera_present(index: int = 0) -> bool:
-    """Whether a camera with this index plausibly exists (cheap; opens nothing on Linux)."""
+def camera_present(index: int | str = 0) -> bool:
+    """Whether a camera with this index or device path plausibly exists (cheap; opens
+    nothing on Linux)."""
     if sys.platform.startswith("linux"):
-        return Path(f"/dev/video{index}").exists()
+        return Path(index if isinstance(index, str) else f"/dev/video{index}").exists()
     return True
 
 
@@ -29,13 +31,16 @@ def make_source(config: CaptureConfig) -> Source:
     spec = config.source
     size = config.size
     if spec == "auto":
-        spec = "0" if camera_present(0) else "synthetic"
+        spec = default_camera() or "synthetic"
     if spec == "synthetic":
         return SyntheticSource(size or DEFAULT_SIZE, config.fps)
-    if spec.isdigit():
-        return CameraSource(int(spec), size, config.fps)
-    if spec.startswith("/dev/video"):
-        return CameraSource(spec, size, config.fps)
+    if spec.isdigit() or spec.startswith("/dev/video"):
+        device: int | str = int(spec) if spec.isdigit() else spec
+        if not camera_present(device):
+            device_path = spec if isinstance(device, str) else f"/dev/video{device}"
+            raise SourceError(f"no camera {spec} here ({device_path} does not exist); "
+                              "`localsr-cam devices` lists the cameras")
+        return CameraSource(device, size, config.fps)
     path = Path(spec)
     if path.is_dir():
         return ImageFolderSource(path, size, config.fps, config.loop)

@@ -1,4 +1,5 @@
-"""Still images for evaluation: find them in a folder, load them as ``uint8 H×W×3 BGR``.
+"""Still images for eval, train and the image-folder source: find them in a folder, load
+them as ``uint8 H×W×3 BGR``.
 
 Whatever the file holds is turned into 8-bit BGR:
 
@@ -29,7 +30,8 @@ MIN_SIDE = 16
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Image files directly inside ``folder`` (not recursive), sorted by name.
+    """Image files directly inside ``folder`` (not recursive), sorted by name; when it
+    holds none, those of its ``*_HR`` subfolders (the DIV2K layout), folder by folder.
 
     Only :data:`IMAGE_EXTENSIONS` (any case) count; hidden files (``.name``, e.g. macOS
     ``._x.jpg`` resource forks) are skipped. Raises :class:`SourceError` when the folder
@@ -40,17 +42,27 @@ def list_images(folder: Path) -> list[Path]:
     if not folder.is_dir():
         what = "does not exist" if not folder.exists() else "is not a folder"
         raise SourceError(f"image folder {folder} {what}")
-    try:
-        entries = list(folder.iterdir())
-    except OSError as exc:
-        raise SourceError(f"cannot list image folder {folder}: {exc.strerror or exc}") from None
-    found = sorted(p for p in entries
-                   if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-                   and p.is_file())
+    found = _images_in(folder)
     if not found:
-        raise SourceError(f"no images in {folder} (looked for "
+        for sub in sorted(p for p in _entries(folder) if p.is_dir() and p.name.endswith("_HR")):
+            found += _images_in(sub)
+    if not found:
+        raise SourceError(f"no images in {folder} or its *_HR subfolders (looked for "
                           f"{', '.join(sorted(IMAGE_EXTENSIONS))})")
     return found
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except OSError as exc:
+        raise SourceError(f"cannot list image folder {folder}: {exc.strerror or exc}") from None
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in _entries(folder)
+                  if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+                  and p.is_file())
 
 
 def _read_bytes(path: Path) -> np.ndarray:

@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 DEFAULT_SIZE = (640, 360)
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 
 
 class SourceLostError(SourceError):
@@ -157,17 +156,19 @@ class SyntheticSource:
     The person is scikit-image's *astronaut* photo (a real portrait), softly cut out and
     moved with a gentle pan, zoom and head-like sway over a backdrop made from its
     *camera* photo. Frame ``i`` depends only on ``i`` and the size, so runs repeat.
-    ``length`` frames make one clip (it loops).
+    ``length`` frames make one clip; it starts again at its end when ``loop``, else the
+    stream ends there.
     """
 
     live = False
 
     def __init__(self, size: tuple[int, int] = DEFAULT_SIZE, fps: float = 30.0,
-                 length: int = 300) -> None:
+                 length: int = 300, loop: bool = True) -> None:
         self.name = "synthetic"
         self.size = size
         self.fps = fps
         self.length = length
+        self.loop = loop
         self._index = 0
         self._backdrop: np.ndarray | None = None
         self._person: np.ndarray | None = None
@@ -211,13 +212,30 @@ class SyntheticSource:
         matrix = cv2.getRotationMatrix2D((side / 2, side / 2), angle, scale)
         matrix[0, 2] += centre_x - side / 2
         matrix[1, 2] += centre_y - side / 2
-        person = cv2.warpAffine(self._person, matrix, (width, height),
-                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        alpha = cv2.warpAffine(self._alpha, matrix, (width, height),
-                               flags=cv2.INTER_LINEAR, borderValue=0.0)
-        return cv2.blendLinear(self._backdrop, person, 1.0 - alpha, alpha)
+        # warp and blend only where the person lands (about half the frame): the clip
+        # is a camera stand-in and should cost the pipeline little CPU
+        corners = matrix @ np.array([[0, side, 0, side], [0, 0, side, side], [1, 1, 1, 1]],
+                                    dtype=np.float64)
+        x0 = max(0, int(np.floor(corners[0].min())) - 1)
+        y0 = max(0, int(np.floor(corners[1].min())) - 1)
+        x1 = min(width, int(np.ceil(corners[0].max())) + 2)
+        y1 = min(height, int(np.ceil(corners[1].max())) + 2)
+        image = self._backdrop.copy()
+        if x1 <= x0 or y1 <= y0:
+            return image
+        matrix[0, 2] -= x0
+        matrix[1, 2] -= y0
+        roi = (x1 - x0, y1 - y0)
+        person = cv2.warpAffine(self._person, matrix, roi, flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT)
+        alpha = cv2.warpAffine(self._alpha, matrix, roi, flags=cv2.INTER_LINEAR,
+                               borderValue=0.0)
+        image[y0:y1, x0:x1] = cv2.blendLinear(image[y0:y1, x0:x1], person, 1.0 - alpha, alpha)
+        return image
 
     def read(self) -> np.ndarray | None:
+        if self._index >= self.length and not self.loop:
+            return None
         image = self.frame(self._index)
         self._index += 1
         return image
@@ -289,9 +307,16 @@ class VideoSource:
 
 
 class ImageFolderSource:
-    """The images of a folder, in name order, each one frame (optionally looping)."""
+    """The images of a folder, in name order, each one frame (optionally looping).
+
+    Each image is its own scene (``scenes``): it keeps its own size and aspect ratio
+    (with ``size``, it is scaled to fit inside that size, never stretched), and the
+    processor forgets the previous photo's mask before it. ``size`` is the first
+    image's; ``current_name`` the file name of the frame ``read`` returned last.
+    """
 
     live = False
+    scenes = True
 
     def __init__(self, folder: Path, size: tuple[int, int] | None = None,
                  fps: float = 30.0, loop: bool = False) -> None:
@@ -301,22 +326,33 @@ class ImageFolderSource:
         self.loop = loop
         self._requested = size
         self.size: tuple[int, int] = size or (0, 0)
+        self.current_name = ""
         self._paths: list[Path] = []
         self._next = 0
         self._first = HeldFrame()
 
+    @property
+    def count(self) -> int:
+        """How many images the folder holds (after ``open``)."""
+        return len(self._paths)
+
     def open(self) -> None:
-        from localsr_cam.capture.images import list_images, load_image
+        from localsr_cam.capture.images import list_images
 
         self._paths = list_images(self.folder)
-        self.size = self._first.hold(fit_size(load_image(self._paths[0]), self._requested))
+        self.size = self._first.hold(self._load(self._paths[0]))
+        self.current_name = ""
         self._next = 1
 
-    def read(self) -> np.ndarray | None:
+    def _load(self, path: Path) -> np.ndarray:
         from localsr_cam.capture.images import load_image
 
+        return fit_inside(load_image(path), self._requested)
+
+    def read(self) -> np.ndarray | None:
         held = self._first.take()
         if held is not None:
+            self.current_name = self._paths[0].name
             return held
         if self._next >= len(self._paths):
             if not self.loop or not self._paths:
@@ -324,10 +360,23 @@ class ImageFolderSource:
             self._next = 0
         path = self._paths[self._next]
         self._next += 1
-        return fit_size(load_image(path), self.size)
+        self.current_name = path.name
+        return self._load(path)
 
     def close(self) -> None:
         self._paths = []
+
+
+def fit_inside(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """``image`` scaled to fit inside ``size`` = (width, height), aspect ratio kept
+    (``None``: unchanged). Returns a new array, or ``image`` when it already fits
+    exactly on one side."""
+    if size is None:
+        return image
+    height, width = image.shape[:2]
+    scale = min(size[0] / width, size[1] / height)
+    target = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return fit_size(image, target)
 
 
 class CaptureThread(threading.Thread):
@@ -371,7 +420,10 @@ class CaptureThread(threading.Thread):
                 if image is None:
                     break
                 now = time.perf_counter()
-                self.slot.put(CapturedFrame(image, self.frames, now, (now - started) * 1e3))
+                self.slot.put(CapturedFrame(
+                    image, self.frames, now, (now - started) * 1e3,
+                    name=getattr(self.source, "current_name", ""),
+                    new_scene=bool(getattr(self.source, "scenes", False))))
                 self.frames += 1
         except BaseException as exc:  # handed to the main thread, which reports it
             self.error = exc

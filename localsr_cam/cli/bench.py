@@ -6,10 +6,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from localsr_cam.cli.common import positive_float, positive_int, size
-from localsr_cam.config import parse_size
-from localsr_cam.runtime.base import BACKENDS
-from localsr_cam.zoo.registry import segmenter_choices, sr_models
+from localsr_cam.cli.common import (
+    add_model_flags,
+    positive_float,
+    positive_int,
+    size,
+    verbosity_parent,
+)
+from localsr_cam.config import QUALITY_CHOICES, parse_size
+from localsr_cam.zoo.registry import sr_models
 
 DEFAULT_INPUT = "640x360"
 MODES = ("local", "full", "bicubic")
@@ -25,7 +30,8 @@ source's fps like a camera, and latency is then what a user feels."""
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
-        "bench", help="offline benchmark of the real pipeline (fps, latency, per-stage time)",
+        "bench", parents=[verbosity_parent()],
+        help="offline benchmark of the real pipeline (fps, latency, per-stage time)",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  localsr-cam bench --mode all --frames 300 "
         "--json bench.json --md bench.md --plot bench.png\n"
@@ -38,12 +44,7 @@ def add_parser(commands: Any) -> None:
                         help="measured frames per mode [default: 300]")
     parser.add_argument("--warmup", type=int, default=30, metavar="N",
                         help="frames run before measuring, per mode [default: 30]")
-    parser.add_argument("--model", choices=sr_models(), default="fast",
-                        help="SR model of the local and full modes [default: fast]")
-    parser.add_argument("--segmenter", choices=segmenter_choices(), default="auto")
-    parser.add_argument("--backend", choices=BACKENDS, default="auto")
-    parser.add_argument("--threads", type=positive_int, default=2,
-                        help="CPU threads per engine [default: 2]")
+    add_model_flags(parser, sr_models(), explicit_defaults=True)  # of local and full
     parser.add_argument("--fps", type=positive_float, default=30.0,
                         help="source fps, used with --paced [default: 30]")
     parser.add_argument("--mode", choices=(*MODES, "all"), default="all",
@@ -57,6 +58,13 @@ def add_parser(commands: Any) -> None:
                         help="GPU only: double overlaps frame N+1's upload and "
                         "segmentation with frame N's SR, blend and download; auto = "
                         "double unless --paced [default: auto]")
+    parser.add_argument("--quality", choices=QUALITY_CHOICES, default="auto",
+                        help="auto = paced runs adapt the quality level to the frame "
+                        "budget; or one fixed level [default: auto]")
+    parser.add_argument("--load", type=int, default=0, metavar="N",
+                        help="run N busy processes beside the pipeline (a meeting app "
+                        "encoding video on the same laptop); stopped at the end "
+                        "[default: 0]")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
     parser.add_argument("--md", type=Path, metavar="FILE", help="write a markdown table")
     parser.add_argument("--plot", type=Path, metavar="FILE",
@@ -77,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, segmenter=args.segmenter, backend=args.backend,
         threads=args.threads, fps=args.fps, mode=args.mode, paced=args.paced,
         sink=tuple(args.sink), buffering=args.buffering, json=args.json, md=args.md,
-        plot=args.plot, no_progress=args.no_progress, flicker=args.flicker)
+        plot=args.plot, no_progress=args.no_progress, quality=args.quality, load=args.load,
+        flicker=args.flicker)
     report = bench(options)
     print(markdown(report), end="")
     return 0

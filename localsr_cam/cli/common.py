@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
-from localsr_cam.config import parse_size
+from localsr_cam.config import check_background, parse_size
 from localsr_cam.errors import ConfigError
+from localsr_cam.runtime.base import BACKENDS
+from localsr_cam.zoo.registry import DEFAULT_SR_MODEL, segmenter_choices
 
 PROG = "localsr-cam"
 
@@ -45,3 +48,49 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
     return value
+
+
+def background(text: str) -> str:
+    """``keep``, ``blur`` or ``image:PATH``."""
+    try:
+        return check_background(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def verbosity_parent(long_quiet: bool = True) -> argparse.ArgumentParser:
+    """``-v``/``-q`` for a subcommand's parser, so they may also follow the command;
+    SUPPRESS keeps the ones given before the command when they are not repeated.
+    ``long_quiet``: also ``--quiet`` (``train`` has its own, for its progress bar)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log debug details (also accepted before the command)")
+    quiet = ("-q", "--quiet") if long_quiet else ("-q",)
+    parent.add_argument(*quiet, dest="quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="log warnings only (also accepted before the command)")
+    return parent
+def add_model_flags(group: Any, models: Sequence[str], *, explicit_defaults: bool,
+                    threads: bool = True) -> None:
+    """``--model``, ``--segmenter``, ``--backend`` (and ``--threads``): the same flags,
+    choices and help for run, bench and eval. ``models``: the upscalers this command
+    offers. ``explicit_defaults``: parse to the defaults (bench, eval); else to ``None``,
+    so a config file's value stands unless the flag is given (run)."""
+
+    def default(value: Any) -> Any:
+        return value if explicit_defaults else None
+
+    group.add_argument("--model", choices=models, default=default(DEFAULT_SR_MODEL),
+                       help="super-resolution model: fast (real-time U-Net), paper (the "
+                       "paper's U-Net, slow), or where offered the plain bicubic/bilinear "
+                       f"upscale [default: {DEFAULT_SR_MODEL}]")
+    group.add_argument("--segmenter", choices=segmenter_choices(), default=default("auto"),
+                       help="person segmenter: selfie (256x256), selfie-landscape "
+                       "(144x256), maskrcnn (the paper's, slow); auto picks by aspect "
+                       "[default: auto]")
+    group.add_argument("--backend", choices=BACKENDS, default=default("auto"),
+                       help="cpu = ONNX Runtime, torch = PyTorch on CPU, cuda = PyTorch on "
+                       "an NVIDIA GPU, tensorrt; auto tries tensorrt (when its plans are "
+                       "built), cuda, cpu [default: auto]")
+    if threads:
+        group.add_argument("--threads", type=positive_int, default=default(2),
+                           help="CPU threads per engine [default: 2]")

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from localsr_cam.runtime.base import BACKENDS
-from localsr_cam.zoo.registry import segmenter_choices, sr_choices
+from localsr_cam.cli.common import add_model_flags, verbosity_parent
+from localsr_cam.zoo.registry import sr_choices
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,8 @@ that module here would load OpenCV for ``--help``)."""
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
-        "eval", help="quality evaluation on HR images (PSNR, SSIM, UQI; the paper's tables)",
+        "eval", parents=[verbosity_parent()],
+        help="quality evaluation on HR images (PSNR, SSIM, UQI; the paper's tables)",
         description="Reproduce the paper's evaluation on a folder of HR images: degrade "
                     "each 2×, upscale it with bicubic, full-frame SR and localized SR "
                     "(SR on the segmented person only), and score all three against the "
@@ -31,12 +32,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--images", required=True, type=Path, metavar="DIR",
                         help="folder of HR images (png, jpg, bmp, tif, webp, ...; not "
                              "recursive); each must be at least 16×16")
-    parser.add_argument("--model", default="fast", choices=sr_choices(),
-                        help="super-resolution model (default: %(default)s)")
-    parser.add_argument("--segmenter", default="auto", choices=segmenter_choices(),
-                        help="person segmenter run on the LR image (default: %(default)s)")
-    parser.add_argument("--backend", default="auto", choices=BACKENDS,
-                        help="inference backend (default: %(default)s)")
+    add_model_flags(parser, sr_choices(), explicit_defaults=True, threads=False)
     parser.add_argument("--degrade", default="area", choices=DEGRADE_CHOICES,
                         help="how the LR input is made from the HR image: area = 2×2 "
                              "mean (cv2.INTER_AREA), bicubic = cv2.INTER_CUBIC, webcam = "

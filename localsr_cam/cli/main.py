@@ -1,4 +1,4 @@
-"""Command line: argv → config → one of run, bench, eval, train, models.
+"""Command line: argv → config → one of run, bench, eval, train, models, devices.
 
 ``main(argv) -> int`` never raises for a user's mistake: a :class:`LocalSRError` becomes
 one line on stderr and exit status 2; Ctrl-C exits with 130.
@@ -15,14 +15,30 @@ from pathlib import Path
 from typing import Any
 
 from localsr_cam.cli import bench, evaluate, train
-from localsr_cam.cli.common import PROG, Parser, positive_float, positive_int, size
-from localsr_cam.config import PipelineConfig, load_config, with_overrides
+from localsr_cam.cli.common import (
+    PROG,
+    Parser,
+    add_model_flags,
+    background,
+    positive_float,
+    positive_int,
+    size,
+    verbosity_parent,
+)
+from localsr_cam.config import (
+    MIRRORS,
+    QUALITY_CHOICES,
+    PipelineConfig,
+    load_config,
+    with_overrides,
+)
 from localsr_cam.errors import EXIT_USAGE, LocalSRError
-from localsr_cam.runtime.base import BACKENDS
-from localsr_cam.zoo.registry import segmenter_choices, sr_choices
+from localsr_cam.zoo.registry import sr_choices
 
 log = logging.getLogger("localsr_cam")
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+"""128 + SIGTERM, as shells and other tools report a run stopped by ``kill``."""
 
 DESCRIPTION = """\
 Real-time localized super-resolution for webcams: finds the person in each frame,
@@ -37,7 +53,8 @@ examples:
   localsr-cam run --source talk.mp4 --sink file:talk_2x.mp4 --model fast
   localsr-cam bench --mode all --frames 300 --json bench.json
   localsr-cam eval --images ../shared/data/val --md eval.md
-  localsr-cam models fetch && localsr-cam models list"""
+  localsr-cam models fetch && localsr-cam models list
+  localsr-cam devices        # cameras, virtual cameras, and which ones run uses"""
 
 
 def add_pipeline_flags(parser: argparse.ArgumentParser, default_source: str) -> None:
@@ -53,27 +70,21 @@ def add_pipeline_flags(parser: argparse.ArgumentParser, default_source: str) -> 
                        help="capture rate asked of a camera / pace of files [default: 30]")
     group.add_argument("--loop", action="store_true", default=None,
                        help="restart a video file or image folder at its end")
-    group.add_argument("--model", choices=sr_choices(),
-                       help="super-resolution model: fast (real-time U-Net), paper (the "
-                       "paper's U-Net, slow), or the plain bicubic/bilinear upscale "
-                       "[default: fast]")
-    group.add_argument("--segmenter", choices=segmenter_choices(),
-                       help="person segmenter: selfie (256x256), selfie-landscape "
-                       "(144x256), maskrcnn (the paper's, slow); auto picks by aspect "
-                       "[default: auto]")
-    group.add_argument("--backend", choices=BACKENDS,
-                       help="cpu = ONNX Runtime, torch = PyTorch on CPU, cuda = PyTorch on "
-                       "an NVIDIA GPU, tensorrt; auto tries tensorrt, cuda, cpu "
-                       "[default: auto]")
-    group.add_argument("--threads", type=positive_int,
-                       help="CPU threads per engine [default: 2]")
+    add_model_flags(group, sr_choices(), explicit_defaults=False)
+    group.add_argument("--quality", choices=QUALITY_CHOICES,
+                       help="auto: when frames would be late, step down to SR on the head "
+                       "and shoulders, on the face, on the face every other frame, then "
+                       "the plain upscale, and back up when there is room; or one fixed "
+                       "level [default: auto]")
     group.add_argument("--weights", help="Mask R-CNN weights file (.pth) for "
                        "--segmenter maskrcnn [default: torchvision's cache]")
     group.add_argument("--full-frame", action="store_true", default=None,
                        help="super-resolve the whole frame, not only the person "
                        "(the comparison mode)")
-    group.add_argument("--background", choices=("keep", "blur"),
-                       help="keep the upscaled background or blur it [default: keep]")
+    group.add_argument("--background", type=background, metavar="keep|blur|image:PATH",
+                       help="keep the upscaled background, blur it, or replace it with a "
+                       "picture (scaled to cover the frame, not stretched) "
+                       "[default: keep]")
     group.add_argument("--feather", type=int, metavar="PX",
                        help="width of the soft mask edge in input pixels [default: 4]")
     group.add_argument("--config", type=Path, metavar="FILE",
@@ -87,17 +98,21 @@ def _config_from_args(args: argparse.Namespace) -> PipelineConfig:
         "capture": {"source": args.source, "size": args.input, "fps": args.fps,
                     "loop": args.loop},
         "model": {"model": args.model, "segmenter": args.segmenter, "backend": args.backend,
-                  "threads": args.threads, "weights": args.weights},
+                  "threads": args.threads, "weights": args.weights,
+                  "quality": args.quality},
         "blend": {"full_frame": args.full_frame, "background": args.background,
                   "feather_px": args.feather},
         "output": {"sinks": tuple(args.sink) if getattr(args, "sink", None) else None,
-                   "frames": getattr(args, "frames", None)},
+                   "frames": getattr(args, "frames", None),
+                   "size": getattr(args, "output", None),
+                   "mirror": getattr(args, "mirror", None)},
     })
 
 
 def _add_run(commands: Any) -> None:
     parser = commands.add_parser(
-        "run", help="run the filter (camera -> virtual camera, or files)",
+        "run", parents=[verbosity_parent()],
+        help="run the filter (camera -> virtual camera, or files)",
         description="Run the filter live: frames from --source, each person "
         "super-resolved, to every --sink. Stops after --frames, at the end of a file, "
         "on q/Esc in the preview, or on Ctrl-C. Prints one summary line at the end.",
@@ -109,8 +124,21 @@ def _add_run(commands: Any) -> None:
     group = parser.add_argument_group("output")
     group.add_argument("--sink", action="append", metavar="SINK",
                        help="where frames go, repeatable: virtualcam, virtualcam:/dev/videoN, "
-                       "preview, file:PATH (.mp4/.avi), null [default: virtualcam for a "
-                       "camera, else file:localsr_<source>.mp4]")
+                       "preview (before/after; keys: q quit, b bypass, m mask, s layout, "
+                       "z 1:1 face magnifier), preview:split, file:PATH (.mp4/.mkv: H.264, "
+                       "playable even after a crash; .avi: Motion JPEG), dir:FOLDER (one "
+                       "PNG per frame, "
+                       "named after the input image), null [default: virtualcam for a "
+                       "camera, dir:localsr_<folder> for a folder of images, else "
+                       "file:localsr_<source>.mp4]")
+    group.add_argument("--output", type=size, metavar="WxH",
+                       help="size of the frames sent out, e.g. 1280x720 from a 480p camera: "
+                       "super-resolved 2x, then resized (aspect kept, black bars); the "
+                       "virtual camera advertises this size [default: 2x the input]")
+    group.add_argument("--mirror", nargs="?", const="both", choices=MIRRORS,
+                       help="flip left-right: 'preview' (your self view), 'call' (virtual "
+                       "camera and files), 'both' (what --mirror alone means) or 'none' "
+                       "[default: none]")
     group.add_argument("--frames", type=positive_int, metavar="N",
                        help="stop after N processed frames")
     group.add_argument("--output-fps", type=positive_float, metavar="N",
@@ -126,35 +154,48 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config = with_overrides(config, {"output": {"fps": args.output_fps}})
     result = run(config)
     print(result.summary())
+    for line in result.written:
+        print(line)
+    if result.terminated:
+        return EXIT_TERMINATED
     return EXIT_INTERRUPTED if result.interrupted else 0
 
 
 def _add_models(commands: Any) -> None:
     parser = commands.add_parser(
-        "models", help="prepare and list model files",
+        "models", parents=[verbosity_parent()], help="prepare and list model files",
         description="Prepare the models the filter needs and show what is ready. "
-        "'fetch' downloads MediaPipe's selfie segmenter wheel from the package index once, "
-        "converts it to PyTorch and ONNX and verifies it; the U-Nets ship in engines/.")
+        "'fetch' downloads MediaPipe's wheel from the package index once, converts its "
+        "selfie segmenters and full-range face detector to PyTorch and ONNX and verifies "
+        "them; the U-Nets ship in engines/.")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION",
                                     parser_class=Parser)
-    fetch = actions.add_parser("fetch", help="download and convert the selfie segmenter")
+    fetch = actions.add_parser("fetch", parents=[verbosity_parent()],
+                               help="download and convert the selfie segmenter and the "
+                               "face detector")
     fetch.add_argument("--wheel", type=Path, help="use this mediapipe-0.10.14 wheel instead "
                        "of downloading it")
     fetch.set_defaults(handler=_cmd_models_fetch)
-    listing = actions.add_parser("list", help="show prepared and missing models")
+    listing = actions.add_parser("list", parents=[verbosity_parent()],
+                                 help="show prepared and missing models")
     listing.set_defaults(handler=_cmd_models_list)
-    build = actions.add_parser("build-engines", help="build TensorRT engines from the ONNX "
+    build = actions.add_parser("build-engines", parents=[verbosity_parent()],
+                               help="build TensorRT engines from the ONNX "
                                "models (needs an NVIDIA GPU and TensorRT)")
     build.add_argument("--precision", choices=("fp16", "fp32"), default="fp16")
     build.add_argument("--models", nargs="*", help="which models [default: all]")
+    build.add_argument("--input", type=size, metavar="WxH",
+                       help="the largest input frame the SR plans must take; a smaller "
+                       "profile builds faster [default: up to 1920x1080]")
     build.set_defaults(handler=_cmd_models_build)
 
 
 def _cmd_models_fetch(args: argparse.Namespace) -> int:
+    from localsr_cam.zoo.face_fetch import fetch_face
     from localsr_cam.zoo.selfie_fetch import fetch_models
 
-    built = fetch_models(wheel=args.wheel)
-    print("built: " + ", ".join(built) if built else "selfie models already prepared")
+    built = fetch_models(wheel=args.wheel) + fetch_face(wheel=args.wheel)
+    print("built: " + ", ".join(built) if built else "selfie and face models already prepared")
     return 0
 
 
@@ -172,16 +213,47 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
 def _cmd_models_build(args: argparse.Namespace) -> int:
     from localsr_cam.zoo.build import build_engines
 
-    for line in build_engines(args.models or None, args.precision):
+    for line in build_engines(args.models or None, args.precision, frame_size=args.input):
         print(line)
     return 0
+
+
+def _add_devices(commands: Any) -> None:
+    parser = commands.add_parser(
+        "devices", parents=[verbosity_parent()],
+        help="list cameras and virtual (loopback) cameras, and which ones run uses",
+        description="List the cameras (index, device, name, pixel formats and frame "
+        "sizes) and the v4l2loopback devices a virtual camera can use, and say which "
+        "camera `run` reads by default and which device `--sink virtualcam` writes to.")
+    parser.set_defaults(handler=_cmd_devices)
+
+
+def _cmd_devices(args: argparse.Namespace) -> int:
+    from localsr_cam.capture.devices import describe_devices, list_devices
+
+    for line in describe_devices(list_devices()):
+        print(line)
+    return 0
+
+
+def _version() -> str:
+    """The installed distribution's version (``pip install -e .`` counts)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("localsr-cam")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
-    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log debug details (also accepted after the command)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="log warnings only (also accepted after the command)")
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      parser_class=Parser)
     _add_run(commands)
@@ -189,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_parser(commands)
     train.add_parser(commands)
     _add_models(commands)
+    _add_devices(commands)
     return parser
 
 
@@ -239,6 +312,9 @@ def entry_point() -> None:
     process leaves with ``os._exit`` after flushing: tearing down torch, ONNX Runtime and
     OpenCV at interpreter exit took about a second, and Ctrl-C must stop within one.
     """
+    # Before torch loads: idle OpenMP workers sleep instead of spinning. Spinning pools
+    # starved the pipeline's other threads on 2 cores (--backend torch: 0.75 fps).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     code = main()
     logging.shutdown()
     sys.stdout.flush()

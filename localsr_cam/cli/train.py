@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from localsr_cam.zoo.registry import trainable_models
+from localsr_cam.cli.common import verbosity_parent
+from localsr_cam.zoo.registry import DEFAULT_SR_MODEL, trainable_models
 
 if TYPE_CHECKING:
     from localsr_cam.train.trainer import TrainOptions
@@ -14,9 +15,10 @@ if TYPE_CHECKING:
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
-        "train", help="train a U-Net on a folder of HR images",
+        "train", parents=[verbosity_parent(long_quiet=False)],
+        help="train a U-Net on a folder of HR images",
         description="Train a registered super-resolution model (2x) and ship it to engines/.")
-    parser.add_argument("--model", choices=trainable_models(), default="fast")
+    parser.add_argument("--model", choices=trainable_models(), default=DEFAULT_SR_MODEL)
     parser.add_argument("--train-dir", type=Path, required=True, action="append",
                         help="HR images (plain folder or DIV2K *_HR subfolders); repeat "
                              "for more folders")

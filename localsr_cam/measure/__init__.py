@@ -1,5 +1,6 @@
-"""Measuring the filter: bench (speed of the real pipeline), eval (quality, the paper's
-tables), metrics, figures, and the degradation model shared with training.
+"""Measuring the filter: bench (speed of the real pipeline, with an optional CPU load
+beside it), eval (quality, the paper's tables), metrics, figures, and the degradation
+model shared with training.
 
 May import pipeline, capture, process, outputs, config, zoo, runtime, frames, paths and
 errors; not cli or train.

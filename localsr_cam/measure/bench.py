@@ -32,8 +32,11 @@ from localsr_cam.config import (
     parse_size,
 )
 from localsr_cam.errors import ConfigError, LocalSRError
+from localsr_cam.measure.load import BusyLoad
 from localsr_cam.paths import check_writable_file
+from localsr_cam.pipeline.cpu import CpuMeter
 from localsr_cam.pipeline.threads import FrameRecord, Pipeline, RunResult
+from localsr_cam.zoo.registry import DEFAULT_SR_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,14 @@ def _percentiles(values: Sequence[float]) -> dict[str, float | None]:
     return {f"p{q}": round(float(np.percentile(array, q)), 3) for q in (50, 95, 99)}
 
 
+def _shares(values: Sequence[str]) -> dict[str, float]:
+    """Share (0–1, 4 digits) of each value, most frequent first."""
+    names, counts = np.unique(np.asarray(values, dtype=object).astype(str),
+                              return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    return {str(names[i]): round(int(counts[i]) / len(values), 4) for i in order}
+
+
 def summarize(records: Sequence[FrameRecord]) -> dict[str, Any]:
     """Figures of one mode from its measured (post-warm-up) frame records."""
     if len(records) < 2:
@@ -89,6 +100,8 @@ def summarize(records: Sequence[FrameRecord]) -> dict[str, Any]:
         "stages_ms": stages,
         "foreground_fraction": round(float(np.mean([r.foreground for r in records])), 4),
         "frames": len(records),
+        "levels": _shares([r.level for r in records]),
+        "sr": _shares([r.sr for r in records]),
     }
     if len(records) >= 2 * SOAK_WINDOW:
         first = _percentiles([r.latency_ms for r in records[:SOAK_WINDOW]])["p95"]
@@ -117,11 +130,16 @@ def run_mode(config: PipelineConfig, mode: str, frames: int, warmup: int,
     bar = tqdm(total=total, desc=f"bench {mode}", unit="frame", disable=not progress,
                file=sys.stderr, leave=False)
     rss_after_warmup: list[float] = []
+    cpu = CpuMeter()
+    cpu_percent: list[float] = []
 
     def on_frame(count: int) -> None:
         bar.update(1)
         if count == max(warmup, 1):
             rss_after_warmup.append(rss_mb())
+            cpu.start()  # CPU use over the measured frames, as the figures
+        elif count == total:
+            cpu_percent.append(cpu.percent())
 
     pipeline = Pipeline(source, processor, sink_objects, paced_capture=cfg.capture.paced,
                         paced_output=cfg.capture.paced, limit=total, progress=on_frame,
@@ -137,6 +155,8 @@ def run_mode(config: PipelineConfig, mode: str, frames: int, warmup: int,
     figures["fallbacks"] = result.fallbacks
     figures["dropped"] = result.dropped
     figures["segmenter"] = processor.segmenter_name
+    figures["cpu_percent"] = round(cpu_percent[0], 1) if cpu_percent else None
+    figures["level_changes"] = result.level_changes
     end = rss_mb()
     warm = rss_after_warmup[0] if rss_after_warmup else end
     figures["rss_mb"] = {"after_warmup": round(warm, 1), "end": round(end, 1),
@@ -172,21 +192,28 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['output'][0]}×{report['output'][1]}, model `{report['model']}`, "
         f"segmenter `{report['segmenter']}`, backend `{report['backend']}` "
         f"({report['device']}), {report['frames']} frames after {report['warmup']} warm-up"
-        f"{', paced' if report['paced'] else ''}.",
+        f"{', paced' if report['paced'] else ''}"
+        f"{_load_text(report.get('load', 0))}.",
         "",
         "| mode | fps | p50 ms | p95 ms | p99 ms | " + " | ".join(
-            f"{s} ms" for s in STAGES) + " | foreground |",
-        "|---|---:|---:|---:|---:|" + "---:|" * len(STAGES) + "---:|",
+            f"{s} ms" for s in STAGES) + " | foreground | dropped | CPU % |",
+        "|---|---:|---:|---:|---:|" + "---:|" * len(STAGES) + "---:|---:|---:|",
     ]
     for mode, figures in report["modes"].items():
         latency = figures["latency_ms"]
         stage_cells = " | ".join(_cell(figures["stages_ms"].get(s)) for s in STAGES)
         lines.append(f"| {mode} | {_cell(figures['fps'])} | {_cell(latency['p50'])} | "
                      f"{_cell(latency['p95'])} | {_cell(latency['p99'])} | {stage_cells} | "
-                     f"{figures['foreground_fraction']:.3f} |")
+                     f"{figures['foreground_fraction']:.3f} | {figures.get('dropped', '–')} | "
+                     f"{_cell(figures.get('cpu_percent'), 0)} |")
     if report["ratios"]:
         lines += ["", "| ratio | value |", "|---|---:|"]
         lines += [f"| {k} | {_cell(v)} |" for k, v in report["ratios"].items()]
+    for mode, figures in report["modes"].items():
+        if "levels" in figures:
+            lines.append(f"Levels ({mode}): {_share_text(figures['levels'])}; SR: "
+                         f"{_share_text(figures['sr'])}; "
+                         f"{figures.get('level_changes', 0)} level changes.")
     if report.get("flicker"):
         f = report["flicker"]
         lines += ["", f"Flicker (static scene, {f['frames']} frames, sensor noise σ "
@@ -209,8 +236,18 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cell(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f}"
+def _load_text(load: int) -> str:
+    if not load:
+        return ""
+    return f", {load} busy process{'es' if load > 1 else ''} beside it"
+
+
+def _share_text(shares: dict[str, float]) -> str:
+    return ", ".join(f"{name} {share:.1%}" for name, share in shares.items())
+
+
+def _cell(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
 
 
 def plot(results: dict[str, RunResult], warmup: int, path: Path) -> None:
@@ -248,7 +285,7 @@ class BenchOptions:
     input: tuple[int, int] = parse_size(DEFAULT_INPUT)
     frames: int = 300
     warmup: int = 30
-    model: str = "fast"
+    model: str = DEFAULT_SR_MODEL
     segmenter: str = "auto"
     backend: str = "auto"
     threads: int = 2
@@ -261,6 +298,8 @@ class BenchOptions:
     md: Path | None = None
     plot: Path | None = None
     no_progress: bool = False
+    quality: str = "auto"
+    load: int = 0
     flicker: int = 0
 
 
@@ -271,11 +310,13 @@ def bench(args: BenchOptions) -> dict[str, Any]:
             check_writable_file(path, flag)
     if args.warmup < 0:
         raise ConfigError("--warmup must not be negative")
+    if args.load < 0:
+        raise ConfigError("--load must not be negative")
     config = PipelineConfig(
         capture=CaptureConfig(source=args.source, size=args.input, fps=args.fps,
                               loop=True, paced=args.paced),
         model=ModelConfig(model=args.model, segmenter=args.segmenter, backend=args.backend,
-                          threads=args.threads),
+                          threads=args.threads, quality=args.quality),
         blend=BlendConfig(), output=OutputConfig())
     modes = list(MODES) if args.mode == "all" else [args.mode]
     rss_start = rss_mb()
@@ -284,20 +325,20 @@ def bench(args: BenchOptions) -> dict[str, Any]:
     device = "cpu"
     segmenter = args.segmenter
     for mode in modes:
-        figures[mode], results[mode], device = run_mode(
-            config, mode, args.frames, args.warmup, args.sink, not args.no_progress,
-            args.buffering)
+        with BusyLoad(args.load):
+            figures[mode], results[mode], device = run_mode(
+                config, mode, args.frames, args.warmup, args.sink, not args.no_progress,
+                args.buffering)
         segmenter = figures[mode].pop("segmenter") or segmenter
         log.info("%s: %.1f fps, p50 %.1f ms", mode, figures[mode]["fps"] or 0,
                  figures[mode]["latency_ms"]["p50"] or 0)
-    from localsr_cam.runtime.base import resolve_backend
-
-    backend = resolve_backend(args.backend)
+    backend = next(iter(results.values())).backend  # what the processor chose
     width, height = args.input
     report = {
         "source": args.source, "input": [width, height], "output": [2 * width, 2 * height],
         "backend": backend, "device": device, "model": args.model, "segmenter": segmenter,
         "frames": args.frames, "warmup": args.warmup, "paced": args.paced,
+        "load": args.load,
         "buffering": args.buffering,
         "modes": figures, "ratios": ratios(figures),
         "rss_mb": {"start": round(rss_start, 1), "end": round(rss_mb(), 1)},

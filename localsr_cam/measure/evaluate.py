@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import time
@@ -47,7 +48,9 @@ from localsr_cam.errors import LocalSRError, ModelError, SinkError
 from localsr_cam.measure import metrics
 from localsr_cam.measure.degrade import SUITE_NAMES
 from localsr_cam.measure.figures import ImageRecord, Scores
+from localsr_cam.measure.strip_metrics import STRIPS_ABOVE_PIXELS, score_in_strips, strips
 from localsr_cam.paths import check_writable_file, write_atomically
+from localsr_cam.zoo.registry import DEFAULT_SR_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +89,15 @@ def upscale_mask(mask: np.ndarray | None, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(resized >= metrics.MASK_THRESHOLD)
 
 
-def score_output(hr: np.ndarray, sr: np.ndarray, fg: np.ndarray) -> Scores:
-    """All :data:`METRICS` of ``sr`` against ``hr`` (both uint8 H×W×3) with bool mask ``fg``."""
+def score_output(hr: np.ndarray, sr: np.ndarray, fg: np.ndarray,
+                 on_strip: Callable[[], None] | None = None) -> Scores:
+    """All :data:`METRICS` of ``sr`` against ``hr`` (both uint8 H×W×3) with bool mask ``fg``.
+
+    Images over :data:`~localsr_cam.strip_metrics.STRIPS_ABOVE_PIXELS` are scored a strip
+    of rows at a time (the same figures, bounded memory); ``on_strip`` hears of each.
+    """
+    if hr.shape[0] * hr.shape[1] > STRIPS_ABOVE_PIXELS:
+        return score_in_strips(hr, sr, fg, on_strip=on_strip)
     ssim, ssim_fg = metrics.ssim_with_masked(hr, sr, fg)
     return {
         "psnr": metrics.psnr(hr, sr),
@@ -105,9 +115,43 @@ def _check_output(method: str, image: np.ndarray, shape: tuple[int, ...]) -> Non
                          f"expected uint8 {shape}")
 
 
-def evaluate_one(path: Path, outputs_for: OutputsFor, degrade: Degrade) -> ImageRecord:
+class ImageProgress:
+    """A progress bar per image (tqdm on stderr): one step per SR output and per strip
+    of rows scored (see :func:`score_output`); the SR tiles of a big image show beside
+    it. ``enabled``: ``None`` = only when stderr is a terminal."""
+
+    def __init__(self, enabled: bool | None = None) -> None:
+        self.enabled = enabled
+        self._bar: Any = None
+
+    def start(self, name: str, shape: tuple[int, ...]) -> None:
+        self.close()
+        height, width = shape[:2]
+        scored = len(list(strips(height))) if height * width > STRIPS_ABOVE_PIXELS else 1
+        total = len(SR_METHODS) + len(METHODS) * scored
+        self._bar = tqdm(total=total, desc=name, unit="step", leave=False, mininterval=0,
+                         disable=None if self.enabled is None else not self.enabled)
+
+    def step(self) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def tiles(self, done: int, total: int) -> None:
+        if self._bar is not None:
+            self._bar.set_postfix_str(f"SR tile {done}/{total}")
+
+    def close(self) -> None:
+        bar, self._bar = self._bar, None
+        if bar is not None:
+            bar.close()
+
+
+def evaluate_one(path: Path, outputs_for: OutputsFor, degrade: Degrade,
+                 progress: ImageProgress | None = None) -> ImageRecord:
     """Load, degrade, upscale three ways and score one image."""
+    progress = progress or ImageProgress(enabled=False)
     hr = crop_even(load_image(path))
+    progress.start(path.name, hr.shape)
     height, width = hr.shape[:2]
     made = degrade(hr)
     if isinstance(made, tuple):
@@ -127,11 +171,17 @@ def evaluate_one(path: Path, outputs_for: OutputsFor, degrade: Degrade) -> Image
     for method in SR_METHODS:
         _check_output(method, produced[method][0], hr.shape)
         outputs[method] = produced[method][0]
+        progress.step()
     mask = produced["local"][1]
     if mask is None:
         mask = produced["full"][1]
     fg = upscale_mask(mask, (width, height))
-    scores = {method: score_output(hr, outputs[method], fg) for method in METHODS}
+    scores = {method: score_output(hr, outputs[method], fg, on_strip=progress.step)
+              for method in METHODS}
+    if hr.shape[0] * hr.shape[1] <= STRIPS_ABOVE_PIXELS:
+        for _ in METHODS:
+            progress.step()
+    progress.close()
     return ImageRecord(path.name, lr, hr, mask, outputs, scores, float(fg.mean()))
 
 
@@ -167,19 +217,23 @@ def summarize(images: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 def evaluate_images(paths: Sequence[Path], outputs_for: OutputsFor, degrade: Degrade, *,
                     settings: Mapping[str, str] | None = None,
                     on_image: Callable[[ImageRecord], None] | None = None,
-                    progress: bool | None = None) -> dict[str, Any]:
+                    progress: bool | None = None,
+                    image_progress: ImageProgress | None = None) -> dict[str, Any]:
     """Score every image; return the report (the JSON layout in the module notes).
 
     ``settings`` (``model``, ``segmenter``, ``degrade``) are copied into the report.
     ``on_image`` sees each image's record as it is done (figures are drawn there).
-    ``progress``: tqdm bar on stderr; ``None`` = only when stderr is a terminal.
+    ``progress``: tqdm bars on stderr (over the images, and one per image: see
+    :class:`ImageProgress`, which ``image_progress`` may pass in to also hear of SR
+    tiles); ``None`` = only when stderr is a terminal.
     """
     if not paths:
         raise ValueError("no images to evaluate")
     entries = []
     disable = None if progress is None else not progress
+    per_image = image_progress or ImageProgress(progress)
     for path in tqdm(paths, desc="eval", unit="image", disable=disable):
-        record = evaluate_one(path, outputs_for, degrade)
+        record = evaluate_one(path, outputs_for, degrade, per_image)
         height, width = record.hr.shape[:2]
         entries.append({"name": record.name, "size": [width, height],
                         "foreground_fraction": record.foreground_fraction,
@@ -253,7 +307,7 @@ class EvalOptions:
     """What ``localsr-cam eval`` was asked to do (see :mod:`localsr_cam.cli.eval`)."""
 
     images: Path
-    model: str = "fast"
+    model: str = DEFAULT_SR_MODEL
     segmenter: str = "auto"
     backend: str = "auto"
     degrade: str = "area"
@@ -284,9 +338,11 @@ def _degrade_for(method: str) -> Degrade:
 
 
 @contextlib.contextmanager
-def processor_outputs(model: str, segmenter: str, backend: str) -> Iterator[OutputsFor]:
-    """Open two :class:`~localsr_cam.process.processor.FrameProcessor` (localized and full
-    frame, no temporal smoothing) and yield an :data:`OutputsFor` over them."""
+def processor_outputs(model: str, segmenter: str, backend: str,
+                      progress: ImageProgress | None = None) -> Iterator[OutputsFor]:
+    """Open two :class:`~localsr_cam.process.processor.FrameProcessor` (localized and
+    full frame, no temporal smoothing) and yield an :data:`OutputsFor` over them; their
+    SR tiles are reported to ``progress``."""
     from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
     from localsr_cam.frames import CapturedFrame
     from localsr_cam.process.processor import FrameProcessor
@@ -300,6 +356,8 @@ def processor_outputs(model: str, segmenter: str, backend: str) -> Iterator[Outp
         for proc in processors.values():
             stack.callback(proc.close)
             proc.open()
+            if progress is not None:
+                proc.progress = progress.tiles
 
         def outputs_for(lr: np.ndarray) -> Outputs:
             result = {}
@@ -356,7 +414,9 @@ def run(args: EvalOptions, open_outputs: OpenOutputs | None = None) -> dict[str,
     Output paths, the folder and every image (decoded once) are checked before
     ``open_outputs`` (default :func:`processor_outputs`) loads any model.
     """
-    open_outputs = open_outputs or processor_outputs
+    bars = ImageProgress()
+    if open_outputs is None:
+        open_outputs = functools.partial(processor_outputs, progress=bars)
     for value, flag in ((args.json, "--json"), (args.md, "--md")):
         if value is not None:
             check_writable_file(value, flag)
@@ -377,7 +437,8 @@ def run(args: EvalOptions, open_outputs: OpenOutputs | None = None) -> dict[str,
             settings = {"model": args.model, "segmenter": args.segmenter, "degrade": suite}
             reports[suite] = evaluate_images(paths, outputs_for, _degrade_for(suite),
                                              settings=settings,
-                                             on_image=_figure_writer(figure_dir, len(paths)))
+                                             on_image=_figure_writer(figure_dir, len(paths)),
+                                             image_progress=bars)
     if len(suites) == 1:
         report = reports[suites[0]]
     else:

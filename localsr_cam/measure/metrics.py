@@ -22,11 +22,10 @@ Conventions, fixed here once:
   values are not Wang–Bovik's (e.g. 0.992 where the definition gives 0.971 on a noisy
   20×20 image); it also pads by reflection and crops 4 px, which drops the last valid
   window row and column. With its filter turned back into box sums it agrees with
-  :func:`uqi_map` over those windows; ``tests/test_metrics.py`` checks exactly that.
-- Masked SSIM / UQI average the metric's map over the windows whose centre lies in the
-  mask (SSIM: the pixel the 7×7 window is centred on, excluding the 3 px border that
-  scikit-image also leaves out of its mean; UQI: pixel ``(i+4, j+4)`` for the window with
-  top-left ``(i, j)``). So a full mask gives exactly the whole-image value, and pixels
+  :func:`uqi_map` over those windows; ``tests/measure/test_metrics.py`` checks exactly that.
+- Masked SSIM averages the SSIM map over the windows whose centre lies in the mask (the
+  pixel the 7×7 window is centred on, excluding the 3 px border that scikit-image also
+  leaves out of its mean). So a full mask gives exactly the whole-image value, and pixels
   more than the window radius outside the mask never matter; pixels just outside it do,
   as they share windows with the foreground. Masked PSNR uses the masked pixels only.
   An empty selection gives ``None``.
@@ -145,17 +144,11 @@ def _inner_mask(keep: np.ndarray) -> np.ndarray:
     return inner
 
 
-def ssim_masked(reference: np.ndarray, test: np.ndarray, mask: np.ndarray) -> float | None:
-    """Mean of the SSIM map over mask pixels, 3 px image border excluded; ``None`` if empty.
-
-    With a full mask this equals :func:`ssim` (scikit-image averages the same pixels).
-    """
-    return ssim_with_masked(reference, test, mask)[1]
-
-
 def ssim_with_masked(reference: np.ndarray, test: np.ndarray, mask: np.ndarray
                      ) -> tuple[float, float | None]:
-    """:func:`ssim` and :func:`ssim_masked` from one SSIM pass (it is the costly metric)."""
+    """:func:`ssim`, and the mean of the SSIM map over mask pixels (3 px image border
+    excluded; ``None`` if that is empty), from one SSIM pass (it is the costly metric).
+    With a full mask the two are equal (scikit-image averages the same pixels)."""
     _check_pair(reference, test)
     inner = _inner_mask(binary_mask(mask, reference.shape))
     value, ssim_map = _ssim_full(reference, test)
@@ -215,19 +208,6 @@ def uqi_map(reference: np.ndarray, test: np.ndarray, window: int = UQI_WINDOW) -
 def uqi(reference: np.ndarray, test: np.ndarray, window: int = UQI_WINDOW) -> float:
     """Universal Image Quality Index: mean of :func:`uqi_map` over windows and channels."""
     return float(uqi_map(reference, test, window).mean())
-
-
-def uqi_masked(reference: np.ndarray, test: np.ndarray, mask: np.ndarray,
-               window: int = UQI_WINDOW) -> float | None:
-    """Mean UQI over windows centred in the mask (centre of top-left ``(i, j)`` is
-    ``(i + w//2, j + w//2)``); ``None`` if no window is. A full mask gives :func:`uqi`."""
-    q = uqi_map(reference, test, window)
-    keep = binary_mask(mask, reference.shape)
-    half = window // 2
-    centred = keep[half:half + q.shape[0], half:half + q.shape[1]]
-    if not centred.any():
-        return None
-    return float(q[centred].mean())
 
 
 def percent_increase(scores: Sequence[float], baseline_scores: Sequence[float]) -> float:

@@ -41,6 +41,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from localsr_cam.errors import ModelError
+from localsr_cam.models.tflite_graph import constant as _constant
+from localsr_cam.models.tflite_graph import op_name as _op_name
 
 log = logging.getLogger(__name__)
 
@@ -290,33 +292,6 @@ class TFLiteGraph:
 _TRANSPOSE_OP = "Convolution2DTransposeBias"
 
 
-def _op_name(model: object, op: object) -> str:
-    import tflite
-
-    code = model.OperatorCodes(op.OpcodeIndex())  # type: ignore[attr-defined]
-    builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-    if builtin == tflite.BuiltinOperator.CUSTOM:
-        return str(code.CustomCode().decode())
-    names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
-    return names.get(builtin, str(builtin))
-
-
-def _constant(model: object, graph: object, index: int) -> np.ndarray | None:
-    """A constant tensor's value as float32, or ``None`` if it holds no data."""
-    import tflite
-
-    tensor = graph.Tensors(index)  # type: ignore[attr-defined]
-    data = model.Buffers(tensor.Buffer()).DataAsNumpy()  # type: ignore[attr-defined]
-    if not isinstance(data, np.ndarray) or data.size == 0:
-        return None
-    dtypes = {tflite.TensorType.FLOAT16: "<f2", tflite.TensorType.FLOAT32: "<f4"}
-    if tensor.Type() not in dtypes:
-        raise ValueError(f"tensor {tensor.Name().decode()} has unsupported type {tensor.Type()}")
-    shape = tuple(int(d) for d in tensor.ShapeAsNumpy())
-    return np.frombuffer(data.tobytes(), dtype=dtypes[tensor.Type()]).astype(np.float32) \
-        .reshape(shape)
-
-
 def _strides(op: object, name: str) -> tuple[int, int]:
     import tflite
 
@@ -329,17 +304,6 @@ def _strides(op: object, name: str) -> tuple[int, int]:
                else tflite.DepthwiseConv2DOptions())
     options.Init(table.Bytes, table.Pos)
     return int(options.StrideH()), int(options.StrideW())
-
-
-def tflite_ops(data: bytes) -> list[str]:
-    """Op names of a ``.tflite``'s first subgraph in execution order (custom ops by their
-    custom name), to inspect a graph: e.g. the landscape model pools with ``MEAN`` where
-    the general one uses ``AVERAGE_POOL_2D``."""
-    import tflite
-
-    model = tflite.Model.GetRootAsModel(data, 0)
-    graph = model.Subgraphs(0)
-    return [_op_name(model, graph.Operators(k)) for k in range(graph.OperatorsLength())]
 
 
 def read_tflite(data: bytes) -> TFLiteGraph:

@@ -24,6 +24,9 @@ TEXT_BACK_BGR = (0, 0, 0)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 FONT_SCALE = 0.5
 LINE_PAD = 4
+MAGNIFIER_PX = 256
+"""Side of the 1:1 face inset in output pixels (smaller when the panel is)."""
+MAGNIFIER_PAD = 8
 
 
 def fit_width(width: int, height: int, max_width: int) -> tuple[int, int]:
@@ -86,6 +89,7 @@ class PreviewCanvas:
         split: float = 0.5,
         show_mask: bool = False,
         bypass: bool = False,
+        magnify: bool = False,
     ) -> np.ndarray:
         """Draw ``frame`` and ``hud``; ``split`` is the divider's x as a fraction of the width.
 
@@ -118,15 +122,28 @@ class PreviewCanvas:
             cv2.line(canvas, (x, 0), (x, canvas.shape[0] - 1), DIVIDER_BGR, 1)
             _label(canvas, "before: bilinear", 0)
             _label(canvas, after_label, canvas.shape[1], right=True)
-        _draw_text_lines(canvas, hud_lines(hud, show_mask=show_mask, bypass=bypass))
+        if magnify:
+            half = before.size[0]
+            if layout == "side":
+                _draw_magnifiers(canvas, frame, half, [(half, True), (2 * half, False)])
+            else:
+                _draw_magnifiers(canvas, frame, canvas.shape[1], [(canvas.shape[1], False)])
+        _draw_text_lines(canvas, hud_lines(hud, show_mask=show_mask, bypass=bypass,
+                                           magnify=magnify))
         return canvas
 
 
-def hud_lines(hud: HudStats, *, show_mask: bool, bypass: bool) -> list[str]:
+def hud_lines(hud: HudStats, *, show_mask: bool, bypass: bool,
+              magnify: bool = False) -> list[str]:
     """The HUD's text, one string per line."""
     first = f"{hud.fps:5.1f} fps  {hud.latency_ms:6.1f} ms  {hud.backend or '?'}"
-    flags = [name for name, on in (("BYPASS", bypass), ("mask", show_mask)) if on]
-    second = "q quit  b bypass  m mask  s layout"
+    if hud.cpu_percent == hud.cpu_percent:  # not nan
+        first += f"  cpu {hud.cpu_percent:3.0f}%"
+    if hud.level:
+        first += f"  {hud.level}"
+    flags = [name for name, on in (("BYPASS", bypass), ("mask", show_mask),
+                                   ("zoom 1:1", magnify)) if on]
+    second = "q quit  b bypass  m mask  s layout  z zoom"
     if flags:
         second = " ".join(flags) + "   " + second
     return [first, second]
@@ -171,3 +188,66 @@ def _draw_text_lines(canvas: np.ndarray, lines: list[str]) -> None:
         cv2.rectangle(canvas, (0, y - LINE_PAD), (tw + 2 * LINE_PAD, y_end), TEXT_BACK_BGR, -1)
         cv2.putText(canvas, text, (LINE_PAD, y + th), FONT, FONT_SCALE, TEXT_BGR, 1, cv2.LINE_AA)
         y = y_end + 1
+
+
+def face_centre(frame: ProcessedFrame) -> tuple[int, int]:
+    """Where the face probably is, in output pixels: a quarter down the person box (the
+    head of a head-and-shoulders box), or the frame's centre without a box."""
+    height, width = frame.image.shape[:2]
+    if frame.box is None:
+        return width // 2, height // 2
+    in_w = frame.source.image.shape[1]
+    scale = width / in_w
+    x0, y0, x1, y1 = frame.box
+    return round((x0 + x1) / 2 * scale), round((y0 + (y1 - y0) / 4) * scale)
+
+
+def magnifier_region(frame: ProcessedFrame, side: int) -> tuple[int, int, int]:
+    """``(x, y, side)``: the square of the output, at most ``side`` pixels, around the
+    face, shifted to lie inside the frame."""
+    height, width = frame.image.shape[:2]
+    side = max(1, min(side, width, height))
+    cx, cy = face_centre(frame)
+    x = min(max(cx - side // 2, 0), width - side)
+    y = min(max(cy - side // 2, 0), height - side)
+    return x, y, side
+
+
+def _draw_magnifiers(canvas: np.ndarray, frame: ProcessedFrame, panel_width: int,
+                     panels: list[tuple[int, bool]]) -> None:
+    """A 1:1 inset of the face in the bottom-right corner of each panel: the output's own
+    pixels (``before=False``), or the input bilinearly upscaled 2× (``before=True``),
+    so the two can be compared pixel for pixel. ``panels``: (right edge x, before)."""
+    panel_h = canvas.shape[0]
+    side = min(MAGNIFIER_PX, panel_h - 2 * MAGNIFIER_PAD, panel_width - 2 * MAGNIFIER_PAD)
+    if side < 16:
+        return
+    x, y, side = magnifier_region(frame, side)
+    for right, before in panels:
+        if before:
+            source = frame.source.image
+            sx = source.shape[1] / frame.image.shape[1]
+            sy = source.shape[0] / frame.image.shape[0]
+            x0, y0 = int(x * sx), int(y * sy)
+            x1 = min(source.shape[1], int(np.ceil((x + side) * sx)) + 1)
+            y1 = min(source.shape[0], int(np.ceil((y + side) * sy)) + 1)
+            up = cv2.resize(source[y0:y1, x0:x1], ((x1 - x0) * 2, (y1 - y0) * 2),
+                            interpolation=cv2.INTER_LINEAR)
+            ox, oy = round((x * sx - x0) * 2), round((y * sy - y0) * 2)
+            inset = up[oy:oy + side, ox:ox + side]
+        else:
+            inset = frame.image[y:y + side, x:x + side]
+        top = panel_h - MAGNIFIER_PAD - side
+        left = right - MAGNIFIER_PAD - side
+        canvas[top:top + side, left:left + side] = inset
+        cv2.rectangle(canvas, (left - 1, top - 1), (left + side, top + side), BOX_BGR, 1)
+        _label_at(canvas, "1:1", left, top)
+
+
+def _label_at(canvas: np.ndarray, text: str, x: int, y: int) -> None:
+    """A small text tag with its top-left corner at (x, y)."""
+    (tw, th), base = cv2.getTextSize(text, FONT, FONT_SCALE, 1)
+    cv2.rectangle(canvas, (x, y), (x + tw + 2 * LINE_PAD, y + th + base + LINE_PAD),
+                  TEXT_BACK_BGR, cv2.FILLED)
+    cv2.putText(canvas, text, (x + LINE_PAD, y + th + 1), FONT, FONT_SCALE, TEXT_BGR, 1,
+                cv2.LINE_AA)

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import socket
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Protocol
 
 import cv2
@@ -29,13 +27,15 @@ import numpy as np
 from localsr_cam.errors import ConfigError, SinkError
 from localsr_cam.frames import Controls, HudStats, ProcessedFrame
 from localsr_cam.outputs.hud import LAYOUTS, MAX_PREVIEW_WIDTH, PreviewCanvas
+from localsr_cam.outputs.recording import VideoFileSink
 
 log = logging.getLogger(__name__)
 
-SINK_CHOICES = "virtualcam, virtualcam:DEVICE, preview, preview:split, file:PATH.mp4|.avi, null"
-VIDEO_FOURCC = {".mp4": "mp4v", ".avi": "MJPG"}
+SINK_CHOICES = ("virtualcam, virtualcam:DEVICE, preview, preview:split, "
+                "file:PATH.mp4|.mkv|.avi, dir:FOLDER, null")
 LINUX_LOOPBACK_HINT = (
-    "load one with: sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=localsr"
+    "create one with: sudo apt install v4l2loopback-dkms && "
+    "sudo modprobe v4l2loopback devices=1{number} exclusive_caps=1 card_label=localsr"
 )
 OTHER_LOOPBACK_HINT = "install OBS and start its virtual camera once"
 PREVIEW_WINDOW = "localsr_cam preview"
@@ -72,6 +72,10 @@ def make_sink(spec: str) -> Sink:
         return PreviewSink(layout=arg or "side")
     if kind == "file" and arg:
         return VideoFileSink(arg)
+    if kind == "dir" and arg:
+        from localsr_cam.outputs.imagedir import ImageDirSink
+
+        return ImageDirSink(arg)
     raise ConfigError(f"unknown output {spec!r}; choose one of: {SINK_CHOICES}")
 
 
@@ -102,72 +106,6 @@ class NullSink:
         pass
 
 
-class VideoFileSink:
-    """Writes the output frames to an ``.mp4`` (MPEG-4 part 2) or ``.avi`` (Motion JPEG) file.
-
-    The file is playable up to the last frame written even when writing stops on an error:
-    the writer is released before :class:`SinkError` is raised. The free space on the
-    file's disk is checked every :attr:`SPACE_CHECK_EVERY` frames, because OpenCV's writer
-    only logs failed writes.
-    """
-
-    SPACE_CHECK_EVERY = 30
-    MIN_FREE_BYTES = 16 * 2**20
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self.name = f"file:{self.path}"
-        if self.path.suffix.lower() not in VIDEO_FOURCC:
-            raise ConfigError(
-                f"cannot write video {str(self.path)!r}: the file name must end in .mp4 or .avi"
-            )
-        self.frames_written = 0
-        self._writer: cv2.VideoWriter | None = None
-        self._size = (0, 0)
-
-    def open(self, size: tuple[int, int], fps: float, controls: Controls) -> None:
-        folder = self.path.parent
-        if not folder.is_dir():
-            raise SinkError(f"cannot write video {self.path}: the folder {folder} does not exist")
-        fourcc = cv2.VideoWriter.fourcc(*VIDEO_FOURCC[self.path.suffix.lower()])
-        writer = cv2.VideoWriter(str(self.path), cv2.CAP_FFMPEG, fourcc, float(fps), size)
-        if not writer.isOpened():
-            raise SinkError(f"cannot write video {self.path}: OpenCV could not open it for writing")
-        self._writer, self._size, self.frames_written = writer, size, 0
-        self._check_free_space()
-
-    def write(self, frame: ProcessedFrame, hud: HudStats) -> None:
-        if self._writer is None:
-            raise RuntimeError(f"{self.name}: write() before open() or after close()")
-        if self.frames_written == 0:
-            check_frame(frame.image, self._size, self.name)
-        elif self.frames_written % self.SPACE_CHECK_EVERY == 0:
-            self._check_free_space()
-        try:
-            self._writer.write(frame.image)
-        except cv2.error as exc:
-            self.close()
-            raise SinkError(
-                f"stopped writing {self.path} after {self.frames_written} frames: {_one_line(exc)}"
-            ) from exc
-        self.frames_written += 1
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-            log.info("%s: %d frames written", self.name, self.frames_written)
-
-    def _check_free_space(self) -> None:
-        free = shutil.disk_usage(self.path.parent).free
-        if free < self.MIN_FREE_BYTES:
-            self.close()
-            raise SinkError(
-                f"stopped writing {self.path} after {self.frames_written} frames: only "
-                f"{free / 2**20:.1f} MiB free on its disk (the file up to here is playable)"
-            )
-
-
 class VirtualCamSink:
     """Sends the output frames to a virtual camera through pyvirtualcam.
 
@@ -188,6 +126,15 @@ class VirtualCamSink:
         self._rgb: np.ndarray | None = None
         self._size = (0, 0)
         self._fps = 30.0
+
+    def check(self, size: tuple[int, int]) -> None:
+        """Refuse a named loopback device that does not exist (Linux), before a run loads
+        its models; opening finds every other problem."""
+        device = self.device
+        if sys.platform.startswith("linux") and device and device.startswith("/dev/"):
+            if not os.path.exists(device):
+                raise SinkError(virtualcam_unavailable_message(
+                    device, FileNotFoundError(f"{device} does not exist")))
 
     def open(self, size: tuple[int, int], fps: float, controls: Controls) -> None:
         self._size, self._fps = size, float(fps)
@@ -265,7 +212,11 @@ def virtualcam_unavailable_message(
 ) -> str:
     """One line saying no virtual camera could be opened, why, and how to get one."""
     where = f"virtual camera {device!r}" if device else "a virtual camera"
-    hint = LINUX_LOOPBACK_HINT if platform.startswith("linux") else OTHER_LOOPBACK_HINT
+    hint = OTHER_LOOPBACK_HINT
+    if platform.startswith("linux"):
+        number = device[len("/dev/video"):] if device and device.startswith("/dev/video") else ""
+        hint = LINUX_LOOPBACK_HINT.format(
+            number=f" video_nr={number}" if number.isdigit() else "")
     return f"cannot open {where} ({_one_line(cause)}); {hint}"
 
 
@@ -273,9 +224,11 @@ class PreviewSink:
     """An OpenCV window showing the input (bilinear upscale) and the output side by side.
 
     Keys: ``q``/Esc stop the pipeline, ``b`` toggles bypass, ``m`` the mask tint, ``s`` the
-    layout (``side`` or ``split``; in ``split`` the divider follows the mouse). Closing the
-    window stops the pipeline too. The window is at most :data:`MAX_PREVIEW_WIDTH` pixels
-    wide. All OpenCV GUI calls happen in the thread that calls ``open``/``write``/``close``.
+    layout (``side`` or ``split``; in ``split`` the divider follows the mouse), ``z`` a
+    1:1 magnifier on the face (the panels are scaled down, which hides the 2× detail).
+    Closing the window stops the pipeline too. The window is at most
+    :data:`MAX_PREVIEW_WIDTH` pixels wide. All OpenCV GUI calls happen in the thread that
+    calls ``open``/``write``/``close``.
     """
 
     def __init__(self, layout: str = "side", max_width: int = MAX_PREVIEW_WIDTH) -> None:
@@ -285,6 +238,7 @@ class PreviewSink:
         self.window = PREVIEW_WINDOW
         self.layout = layout
         self.show_mask = False
+        self.magnify = False
         self.split = 0.5
         self.frames_written = 0
         self._max_width = max_width
@@ -297,12 +251,17 @@ class PreviewSink:
             ord("b"): self._toggle_bypass, ord("B"): self._toggle_bypass,
             ord("m"): self._toggle_mask, ord("M"): self._toggle_mask,
             ord("s"): self._toggle_layout, ord("S"): self._toggle_layout,
+            ord("z"): self._toggle_magnifier, ord("Z"): self._toggle_magnifier,
         }  # fmt: skip
 
-    def open(self, size: tuple[int, int], fps: float, controls: Controls) -> None:
+    def check(self, size: tuple[int, int]) -> None:
+        """Refuse to run without a display, before a run loads its models."""
         problem = display_problem()
         if problem:
             raise SinkError(f"cannot open the preview window: {problem}")
+
+    def open(self, size: tuple[int, int], fps: float, controls: Controls) -> None:
+        self.check(size)
         self._controls, self._size = controls, size
         self._canvas = PreviewCanvas(size, self._max_width)
         try:
@@ -334,6 +293,7 @@ class PreviewSink:
             split=self.split,
             show_mask=self.show_mask,
             bypass=self._controls.bypass,
+            magnify=self.magnify,
         )
         cv2.imshow(self.window, picture)
         self._shown = True
@@ -377,6 +337,9 @@ class PreviewSink:
 
     def _toggle_mask(self) -> None:
         self.show_mask = not self.show_mask
+
+    def _toggle_magnifier(self) -> None:
+        self.magnify = not self.magnify
 
     def _toggle_layout(self) -> None:
         self.layout = LAYOUTS[(LAYOUTS.index(self.layout) + 1) % len(LAYOUTS)]

@@ -57,12 +57,14 @@ class DeviceOps(Protocol):
     ``record(event, stream)`` marks the point reached by the work queued on ``stream``;
     ``wait_event(stream, event)`` makes later work on ``stream`` wait for that point
     (device side, the host does not block); ``host_wait(event)`` blocks the host until
-    it is reached (returns at once for an event never recorded).
+    it is reached (returns at once for an event never recorded). ``new_event(label)``:
+    the label names the event's role and buffer set (``"uploaded 0"``, ``"front_done 1"``,
+    ``"back_done 0"``) for whoever inspects the device; a real device may ignore it.
     """
 
     def new_stream(self) -> Any: ...
 
-    def new_event(self) -> Any: ...
+    def new_event(self, label: str) -> Any: ...
 
     def use_stream(self, stream: Any) -> contextlib.AbstractContextManager[Any]:
         """Make ``stream`` the current stream (where the processor's work is queued)."""
@@ -101,7 +103,7 @@ class DeviceOps(Protocol):
 class SplitProcessor(Protocol):
     """What the scheduler needs of :class:`~localsr_cam.process.processor.FrameProcessor`."""
 
-    def front(self, frame: CapturedFrame, lr: Any = None) -> Any: ...
+    def front(self, frame: CapturedFrame, lr: Any = None, *, bypass: bool = False) -> Any: ...
 
     def render(self, state: Any) -> Any: ...
 
@@ -167,9 +169,11 @@ class DoubleBufferedProcessor:
         """Frames between a frame going in and its result coming out (0 or 1)."""
         return 0 if self.buffering == "single" else 1
 
-    def process(self, frame: CapturedFrame) -> ProcessedFrame | None:
+    def process(self, frame: CapturedFrame, *, bypass: bool = False
+                ) -> ProcessedFrame | None:
         """Queue ``frame``; return the previous frame's result (double) or this one's
-        (single). ``None`` while the pipeline fills."""
+        (single). ``None`` while the pipeline fills. ``bypass``: as for
+        :meth:`FrameProcessor.process`, for this frame."""
         previous: ProcessedFrame | None = None
         if frame.image.shape != self._shape:
             previous = self.flush()
@@ -178,7 +182,7 @@ class DoubleBufferedProcessor:
             # queue the previous frame's back half first: the GPU works on it while the
             # host issues (and waits in) this frame's front half
             self._launch_back(self._pending)
-        finished, self._pending = self._pending, self._launch_front(frame)
+        finished, self._pending = self._pending, self._launch_front(frame, bypass)
         if self.buffering == "single":
             self._launch_back(self._pending)
             finished, self._pending = self._pending, None
@@ -211,12 +215,14 @@ class DoubleBufferedProcessor:
             dev_in=ops.alloc_device((height, width, 3), "uint8"),
             host_out=ops.alloc_host((2 * height, 2 * width, 3), "uint8"),
             host_mask=ops.alloc_host((height, width), "float32"),
-            uploaded=ops.new_event(), front_done=ops.new_event(), back_done=ops.new_event(),
-        ) for _ in range(1 if self.buffering == "single" else 2)]
+            uploaded=ops.new_event(f"uploaded {index}"),
+            front_done=ops.new_event(f"front_done {index}"),
+            back_done=ops.new_event(f"back_done {index}"),
+        ) for index in range(1 if self.buffering == "single" else 2)]
         self._shape = tuple(shape)
         self._next = 0
 
-    def _launch_front(self, frame: CapturedFrame) -> _Slot:
+    def _launch_front(self, frame: CapturedFrame, bypass: bool) -> _Slot:
         """Upload ``frame`` into the next buffer set and queue the front half."""
         index = self._next
         self._next = (index + 1) % len(self._sets)
@@ -228,7 +234,7 @@ class DoubleBufferedProcessor:
                 ops.wait_event(stream, buffers.back_done)  # dev_in read by its back half
             ops.upload(frame.image, buffers.host_in, buffers.dev_in, stream)
             ops.record(buffers.uploaded, stream)
-            state = self.processor.front(frame, buffers.dev_in)
+            state = self.processor.front(frame, buffers.dev_in, bypass=bypass)
             ops.record(buffers.front_done, stream)
         buffers.used = True
         return _Slot(index, state)
@@ -274,8 +280,11 @@ class CudaOps:
     def new_stream(self) -> Any:
         return self._torch.cuda.Stream(self.device)
 
-    def new_event(self) -> Any:
-        return self._torch.cuda.Event()
+    def new_event(self, label: str = "") -> Any:
+        """A blocking-sync event: a host waiting on it (:meth:`host_wait`) sleeps until the
+        device signals, instead of spinning a CPU core the capture and output threads
+        need (the default event's synchronize() busy-waits)."""
+        return self._torch.cuda.Event(blocking=True)
 
     @contextlib.contextmanager
     def use_stream(self, stream: Any) -> Iterator[Any]:

@@ -8,10 +8,13 @@ from pathlib import Path
 
 from localsr_cam.capture.camera import CameraSource
 from localsr_cam.capture.factory import make_source
-from localsr_cam.capture.sources import Source
+from localsr_cam.capture.sources import ImageFolderSource, Source, SyntheticSource, VideoSource
 from localsr_cam.config import PipelineConfig
 from localsr_cam.frames import Controls
+from localsr_cam.outputs.imagedir import ImageDirSink
+from localsr_cam.outputs.mirror import MirroredSink, wants_mirror
 from localsr_cam.outputs.sinks import Sink, make_sink
+from localsr_cam.paths import refuse_overwrites
 from localsr_cam.pipeline.threads import Pipeline, RunResult
 from localsr_cam.process.processor import FrameProcessor
 
@@ -19,43 +22,77 @@ log = logging.getLogger(__name__)
 
 
 def default_sinks(source: Source, workdir: Path | None = None) -> tuple[str, ...]:
-    """``virtualcam`` for a camera; otherwise an mp4 in the working directory."""
+    """``virtualcam`` for a camera; a folder of PNGs for a folder of images; otherwise
+    an mp4; files and folders go in the working directory, named after the source."""
     if isinstance(source, CameraSource):
         return ("virtualcam",)
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(source.name).stem) or "output"
+    name = Path(source.name).name if isinstance(source, ImageFolderSource) else (
+        Path(source.name).stem)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "output"
+    if isinstance(source, ImageFolderSource):
+        return (f"dir:{(workdir or Path.cwd()) / f'localsr_{stem}'}",)
     path = (workdir or Path.cwd()) / f"localsr_{stem}.mp4"
     return (f"file:{path}",)
 
 
-def build_sinks(specs: tuple[str, ...]) -> list[Sink]:
-    """Parse every sink spec before anything opens, so a typo fails fast."""
-    return [make_sink(spec) for spec in specs]
+def build_sinks(specs: tuple[str, ...], mirror: str = "none") -> list[Sink]:
+    """Parse every sink spec before anything opens, so a typo fails fast; wrap those
+    that ``mirror`` names in a :class:`MirroredSink`."""
+    sinks = [make_sink(spec) for spec in specs]
+    return [MirroredSink(sink) if wants_mirror(mirror, sink.name) else sink
+            for sink in sinks]
 
 
 def run(config: PipelineConfig, controls: Controls | None = None) -> RunResult:
     """Run the filter with ``config`` until it ends; returns the run's figures."""
     source = make_source(config.capture)
     specs = config.output.sinks or default_sinks(source)
-    sinks = build_sinks(specs)
+    sinks = build_sinks(specs, config.output.mirror)
+    refuse_overwrites(source_path(source),
+                      [(sink.name, Path(sink.path)) for sink in sinks if hasattr(sink, "path")])
     for spec in specs:
-        if spec.startswith("file:") and not config.output.sinks:
-            log.info("writing %s", spec[len("file:"):])
-    processor = FrameProcessor(config, controls)
+        if spec.startswith(("file:", "dir:")) and not config.output.sinks:
+            log.info("writing %s", spec.partition(":")[2])
+    processor = FrameProcessor(config)
     offline = is_offline(source, specs)
     if offline:
         log.debug("file in, files out: converting every frame (no pacing, none dropped)")
+    if isinstance(source, SyntheticSource):
+        source.loop = config.capture.loop or not offline  # a conversion ends with the clip
+    if config.output.frames is None and runs_until_stopped(source):
+        log.info("running until stopped: Ctrl-C to stop")
     paced = config.capture.paced and not offline
     pipeline = Pipeline(source, processor, sinks, fps=config.output.fps,
                         paced_capture=paced, paced_output=paced,
-                        limit=config.output.frames, controls=controls)
-    return pipeline.run()
+                        limit=config.output.frames, controls=controls,
+                        output_size=config.output.size)
+    result = pipeline.run()
+    folders = [inner for inner in (getattr(sink, "sink", sink) for sink in sinks)
+               if isinstance(inner, ImageDirSink)]
+    result.written = [f"{folder.frames_written} images written to {folder.path}"
+                      for folder in folders]
+    return result
+
+
+def source_path(source: Source) -> Path | None:
+    """The file or folder a source reads, or ``None`` (a camera, the sample)."""
+    if isinstance(source, VideoSource):
+        return source.path
+    if isinstance(source, ImageFolderSource):
+        return source.folder
+    return None
+
+
+def runs_until_stopped(source: Source) -> bool:
+    """Whether ``source`` has no end: a camera, or anything set to loop."""
+    return source.live or bool(getattr(source, "loop", False))
 
 
 def is_offline(source: Source, sink_specs: tuple[str, ...]) -> bool:
-    """A file-to-file run: a non-live source and only file or null sinks. Then every
+    """A file-to-file run: a non-live source and only file, image-folder or null sinks. Then every
     input frame is processed and written exactly once, so an output video has the
     input's frames at its rate, however fast the machine is."""
-    return not source.live and all(spec.startswith("file:") or spec == "null"
+    return not source.live and all(spec.startswith(("file:", "dir:")) or spec == "null"
                                    for spec in sink_specs)
 
 

@@ -22,8 +22,11 @@ import numpy as np
 
 from localsr_cam.capture.sources import CaptureThread, LatestSlot, Source, wait_until_taken
 from localsr_cam.frames import CapturedFrame, Controls, HudStats, ProcessedFrame
+from localsr_cam.outputs.fitting import FrameFitter
 from localsr_cam.outputs.sinks import Sink
+from localsr_cam.pipeline.cpu import CpuMeter, RollingCpu
 from localsr_cam.pipeline.gpu import DoubleBufferedProcessor, for_processor
+from localsr_cam.process.deadline import DeadlineController
 from localsr_cam.process.processor import FrameProcessor
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,8 @@ class FrameRecord:
 
     ``latency_ms``: capture timestamp → all sinks written. ``written_at``:
     ``perf_counter()`` after the write. ``foreground``: mean of its mask (0 without one).
+    ``level``/``sr``: its quality level and whether SR ran (see
+    :class:`~localsr_cam.frames.ProcessedFrame`).
     """
 
     index: int
@@ -52,38 +57,32 @@ class FrameRecord:
     written_at: float
     stages_ms: dict[str, float]
     foreground: float
+    level: str = "full"
+    sr: str = "none"
 
 
 class RollingStats:
-    """Recent samples per named series (last ``window``) and the latest frame records.
+    """The last ``window`` latencies (the HUD's median) and the latest frame records.
 
     ``records`` keeps the last ``keep`` frames (a benchmark asks for all of them; a live
     run keeps enough for its summary without growing for hours).
     """
 
     def __init__(self, window: int = ROLLING_WINDOW, keep: int | None = LIVE_RECORDS) -> None:
-        self._series: dict[str, collections.deque[float]] = collections.defaultdict(
-            lambda: collections.deque(maxlen=window))
+        self._latencies: collections.deque[float] = collections.deque(maxlen=window)
         self._lock = threading.Lock()
         self.records: collections.deque[FrameRecord] = collections.deque(maxlen=keep)
 
-    def add(self, name: str, value: float) -> None:
-        with self._lock:
-            self._series[name].append(value)
-
     def add_record(self, record: FrameRecord) -> None:
         with self._lock:
-            self._series["latency"].append(record.latency_ms)
+            self._latencies.append(record.latency_ms)
             self.records.append(record)
 
-    def percentile(self, name: str, q: float) -> float:
+    def latency_percentile(self, q: float) -> float:
+        """The ``q``-th percentile of the recent latencies (ms); NaN before any frame."""
         with self._lock:
-            values = list(self._series.get(name, ()))
+            values = list(self._latencies)
         return float(np.percentile(values, q)) if values else float("nan")
-
-    def names(self) -> list[str]:
-        with self._lock:
-            return list(self._series)
 
 
 @dataclasses.dataclass
@@ -93,12 +92,24 @@ class RunResult:
     frames: int
     seconds: float
     records: list[FrameRecord]
-    stages_p50_ms: dict[str, float]
     dropped: int
     repeated: int
     fallbacks: int
     interrupted: bool
     backend: str
+    terminated: bool = False
+    """True when SIGTERM stopped the run (the CLI exits 143)."""
+    written: list[str] = dataclasses.field(default_factory=list)
+    """Lines saying where outputs went and how many (image folders), for the user."""
+    cpu_percent: float = float("nan")
+    level_changes: int = 0
+
+    @property
+    def level_shares(self) -> dict[str, float]:
+        """Share (0–1) of the written frames per quality level, most frequent first."""
+        counts = collections.Counter(record.level for record in self.records)
+        total = sum(counts.values())
+        return {level: n / total for level, n in counts.most_common()} if total else {}
 
     @property
     def fps(self) -> float:
@@ -122,7 +133,13 @@ class RunResult:
         return (f"frames={self.frames} fps={self.fps:.1f} "
                 f"latency_p50={self.latency_percentile(50):.1f}ms "
                 f"latency_p95={self.latency_percentile(95):.1f}ms "
-                f"dropped={self.dropped} backend={self.backend}")
+                f"dropped={self.dropped} cpu={self.cpu_percent:.0f}% "
+                f"levels={format_shares(self.level_shares)} backend={self.backend}")
+
+
+def format_shares(shares: dict[str, float]) -> str:
+    """``{"full": 0.8, "head": 0.2}`` → ``full:80%,head:20%`` (``-`` when empty)."""
+    return ",".join(f"{name}:{share:.0%}" for name, share in shares.items()) or "-"
 
 
 class ProcessThread(threading.Thread):
@@ -136,14 +153,15 @@ class ProcessThread(threading.Thread):
 
     def __init__(self, processor: FrameProcessor, inbox: LatestSlot[CapturedFrame],
                  outbox: LatestSlot[ProcessedFrame], capture: CaptureThread,
-                 stop: threading.Event,
+                 controls: Controls,
                  scheduler: DoubleBufferedProcessor | None = None) -> None:
         super().__init__(name="process", daemon=True)
         self.processor = processor
+        self.controls = controls
         self.scheduler = scheduler
         self.inbox, self.outbox = inbox, outbox
         self.capture = capture
-        self.stop_event = stop
+        self.stop_event = controls.stop
         self.done = threading.Event()
         self.error: BaseException | None = None
 
@@ -157,10 +175,11 @@ class ProcessThread(threading.Thread):
                             self._hand_on(self.scheduler.flush())
                         break
                     continue
+                bypass = self.controls.bypass  # read once, as the frame arrives
                 if self.scheduler is not None:
-                    self._hand_on(self.scheduler.process(frame))
+                    self._hand_on(self.scheduler.process(frame, bypass=bypass))
                 else:
-                    self._hand_on(self.processor.process(frame))
+                    self._hand_on(self.processor.process(frame, bypass=bypass))
         except BaseException as exc:
             self.error = exc
         finally:
@@ -201,9 +220,12 @@ class OutputThread(threading.Thread):
                  controls: Controls,
                  producer_done: threading.Event, capture: CaptureThread,
                  stats: RollingStats, hud: HudStats,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Callable[[int], None] | None = None,
+                 deadline: DeadlineController | None = None) -> None:
         super().__init__(name="output", daemon=True)
         self.progress = progress
+        self.deadline = deadline
+        self._cpu = RollingCpu()
         self.sinks = sinks
         self.inbox = inbox
         self.size = size
@@ -220,6 +242,7 @@ class OutputThread(threading.Thread):
         self.frames = 0
         self.repeated = 0
         self.error: BaseException | None = None
+        self._fitter = FrameFitter(size)
         self._last: ProcessedFrame | None = None
         self._dimmed: ProcessedFrame | None = None
         self._recent: collections.deque[float] = collections.deque(maxlen=30)
@@ -299,8 +322,13 @@ class OutputThread(threading.Thread):
 
     def _write(self, frame: ProcessedFrame, fresh: bool) -> None:
         started = time.perf_counter()
+        fitted: ProcessedFrame | None = None
         for sink in self.sinks:
-            sink.write(frame, self.hud)
+            if getattr(sink, "any_size", False):  # e.g. an image folder: each its own size
+                sink.write(frame, self.hud)
+                continue
+            fitted = fitted or self._fitter.fit(frame)
+            sink.write(fitted, self.hud)
         now = time.perf_counter()
         if not fresh:
             self.repeated += 1
@@ -309,17 +337,20 @@ class OutputThread(threading.Thread):
         self.frames += 1
         self._recent.append(now)
         latency = (now - frame.source.timestamp) * 1000.0
+        if self.deadline is not None:
+            self.deadline.delivered(latency / 1000.0, frame.level)
         foreground = float(frame.mask.mean()) if frame.mask is not None else 0.0
         stages = {"capture": frame.source.read_ms, **frame.stages_ms,
                   "output": (now - started) * 1000.0}
-        for stage, ms in stages.items():
-            self.stats.add(stage, ms)
-        self.stats.add_record(FrameRecord(frame.source.index, latency, now, stages, foreground))
+        self.stats.add_record(FrameRecord(frame.source.index, latency, now, stages, foreground,
+                                          frame.level, frame.sr))
         if self.progress is not None:
             self.progress(self.frames)
         if len(self._recent) > 1:
             self.hud.fps = (len(self._recent) - 1) / (self._recent[-1] - self._recent[0])
-        self.hud.latency_ms = self.stats.percentile("latency", 50)
+        self.hud.latency_ms = self.stats.latency_percentile(50)
+        self.hud.cpu_percent = self._cpu.update()
+        self.hud.level = frame.level
 
 
 def dim_with_note(image: np.ndarray, note: str) -> np.ndarray:
@@ -349,8 +380,10 @@ class Pipeline:
                  paced_output: bool = True, limit: int | None = None,
                  controls: Controls | None = None,
                  progress: Callable[[int], None] | None = None,
-                 keep_records: int | None = LIVE_RECORDS, buffering: str = "auto") -> None:
+                 keep_records: int | None = LIVE_RECORDS, buffering: str = "auto",
+                 output_size: tuple[int, int] | None = None) -> None:
         self.source = source
+        self.output_size = output_size
         self.buffering = buffering
         self.processor = processor
         self.sinks = list(sinks)
@@ -359,8 +392,6 @@ class Pipeline:
         self.paced_output = paced_output
         self.limit = limit
         self.controls = controls or Controls()
-        if processor.controls is None:  # the preview's bypass key must reach the processor
-            processor.controls = self.controls
         self.progress = progress
         self.stats = RollingStats(keep=keep_records)
         self.hud = HudStats()
@@ -368,16 +399,21 @@ class Pipeline:
         self._slots: tuple[LatestSlot[Any], ...] = ()
         self._output: OutputThread | None = None
         self._started = time.perf_counter()
+        self._cpu = CpuMeter()
+        self._cpu_percent = float("nan")
+        self.deadline: DeadlineController | None = None
+        self.terminated = threading.Event()
 
     def run(self) -> RunResult:
         """Run to the end; always releases everything. Returns what happened."""
         interrupted = False
         opened: list[Any] = []
-        previous_sigterm = _install_sigterm(self.controls.stop)
+        previous_sigterm = _install_sigterm(self.controls.stop, self.terminated)
         started = time.perf_counter()
         try:
             self.source.open()
             opened.append(self.source)
+            self._check_sinks()
             self.processor.open()
             opened.append(self.processor)
             self.processor.prepare(self.source.size)
@@ -414,11 +450,13 @@ class Pipeline:
         done: LatestSlot[ProcessedFrame] = LatestSlot()
         self._slots = (raw, done)
         capture = CaptureThread(self.source, raw, stop, paced=self.paced_capture)
-        process = ProcessThread(self.processor, raw, done, capture, stop, self._scheduler())
-        out_size = (2 * self.source.size[0], 2 * self.source.size[1])
+        scheduler = self._scheduler()
+        self._arm_deadline(fps, raw, scheduler)
+        process = ProcessThread(self.processor, raw, done, capture, self.controls, scheduler)
+        out_size = self._out_size()
         output = OutputThread(self.sinks, done, out_size, fps, self.paced_output, self.limit,
                               self.controls, process.done, capture, self.stats, self.hud,
-                              self.progress)
+                              self.progress, self.deadline)
         self._threads = [output]
         self._output = output
         try:
@@ -429,6 +467,7 @@ class Pipeline:
                 return False
             self._threads = [capture, process, output]
             self._started = time.perf_counter()
+            self._cpu.start()
             capture.start()
             process.start()
             while not stop.wait(0.1):
@@ -438,6 +477,29 @@ class Pipeline:
             stop.set()
             return True
         return False
+
+    def _arm_deadline(self, fps: float, inbox: LatestSlot[CapturedFrame],
+                      scheduler: DoubleBufferedProcessor | None) -> None:
+        """Give the processor a deadline controller for a paced run at ``quality`` auto
+        (one frame period per frame; frames dropped from ``inbox`` count as late).
+        Unpaced runs (files, throughput benchmarks) and the GPU scheduler keep the
+        configured level."""
+        if (self.paced_output and scheduler is None
+                and self.processor.config.model.quality == "auto"):
+            self.deadline = DeadlineController(fps, drops=lambda: inbox.dropped)
+            self.processor.deadline = self.deadline
+
+    def _out_size(self) -> tuple[int, int]:
+        """The sinks' frame size: ``output_size``, else twice the source's."""
+        return self.output_size or (2 * self.source.size[0], 2 * self.source.size[1])
+
+    def _check_sinks(self) -> None:
+        """Let each sink refuse the output size before any model loads (a sink's
+        optional ``check(size)`` raises :class:`~localsr_cam.errors.SinkError`)."""
+        for sink in self.sinks:
+            check = getattr(sink, "check", None)
+            if check is not None:
+                check(self._out_size())
 
     def _scheduler(self) -> DoubleBufferedProcessor | None:
         """The GPU scheduler for this run, or None on the CPU.
@@ -460,6 +522,8 @@ class Pipeline:
         """Stop every thread: the output thread first (it finalizes the files), each
         joined within what is left of one shared second."""
         self.controls.stop.set()
+        if self._threads:
+            self._cpu_percent = self._cpu.percent()
         for slot in self._slots:
             slot.close()
         deadline = time.perf_counter() + JOIN_TIMEOUT_S
@@ -475,13 +539,13 @@ class Pipeline:
     def _result(self, seconds: float, interrupted: bool) -> RunResult:
         output = self._output
         dropped = sum(slot.dropped for slot in self._slots)
-        stages = {name: self.stats.percentile(name, 50) for name in self.stats.names()
-                  if name != "latency"}
         return RunResult(
             frames=output.frames if output else 0, seconds=seconds,
-            records=list(self.stats.records), stages_p50_ms=stages, dropped=dropped,
+            records=list(self.stats.records), dropped=dropped,
             repeated=output.repeated if output else 0, fallbacks=self.processor.fallbacks,
-            interrupted=interrupted, backend=self.processor.backend)
+            interrupted=interrupted, backend=self.processor.backend,
+            terminated=self.terminated.is_set(), cpu_percent=self._cpu_percent,
+            level_changes=len(self.deadline.changes) if self.deadline else 0)
 
 
 def _close_quietly(resource: Any) -> None:
@@ -491,11 +555,17 @@ def _close_quietly(resource: Any) -> None:
         log.warning("closing %s failed: %s", type(resource).__name__, exc)
 
 
-def _install_sigterm(stop: threading.Event) -> Any:
-    """Make SIGTERM set ``stop`` (main thread only); returns the previous handler."""
+def _install_sigterm(stop: threading.Event, terminated: threading.Event) -> Any:
+    """Make SIGTERM set ``terminated`` and ``stop`` (main thread only); returns the
+    previous handler."""
     if threading.current_thread() is not threading.main_thread():
         return None
-    return signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def on_sigterm(*_: object) -> None:
+        terminated.set()
+        stop.set()
+
+    return signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def _restore_sigterm(previous: Any) -> None:

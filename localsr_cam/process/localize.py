@@ -108,14 +108,21 @@ def person_box(mask: torch.Tensor, threshold: float = 0.0) -> Box | None:
     """Tight box around the pixels of a 1×1×H×W mask above ``threshold``, or None.
 
     With the default ``threshold=0`` the box covers every pixel a blend will touch.
-    (One small device→host copy on a GPU: two H- and W-long vectors.)
+    The four edges are reduced on the mask's device and copied to the host at once:
+    one blocking copy of four integers a frame on a GPU (``nonzero`` and each ``int()``
+    of a device tensor would wait for the device once more).
     """
     hit = mask[0, 0] > threshold
-    rows = torch.nonzero(hit.any(dim=1)).flatten()
-    if rows.numel() == 0:
+    rows, cols = hit.any(dim=1), hit.any(dim=0)
+    height, width = rows.numel(), cols.numel()
+    y = torch.arange(height, device=mask.device)
+    x = torch.arange(width, device=mask.device)
+    edges = torch.stack([torch.where(cols, x, width).min(), torch.where(rows, y, height).min(),
+                         torch.where(cols, x, -1).max(), torch.where(rows, y, -1).max()])
+    x0, y0, x_last, y_last = edges.tolist()
+    if y_last < 0:
         return None
-    cols = torch.nonzero(hit.any(dim=0)).flatten()
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+    return x0, y0, x_last + 1, y_last + 1
 
 
 def _round_up(value: int, step: int) -> int:
@@ -145,3 +152,16 @@ def bucket_box(box: Box, frame_size: tuple[int, int], context: int, bucket: int)
     bx0, bx1 = _place(x0, x1 - x0, want_w, width)
     by0, by1 = _place(y0, y1 - y0, want_h, height)
     return bx0, by0, bx1, by1
+
+
+def bucket_sizes(frame_size: tuple[int, int], context: int, bucket: int
+                 ) -> list[tuple[int, int]]:
+    """Every (width, height) :func:`bucket_box` can return for ``frame_size`` frames:
+    the shapes the SR engine will see, known before the first frame."""
+    width, height = frame_size
+
+    def sides(limit: int) -> list[int]:
+        return sorted({min(_round_up(length + 2 * context, bucket), limit)
+                       for length in range(1, limit + 1)})
+
+    return [(w, h) for h in sides(height) for w in sides(width)]

@@ -18,23 +18,34 @@ Written once on torch tensors; the device is the engines' device. Baseline model
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import torch
 
 from localsr_cam.config import PipelineConfig
-from localsr_cam.frames import CapturedFrame, Controls, ProcessedFrame
-from localsr_cam.process import ops
+from localsr_cam.frames import CapturedFrame, ProcessedFrame
+from localsr_cam.process import ops, reuse
+from localsr_cam.process.backdrop import Backdrop, image_path
+from localsr_cam.process.deadline import LEVELS, DeadlineController, Level
 from localsr_cam.process.estimate import LevelSmoother, estimate_levels
-from localsr_cam.process.localize import Box, MaskSmoother, bucket_box, person_box
-from localsr_cam.process.segment import Segmenter, choose_segmenter
-from localsr_cam.runtime.base import Engine, resolve_backend
-from localsr_cam.zoo.backends import open_engine
+from localsr_cam.process.localize import (
+    Box,
+    MaskSmoother,
+    bucket_box,
+    bucket_sizes,
+    person_box,
+)
+from localsr_cam.process.segment import AUTO_SEGMENTERS, Segmenter, choose_segmenter
+from localsr_cam.process.tiling import split
+from localsr_cam.runtime import settings
+from localsr_cam.runtime.base import Engine, PreparesShapes
+from localsr_cam.zoo.backends import choose_backend, open_engine
 from localsr_cam.zoo.registry import SR_BASELINES
 
 log = logging.getLogger(__name__)
@@ -44,6 +55,9 @@ EngineFactory = Callable[[str, str, int, "str | None"], Engine]
 
 BLUR_RADIUS_FRACTION = 1 / 60
 """Background blur box radius as a fraction of the frame height."""
+PART_RAMP_PX = 8
+"""Input rows over which SR fades out at the bottom of a partly super-resolved box."""
+FULL = LEVELS["full"]
 
 LEVELS_EMA = 0.05
 """Weight of a new frame's degradation estimate (a ~20-frame time constant): a camera's
@@ -53,16 +67,18 @@ noise, compression and focus change slowly, the estimate of one frame jitters.""
 class FrameProcessor:
     """Steps 1–6 on one frame at a time; not thread-safe (one processing thread).
 
-    ``open()`` loads the engines the config needs; ``process()`` returns a new
-    :class:`ProcessedFrame` whose ``image`` the caller owns. An engine that fails on a
-    frame makes that frame the plain upscale; the failure is logged once and counted in
-    ``fallbacks``. ``engine_factory`` loads engines (tests pass fakes).
+    ``open()`` loads the engines the config needs; ``prepare(frame_size)`` builds the
+    parts that depend on the frame size (the segmenter ``auto`` picks, its letterbox,
+    the mask smoother) and must be called before the first frame of that size;
+    ``process()`` returns a new :class:`ProcessedFrame` whose ``image`` the caller owns.
+    An engine that fails on a frame makes that frame the plain upscale; the failure is
+    logged once and counted in ``fallbacks``. ``engine_factory`` loads engines (tests
+    pass fakes).
     """
 
-    def __init__(self, config: PipelineConfig, controls: Controls | None = None,
+    def __init__(self, config: PipelineConfig,
                  engine_factory: EngineFactory = open_engine) -> None:
         self.config = config
-        self.controls = controls
         self._open_engine = engine_factory
         self.backend = ""
         self.device = torch.device("cpu")
@@ -70,12 +86,22 @@ class FrameProcessor:
         self.segmenter_name: str | None = None
         self._sr: Engine | None = None
         self._segmenters: dict[str, Segmenter] = {}
-        self._smoother = MaskSmoother(
-            ema=config.blend.ema, low=config.blend.threshold_low,
-            high=config.blend.threshold_high, despeckle=config.blend.despeckle,
-            feather_radius=1)
-        self._levels = LevelSmoother(LEVELS_EMA)
+        self._smoother: MaskSmoother | None = None
+        self._frame_size: tuple[int, int] | None = None
+        # the frame's degradation levels (noise, JPEG, blur), smoothed over frames; not
+        # to be confused with ``level``, the quality level the deadline picks
+        self._degradation = LevelSmoother(LEVELS_EMA)
         self._torch_threads: int | None = None
+        self._backdrop: Backdrop | None = None
+        self.progress: Callable[[int, int], None] | None = None
+        """Told ``(tiles done, tiles)`` while a big frame is super-resolved in tiles."""
+        # quality levels and skipped work (process/deadline.py, process/reuse.py):
+        # ``deadline`` (set by a paced pipeline) picks each frame's level, else ``level``
+        self.level: Level = LEVELS.get(config.model.quality, FULL)
+        self.deadline: DeadlineController | None = None
+        self._mask_reuse = reuse.MaskReuse()
+        self._sr_reuse = reuse.SRReuse()
+        self._frame_no = 0
 
     # -- life cycle -------------------------------------------------------------------
     @property
@@ -91,11 +117,20 @@ class FrameProcessor:
     @property
     def uses_mask(self) -> bool:
         local_sr = self.uses_sr and not self.config.blend.full_frame
-        return local_sr or self.config.blend.background == "blur"
+        return local_sr or self.config.blend.background != "keep"
 
     def open(self) -> FrameProcessor:
+        picture = image_path(self.config.blend.background)
+        if picture is not None:  # a bad picture stops the run before any model loads
+            self._backdrop = Backdrop(picture).load()
+        with _held_info_logs(*BACKEND_LOGGERS) as held:
+            self._open_engines()
+        held.release()  # the backend choice, said once the models are open
+        return self
+
+    def _open_engines(self) -> None:
         model = self.config.model
-        self.backend = resolve_backend(model.backend)
+        self.backend = choose_backend(model.backend, self._models_needed())
         if self.backend in ("cuda", "tensorrt"):
             self.device = torch.device("cuda")
         elif self.backend == "cpu":
@@ -103,8 +138,7 @@ class FrameProcessor:
             # ops here, and a second pool of spinning threads on a 2-core laptop made
             # every stage several times slower (462 ms vs 99 ms a frame, measured).
             # Restored by close().
-            self._torch_threads = torch.get_num_threads()
-            torch.set_num_threads(1)
+            self._torch_threads = settings.set_threads(1)
         try:
             if self.uses_sr:
                 self._sr = self._open_engine(model.model, self.backend, model.threads, None)
@@ -113,7 +147,15 @@ class FrameProcessor:
         except BaseException:
             self.close()
             raise
-        return self
+
+    def _models_needed(self) -> list[str]:
+        """Every model :meth:`open` and :meth:`prepare` may load (``auto``: both selfie
+        variants, as the frame size decides between them)."""
+        needed = [self.config.model.model] if self.uses_sr else []
+        if self.uses_mask:
+            segmenter = self.config.model.segmenter
+            needed += AUTO_SEGMENTERS if segmenter == "auto" else [segmenter]
+        return needed
 
     def _segmenter_for(self, name: str) -> Segmenter:
         segmenter = self._segmenters.get(name)
@@ -123,16 +165,62 @@ class FrameProcessor:
             segmenter = self._segmenters[name] = Segmenter(name, engine)
         return segmenter
 
+    @property
+    def sr_engine(self) -> Engine | None:
+        """The super-resolution engine :meth:`open` loaded (``None`` for a baseline)."""
+        return self._sr
+
+    @property
+    def smoother(self) -> MaskSmoother | None:
+        """The mask smoother :meth:`prepare` built (``None`` before it, or with no mask)."""
+        return self._smoother
+
     def prepare(self, frame_size: tuple[int, int]) -> None:
-        """Open the segmenter ``auto`` picks for frames of this (width, height)."""
-        if self.uses_mask:
-            self.segmenter_name = choose_segmenter(self.config.model.segmenter, frame_size)
-            self._segmenter_for(self.segmenter_name)
+        """Get ready for frames of ``frame_size`` (width, height): open the segmenter
+        ``auto`` picks for it, fit its letterbox, and build the mask smoother (its feather
+        radius is in segmenter pixels). Temporal state starts afresh."""
+        width, height = frame_size
+        self._frame_size = (int(width), int(height))
+        self.segmenter_name, self._smoother = None, None
+        self._degradation.reset()
+        self._mask_reuse.reset()
+        self._sr_reuse.reset()
+        if not self.uses_mask:
+            self._prepare_sr_shapes(frame_size)
+            return
+        name = choose_segmenter(self.config.model.segmenter, frame_size)
+        segmenter = self._segmenter_for(name)
+        segmenter.prepare(frame_size, self.device)
+        blend = self.config.blend
+        feather_px = blend.feather_px  # 0: a hard edge
+        self._prepare_sr_shapes(frame_size)
+        self._smoother = MaskSmoother(
+            ema=blend.ema, low=blend.threshold_low, high=blend.threshold_high,
+            despeckle=blend.despeckle,
+            feather_radius=feather_px and max(1, round(feather_px * segmenter.scale / 2)))
+        self.segmenter_name = name
+
+    def sr_input_shapes(self, frame_size: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+        """The N×C×H×W inputs the SR engine can get for frames of ``frame_size``: the
+        whole frame in full-frame mode, else every bucketed person box."""
+        width, height = frame_size
+        blend = self.config.blend
+        if blend.full_frame:
+            return [(1, 3, height, width)]
+        return [(1, 3, h, w) for w, h in bucket_sizes(frame_size, blend.context_px,
+                                                       blend.bucket)]
+
+    def _prepare_sr_shapes(self, frame_size: tuple[int, int]) -> None:
+        if isinstance(self._sr, PreparesShapes):
+            self._sr.prepare_shapes(self.sr_input_shapes(frame_size))
 
     def reset(self) -> None:
         """Forget temporal state (call between unrelated images)."""
-        self._smoother.reset()
-        self._levels.reset()
+        if self._smoother is not None:
+            self._smoother.reset()
+        self._degradation.reset()
+        self._mask_reuse.reset()
+        self._sr_reuse.reset()
 
     def close(self) -> None:
         engines: list[Any] = [self._sr, *self._segmenters.values()]
@@ -141,7 +229,7 @@ class FrameProcessor:
             if engine is not None:
                 engine.close()
         if self._torch_threads is not None:
-            torch.set_num_threads(self._torch_threads)
+            settings.set_threads(self._torch_threads)
             self._torch_threads = None
 
     def __enter__(self) -> FrameProcessor:
@@ -151,13 +239,22 @@ class FrameProcessor:
         self.close()
 
     # -- per frame --------------------------------------------------------------------
-    def process(self, frame: CapturedFrame) -> ProcessedFrame:
+    def process(self, frame: CapturedFrame, *, bypass: bool = False) -> ProcessedFrame:
         """``frame.image`` uint8 H×W×3 BGR → :class:`ProcessedFrame` with a 2H×2W×3 image.
 
-        The same as ``back(front(frame))``; a double-buffered GPU scheduler calls the two
-        halves itself, on two CUDA streams.
+        ``bypass``: output the plain upscale (the preview's switch, read when the frame
+        arrived). The same as ``back(front(frame, bypass=bypass, level=...))`` at the
+        level the deadline controller picks (or :attr:`level`), with the change tests
+        that skip unchanged work; a double-buffered GPU scheduler calls the two halves
+        itself, on two CUDA streams, at full quality.
         """
-        return self.back(self.front(frame))
+        deadline = self.deadline
+        level = deadline.begin() if deadline is not None else self.level
+        try:
+            return self.back(self.front(frame, bypass=bypass, level=level))
+        finally:
+            if deadline is not None:
+                deadline.end()
 
     def upload(self, image: np.ndarray) -> torch.Tensor:
         """uint8 H×W×3 host frame → the same on the device (a view of it on the CPU)."""
@@ -166,25 +263,40 @@ class FrameProcessor:
             lr = lr.pin_memory().to(self.device, non_blocking=True)
         return lr
 
-    def front(self, frame: CapturedFrame, lr: torch.Tensor | None = None) -> FrontState:
+    def front(self, frame: CapturedFrame, lr: torch.Tensor | None = None, *,
+              bypass: bool = False, level: Level | None = None) -> FrontState:
         """Front half, steps 1–3: upload, segment, smooth the mask, find the person box.
 
         ``lr``: ``frame.image`` already on the device (uint8 H×W×3), for a caller that
         uploads into its own buffers; uploaded here when ``None``. An engine failure is
-        kept in the state and turned into the plain upscale by :meth:`render`.
+        kept in the state and turned into the plain upscale by :meth:`render`. Raises
+        :class:`ValueError` for a frame of another size than :meth:`prepare` was told.
+        ``level``: the quality level; given, unchanged work is skipped too (CPU only);
+        ``None``: full quality, everything computed.
         """
+        height, width = frame.image.shape[:2]
+        if frame.new_scene:  # another photo: its own size, and no mask state carried over
+            self.prepare((width, height))
+        if (width, height) != self._frame_size:
+            raise ValueError(f"a {width}x{height} frame reached a processor prepared for "
+                             f"{self._frame_size}; call prepare((width, height)) first")
         if lr is None:
             lr = self.upload(frame.image)
-        bypass = self.controls is not None and self.controls.bypass
-        state = FrontState(frame=frame, lr=lr, bypass=bypass, stages_ms={})
-        timer = _StageTimer(state.stages_ms)
+        skipping = level is not None and lr.device.type == "cpu"
+        stages: dict[str, float] = {}
+        state = FrontState(frame=frame, lr=lr, bypass=bypass, stages_ms=stages,
+                           timer=StageTimer(stages, self.device), level=level or FULL,
+                           skipping=skipping)
+        self._frame_no += 1
+        timer = state.timer
         try:
-            if self.uses_mask and not bypass:
+            if self.uses_mask and not bypass and state.level.segment_every:
                 with timer("segment"):
-                    state.mask = self.segment(lr)
-            if (self.uses_sr or state.mask is not None) and not bypass:
+                    state.mask = self._mask(lr, state)
+            if (self.uses_sr or state.mask is not None) and not bypass \
+                    and (state.mask is not None or self.config.blend.full_frame):
                 state.box = self._sr_box(lr, state.mask)
-            if self._sr is not None and state.box is not None:
+            if self._sr is not None and state.box is not None and state.level.uses_sr:
                 with timer("estimate"):
                     state.levels = self.levels_of(frame.image)
         except Exception as exc:  # an engine failed on this frame: render passes it through
@@ -199,16 +311,16 @@ class FrameProcessor:
         """Steps 4–6 on the device: background, SR of the box crop, blend; no download."""
         if state.error is not None:
             return self._fallback(state, state.error)
-        timer = _StageTimer(state.stages_ms)
+        timer = state.timer
         try:
             with timer("background"):
-                output = self._background(state.lr, state.bypass)
-            if state.box is not None:
-                self._super_resolve(state.lr, state.mask, state.box, output, timer,
-                                    state.levels)
+                output = self._background(state.lr, state.bypass or state.mask is None)
+            box = state.box
+            if box is not None:
+                box = self._super_resolve(state, box, output, timer)
         except Exception as exc:  # an engine failed on this frame: pass it through
             return self._fallback(state, exc)
-        return Rendered(state=state, output=output, box=state.box, fallback=False)
+        return Rendered(state=state, output=output, box=box, fallback=False)
 
     def finish(self, rendered: Rendered, image: np.ndarray | None = None,
                mask: np.ndarray | None = None) -> ProcessedFrame:
@@ -225,8 +337,10 @@ class FrameProcessor:
             image = output.cpu().numpy() if output.device.type != "cpu" else output.numpy()
         if mask is None and state.mask is not None:
             mask = state.mask[0, 0].float().cpu().numpy()
+        state.timer.resolve()
         return ProcessedFrame(image=image, source=state.frame, mask=mask, box=rendered.box,
-                              stages_ms=state.stages_ms, fallback=rendered.fallback)
+                              stages_ms=state.stages_ms, fallback=rendered.fallback,
+                              level=state.level.name, sr=state.sr)
 
     def _fallback(self, state: FrontState, exc: Exception) -> Rendered:
         self._count_fallback(exc)
@@ -242,14 +356,8 @@ class FrameProcessor:
     def segment(self, lr: torch.Tensor) -> torch.Tensor:
         """Soft person mask, float32 1×1×H×W in [0,1], at the frame's resolution."""
         height, width = lr.shape[:2]
-        if self.segmenter_name is None:
-            self.prepare((width, height))
-        assert self.segmenter_name is not None
-        segmenter = self._segmenters[self.segmenter_name]
-        probability = segmenter(lr)
-        scale = segmenter.scale
-        feather_px = self.config.blend.feather_px  # 0: a hard edge
-        self._smoother.feather_radius = feather_px and max(1, round(feather_px * scale / 2))
+        assert self.segmenter_name is not None and self._smoother is not None, "prepare()"
+        probability = self._segmenters[self.segmenter_name](lr)
         soft = self._smoother(probability.float())
         if soft.shape[2:] == (height, width):
             return soft
@@ -258,7 +366,7 @@ class FrameProcessor:
     def levels_of(self, image: np.ndarray) -> torch.Tensor:
         """Smoothed degradation levels of a host frame (uint8 H×W×3): float32 1×K on
         the processor's device, a new tensor."""
-        levels = torch.from_numpy(self._levels.update(estimate_levels(image)))
+        levels = torch.from_numpy(self._degradation.update(estimate_levels(image)))
         return levels if self.device.type == "cpu" else levels.to(self.device)
 
     def _background(self, lr: torch.Tensor, bypass: bool) -> torch.Tensor:
@@ -267,6 +375,10 @@ class FrameProcessor:
         if self.config.blend.background == "blur" and not bypass:
             radius = max(1, round(lr.shape[0] * BLUR_RADIUS_FRACTION))
             return ops.upscale2x(ops.blur(lr, radius), self.upscale_mode)
+        if self._backdrop is not None and not bypass:
+            height, width = lr.shape[:2]
+            picture = self._backdrop.for_size((2 * width, 2 * height))
+            return torch.from_numpy(picture).to(lr.device, copy=True)
         return ops.upscale2x(lr, self.upscale_mode)
 
     def _sr_box(self, lr: torch.Tensor, mask: torch.Tensor | None) -> Box | None:
@@ -281,36 +393,135 @@ class FrameProcessor:
         return None if tight is None else bucket_box(tight, (width, height),
                                                      blend.context_px, blend.bucket)
 
-    def _super_resolve(self, lr: torch.Tensor, mask: torch.Tensor | None, box: Box,
-                       output: torch.Tensor, timer: _StageTimer,
-                       levels: torch.Tensor | None = None) -> None:
+    def _mask(self, lr: torch.Tensor, state: FrontState) -> torch.Tensor:
+        """Step 1–2's soft mask, or the last one when the frame is still or the level
+        segments only one frame in ``segment_every``."""
+        every = state.level.segment_every
+        skip = every > 1 and self._frame_no % every != 0
+        thumb = reuse.thumbnail(lr) if state.skipping else None
+        mask = self._mask_reuse.reusable(thumb, skip) if state.skipping else None
+        if mask is None:
+            mask = self.segment(lr)
+            self._mask_reuse.store(mask, thumb)
+        return mask
+
+    def _super_resolve(self, state: FrontState, box: Box, output: torch.Tensor,
+                       timer: StageTimer) -> Box | None:
         """Steps 4 and 6: put the person (or the whole frame) into ``output`` in place.
 
-        The foreground is the SR of the box crop for a U-Net model (given the frame's
-        ``levels``, 1×K float32), or the sharp plain upscale when only the background
-        is blurred.
+        The foreground is the SR of the box crop for a U-Net model, or the sharp plain
+        upscale when only the background is replaced. A big box is done in tiles
+        (:mod:`localsr_cam.process.tiling`), so memory stays bounded; ``progress`` hears
+        of each. The level decides how much of the box (from its top) is
+        super-resolved and whether the last SR result stands in for this frame's
+        (untiled boxes only); returns the box actually blended, or ``None`` when this
+        frame gets no SR.
         """
-        full = self.config.blend.full_frame and self.uses_sr
-        x0, y0, x1, y1 = box
-        with timer("upscale"):
-            crop = lr[y0:y1, x0:x1]
-            if self._sr is not None:
-                inputs = {"image": ops.bgr8_to_rgb_float(crop)}
-                if levels is not None:
-                    inputs["levels"] = levels
-                sr = self._sr(inputs)["sr"]
-                foreground = ops.rgb_float_to_bgr8(sr)
-            else:
-                foreground = ops.upscale2x(crop.contiguous(), self.upscale_mode)
-        with timer("blend"):
-            target = output[2 * y0:2 * y1, 2 * x0:2 * x1]
-            if full:
-                target.copy_(foreground)
-            else:
-                assert mask is not None
-                alpha = ops.resize_plane(mask[:, :, y0:y1, x0:x1],
-                                         (2 * (x1 - x0), 2 * (y1 - y0)))[0, 0]
-                ops.blend_into(target, foreground, alpha)
+        lr, mask = state.lr, state.mask
+        part = _top_part(box, state.level.sr_part, self.config.blend.bucket)
+        if part is None:
+            return None
+        # full frame over a kept background: no mask to blend with, the SR is the frame
+        full = (self.config.blend.full_frame and self.uses_sr
+                and self.config.blend.background == "keep" and part == box)
+        tiles = split(part)
+        for done, tile in enumerate(tiles, 1):
+            px0, py0, px1, py1 = tile.padded
+            rx0, ry0, rx1, ry1 = tile.region
+            rows, cols = tile.inner()
+            with timer("upscale"):
+                crop = lr[py0:py1, px0:px1]
+                if self._sr is not None:
+                    foreground = self._sr_result(crop, tile.padded, state, len(tiles) == 1)
+                    if foreground is None:
+                        return None
+                else:
+                    foreground = ops.upscale2x(crop.contiguous(), self.upscale_mode)
+                foreground = foreground[rows, cols]
+            with timer("blend"):
+                target = output[2 * ry0:2 * ry1, 2 * rx0:2 * rx1]
+                if full:
+                    target.copy_(foreground)
+                else:
+                    size = (2 * (px1 - px0), 2 * (py1 - py0))
+                    alpha = (ops.resize_plane(mask[:, :, py0:py1, px0:px1], size)[0, 0]
+                             if mask is not None
+                             else torch.ones(size[::-1], device=target.device))
+                    alpha = alpha[rows, cols].contiguous()
+                    if part != box and ry1 == part[3]:
+                        _fade_bottom(alpha, 2 * PART_RAMP_PX)
+                    ops.blend_into(target, foreground.contiguous(), alpha)
+            if self.progress is not None and len(tiles) > 1:
+                self.progress(done, len(tiles))
+        return part
+
+    def _sr_result(self, crop: torch.Tensor, key: Box, state: FrontState, reusable: bool
+                   ) -> torch.Tensor | None:
+        """uint8 2h×2w×3 BGR SR of ``crop`` (the input pixels ``key``): computed, or —
+        when ``reusable`` — the last one, if the crop is unchanged or the level skips
+        this frame and the box did not move; ``None`` when the level skips this frame
+        and nothing can stand in."""
+        skipping = reusable and state.skipping
+        every = state.level.sr_every
+        skip = skipping and every > 1 and self._frame_no % every != 0
+        thumb = reuse.thumbnail(crop) if skipping else None
+        if skipping:
+            reused = self._sr_reuse.reusable(key, thumb, skip)
+            if reused is not None:
+                state.sr = "reused"
+                return reused
+            if skip:
+                return None
+        assert self._sr is not None
+        inputs = {"image": ops.bgr8_to_rgb_float(crop)}
+        if state.levels is not None:  # the whole frame's levels, for every tile alike
+            inputs["levels"] = state.levels
+        sr = self._sr(inputs)["sr"]
+        foreground = ops.rgb_float_to_bgr8(sr)
+        if reusable:
+            self._sr_reuse.store(key, foreground, thumb)
+        state.sr = "fresh"
+        return foreground
+
+
+class _HeldRecords(logging.Filter):
+    """A logger filter that keeps INFO (and lower) records instead of letting them out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.INFO:
+            self.records.append(record)
+            return False
+        return True
+
+    def release(self) -> None:
+        """Emit the kept records (once the filter is off their loggers)."""
+        records, self.records = self.records, []
+        for record in records:
+            logging.getLogger(record.name).handle(record)
+
+
+BACKEND_LOGGERS = ("localsr_cam.runtime.base", "localsr_cam.zoo.backends")
+"""The loggers that say which backend ``auto`` chose, and why."""
+
+
+@contextlib.contextmanager
+def _held_info_logs(*names: str) -> Iterator[_HeldRecords]:
+    """Hold back the INFO records of the loggers ``names`` inside the block: when opening
+    a model fails, its one error line is then all a user sees (not first a line about
+    the backend picked for it). Call ``release()`` after the block to emit them."""
+    held = _HeldRecords()
+    loggers = [logging.getLogger(name) for name in names]
+    for logger in loggers:
+        logger.addFilter(held)
+    try:
+        yield held
+    finally:
+        for logger in loggers:
+            logger.removeFilter(held)
 
 
 @dataclasses.dataclass
@@ -323,19 +534,26 @@ class FrontState:
     float32 1×1×H×W soft mask on the device, or ``None``. ``box``: the region to
     super-resolve in input pixels, or ``None``. ``levels``: the frame's smoothed
     degradation levels, float32 1×K on the device (``None`` without SR). ``bypass``:
-    the bypass switch as read when the frame arrived. ``error``: an engine failure in
-    the front half (the back half turns it into the plain upscale). ``stages_ms``:
-    filled by both halves.
+    the bypass switch as read when the frame arrived. ``error``: an engine failure in the
+    front half (the back half turns it into the plain upscale). ``stages_ms``: filled by
+    both halves through ``timer`` (device times on CUDA, added by
+    :meth:`~FrameProcessor.finish`). ``level``: the quality level of this frame;
+    ``skipping``: unchanged work may be skipped (change tests on); ``sr``: ``fresh``,
+    ``reused`` or ``none`` once rendered.
     """
 
     frame: CapturedFrame
     lr: torch.Tensor
     bypass: bool
     stages_ms: dict[str, float]
+    timer: StageTimer
     mask: torch.Tensor | None = None
     box: Box | None = None
     levels: torch.Tensor | None = None
     error: Exception | None = None
+    level: Level = FULL
+    skipping: bool = False
+    sr: str = "none"
 
 
 @dataclasses.dataclass
@@ -353,30 +571,65 @@ class Rendered:
     fallback: bool
 
 
-class _StageTimer:
-    """Context-manager factory recording wall milliseconds per stage into a dict."""
+class StageTimer:
+    """Context-manager factory timing stages into a dict of milliseconds.
 
-    def __init__(self, into: dict[str, float]) -> None:
+    On the CPU a stage's time is the wall time of its block. On CUDA the block only
+    queues kernels, so its wall time would be the launch cost: the timer records a pair
+    of CUDA timing events around it on the current stream instead, and :meth:`resolve`
+    (called once the frame's work is known to be done, after its download) adds their
+    elapsed device time. Events are made per stage and frame, owned by the timer.
+    """
+
+    def __init__(self, into: dict[str, float], device: torch.device) -> None:
         self.into = into
+        self.cuda = device.type == "cuda"
+        self._pending: list[tuple[str, Any, Any]] = []
 
-    def __call__(self, stage: str) -> _Stage:
-        return _Stage(self.into, stage)
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        if self.cuda:
+            start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+            start.record()
+            try:
+                yield
+            finally:
+                end.record()
+                self._pending.append((stage, start, end))
+            return
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._add(stage, (time.perf_counter() - began) * 1000.0)
+
+    def resolve(self) -> None:
+        """Add the device times of the CUDA stages (waits for their end events, which
+        have passed once the frame was downloaded)."""
+        pending, self._pending = self._pending, []
+        for stage, start, end in pending:
+            end.synchronize()
+            self._add(stage, float(start.elapsed_time(end)))
+
+    def _add(self, stage: str, ms: float) -> None:
+        self.into[stage] = self.into.get(stage, 0.0) + ms
 
 
-class _Stage:
-    def __init__(self, into: dict[str, float], stage: str) -> None:
-        self.into, self.stage, self.start = into, stage, 0.0
+def _top_part(box: Box, fraction: float, bucket: int) -> Box | None:
+    """The top ``fraction`` of ``box``, its height rounded up to ``bucket`` (so engines
+    see few shapes); the whole box for 1, ``None`` for 0."""
+    if fraction <= 0:
+        return None
+    x0, y0, x1, y1 = box
+    if fraction >= 1:
+        return box
+    height = -(-round((y1 - y0) * fraction) // bucket) * bucket
+    return x0, y0, x1, min(y1, y0 + max(bucket, height))
 
-    def __enter__(self) -> None:
-        self.start = time.perf_counter()
 
-    def __exit__(self, *exc: object) -> None:
-        elapsed = (time.perf_counter() - self.start) * 1000.0
-        self.into[self.stage] = self.into.get(self.stage, 0.0) + elapsed
-
-
-def process_image(processor: FrameProcessor, image: np.ndarray) -> ProcessedFrame:
-    """Process one still image (no temporal state carried over): a convenience."""
-    processor.reset()
-    return processor.process(CapturedFrame(image, 0, time.perf_counter()))
-
+def _fade_bottom(alpha: torch.Tensor, rows: int) -> None:
+    """Fade an h×w float32 blend weight to 0 over its last ``rows`` rows, in place, so
+    a partly super-resolved person shows no seam where SR stops."""
+    rows = min(rows, alpha.shape[0])
+    ramp = torch.linspace(1.0, 0.0, rows + 1, device=alpha.device)[1:]
+    alpha[-rows:] *= ramp[:, None]

@@ -1,8 +1,9 @@
 """The segment step: frame → person probability at the segmenter's resolution.
 
-The selfie models take a fixed input (256×256 general, 144×256 landscape): the frame is
-letterboxed into it (scaled to fit, centred, zero padding) and the probability map is
-cropped back to the frame's area. Mask R-CNN takes the frame as it is.
+Segmenters with a fixed input (the registry's ``input_size``: the selfie models take
+256×256 general, 144×256 landscape) get the frame letterboxed into it (scaled to fit,
+centred, zero padding) and the probability map is cropped back to the frame's area.
+Mask R-CNN takes the frame as it is.
 """
 
 from __future__ import annotations
@@ -12,15 +13,12 @@ import dataclasses
 import torch
 
 from localsr_cam.process import ops
-from localsr_cam.runtime.base import Engine
-
-MODEL_INPUTS: dict[str, tuple[int, int]] = {
-    "selfie": (256, 256),
-    "selfie-landscape": (256, 144),
-}
-"""Model input (width, height) of each fixed-size segmenter."""
+from localsr_cam.runtime.base import Engine, PreparesShapes
+from localsr_cam.zoo.registry import model_spec
 
 LANDSCAPE_ASPECT = 1.2
+AUTO_SEGMENTERS = ["selfie", "selfie-landscape"]
+"""What ``auto`` may pick (see :func:`choose_segmenter`)."""
 
 
 def choose_segmenter(requested: str, frame_size: tuple[int, int]) -> str:
@@ -69,19 +67,24 @@ class Segmenter:
             return 1.0
         return self._box.scaled[0] / self._frame[0]
 
-    def _prepare(self, frame: tuple[int, int], device: torch.device) -> None:
-        model = MODEL_INPUTS.get(self.name)
+    def prepare(self, frame: tuple[int, int], device: torch.device) -> None:
+        """Fit the letterbox for frames of ``frame`` (width, height) and allocate the
+        model input on ``device``; :meth:`__call__` does it too when the size changes."""
+        input_hw = model_spec(self.name).input_size  # the registry's fixed (H, W) or None
+        model = None if input_hw is None else (input_hw[1], input_hw[0])
         if model is None:
             self._box, self._input = None, None
         else:
             self._box = Letterbox.fit(frame, model)
             self._input = torch.zeros((1, 3, model[1], model[0]), device=device)
+            if isinstance(self.engine, PreparesShapes):
+                self.engine.prepare_shapes([tuple(self._input.shape)])
         self._frame = frame
 
     def __call__(self, frame: torch.Tensor) -> torch.Tensor:
         size = (frame.shape[1], frame.shape[0])
         if size != self._frame:
-            self._prepare(size, frame.device)
+            self.prepare(size, frame.device)
         if self._box is None:
             return self.engine({"image": ops.bgr8_to_rgb_float(frame)})["mask"]
         assert self._input is not None

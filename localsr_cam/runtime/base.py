@@ -9,7 +9,9 @@ per model kind, whatever the backend:
   low-resolution input) and ``levels`` (N×K float32, the frame's estimated degradation
   levels, :mod:`localsr_cam.process.estimate`) → ``sr`` (N×3×2h×2w float32 RGB, not
   clamped). A model trained without levels (an older, blind export) ignores ``levels``;
-  a degradation-aware one given none reads zeros (a clean frame).
+  a degradation-aware one given none reads zeros (a clean frame);
+- the face detector (kind ``"detect"``): ``image`` (N×3×192×192 float32 RGB in [-1,1],
+  N tiles) → ``regressors`` (N×2304×16) and ``scores`` (N×2304×1 logits), raw.
 
 This module imports nothing heavy: torch only inside :func:`cuda_missing`, TensorRT only
 inside :func:`tensorrt_problem`.
@@ -19,8 +21,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from localsr_cam.errors import BackendUnavailableError, ConfigError
 
@@ -32,8 +34,10 @@ log = logging.getLogger(__name__)
 INPUT_NAME = "image"
 LEVELS_NAME = "levels"
 """The optional second input of SR engines: N×K float32 degradation levels."""
-OUTPUT_NAMES = {"segment": "mask", "sr": "sr"}
-"""The output tensor's name per model kind."""
+OUTPUT_NAMES: dict[str, tuple[str, ...]] = {"segment": ("mask",), "sr": ("sr",),
+                                             "detect": ("regressors", "scores")}
+"""The output tensors' names per model kind, in the order the module returns them (a
+tensor, or a tuple for several outputs)."""
 
 BACKENDS = ("auto", "cpu", "torch", "cuda", "tensorrt")
 """``cpu``: ONNX Runtime on the CPU; ``torch``: PyTorch on the CPU; ``cuda``: PyTorch on
@@ -55,6 +59,14 @@ class Engine(Protocol):
     def __call__(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class PreparesShapes(Protocol):
+    """An engine that can get ready for a known set of input shapes before the first
+    frame (the PyTorch CUDA engine captures its graphs then)."""
+
+    def prepare_shapes(self, shapes: Sequence[tuple[int, ...]]) -> None: ...
 
 
 TENSORRT_INSTALL_HINT = ("install it with `pip install tensorrt` (NVIDIA's wheels, CUDA 12 "

@@ -209,10 +209,10 @@ class MaskRCNNEngine:
             Path(weights) if weights is not None else None, device=device, **settings)
 
     def open(self) -> MaskRCNNEngine:
-        import torch
+        from localsr_cam.runtime import settings
 
         if self.device.type == "cpu":
-            torch.set_num_threads(self.threads)
+            settings.set_threads(self.threads)
         self._segmenter.open()
         return self
 

@@ -21,20 +21,39 @@ from localsr_cam.runtime.base import INPUT_NAME, LEVELS_NAME
 log = logging.getLogger(__name__)
 
 
+def cpu_session(model: Path | bytes, threads: int = 2) -> Any:
+    """An ``onnxruntime.InferenceSession`` on the CPU, set up the one way the project runs
+    ONNX: ``threads`` intra-op threads, one inter-op thread, every graph optimization,
+    warnings and errors only, and idle pool threads that sleep instead of spinning (a
+    spinning pool starves the capture and output threads, and would make tools time
+    something the app does not do). ``model``: a file or the ONNX bytes. onnxruntime's
+    own errors pass through."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    source = str(model) if isinstance(model, Path) else model
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
 class OrtEngine:
     """An ONNX model in an ``onnxruntime.InferenceSession``.
 
     ``threads`` sets intra-op threads (the pipeline's other threads need the rest of a
-    small CPU). ``rebuild`` is the command named when the file is corrupt.
+    small CPU). ``repair`` is the clause that says how to fix a corrupt file.
     """
 
     backend = "cpu"
 
-    def __init__(self, name: str, path: Path, threads: int = 2, rebuild: str = "") -> None:
+    def __init__(self, name: str, path: Path, threads: int = 2, repair: str = "") -> None:
         self.name = name
         self.path = path
         self.threads = threads
-        self.rebuild = rebuild
+        self.repair = repair
         self.device = torch.device("cpu")
         self._session: Any = None
         self._outputs: list[str] = []
@@ -42,20 +61,10 @@ class OrtEngine:
         self._levels = 0  # K of a degradation-aware SR model's ``levels`` input
 
     def open(self) -> OrtEngine:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        # idle pool threads would otherwise spin and starve the capture/output threads
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self._session = ort.InferenceSession(str(self.path), options,
-                                                 providers=["CPUExecutionProvider"])
+            self._session = cpu_session(Path(self.path), self.threads)
         except Exception as exc:  # onnxruntime raises its own untyped errors
-            hint = f"; rebuild it with `{self.rebuild}`" if self.rebuild else ""
+            hint = f"; {self.repair}" if self.repair else ""
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
             raise ModelError(f"{self.path} is not a loadable ONNX model ({first_line}){hint}"
                              ) from None

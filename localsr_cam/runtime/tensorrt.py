@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+BUILD_COMMAND = "localsr-cam models build-engines"
+
 
 @dataclasses.dataclass(frozen=True)
 class _Tensor:
@@ -60,30 +62,32 @@ def torch_dtype(dtype: trt.DataType) -> torch.dtype:
 class TensorRTEngine:
     """Model ``name``'s ONNX (``onnx_path``) as a TensorRT engine on the current GPU.
 
-    ``open()`` finds a cached plan for this TensorRT version, GPU, ONNX file, precision
-    and profile, or builds one (minutes the first time; see
-    :mod:`localsr_cam.runtime.trt_build`), deserializes it and creates one execution
-    context. The context is used from one thread; calls from different streams are
-    ordered with an event, since a context's scratch memory is shared between calls.
-
-    ``cache``: where plans are kept; ``profile``: the optimization profile of the input
-    (``None`` for fixed-shape models; see :func:`~localsr_cam.runtime.trt_build.profile_for`).
+    ``open()`` loads a plan that ``localsr-cam models build-engines`` stored in
+    ``cache`` for this TensorRT version, GPU and ONNX file (see
+    :func:`~localsr_cam.runtime.trt_build.find_plan`); it never builds one, which takes
+    minutes. ``precision``: ``"fp16"`` or ``"fp32"`` to insist on one; ``None`` takes
+    what was built (fp16 first). The profile is the plan's own. The execution context
+    takes its scratch memory from torch's allocator (one block, held while open), so
+    TensorRT allocates no device memory of its own. The context is used from one
+    thread; calls from different streams are ordered with an event, since its scratch
+    memory is shared between calls.
     """
 
     backend = "tensorrt"
 
-    def __init__(self, name: str, onnx_path: Path, precision: str = "fp16", *,
-                 cache: trt_build.PlanCache, profile: trt_build.Profile | None) -> None:
+    def __init__(self, name: str, onnx_path: Path, precision: str | None = None, *,
+                 cache: trt_build.PlanCache) -> None:
         self.name = name
         self.onnx_path = Path(onnx_path)
         self.precision = precision
         self.cache = cache
         self.device = torch.device("cuda")
-        self.profile = profile
+        self.profile: trt_build.Profile | None = None
         self.key: trt_build.EngineKey | None = None
         self._runtime: trt.Runtime | None = None
         self._engine: trt.ICudaEngine | None = None
         self._context: trt.IExecutionContext | None = None
+        self._scratch: torch.Tensor | None = None
         self._tensors: list[_Tensor] = []
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._done: torch.cuda.Event | None = None
@@ -94,28 +98,35 @@ class TensorRTEngine:
         trt_build.require_tensorrt()
         import tensorrt as trt
 
+        precisions = trt_build.PRECISIONS if self.precision is None else (self.precision,)
+        found = trt_build.find_plan(self.name, self.onnx_path, self.cache, precisions)
+        if found is None:
+            wanted = f"{self.precision} " if self.precision else ""
+            raise ModelError(f"no {wanted}TensorRT plan for {self.name} on this GPU and "
+                             f"TensorRT version ({self.onnx_path}); build it with "
+                             f"`{BUILD_COMMAND}`")
+        key, plan = found
         self._runtime = trt.Runtime(trt_build.trt_logger())
-        key, plan, built = trt_build.load_or_build(self.name, self.onnx_path,
-                                                   self.precision, self.profile, self.cache)
         engine = self._runtime.deserialize_cuda_engine(plan)
-        if engine is None and not built:  # a damaged cached plan: build it once more
-            log.warning("%s: cached TensorRT plan does not load; rebuilding it", self.name)
-            key, plan, built = trt_build.load_or_build(self.name, self.onnx_path,
-                                                       self.precision, self.profile,
-                                                       self.cache, rebuild=True)
-            engine = self._runtime.deserialize_cuda_engine(plan)
         if engine is None:
-            raise ModelError(f"TensorRT cannot load the engine it built for {self.name} "
-                             f"({self.onnx_path}); see the TensorRT messages above")
-        self.key = key
+            self.cache.discard(key)  # so the next build makes it again
+            raise ModelError(f"the TensorRT plan for {self.name} does not load (damaged?); "
+                             f"it was removed: rebuild it with `{BUILD_COMMAND}`")
+        context = engine.create_execution_context(
+            trt.ExecutionContextAllocationStrategy.USER_MANAGED)
+        size = int(engine.device_memory_size_v2)  # the most any profile needs
+        if size > 0:
+            self._scratch = torch.empty(size, dtype=torch.uint8, device=self.device)
+            context.set_device_memory(self._scratch.data_ptr(), size)
+        self.key, self.profile, self.precision = key, key.profile, key.precision
         self._engine = engine
-        self._context = engine.create_execution_context()
+        self._context = context
         self._tensors = [self._describe(engine, engine.get_tensor_name(i))
                          for i in range(engine.num_io_tensors)]
         self._shapes = {}
         self._done = torch.cuda.Event()
-        log.info("%s: TensorRT %s engine ready (%s)", self.name, self.precision,
-                 "built now" if built else "cached")
+        log.info("%s: TensorRT %s engine loaded (%s)", self.name, key.precision,
+                 self.cache.plan_path(key).name)
         return self
 
     @staticmethod
@@ -130,6 +141,7 @@ class TensorRTEngine:
         if self._done is not None and self._stream is not None:
             self._done.synchronize()
         self._context = None  # the context before the engine, the engine before the runtime
+        self._scratch = None  # its scratch memory only once the context is gone
         self._engine = None
         self._runtime = None
         self._done = None

@@ -3,31 +3,39 @@
 - CPU (backend ``torch``): float32, ``torch.inference_mode()``.
 - CUDA (backend ``cuda``): float16 weights and activations in channels_last layout;
   inputs are cast in and outputs cast back to float32. One CUDA graph is captured per
-  input shape (N, C, H, W): person boxes are rounded up to a few bucket sizes, so few
-  shapes occur, and a bounded LRU cache holds their graphs. Everything runs on torch's
-  *current* stream, so a caller picks the stream (the double-buffered scheduler runs the
+  input shape (N, C, H, W): person boxes are rounded up to bucket sizes, so the shapes
+  that can occur are known once the frame size is: :meth:`TorchEngine.prepare_shapes`
+  captures them all up front (a capture synchronizes the device and empties torch's
+  cache, which must not happen on the per-frame path); a shape outside that set is
+  captured when first seen, and a bounded LRU cache holds the graphs. All graphs of an
+  engine share one memory pool and one input and one output buffer (sized for the
+  largest prepared shape; a degradation-aware SR module also one N×K levels buffer), so
+  their memory is that of the largest graph, not the sum; replays are therefore
+  serialized across streams with one event. Everything runs on torch's *current*
+  stream, so a caller picks the stream (the double-buffered scheduler runs the
   segmenter on one stream and the SR model on another).
 
-Buffer ownership: each graph's input and float16 output are static buffers private to
-the engine. The float32 tensors returned are new tensors, owned by the caller. On the
-CPU the outputs are inference tensors (made under ``inference_mode``): use them freely,
-but copy one before modifying it in place.
+Buffer ownership: the graphs' input, output and intermediate memory is private to the
+engine. The float32 tensors returned are new tensors, owned by the caller. On the CPU
+the outputs are inference tensors (made under ``inference_mode``): use them freely, but
+copy one before modifying it in place.
 """
 
 from __future__ import annotations
 
 import collections
-import copy
 import dataclasses
 import logging
 import math
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from localsr_cam.errors import BackendUnavailableError, ConfigError
+from localsr_cam.runtime import settings
 from localsr_cam.runtime.base import INPUT_NAME, LEVELS_NAME, OUTPUT_NAMES
 
 log = logging.getLogger(__name__)
@@ -42,19 +50,23 @@ MAX_GRAPHS = 8
 class _Graph:
     """One captured CUDA graph and its static buffers (all on the GPU, engine-owned).
 
-    ``static_in``: float16 N×C×H×W channels_last, copied into before each replay.
-    ``static_out``: float16 output, overwritten by each replay. ``done``: recorded on
-    the caller's stream after the last replay and the read of ``static_out``;
-    ``stream``: the handle of that stream (``None`` before the first replay; 0 is the
-    default stream's handle, a real stream).
+    ``static_in``: float16 N×C×H×W channels_last, copied into before each replay;
+    ``static_out``: the float16 output(s), overwritten by each replay; ``static_levels``:
+    float16 N×K, copied into before each replay (degradation-aware SR only). ``static_in``,
+    ``static_levels`` and a single 4-D output are views of the engine's shared buffers
+    when the shape fits them, else private tensors.
     """
 
     graph: torch.cuda.CUDAGraph
     static_in: torch.Tensor
-    static_out: torch.Tensor
-    done: torch.cuda.Event
-    stream: int | None = None
+    static_out: tuple[torch.Tensor, ...]
     static_levels: torch.Tensor | None = None  # float16 N×K for a degradation-aware SR
+
+
+def _channels_last_view(flat: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """The first elements of a flat buffer as an N×C×H×W channels_last tensor."""
+    n, c, h, w = shape
+    return flat[: n * c * h * w].view(n, h, w, c).permute(0, 3, 1, 2)
 
 
 class TorchEngine:
@@ -63,7 +75,7 @@ class TorchEngine:
     ``device``: ``"cpu"`` or ``"cuda"``. ``threads``: on the CPU, the most intra-op
     threads torch may use; torch's pool is process-wide, so it is only ever lowered
     (never raised), which keeps engines in one process from fighting over it.
-    ``kind``: ``"segment"`` or ``"sr"`` (names the output). ``loader``: called by
+    ``kind``: ``"segment"``, ``"sr"`` or ``"detect"`` (names the outputs). ``loader``: called by
     :meth:`open` to get the float32 module (the zoo passes its trained-model loader);
     ``module``: use this module instead (tests, tools). One of the two is required.
     ``cuda_graphs``: capture graphs on CUDA (else run eagerly in float16).
@@ -89,11 +101,17 @@ class TorchEngine:
         self._given = module
         self._loader = loader
         self._module: nn.Module | None = None
-        self._output = OUTPUT_NAMES[kind]
+        self._outputs = OUTPUT_NAMES[kind]
         self._graphs: collections.OrderedDict[tuple[int, ...], _Graph] = (
             collections.OrderedDict())
         self._graphs_failed = False
         self._levels = 0  # K: degradation levels the module takes (0: image only)
+        self._pool: Any = None  # one memory pool (handle) for every graph's capture
+        self._shared_in: torch.Tensor | None = None  # flat float16 buffers the graphs
+        self._shared_out: torch.Tensor | None = None  # read and write (views of them)
+        self._shared_levels: torch.Tensor | None = None  # flat float16, N×K levels
+        self._done: torch.cuda.Event | None = None  # after the last replay and its read
+        self._stream: int | None = None  # that replay's stream (0: the default stream)
 
     # -- life cycle -------------------------------------------------------------------
     def open(self) -> TorchEngine:
@@ -110,19 +128,20 @@ class TorchEngine:
         for parameter in module.parameters():
             parameter.requires_grad_(False)
         if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # few shapes: autotune each once
+            settings.autotune_convolutions()  # few shapes: autotune each once
             module = module.to(self.device, dtype=torch.float16)
             module = module.to(memory_format=torch.channels_last)
-        elif torch.get_num_threads() > self.threads:
-            torch.set_num_threads(self.threads)
+        else:
+            settings.cap_threads(self.threads)
         self._module = module
         return self
 
     def close(self) -> None:
         """Release the module and every graph; safe to call twice."""
-        for entry in self._graphs.values():
-            _wait_idle(entry)
+        self._wait_idle()
         self._graphs.clear()
+        self._shared_in = self._shared_out = self._shared_levels = None
+        self._pool = None
         self._module = None
 
     def __enter__(self) -> TorchEngine:
@@ -140,7 +159,7 @@ class TorchEngine:
     def __call__(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``{"image": N×3×H×W float32 on self.device}`` (+ ``"levels"`` N×K float32 for
         a degradation-aware SR module; zeros when missing, ignored by other modules) →
-        ``{"mask"|"sr": float32}``."""
+        the kind's outputs (``mask``, ``sr``, or ``regressors`` and ``scores``), float32."""
         module = self._module
         if module is None:
             raise RuntimeError(f"TorchEngine {self.name!r} is not open")
@@ -153,28 +172,69 @@ class TorchEngine:
         if self.device.type == "cpu":
             with torch.inference_mode():
                 out = module(image) if levels is None else module(image, levels)
-                return {self._output: out}
-        return {self._output: self._run_cuda(module, image, levels)}
+                results = _as_tuple(out)
+        else:
+            results = self._run_cuda(module, image, levels)
+        return dict(zip(self._outputs, results, strict=True))
+
+    def prepare_shapes(self, shapes: Sequence[tuple[int, ...]]) -> None:
+        """Capture a graph for each input shape now (CUDA with graphs only; a no-op
+        otherwise), into the engine's one memory pool, with shared input and output
+        buffers (and, for a degradation-aware SR module, a shared N×K levels buffer)
+        sized for the largest of them. Shapes already captured are kept (a second call
+        for the same frame size captures nothing); the cache then holds at least these.
+        Larger shapes than the shared buffers hold start the cache afresh."""
+        module = self._module
+        if module is None:
+            raise RuntimeError(f"TorchEngine {self.name!r} is not open")
+        if self.device.type != "cuda" or not self.cuda_graphs or not shapes:
+            return
+        largest = max(math.prod(shape) for shape in shapes)
+        most_levels = max(shape[0] for shape in shapes) * self._levels
+        if (self._shared_in is None or self._shared_in.numel() < largest
+                or (self._shared_levels is not None
+                    and self._shared_levels.numel() < most_levels)
+                or (self._levels and self._shared_levels is None)):
+            self._wait_idle()  # the graphs read the old buffers: drop them all
+            self._graphs.clear()
+            self._shared_in = torch.empty(largest, device=self.device, dtype=torch.float16)
+            self._shared_out = torch.empty(4 * largest, device=self.device,
+                                           dtype=torch.float16)
+            self._shared_levels = (torch.empty(most_levels, device=self.device,
+                                               dtype=torch.float16)
+                                   if self._levels else None)
+        self.max_graphs = max(self.max_graphs, len(shapes))
+        before, started = len(self._graphs), time.perf_counter()
+        for shape in shapes:
+            if self._graph_for(module, tuple(shape)) is None:
+                break  # capture failed: logged, the engine runs eagerly
+        if len(self._graphs) != before:
+            log.info("%s: %d CUDA graphs ready (%.1f s)", self.name, len(self._graphs),
+                     time.perf_counter() - started)
 
     def _run_cuda(self, module: nn.Module, image: torch.Tensor,
-                  levels: torch.Tensor | None = None) -> torch.Tensor:
+                  levels: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         entry = self._graph_for(module, tuple(image.shape)) if self.cuda_graphs else None
         if entry is None:
             with torch.inference_mode():
                 half = image.to(dtype=torch.float16, memory_format=torch.channels_last)
                 if levels is None:
-                    return module(half).float()
-                return module(half, levels.to(torch.float16)).float()
+                    outs = _as_tuple(module(half))
+                else:
+                    outs = _as_tuple(module(half, levels.to(torch.float16)))
+                return tuple(out.float() for out in outs)
         stream = torch.cuda.current_stream(self.device)
-        if entry.stream is not None and entry.stream != stream.cuda_stream:
-            stream.wait_event(entry.done)  # the static buffers were last used elsewhere
+        done = self._done
+        assert done is not None
+        if self._stream is not None and self._stream != stream.cuda_stream:
+            stream.wait_event(done)  # the shared buffers were last used on another stream
         entry.static_in.copy_(image)
         if entry.static_levels is not None and levels is not None:
             entry.static_levels.copy_(levels)
         entry.graph.replay()
-        result = entry.static_out.float()
-        entry.done.record(stream)
-        entry.stream = stream.cuda_stream
+        result = tuple(out.float() for out in entry.static_out)
+        done.record(stream)
+        self._stream = stream.cuda_stream
         return result
 
     def _graph_for(self, module: nn.Module, shape: tuple[int, ...]) -> _Graph | None:
@@ -193,81 +253,75 @@ class TorchEngine:
             return None
         self._graphs[shape] = entry
         while len(self._graphs) > self.max_graphs:
-            _, oldest = self._graphs.popitem(last=False)
-            _wait_idle(oldest)  # its memory pool is freed with it
+            self._wait_idle()
+            self._graphs.popitem(last=False)
         return entry
 
     def _capture(self, module: nn.Module, shape: tuple[int, ...]) -> _Graph:
-        """Warm up on a side stream, then capture one forward pass for ``shape``.
+        """Warm up on a side stream, then capture one forward pass for ``shape`` into
+        the engine's memory pool.
 
         ``torch.cuda.graph`` synchronizes the device when a capture begins: this happens
-        once per new shape, never in the steady state.
+        in :meth:`prepare_shapes`, or once for a shape outside the prepared set.
         """
+        self._wait_idle()  # the shared buffers and pool may be in use by a replay
+        if self._pool is None:
+            self._pool = torch.cuda.graph_pool_handle()
+            self._done = torch.cuda.Event()
+        shared_in, shared_out = self._shared_in, self._shared_out
+        fits = shared_in is not None and shared_out is not None \
+            and math.prod(shape) <= shared_in.numel()
+        if fits:
+            assert shared_in is not None
+            static_in = _channels_last_view(shared_in, shape).zero_()
+        else:
+            static_in = torch.zeros(shape, device=self.device, dtype=torch.float16)
+            static_in = static_in.contiguous(memory_format=torch.channels_last)
         current = torch.cuda.current_stream(self.device)
-        static_in = torch.zeros(shape, device=self.device, dtype=torch.float16)
-        static_in = static_in.contiguous(memory_format=torch.channels_last)
         static_levels = None
         args: tuple[torch.Tensor, ...] = (static_in,)
         if self._levels:
-            static_levels = torch.zeros((shape[0], self._levels), device=self.device,
-                                        dtype=torch.float16)
+            n = shape[0]
+            shared_levels = self._shared_levels
+            if shared_levels is not None and n * self._levels <= shared_levels.numel():
+                static_levels = shared_levels[: n * self._levels].view(n, self._levels)
+                static_levels.zero_()
+            else:
+                static_levels = torch.zeros((n, self._levels), device=self.device,
+                                            dtype=torch.float16)
             args = (static_in, static_levels)
         side = torch.cuda.Stream(self.device)
         side.wait_stream(current)
         with torch.inference_mode(), torch.cuda.stream(side):
             for _ in range(WARMUP_RUNS):
-                module(*args)
+                probe = _as_tuple(module(*args))
         current.wait_stream(side)
+        out_shape = tuple(probe[0].shape)
+        single = len(probe) == 1 and len(out_shape) == 4
+        del probe
+        fits = fits and single and shared_out is not None \
+            and math.prod(out_shape) <= shared_out.numel()
         graph = torch.cuda.CUDAGraph()
-        with torch.inference_mode(), torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            static_out = module(*args)
+        with torch.inference_mode(), torch.cuda.graph(graph, pool=self._pool,
+                                                      capture_error_mode="thread_local"):
+            produced = _as_tuple(module(*args))
+            if fits:  # into the shared output; the graph's own is freed to the pool
+                assert shared_out is not None
+                shared_view = _channels_last_view(shared_out, out_shape)
+                shared_view.copy_(produced[0])
+                static_out: tuple[torch.Tensor, ...] = (shared_view,)
+                del produced
+            else:
+                static_out = produced
         log.debug("%s: captured a CUDA graph for input %s", self.name, shape)
-        return _Graph(graph, static_in, static_out, torch.cuda.Event(),
-                      static_levels=static_levels)
+        return _Graph(graph, static_in, static_out, static_levels)
+
+    def _wait_idle(self) -> None:
+        """Block until the last replay finished, so its buffers may be reused or freed."""
+        if self._done is not None and self._stream is not None:
+            self._done.synchronize()
 
 
-def _wait_idle(entry: _Graph) -> None:
-    """Block until the last replay of ``entry`` finished, so freeing it is safe."""
-    if entry.stream is not None:
-        entry.done.synchronize()
-
-
-def fp16_drift(module: nn.Module, hr_images: list[torch.Tensor], name: str = "fast"
-               ) -> dict[str, float]:
-    """How much the CUDA float16 path costs in quality, for an SR ``module``.
-
-    ``hr_images``: float32 1×3×H×W RGB in [0,1] with even H and W (any device). Each is
-    downscaled 2× (bicubic, antialiased), super-resolved by the module in float32 on
-    the GPU (TF32 off: the exact reference) and by a CUDA :class:`TorchEngine`
-    (float16, graphs), and both are scored by PSNR against the original. Returns the
-    mean PSNRs (dB), ``drift_db`` = |fp32 − fp16|, and the largest pixel difference.
-    """
-    device = torch.device("cuda")
-    reference = copy.deepcopy(module).float().to(device).eval()
-    engine = TorchEngine(name, "cuda", kind="sr", module=copy.deepcopy(module)).open()
-    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    psnr32, psnr16, worst = [], [], 0.0
-    try:
-        for hr in hr_images:
-            hr = hr.to(device, torch.float32)
-            lr = F.interpolate(hr, scale_factor=0.5, mode="bicubic", antialias=True,
-                               align_corners=False).clamp_(0, 1)
-            with torch.inference_mode():
-                full = reference(lr).clamp(0, 1)
-            half = engine({"image": lr})[OUTPUT_NAMES["sr"]].clamp(0, 1)
-            psnr32.append(_psnr(full, hr))
-            psnr16.append(_psnr(half, hr))
-            worst = max(worst, float((full - half).abs().max()))
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
-        engine.close()
-    mean32, mean16 = sum(psnr32) / len(psnr32), sum(psnr16) / len(psnr16)
-    return {"psnr_fp32_db": mean32, "psnr_fp16_db": mean16,
-            "drift_db": abs(mean32 - mean16), "max_abs_diff": worst,
-            "images": float(len(hr_images))}
-
-
-def _psnr(image: torch.Tensor, reference: torch.Tensor) -> float:
-    mse = float(torch.mean((image.float() - reference.float()) ** 2))
-    return float("inf") if mse == 0 else 10.0 * math.log10(1.0 / mse)
+def _as_tuple(output: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """A module's output as a tuple of tensors (one-output models return a tensor)."""
+    return output if isinstance(output, tuple) else (output,)

@@ -4,8 +4,10 @@ Building is separate from running (:mod:`localsr_cam.runtime.tensorrt` runs a pl
 A plan is only valid for the TensorRT version, GPU and ONNX file it was built from, so
 each plan is stored under a name derived from an :class:`EngineKey` holding exactly
 those facts (plus precision and optimization profile), next to a JSON sidecar of the
-key. A plan is loaded only when its sidecar matches the key asked for; anything else is
-rebuilt, never loaded.
+key. A plan is loaded only when its sidecar matches this machine (TensorRT, GPU) and
+the ONNX file; anything else is never loaded. Plans are built only on request
+(``localsr-cam models build-engines``): opening an engine never builds one, since a
+build takes minutes.
 
 Layout (``engines/trt/``, git-ignored)::
 
@@ -13,8 +15,10 @@ Layout (``engines/trt/``, git-ignored)::
     fast-<digest>.plan              serialized engine
     fast-<digest>.json              its key
 
-Super-resolution models get one optimization profile covering the person-box sizes
-(:data:`SR_PROFILE`); the segmenters have fixed input shapes and need none.
+Super-resolution models get one optimization profile covering the person-box sizes of
+the frames they will see (:func:`sr_profile`; :data:`SR_PROFILE` covers any frame up to
+1920×1080), the face detector one for its batch of tiles (:data:`DETECT_PROFILE`); the
+segmenters have fixed input shapes and need none.
 
 TensorRT is imported inside the functions that need it; without it they raise
 :class:`~localsr_cam.errors.BackendUnavailableError` with one line saying what is
@@ -61,15 +65,54 @@ class Profile:
     def as_json(self) -> dict[str, list[int]]:
         return {"min": list(self.min), "opt": list(self.opt), "max": list(self.max)}
 
+    @classmethod
+    def from_json(cls, data: Any) -> Profile:
+        def dims(name: str) -> tuple[int, int, int, int]:
+            a, b, c, d = (int(v) for v in data[name])
+            return a, b, c, d
+
+        return cls(min=dims("min"), opt=dims("opt"), max=dims("max"))
+
+
+BUCKET = 32
+"""Person boxes are rounded up to multiples of this (``BlendConfig.bucket``'s default)."""
 
 SR_PROFILE = Profile(min=(1, 3, 32, 32), opt=(1, 3, 352, 320), max=(1, 3, 1088, 1920))
 """Person-box crops: 32×32 (a bucket) up to a whole 1920×1080 frame (1088 = 1080
 rounded up to a bucket); optimized for a head-and-shoulders box of a 640×360 frame."""
 
 
-def profile_for(kind: str) -> Profile | None:
-    """The optimization profile a model of ``kind`` is built with (``None``: fixed shapes)."""
-    return SR_PROFILE if kind == "sr" else None
+def _round_up(value: int, step: int) -> int:
+    return -(-value // step) * step
+
+
+def sr_profile(frame_size: tuple[int, int]) -> Profile:
+    """The profile for person-box crops of ``frame_size`` (width, height) frames: from one
+    bucket up to the whole frame rounded up to buckets, optimized for a head-and-shoulders
+    box (nine tenths of the height, half the width). A smaller profile than needed for
+    1080p builds faster and may pick faster kernels for the sizes that occur."""
+    width, height = frame_size
+    max_h, max_w = _round_up(height, BUCKET), _round_up(width, BUCKET)
+    opt_h = min(max_h, _round_up(height * 9 // 10, BUCKET))
+    opt_w = min(max_w, _round_up(width // 2, BUCKET))
+    return Profile(min=(1, 3, BUCKET, BUCKET), opt=(1, 3, opt_h, opt_w),
+                   max=(1, 3, max_h, max_w))
+
+
+DETECT_PROFILE = Profile(min=(1, 3, 192, 192), opt=(9, 3, 192, 192), max=(32, 3, 192, 192))
+"""The face detector's tiles: one to 32 per call (the finder splits larger plans);
+optimized for the 9 tiles of a 640×360 frame's plan."""
+
+
+def profile_for(kind: str, frame_size: tuple[int, int] | None = None) -> Profile | None:
+    """The optimization profile a model of ``kind`` is built with (``None``: fixed
+    shapes): for SR, :func:`sr_profile` of ``frame_size``, or :data:`SR_PROFILE`; for the
+    face detector :data:`DETECT_PROFILE` (a batch of 192×192 tiles, whatever the frame)."""
+    if kind == "detect":
+        return DETECT_PROFILE
+    if kind != "sr":
+        return None
+    return SR_PROFILE if frame_size is None else sr_profile(frame_size)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +131,19 @@ class EngineKey:
         fields = dataclasses.asdict(self)
         fields["profile"] = None if self.profile is None else self.profile.as_json()
         return fields
+
+    @classmethod
+    def from_json(cls, data: Any) -> EngineKey:
+        """The key a sidecar records; ``ValueError`` when it is not one."""
+        try:
+            profile = data["profile"]
+            return cls(model=str(data["model"]), tensorrt=str(data["tensorrt"]),
+                       gpu=str(data["gpu"]),
+                       compute_capability=str(data["compute_capability"]),
+                       onnx_sha256=str(data["onnx_sha256"]), precision=str(data["precision"]),
+                       profile=None if profile is None else Profile.from_json(profile))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not an engine key: {exc}") from None
 
     def digest(self) -> str:
         """First 24 hex digits of the sha256 of the key's canonical JSON."""
@@ -140,6 +196,18 @@ class PlanCache:
     def discard(self, key: EngineKey) -> None:
         self.sidecar_path(key).unlink(missing_ok=True)
         self.plan_path(key).unlink(missing_ok=True)
+
+    def keys(self, model: str) -> list[EngineKey]:
+        """The keys of every plan stored for ``model`` (unreadable sidecars skipped)."""
+        found = []
+        for sidecar in sorted(self.directory.glob(f"{model}-*.json")):
+            try:
+                key = EngineKey.from_json(json.loads(sidecar.read_text()))
+            except (OSError, ValueError):
+                continue
+            if key.model == model and self.sidecar_path(key) == sidecar:
+                found.append(key)
+        return found
 
 
 def ensure_plan(key: EngineKey, cache: PlanCache, build: Callable[[], bytes]
@@ -264,6 +332,29 @@ def _attach_timing_cache(config: trt.IBuilderConfig, path: Path | None
     cache = config.create_timing_cache(b"")
     config.set_timing_cache(cache, False)
     return cache
+
+
+def find_plan(name: str, onnx_path: Path, cache: PlanCache,
+              precisions: Sequence[str] = PRECISIONS) -> tuple[EngineKey, bytes] | None:
+    """A stored plan of model ``name`` usable on this machine for this ONNX file, or
+    ``None``: TensorRT version, GPU and ONNX sha256 must match. Among several, the first
+    precision of ``precisions`` wins, then the profile covering the largest input."""
+    require_tensorrt()
+    version, gpu, capability = platform_identity()
+    digest = sha256_file(onnx_path)
+    usable = [key for key in cache.keys(name)
+              if (key.tensorrt, key.gpu, key.compute_capability, key.onnx_sha256)
+              == (version, gpu, capability, digest) and key.precision in precisions]
+
+    def rank(key: EngineKey) -> tuple[int, int]:
+        area = 0 if key.profile is None else key.profile.max[2] * key.profile.max[3]
+        return list(precisions).index(key.precision), -area
+
+    for key in sorted(usable, key=rank):
+        plan = cache.load(key)
+        if plan is not None:
+            return key, plan
+    return None
 
 
 def load_or_build(name: str, onnx_path: Path, precision: str, profile: Profile | None,

@@ -35,17 +35,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from localsr_cam.capture.images import crop_even, list_images, load_image
 from localsr_cam.errors import ConfigError, LocalSRError, ModelError, SourceError
-from localsr_cam.measure.degrade import crop_even
+from localsr_cam.measure import metrics
 from localsr_cam.paths import sha256_file, write_atomically
+from localsr_cam.runtime import settings as torch_settings
 from localsr_cam.zoo.artifacts import engines_dir, read_manifest, write_manifest_entry
 from localsr_cam.zoo.loading import build_model
 from localsr_cam.zoo.recipes import read_state_dict, safe_torch_load
-from localsr_cam.zoo.registry import model_spec
+from localsr_cam.zoo.registry import DEFAULT_SR_MODEL, model_spec
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 TRAIN_DEGRADES = ("webcam", "area", "bicubic")
 """``webcam``: the random camera model of :mod:`localsr_cam.measure.degrade`; ``area`` /
 ``bicubic``: a clean 2× downscale (the old recipe)."""
@@ -57,24 +58,10 @@ RECIPE_DEFAULTS: dict[str, Any] = {"loss": "mse", "scheduler": "plateau", "patch
 # --------------------------------------------------------------------------- data
 
 
-def list_images(folder: Path) -> list[Path]:
-    """Image files in ``folder``, or in its ``*_HR`` subfolders (DIV2K layout), sorted."""
-    if not folder.is_dir():
-        raise SourceError(f"image folder {folder} does not exist or is not a folder")
-    roots = sorted(p for p in folder.iterdir() if p.is_dir() and p.name.endswith("_HR"))
-    files = [p for root in (roots or [folder]) for p in sorted(root.iterdir())
-             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
-    if not files:
-        raise SourceError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder} "
-                          "or its *_HR subfolders")
-    return files
-
-
 def read_rgb(path: Path, min_side: int = 2) -> np.ndarray:
-    """An image file as H×W×3 uint8 RGB; unreadable or too small → SourceError."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise SourceError(f"cannot read image {path}")
+    """An image file (read as eval reads it) as H×W×3 uint8 RGB; unreadable or smaller
+    than ``min_side`` (the patch) → SourceError."""
+    bgr = load_image(path)
     if min(bgr.shape[:2]) < min_side:
         raise SourceError(f"image {path} is {bgr.shape[1]}x{bgr.shape[0]}, "
                           f"smaller than the {min_side}px patch")
@@ -165,12 +152,8 @@ def center_crop(image: np.ndarray, size: int) -> np.ndarray:
 
 
 def score(sr: np.ndarray, hr: np.ndarray) -> tuple[float, float]:
-    """PSNR (dB) and SSIM of two H×W×3 uint8 images, over all channels, data range 255."""
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-
-    psnr = float(peak_signal_noise_ratio(hr, sr, data_range=255))
-    ssim = float(structural_similarity(hr, sr, data_range=255, channel_axis=2))
-    return psnr, ssim
+    """PSNR (dB) and SSIM of two H×W×3 uint8 images, as ``eval`` computes them."""
+    return metrics.psnr(hr, sr), metrics.ssim(hr, sr)
 
 
 def evaluate_suite(model: nn.Module, images: list[tuple[str, np.ndarray]], suite: str,
@@ -263,7 +246,7 @@ class TrainOptions:
 
     train_dir: Path | tuple[Path, ...]
     val_dir: Path | tuple[Path, ...]
-    model: str = "fast"
+    model: str = DEFAULT_SR_MODEL
     width: int | None = None
     depth: int = 2
     dropout: float = 0.1
@@ -348,13 +331,9 @@ def resolve(options: TrainOptions) -> Settings:
         raise ConfigError(f"--region must be even and at least --patch (got {region})")
     suites = tuple(n for part in args.val_suites.split(",") if part.strip()
                    for n in suite_names(part.strip()))
-    if args.model == "fast":
-        config: dict[str, Any] = {"width": width, "depth": args.depth}
-    else:
-        config = {"width": width, "dropout": args.dropout,
-                  "residual": not args.no_residual}
-    if args.levels:
-        config["levels"] = args.levels
+    flags = {"width": width, "depth": args.depth, "dropout": args.dropout,
+             "residual": not args.no_residual, "levels": args.levels}
+    config = spec.train_config(**flags) if spec.train_config else {"width": width}
     return Settings(args, config, args.loss or d["loss"], args.scheduler or d["scheduler"],
                     lr, patch, batch, region, _folders(args.train_dir),
                     _folders(args.val_dir), suites)
@@ -383,14 +362,10 @@ def train(options: TrainOptions) -> dict[str, Any]:
     ``no_export``) the engines files and manifest entry, or the work dir's copy when the
     model is not better than what ships. ``threads`` applies to this run only: torch's
     thread count is restored after it."""
-    settings = resolve(options)
-    threads = torch.get_num_threads()
-    try:
-        if options.threads > 0:
-            torch.set_num_threads(options.threads)
-        return _train(settings, options.command)
-    finally:
-        torch.set_num_threads(threads)
+    resolved = resolve(options)
+    count = options.threads if options.threads > 0 else torch.get_num_threads()
+    with torch_settings.threads(count):
+        return _train(resolved, options.command)
 
 
 def _train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:

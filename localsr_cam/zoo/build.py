@@ -16,9 +16,11 @@ from localsr_cam.zoo.registry import MODELS, model_spec
 
 
 def build_engines(models: list[str] | None = None, precision: str = "fp16",
-                  cache: trt_build.PlanCache | None = None) -> Iterator[str]:
+                  cache: trt_build.PlanCache | None = None,
+                  frame_size: tuple[int, int] | None = None) -> Iterator[str]:
     """Build (or confirm up to date) the plans of ``models`` (default: every model with
-    an ONNX file); yields one log line per model.
+    an ONNX file); yields one log line per model. ``frame_size``: the largest input
+    frame (width, height) the SR plans must serve (default: up to 1920×1080).
 
     Named models must be prepared; with the default list, models whose ONNX is not
     there yet are reported and skipped.
@@ -41,7 +43,7 @@ def build_engines(models: list[str] | None = None, precision: str = "fp16",
             yield f"{name}: skipped, {exc}"
             continue
         started = time.perf_counter()
-        profile = trt_build.profile_for(model_spec(name).kind)
+        profile = trt_build.profile_for(model_spec(name).kind, frame_size)
         key, _, built = trt_build.load_or_build(name, onnx_path, precision, profile, cache)
         where = cache.plan_path(key)
         if built:

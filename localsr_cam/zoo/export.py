@@ -1,10 +1,11 @@
-"""Export a super-resolution network to ONNX and check it against PyTorch.
+"""Export networks to ONNX (the one exporter of the project) and check them.
 
-The exported graph follows the engine contract: input ``image`` (N×3×h×w float32 RGB in
-[0,1], the LR image) and, for a degradation-aware net, ``levels`` (N×K float32, see
-:mod:`localsr_cam.process.estimate`), output ``sr`` (N×3×2h×2w float32), batch, height and
-width dynamic, opset 17, one self-contained file (no external data). onnxruntime is imported
-only inside the functions that need it.
+Every exported graph follows the engine contract: input ``image`` (N×3×H×W float32 RGB
+in [0,1]) and, for a degradation-aware SR net, ``levels`` (N×K float32, see
+:mod:`localsr_cam.process.estimate`), output ``mask`` or ``sr``; opset 17, TorchScript
+exporter, one self-contained file (no external data). Super-resolution graphs have dynamic
+batch, height and width; segmenters a fixed input. onnxruntime is imported only inside the
+functions that need it.
 """
 
 from __future__ import annotations
@@ -38,50 +39,60 @@ def num_levels(model: nn.Module) -> int:
     return int(getattr(model, "levels", 0) or 0)
 
 
-def export_sr_onnx(model: nn.Module, path: Path, sample_hw: tuple[int, int] = (48, 64)) -> None:
-    """Write ``model`` (in eval mode) as ONNX to ``path``, atomically.
+def onnx_bytes(model: nn.Module, input_hw: tuple[int, int], output: str,
+               dynamic: bool, levels: int = 0) -> bytes:
+    """``model`` (put in eval mode) as ONNX bytes for a 1×3×H×W ``image`` input (and,
+    when ``levels`` K > 0, a second input ``levels``, 1×K, dynamic batch).
 
-    Uses the TorchScript exporter with dynamic batch/height/width axes; the network's
-    size arithmetic (crops, ceil-mode pooling) is traced as shape ops, so one graph
-    serves every input size. ``sample_hw`` is only the tracing example's size.
+    TorchScript exporter (``dynamo=False``): at opset 17 it gives a plain graph, where the
+    dynamo exporter emits opset 18 and cannot convert it down. ``dynamic``: batch,
+    height and width are dynamic axes (the network's size arithmetic, crops and
+    ceil-mode pooling, is traced as shape ops, so one graph serves every size; then
+    ``input_hw`` is only the tracing example's size); else the input is fixed at it.
     """
+    model = model.eval()
+    axes = None
+    if dynamic:
+        axes = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
+                output: {0: "batch", 2: "height2", 3: "width2"}}
+    sample = torch.rand(1, 3, *input_hw) if dynamic else torch.zeros(1, 3, *input_hw)
+    args: tuple[torch.Tensor, ...] = (sample,)
+    names = [INPUT_NAME]
+    if levels:
+        args += (torch.rand(1, levels),)
+        names.append(LEVELS_NAME)
+        if axes is not None:
+            axes[LEVELS_NAME] = {0: "batch"}
+    with tempfile.TemporaryDirectory(prefix="localsr-onnx-") as tmp, \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
+        scratch = Path(tmp) / "model.onnx"
+        torch.onnx.export(model, args, str(scratch), input_names=names,
+                          output_names=[output], dynamic_axes=axes, opset_version=OPSET,
+                          dynamo=False, do_constant_folding=True)
+        return scratch.read_bytes()
+
+
+def export_sr_onnx(model: nn.Module, path: Path, sample_hw: tuple[int, int] = (48, 64)) -> None:
+    """Write super-resolution ``model`` as ONNX to ``path`` (atomically), with dynamic
+    batch, height and width; ``sample_hw`` is only the tracing example's size. A model
+    with an ``export_module()`` is exported as that equivalent graph (faster in ORT). A
+    degradation-aware model (``model.levels`` K > 0) gets the ``levels`` input too."""
     model = model.eval()
     k = num_levels(model)
     export_module = getattr(model, "export_module", None)
-    if export_module is not None:  # an equivalent graph that runs faster in ORT
-        model = export_module().eval()
-    args: tuple[torch.Tensor, ...] = (torch.rand(1, 3, *sample_hw),)
-    names = [INPUT_NAME]
-    axes: dict[str, dict[int, str]] = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
-                                       OUTPUT_NAME: {0: "batch", 2: "height2", 3: "width2"}}
-    if k:
-        args += (torch.rand(1, k),)
-        names.append(LEVELS_NAME)
-        axes[LEVELS_NAME] = {0: "batch"}
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        scratch = Path(tmp) / "model.onnx"
-        torch.onnx.export(
-            model, args, str(scratch),
-            input_names=names, output_names=[OUTPUT_NAME], dynamic_axes=axes,
-            opset_version=OPSET, dynamo=False, do_constant_folding=True,
-        )
-        write_atomically(Path(path), scratch.read_bytes())
+    if export_module is not None:
+        model = export_module()
+    write_atomically(Path(path), onnx_bytes(model, sample_hw, OUTPUT_NAME, dynamic=True,
+                                            levels=k))
     log.info("exported %s to %s", type(model).__name__, path)
 
 
 def ort_session(path: Path | bytes, threads: int = 2) -> Any:
-    """An onnxruntime CPU session: ``threads`` intra-op threads, 1 inter-op thread."""
-    import onnxruntime as ort
+    """The product's ONNX Runtime CPU session (:func:`localsr_cam.runtime.ort.cpu_session`)."""
+    from localsr_cam.runtime.ort import cpu_session
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # as the product's OrtEngine: idle pool threads do not spin (timings match the app)
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    source = str(path) if isinstance(path, Path) else path
-    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    return cpu_session(path, threads)
 
 
 def parity(model: nn.Module, onnx_path: Path,

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from localsr_cam.paths import sha256_file
+from localsr_cam.zoo import face_fetch
 from localsr_cam.zoo.artifacts import engines_dir, read_manifest, recorded_sha256
 from localsr_cam.zoo.registry import MODELS
 from localsr_cam.zoo.selfie_fetch import SOURCES, entry_problem
@@ -25,6 +26,8 @@ def _status(name: str, directory: Path, entry: dict[str, Any] | None) -> str:
             return "modified"
     if name in SOURCES and entry_problem(name, directory) is not None:
         return "outdated"
+    if name == face_fetch.NAME and face_fetch.entry_problem(directory) is not None:
+        return "outdated"
     return "ready"
 
 
@@ -42,7 +45,7 @@ def list_models(folder: Path | None = None) -> list[tuple[str, str, str, str]]:
 
     ``status`` is ``ready``, ``missing`` (a file is absent), ``unverified`` (no manifest
     entry), ``modified`` (a file's sha256 differs from the manifest) or ``outdated``
-    (a selfie model from another converter or source); for Mask R-CNN ``ready`` or
+    (a converted MediaPipe model from another converter or source); for Mask R-CNN ``ready`` or
     ``no weights`` (looked up in torchvision's cache, never downloaded).
     """
     directory = folder or engines_dir()

@@ -72,11 +72,33 @@ def build_paper_unet(**config: Any) -> nn.Module:
     return _construct(PaperUNet, "paper", config)
 
 
+def fast_unet_config(width: int, depth: int, levels: int = 0, **_: Any) -> dict[str, Any]:
+    """FastUNet's constructor arguments from the training flags it uses (``levels`` K > 0:
+    degradation-aware, FiLM-conditioned on K levels)."""
+    config: dict[str, Any] = {"width": width, "depth": depth}
+    return {**config, "levels": levels} if levels else config
+
+
+def paper_unet_config(width: int, dropout: float, residual: bool, levels: int = 0,
+                      **_: Any) -> dict[str, Any]:
+    """PaperUNet's constructor arguments from the training flags it uses (``levels`` as
+    for :func:`fast_unet_config`)."""
+    config: dict[str, Any] = {"width": width, "dropout": dropout, "residual": residual}
+    return {**config, "levels": levels} if levels else config
+
+
 def load_selfie(name: str, weights: Path, config: Mapping[str, Any]) -> nn.Module:
     """The selfie segmenter variant ``name`` from the state dict ``models fetch`` wrote."""
     from localsr_cam.models.selfie import load_state_dict
 
     return load_state_dict(weights, name)
+
+
+def load_face(name: str, weights: Path, config: Mapping[str, Any]) -> nn.Module:
+    """The full-range face detector from the state dict ``models fetch`` wrote."""
+    from localsr_cam.models.face_detector import load_state_dict
+
+    return load_state_dict(weights)
 
 
 def export_sr(module: nn.Module, path: Path) -> None:

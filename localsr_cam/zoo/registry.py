@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from localsr_cam.runtime.base import Engine
 
 FETCH_COMMAND = "localsr-cam models fetch"
-KINDS = ("segment", "sr")
+KINDS = ("segment", "sr", "detect")
 
 Loader = Callable[[str, Path, Mapping[str, Any]], "nn.Module"]
 """``(model name, weights file, config from the manifest) -> module in eval mode``."""
@@ -38,8 +38,9 @@ Opener = Callable[[str, str, int, "str | None"], "Engine"]
 class ModelSpec:
     """What the project knows about one model, before any file is read.
 
-    ``kind``: ``"segment"`` or ``"sr"``. ``input_size``: the fixed (H, W) input of a
-    segmenter; ``None`` where any size works (the SR models take person-box crops).
+    ``kind``: ``"segment"``, ``"sr"`` or ``"detect"`` (the face detector, run on tiles by
+    :mod:`localsr_cam.process.faces`). ``input_size``: the fixed (H, W) input of a
+    segmenter or detector; ``None`` where any size works (the SR models take person-box crops).
     ``onnx``/``weights``: file names inside the engines folder (``None``: no such file).
     ``build_command``: what a user runs to (re)create the files (fetch or train).
     ``build``: a fresh, untrained module from constructor arguments (trainable models).
@@ -47,7 +48,9 @@ class ModelSpec:
     ``build`` is set, the plain state dict in ``weights`` is loaded into ``build(**config)``.
     ``export``: writes the module's ONNX. ``open``: a custom opener for models that run
     in another library (Mask R-CNN in torchvision); it replaces the generic backends.
-    ``train_defaults``: the training recipe's defaults (loss, scheduler, patch, ...).
+    ``train_defaults``: the training recipe's defaults (loss, scheduler, patch, ...);
+    ``train_config``: the constructor arguments from the training flags (``width``,
+    ``depth``, ``dropout``, ``residual`` as keywords; each model takes what it uses).
     """
 
     name: str
@@ -62,6 +65,7 @@ class ModelSpec:
     export: Callable[[nn.Module, Path], None] | None = None
     open: Opener | None = None
     train_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    train_config: Callable[..., dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -70,6 +74,21 @@ class ModelSpec:
     @property
     def trainable(self) -> bool:
         return self.build is not None
+
+
+def repair_hint(name: str) -> str:
+    """What fixes a corrupt or changed file of model ``name``, as a clause.
+
+    A shipped model (the trainable ones, trained by us and tracked in git) is restored,
+    not retrained (training takes minutes and data folders); a converted one is rebuilt
+    by its command.
+    """
+    spec = model_spec(name)
+    if spec.trainable:
+        files = " ".join(f"engines/{f}" for f in (spec.onnx, spec.weights) if f)
+        return (f"restore the shipped file: `git checkout -- {files}` in the project "
+                "folder, or reinstall localsr-cam")
+    return f"rebuild it with `{spec.build_command}`"
 
 
 def _open_maskrcnn(name: str, backend: str, threads: int, weights: str | None) -> Engine:
@@ -97,6 +116,8 @@ def unregister_model(name: str) -> None:
 
 SR_BASELINES = ("bicubic", "bilinear")
 """Plain upscales offered wherever an SR model is chosen; not models."""
+DEFAULT_SR_MODEL = "fast"
+"""The model every command uses unless told otherwise."""
 
 for _spec in (
     ModelSpec("selfie", "segment", "selfie.onnx", "selfie.pt", FETCH_COMMAND,
@@ -105,6 +126,9 @@ for _spec in (
     ModelSpec("selfie-landscape", "segment", "selfie_landscape.onnx", "selfie_landscape.pt",
               FETCH_COMMAND, "MediaPipe selfie segmenter, landscape (144×256 input)",
               input_size=(144, 256), load=recipes.load_selfie),
+    ModelSpec("face", "detect", "face_full_range.onnx", "face_full_range.pt", FETCH_COMMAND,
+              "MediaPipe full-range face detector (192×192 tiles, 2304 anchors)",
+              input_size=(192, 192), load=recipes.load_face),
     ModelSpec("maskrcnn", "segment", None, None,
               "localsr-cam run --segmenter maskrcnn --weights PATH",
               "torchvision Mask R-CNN (ResNet-50 FPN v2), the paper's segmenter",
@@ -114,12 +138,13 @@ for _spec in (
               "FastUNet: LR-space residual U-Net with PixelShuffle, for real time",
               build=recipes.build_fast_unet, export=recipes.export_sr,
               train_defaults={"loss": "l1", "scheduler": "cosine", "patch": 96, "batch": 16,
-                              "lr": 2e-3, "width": 16}),
+                              "lr": 2e-3, "width": 16},
+              train_config=recipes.fast_unet_config),
     ModelSpec("paper", "sr", "paper_unet.onnx", "paper_unet.pt",
               "localsr-cam train --model paper",
               "PaperUNet: the paper's vanilla U-Net on the bicubic-resized input",
               build=recipes.build_paper_unet, export=recipes.export_sr,
-              train_defaults={"width": 32}),
+              train_defaults={"width": 32}, train_config=recipes.paper_unet_config),
 ):
     register_model(_spec)
 

@@ -32,7 +32,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -195,9 +194,11 @@ def ensure_wheel(cache_dir: Path | None = None) -> Path:
     return target
 
 
-def read_tflite_from_wheel(wheel: Path, name: str) -> bytes:
-    """The ``.tflite`` bytes of model ``name`` from the wheel, sha256-checked."""
-    source = SOURCES[name]
+def read_tflite_from_wheel(wheel: Path, name: str, source: SelfieSource | None = None
+                           ) -> bytes:
+    """The ``.tflite`` bytes of model ``name`` from the wheel, sha256-checked; ``source``
+    (default ``SOURCES[name]``) names the member and its hash (other MediaPipe models)."""
+    source = source or SOURCES[name]
     try:
         with zipfile.ZipFile(wheel) as archive:
             data = archive.read(source.member)
@@ -233,11 +234,6 @@ def entry_problem(name: str, directory: Path) -> str | None:
         if paths.sha256_file(path) != hashes.get(role):
             return f"{filename} does not match the manifest"
     return None
-
-
-def is_up_to_date(name: str, engines_dir: Path | None = None) -> bool:
-    """Whether model ``name``'s files and manifest entry in ``engines_dir`` are current."""
-    return entry_problem(name, engines_dir or artifacts.engines_dir()) is None
 
 
 # --------------------------------------------------------------------------- checking
@@ -292,13 +288,11 @@ def run_litert(tflite: bytes, images: Any) -> Any | None:
 def run_onnx(onnx_model: bytes, images: Any, threads: int = 2) -> Any:
     """ONNX Runtime (CPU) outputs for ``images`` (N×3×H×W), one image per call since the
     graph has batch 1; N×1×H×W float32 torch tensor."""
-    import onnxruntime as ort
     import torch
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.log_severity_level = 3
-    session = ort.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
+    from localsr_cam.runtime.ort import cpu_session
+
+    session = cpu_session(onnx_model, threads)
     outputs = [session.run(["mask"], {"image": image[None].numpy()})[0] for image in images]
     return torch.from_numpy(np.concatenate(outputs))
 
@@ -365,22 +359,10 @@ def compare(name: str, tflite: bytes, images: Any, outputs: dict[str, Any]) -> d
 
 
 def export_onnx(model: Any, size: tuple[int, int]) -> bytes:
-    """ONNX bytes of ``model`` for a 1×3×h×w ``image`` → 1×1×h×w ``mask``, opset 17.
+    """ONNX bytes of ``model`` for a 1×3×h×w ``image`` → 1×1×h×w ``mask`` (fixed size)."""
+    from localsr_cam.zoo.export import onnx_bytes
 
-    Uses the TorchScript-based exporter (``dynamo=False``): at opset 17 it gives a plain
-    static graph, where the dynamo exporter emits opset 18 and cannot convert it down.
-    """
-    import torch
-
-    example = torch.zeros(1, 3, *size)
-    with tempfile.TemporaryDirectory(prefix="localsr-onnx-") as scratch:
-        path = Path(scratch) / "model.onnx"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the legacy exporter's deprecation notices
-            torch.onnx.export(model, (example,), path, input_names=["image"],
-                              output_names=["mask"], opset_version=ONNX_OPSET, dynamo=False,
-                              do_constant_folding=True)
-        return path.read_bytes()
+    return onnx_bytes(model, size, "mask", dynamic=False)
 
 
 def state_dict_bytes(model: Any) -> bytes:

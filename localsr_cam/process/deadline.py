@@ -1,0 +1,315 @@
+"""The deadline controller: each frame's quality level, so that frames are never late.
+
+A live run has one frame period of budget per frame (``1 / output fps``). The controller
+watches what actually delays output — the processing time of each frame (wall time, so
+waiting for a core under CPU contention counts), the capture→output latency the output
+thread reports, and frames dropped because the processor was busy — and walks a ladder
+of quality levels (:data:`LADDER`): down when frames are late, back up when a cheaper
+level leaves room for the next dearer one.
+
+Hysteresis, so it never oscillates:
+
+- no two changes within ``hold_s`` (1 s): each level is judged on at least a second of
+  frames processed at that level (their latency after the first ``settle_s``);
+- down when over the budget (smoothed processing time above ``down_fraction`` of it, or
+  more than ``late_share`` — and at least ``min_late`` — of frames delivered later than
+  ``latency_s``, or ``max_drops`` frames dropped) — straight to the first level
+  predicted to fit; nothing is judged in the first ``warmup_s`` (engines' first runs);
+- up only after ``up_hold_s`` at the level, with no late or dropped frame, and when the
+  level above is *predicted* to fit well under the budget (``up_fraction``): its cost is
+  the current level's smoothed cost times the ratio of the two levels' costs (measured
+  when both ran, the ladder's nominal ratio otherwise), and no less than the level's own
+  cost when it was last left, halved every ``memory_half_life_s``;
+- a level left for lateness within ``probation_s`` of stepping up to it waits twice as
+  long before the next try (``up_hold_s`` doubling, up to ``max_backoff`` times it).
+
+The controller is pure logic on an injected clock (tests drive it without sleeping).
+:meth:`begin`/:meth:`end` are called by the processing thread around each frame,
+:meth:`delivered` by the output thread; a lock keeps the two consistent.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Level:
+    """One rung of the quality ladder.
+
+    ``sr_part``: the fraction of the person box, from its top, that is super-resolved
+    (1: the whole box; 0.5: head and shoulders; 0: no SR, the plain upscale).
+    ``sr_every``: SR runs on one frame in this many; on the others the previous SR
+    result is reused where the box did not move (else that frame has no SR).
+    ``segment_every``: the segmenter runs on one frame in this many, the mask is reused
+    in between (0: no mask at all). ``cost``: nominal processing cost relative to
+    ``full``, measured (BENCHMARKS.md, "Never late"); used until both levels were seen.
+    """
+
+    name: str
+    sr_part: float
+    sr_every: int
+    segment_every: int
+    cost: float
+
+    @property
+    def uses_sr(self) -> bool:
+        return self.sr_part > 0
+
+
+LADDER: tuple[Level, ...] = (
+    Level("full", sr_part=1.0, sr_every=1, segment_every=1, cost=1.0),
+    Level("head", sr_part=0.5, sr_every=1, segment_every=1, cost=0.64),
+    Level("face", sr_part=0.3, sr_every=1, segment_every=1, cost=0.48),
+    Level("alternate", sr_part=0.3, sr_every=2, segment_every=2, cost=0.29),
+    Level("plain", sr_part=0.0, sr_every=1, segment_every=0, cost=0.08),
+)
+"""Best first. ``head``: the top half of the person box (head and shoulders in a webcam
+framing); ``face``: its top 30 %. Nominal costs from the step times of a paced run
+(segment 3, SR of the whole box 18, background + blend + glue 4 ms of 25 ms; SR cost
+is proportional to the area; BENCHMARKS.md, "Never late"); the controller replaces them
+by the ratios it measures."""
+
+MIN_COST_S = 1e-4
+"""The least processing time counted for a frame (ratios of costs stay finite)."""
+
+LEVELS: dict[str, Level] = {level.name: level for level in LADDER}
+
+
+@dataclasses.dataclass(frozen=True)
+class LevelChange:
+    """One change of level: when (controller clock, s), from, to, and why."""
+
+    at: float
+    old: str
+    new: str
+    reason: str
+
+
+class DeadlineController:
+    """Chooses each frame's :class:`Level` from measured lateness (module docstring).
+
+    ``fps``: the output rate; the budget is one period. ``latency_s``: the capture→output
+    latency above which a delivered frame counts as late (default 45 ms, where lip-sync
+    errors are noticed, or 1.35 periods at other rates). ``drops``: returns the count of
+    frames dropped so far (the pipeline's input slot); ``None`` = not watched.
+    ``clock``: seconds, monotonic.
+    """
+
+    def __init__(self, fps: float, ladder: Sequence[Level] = LADDER, *,
+                 latency_s: float | None = None, hold_s: float = 1.0,
+                 up_hold_s: float = 3.0, probation_s: float = 5.0, max_backoff: int = 8,
+                 settle_s: float = 0.4, warmup_s: float = 0.5, min_late: int = 3,
+                 memory_half_life_s: float = 5.0,
+                 down_fraction: float = 0.9, up_fraction: float = 0.82,
+                 late_share: float = 0.07, max_drops: int = 3, smoothing: float = 0.15,
+                 drops: Callable[[], int] | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        if fps <= 0 or not ladder:
+            raise ValueError("fps must be positive and the ladder not empty")
+        self.ladder = tuple(ladder)
+        self.budget_s = 1.0 / fps
+        self.latency_s = latency_s if latency_s is not None else max(0.045,
+                                                                     1.35 * self.budget_s)
+        self.hold_s, self.up_hold_s, self.probation_s = hold_s, up_hold_s, probation_s
+        self.settle_s, self.warmup_s, self.min_late = settle_s, warmup_s, min_late
+        self.memory_half_life_s = memory_half_life_s
+        self.max_backoff = max_backoff
+        self.down_fraction, self.up_fraction = down_fraction, up_fraction
+        self.late_share, self.max_drops, self.smoothing = late_share, max_drops, smoothing
+        self._drops = drops or (lambda: 0)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.index = 0
+        self.changes: list[LevelChange] = []
+        self.frames_at: collections.Counter[str] = collections.Counter()
+        self._cost: dict[str, float] = {}  # smoothed processing s per level
+        self._ratio: dict[tuple[str, str], float] = {}  # (a, b): cost a / cost b
+        self._left: tuple[str, float] | None = None  # the level left last and its cost
+        self._seen: dict[str, tuple[float, float]] = {}  # level: (left at, its cost then)
+        self._backoff = [1] * len(self.ladder)
+        self._entered_up_at: float | None = None  # when the current level was stepped up to
+        self._started: float | None = None
+        self._begun_at: float | None = None
+        self._warm_at: float | None = 0.0  # until then nothing is judged; None: warm
+        self._window_from = 0.0
+        self._last_change = 0.0
+        self._delivered = 0
+        self._late = 0
+        self._drops_at_window = 0
+
+    @property
+    def level(self) -> Level:
+        return self.ladder[self.index]
+
+    # -- called by the processing thread ----------------------------------------------
+    def begin(self) -> Level:
+        """The level to process the next frame at; starts that frame's clock."""
+        with self._lock:
+            now = self._clock()
+            if self._started is None:
+                self._started = self._window_from = self._last_change = now
+                self._warm_at = now + self.warmup_s
+                self._drops_at_window = self._drops()
+            self._begun_at = now
+            level = self.level
+            self.frames_at[level.name] += 1
+            return level
+
+    def end(self) -> None:
+        """The frame begun last is done (handed on); updates costs and maybe the level."""
+        with self._lock:
+            if self._begun_at is None:
+                return
+            now = self._clock()
+            spent, self._begun_at = max(now - self._begun_at, MIN_COST_S), None
+            name = self.level.name
+            previous = self._cost.get(name)
+            self._cost[name] = spent if previous is None else (
+                previous + self.smoothing * (spent - previous))
+            self._decide(now)
+
+    # -- called by the output thread --------------------------------------------------
+    def delivered(self, latency_s: float, level: str) -> None:
+        """A frame processed at ``level`` reached the sinks ``latency_s`` after capture.
+
+        Frames processed at an earlier level (still in flight at a change), and those of
+        the first ``settle_s`` after a change (still catching up with frames that waited
+        behind a slow one), are not counted.
+        """
+        with self._lock:
+            now = self._clock()
+            if (level != self.level.name or now - self._last_change < self.settle_s
+                    or self._warm_at is not None):
+                return
+            self._delivered += 1
+            if latency_s > self.latency_s:
+                self._late += 1
+
+    # -- the decision -----------------------------------------------------------------
+    def predicted_s(self, target: int) -> float | None:
+        """Predicted processing time per frame at ladder index ``target``, from the
+        current level's smoothed cost; ``None`` before any frame was timed.
+
+        The ratio between two neighbouring levels is the one measured around the last
+        change between them (the cost just before and just after, under the same load),
+        bounded to half to twice the nominal ratio; the nominal one before that.
+
+        A cheap level says little about a dear one's cost under contention (the plain
+        upscale hardly slows down while SR takes three times longer), so the target's
+        own cost when it last ran, halved every ``memory_half_life_s``, is a floor:
+        a level just seen too slow is not predicted to fit until that has faded.
+        """
+        cost = self._cost.get(self.level.name)
+        if cost is None:
+            return None
+        step = -1 if target < self.index else 1
+        for index in range(self.index, target, step):
+            here, there = self.ladder[index], self.ladder[index + step]
+            nominal = there.cost / here.cost
+            measured = self._ratio.get((there.name, here.name), nominal)
+            cost *= min(max(measured, 0.5 * nominal), 2.0 * nominal)
+        seen = self._seen.get(self.ladder[target].name)
+        if seen is not None:
+            at, seen_cost = seen
+            age = self._clock() - at
+            cost = max(cost, seen_cost * 0.5 ** (age / self.memory_half_life_s))
+        return cost
+
+    def _decide(self, now: float) -> None:
+        if self._warm_at is not None:
+            if now < self._warm_at:
+                self._restart_window(now)  # start-up stalls (first runs) do not count
+                return
+            # judge the first full hold after the warm-up, on costs measured after it
+            self._warm_at = None
+            self._last_change = now
+            self._cost.pop(self.level.name, None)
+            self._restart_window(now)
+            return
+        since_change = now - self._last_change
+        if since_change < self.hold_s:
+            return
+        cost = self._cost[self.level.name]
+        if self._left is not None:  # the first judgement at this level: learn the ratio
+            left, left_cost = self._left
+            self._ratio[(left, self.level.name)] = left_cost / cost
+            self._ratio[(self.level.name, left)] = cost / left_cost
+            self._left = None
+        drops = self._drops() - self._drops_at_window
+        late_share = self._late / self._delivered if self._delivered else 0.0
+        reasons = []
+        if cost > self.down_fraction * self.budget_s:
+            reasons.append(f"processing {cost * 1e3:.1f} ms of a {self.budget_s * 1e3:.1f} "
+                           "ms budget")
+        if self._late >= self.min_late and late_share > self.late_share:
+            reasons.append(f"{late_share:.0%} of frames later than "
+                           f"{self.latency_s * 1e3:.0f} ms")
+        if drops >= self.max_drops:
+            reasons.append(f"{drops} frames dropped")
+        if reasons and self.index < len(self.ladder) - 1:
+            self._step_down(now, "; ".join(reasons))
+        elif not reasons and self.index > 0 and self._may_step_up(now, drops, since_change):
+            predicted = self.predicted_s(self.index - 1) or 0.0
+            self._change(now, self.index - 1,
+                         f"room: {self.ladder[self.index - 1].name} predicted at "
+                         f"{predicted * 1e3:.1f} ms of {self.budget_s * 1e3:.1f} ms")
+            self._entered_up_at = now
+        elif now - self._window_from >= self.hold_s:
+            self._restart_window(now)  # judge on the last second or so, not all history
+
+    def _may_step_up(self, now: float, drops: int, since_change: float) -> bool:
+        if self._late or drops:
+            return False
+        if since_change < self.up_hold_s * self._backoff[self.index - 1]:
+            return False
+        predicted = self.predicted_s(self.index - 1)
+        return predicted is not None and predicted <= self.up_fraction * self.budget_s
+
+    def _step_down(self, now: float, reason: str) -> None:
+        if (self._entered_up_at is not None
+                and now - self._entered_up_at < self.probation_s):
+            # the step up to this level failed: wait longer before trying it again
+            self._backoff[self.index] = min(self.max_backoff, 2 * self._backoff[self.index])
+        target = self.index + 1
+        while target < len(self.ladder) - 1:
+            predicted = self.predicted_s(target)
+            if predicted is None or predicted <= self.down_fraction * self.budget_s:
+                break
+            target += 1
+        self._entered_up_at = None
+        self._change(now, target, reason)
+
+    def _change(self, now: float, target: int, reason: str) -> None:
+        started = self._started if self._started is not None else now
+        change = LevelChange(now - started, self.level.name,
+                             self.ladder[target].name, reason)
+        self.changes.append(change)
+        self._left = (self.level.name, self._cost[self.level.name])
+        self._seen[self.level.name] = (now, self._cost[self.level.name])
+        self._cost.pop(self.ladder[target].name, None)  # measured afresh at the new level
+        log.debug("quality %s -> %s at %.1f s: %s", change.old, change.new, change.at,
+                  reason)
+        self.index = target
+        self._last_change = now
+        self._restart_window(now)
+
+    def _restart_window(self, now: float) -> None:
+        self._window_from = now
+        self._delivered = self._late = 0
+        self._drops_at_window = self._drops()
+
+    # -- reporting --------------------------------------------------------------------
+    def shares(self) -> dict[str, float]:
+        """Share of the frames begun at each level (0–1), ladder order."""
+        with self._lock:
+            total = sum(self.frames_at.values())
+            return {level.name: self.frames_at[level.name] / total
+                    for level in self.ladder if total and self.frames_at[level.name]}

@@ -1,0 +1,278 @@
+"""The deadline controller: steps down when frames are late, back up when there is room,
+never twice within its hold time. Driven by an injected clock: no real sleeping."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+
+import numpy as np
+import pytest
+
+from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
+from localsr_cam.frames import CapturedFrame
+from localsr_cam.process.deadline import LADDER, DeadlineController
+from localsr_cam.process.processor import FrameProcessor
+from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
+
+PERIOD = 1 / 30
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class SlowSR(BicubicSR):
+    """The fake SR engine, taking ``ms_per_kpx`` fake milliseconds per 1000 input pixels."""
+
+    def __init__(self, clock: FakeClock, ms_per_kpx: float) -> None:
+        super().__init__(offset=0.1)
+        self.clock, self.ms_per_kpx = clock, ms_per_kpx
+
+    def __call__(self, inputs):
+        _, _, height, width = inputs["image"].shape
+        self.clock.now += self.ms_per_kpx * height * width / 1000 / 1000
+        return super().__call__(inputs)
+
+
+class SlowSegmenter(DiscSegmenter):
+    def __init__(self, clock: FakeClock, ms: float) -> None:
+        super().__init__((0.5, 0.5), 0.25)
+        self.clock, self.ms = clock, ms
+
+    def __call__(self, inputs):
+        self.clock.now += self.ms / 1000
+        return super().__call__(inputs)
+
+
+def moving_frame(index: int) -> np.ndarray:
+    """320×180 noise, different every frame (no work is skipped as unchanged)."""
+    return np.random.default_rng(index).integers(0, 256, (180, 320, 3), dtype=np.uint8)
+
+
+def run_paced(processor: FrameProcessor, controller: DeadlineController, clock: FakeClock,
+              seconds: float, drops: list[int]) -> list[str]:
+    """Frames arrive every PERIOD; the processor takes the newest (older ones are
+    dropped), processing advances the fake clock; each result is 'delivered' 1 ms later.
+    Returns the level of every processed frame."""
+    levels = []
+    end = clock.now + seconds
+    last_index = math.floor(clock.now / PERIOD)
+    while clock.now < end:
+        newest = math.floor(clock.now / PERIOD + 1e-9)
+        if newest <= last_index:  # wait for the next frame
+            clock.now = (last_index + 1) * PERIOD
+            newest = last_index + 1
+        drops[0] += newest - last_index - 1
+        last_index = newest
+        arrived = newest * PERIOD
+        captured = CapturedFrame(moving_frame(newest), newest, arrived)
+        result = processor.process(captured)
+        clock.now += 0.001
+        controller.delivered(clock.now - arrived, result.level)
+        levels.append(result.level)
+    return levels
+
+
+def make_processor(clock: FakeClock, sr_ms_per_kpx: float, fixed_ms: float = 3.0
+                   ) -> tuple[FrameProcessor, DeadlineController, SlowSR, list[int]]:
+    sr = SlowSR(clock, sr_ms_per_kpx)
+    engines = EngineBox(SlowSegmenter(clock, 3.0), sr)
+    config = PipelineConfig(model=ModelConfig(backend="cpu"), blend=BlendConfig(ema=0.0))
+    processor = FrameProcessor(config, engine_factory=engines).open()
+    processor.prepare((320, 180))
+    background = processor._background
+
+    def slow_background(*args):  # the upscale, blend and glue: a fixed cost
+        clock.now += fixed_ms / 1000
+        return background(*args)
+
+    processor._background = slow_background  # type: ignore[method-assign]
+    drops = [0]
+    controller = DeadlineController(30.0, clock=clock, drops=lambda: drops[0])
+    processor.deadline = controller  # as a paced Pipeline arms it
+    return processor, controller, sr, drops
+
+
+def test_a_slow_engine_steps_down_then_back_up_never_twice_within_the_hold():
+    clock = FakeClock()
+    # the person box is 160×160 px (25.6 kpx): full takes 3 + 15 + 3 ms unloaded; a
+    # load makes SR 2.5× slower: full 44 ms, head (160×96) 29 ms of a 33 ms budget
+    processor, controller, sr, drops = make_processor(clock, sr_ms_per_kpx=0.6)
+    try:
+        quiet = run_paced(processor, controller, clock, 3.0, drops)
+        assert set(quiet) == {"full"} and controller.changes == []
+        assert sr.shapes[-1] == (1, 3, 160, 160)
+
+        sr.ms_per_kpx = 1.5  # a CPU load starts
+        loaded_from = clock.now
+        loaded = run_paced(processor, controller, clock, 10.0, drops)
+        first = controller.changes[0]
+        assert first.old == "full" and first.at - loaded_from <= 2.0
+        # it settles on the best level that fits, and stays there: the last 5 s of load
+        # at one level
+        assert set(loaded[-150:]) == {"head"} and sr.shapes[-1] == (1, 3, 96, 160)
+        assert all(c.at < clock.now - 5.0 for c in controller.changes)
+
+        sr.ms_per_kpx = 0.6  # the load ends
+        back = run_paced(processor, controller, clock, 12.0, drops)
+        assert back[-1] == "full" and set(back[-60:]) == {"full"}
+        assert controller.changes[-1].new == "full"
+    finally:
+        processor.close()
+    times = [c.at for c in controller.changes]
+    assert all(b - a >= controller.hold_s for a, b in itertools.pairwise(times))
+    assert len(controller.changes) <= 4  # down (maybe twice), up: no oscillation
+    assert sum(controller.frames_at.values()) == len(quiet) + len(loaded) + len(back)
+
+
+def test_never_two_changes_within_the_hold_even_when_costs_jump_every_frame():
+    clock = FakeClock()
+    controller = DeadlineController(30.0, clock=clock, up_hold_s=1.0, probation_s=0.0)
+    rng = random.Random(0)
+    for _ in range(3000):  # 100 s of frames, each either far too slow or very fast
+        level = controller.begin()
+        cost = rng.choice([0.004, 0.120]) * level.cost
+        clock.now += cost
+        controller.end()
+        controller.delivered(cost + 0.001, level.name)
+        clock.now += max(0.0, PERIOD - cost)
+    times = [c.at for c in controller.changes]
+    assert len(times) >= 5  # it did react
+    assert min(b - a for a, b in itertools.pairwise(times)) >= controller.hold_s
+
+
+def test_late_delivery_alone_steps_down_even_when_processing_looks_cheap():
+    """Under CPU contention the output can be late although the processor's own time
+    fits: the delivered latency counts."""
+    clock = FakeClock()
+    controller = DeadlineController(30.0, clock=clock)
+    for _ in range(90):
+        level = controller.begin()
+        clock.now += 0.010
+        controller.end()
+        controller.delivered(0.080, level.name)  # waited 70 ms for a core somewhere
+        clock.now += PERIOD - 0.010
+    assert controller.level.name != "full"
+    assert "later than 45 ms" in controller.changes[0].reason
+
+
+def test_dropped_frames_step_down():
+    clock = FakeClock()
+    drops = [0]
+    controller = DeadlineController(30.0, clock=clock, drops=lambda: drops[0])
+    for frame in range(90):
+        level = controller.begin()
+        clock.now += 0.010
+        controller.end()
+        controller.delivered(0.011, level.name)
+        drops[0] += frame % 10 == 0
+        clock.now += PERIOD - 0.010
+    assert controller.changes[0].new == "head" and "dropped" in controller.changes[0].reason
+
+
+def test_stepping_up_waits_for_the_up_hold_and_a_predicted_fit():
+    clock = FakeClock()
+    controller = DeadlineController(30.0, clock=clock)
+    cost = {"full": 0.050, "head": 0.020, "face": 0.015, "alternate": 0.010, "plain": 0.004}
+    ups = []
+    for _ in range(30 * 30):
+        level = controller.begin()
+        clock.now += cost[level.name]
+        controller.end()
+        controller.delivered(cost[level.name] + 0.001, level.name)
+        clock.now += max(0.0, PERIOD - cost[level.name])
+        ups = [c for c in controller.changes if c.new == "full"]
+    # full (50 ms of 33) is left at once for the first level predicted to fit
+    # (nominally: face), head is tried after the up hold and kept; full never again
+    changes = controller.changes
+    assert [c.new for c in changes] == ["face", "head"]
+    assert changes[1].at - changes[0].at >= controller.up_hold_s
+    assert controller.level.name == "head" and ups == []
+    assert controller.shares()["head"] > 0.85
+
+
+def test_the_ladder_is_ordered_best_first_by_cost_and_named_as_in_config():
+    from localsr_cam.config import QUALITY_LEVELS
+
+    assert tuple(level.name for level in LADDER) == QUALITY_LEVELS
+    costs = [level.cost for level in LADDER]
+    assert costs == sorted(costs, reverse=True) and LADDER[0].name == "full"
+    assert LADDER[-1].uses_sr is False
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0])
+def test_bad_fps_is_refused(bad):
+    with pytest.raises(ValueError):
+        DeadlineController(bad)
+
+
+def test_a_paced_pipeline_arms_the_controller_and_reports_levels_and_cpu():
+    from localsr_cam.capture.sources import SyntheticSource
+    from localsr_cam.outputs.sinks import NullSink
+    from localsr_cam.pipeline.threads import Pipeline
+
+    config = PipelineConfig(model=ModelConfig(backend="cpu"))
+    paced = Pipeline(SyntheticSource((64, 36), fps=30), FrameProcessor(
+        config, engine_factory=EngineBox()), [NullSink()], limit=20)
+    result = paced.run()
+    assert paced.deadline is not None and paced.processor.deadline is paced.deadline
+    assert sum(paced.deadline.frames_at.values()) >= 20
+    assert result.level_shares and sum(result.level_shares.values()) == pytest.approx(1.0)
+    assert {r.level for r in result.records} <= {level.name for level in LADDER}
+    assert result.cpu_percent >= 0.0
+    assert " cpu=" in result.summary() and " levels=" in result.summary()
+
+    unpaced = Pipeline(SyntheticSource((64, 36), fps=30), FrameProcessor(
+        config, engine_factory=EngineBox()), [NullSink()], limit=5, paced_capture=False,
+        paced_output=False)
+    result = unpaced.run()
+    assert unpaced.deadline is None and result.level_shares == {"full": 1.0}
+
+
+def test_start_up_stalls_and_single_late_frames_do_not_step_down():
+    """The engines' first runs are slow (and drop frames); later, a hiccup of two late
+    frames every two seconds is not lateness."""
+    clock = FakeClock()
+    drops = [0]
+    controller = DeadlineController(30.0, clock=clock, drops=lambda: drops[0])
+    for frame in range(300):  # 10 s
+        level = controller.begin()
+        cost = 0.150 if frame < 5 else 0.020
+        clock.now += cost
+        controller.end()
+        drops[0] += frame < 5  # frames lost behind the slow first ones
+        hiccup = frame % 60 in (0, 1)
+        controller.delivered(0.080 if hiccup else cost + 0.001, level.name)
+        clock.now += max(0.0, PERIOD - cost)
+    assert controller.changes == [] and controller.level.name == "full"
+
+
+def test_a_level_seen_too_slow_is_not_tried_again_until_that_fades():
+    """Under contention the plain upscale stays cheap while SR gets far dearer: the
+    ratio from plain predicts too little, so the last cost seen sets a fading floor."""
+    clock = FakeClock()
+    controller = DeadlineController(30.0, clock=clock, up_hold_s=1.0, max_backoff=1)
+    contended = {"plain": 0.002}
+    tries: list[float] = []
+    for frame in range(30 * 60):  # 60 s; the contention ends after 40 s
+        level = controller.begin()
+        if frame == 30 * 40:
+            contended = {}
+        cost = contended.get(level.name, 0.080 if contended else 0.021 * level.cost)
+        clock.now += cost
+        controller.end()
+        controller.delivered(cost + 0.001, level.name)
+        clock.now += max(0.0, PERIOD - cost)
+        if controller.changes and controller.changes[-1].new == "alternate" \
+                and (not tries or tries[-1] != controller.changes[-1].at):
+            tries.append(controller.changes[-1].at)
+    during = [t for t in tries if t < 40.0]
+    # 80 ms halves to the 27 ms an up step needs in ~7.8 s: tries at least that far apart
+    assert all(b - a >= 7.5 for a, b in itertools.pairwise(during))
+    assert controller.level.name == "full"  # and once it is cheap again, all the way up

@@ -1,0 +1,180 @@
+"""Quality levels in the processor, and work skipped when nothing changed (fake engines)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
+from localsr_cam.frames import CapturedFrame
+from localsr_cam.process.processor import FrameProcessor
+from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
+
+
+def config(quality: str = "full") -> PipelineConfig:
+    return PipelineConfig(model=ModelConfig(backend="cpu", quality=quality),
+                          blend=BlendConfig(ema=0.0))
+
+
+def noise(seed: int, size=(180, 320)) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)
+
+
+def run(processor: FrameProcessor, images: list[np.ndarray]):
+    if processor.smoother is None:  # not prepared yet
+        processor.prepare((images[0].shape[1], images[0].shape[0]))
+    return [processor.process(CapturedFrame(image, i, 0.0)) for i, image in enumerate(images)]
+
+
+def engines() -> EngineBox:
+    return EngineBox(DiscSegmenter((0.5, 0.5), 0.25), BicubicSR(offset=0.2))
+
+
+def test_full_quality_runs_everything_on_every_changing_frame():
+    box = engines()
+    with FrameProcessor(config("full"), engine_factory=box) as processor:
+        out = run(processor, [noise(i) for i in range(4)])
+    assert box.segmenter.calls == 4 and len(box.sr.shapes) == 4
+    assert [o.level for o in out] == ["full"] * 4 and {o.sr for o in out} == {"fresh"}
+
+
+def test_a_still_frame_reuses_the_mask_and_the_sr_result_with_the_same_output():
+    box = engines()
+    image = noise(0)
+    with FrameProcessor(config("full"), engine_factory=box) as processor:
+        first, second = run(processor, [image, image.copy()])
+    assert box.segmenter.calls == 1 and len(box.sr.shapes) == 1
+    assert (first.sr, second.sr) == ("fresh", "reused")
+    assert np.array_equal(first.image, second.image)
+
+
+def test_small_noise_counts_as_still_but_a_moved_person_does_not():
+    box = engines()
+    image = noise(0)
+    rng = np.random.default_rng(1)
+    noisy = np.clip(image + rng.normal(0, 2.0, image.shape), 0, 255).astype(np.uint8)
+    shifted = np.roll(image, 3, axis=1)
+    with FrameProcessor(config("full"), engine_factory=box) as processor:
+        out = run(processor, [image, noisy, shifted])
+    assert [o.sr for o in out] == ["fresh", "reused", "fresh"]
+    assert box.segmenter.calls == 2
+
+
+def test_head_level_super_resolves_the_top_of_the_box_and_fades_out():
+    box = engines()
+    with FrameProcessor(config("head"), engine_factory=box) as processor:
+        (out,) = run(processor, [noise(0)])
+        full_box = processor._sr_box(processor.upload(noise(0)), processor.segment(
+            processor.upload(noise(0))))
+    x0, y0, x1, y1 = out.box
+    assert out.level == "head" and out.sr == "fresh"
+    assert (x0, y0, x1) == full_box[:3] and y1 < full_box[3]
+    assert (y1 - y0) % 32 == 0 and box.sr.shapes == [(1, 3, y1 - y0, x1 - x0)]
+    # the SR fades out at the bottom of the part: the last output row is the background
+    plain = processor_plain(noise(0))
+    assert np.array_equal(out.image[2 * y1 - 1, 2 * x0:2 * x1], plain[2 * y1 - 1, 2 * x0:2 * x1])
+    above_fade = 2 * (y1 - 12)
+    assert not np.array_equal(out.image[above_fade], plain[above_fade])
+
+
+def processor_plain(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(image, (2 * image.shape[1], 2 * image.shape[0]),
+                      interpolation=cv2.INTER_CUBIC)
+
+
+def test_alternate_level_reuses_sr_where_the_box_did_not_move_and_segments_half():
+    box = engines()
+    with FrameProcessor(config("alternate"), engine_factory=box) as processor:
+        out = run(processor, [noise(i) for i in range(6)])
+    # the first frame is an off frame with nothing to reuse yet; then SR, reuse, ...
+    assert [o.sr for o in out] == ["none", "fresh", "reused", "fresh", "reused", "fresh"]
+    assert len(box.sr.shapes) == 3 and box.segmenter.calls == 4  # 1 (no mask yet), 2, 4, 6
+
+
+def test_alternate_level_without_a_stored_result_for_the_box_has_no_sr_that_frame():
+    box = engines()
+    with FrameProcessor(config("alternate"), engine_factory=box) as processor:
+        first = run(processor, [noise(0)])[0]  # frame 1: SR is skipped, nothing to reuse
+    assert first.sr == "none" and first.box is None
+    assert np.array_equal(first.image, processor_plain(noise(0)))
+
+
+def test_plain_level_runs_no_network():
+    box = engines()
+    with FrameProcessor(config("plain"), engine_factory=box) as processor:
+        (out,) = run(processor, [noise(0)])
+    assert box.segmenter.calls == 0 and box.sr.shapes == []
+    assert out.level == "plain" and out.sr == "none" and out.mask is None
+    assert np.array_equal(out.image, processor_plain(noise(0)))
+
+
+def test_reset_forgets_what_could_be_reused():
+    box = engines()
+    image = noise(0)
+    with FrameProcessor(config("full"), engine_factory=box) as processor:
+        run(processor, [image])
+        processor.reset()
+        run(processor, [image])
+    assert box.segmenter.calls == 2 and len(box.sr.shapes) == 2
+
+
+@pytest.mark.parametrize("quality", ["bogus", ""])
+def test_an_unknown_quality_is_a_config_error(quality):
+    from localsr_cam.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="quality"):
+        ModelConfig(quality=quality)
+
+
+def test_hud_shows_cpu_use_and_the_level():
+    from localsr_cam.frames import HudStats
+    from localsr_cam.outputs.hud import hud_lines
+
+    first = hud_lines(HudStats(fps=30.0, latency_ms=25.0, backend="cpu", cpu_percent=57.4,
+                               level="head"), show_mask=False, bypass=False)[0]
+    assert "cpu  57%" in first and first.endswith("head")
+    assert "cpu" not in hud_lines(HudStats(), show_mask=False, bypass=False)[0]
+
+
+def test_a_level_on_a_tiled_box_gives_the_untiled_picture(monkeypatch):
+    """Big boxes are super-resolved in tiles; a partial level cuts the box first, and
+    the fade at its bottom lands on the bottom tiles exactly as on the whole part."""
+    import functools
+
+    from localsr_cam.process import processor as processor_module
+    from localsr_cam.process import tiling
+
+    image = noise(3)
+    box = engines()
+    with FrameProcessor(config("head"), engine_factory=box) as processor:
+        (whole,) = run(processor, [image])
+        monkeypatch.setattr(processor_module, "split", functools.partial(
+            tiling.split, tile=48, margin=16, max_pixels=48 * 48))
+        processor.reset()
+        box.sr.shapes.clear()
+        (tiled,) = run(processor, [image])
+    assert len(box.sr.shapes) > 1 and tiled.sr == "fresh" and tiled.box == whole.box
+    assert np.array_equal(tiled.image, whole.image)
+
+
+@pytest.mark.parametrize("quality", ["head", "face"])
+def test_a_partial_level_still_tells_sr_the_whole_frame_levels(quality):
+    from localsr_cam.process.estimate import estimate_levels
+
+    box = engines()
+    image = noise(3)
+    with FrameProcessor(config(quality), engine_factory=box) as processor:
+        (out,) = run(processor, [image])
+    assert out.level == quality and out.sr == "fresh" and "estimate" in out.stages_ms
+    (told,) = box.sr.levels
+    assert told is not None and told.shape == (1, 3)
+    assert np.allclose(told[0].numpy(), estimate_levels(image))
+
+
+def test_plain_level_estimates_no_levels():
+    box = engines()
+    with FrameProcessor(config("plain"), engine_factory=box) as processor:
+        (out,) = run(processor, [noise(0)])
+    assert "estimate" not in out.stages_ms and box.sr.levels == []

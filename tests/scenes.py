@@ -1,0 +1,50 @@
+"""Test pictures with faces where we know them, built from ``skimage.data.astronaut()``.
+
+Shared by the face finder's tests and its parity tests (no test module imports
+another). Frames are uint8 H×W×3 BGR; boxes float32 (x0, y0, x1, y1) in frame pixels.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import skimage.data
+
+#: The astronaut's face in skimage's 512×512 image (x0, y0, x1, y1): brow to chin, ear
+#: to ear, as the detector frames faces.
+ASTRONAUT_FACE = np.array([172.0, 66.0, 278.0, 172.0], dtype=np.float32)
+HEAD_CROP = (120, 10, 330, 330)  # x0, y0, x1, y1 of the head-and-shoulders cut-out
+
+
+def astronaut_bgr() -> np.ndarray:
+    """The 512×512 astronaut photo, BGR."""
+    return cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
+
+
+def make_group(heights: tuple[int, ...], seed: int, size: tuple[int, int] = (640, 360),
+               at_edge: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A frame with one scaled head-and-shoulders copy of the astronaut per face
+    height, left to right with random vertical positions, on a textured background;
+    the true face boxes. ``at_edge``: the last copy is cut by the right frame edge."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    yy, xx = np.mgrid[0:height, 0:width]
+    frame = np.stack([60 + 30 * np.sin(xx / 17.0), 80 + 20 * np.cos(yy / 11.0),
+                      100 + 25 * np.sin((xx + yy) / 23.0)], axis=-1).astype(np.uint8)
+    x0, y0, x1, y1 = HEAD_CROP
+    head = astronaut_bgr()[y0:y1, x0:x1]
+    face = ASTRONAUT_FACE - np.array([x0, y0, x0, y0], dtype=np.float32)
+    boxes = []
+    x = int(rng.integers(0, 10))
+    for k, face_height in enumerate(heights):
+        scale = face_height / float(face[3] - face[1])
+        small = cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        h, w = small.shape[:2]
+        if at_edge and k == len(heights) - 1:
+            x = width - int(w * 0.7)   # the face's right part reaches the edge
+        y = int(rng.integers(0, max(height - h, 0) + 1))
+        visible_w, visible_h = min(w, width - x), min(h, height - y)
+        frame[y:y + visible_h, x:x + visible_w] = small[:visible_h, :visible_w]
+        boxes.append(face * scale + np.array([x, y, x, y], dtype=np.float32))
+        x += w + int(rng.integers(0, 25))
+    return frame, boxes
