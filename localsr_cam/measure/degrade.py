@@ -53,6 +53,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from localsr_cam.capture.images import crop_even
 from localsr_cam.errors import ConfigError, SourceError
 
 RESIZE_FLAGS = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR,
@@ -206,12 +207,6 @@ def suite_params(name: str, seed: int) -> DegradeParams:
 
 
 # --------------------------------------------------------------------------- the steps
-
-
-def crop_even(image: np.ndarray) -> np.ndarray:
-    """The top-left part of an H×W×C image with even H and W (a view, not a copy)."""
-    h, w = image.shape[:2]
-    return image[: h - h % 2, : w - w % 2]
 
 
 def gaussian_kernel(sigma_x: float, sigma_y: float, angle_deg: float) -> np.ndarray:
