@@ -4,7 +4,9 @@ A static scene (frame 0 of the synthetic portrait clip, at the bench's input siz
 shown ``frames`` times, each time with independent sensor noise from the camera model
 (:func:`localsr_cam.measure.degrade.sensor_noise`: Poisson-Gaussian, mostly luma, σ at
 mid-grey). Every frame goes through the real :class:`FrameProcessor` (localized SR,
-temporal mask and level smoothing as in the app) and through plain bicubic upscaling.
+temporal mask and level smoothing as in the app, but SR computed on every frame: the
+app's reuse of the last SR result on a still scene would hide the net's own flicker)
+and through plain bicubic upscaling.
 The figure is the temporal standard deviation of each output pixel, averaged over the
 person (the processor's last mask ≥ 0.5, at output size), for ours and for bicubic, and
 their ratio: ≤ 1.0 means SR does not add flicker to what the camera's noise already
@@ -71,7 +73,11 @@ def measure_flicker(config: PipelineConfig, size: tuple[int, int], frames: int =
     with FrameProcessor(config) as processor:
         processor.prepare(size)
         for i, frame in enumerate(inputs):
-            out = processor.process(CapturedFrame(frame, i, time.perf_counter()))
+            # front/back at no quality level: SR runs on every frame. process() would
+            # see a still scene and reuse the last SR result (process/reuse.py), which
+            # hides the net's own flicker; this figure is the net's.
+            out = processor.back(processor.front(CapturedFrame(frame, i,
+                                                               time.perf_counter())))
             ours.append(out.image)
             bicubic.append(cv2.resize(frame, (2 * size[0], 2 * size[1]),
                                       interpolation=cv2.INTER_CUBIC))
