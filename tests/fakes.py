@@ -62,11 +62,14 @@ class BicubicSR:
         self.offset = offset
         self.fail = fail
         self.shapes: list[tuple[int, ...]] = []
+        self.levels: list[torch.Tensor | None] = []
         self.closed = 0
 
     def __call__(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         image = inputs["image"]
         self.shapes.append(tuple(image.shape))
+        levels = inputs.get("levels")
+        self.levels.append(None if levels is None else levels.clone())
         if self.fail:
             raise RuntimeError("simulated inference failure")
         sr = F.interpolate(image, scale_factor=2, mode="bicubic", align_corners=False)

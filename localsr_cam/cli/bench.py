@@ -70,6 +70,10 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--plot", type=Path, metavar="FILE",
                         help="write a PNG of latency over time and its histogram")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--flicker", type=int, nargs="?", const=40, default=0, metavar="N",
+                        help="also measure flicker: N frames (default 40) of a static scene "
+                             "with independent sensor noise; temporal std inside the "
+                             "person, ours / bicubic")
     parser.set_defaults(handler=run)
 
 
@@ -81,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, segmenter=args.segmenter, backend=args.backend,
         threads=args.threads, fps=args.fps, mode=args.mode, paced=args.paced,
         sink=tuple(args.sink), buffering=args.buffering, json=args.json, md=args.md,
-        plot=args.plot, no_progress=args.no_progress, quality=args.quality, load=args.load)
+        plot=args.plot, no_progress=args.no_progress, quality=args.quality, load=args.load,
+        flicker=args.flicker)
     report = bench(options)
     print(markdown(report), end="")
     return 0

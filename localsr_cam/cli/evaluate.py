@@ -13,9 +13,9 @@ from localsr_cam.zoo.registry import sr_choices
 
 log = logging.getLogger(__name__)
 
-DEGRADE_CHOICES = ("area", "bicubic")
-"""The keys of :data:`localsr_cam.measure.degradation.DEGRADE_METHODS` (a test keeps
-them equal; importing that module here would load OpenCV for ``--help``)."""
+DEGRADE_CHOICES = ("area", "bicubic", "webcam", "lossy", "lowlight", "all")
+""":data:`localsr_cam.measure.degrade.SUITE_NAMES` (a test keeps them equal; importing
+that module here would load OpenCV for ``--help``)."""
 
 
 def add_parser(commands: Any) -> None:
@@ -35,8 +35,10 @@ def add_parser(commands: Any) -> None:
     add_model_flags(parser, sr_choices(), explicit_defaults=True, threads=False)
     parser.add_argument("--degrade", default="area", choices=DEGRADE_CHOICES,
                         help="how the LR input is made from the HR image: area = 2×2 "
-                             "mean (cv2.INTER_AREA), bicubic = cv2.INTER_CUBIC "
-                             "(default: %(default)s)")
+                             "mean (cv2.INTER_AREA), bicubic = cv2.INTER_CUBIC, webcam = "
+                             "the random camera model (seeded per image), lossy = area + "
+                             "JPEG q75, lowlight = area + noise σ10/255 + JPEG q80, all = "
+                             "each of them and a summary table (default: %(default)s)")
     parser.add_argument("--json", type=Path, metavar="FILE",
                         help="write the full report (per image, means, Algorithm 1) here")
     parser.add_argument("--md", type=Path, metavar="FILE",
@@ -47,12 +49,13 @@ def add_parser(commands: Any) -> None:
                              "after the image (its stem + .png)")
     parser.add_argument("--figures", type=Path, metavar="DIR",
                         help="write one comparison PNG per image (LR | HR | mask | full "
-                             "SR | localized SR) and a percent-increase bar chart here")
+                             "SR | localized SR), a 1:1 face crop (HR | bicubic | ours) "
+                             "and a percent-increase bar chart here")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from localsr_cam.measure.evaluate import EvalOptions, markdown_report, summary_line
+    from localsr_cam.measure.evaluate import EvalOptions, report_markdown, summary_line
     from localsr_cam.measure.evaluate import run as evaluate
 
     options = EvalOptions(images=args.images, model=args.model, segmenter=args.segmenter,
@@ -61,5 +64,5 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate(options)
     log.info("%s", summary_line(report))
     if options.json is None and options.md is None:
-        sys.stdout.write(markdown_report(report))
+        sys.stdout.write(report_markdown(report))
     return 0

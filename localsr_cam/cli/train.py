@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localsr_cam.cli.common import verbosity_parent
-from localsr_cam.cli.evaluate import DEGRADE_CHOICES
 from localsr_cam.zoo.registry import DEFAULT_SR_MODEL, trainable_models
 
 if TYPE_CHECKING:
@@ -20,16 +19,30 @@ def add_parser(commands: Any) -> None:
         help="train a U-Net on a folder of HR images",
         description="Train a registered super-resolution model (2x) and ship it to engines/.")
     parser.add_argument("--model", choices=trainable_models(), default=DEFAULT_SR_MODEL)
-    parser.add_argument("--train-dir", type=Path, required=True,
-                        help="HR images (plain folder or DIV2K *_HR subfolders)")
-    parser.add_argument("--val-dir", type=Path, required=True,
-                        help="HR validation images (model selection and reported figures)")
+    parser.add_argument("--train-dir", type=Path, required=True, action="append",
+                        help="HR images (plain folder or DIV2K *_HR subfolders); repeat "
+                             "for more folders")
+    parser.add_argument("--val-dir", type=Path, required=True, action="append",
+                        help="HR validation images (model selection and reported figures); "
+                             "repeatable")
+    parser.add_argument("--holdout", default="",
+                        help="comma-separated file names (e.g. donna.png) in the train "
+                             "folders to validate on instead of training")
     parser.add_argument("--width", type=int, help="channels [default: the model's]")
     parser.add_argument("--depth", type=int, default=2, help="FastUNet half-res conv blocks")
     parser.add_argument("--dropout", type=float, default=0.1, help="PaperUNet dropout")
     parser.add_argument("--no-residual", action="store_true",
                         help="PaperUNet outputs the image directly, as in the paper")
-    parser.add_argument("--degrade", choices=DEGRADE_CHOICES, default="area")
+    parser.add_argument("--degrade", choices=("webcam", "area", "bicubic"), default="webcam",
+                        help="training LR: the random camera model (webcam) or a clean "
+                             "area/bicubic downscale [default: %(default)s]")
+    parser.add_argument("--levels", type=int, default=3,
+                        help="estimated degradation levels fed to the net (0: a blind net) "
+                             "[default: %(default)s]")
+    parser.add_argument("--region", type=int, default=0,
+                        help="HR region degraded and estimated per sample (0: 1.5x patch)")
+    parser.add_argument("--val-suites", default="all",
+                        help="evaluation suites to validate on (comma-separated, or all)")
     parser.add_argument("--loss", choices=("mse", "l1"))
     parser.add_argument("--scheduler", choices=("plateau", "cosine"))
     parser.add_argument("--lr", type=float, help="Adam learning rate")
@@ -52,6 +65,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--out-dir", type=Path, help="engines folder (default: the project's)")
     parser.add_argument("--no-export", action="store_true",
                         help="keep the checkpoints only (no engines files, no manifest)")
+    parser.add_argument("--force", action="store_true",
+                        help="ship to the engines folder even when the model does not beat "
+                             "bicubic and the shipped model on validation")
     parser.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
                         help="no progress bar")
     parser.set_defaults(handler=run)
@@ -63,13 +79,16 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
     from localsr_cam.train.trainer import TrainOptions
 
     return TrainOptions(
-        train_dir=args.train_dir, val_dir=args.val_dir, model=args.model, width=args.width,
-        depth=args.depth, dropout=args.dropout, no_residual=args.no_residual,
-        degrade=args.degrade, loss=args.loss, scheduler=args.scheduler, lr=args.lr,
+        train_dir=tuple(args.train_dir), val_dir=tuple(args.val_dir), model=args.model,
+        width=args.width, depth=args.depth, dropout=args.dropout,
+        no_residual=args.no_residual, degrade=args.degrade, levels=args.levels,
+        region=args.region, holdout=args.holdout, val_suites=args.val_suites,
+        loss=args.loss, scheduler=args.scheduler, lr=args.lr,
         patch=args.patch, batch=args.batch, epochs=args.epochs, iters=args.iters,
         time_budget=args.time_budget, val_crop=args.val_crop, seed=args.seed,
         threads=args.threads, resume=args.resume, init=args.init, work_dir=args.work_dir,
-        out_dir=args.out_dir, no_export=args.no_export, quiet=args.no_progress,
+        out_dir=args.out_dir, no_export=args.no_export, force=args.force,
+        quiet=args.no_progress,
         command=tuple(args.argv))
 
 

@@ -41,7 +41,8 @@ from localsr_cam.zoo.registry import DEFAULT_SR_MODEL
 log = logging.getLogger(__name__)
 
 MODES = ("local", "full", "bicubic")
-STAGES = ("capture", "find", "segment", "upscale", "background", "blend", "output")
+STAGES = ("capture", "find", "segment", "estimate", "upscale", "background", "blend",
+          "output")
 SOAK_WINDOW = 1000
 DEFAULT_INPUT = "640x360"
 
@@ -231,6 +232,12 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"Levels ({mode}): {_share_text(figures['levels'])}; SR: "
                          f"{_share_text(figures['sr'])}; "
                          f"{figures.get('level_changes', 0)} level changes.")
+    if report.get("flicker"):
+        f = report["flicker"]
+        lines += ["", f"Flicker (static scene, {f['frames']} frames, sensor noise σ "
+                  f"{f['sigma']:g}/255): temporal std in the person {f['ours_std']:.3f} "
+                  f"(ours) vs {f['bicubic_std']:.3f} (bicubic), ratio {_cell(f['ratio'])} "
+                  "(goal ≤ 1.0)."]
     rss = report["rss_mb"]
     lines += ["", f"RSS {rss['start']:.0f} MiB at start (before models load), "
               f"{rss['end']:.0f} MiB at end."]
@@ -316,6 +323,7 @@ class BenchOptions:
     no_progress: bool = False
     quality: str = "auto"
     load: int = 0
+    flicker: int = 0
 
 
 def bench(args: BenchOptions) -> dict[str, Any]:
@@ -360,6 +368,11 @@ def bench(args: BenchOptions) -> dict[str, Any]:
         "machine": {"cpu_count": _cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version()},
     }
+    if args.flicker:
+        from localsr_cam.measure.flicker import measure_flicker
+
+        report["flicker"] = measure_flicker(mode_config(config, "local"), args.input,
+                                            frames=args.flicker)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     if args.md:

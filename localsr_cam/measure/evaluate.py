@@ -1,8 +1,9 @@
 """``localsr-cam eval``: reproduce the paper's evaluation on a folder of HR images.
 
-For every image: the HR image is cropped to even size; its LR input is the 2× degrade
-used in training (:func:`localsr_cam.train.trainer.degrade`); three 2× outputs are scored
-against the HR image:
+For every image: the HR image is cropped to even size; its LR input comes from the camera
+degradation model that training uses (:mod:`localsr_cam.measure.degrade`), under one
+named suite (``--degrade area|bicubic|webcam|lossy|lowlight``, each seeded per image) or
+all of them (``all``); three 2× outputs are scored against the HR image:
 
 - ``bicubic``: ``cv2.resize`` with ``INTER_CUBIC``, the baseline;
 - ``full``: the SR model on the whole frame;
@@ -19,10 +20,14 @@ segmenter) or it is empty, the foreground figures are ``null`` and
 the bicubic baseline.
 
 The report is JSON (``--json``), a markdown table laid out like the paper's tables
-(``--md``) and, with ``--figures DIR``, one comparison PNG per image and a bar chart of
-the percentage increases. ``--masks DIR`` writes the mask the localized method used for
-each image, as an 8-bit PNG at the image's own size with the image's stem, so anyone
-can check what was found. Output paths are checked before any model is loaded.
+(``--md``) and, with ``--figures DIR``, one comparison PNG per image, a 1:1 crop of the
+face region (HR | bicubic | ours, zoomed 2× with whole pixels) and a bar chart of the
+percentage increases. With ``--degrade all`` every suite gets its own report (and
+figure subfolder) and a summary table: method × degradation, mean PSNR gain over
+bicubic and the worst image. ``--masks DIR`` writes the mask the localized method used
+for each image, as an 8-bit PNG at the image's own size with the image's stem (one
+subfolder per suite with ``--degrade all``), so anyone can check what was found. Output
+paths are checked before any model is loaded.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from tqdm import tqdm
 from localsr_cam.capture.images import crop_even, list_images, load_image
 from localsr_cam.errors import ConfigError, LocalSRError, ModelError, SinkError
 from localsr_cam.measure import metrics
-from localsr_cam.measure.degradation import DEGRADE_METHODS, degrade
+from localsr_cam.measure.degrade import SUITE_NAMES
 from localsr_cam.measure.figures import ImageRecord, Scores
 from localsr_cam.measure.strip_metrics import STRIPS_ABOVE_PIXELS, score_in_strips, strips
 from localsr_cam.paths import check_writable_file, write_atomically
@@ -56,15 +61,17 @@ METHODS = ("bicubic", "full", "local")
 SR_METHODS = ("full", "local")
 WHOLE_METRICS = ("psnr", "ssim", "uqi")
 METRICS = (*WHOLE_METRICS, "psnr_fg", "ssim_fg", "psnr_boundary")
-DEGRADE_CHOICES = tuple(DEGRADE_METHODS)
+DEGRADE_CHOICES = SUITE_NAMES
+"""The suites of :mod:`localsr_cam.measure.degrade`, and ``all``."""
 
 Outputs = Mapping[str, tuple[np.ndarray, np.ndarray | None]]
 """``{"full"|"local": (sr, mask)}``: ``sr`` uint8 2H×2W×3 BGR; ``mask`` float32 H×W in
 [0, 1] at LR size, or ``None`` where that method ran no segmenter."""
 OutputsFor = Callable[[np.ndarray], Outputs]
 """LR image (uint8 H×W×3 BGR, read-only for the callee) → :data:`Outputs`."""
-Degrade = Callable[[np.ndarray], np.ndarray]
-"""HR uint8 2H×2W×3 → LR uint8 H×W×3."""
+Degrade = Callable[[np.ndarray], "np.ndarray | tuple[np.ndarray, np.ndarray]"]
+"""HR uint8 2H×2W×3 BGR → LR uint8 H×W×3, or (HR target, LR) when the degradation also
+changes the scene (exposure / white-balance jitter)."""
 
 
 # -- scoring -------------------------------------------------------------------------
@@ -150,7 +157,11 @@ def evaluate_one(path: Path, outputs_for: OutputsFor, degrade: Degrade,
     hr = crop_even(loaded)
     progress.start(path.name, hr.shape)
     height, width = hr.shape[:2]
-    lr = degrade(hr)
+    made = degrade(hr)
+    if isinstance(made, tuple):
+        hr, lr = made
+    else:
+        lr = made
     if lr.dtype != np.uint8 or lr.shape != (height // 2, width // 2, 3):
         raise ValueError(f"degrade gave {lr.dtype} {lr.shape} for HR {hr.shape}")
     try:
@@ -352,9 +363,12 @@ def write_mask(folder: Path, record: ImageRecord) -> None:
 
 
 def _degrade_for(method: str) -> Degrade:
-    """The shared degradation model (:mod:`localsr_cam.measure.degradation`) for ``method``."""
-    def run(hr: np.ndarray) -> np.ndarray:
-        return degrade(hr, method)
+    """The degradation suite ``method`` on BGR images: HR → (HR target, LR)."""
+    from localsr_cam.measure.degrade import degrade_suite, image_seed
+
+    def run(hr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sample = degrade_suite(hr, method, image_seed(method, hr), bgr=True)
+        return sample.hr, sample.lr
 
     return run
 
@@ -410,12 +424,20 @@ def _write_outputs(report: Mapping[str, Any], args: EvalOptions) -> None:
     if args.json is not None:
         _write_text(args.json, json.dumps(report, indent=2, allow_nan=False) + "\n", "--json")
     if args.md is not None:
-        _write_text(args.md, markdown_report(report), "--md")
+        _write_text(args.md, report_markdown(report), "--md")
     if args.figures is not None:
         from localsr_cam.measure.figures import percent_increase_chart
 
-        percent_increase_chart(args.figures / "percent_increase.png",
-                               report["percent_increase"])
+        for suite, sub in (report["suites"].items() if "suites" in report
+                           else [("", report)]):
+            folder = args.figures / suite if suite else args.figures
+            percent_increase_chart(folder / "percent_increase.png", sub["percent_increase"])
+
+
+def report_markdown(report: Mapping[str, Any]) -> str:
+    """A report as markdown: :func:`summary_table` for ``--degrade all``, else
+    :func:`markdown_report`."""
+    return summary_table(report) if "suites" in report else markdown_report(report)
 
 
 OpenOutputs = Callable[[str, str, str], contextlib.AbstractContextManager[OutputsFor]]
@@ -447,31 +469,106 @@ def run(args: EvalOptions, open_outputs: OpenOutputs | None = None) -> dict[str,
                           "(different extensions); their masks would overwrite each other")
     for path in paths:  # decode everything once now, so a bad file stops us before models load
         load_image(path)
-    degrade = _degrade_for(args.degrade)
-    on_image = None
-    figure_dir: Path | None = args.figures
-    if figure_dir is not None or masks_dir is not None:
-        counter = iter(range(len(paths)))
-
-        def on_image(record: ImageRecord) -> None:
-            number = next(counter)
-            if masks_dir is not None:
-                write_mask(masks_dir, record)
-            if figure_dir is not None:
-                from localsr_cam.measure.figures import comparison_figure
-
-                name = f"{number:03d}_{Path(record.name).stem}.png"
-                comparison_figure(figure_dir / name, record)
-
-    settings = {"model": args.model, "segmenter": args.segmenter, "degrade": args.degrade}
+    suites = [s for s in DEGRADE_CHOICES if s != "all"] if args.degrade == "all" \
+        else [args.degrade]
+    reports: dict[str, dict[str, Any]] = {}
     with open_outputs(args.model, args.segmenter, args.backend) as outputs_for:
-        report = evaluate_images(paths, outputs_for, degrade, settings=settings,
-                                 on_image=on_image, image_progress=bars)
+        for suite in suites:
+            figure_dir, suite_masks = (_suite_folder(folder, suite, len(suites))
+                                       for folder in (args.figures, masks_dir))
+            settings = {"model": args.model, "segmenter": args.segmenter, "degrade": suite}
+            reports[suite] = evaluate_images(paths, outputs_for, _degrade_for(suite),
+                                             settings=settings,
+                                             on_image=_image_writer(figure_dir, suite_masks,
+                                                                    len(paths)),
+                                             image_progress=bars)
+    if len(suites) == 1:
+        report = reports[suites[0]]
+    else:
+        report = {"model": args.model, "segmenter": args.segmenter, "degrade": "all",
+                  "summary": suite_summary(reports), "suites": reports}
     _write_outputs(report, args)
     return report
 
 
+def _suite_folder(folder: Path | None, suite: str, suites: int) -> Path | None:
+    """Where one suite's figures or masks go: ``folder`` itself for a single suite, a
+    subfolder named after the suite when several run (created here)."""
+    if folder is None or suites == 1:
+        return folder
+    (folder / suite).mkdir(parents=True, exist_ok=True)
+    return folder / suite
+
+
+def _image_writer(figures: Path | None, masks: Path | None, count: int
+                  ) -> Callable[[ImageRecord], None] | None:
+    """The per-image callback (None when neither is asked for): ``--figures`` writes the
+    comparison panel and the 1:1 face crop, numbered in image order; ``--masks`` writes
+    the mask used, named after the image."""
+    if figures is None and masks is None:
+        return None
+    counter = iter(range(count))
+
+    def on_image(record: ImageRecord) -> None:
+        number = next(counter)
+        if masks is not None:
+            write_mask(masks, record)
+        if figures is not None:
+            from localsr_cam.measure.figures import comparison_figure, face_crops_figure
+
+            stem = f"{number:03d}_{Path(record.name).stem}"
+            comparison_figure(figures / f"{stem}.png", record)
+            face_crops_figure(figures / f"{stem}_face.png", record)
+
+    return on_image
+
+
+def suite_summary(reports: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """``{method: {suite: {"mean_gain_db", "worst_gain_db", "worst_image"}}}`` for the
+    SR methods: whole-image PSNR gain over bicubic, mean over images and the worst one;
+    plus ``{"bicubic": {suite: {"mean_psnr"}}}``."""
+    summary: dict[str, Any] = {"bicubic": {}}
+    for method in SR_METHODS:
+        summary[method] = {}
+        for suite, report in reports.items():
+            gains = [(img["methods"][method]["psnr"] - img["methods"]["bicubic"]["psnr"],
+                      img["name"]) for img in report["images"]]
+            worst = min(gains)
+            summary[method][suite] = {"mean_gain_db": float(np.mean([g for g, _ in gains])),
+                                      "worst_gain_db": worst[0], "worst_image": worst[1]}
+    for suite, report in reports.items():
+        summary["bicubic"][suite] = {"mean_psnr": report["mean"]["bicubic"]["psnr"]}
+    return summary
+
+
+def summary_table(report: Mapping[str, Any]) -> str:
+    """The ``--degrade all`` summary as markdown: rows method, columns degradation,
+    cells "mean gain / worst image gain" in dB; then each suite's tables."""
+    summary = report["summary"]
+    suites = list(summary["bicubic"])
+    lines = [f"# Localized super-resolution: {report['model']} under every degradation", "",
+             "PSNR gain over bicubic (dB), mean over images / worst image; bicubic row: "
+             "its mean PSNR.", "",
+             "| method | " + " | ".join(suites) + " |", "|---|" + "---|" * len(suites),
+             "| bicubic (PSNR) | " + " | ".join(
+                 f"{summary['bicubic'][s]['mean_psnr']:.2f}" for s in suites) + " |"]
+    for method in SR_METHODS:
+        cells = [f"{summary[method][s]['mean_gain_db']:+.2f} / "
+                 f"{summary[method][s]['worst_gain_db']:+.2f}" for s in suites]
+        lines.append(f"| {report['model']} {method} | " + " | ".join(cells) + " |")
+    lines += ["", "Worst images (full frame): " + "; ".join(
+        f"{s}: {summary['full'][s]['worst_image']}" for s in suites), ""]
+    for suite, sub in report["suites"].items():
+        lines += [f"## {suite}", "", *markdown_report(sub).splitlines()[2:]]
+    return "\n".join(lines) + "\n"
+
+
 def summary_line(report: Mapping[str, Any]) -> str:
+    """One log line: Algorithm 1 increases, or per-suite gains for ``all``."""
+    if "suites" in report:
+        return "; ".join(f"{suite}: full {v['mean_gain_db']:+.2f} dB (worst "
+                         f"{v['worst_gain_db']:+.2f})"
+                         for suite, v in report["summary"]["full"].items())
     parts = []
     for method in SR_METHODS:
         increase = report["percent_increase"][method]

@@ -31,6 +31,42 @@ def _conv(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
 
 
+class LevelFiLM(nn.Module):
+    """Feature-wise scale and shift from the degradation levels (FiLM).
+
+    ``levels`` N×K float32 (see :mod:`localsr_cam.process.estimate`) → a two-layer MLP →
+    one ``(1 + γ, β)`` pair of N×c×1×1 tensors per entry of ``channels``. The last layer
+    starts at zero, so a fresh FiLM is the identity and weights of a net trained without
+    levels load unchanged (fine-tuning starts from that net's outputs).
+    """
+
+    def __init__(self, levels: int, channels: tuple[int, ...], hidden: int = 32) -> None:
+        super().__init__()
+        self.channels = channels
+        self.hidden = nn.Linear(levels, hidden)
+        self.out = nn.Linear(hidden, 2 * sum(channels))
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, levels: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        params = self.out(F.relu(self.hidden(levels)))[:, :, None, None]
+        pairs, start = [], 0
+        for c in self.channels:
+            gamma = params[:, start: start + c]
+            beta = params[:, start + c: start + 2 * c]
+            pairs.append((1.0 + gamma, beta))
+            start += 2 * c
+        return pairs
+
+
+def _modulate(x: torch.Tensor, pair: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    return x if pair is None else x * pair[0] + pair[1]
+
+
+def _no_levels(image: torch.Tensor, levels: int) -> torch.Tensor:
+    return image.new_zeros((image.shape[0], levels))
+
+
 class FastUNet(nn.Module):
     """LR-space residual U-Net with a PixelShuffle tail.
 
@@ -51,13 +87,18 @@ class FastUNet(nn.Module):
     ``h, w >= 1`` works without padding.
     """
 
-    def __init__(self, width: int = 16, depth: int = 2) -> None:
+    def __init__(self, width: int = 16, depth: int = 2, levels: int = 0) -> None:
         super().__init__()
-        if width < 1 or depth < 0:
-            raise ConfigError(f"FastUNet needs width >= 1 and depth >= 0 (got {width}, {depth})")
+        if width < 1 or depth < 0 or levels < 0:
+            raise ConfigError(f"FastUNet needs width >= 1, depth >= 0 and levels >= 0 "
+                              f"(got {width}, {depth}, {levels})")
         self.width = width
         self.depth = depth
+        self.levels = levels
         c = width
+        # levels > 0: FiLM on the half-resolution features (the down conv's output and
+        # each body block), where a per-channel scale and shift costs least
+        self.film = LevelFiLM(levels, (2 * c,) * (depth + 1)) if levels else None
         self.head = _conv(3, c)
         self.down = _conv(c, 2 * c, stride=2)
         self.body = nn.ModuleList(_conv(2 * c, 2 * c) for _ in range(depth))
@@ -70,24 +111,32 @@ class FastUNet(nn.Module):
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments, as recorded in the manifest."""
-        return {"width": self.width, "depth": self.depth}
+        config = {"width": self.width, "depth": self.depth}
+        if self.levels:
+            config["levels"] = self.levels
+        return config
 
-    def encode(self, image: torch.Tensor
+    def encode(self, image: torch.Tensor, levels: torch.Tensor | None = None
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The part both forms share: ``image`` N×3×h×w → the bilinear base
-        N×3×2h×2w, the LR skip N×C×h×w and the half-resolution features
-        N×2C×⌈h/2⌉×⌈w/2⌉ (all float32)."""
+        """The part both forms share: ``image`` N×3×h×w (+ ``levels`` N×K) → the
+        bilinear base N×3×2h×2w, the LR skip N×C×h×w and the half-resolution features
+        N×2C×⌈h/2⌉×⌈w/2⌉ (all float32). ``levels`` None means all zeros (a clean frame)."""
         base = F.interpolate(image, scale_factor=SCALE, mode="bilinear", align_corners=False)
+        pairs: list[Any] = [None] * (len(self.body) + 1)
+        if self.film is not None:
+            pairs = self.film(_no_levels(image, self.levels) if levels is None else levels)
         skip = F.relu(self.head(image))
-        x = F.relu(self.down(skip))
-        for conv in self.body:
-            x = F.relu(conv(x))
+        x = F.relu(_modulate(self.down(skip), pairs[0]))
+        for conv, pair in zip(self.body, pairs[1:], strict=True):
+            x = F.relu(_modulate(conv(x), pair))
         return base, skip, x
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """``image`` N×3×h×w float32 in [0,1] → ``sr`` N×3×2h×2w float32 (not clamped)."""
+    def forward(self, image: torch.Tensor, levels: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        """``image`` N×3×h×w float32 in [0,1], ``levels`` N×K float32 (ignored when the
+        net was built with ``levels=0``) → ``sr`` N×3×2h×2w float32 (not clamped)."""
         h, w = image.shape[-2], image.shape[-1]
-        base, skip, x = self.encode(image)
+        base, skip, x = self.encode(image, levels)
         x = F.pixel_shuffle(self.up(x), 2)[..., :h, :w]
         x = F.relu(x + skip)
         return base + F.pixel_shuffle(self.tail(x), SCALE)
@@ -134,10 +183,11 @@ class FastUNetExportForm(nn.Module):
         self.up_weight: torch.Tensor
         self.shuffle_weight: torch.Tensor
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """``image`` N×3×h×w float32 in [0,1] → ``sr`` N×3×2h×2w float32."""
+    def forward(self, image: torch.Tensor, levels: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        """``image`` N×3×h×w float32 in [0,1] (+ ``levels`` N×K) → ``sr`` N×3×2h×2w."""
         h, w = image.shape[-2], image.shape[-1]
-        base, skip, x = self.net.encode(image)
+        base, skip, x = self.net.encode(image, levels)
         with_ones = torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
         x = F.conv_transpose2d(with_ones, self.up_weight, stride=2)[..., :h, :w]
         x = F.relu(x + skip)
@@ -161,15 +211,19 @@ class PaperUNet(nn.Module):
     any ``h, w >= 1`` works.
     """
 
-    def __init__(self, width: int = 32, dropout: float = 0.1, residual: bool = True) -> None:
+    def __init__(self, width: int = 32, dropout: float = 0.1, residual: bool = True,
+                 levels: int = 0) -> None:
         super().__init__()
-        if width < 1 or not 0.0 <= dropout < 1.0:
+        if width < 1 or not 0.0 <= dropout < 1.0 or levels < 0:
             raise ConfigError(f"PaperUNet needs width >= 1 and 0 <= dropout < 1 "
                               f"(got {width}, {dropout})")
         self.width = width
         self.dropout = dropout
         self.residual = residual
+        self.levels = levels
         c = width
+        # levels > 0: FiLM on the outputs of down2 and the bridge (H/2 and H/4)
+        self.film = LevelFiLM(levels, (2 * c, 2 * c)) if levels else None
         self.down1 = self._block(3, c)
         self.drop1 = nn.Dropout2d(dropout)
         self.down2 = self._block(c, 2 * c)
@@ -186,14 +240,23 @@ class PaperUNet(nn.Module):
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments, as recorded in the manifest."""
-        return {"width": self.width, "dropout": self.dropout, "residual": self.residual}
+        config: dict[str, Any] = {"width": self.width, "dropout": self.dropout,
+                                  "residual": self.residual}
+        if self.levels:
+            config["levels"] = self.levels
+        return config
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """``image`` N×3×h×w float32 in [0,1] → ``sr`` N×3×2h×2w float32 (not clamped)."""
+    def forward(self, image: torch.Tensor, levels: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        """``image`` N×3×h×w float32 in [0,1], ``levels`` N×K float32 (ignored when the
+        net was built with ``levels=0``) → ``sr`` N×3×2h×2w float32 (not clamped)."""
+        pairs: list[Any] = [None, None]
+        if self.film is not None:
+            pairs = self.film(_no_levels(image, self.levels) if levels is None else levels)
         up = F.interpolate(image, scale_factor=SCALE, mode="bicubic", align_corners=False)
         d1 = self.drop1(self.down1(up))
-        d2 = self.down2(F.max_pool2d(d1, 2, ceil_mode=True))
-        b = self.bridge(F.max_pool2d(d2, 2, ceil_mode=True))
+        d2 = _modulate(self.down2(F.max_pool2d(d1, 2, ceil_mode=True)), pairs[0])
+        b = _modulate(self.bridge(F.max_pool2d(d2, 2, ceil_mode=True)), pairs[1])
         u2 = self.up2t(b)[..., : d2.shape[-2], : d2.shape[-1]]
         u2 = self.up2(u2 + d2)
         u1 = self.up1t(u2)[..., : d1.shape[-2], : d1.shape[-1]]

@@ -6,7 +6,9 @@ Steps (see DESIGN.md, "The flow of one frame"):
 2. mask: temporal EMA, hysteresis, despeckle, feather (:class:`MaskSmoother`), then
    upsampled to the frame;
 3. person box: padded with context, aligned, rounded up to a bucket size;
-4. SR on the box crop only (the U-Net engine);
+   degradation levels of the whole LR frame (noise, JPEG, blur), estimated on the host
+   and smoothed over time (:mod:`localsr_cam.process.estimate`);
+4. SR on the box crop only (the U-Net engine, told the smoothed levels);
 5. background: plain 2× upscale of the whole frame (optionally blurred);
 6. blend the SR crop over the background with the soft mask.
 
@@ -33,6 +35,7 @@ from localsr_cam.process import ops, reuse
 from localsr_cam.process.auto import NobodyNotice
 from localsr_cam.process.backdrop import Backdrop, image_path
 from localsr_cam.process.deadline import LEVELS, DeadlineController, Level
+from localsr_cam.process.estimate import LevelSmoother, estimate_levels
 from localsr_cam.process.localize import (
     Box,
     MaskSmoother,
@@ -71,6 +74,10 @@ PART_RAMP_PX = 8
 """Input rows over which SR fades out at the bottom of a partly super-resolved box."""
 FULL = LEVELS["full"]
 
+LEVELS_EMA = 0.05
+"""Weight of a new frame's degradation estimate (a ~20-frame time constant): a camera's
+noise, compression and focus change slowly, the estimate of one frame jitters."""
+
 
 class FrameProcessor:
     """Steps 1–6 on one frame at a time; not thread-safe (one processing thread).
@@ -104,6 +111,9 @@ class FrameProcessor:
         self._segmenters: dict[str, Segmenter] = {}
         self._smoother: MaskSmoother | None = None
         self._frame_size: tuple[int, int] | None = None
+        # the frame's degradation levels (noise, JPEG, blur), smoothed over frames; not
+        # to be confused with ``level``, the quality level the deadline picks
+        self._degradation = LevelSmoother(LEVELS_EMA)
         self._torch_threads: int | None = None
         self._backdrop: Backdrop | None = None
         self.progress: Callable[[int, int], None] | None = None
@@ -248,6 +258,7 @@ class FrameProcessor:
         width, height = frame_size
         self._frame_size = (int(width), int(height))
         self.segmenter_name, self._smoother = None, None
+        self._degradation.reset()
         self._mask_reuse.reset()
         self._sr_reuse.reset()
         self._region = None
@@ -287,6 +298,7 @@ class FrameProcessor:
         """Forget temporal state (call between unrelated images)."""
         if self._smoother is not None:
             self._smoother.reset()
+        self._degradation.reset()
         self._mask_reuse.reset()
         self._sr_reuse.reset()
         self._region = None
@@ -377,6 +389,9 @@ class FrameProcessor:
                     state.boxes = [] if box is None else [box]
                     if self.uses_mask:
                         state.people = len(state.boxes)
+            if self._sr is not None and state.boxes and state.level.uses_sr:
+                with timer("estimate"):
+                    state.levels = self.levels_of(frame.image)
         except Exception as exc:  # an engine failed on this frame: render passes it through
             state.error = exc
         if state.people is not None:
@@ -466,6 +481,12 @@ class FrameProcessor:
             return soft
         return ops.resize_plane(soft, (width, height))
 
+    def levels_of(self, image: np.ndarray) -> torch.Tensor:
+        """Smoothed degradation levels of a host frame (uint8 H×W×3): float32 1×K on
+        the processor's device, a new tensor."""
+        levels = torch.from_numpy(self._degradation.update(estimate_levels(image)))
+        return levels if self.device.type == "cpu" else levels.to(self.device)
+
     def _background(self, lr: torch.Tensor, bypass: bool) -> torch.Tensor:
         """The plain 2× upscale (uint8 2H×2W×3, a new tensor), blurred if configured;
         ``bypass`` is the switch as read when the frame arrived."""
@@ -530,7 +551,7 @@ class FrameProcessor:
             with timer("upscale"):
                 batch = torch.cat([ops.bgr8_to_rgb_float(state.lr[y0:y1, x0:x1])
                                    for x0, y0, x1, y1 in group])
-                sr = self._sr({"image": batch})["sr"]
+                sr = self._sr(self._sr_inputs(batch, state))["sr"]
                 for index, pad in enumerate(group):
                     ready[pad] = ops.rgb_float_to_bgr8(sr[index:index + 1])
             state.sr = "fresh"
@@ -598,6 +619,16 @@ class FrameProcessor:
                 self.progress(done, len(tiles))
         return part
 
+    @staticmethod
+    def _sr_inputs(images: torch.Tensor, state: FrontState) -> dict[str, torch.Tensor]:
+        """The SR engine's inputs for N×3×h×w float RGB crops of one frame: the frame's
+        smoothed degradation levels go with every crop and tile alike."""
+        inputs = {"image": images}
+        if state.levels is not None:
+            count = images.shape[0]
+            inputs["levels"] = state.levels if count == 1 else state.levels.repeat(count, 1)
+        return inputs
+
     def _sr_result(self, crop: torch.Tensor, key: Box, state: FrontState, reusable: bool
                    ) -> torch.Tensor | None:
         """uint8 2h×2w×3 BGR SR of ``crop`` (the input pixels ``key``): computed, or —
@@ -616,7 +647,7 @@ class FrameProcessor:
             if skip:
                 return None
         assert self._sr is not None
-        sr = self._sr({"image": ops.bgr8_to_rgb_float(crop)})["sr"]
+        sr = self._sr(self._sr_inputs(ops.bgr8_to_rgb_float(crop), state))["sr"]
         foreground = ops.rgb_float_to_bgr8(sr)
         if reusable:
             self._sr_reuse.store(key, foreground, thumb)
@@ -674,8 +705,10 @@ class FrontState:
     float32 1×1×H×W soft mask on the device, or ``None``. ``boxes``: the regions to
     super-resolve in input pixels (none when nobody is there; ``box`` is their bounding
     box). ``people``: how many people those regions enhance (``None`` where no mask is
-    made). ``bypass``: the bypass switch as read when the frame arrived. ``error``: an
-    engine failure in the front half (the back half turns it into the plain upscale).
+    made). ``levels``: the frame's smoothed degradation levels, float32 1×K on the
+    device (``None`` without SR). ``bypass``: the bypass switch as read when the frame
+    arrived. ``error``: an engine failure in the front half (the back half turns it into
+    the plain upscale).
     ``stages_ms``: filled by both halves through ``timer`` (device times on CUDA, added
     by :meth:`~FrameProcessor.finish`).
     ``level``: the quality level of this frame; ``skipping``: unchanged work may be
@@ -690,6 +723,7 @@ class FrontState:
     mask: torch.Tensor | None = None
     boxes: list[Box] = dataclasses.field(default_factory=list)
     people: int | None = None
+    levels: torch.Tensor | None = None
     error: Exception | None = None
     level: Level = FULL
     skipping: bool = False

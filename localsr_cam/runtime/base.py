@@ -6,7 +6,10 @@ per model kind, whatever the backend:
 - segmenters (kind ``"segment"``): ``image`` (N×3×H×W float32 RGB in [0,1]) → ``mask``
   (N×1×H×W float32 in [0,1], already a probability);
 - super-resolvers (kind ``"sr"``): ``image`` (N×3×h×w float32 RGB in [0,1], the
-  low-resolution input) → ``sr`` (N×3×2h×2w float32 RGB, not clamped);
+  low-resolution input) and ``levels`` (N×K float32, the frame's estimated degradation
+  levels, :mod:`localsr_cam.process.estimate`) → ``sr`` (N×3×2h×2w float32 RGB, not
+  clamped). A model trained without levels (an older, blind export) ignores ``levels``;
+  a degradation-aware one given none reads zeros (a clean frame);
 - the face detector (kind ``"detect"``): ``image`` (N×3×192×192 float32 RGB in [-1,1],
   N tiles) → ``regressors`` (N×2304×16) and ``scores`` (N×2304×1 logits), raw.
 
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INPUT_NAME = "image"
+LEVELS_NAME = "levels"
+"""The optional second input of SR engines: N×K float32 degradation levels."""
 OUTPUT_NAMES: dict[str, tuple[str, ...]] = {"segment": ("mask",), "sr": ("sr",),
                                              "detect": ("regressors", "scores")}
 """The output tensors' names per model kind, in the order the module returns them (a

@@ -12,9 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from localsr_cam.errors import ModelError
+from localsr_cam.runtime.base import INPUT_NAME, LEVELS_NAME
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ class OrtEngine:
         self.device = torch.device("cpu")
         self._session: Any = None
         self._outputs: list[str] = []
+        self._inputs: set[str] = set()
+        self._levels = 0  # K of a degradation-aware SR model's ``levels`` input
 
     def open(self) -> OrtEngine:
         try:
@@ -65,10 +69,22 @@ class OrtEngine:
             raise ModelError(f"{self.path} is not a loadable ONNX model ({first_line}){hint}"
                              ) from None
         self._outputs = [o.name for o in self._session.get_outputs()]
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._levels = 0
+        for node in self._session.get_inputs():
+            if node.name == LEVELS_NAME:
+                self._levels = int(node.shape[-1])
         return self
 
     def __call__(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        feeds = {name: tensor.detach().contiguous().numpy() for name, tensor in inputs.items()}
+        """Inputs the model does not take are left out: ``levels`` reaches only a
+        degradation-aware SR model (an older, blind export has ``image`` alone); such a
+        model given no ``levels`` reads zeros (a clean frame), as the torch backend does."""
+        feeds = {name: tensor.detach().contiguous().numpy() for name, tensor in inputs.items()
+                 if name in self._inputs}
+        if self._levels and LEVELS_NAME not in feeds:
+            batch = inputs[INPUT_NAME].shape[0]
+            feeds[LEVELS_NAME] = np.zeros((batch, self._levels), np.float32)
         results = self._session.run(self._outputs, feeds)
         return {name: torch.from_numpy(value) for name, value in zip(self._outputs, results,
                                                                     strict=True)}

@@ -166,7 +166,13 @@ class TensorRTEngine:
         keep_alive = []
         for tensor in self._tensors:
             if tensor.is_input:
-                value = inputs[tensor.name].to(tensor.dtype).contiguous()
+                given = inputs.get(tensor.name)
+                if given is None and tensor.name == "levels":  # SR told nothing: clean
+                    given = torch.zeros((inputs["image"].shape[0], self._levels_k(context)),
+                                        device=self.device)
+                if given is None:
+                    raise ModelError(f"{self.name}: input {tensor.name!r} is missing")
+                value = given.to(tensor.dtype).contiguous()
                 self._set_shape(context, tensor.name, tuple(value.shape))
                 keep_alive.append(value)
                 context.set_tensor_address(tensor.name, value.data_ptr())
@@ -185,11 +191,16 @@ class TensorRTEngine:
         self._stream = stream.cuda_stream
         return result
 
+    @staticmethod
+    def _levels_k(context: trt.IExecutionContext) -> int:
+        dims = context.engine.get_tensor_shape("levels")
+        return int(dims[len(dims) - 1])
+
     def _set_shape(self, context: trt.IExecutionContext, name: str,
                    shape: tuple[int, ...]) -> None:
         if self._shapes.get(name) == shape:
             return
-        if self.profile is not None and not self.profile.covers(shape):
+        if name == "image" and self.profile is not None and not self.profile.covers(shape):
             raise ModelError(f"{self.name}: input {shape} is outside the TensorRT profile "
                              f"{self.profile.min}..{self.profile.max}")
         if not context.set_input_shape(name, shape):

@@ -9,10 +9,11 @@
   cache, which must not happen on the per-frame path); a shape outside that set is
   captured when first seen, and a bounded LRU cache holds the graphs. All graphs of an
   engine share one memory pool and one input and one output buffer (sized for the
-  largest prepared shape), so their memory is that of the largest graph, not the sum;
-  replays are therefore serialized across streams with one event. Everything runs on
-  torch's *current* stream, so a caller picks the stream (the double-buffered scheduler
-  runs the segmenter on one stream and the SR model on another).
+  largest prepared shape; a degradation-aware SR module also one N×K levels buffer), so
+  their memory is that of the largest graph, not the sum; replays are therefore
+  serialized across streams with one event. Everything runs on torch's *current*
+  stream, so a caller picks the stream (the double-buffered scheduler runs the
+  segmenter on one stream and the SR model on another).
 
 Buffer ownership: the graphs' input, output and intermediate memory is private to the
 engine. The float32 tensors returned are new tensors, owned by the caller. On the CPU
@@ -35,7 +36,7 @@ from torch import nn
 
 from localsr_cam.errors import BackendUnavailableError, ConfigError
 from localsr_cam.runtime import settings
-from localsr_cam.runtime.base import INPUT_NAME, OUTPUT_NAMES
+from localsr_cam.runtime.base import INPUT_NAME, LEVELS_NAME, OUTPUT_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +51,16 @@ class _Graph:
     """One captured CUDA graph and its static buffers (all on the GPU, engine-owned).
 
     ``static_in``: float16 N×C×H×W channels_last, copied into before each replay;
-    ``static_out``: the float16 output(s), overwritten by each replay. ``static_in`` and a
-    single 4-D output are views of the engine's shared buffers when the shape fits them,
-    else private tensors.
+    ``static_out``: the float16 output(s), overwritten by each replay; ``static_levels``:
+    float16 N×K, copied into before each replay (degradation-aware SR only). ``static_in``,
+    ``static_levels`` and a single 4-D output are views of the engine's shared buffers
+    when the shape fits them, else private tensors.
     """
 
     graph: torch.cuda.CUDAGraph
     static_in: torch.Tensor
     static_out: tuple[torch.Tensor, ...]
+    static_levels: torch.Tensor | None = None  # float16 N×K for a degradation-aware SR
 
 
 def _channels_last_view(flat: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
@@ -102,9 +105,11 @@ class TorchEngine:
         self._graphs: collections.OrderedDict[tuple[int, ...], _Graph] = (
             collections.OrderedDict())
         self._graphs_failed = False
+        self._levels = 0  # K: degradation levels the module takes (0: image only)
         self._pool: Any = None  # one memory pool (handle) for every graph's capture
         self._shared_in: torch.Tensor | None = None  # flat float16 buffers the graphs
         self._shared_out: torch.Tensor | None = None  # read and write (views of them)
+        self._shared_levels: torch.Tensor | None = None  # flat float16, N×K levels
         self._done: torch.cuda.Event | None = None  # after the last replay and its read
         self._stream: int | None = None  # that replay's stream (0: the default stream)
 
@@ -119,6 +124,7 @@ class TorchEngine:
             assert self._loader is not None
             module = self._loader()
         module = module.eval()
+        self._levels = int(getattr(module, "levels", 0) or 0)
         for parameter in module.parameters():
             parameter.requires_grad_(False)
         if self.device.type == "cuda":
@@ -134,7 +140,7 @@ class TorchEngine:
         """Release the module and every graph; safe to call twice."""
         self._wait_idle()
         self._graphs.clear()
-        self._shared_in = self._shared_out = None
+        self._shared_in = self._shared_out = self._shared_levels = None
         self._pool = None
         self._module = None
 
@@ -151,37 +157,52 @@ class TorchEngine:
 
     # -- inference --------------------------------------------------------------------
     def __call__(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """``{"image": N×3×H×W float32 on self.device}`` → the kind's outputs
-        (``mask``, ``sr``, or ``regressors`` and ``scores``), float32."""
+        """``{"image": N×3×H×W float32 on self.device}`` (+ ``"levels"`` N×K float32 for
+        a degradation-aware SR module; zeros when missing, ignored by other modules) →
+        the kind's outputs (``mask``, ``sr``, or ``regressors`` and ``scores``), float32."""
         module = self._module
         if module is None:
             raise RuntimeError(f"TorchEngine {self.name!r} is not open")
         image = inputs[INPUT_NAME]
+        levels = None
+        if self._levels:
+            levels = inputs.get(LEVELS_NAME)
+            if levels is None:
+                levels = image.new_zeros((image.shape[0], self._levels))
         if self.device.type == "cpu":
             with torch.inference_mode():
-                results = _as_tuple(module(image))
+                out = module(image) if levels is None else module(image, levels)
+                results = _as_tuple(out)
         else:
-            results = self._run_cuda(module, image)
+            results = self._run_cuda(module, image, levels)
         return dict(zip(self._outputs, results, strict=True))
 
     def prepare_shapes(self, shapes: Sequence[tuple[int, ...]]) -> None:
         """Capture a graph for each input shape now (CUDA with graphs only; a no-op
         otherwise), into the engine's one memory pool, with shared input and output
-        buffers sized for the largest of them. Shapes already captured are kept (a
-        second call for the same frame size captures nothing); the cache then holds at
-        least these. Larger shapes than the shared buffers hold start the cache afresh."""
+        buffers (and, for a degradation-aware SR module, a shared N×K levels buffer)
+        sized for the largest of them. Shapes already captured are kept (a second call
+        for the same frame size captures nothing); the cache then holds at least these.
+        Larger shapes than the shared buffers hold start the cache afresh."""
         module = self._module
         if module is None:
             raise RuntimeError(f"TorchEngine {self.name!r} is not open")
         if self.device.type != "cuda" or not self.cuda_graphs or not shapes:
             return
         largest = max(math.prod(shape) for shape in shapes)
-        if self._shared_in is None or self._shared_in.numel() < largest:
+        most_levels = max(shape[0] for shape in shapes) * self._levels
+        if (self._shared_in is None or self._shared_in.numel() < largest
+                or (self._shared_levels is not None
+                    and self._shared_levels.numel() < most_levels)
+                or (self._levels and self._shared_levels is None)):
             self._wait_idle()  # the graphs read the old buffers: drop them all
             self._graphs.clear()
             self._shared_in = torch.empty(largest, device=self.device, dtype=torch.float16)
             self._shared_out = torch.empty(4 * largest, device=self.device,
                                            dtype=torch.float16)
+            self._shared_levels = (torch.empty(most_levels, device=self.device,
+                                               dtype=torch.float16)
+                                   if self._levels else None)
         self.max_graphs = max(self.max_graphs, len(shapes))
         before, started = len(self._graphs), time.perf_counter()
         for shape in shapes:
@@ -191,18 +212,25 @@ class TorchEngine:
             log.info("%s: %d CUDA graphs ready (%.1f s)", self.name, len(self._graphs),
                      time.perf_counter() - started)
 
-    def _run_cuda(self, module: nn.Module, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def _run_cuda(self, module: nn.Module, image: torch.Tensor,
+                  levels: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         entry = self._graph_for(module, tuple(image.shape)) if self.cuda_graphs else None
         if entry is None:
             with torch.inference_mode():
                 half = image.to(dtype=torch.float16, memory_format=torch.channels_last)
-                return tuple(out.float() for out in _as_tuple(module(half)))
+                if levels is None:
+                    outs = _as_tuple(module(half))
+                else:
+                    outs = _as_tuple(module(half, levels.to(torch.float16)))
+                return tuple(out.float() for out in outs)
         stream = torch.cuda.current_stream(self.device)
         done = self._done
         assert done is not None
         if self._stream is not None and self._stream != stream.cuda_stream:
             stream.wait_event(done)  # the shared buffers were last used on another stream
         entry.static_in.copy_(image)
+        if entry.static_levels is not None and levels is not None:
+            entry.static_levels.copy_(levels)
         entry.graph.replay()
         result = tuple(out.float() for out in entry.static_out)
         done.record(stream)
@@ -250,11 +278,23 @@ class TorchEngine:
             static_in = torch.zeros(shape, device=self.device, dtype=torch.float16)
             static_in = static_in.contiguous(memory_format=torch.channels_last)
         current = torch.cuda.current_stream(self.device)
+        static_levels = None
+        args: tuple[torch.Tensor, ...] = (static_in,)
+        if self._levels:
+            n = shape[0]
+            shared_levels = self._shared_levels
+            if shared_levels is not None and n * self._levels <= shared_levels.numel():
+                static_levels = shared_levels[: n * self._levels].view(n, self._levels)
+                static_levels.zero_()
+            else:
+                static_levels = torch.zeros((n, self._levels), device=self.device,
+                                            dtype=torch.float16)
+            args = (static_in, static_levels)
         side = torch.cuda.Stream(self.device)
         side.wait_stream(current)
         with torch.inference_mode(), torch.cuda.stream(side):
             for _ in range(WARMUP_RUNS):
-                probe = _as_tuple(module(static_in))
+                probe = _as_tuple(module(*args))
         current.wait_stream(side)
         out_shape = tuple(probe[0].shape)
         single = len(probe) == 1 and len(out_shape) == 4
@@ -264,7 +304,7 @@ class TorchEngine:
         graph = torch.cuda.CUDAGraph()
         with torch.inference_mode(), torch.cuda.graph(graph, pool=self._pool,
                                                       capture_error_mode="thread_local"):
-            produced = _as_tuple(module(static_in))
+            produced = _as_tuple(module(*args))
             if fits:  # into the shared output; the graph's own is freed to the pool
                 assert shared_out is not None
                 shared_view = _channels_last_view(shared_out, out_shape)
@@ -274,7 +314,7 @@ class TorchEngine:
             else:
                 static_out = produced
         log.debug("%s: captured a CUDA graph for input %s", self.name, shape)
-        return _Graph(graph, static_in, static_out)
+        return _Graph(graph, static_in, static_out, static_levels)
 
     def _wait_idle(self) -> None:
         """Block until the last replay finished, so its buffers may be reused or freed."""

@@ -290,6 +290,13 @@ def build_plan(onnx_path: Path, precision: str, profile: Profile | None,
         choice = builder.create_optimization_profile()
         choice.set_shape(INPUT_NAME, trt.Dims(list(profile.min)), trt.Dims(list(profile.opt)),
                          trt.Dims(list(profile.max)))
+        for i in range(network.num_inputs):  # e.g. SR ``levels`` N×K: the image's batch
+            extra = network.get_input(i)
+            if extra.name != INPUT_NAME and _has_dynamic_dim(extra.shape):
+                rest = [extra.shape[d] for d in range(1, len(extra.shape))]
+                choice.set_shape(extra.name, trt.Dims([profile.min[0], *rest]),
+                                 trt.Dims([profile.opt[0], *rest]),
+                                 trt.Dims([profile.max[0], *rest]))
         config.add_optimization_profile(choice)
     elif dynamic:
         raise ModelError(f"{onnx_path} has dynamic input shapes but no optimization "

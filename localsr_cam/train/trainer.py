@@ -1,11 +1,16 @@
 """Train a super-resolution U-Net (``localsr-cam train``) and ship it to ``engines/``.
 
-HR photos come from a folder (plain, or DIV2K layout with ``*_HR`` subfolders). Each
-step samples random HR patches (flips, 90° rotations), makes their LR input with
-:func:`degrade` (the same 2× downscale the evaluation uses) and fits the network with
-MSE or L1 and Adam. After each epoch the model is scored on the validation folder
-(PSNR/SSIM on RGB uint8, against bicubic upscaling), the training state is saved as a
-checkpoint (``--resume`` continues from it) and the best epoch's weights are kept. At
+HR photos come from folders (plain, or DIV2K layout with ``*_HR`` subfolders);
+``--holdout`` moves named photos from them to validation. Each step samples random HR
+regions (flips, 90° rotations), degrades them with the camera model of
+:mod:`localsr_cam.measure.degrade` (the one ``eval`` uses; ``--degrade area|bicubic``
+keeps the old clean downscale), estimates the degradation levels of each LR region with
+:func:`localsr_cam.process.estimate.estimate_levels` (as the app does per frame: the net
+learns from estimates, not true values), crops a training patch and fits the network
+with MSE or L1 and Adam. After each epoch the model is scored on the validation images
+under every evaluation suite (PSNR/SSIM on RGB uint8, against bicubic upscaling), the
+training state is saved as a checkpoint (``--resume`` continues from it) and the best
+epoch's weights are kept. At
 the end the best weights are written to ``engines/<model>.pt`` (a plain state dict),
 exported to ``engines/<model>.onnx``, and the manifest entry records config, size,
 cost, sha256, validation figures and the exact command.
@@ -20,7 +25,7 @@ import shlex
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +36,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from localsr_cam.capture.images import crop_even, list_images, load_image
-from localsr_cam.errors import ConfigError, ModelError, SourceError
+from localsr_cam.errors import ConfigError, LocalSRError, ModelError, SourceError
 from localsr_cam.measure import metrics
-from localsr_cam.measure.degradation import degrade
 from localsr_cam.paths import sha256_file, write_atomically
 from localsr_cam.runtime import settings as torch_settings
 from localsr_cam.zoo.artifacts import engines_dir, read_manifest, write_manifest_entry
@@ -43,6 +47,9 @@ from localsr_cam.zoo.registry import DEFAULT_SR_MODEL, model_spec
 
 log = logging.getLogger(__name__)
 
+TRAIN_DEGRADES = ("webcam", "area", "bicubic")
+"""``webcam``: the random camera model of :mod:`localsr_cam.measure.degrade`; ``area`` /
+``bicubic``: a clean 2× downscale (the old recipe)."""
 RECIPE_DEFAULTS: dict[str, Any] = {"loss": "mse", "scheduler": "plateau", "patch": 64,
                                    "batch": 8, "lr": 1e-3, "width": 32}
 """The paper's recipe; a registry entry's ``train_defaults`` override it per model."""
@@ -72,40 +79,63 @@ def to_uint8(tensor: torch.Tensor) -> np.ndarray:
 
 
 class PatchSampler:
-    """Random (LR, HR) training pairs from HR images held in memory.
+    """Random (LR, levels, HR) training triples from HR images held in memory.
 
-    ``batch(n)`` returns ``lr`` n×3×(p/2)×(p/2) and ``hr`` n×3×p×p float32 in [0,1]
-    (RGB), p = ``patch``. Patches start on even pixels, get a random flip and 90°
-    rotation, and the LR side comes from :func:`degrade`. Randomness comes from a torch
-    generator whose state is saved in checkpoints.
+    ``batch(n)`` returns ``lr`` n×3×(p/2)×(p/2), ``levels`` n×K and ``hr`` n×3×p×p
+    float32 (RGB in [0,1]), p = ``patch``. Each sample: an HR region of ``region`` px
+    (≥ p) starting on even pixels, a random flip and 90° rotation, degraded as a whole
+    (``degrade``: ``webcam`` = the random camera model, or a clean ``area``/``bicubic``
+    downscale), its levels estimated on the whole LR region (as on a frame), then a p×p
+    HR / (p/2)² LR patch cut at the same place. Randomness comes from a numpy generator
+    whose state :meth:`state` / :meth:`set_state` save and restore (for checkpoints).
     """
 
-    def __init__(self, images: list[np.ndarray], patch: int, method: str,
-                 generator: torch.Generator) -> None:
+    def __init__(self, images: list[np.ndarray], patch: int, degrade: str, seed: int,
+                 region: int | None = None) -> None:
         self.images = images
         self.patch = patch
-        self.method = method
-        self.gen = generator
+        self.degrade = degrade
+        self.region = max(patch, region or patch)
+        self.rng = np.random.default_rng(seed)
 
-    def _randint(self, high: int) -> int:
-        return int(torch.randint(high, (1,), generator=self.gen))
+    def state(self) -> str:
+        import json
 
-    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        p = self.patch
-        lrs, hrs = [], []
-        for _ in range(n):
-            img = self.images[self._randint(len(self.images))]
-            y = 2 * self._randint((img.shape[0] - p) // 2 + 1)
-            x = 2 * self._randint((img.shape[1] - p) // 2 + 1)
-            hr = img[y: y + p, x: x + p]
-            if self._randint(2):
-                hr = hr[:, ::-1]
-            hr = np.ascontiguousarray(np.rot90(hr, self._randint(4)))
-            lrs.append(degrade(hr, self.method))
-            hrs.append(hr)
+        return json.dumps(self.rng.bit_generator.state)
+
+    def set_state(self, state: str) -> None:
+        import json
+
+        self.rng.bit_generator.state = json.loads(state)
+
+    def _one(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        from localsr_cam.measure import degrade as camera
+        from localsr_cam.process.estimate import estimate_levels
+
+        rng, p = self.rng, self.patch
+        img = self.images[int(rng.integers(len(self.images)))]
+        r = min(self.region, img.shape[0] // 2 * 2, img.shape[1] // 2 * 2)
+        y = 2 * int(rng.integers((img.shape[0] - r) // 2 + 1))
+        x = 2 * int(rng.integers((img.shape[1] - r) // 2 + 1))
+        hr = img[y: y + r, x: x + r]
+        if rng.integers(2):
+            hr = hr[:, ::-1]
+        hr = np.ascontiguousarray(np.rot90(hr, int(rng.integers(4))))
+        if self.degrade == "webcam":
+            sample = camera.degrade(hr, rng)
+        else:
+            sample = camera.apply(hr, camera.DegradeParams(resize=(self.degrade,), clean=True))
+        levels = estimate_levels(sample.lr)
+        py = 2 * int(rng.integers((r - p) // 2 + 1))
+        px = 2 * int(rng.integers((r - p) // 2 + 1))
+        return (sample.lr[py // 2: (py + p) // 2, px // 2: (px + p) // 2], levels,
+                sample.hr[py: py + p, px: px + p])
+
+    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        lrs, levels, hrs = zip(*(self._one() for _ in range(n)), strict=True)
         lr_t = torch.from_numpy(np.stack(lrs)).permute(0, 3, 1, 2).float() / 255.0
         hr_t = torch.from_numpy(np.stack(hrs)).permute(0, 3, 1, 2).float() / 255.0
-        return lr_t, hr_t
+        return lr_t, torch.from_numpy(np.stack(levels)), hr_t
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -126,21 +156,28 @@ def score(sr: np.ndarray, hr: np.ndarray) -> tuple[float, float]:
     return metrics.psnr(hr, sr), metrics.ssim(hr, sr)
 
 
-def evaluate(model: nn.Module, images: list[tuple[str, np.ndarray]], method: str,
-             crop: int = 0) -> dict[str, Any]:
-    """Validation figures of ``model`` vs bicubic (cv2.INTER_CUBIC) on RGB uint8 images.
+def evaluate_suite(model: nn.Module, images: list[tuple[str, np.ndarray]], suite: str,
+                   crop: int = 0) -> dict[str, Any]:
+    """Validation figures of ``model`` vs bicubic (cv2.INTER_CUBIC) under one suite.
 
-    Each HR image is centre-cropped to ``crop`` (0: whole image) and to even size,
-    degraded with ``method`` and super-resolved. Returns ``{"per_image": [...], "mean":
+    Each RGB uint8 HR image is centre-cropped to ``crop`` (0: whole image) and to even
+    size, degraded by ``suite`` (seed :func:`~localsr_cam.measure.degrade.image_seed`),
+    its levels estimated on the LR
+    image, and super-resolved. Returns ``{"per_image": [...], "mean": {...}, "worst":
     {...}}`` with keys psnr, ssim, bicubic_psnr, bicubic_ssim, gain_db.
     """
+    from localsr_cam.measure.degrade import degrade_suite, image_seed
+    from localsr_cam.process.estimate import estimate_levels
+
     model.eval()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, full in images:
-        hr = np.ascontiguousarray(crop_even(center_crop(full, crop)))
-        lr = degrade(hr, method)
+        hr_in = np.ascontiguousarray(crop_even(center_crop(full, crop)))
+        sample = degrade_suite(hr_in, suite, image_seed(suite, hr_in))
+        hr, lr = sample.hr, sample.lr
+        levels = torch.from_numpy(estimate_levels(lr))[None]
         with torch.no_grad():
-            sr = to_uint8(model(to_tensor(lr)))
+            sr = to_uint8(model(to_tensor(lr), levels))
         bic = cv2.resize(lr, (hr.shape[1], hr.shape[0]), interpolation=cv2.INTER_CUBIC)
         psnr, ssim = score(sr, hr)
         bpsnr, bssim = score(bic, hr)
@@ -149,7 +186,45 @@ def evaluate(model: nn.Module, images: list[tuple[str, np.ndarray]], method: str
                      "gain_db": round(psnr - bpsnr, 3)})
     mean = {key: round(float(np.mean([r[key] for r in rows])), 4)
             for key in ("psnr", "ssim", "bicubic_psnr", "bicubic_ssim", "gain_db")}
-    return {"per_image": rows, "mean": mean}
+    worst = min(rows, key=lambda r: r["gain_db"])
+    return {"per_image": rows, "mean": mean,
+            "worst": {"image": worst["image"], "gain_db": worst["gain_db"]}}
+
+
+def evaluate(model: nn.Module, images: list[tuple[str, np.ndarray]], suites: Sequence[str],
+             crop: int = 0) -> dict[str, Any]:
+    """:func:`evaluate_suite` for each suite, plus the selection ``score``: the mean gain
+    over suites, plus the worst image's shortfall below −0.1 dB (any suite), so that a
+    model that helps on average but loses somewhere ranks lower."""
+    by_suite = {suite: evaluate_suite(model, images, suite, crop) for suite in suites}
+    mean_gain = float(np.mean([r["mean"]["gain_db"] for r in by_suite.values()]))
+    worst = min(r["worst"]["gain_db"] for r in by_suite.values())
+    return {"suites": by_suite, "mean_gain_db": round(mean_gain, 4),
+            "worst_gain_db": worst, "score": round(mean_gain + min(0.0, worst + 0.1), 4)}
+
+
+def split_holdout(train_dirs: Sequence[Path], val_dirs: Sequence[Path],
+                  holdout: str) -> tuple[list[Path], list[Path]]:
+    """(training files, validation files): every image of ``train_dirs`` except the
+    comma-separated ``holdout`` names, which join the images of ``val_dirs``. A holdout
+    name found in no train folder is a ConfigError (a typo would train on it)."""
+    names = {n.strip() for n in holdout.split(",") if n.strip()}
+    train = [p for d in train_dirs for p in list_images(d)]
+    missing = names - {p.name for p in train}
+    if missing:
+        raise ConfigError(f"--holdout names not in the train folders: {', '.join(sorted(missing))}")
+    val = [p for d in val_dirs for p in list_images(d)] + [p for p in train if p.name in names]
+    return [p for p in train if p.name not in names], val
+
+
+def _log_to(path: Path) -> None:
+    """Also append this module's log records to ``path`` (once per path)."""
+    for handler in log.handlers:
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == path:
+            return
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
 
 
 # --------------------------------------------------------------------------- options
@@ -160,18 +235,27 @@ class TrainOptions:
     """What ``localsr-cam train`` was asked to do (see :mod:`localsr_cam.cli.train`).
 
     ``None`` for ``width``, ``loss``, ``scheduler``, ``lr``, ``patch``, ``batch`` means
-    the model's registry default. ``command``: the argument list, recorded in the
-    manifest entry so a shipped model says how it was made.
+    the model's registry default. ``train_dir``/``val_dir``: one folder or several;
+    ``holdout``: comma-separated file names in the train folders used for validation
+    instead. ``levels``: degradation levels fed to the net (0: blind). ``region``: the
+    HR region degraded and estimated per training sample (0: 1.5× the patch).
+    ``val_suites``: comma-separated evaluation suites (or ``all``). ``force``: ship even
+    a model that does not beat bicubic and the shipped one. ``command``: the argument
+    list, recorded in the manifest entry so a shipped model says how it was made.
     """
 
-    train_dir: Path
-    val_dir: Path
+    train_dir: Path | tuple[Path, ...]
+    val_dir: Path | tuple[Path, ...]
     model: str = DEFAULT_SR_MODEL
     width: int | None = None
     depth: int = 2
     dropout: float = 0.1
     no_residual: bool = False
-    degrade: str = "area"
+    degrade: str = "webcam"
+    levels: int = 3
+    region: int = 0
+    holdout: str = ""
+    val_suites: str = "all"
     loss: str | None = None
     scheduler: str | None = None
     lr: float | None = None
@@ -188,8 +272,13 @@ class TrainOptions:
     work_dir: Path = Path(".cache/train")
     out_dir: Path | None = None
     no_export: bool = False
+    force: bool = False
     quiet: bool = False
     command: tuple[str, ...] = ()
+
+
+def _folders(value: Path | Sequence[Path]) -> tuple[Path, ...]:
+    return (Path(value),) if isinstance(value, str | Path) else tuple(Path(v) for v in value)
 
 
 @dataclass
@@ -203,10 +292,16 @@ class Settings:
     lr: float
     patch: int
     batch: int
+    region: int = 0
+    train_dirs: tuple[Path, ...] = ()
+    val_dirs: tuple[Path, ...] = ()
+    val_suites: tuple[str, ...] = field(default_factory=tuple)
 
 
 def resolve(options: TrainOptions) -> Settings:
     """Fill in the model's defaults and check the values; a bad one is a ConfigError."""
+    from localsr_cam.measure.degrade import suite_names
+
     args = options
     spec = model_spec(args.model)
     if not spec.trainable:
@@ -226,11 +321,22 @@ def resolve(options: TrainOptions) -> Settings:
         raise ConfigError("--batch, --epochs, --iters and --lr must be positive")
     if args.time_budget is not None and args.time_budget <= 0:
         raise ConfigError("--time-budget must be positive minutes")
+    if args.levels < 0:
+        raise ConfigError(f"--levels must be 0 or more (got {args.levels})")
+    if args.degrade not in TRAIN_DEGRADES:
+        raise ConfigError(f"--degrade must be one of {', '.join(TRAIN_DEGRADES)} "
+                          f"(got {args.degrade!r})")
+    region = args.region or patch * 3 // 2 // 2 * 2
+    if region < patch or region % 2:
+        raise ConfigError(f"--region must be even and at least --patch (got {region})")
+    suites = tuple(n for part in args.val_suites.split(",") if part.strip()
+                   for n in suite_names(part.strip()))
     flags = {"width": width, "depth": args.depth, "dropout": args.dropout,
-             "residual": not args.no_residual}
+             "residual": not args.no_residual, "levels": args.levels}
     config = spec.train_config(**flags) if spec.train_config else {"width": width}
     return Settings(args, config, args.loss or d["loss"], args.scheduler or d["scheduler"],
-                    lr, patch, batch)
+                    lr, patch, batch, region, _folders(args.train_dir),
+                    _folders(args.val_dir), suites)
 
 
 def _make_scheduler(name: str, optimizer: torch.optim.Optimizer, total_epochs: int) -> Any:
@@ -243,7 +349,8 @@ def _make_scheduler(name: str, optimizer: torch.optim.Optimizer, total_epochs: i
 
 def _load_checkpoint(path: Path, rebuild: str) -> dict[str, Any]:
     ckpt = safe_torch_load(path, rebuild)
-    keys = {"model", "optimizer", "scheduler", "epoch", "best", "best_state", "config", "rng"}
+    keys = {"model", "optimizer", "scheduler", "epoch", "best", "best_state", "config",
+            "sampler_rng"}
     if not isinstance(ckpt, dict) or not keys <= set(ckpt):
         raise ModelError(f"{path} is not a training checkpoint of `localsr-cam train`; "
                          f"start again without --resume (`{rebuild}`)")
@@ -252,8 +359,9 @@ def _load_checkpoint(path: Path, rebuild: str) -> dict[str, Any]:
 
 def train(options: TrainOptions) -> dict[str, Any]:
     """Train as ``options`` say; returns a summary. Writes checkpoints and (unless
-    ``no_export``) the engines files and manifest entry. ``threads`` applies to this
-    run only: torch's thread count is restored after it."""
+    ``no_export``) the engines files and manifest entry, or the work dir's copy when the
+    model is not better than what ships. ``threads`` applies to this run only: torch's
+    thread count is restored after it."""
     resolved = resolve(options)
     count = options.threads if options.threads > 0 else torch.get_num_threads()
     with torch_settings.threads(count):
@@ -268,10 +376,12 @@ def _train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
     args = settings.args
     spec = model_spec(args.model)
     torch.manual_seed(args.seed)
-    train_imgs = [read_rgb(p, settings.patch) for p in list_images(args.train_dir)]
-    val_imgs = [(p.name, read_rgb(p)) for p in list_images(args.val_dir)]
-    gen = torch.Generator().manual_seed(args.seed)
-    sampler = PatchSampler(train_imgs, settings.patch, args.degrade, gen)
+    train_paths, val_paths = split_holdout(settings.train_dirs, settings.val_dirs,
+                                           args.holdout)
+    train_imgs = [read_rgb(p, settings.patch) for p in train_paths]
+    val_imgs = [(p.name, read_rgb(p)) for p in val_paths]
+    sampler = PatchSampler(train_imgs, settings.patch, args.degrade, args.seed,
+                           settings.region)
 
     model = build_model(args.model, **settings.config)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
@@ -280,6 +390,7 @@ def _train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
     start_epoch, best, best_epoch = 0, -math.inf, -1
     best_state = {k: v.clone() for k, v in model.state_dict().items()}
     elapsed_before = 0.0
+    history: list[dict[str, Any]] = []
     init_info: dict[str, Any] | None = None
     if args.init is not None:
         init_info = _init_from(model, args.init, spec.build_command,
@@ -293,19 +404,23 @@ def _train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
-        gen.set_state(ckpt["rng"])
+        sampler.set_state(ckpt["sampler_rng"])
         start_epoch, best = int(ckpt["epoch"]), float(ckpt["best"])
         best_epoch = int(ckpt.get("best_epoch", -1))
         best_state = ckpt["best_state"]
         elapsed_before = float(ckpt.get("elapsed_s", 0.0))
+        history = list(ckpt.get("history", []))
         log.info("resumed from %s at epoch %d (best val PSNR %.3f)", args.resume,
                  start_epoch, best)
 
     work = args.work_dir / args.model
     work.mkdir(parents=True, exist_ok=True)
+    _log_to(work / "train.log")
+    log.info("training on %d images, validating on %d (%s) under %s", len(train_imgs),
+             len(val_imgs), ", ".join(n for n, _ in val_imgs), ", ".join(settings.val_suites))
+
     t0 = time.monotonic() - elapsed_before
     epoch_times: list[float] = []
-    history = []
     for epoch in range(start_epoch, args.epochs):
         t_epoch = time.monotonic()
         model.train()
@@ -313,34 +428,37 @@ def _train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
         bar = tqdm(range(args.iters), desc=f"{args.model} epoch {epoch + 1}/{args.epochs}",
                    disable=args.quiet, leave=False, file=sys.stderr)
         for _ in bar:
-            lr_t, hr_t = sampler.batch(settings.batch)
-            loss = loss_fn(model(lr_t), hr_t)
+            lr_t, levels_t, hr_t = sampler.batch(settings.batch)
+            loss = loss_fn(model(lr_t, levels_t), hr_t)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             running += loss.item()
             bar.set_postfix(loss=f"{running / (bar.n + 1):.5f}")
         bar.close()
-        val = evaluate(model, val_imgs, args.degrade, args.val_crop)["mean"]
+        report = evaluate(model, val_imgs, settings.val_suites, args.val_crop)
         if settings.scheduler == "cosine":
             scheduler.step()
         else:
-            scheduler.step(val["psnr"])
-        if val["psnr"] > best:
-            best, best_epoch = val["psnr"], epoch + 1
+            scheduler.step(report["score"])
+        if report["score"] > best:
+            best, best_epoch = report["score"], epoch + 1
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         epoch_times.append(time.monotonic() - t_epoch)
         elapsed = time.monotonic() - t0
+        gains = {k: v["mean"]["gain_db"] for k, v in report["suites"].items()}
+        worsts = {k: v["worst"]["gain_db"] for k, v in report["suites"].items()}
         history.append({"epoch": epoch + 1, "loss": round(running / args.iters, 6),
-                        "val_psnr": val["psnr"], "val_gain_db": val["gain_db"],
-                        "lr": optimizer.param_groups[0]["lr"]})
-        log.info("epoch %d: loss %.5f, val PSNR %.3f (bicubic %.3f, %+.3f dB), SSIM %.4f, "
-                 "%.0fs", epoch + 1, running / args.iters, val["psnr"], val["bicubic_psnr"],
-                 val["gain_db"], val["ssim"], elapsed)
+                        "val_score": report["score"], "val_gain_db": gains,
+                        "val_worst_db": worsts, "lr": optimizer.param_groups[0]["lr"]})
+        log.info("epoch %d: loss %.5f, val score %.3f; gain/worst dB %s; %.0fs", epoch + 1,
+                 running / args.iters, report["score"],
+                 ", ".join(f"{k} {gains[k]:+.2f}/{worsts[k]:+.2f}" for k in gains), elapsed)
         ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "best": best,
                 "best_epoch": best_epoch, "best_state": best_state,
-                "config": settings.config, "rng": gen.get_state(), "elapsed_s": elapsed}
+                "config": settings.config, "sampler_rng": sampler.state(),
+                "elapsed_s": elapsed, "history": history}
         _save(ckpt, work / "last.pt")
         if args.time_budget is not None and \
                 elapsed + max(epoch_times) > args.time_budget * 60 and epoch + 1 < args.epochs:
@@ -350,15 +468,21 @@ def _train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
     duration = time.monotonic() - t0
     model.load_state_dict(best_state)
     model.eval()
-    summary: dict[str, Any] = {"best_epoch": best_epoch, "best_val_psnr": best,
+    summary: dict[str, Any] = {"best_epoch": best_epoch, "best_val_score": best,
                                "duration_s": round(duration, 1), "history": history,
-                               "init": init_info}
+                               "init": init_info,
+                               "epochs_done": epoch_done(start_epoch, history)}
     _save(best_state, work / "best.pt")
     if not args.no_export:
         out = args.out_dir or engines_dir()
         summary["entry"] = ship(model, args.model, out, val_imgs, settings, argv, summary,
-                                count_params(model), macs_per_lr_pixel(model))
+                                count_params(model), macs_per_lr_pixel(model), work)
     return summary
+
+
+def epoch_done(start_epoch: int, history: Sequence[dict[str, Any]]) -> int:
+    """Epochs trained so far (a resumed run that trained none still has its past)."""
+    return max([start_epoch, *(int(h["epoch"]) for h in history)])
 
 
 def _init_from(model: nn.Module, path: Path, rebuild: str, out: Path,
@@ -370,7 +494,13 @@ def _init_from(model: nn.Module, path: Path, rebuild: str, out: Path,
     """
     state = read_state_dict(path, rebuild)
     try:
-        model.load_state_dict(state)
+        # a net trained without levels may start a degradation-aware one: its FiLM
+        # layers are missing and stay at their identity start
+        result = model.load_state_dict(state, strict=False)
+        if result.unexpected_keys or any(not k.startswith("film.")
+                                         for k in result.missing_keys):
+            raise RuntimeError(f"missing {result.missing_keys}, unexpected "
+                               f"{result.unexpected_keys}")
     except RuntimeError as exc:
         raise ModelError(f"{path} does not fit this model's config "
                          f"({str(exc).strip().splitlines()[0]}); check the model flags") from None
@@ -394,23 +524,88 @@ def _save(obj: Any, path: Path) -> None:
 PARITY_LIMIT = 1e-4
 """Largest |ONNX Runtime − PyTorch| on [0,1] images a shipped export may have."""
 
+BACKUP_DIR = ".replaced"
+"""Folder inside the engines folder where replaced weights, ONNX and manifest entries
+are kept (``<model>-<UTC time>.{pt,onnx,json}``); git-ignored."""
+
+
+def _shipped_model(name: str, out: Path) -> nn.Module | None:
+    """The model now shipped in ``out`` (None when there is none or it does not load)."""
+    spec = model_spec(name)
+    assert spec.weights is not None
+    path = out / spec.weights
+    if not path.exists():
+        return None
+    entry = read_manifest(out).get(name, {})
+    try:
+        model = build_model(name, **(entry.get("config", {}) if isinstance(entry, dict)
+                                     else {}))
+        model.load_state_dict(read_state_dict(path, spec.build_command))
+    except (LocalSRError, RuntimeError) as exc:
+        log.warning("the shipped %s does not load (%s); comparing with bicubic only", path,
+                    exc)
+        return None
+    return model.eval()
+
+
+def ship_decision(new: dict[str, Any], shipped: dict[str, Any] | None) -> tuple[bool, str]:
+    """Whether a trained model may replace the shipped one, and why (one line).
+
+    ``new`` / ``shipped``: :func:`evaluate` reports on the same images and suites. The
+    new model must beat bicubic (mean gain > 0 under every suite) and the shipped model
+    (a higher selection score), if there is one.
+    """
+    losing = [s for s, r in new["suites"].items() if r["mean"]["gain_db"] <= 0]
+    if losing:
+        gains = ", ".join(f"{new['suites'][s]['mean']['gain_db']:+.3f}" for s in losing)
+        return False, (f"it does not beat bicubic under {', '.join(losing)} "
+                       f"(mean gain {gains} dB)")
+    if shipped is not None and new["score"] <= shipped["score"]:
+        return False, (f"its validation score {new['score']:+.3f} does not beat the shipped "
+                       f"model's {shipped['score']:+.3f}")
+    what = "bicubic" if shipped is None else \
+        f"bicubic and the shipped model (score {shipped['score']:+.3f})"
+    return True, f"it beats {what} with score {new['score']:+.3f}"
+
+
+def _backup(paths: Sequence[Path], entry: Any, out: Path, name: str) -> Path:
+    """Copy the files about to be replaced (and their manifest entry) to BACKUP_DIR."""
+    import json
+    import shutil
+
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    folder = out / BACKUP_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        if path.exists():
+            shutil.copy2(path, folder / f"{name}-{stamp}{path.suffix}")
+    if entry:
+        (folder / f"{name}-{stamp}.json").write_text(json.dumps(entry, indent=2) + "\n")
+    return folder
+
 
 def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.ndarray]],
          settings: Settings, argv: Sequence[str], summary: dict[str, Any], params: int,
-         macs: float) -> dict[str, Any]:
-    """Write ``<out>/<model>.pt`` and ``.onnx`` and the manifest entry; returns the entry.
+         macs: float, work: Path | None = None) -> dict[str, Any]:
+    """Write ``<out>/<model>.pt`` and ``.onnx`` and the manifest entry — only when the
+    model is better; returns the entry (with ``"shipped"``: true or false).
 
-    The slow or fallible steps (export, parity, validation) run before any shipped file
-    is touched; then the weights, the ONNX and the manifest entry are written in that
-    order, so an interruption never leaves new weights beside an old manifest config.
-    An export whose ONNX Runtime output differs from PyTorch by more than
-    ``PARITY_LIMIT`` is refused. The validation figures are on whole val images.
+    The slow or fallible steps (export, parity, validation of the new and the shipped
+    model on the val images — whole, or ``--val-crop`` centre crops as in the epochs —
+    under every ``--val-suites`` suite) run before any
+    shipped file is touched. Unless :func:`ship_decision` allows it (or ``--force``),
+    the files go to ``work`` instead and a warning says why. Otherwise the old files and
+    entry are copied to ``<out>/.replaced/`` and the weights, the ONNX and the manifest
+    entry are written in that order, so an interruption never leaves new weights beside
+    an old manifest config. An export whose ONNX Runtime output differs from PyTorch by
+    more than ``PARITY_LIMIT`` is refused.
     """
+    from localsr_cam.process.estimate import LEVEL_NAMES
     from localsr_cam.zoo.export import export_sr_onnx, parity
 
+    args = settings.args
     spec = model_spec(name)
     assert spec.weights is not None and spec.onnx is not None
-    weights, onnx_path = out / spec.weights, out / spec.onnx
     staged = out / f".{spec.onnx}.new"
     try:
         export_sr_onnx(model, staged)
@@ -418,11 +613,28 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
         if worst > PARITY_LIMIT:
             raise ModelError(f"the exported {spec.onnx} differs from PyTorch by {worst:.2g} "
                              f"(limit {PARITY_LIMIT:g}); nothing was shipped")
-        val = evaluate(model, val_imgs, settings.args.degrade, crop=0)
+        val = evaluate(model, val_imgs, settings.val_suites, crop=args.val_crop)
+        old_model = _shipped_model(name, out)
+        old = None if old_model is None else evaluate(old_model, val_imgs,
+                                                      settings.val_suites, args.val_crop)
+        ok, why = ship_decision(val, old)
+        if args.force and not ok:
+            ok, why = True, f"--force, although {why}"
+        target = out if ok else (work or args.work_dir / name)
+        target.mkdir(parents=True, exist_ok=True)
+        weights, onnx_path = target / spec.weights, target / spec.onnx
+        if ok:
+            _backup([weights, onnx_path], read_manifest(out).get(name), out, name)
         _save({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
-        os.replace(staged, onnx_path)
+        if ok:
+            os.replace(staged, onnx_path)  # atomic within the engines folder
+        else:
+            import shutil
+
+            shutil.move(staged, onnx_path)  # the work dir may be on another file system
     finally:
         staged.unlink(missing_ok=True)
+    k = int(settings.config.get("levels", 0))
     entry = {
         "kind": "sr", "scale": 2, "architecture": type(model).__name__,
         "config": dict(settings.config), "params": params,
@@ -430,23 +642,52 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
         "files": {"weights": {"file": spec.weights, "sha256": sha256_file(weights)},
                   "onnx": {"file": spec.onnx, "sha256": sha256_file(onnx_path)}},
         "onnx": {"input": "image", "output": "sr", "opset": 17,
+                 **({"levels_input": "levels", "levels": list(LEVEL_NAMES[:k])} if k else {}),
                  "dynamic_axes": ["batch", "height", "width"],
                  "ort_vs_torch_max_abs": float(f"{worst:.3g}")},
-        "validation": {"data": str(settings.args.val_dir), "degrade": settings.args.degrade,
-                       "metric_space": "RGB uint8, whole image, data_range 255",
-                       "baseline": "bicubic (cv2.INTER_CUBIC)", **val},
+        "validation": {"data": [str(d) for d in settings.val_dirs],
+                       "holdout": sorted(n.strip() for n in args.holdout.split(",")
+                                         if n.strip()),
+                       "images": [n for n, _ in val_imgs],
+                       "suites": {s: {"mean": r["mean"], "worst": r["worst"],
+                                      "per_image": r["per_image"]}
+                                  for s, r in val["suites"].items()},
+                       "mean_gain_db": val["mean_gain_db"],
+                       "worst_gain_db": val["worst_gain_db"], "score": val["score"],
+                       "shipped_before": None if old is None else {
+                           "score": old["score"],
+                           "mean_gain_db": {s: r["mean"]["gain_db"]
+                                            for s, r in old["suites"].items()}},
+                       "metric_space": "RGB uint8, data_range 255, "
+                                       + (f"centre {args.val_crop} px crops"
+                                          if args.val_crop else "whole images"),
+                       "baseline": "bicubic (cv2.INTER_CUBIC)",
+                       "levels": "estimated per image (localsr_cam.process.estimate)"},
         "training": {"command": "localsr-cam train " + shlex.join(argv),
-                     "data": str(settings.args.train_dir), "loss": settings.loss,
+                     "data": [str(d) for d in settings.train_dirs],
+                     "recipe": {"degradation": args.degrade
+                                + (" (localsr_cam.measure.degrade.sample_params)"
+                                   if args.degrade == "webcam" else " clean downscale"),
+                                "levels": "estimated on each degraded LR region "
+                                          f"({settings.region} px HR) by estimate_levels",
+                                "region": settings.region},
+                     "loss": settings.loss,
                      "optimizer": f"Adam lr={settings.lr}", "scheduler": settings.scheduler,
                      "patch": settings.patch, "batch": settings.batch,
-                     "steps": summary["history"][-1]["epoch"] * settings.args.iters
-                     if summary["history"] else 0,
-                     "best_epoch": summary["best_epoch"], "seed": settings.args.seed,
+                     "steps": summary["epochs_done"] * args.iters,
+                     "best_epoch": summary["best_epoch"], "seed": args.seed,
                      "duration_s": summary["duration_s"],
                      **({"init": summary["init"]} if summary.get("init") else {})},
+        "shipped": ok, "ship_decision": why,
     }
-    write_manifest_entry(name, entry, out)
-    log.info("shipped %s: val PSNR %.3f dB (bicubic %.3f, %+.3f dB), SSIM %.4f; parity %.2g",
-             name, val["mean"]["psnr"], val["mean"]["bicubic_psnr"], val["mean"]["gain_db"],
-             val["mean"]["ssim"], worst)
+    if ok:
+        write_manifest_entry(name, entry, out)
+        log.info("shipped %s to %s: %s; parity %.2g", name, out, why, worst)
+    else:
+        import json
+
+        write_atomically(target / f"{name}.manifest-entry.json",
+                         (json.dumps(entry, indent=2, sort_keys=True) + "\n").encode())
+        log.warning("NOT shipped %s: %s; the model is in %s (pass --force to ship it "
+                    "anyway)", name, why, target)
     return entry

@@ -1,9 +1,11 @@
 """Export networks to ONNX (the one exporter of the project) and check them.
 
 Every exported graph follows the engine contract: input ``image`` (N×3×H×W float32 RGB
-in [0,1]), output ``mask`` or ``sr``; opset 17, TorchScript exporter, one self-contained
-file (no external data). Super-resolution graphs have dynamic batch, height and width;
-segmenters a fixed input. onnxruntime is imported only inside the functions that need it.
+in [0,1]) and, for a degradation-aware SR net, ``levels`` (N×K float32, see
+:mod:`localsr_cam.process.estimate`), output ``mask`` or ``sr``; opset 17, TorchScript
+exporter, one self-contained file (no external data). Super-resolution graphs have dynamic
+batch, height and width; segmenters a fixed input. onnxruntime is imported only inside the
+functions that need it.
 """
 
 from __future__ import annotations
@@ -28,12 +30,19 @@ log = logging.getLogger(__name__)
 
 OPSET = 17
 INPUT_NAME = "image"
+LEVELS_NAME = "levels"
 OUTPUT_NAME = "sr"
 
 
+def num_levels(model: nn.Module) -> int:
+    """K, the degradation levels ``model`` takes (0: image only)."""
+    return int(getattr(model, "levels", 0) or 0)
+
+
 def onnx_bytes(model: nn.Module, input_hw: tuple[int, int], output: str,
-               dynamic: bool) -> bytes:
-    """``model`` (put in eval mode) as ONNX bytes for a 1×3×H×W ``image`` input.
+               dynamic: bool, levels: int = 0) -> bytes:
+    """``model`` (put in eval mode) as ONNX bytes for a 1×3×H×W ``image`` input (and,
+    when ``levels`` K > 0, a second input ``levels``, 1×K, dynamic batch).
 
     TorchScript exporter (``dynamo=False``): at opset 17 it gives a plain graph, where the
     dynamo exporter emits opset 18 and cannot convert it down. ``dynamic``: batch,
@@ -47,11 +56,18 @@ def onnx_bytes(model: nn.Module, input_hw: tuple[int, int], output: str,
         axes = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
                 output: {0: "batch", 2: "height2", 3: "width2"}}
     sample = torch.rand(1, 3, *input_hw) if dynamic else torch.zeros(1, 3, *input_hw)
+    args: tuple[torch.Tensor, ...] = (sample,)
+    names = [INPUT_NAME]
+    if levels:
+        args += (torch.rand(1, levels),)
+        names.append(LEVELS_NAME)
+        if axes is not None:
+            axes[LEVELS_NAME] = {0: "batch"}
     with tempfile.TemporaryDirectory(prefix="localsr-onnx-") as tmp, \
             warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
         scratch = Path(tmp) / "model.onnx"
-        torch.onnx.export(model, (sample,), str(scratch), input_names=[INPUT_NAME],
+        torch.onnx.export(model, args, str(scratch), input_names=names,
                           output_names=[output], dynamic_axes=axes, opset_version=OPSET,
                           dynamo=False, do_constant_folding=True)
         return scratch.read_bytes()
@@ -60,12 +76,15 @@ def onnx_bytes(model: nn.Module, input_hw: tuple[int, int], output: str,
 def export_sr_onnx(model: nn.Module, path: Path, sample_hw: tuple[int, int] = (48, 64)) -> None:
     """Write super-resolution ``model`` as ONNX to ``path`` (atomically), with dynamic
     batch, height and width; ``sample_hw`` is only the tracing example's size. A model
-    with an ``export_module()`` is exported as that equivalent graph (faster in ORT)."""
+    with an ``export_module()`` is exported as that equivalent graph (faster in ORT). A
+    degradation-aware model (``model.levels`` K > 0) gets the ``levels`` input too."""
     model = model.eval()
+    k = num_levels(model)
     export_module = getattr(model, "export_module", None)
     if export_module is not None:
         model = export_module()
-    write_atomically(Path(path), onnx_bytes(model, sample_hw, OUTPUT_NAME, dynamic=True))
+    write_atomically(Path(path), onnx_bytes(model, sample_hw, OUTPUT_NAME, dynamic=True,
+                                            levels=k))
     log.info("exported %s to %s", type(model).__name__, path)
 
 
@@ -79,16 +98,22 @@ def ort_session(path: Path | bytes, threads: int = 2) -> Any:
 def parity(model: nn.Module, onnx_path: Path,
            sizes: Iterable[tuple[int, int]] = ((1, 1), (3, 5), (17, 33), (48, 64)),
            seed: int = 0) -> float:
-    """Largest |ONNX Runtime − PyTorch| over random [0,1] inputs of the given h×w sizes."""
+    """Largest |ONNX Runtime − PyTorch| over random [0,1] inputs (and levels) of the
+    given h×w sizes."""
     session = ort_session(onnx_path, threads=1)
     gen = torch.Generator().manual_seed(seed)
     worst = 0.0
     model = model.eval()
+    k = num_levels(model)
     for h, w in sizes:
         image = torch.rand(1, 3, h, w, generator=gen)
+        levels = torch.rand(1, k, generator=gen) * 2
         with torch.no_grad():
-            expected = model(image).numpy()
-        got = session.run([OUTPUT_NAME], {INPUT_NAME: image.numpy()})[0]
+            expected = (model(image, levels) if k else model(image)).numpy()
+        feed = {INPUT_NAME: image.numpy()}
+        if k:
+            feed[LEVELS_NAME] = levels.numpy()
+        got = session.run([OUTPUT_NAME], feed)[0]
         if got.shape != expected.shape:
             raise ModelError(f"{onnx_path}: ONNX output {got.shape} != PyTorch "
                              f"{expected.shape} for input {h}x{w}")
@@ -105,6 +130,9 @@ def time_ort(session: Any, h: int, w: int, repeats: int = 20, warmup: int = 3,
     """
     image = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
     feed = {INPUT_NAME: image}
+    for node in session.get_inputs():
+        if node.name == LEVELS_NAME:
+            feed[LEVELS_NAME] = np.full((1, node.shape[1]), 0.5, np.float32)
     for _ in range(warmup):
         session.run([OUTPUT_NAME], feed)
     times = []

@@ -72,14 +72,19 @@ def build_paper_unet(**config: Any) -> nn.Module:
     return _construct(PaperUNet, "paper", config)
 
 
-def fast_unet_config(width: int, depth: int, **_: Any) -> dict[str, Any]:
-    """FastUNet's constructor arguments from the training flags it uses."""
-    return {"width": width, "depth": depth}
+def fast_unet_config(width: int, depth: int, levels: int = 0, **_: Any) -> dict[str, Any]:
+    """FastUNet's constructor arguments from the training flags it uses (``levels`` K > 0:
+    degradation-aware, FiLM-conditioned on K levels)."""
+    config: dict[str, Any] = {"width": width, "depth": depth}
+    return {**config, "levels": levels} if levels else config
 
 
-def paper_unet_config(width: int, dropout: float, residual: bool, **_: Any) -> dict[str, Any]:
-    """PaperUNet's constructor arguments from the training flags it uses."""
-    return {"width": width, "dropout": dropout, "residual": residual}
+def paper_unet_config(width: int, dropout: float, residual: bool, levels: int = 0,
+                      **_: Any) -> dict[str, Any]:
+    """PaperUNet's constructor arguments from the training flags it uses (``levels`` as
+    for :func:`fast_unet_config`)."""
+    config: dict[str, Any] = {"width": width, "dropout": dropout, "residual": residual}
+    return {**config, "levels": levels} if levels else config
 
 
 def load_selfie(name: str, weights: Path, config: Mapping[str, Any]) -> nn.Module:

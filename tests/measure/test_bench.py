@@ -87,6 +87,34 @@ def test_all_modes_side_by_side_with_ratios(tmp_path):
     assert report["ratios"]["local_over_full_upscale_ms"] > 0
 
 
+@needs_fast
+def test_flicker_figure_and_estimate_stage(tmp_path, capsys):
+    out = tmp_path / "local.json"
+    assert main(["--mode", "local", "--frames", "6", "--warmup", "2", "--input", "320x180",
+                 "--no-progress", "--json", str(out), "--flicker", "8"]) == 0
+    report = json.loads(out.read_text())
+    flicker = report["flicker"]
+    assert flicker["frames"] == 6 and flicker["region_fraction"] > 0.05
+    assert flicker["ratio"] == pytest.approx(flicker["ours_std"] / flicker["bicubic_std"],
+                                             rel=1e-3)
+    assert flicker["bicubic_std"] > 0.5  # the noise is there to be measured
+    assert report["modes"]["local"]["stages_ms"]["estimate"] > 0
+    assert "Flicker (static scene" in capsys.readouterr().out
+
+
+def test_noise_frames_and_temporal_std():
+    import numpy as np
+
+    from localsr_cam.measure.flicker import noisy_frames, temporal_std
+
+    clean = np.full((40, 50, 3), 128, np.uint8)
+    frames = noisy_frames(clean, 30, sigma=4.0)
+    region = np.ones((40, 50), bool)
+    assert not np.array_equal(frames[0], frames[1])
+    assert 2.0 < temporal_std(frames, region) < 4.5  # luma 4, chroma less, per channel
+    assert temporal_std([clean] * 5, region) == 0.0
+
+
 def test_unwritable_json_fails_before_work(tmp_path, capsys):
     code = main(["--mode", "bicubic", "--json", str(tmp_path / "no" / "such" / "dir.json")])
     assert code == 2

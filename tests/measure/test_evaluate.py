@@ -244,10 +244,46 @@ def test_main_writes_json_markdown_and_figures(folder: Path, tmp_path: Path,
         recompute_increase(report, "local", "psnr"))
     assert "Algorithm 1" in out_md.read_text()
     pngs = sorted(p.name for p in figs.iterdir())
-    assert pngs == ["000_img0.png", "001_img1.png", "002_img2.png", "percent_increase.png"]
+    assert pngs == ["000_img0.png", "000_img0_face.png", "001_img1.png", "001_img1_face.png",
+                    "002_img2.png", "002_img2_face.png", "percent_increase.png"]
     for name in pngs:
         picture = cv2.imread(str(figs / name))
         assert picture is not None and picture.shape[1] > 300
+
+
+def test_degrade_all_reports_every_suite_and_a_summary_table(
+        folder: Path, tmp_path: Path, fake_open: FakeOpen,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    out_json, figs = tmp_path / "all.json", tmp_path / "figs"
+    assert main(["--images", str(folder), "--degrade", "all", "--json", str(out_json),
+                 "--figures", str(figs)]) == 0
+    report = json.loads(out_json.read_text())
+    suites = ["area", "bicubic", "webcam", "lossy", "lowlight"]
+    assert list(report["suites"]) == suites and fake_open.calls == [("fast", "auto", "auto")]
+    for suite in suites:
+        images = report["suites"][suite]["images"]
+        gains = {img["name"]: img["methods"]["full"]["psnr"] - img["methods"]["bicubic"]["psnr"]
+                 for img in images}
+        cell = report["summary"]["full"][suite]
+        assert cell["mean_gain_db"] == pytest.approx(np.mean(list(gains.values())))
+        assert cell["worst_gain_db"] == pytest.approx(min(gains.values()))
+        assert gains[cell["worst_image"]] == pytest.approx(min(gains.values()))
+        assert (figs / suite / "000_img0_face.png").exists()
+    assert main(["--images", str(folder), "--degrade", "all"]) == 0
+    table = capsys.readouterr().out
+    assert "| method | area | bicubic | webcam | lossy | lowlight |" in table
+
+
+def test_face_box_sits_on_the_top_of_the_mask() -> None:
+    from localsr_cam.measure.figures import face_box
+
+    mask = np.zeros((100, 200), np.float32)
+    mask[40:100, 120:160] = 1.0  # a person on the right, 40 px wide, top of head at row 40
+    x0, y0, x1, y1 = face_box(mask, (400, 200), side=60)
+    assert (x1 - x0, y1 - y0) == (60, 60)
+    face_y = 2 * (40 + 0.6 * 40)  # HR row of the face centre
+    assert x0 <= 2 * 140 <= x1 and y0 <= face_y < y1 and y0 > 80
+    assert face_box(None, (400, 200), side=60) == (170, 70, 230, 130)
 
 
 def test_main_without_outputs_prints_the_table(folder: Path, fake_open: FakeOpen,
@@ -321,22 +357,25 @@ def test_help_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
 # -- the real pieces -------------------------------------------------------------------------
 
 
-def test_the_shared_degradation_is_a_2x_downscale(folder: Path) -> None:
-    from localsr_cam.measure.degradation import degrade
-
+def test_training_degrade_is_a_2x_downscale(folder: Path) -> None:
     hr = read(folder / "img0.png")
-    area = degrade(hr, "area")
+    target, area = evaluate._degrade_for("area")(hr)
+    assert np.array_equal(target, hr)
     assert area.shape == (24, 32, 3) and area.dtype == np.uint8
     assert np.abs(area.astype(int) - halve(hr).astype(int)).max() <= 1  # the 2×2 mean
-    cubic = degrade(hr, "bicubic")
+    _, cubic = evaluate._degrade_for("bicubic")(hr)
     assert cubic.shape == (24, 32, 3) and not np.array_equal(cubic, area)
+    _, lossy = evaluate._degrade_for("lossy")(hr)
+    assert not np.array_equal(lossy, area)
+    first, again = evaluate._degrade_for("webcam")(hr), evaluate._degrade_for("webcam")(hr)
+    assert np.array_equal(first[1], again[1])  # seeded by the image: the same each run
 
 
 def test_the_command_line_offers_every_degradation_and_only_those() -> None:
     from localsr_cam.cli.evaluate import DEGRADE_CHOICES
-    from localsr_cam.measure.degradation import DEGRADE_METHODS
+    from localsr_cam.measure.degrade import SUITE_NAMES
 
-    assert tuple(DEGRADE_METHODS) == DEGRADE_CHOICES
+    assert tuple(SUITE_NAMES) == DEGRADE_CHOICES
 
 
 def test_processor_outputs_with_the_bicubic_model(folder: Path) -> None:

@@ -146,3 +146,25 @@ def test_unsafe_or_wrong_weights_are_refused(content: str, engines: Path) -> Non
     message = str(info.value)
     assert "bad.pt" in message and "localsr-cam train --model fast" in message
     assert "\n" not in message
+
+
+def test_film_starts_as_the_identity_and_levels_then_steer_the_output():
+    import torch
+
+    from localsr_cam.models.unet import FastUNet, PaperUNet
+
+    torch.manual_seed(0)
+    for blind, aware in ((FastUNet(16, 1), FastUNet(16, 1, levels=3)),
+                         (PaperUNet(8, dropout=0.0), PaperUNet(8, dropout=0.0, levels=3))):
+        for p in blind.parameters():
+            torch.nn.init.normal_(p, std=0.1)
+        missing = aware.load_state_dict(blind.state_dict(), strict=False).missing_keys
+        assert missing and all(k.startswith("film.") for k in missing)
+        image, levels = torch.rand(2, 3, 12, 14), torch.rand(2, 3)
+        with torch.no_grad():
+            assert torch.allclose(aware.eval()(image, levels), blind.eval()(image), atol=1e-6)
+            torch.nn.init.normal_(aware.film.out.weight, std=0.5)
+            a = aware(image, levels)
+            b = aware(image, levels.flip(0))
+        assert float((a - b).abs().max()) > 1e-3  # each sample reads its own levels
+        assert aware.config()["levels"] == 3 and "levels" not in blind.config()

@@ -84,6 +84,25 @@ def test_sr_in_tiles_equals_sr_in_one_piece_and_bounds_the_engine_input(monkeypa
     assert seen[-1] == (12, 12) and len(seen) == 12  # 4 × 3 tiles, each reported
 
 
+def test_every_tile_is_told_the_same_frame_levels(monkeypatch):
+    from localsr_cam.process.estimate import estimate_levels
+
+    image = np.random.default_rng(2).integers(0, 256, (150, 200, 3), np.uint8)
+    config = PipelineConfig(model=ModelConfig(model="fast", segmenter="selfie",
+                                              backend="cpu"),
+                            blend=BlendConfig(ema=0.0, full_frame=True))
+    sr = BicubicSR()
+    monkeypatch.setattr(processor_module, "split", functools.partial(
+        tiling.split, tile=64, margin=16, max_pixels=64 * 64))
+    with FrameProcessor(config, engine_factory=EngineBox(DiscSegmenter(), sr)) as proc:
+        process_image(proc, image)
+    assert len(sr.levels) == 12
+    expected = estimate_levels(image)
+    for told in sr.levels:
+        assert told is not None and told.shape == (1, 3)
+        assert np.allclose(told[0].numpy(), expected)
+
+
 def test_tiles_cover_the_box_once():
     box = (10, 20, 210, 170)
     tiles = tiling.split(box, tile=64, margin=16, max_pixels=0)

@@ -157,3 +157,24 @@ def test_a_level_on_a_tiled_box_gives_the_untiled_picture(monkeypatch):
         (tiled,) = run(processor, [image])
     assert len(box.sr.shapes) > 1 and tiled.sr == "fresh" and tiled.box == whole.box
     assert np.array_equal(tiled.image, whole.image)
+
+
+@pytest.mark.parametrize("quality", ["head", "face"])
+def test_a_partial_level_still_tells_sr_the_whole_frame_levels(quality):
+    from localsr_cam.process.estimate import estimate_levels
+
+    box = engines()
+    image = noise(3)
+    with FrameProcessor(config(quality), engine_factory=box) as processor:
+        (out,) = run(processor, [image])
+    assert out.level == quality and out.sr == "fresh" and "estimate" in out.stages_ms
+    (told,) = box.sr.levels
+    assert told is not None and told.shape == (1, 3)
+    assert np.allclose(told[0].numpy(), estimate_levels(image))
+
+
+def test_plain_level_estimates_no_levels():
+    box = engines()
+    with FrameProcessor(config("plain"), engine_factory=box) as processor:
+        (out,) = run(processor, [noise(0)])
+    assert "estimate" not in out.stages_ms and box.sr.levels == []

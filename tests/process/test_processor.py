@@ -210,6 +210,38 @@ def test_maskrcnn_segmenter_runs_through_the_processor_with_random_weights():
         assert np.array_equal(out.image, plain(image))
 
 
+def test_sr_is_told_the_frame_levels_estimated_once_and_smoothed_over_time():
+    from localsr_cam.process.estimate import estimate_levels
+    from localsr_cam.process.processor import LEVELS_EMA
+
+    engines = EngineBox()
+    rng = np.random.default_rng(1)
+    base = cv2.GaussianBlur(frame(160, 96), (0, 0), 3.0)
+    clean = base.copy()
+    noisy = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+    with FrameProcessor(config(), engine_factory=engines) as processor:
+        processor.prepare((160, 96))
+
+        def process(image: np.ndarray, index: int):
+            # front/back at no level: every frame computed (a still scene's SR would be
+            # reused by process(), and the engine not called)
+            return processor.back(processor.front(CapturedFrame(image, index, 0.0)))
+
+        first = process(clean, 0)
+        process(noisy, 1)
+        assert "estimate" in first.stages_ms
+        processor.reset()
+        process(noisy, 2)
+    got = [lv for lv in engines.sr.levels]
+    assert len(got) == 3 and all(lv is not None and lv.shape == (1, 3) for lv in got)
+    clean_lv, noisy_lv = estimate_levels(clean), estimate_levels(noisy)
+    assert np.allclose(got[0][0].numpy(), clean_lv)  # the first frame as it is
+    expected = clean_lv + LEVELS_EMA * (noisy_lv - clean_lv)  # then an EMA
+    assert np.allclose(got[1][0].numpy(), expected, atol=1e-6)
+    assert np.allclose(got[2][0].numpy(), noisy_lv)  # reset forgets the history
+    assert noisy_lv[0] > clean_lv[0] + 0.3
+
+
 def test_stage_timer_uses_wall_time_on_the_cpu():
     import time
 

@@ -26,11 +26,12 @@ PARITY_GOAL_DB = 0.05
 MODELS_KIND = {"fast": "sr", "selfie": "segment"}
 
 
-def random_fast_unet(seed: int = 0, scale: float = 0.3) -> torch.nn.Module:
-    """A FastUNet with small random weights: a bilinear upscale plus a visible residual."""
+def random_fast_unet(seed: int = 0, scale: float = 0.3, levels: int = 0) -> torch.nn.Module:
+    """A FastUNet with small random weights: a bilinear upscale plus a visible residual
+    (``levels`` K > 0: degradation-aware, FiLM weights random too)."""
     from localsr_cam.models.unet import FastUNet
 
-    model = FastUNet()
+    model = FastUNet(levels=levels)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for parameter in model.parameters():
@@ -74,6 +75,32 @@ def test_cuda_fp16_graphs_match_cpu_fp32():
         assert engine.graph_shapes == [(1, 3, 64, 96)]
     assert got.dtype == torch.float32 and got.device.type == "cuda"
     assert float((got.cpu() - expected).abs().max()) < 2e-2
+
+
+def test_cuda_graphs_read_the_levels_given_to_each_replay():
+    """A degradation-aware SR module: the graphs (prepared up front, sharing one levels
+    buffer) see each call's levels, and zeros when told none, as the CPU module does."""
+    module = random_fast_unet(levels=3, scale=1.0)
+    shapes = [(1, 3, 48, 64), (1, 3, 64, 96)]
+    images = [torch.rand(shape) for shape in shapes]
+    told = [torch.tensor([[0.8, 0.5, 0.3]]), torch.tensor([[0.1, 0.0, 1.2]]), None]
+    with TorchEngine("fast", "cuda", kind="sr", module=random_fast_unet(levels=3, scale=1.0)
+                     ) as engine:
+        engine.prepare_shapes(shapes)
+        assert engine.graph_shapes == shapes
+        for image in images:
+            outputs = []
+            for levels in told:
+                inputs = {"image": image.cuda()}
+                if levels is not None:
+                    inputs["levels"] = levels.cuda()
+                outputs.append(engine(inputs)["sr"].cpu())
+            for got, levels in zip(outputs, told, strict=True):
+                with torch.inference_mode():
+                    want = module(image, torch.zeros(1, 3) if levels is None else levels)
+                assert float((got - want).abs().max()) < 2e-2
+            assert float((outputs[0] - outputs[1]).abs().max()) > 0.05  # levels matter
+        assert engine.graph_shapes == shapes  # no capture on the per-frame path
 
 
 def test_graph_cache_is_bounded_and_least_recently_used_goes():

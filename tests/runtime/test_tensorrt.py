@@ -146,11 +146,12 @@ class Recorder:
     profiles: list[tuple] = dataclasses.field(default_factory=list)
     timing_in: list[bytes] = dataclasses.field(default_factory=list)
     pool: list[int] = dataclasses.field(default_factory=list)
+    extra_profiles: list[tuple] = dataclasses.field(default_factory=list)
     builds: int = 0
 
 
 def fake_tensorrt(rec: Recorder, input_shape=(-1, 3, -1, -1), parse_ok=True,
-                  build_ok=True, timing_matches=True) -> types.ModuleType:
+                  build_ok=True, timing_matches=True, levels_shape=None) -> types.ModuleType:
     """A module with the slice of the TensorRT 10 API that trt_build uses."""
     trt = types.ModuleType("tensorrt")
     trt.__version__ = "10.99.0"  # type: ignore[attr-defined]
@@ -191,13 +192,19 @@ def fake_tensorrt(rec: Recorder, input_shape=(-1, 3, -1, -1), parse_ok=True,
 
     class Profile:
         def set_shape(self, name, lo, opt, hi):
-            self.shapes = (name, tuple(lo), tuple(opt), tuple(hi))
+            if name == "image":
+                self.shapes = (name, tuple(lo), tuple(opt), tuple(hi))
+            else:
+                rec.extra_profiles.append((name, tuple(lo), tuple(opt), tuple(hi)))
 
     class Network:
-        num_inputs = 1
+        inputs = [("image", input_shape)] + ([("levels", levels_shape)] if levels_shape
+                                             else [])
+        num_inputs = len(inputs)
 
         def get_input(self, index):
-            return types.SimpleNamespace(shape=Dims(input_shape))
+            name, shape = self.inputs[index]
+            return types.SimpleNamespace(name=name, shape=Dims(shape))
 
     class Builder:
         def __init__(self, logger):
@@ -246,6 +253,16 @@ def use_fake_trt(monkeypatch):
                             lambda: ("10.99.0", "Fake GPU", "9.0"))
         return rec
     return install
+
+
+def test_the_profile_covers_a_levels_input_with_the_image_batch(use_fake_trt, tmp_path):
+    rec = use_fake_trt(levels_shape=(-1, 3))
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"onnx")
+    trt_build.build_plan(onnx, "fp16", SR_PROFILE)
+    assert rec.profiles == [("image", SR_PROFILE.min, SR_PROFILE.opt, SR_PROFILE.max)]
+    batch = SR_PROFILE.min[0], SR_PROFILE.opt[0], SR_PROFILE.max[0]
+    assert rec.extra_profiles == [("levels", (batch[0], 3), (batch[1], 3), (batch[2], 3))]
 
 
 def test_build_plan_sets_fp16_profile_and_keeps_the_timing_cache(use_fake_trt, tmp_path):

@@ -17,8 +17,13 @@ from localsr_cam.cli import train as train_cli
 from localsr_cam.cli.main import build_parser
 from localsr_cam.cli.main import main as cli_main
 from localsr_cam.errors import ConfigError, SourceError
-from localsr_cam.measure.degradation import degrade
-from localsr_cam.train.trainer import TrainOptions, train
+from localsr_cam.train.trainer import (
+    PatchSampler,
+    TrainOptions,
+    ship_decision,
+    split_holdout,
+    train,
+)
 from localsr_cam.zoo.export import parity
 from localsr_cam.zoo.loading import load_model
 
@@ -59,16 +64,46 @@ def _args(data: tuple[Path, Path], tmp_path: Path, *extra: str) -> list[str]:
             "--out-dir", str(tmp_path / "engines"), "--quiet", "--threads", "1", *extra]
 
 
-def test_degrade_crops_to_even_and_halves() -> None:
-    hr = _image(0, 31, 45)
-    for method in ("area", "bicubic"):
-        lr = degrade(hr, method)
-        assert lr.shape == (15, 22, 3) and lr.dtype == np.uint8
-    assert crop_even(hr).shape == (30, 44, 3)
-    flat = np.full((4, 4, 3), 7, np.uint8)
-    assert (degrade(flat, "area") == 7).all()
+def test_sampler_gives_lr_levels_hr_and_replays_from_its_state() -> None:
+    images = [np.ascontiguousarray(_image(i)[:, :, ::-1]) for i in range(2)]
+    sampler = PatchSampler(images, patch=32, degrade="webcam", seed=3, region=48)
+    state = sampler.state()
+    lr, levels, hr = sampler.batch(5)
+    assert lr.shape == (5, 3, 16, 16) and hr.shape == (5, 3, 32, 32)
+    assert levels.shape == (5, 3) and levels.dtype == torch.float32
+    assert float(lr.min()) >= 0.0 and float(lr.max()) <= 1.0
+    again = PatchSampler(images, patch=32, degrade="webcam", seed=99, region=48)
+    again.set_state(state)
+    lr2, levels2, hr2 = again.batch(5)
+    assert torch.equal(lr, lr2) and torch.equal(levels, levels2) and torch.equal(hr, hr2)
+    clean = PatchSampler(images, patch=32, degrade="area", seed=3).batch(2)
+    # a clean area downscale: the LR patch is the 2x2 mean of the HR patch
+    pooled = torch.nn.functional.avg_pool2d(clean[2] * 255, 2)
+    assert float((clean[0] * 255 - pooled).abs().max()) <= 0.5 + 1e-3
+    assert crop_even(_image(0, 31, 45)).shape == (30, 44, 3)
+
+
+def test_holdout_moves_named_images_to_validation(data: tuple[Path, Path],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    train_paths, val_paths = split_holdout([data[0]], [data[1]], "1.png, 2.png")
+    assert [p.name for p in train_paths] == ["0.png"]
+    assert [p.name for p in val_paths] == ["v.png", "1.png", "2.png"]
     with pytest.raises(ConfigError):
-        degrade(hr, "nearest")
+        split_holdout([data[0]], [data[1]], "nothere.png")
+
+
+def _report(gains: dict[str, float], score: float) -> dict[str, object]:
+    return {"suites": {k: {"mean": {"gain_db": g}} for k, g in gains.items()}, "score": score}
+
+
+def test_ship_decision_needs_bicubic_and_the_shipped_model_beaten() -> None:
+    good = _report({"area": 1.0, "lossy": 0.6}, 0.8)
+    assert ship_decision(good, None)[0]
+    assert ship_decision(good, _report({"area": 0.8, "lossy": 0.1}, 0.45))[0]
+    ok, why = ship_decision(good, _report({"area": 1.2, "lossy": 0.7}, 0.95))
+    assert not ok and "shipped" in why
+    ok, why = ship_decision(_report({"area": 1.0, "lossy": -0.1}, 0.45), None)
+    assert not ok and "lossy" in why
 
 
 def test_list_images_accepts_div2k_layout(tmp_path: Path) -> None:
@@ -91,16 +126,51 @@ def test_short_training_lowers_the_loss(data: tuple[Path, Path], tmp_path: Path)
 
 def test_training_ships_weights_onnx_and_manifest(data: tuple[Path, Path], tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    argv = _args(data, tmp_path, "--model", "fast", "--epochs", "1", "--depth", "1")
+    argv = _args(data, tmp_path, "--model", "fast", "--epochs", "1", "--depth", "1",
+                 "--force", "--seed", "4")
     assert main(argv) == 0
     out = tmp_path / "engines"
     entry = json.loads((out / "manifest.json").read_text())["fast"]
-    assert entry["config"] == {"width": 16, "depth": 1}
+    assert entry["config"] == {"width": 16, "depth": 1, "levels": 3}
     assert entry["training"]["command"].startswith("localsr-cam train ")
-    assert set(entry["validation"]["mean"]) >= {"psnr", "ssim", "bicubic_psnr", "bicubic_ssim"}
+    assert entry["training"]["seed"] == 4 and entry["training"]["recipe"]["degradation"]
+    assert entry["onnx"]["levels"] == ["noise", "jpeg", "blur"]
+    suites = entry["validation"]["suites"]
+    assert set(suites) == {"area", "bicubic", "webcam", "lossy", "lowlight"}
+    assert set(suites["area"]["mean"]) >= {"psnr", "ssim", "bicubic_psnr", "gain_db"}
     monkeypatch.setenv("LOCALSR_ENGINES", str(out))
     model = load_model("fast")
     assert parity(model, out / "fast_unet.onnx", sizes=[(3, 5), (17, 33)]) <= 1e-4
+
+
+def test_a_tiny_training_does_not_replace_a_better_shipped_model(
+        data: tuple[Path, Path], tmp_path: Path) -> None:
+    """A 2-iteration train must leave engines/ alone (and say where its model went);
+    --force replaces it and keeps a backup."""
+    from localsr_cam.models.unet import FastUNet
+
+    out = tmp_path / "engines"
+    out.mkdir()
+    # "shipped": plain bilinear upscaling (FastUNet's zero-residual start) ...
+    torch.save(FastUNet(width=16, depth=1).state_dict(), out / "fast_unet.pt")
+    (out / "manifest.json").write_text(json.dumps(
+        {"fast": {"config": {"width": 16, "depth": 1}}}))
+    before = (out / "fast_unet.pt").read_bytes()
+    # ... and a model of 2 steps at a huge learning rate: worse than that and bicubic
+    argv = _args(data, tmp_path, "--model", "fast", "--depth", "1", "--epochs", "1",
+                 "--iters", "2", "--lr", "0.05")
+    assert main(argv) == 0
+    assert (out / "fast_unet.pt").read_bytes() == before
+    assert not (out / "fast_unet.onnx").exists()
+    assert "config" in json.loads((out / "manifest.json").read_text())["fast"]
+    work = tmp_path / "work" / "fast"
+    assert (work / "fast_unet.pt").exists() and (work / "fast_unet.onnx").exists()
+    entry = json.loads((work / "fast.manifest-entry.json").read_text())
+    assert entry["shipped"] is False and "bicubic" in entry["ship_decision"]
+    assert main([*argv, "--force"]) == 0
+    assert (out / "fast_unet.pt").read_bytes() != before
+    backups = sorted(p.name for p in (out / ".replaced").iterdir())
+    assert any(n.endswith(".pt") for n in backups) and any(n.endswith(".json") for n in backups)
 
 
 def test_resume_continues_from_a_checkpoint(data: tuple[Path, Path], tmp_path: Path) -> None:
@@ -110,7 +180,7 @@ def test_resume_continues_from_a_checkpoint(data: tuple[Path, Path], tmp_path: P
     again = _args(data, tmp_path, "--model", "fast", "--epochs", "2", "--no-export",
                   "--resume", str(ckpt))
     summary = train(parse_args(again))
-    assert [row["epoch"] for row in summary["history"]] == [2]
+    assert [row["epoch"] for row in summary["history"]] == [1, 2]  # the past is kept
 
 
 class _Exploit:

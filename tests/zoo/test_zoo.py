@@ -140,9 +140,11 @@ def test_train_builds_its_config_from_the_registry_entry(toy, tmp_path):
     assert settings.config == {"width": 6}  # no train_config: the width only
     assert isinstance(build_model("toy", **settings.config), ToyUpscaler)
     fast = resolve(TrainOptions(tmp_path, tmp_path, model="fast", depth=3))
-    assert fast.config == {"width": 16, "depth": 3} and fast.loss == "l1"
+    assert fast.config == {"width": 16, "depth": 3, "levels": 3} and fast.loss == "l1"
+    blind = resolve(TrainOptions(tmp_path, tmp_path, model="fast", levels=0))
+    assert blind.config == {"width": 16, "depth": 2}  # no levels: a blind net
     paper = resolve(TrainOptions(tmp_path, tmp_path, model="paper", no_residual=True))
-    assert paper.config == {"width": 32, "dropout": 0.1, "residual": False}
+    assert paper.config == {"width": 32, "dropout": 0.1, "residual": False, "levels": 3}
     assert paper.loss == "mse"
 
 

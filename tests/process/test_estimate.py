@@ -1,0 +1,91 @@
+"""The per-frame degradation estimator ranks degraded above clean input, and is cheap."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from localsr_cam.measure import degrade as D
+from localsr_cam.process.estimate import NUM_LEVELS, LevelSmoother, estimate_levels
+
+log = logging.getLogger(__name__)
+
+
+def _frame(seed: int = 0, h: int = 360, w: int = 640) -> np.ndarray:
+    """A photo-like LR frame: flat areas, edges and fine texture (uint8 RGB)."""
+    rng = np.random.default_rng(seed)
+    base = cv2.resize(rng.random((6, 10, 3)).astype(np.float32), (w, h),
+                      interpolation=cv2.INTER_CUBIC) * 150 + 50
+    yy, xx = np.mgrid[0:h, 0:w]
+    base[(xx // 37 + yy // 37) % 3 == 0] += 30  # edges off the 8-px grid
+    tex = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 0.7)[..., None]
+    base[: h // 2] += tex[: h // 2] * 10
+    return D.to_uint8(base)
+
+
+def test_noise_level_ranks_and_matches_sigma_on_flat_input() -> None:
+    clean = _frame()
+    rng = np.random.default_rng(1)
+    levels = [estimate_levels(D.to_uint8(clean + rng.standard_normal(clean.shape) * s))[0]
+              for s in (0, 2, 5, 10)]
+    assert levels == sorted(levels) and levels[0] < levels[1] < levels[3]
+    flat = np.full((360, 640, 3), 120, np.float32)
+    for sigma in (3.0, 8.0):
+        noisy = D.to_uint8(flat + rng.standard_normal(flat.shape) * sigma)
+        assert estimate_levels(noisy)[0] * 10 == pytest.approx(sigma, rel=0.15)
+
+
+def test_jpeg_blockiness_ranks_unblocked_below_blocked() -> None:
+    clean = _frame(2)
+    plain = estimate_levels(clean)[1]
+    q90 = estimate_levels(D.jpeg(clean, 90, "420", bgr=False))[1]
+    q50 = estimate_levels(D.jpeg(clean, 50, "420", bgr=False))[1]
+    assert plain < q50 and q90 < q50 and plain < 0.15 and q50 > 0.2
+    # the grid must be the frame's: the same JPEG shifted by 3 px reads as unblocked
+    shifted = D.jpeg(clean, 50, "420", bgr=False)[3:, 3:]
+    assert estimate_levels(shifted)[1] < 0.5 * q50
+
+
+def test_blur_level_ranks_sharp_below_blurred() -> None:
+    hr = cv2.resize(_frame(3), (1280, 720), interpolation=cv2.INTER_CUBIC)
+    hr[::2] = np.clip(hr[::2].astype(int) + 25, 0, 255).astype(np.uint8)  # fine detail
+    values = [estimate_levels(D.apply(hr, D.DegradeParams(blur_sigma=(s, s))).lr)[2]
+              for s in (0.0, 0.8, 1.5)]
+    assert values[0] < values[1] < values[2]
+
+
+def test_rgb_and_bgr_and_small_frames() -> None:
+    frame = _frame(4)
+    assert np.array_equal(estimate_levels(frame), estimate_levels(frame[:, :, ::-1]))
+    assert estimate_levels(frame[:10, :10]).tolist() == [0.0] * NUM_LEVELS
+    small = estimate_levels(frame[:48, :48])
+    assert small.shape == (NUM_LEVELS,) and np.isfinite(small).all()
+
+
+def test_smoother_is_an_ema_that_resets() -> None:
+    smoother = LevelSmoother(alpha=0.5)
+    assert smoother.update(np.array([1.0, 0, 0])).tolist() == [[1.0, 0, 0]]
+    out = smoother.update(np.array([0.0, 1.0, 0]))
+    assert out.shape == (1, 3) and out.tolist() == [[0.5, 0.5, 0]]
+    out[0, 0] = 9  # the caller owns the returned array
+    assert smoother.update(np.array([0.0, 1.0, 0])).tolist() == [[0.25, 0.75, 0]]
+    smoother.reset()
+    assert smoother.update(np.array([2.0, 2, 2])).tolist() == [[2.0, 2, 2]]
+    with pytest.raises(ValueError):
+        LevelSmoother(alpha=0.0)
+
+
+def test_cost_at_640x360_is_logged() -> None:
+    """Not a speed goal (that is in `bench`); it logs the cost and checks the frame
+    is only read."""
+    frame = _frame(5)
+    copy = frame.copy()
+    start = time.perf_counter()
+    for _ in range(20):
+        estimate_levels(frame)
+    log.info("estimate_levels at 640x360: %.3f ms", (time.perf_counter() - start) / 20 * 1e3)
+    assert np.array_equal(frame, copy)
