@@ -108,7 +108,7 @@ class DeadlineController:
                  up_hold_s: float = 3.0, probation_s: float = 5.0, max_backoff: int = 8,
                  settle_s: float = 0.4, warmup_s: float = 0.5, min_late: int = 3,
                  memory_half_life_s: float = 5.0,
-                 down_fraction: float = 0.9, up_fraction: float = 0.82,
+                 down_fraction: float = 1.0, up_fraction: float = 0.92,
                  late_share: float = 0.07, max_drops: int = 3, smoothing: float = 0.15,
                  drops: Callable[[], int] | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
