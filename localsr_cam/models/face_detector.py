@@ -394,22 +394,11 @@ def load_tflite(source: Path | bytes) -> FaceDetector:
     Raises :class:`ModelError` with one line when the file is missing, truncated,
     corrupt, or not this architecture.
     """
-    label = str(source) if isinstance(source, Path) else "the .tflite data"
-    try:
-        data = source.read_bytes() if isinstance(source, Path) else bytes(source)
-    except OSError as exc:
-        raise ModelError(f"cannot read {label}: {exc.strerror or exc}") from exc
-    try:
+    def build(data: bytes) -> tuple[FaceDetector, str]:
         graph = read_tflite(data)
-        model = model_from_graph(graph)
-    except ModelError:
-        raise
-    except Exception as exc:  # flatbuffer readers raise anything on garbage
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelError(f"{label} is not a usable full-range face detector .tflite "
-                         f"(truncated or corrupt?): {reason}") from exc
-    log.debug("loaded %s: %d convolutions", label, len(graph.convs))
-    return model
+        return model_from_graph(graph), f"{len(graph.convs)} convolutions"
+
+    return tflite_graph.load_model(source, "full-range face detector", build)
 
 
 def load_state_dict(path: Path) -> FaceDetector:

@@ -42,6 +42,7 @@ from torch import nn
 
 from localsr_cam.errors import ModelError
 from localsr_cam.models.tflite_graph import constant as _constant
+from localsr_cam.models.tflite_graph import load_model
 from localsr_cam.models.tflite_graph import op_name as _op_name
 
 log = logging.getLogger(__name__)
@@ -410,22 +411,12 @@ def load_tflite(source: Path | bytes) -> SelfieSegmenter:
     Raises :class:`ModelError` with one line when the file is missing, truncated,
     corrupt, or not this architecture.
     """
-    label = str(source) if isinstance(source, Path) else "the .tflite data"
-    try:
-        data = source.read_bytes() if isinstance(source, Path) else bytes(source)
-    except OSError as exc:
-        raise ModelError(f"cannot read {label}: {exc.strerror or exc}") from exc
-    try:
+    def build(data: bytes) -> tuple[SelfieSegmenter, str]:
         graph = read_tflite(data)
-        model = model_from_graph(graph)
-    except ModelError:
-        raise
-    except Exception as exc:  # flatbuffer readers raise anything on garbage
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelError(f"{label} is not a usable selfie segmenter .tflite "
-                         f"(truncated or corrupt?): {reason}") from exc
-    log.debug("loaded %s: input %s, %d layers", label, graph.input_shape, len(graph.layers))
-    return model
+        return (model_from_graph(graph),
+                f"input {graph.input_shape}, {len(graph.layers)} layers")
+
+    return load_model(source, "selfie segmenter", build)
 
 
 def load_state_dict(path: Path, name: str) -> SelfieSegmenter:

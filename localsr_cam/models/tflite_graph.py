@@ -15,9 +15,18 @@ the model loaders turn those into :class:`~localsr_cam.errors.ModelError`.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
+
+from localsr_cam.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+Built = TypeVar("Built")
 
 #: TFLite's fused activation codes we support, by name.
 ACTIVATIONS = {0: "none", 1: "relu", 3: "relu6"}
@@ -207,3 +216,29 @@ def ops(data: bytes) -> list[str]:
     model = open_model(data)
     graph = model.Subgraphs(0)
     return [op_name(model, graph.Operators(k)) for k in range(graph.OperatorsLength())]
+
+
+def load_model(source: Path | bytes, what: str,
+               build: Callable[[bytes], tuple[Built, str]]) -> Built:
+    """Read a ``.tflite`` (path or bytes) and build a module from it with ``build``
+    (bytes → the module and a short description for the log).
+
+    Raises :class:`ModelError` with one line when the file is missing, truncated,
+    corrupt, or not the architecture ``build`` expects; ``what`` names it ("selfie
+    segmenter") in that line.
+    """
+    label = str(source) if isinstance(source, Path) else "the .tflite data"
+    try:
+        data = source.read_bytes() if isinstance(source, Path) else bytes(source)
+    except OSError as exc:
+        raise ModelError(f"cannot read {label}: {exc.strerror or exc}") from exc
+    try:
+        model, detail = build(data)
+    except ModelError:
+        raise
+    except Exception as exc:  # flatbuffer readers raise anything on garbage
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(f"{label} is not a usable {what} .tflite "
+                         f"(truncated or corrupt?): {reason}") from exc
+    log.debug("loaded %s: %s", label, detail)
+    return model
