@@ -29,6 +29,7 @@ from typing import Any
 from localsr_cam import paths
 from localsr_cam.errors import ModelError
 from localsr_cam.zoo import artifacts, registry, selfie_fetch
+from localsr_cam.zoo.litert import run_tflite
 
 log = logging.getLogger(__name__)
 
@@ -81,36 +82,19 @@ def verification_batch() -> Any:
 def run_litert(tflite: bytes, images: Any) -> dict[str, Any] | None:
     """LiteRT's raw outputs ``{"regressors": N×2304×16, "scores": N×2304×1}`` (torch
     float32) for ``images`` (N×3×192×192), or ``None`` without ``ai_edge_litert``."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
+    outputs = run_tflite(tflite, images)
+    if outputs is None:
         return None
-    import torch
-
-    interpreter = Interpreter(model_content=tflite)
-    interpreter.allocate_tensors()
-    source = interpreter.get_input_details()[0]["index"]
-    by_name = {"Identity": "regressors", "Identity_1": "scores"}
-    targets = {by_name[d["name"]]: d["index"] for d in interpreter.get_output_details()}
-    outputs: dict[str, list[Any]] = {role: [] for role in OUTPUTS}
-    for image in images:
-        interpreter.set_tensor(source, image[None].permute(0, 2, 3, 1).contiguous().numpy())
-        interpreter.invoke()
-        for role in OUTPUTS:
-            outputs[role].append(torch.from_numpy(interpreter.get_tensor(targets[role]).copy()))
-    return {role: torch.cat(values) for role, values in outputs.items()}
+    return {"regressors": outputs["Identity"], "scores": outputs["Identity_1"]}
 
 
 def run_onnx(onnx_model: bytes, images: Any, threads: int = 2) -> dict[str, Any]:
     """ONNX Runtime (CPU) raw outputs for the whole batch ``images`` in one call."""
-    import onnxruntime as ort
     import torch
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.log_severity_level = 3
-    session = ort.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
-    results = session.run(list(OUTPUTS), {"image": images.numpy()})
+    from localsr_cam.runtime.ort import cpu_session
+
+    results = cpu_session(onnx_model, threads).run(list(OUTPUTS), {"image": images.numpy()})
     return {role: torch.from_numpy(value) for role, value in zip(OUTPUTS, results, strict=True)}
 
 

@@ -41,6 +41,7 @@ import numpy as np
 from localsr_cam import paths
 from localsr_cam.errors import ModelError
 from localsr_cam.zoo import artifacts, registry
+from localsr_cam.zoo.litert import run_tflite
 
 log = logging.getLogger(__name__)
 
@@ -267,22 +268,11 @@ def verification_batch(size: tuple[int, int]) -> Any:
 def run_litert(tflite: bytes, images: Any) -> Any | None:
     """LiteRT's probabilities (N×1×H×W torch float32) for ``images`` (N×3×H×W), or
     ``None`` when ``ai_edge_litert`` is not installed."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
+    outputs = run_tflite(tflite, images)
+    if outputs is None:
         return None
-    import torch
-
-    interpreter = Interpreter(model_content=tflite)
-    interpreter.allocate_tensors()
-    source = interpreter.get_input_details()[0]["index"]
-    target = interpreter.get_output_details()[0]["index"]
-    outputs = []
-    for image in images:
-        interpreter.set_tensor(source, image[None].permute(0, 2, 3, 1).contiguous().numpy())
-        interpreter.invoke()
-        outputs.append(torch.from_numpy(interpreter.get_tensor(target).copy()))
-    return torch.cat(outputs).permute(0, 3, 1, 2).contiguous()
+    (probabilities,) = outputs.values()  # the one output, N×H×W×1
+    return probabilities.permute(0, 3, 1, 2).contiguous()
 
 
 def run_onnx(onnx_model: bytes, images: Any, threads: int = 2) -> Any:
