@@ -26,7 +26,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from localsr_cam import paths
 from localsr_cam.errors import ModelError
 from localsr_cam.zoo import artifacts, registry, selfie_fetch
 from localsr_cam.zoo.litert import run_tflite
@@ -234,23 +233,8 @@ def build_from_tflite(tflite: bytes, source: str = "") -> selfie_fetch.BuiltMode
 
 def entry_problem(directory: Path) -> str | None:
     """Why the detector must be (re)built in ``directory``, or ``None`` if it need not."""
-    spec = registry.MODELS[NAME]
-    entry = artifacts.read_manifest(directory).get(NAME)
-    if not isinstance(entry, dict):
-        return "no manifest entry"
-    if entry.get("converter") != CONVERTER_VERSION:
-        return "built by another converter version"
-    hashes = entry.get("sha256")
-    if not isinstance(hashes, dict) or hashes.get("tflite") != SOURCE.sha256:
-        return "built from another .tflite"
-    for role, filename in (("weights", spec.weights), ("onnx", spec.onnx)):
-        assert filename is not None
-        path = directory / filename
-        if not path.is_file():
-            return f"{filename} is missing"
-        if paths.sha256_file(path) != hashes.get(role):
-            return f"{filename} does not match the manifest"
-    return None
+    return selfie_fetch.converted_entry_problem(NAME, directory, CONVERTER_VERSION,
+                                                SOURCE.sha256)
 
 
 def fetch_face(engines_dir: Path | None = None, cache_dir: Path | None = None,

@@ -218,14 +218,23 @@ def read_tflite_from_wheel(wheel: Path, name: str, source: SelfieSource | None =
 
 def entry_problem(name: str, directory: Path) -> str | None:
     """Why model ``name`` must be (re)built in ``directory``, or ``None`` if it need not."""
+    return converted_entry_problem(name, directory, CONVERTER_VERSION, SOURCES[name].sha256)
+
+
+def converted_entry_problem(name: str, directory: Path, converter: int,
+                            tflite_sha256: str) -> str | None:
+    """Why a model converted from a ``.tflite`` (``name``, registered with weights and
+    ONNX files) must be (re)built in ``directory``: its manifest entry is missing, was
+    made by another ``converter`` version or from another ``.tflite``, or a file is
+    missing or differs from its recorded hash; ``None`` when it is current."""
     spec = registry.MODELS[name]
     entry = artifacts.read_manifest(directory).get(name)
     if not isinstance(entry, dict):
         return "no manifest entry"
-    if entry.get("converter") != CONVERTER_VERSION:
+    if entry.get("converter") != converter:
         return "built by another converter version"
     hashes = entry.get("sha256")
-    if not isinstance(hashes, dict) or hashes.get("tflite") != SOURCES[name].sha256:
+    if not isinstance(hashes, dict) or hashes.get("tflite") != tflite_sha256:
         return "built from another .tflite"
     for role, filename in (("weights", spec.weights), ("onnx", spec.onnx)):
         assert filename is not None
