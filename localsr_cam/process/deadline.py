@@ -12,6 +12,7 @@ Hysteresis, so it never oscillates:
 - no two changes within ``hold_s`` (1 s): each level is judged on at least a second of
   frames processed at that level (their latency after the first ``settle_s``);
 - down when over the budget (smoothed processing time above ``down_fraction`` of it, or
+  above ``near_fraction`` of it while some frame of the window was late or dropped, or
   more than ``late_share`` — and at least ``min_late`` — of frames delivered later than
   ``latency_s``, or ``max_drops`` frames dropped) — straight to the first level
   predicted to fit; nothing is judged in the first ``warmup_s`` (engines' first runs);
@@ -108,7 +109,8 @@ class DeadlineController:
                  up_hold_s: float = 3.0, probation_s: float = 5.0, max_backoff: int = 8,
                  settle_s: float = 0.4, warmup_s: float = 0.5, min_late: int = 3,
                  memory_half_life_s: float = 5.0,
-                 down_fraction: float = 1.0, up_fraction: float = 0.92,
+                 down_fraction: float = 1.0, near_fraction: float = 0.9,
+                 up_fraction: float = 0.92,
                  late_share: float = 0.07, max_drops: int = 3, smoothing: float = 0.15,
                  drops: Callable[[], int] | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
@@ -123,6 +125,7 @@ class DeadlineController:
         self.memory_half_life_s = memory_half_life_s
         self.max_backoff = max_backoff
         self.down_fraction, self.up_fraction = down_fraction, up_fraction
+        self.near_fraction = near_fraction
         self.late_share, self.max_drops, self.smoothing = late_share, max_drops, smoothing
         self._drops = drops or (lambda: 0)
         self._clock = clock
@@ -249,6 +252,9 @@ class DeadlineController:
         if cost > self.down_fraction * self.budget_s:
             reasons.append(f"processing {cost * 1e3:.1f} ms of a {self.budget_s * 1e3:.1f} "
                            "ms budget")
+        elif cost > self.near_fraction * self.budget_s and (self._late or drops):
+            reasons.append(f"processing {cost * 1e3:.1f} ms of a {self.budget_s * 1e3:.1f} "
+                           "ms budget with frames already late or dropped")
         if self._late >= self.min_late and late_share > self.late_share:
             reasons.append(f"{late_share:.0%} of frames later than "
                            f"{self.latency_s * 1e3:.0f} ms")

@@ -277,3 +277,24 @@ def test_a_level_seen_too_slow_is_not_tried_again_until_that_fades():
     # 80 ms halves to the 27 ms an up step needs in ~7.8 s: tries at least that far apart
     assert all(b - a >= 7.5 for a, b in itertools.pairwise(during))
     assert controller.level.name == "full"  # and once it is cheap again, all the way up
+
+
+@pytest.mark.parametrize("late_every", [None, 10])
+def test_processing_near_the_budget_steps_down_only_when_frames_are_late(late_every):
+    """31 ms of a 33 ms period is on time on an idle machine (no reason to lose
+    quality); the same cost while frames arrive late is a reason to step down."""
+    clock = FakeClock()
+    controller = DeadlineController(30.0, clock=clock)
+    for frame in range(30 * 6):
+        level = controller.begin()
+        cost = 0.031 if level.name == "full" else 0.020
+        clock.now += cost
+        controller.end()
+        late = late_every is not None and frame % late_every == 0
+        controller.delivered(0.080 if late else cost + 0.002, level.name)
+        clock.now += max(0.0, PERIOD - cost)
+    if late_every is None:
+        assert controller.changes == [] and controller.level.name == "full"
+    else:
+        assert controller.changes and controller.changes[0].old == "full"
+        assert "already late" in controller.changes[0].reason
