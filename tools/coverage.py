@@ -42,6 +42,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from localsr_cam.capture.room import CutOut, scaled
+
 log = logging.getLogger("coverage")
 
 def _find_data() -> Path:
@@ -103,16 +105,6 @@ BACKDROPS = ("blackie.png", "donna.png", "skagen.png", "skagen_2.png", "spiff.pn
 """Photos of the folder without people in them (the detector finds none at 0.6)."""
 
 
-@dataclasses.dataclass
-class CutOut:
-    """A person ready to paste: ``image`` uint8 h×w×3 BGR, ``alpha`` float32 h×w, and
-    the face box inside it (cut-out pixels)."""
-
-    image: np.ndarray
-    alpha: np.ndarray
-    face: tuple[float, float, float, float]
-
-
 def cut_out(photo: np.ndarray, face: Sequence[float]) -> CutOut:
     """Head and upper body around ``face``: 4 face heights wide, 5 tall from 0.8 above
     the face, clipped to the photo, with a soft bust-shaped alpha."""
@@ -131,18 +123,6 @@ def cut_out(photo: np.ndarray, face: Sequence[float]) -> CutOut:
                                                     / (2.4 * height)) ** 2
     alpha = np.clip((1.0 - ellipse) / 0.15, 0.0, 1.0).astype(np.float32)
     return CutOut(image, alpha, (x0 - left, y0 - top, x1 - left, y1 - top))
-
-
-def scaled(cut: CutOut, face_height: float) -> CutOut:
-    """``cut`` resized (anti-aliased) so its face is ``face_height`` px tall."""
-    scale = face_height / (cut.face[3] - cut.face[1])
-    rows, cols = cut.alpha.shape
-    size = (max(1, round(cols * scale)), max(1, round(rows * scale)))
-    sx, sy = size[0] / cols, size[1] / rows
-    x0, y0, x1, y1 = cut.face
-    return CutOut(cv2.resize(cut.image, size, interpolation=cv2.INTER_AREA),
-                  cv2.resize(cut.alpha, size, interpolation=cv2.INTER_AREA),
-                  (x0 * sx, y0 * sy, x1 * sx, y1 * sy))
 
 
 def backdrop(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generator

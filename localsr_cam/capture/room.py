@@ -57,16 +57,16 @@ SEATS = (
 
 
 @dataclasses.dataclass
-class _Sprite:
+class CutOut:
     """A person cut-out: ``image`` uint8 h×w×3 BGR, ``alpha`` float32 h×w, and the face
-    box inside it (sprite pixels)."""
+    box inside it (cut-out pixels). Also used by ``tools/coverage.py``'s group scenes."""
 
     image: np.ndarray
     alpha: np.ndarray
     face: tuple[float, float, float, float]
 
 
-def _cut_out(photo: np.ndarray, face: tuple[float, float, float, float]) -> _Sprite:
+def _cut_out(photo: np.ndarray, face: tuple[float, float, float, float]) -> CutOut:
     """Head and upper body: four face heights wide, 5.6 tall from just above the hair,
     with a soft alpha shaped like a bust (round over the head, full width at the
     bottom, which the table hides); the photo's edge repeats where the cut reaches past
@@ -84,12 +84,12 @@ def _cut_out(photo: np.ndarray, face: tuple[float, float, float, float]) -> _Spr
     yy, xx = yy / side_h, xx / side_w
     ellipse = ((xx - 0.5) / 0.44) ** 2 + ((yy - 0.78) / 0.78) ** 2
     alpha = np.clip((1.0 - ellipse) / 0.15, 0.0, 1.0).astype(np.float32)
-    return _Sprite(image, alpha, (x0 - left, y0 - top, x1 - left, y1 - top))
+    return CutOut(image, alpha, (x0 - left, y0 - top, x1 - left, y1 - top))
 
 
-def _shrink(sprite: _Sprite, face_height: float) -> _Sprite:
-    """The sprite scaled (anti-aliased) so its face is ``face_height`` pixels tall; the
-    per-frame warp then only sways it a little, without aliasing."""
+def scaled(sprite: CutOut, face_height: float) -> CutOut:
+    """The cut-out scaled (anti-aliased) so its face is ``face_height`` pixels tall (in
+    the room, the per-frame warp then only sways it a little, without aliasing)."""
     import cv2
 
     scale = face_height / (sprite.face[3] - sprite.face[1])
@@ -97,7 +97,7 @@ def _shrink(sprite: _Sprite, face_height: float) -> _Sprite:
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     sx, sy = size[0] / width, size[1] / height
     x0, y0, x1, y1 = sprite.face
-    return _Sprite(cv2.resize(sprite.image, size, interpolation=cv2.INTER_AREA),
+    return CutOut(cv2.resize(sprite.image, size, interpolation=cv2.INTER_AREA),
                    cv2.resize(sprite.alpha, size, interpolation=cv2.INTER_AREA),
                    (x0 * sx, y0 * sy, x1 * sx, y1 * sy))
 
@@ -119,7 +119,7 @@ class RoomSource:
         self._table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         """The table in front: (weight, 1 − weight) float32 and its colour uint8 BGR,
         for the rows from its top edge down."""
-        self._sprites: list[_Sprite] = []
+        self._sprites: list[CutOut] = []
 
     def open(self) -> None:
         import cv2
@@ -145,21 +145,21 @@ class RoomSource:
         faces = {"astronaut": ASTRONAUT_FACE, "camera": CAMERAMAN_FACE}
         self._sprites = []
         for seat in self.seats:
-            sprite = _shrink(_cut_out(photos[seat.photo], faces[seat.photo]),
+            sprite = scaled(_cut_out(photos[seat.photo], faces[seat.photo]),
                              seat.face * height)
             image = np.clip(sprite.image.astype(np.float32) * np.array(seat.tint, np.float32),
                             0, 255).astype(np.uint8)
             if seat.mirror:
                 side = image.shape[1]
                 fx0, fy0, fx1, fy1 = sprite.face
-                sprite = _Sprite(image[:, ::-1].copy(), sprite.alpha[:, ::-1].copy(),
+                sprite = CutOut(image[:, ::-1].copy(), sprite.alpha[:, ::-1].copy(),
                                  (side - fx1, fy0, side - fx0, fy1))
             else:
-                sprite = _Sprite(image, sprite.alpha, sprite.face)
+                sprite = CutOut(image, sprite.alpha, sprite.face)
             self._sprites.append(sprite)
         self._index = 0
 
-    def _placement(self, seat: Seat, sprite: _Sprite, index: int) -> np.ndarray:
+    def _placement(self, seat: Seat, sprite: CutOut, index: int) -> np.ndarray:
         """The 2×3 affine map from sprite pixels to frame pixels at frame ``index``."""
         width, height = self.size
         phase = 2 * math.pi * (index % self.length) / self.length
