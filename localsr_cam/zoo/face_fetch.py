@@ -152,16 +152,7 @@ def compare(tflite: bytes, images: Any, outputs: dict[str, dict[str, Any]]) -> d
     else:
         raise ModelError("cannot verify the face detector: install ai-edge-litert "
                          "(`pip install ai-edge-litert`)")
-    for runtime in outputs:
-        difference = record[f"max_abs_diff_{runtime}"]
-        if not difference <= PARITY_LIMIT:
-            raise ModelError(f"{NAME}: the {runtime} model differs from the reference "
-                             f"(max |Δ| {difference:.1e}); the conversion is broken, "
-                             f"please report it")
-        if difference > PARITY_TARGET:
-            log.warning("%s: the %s model is %.1e from the reference, above the %.0e "
-                        "target (float32 rounding on this CPU?)", NAME, runtime, difference,
-                        PARITY_TARGET)
+    selfie_fetch.enforce_parity(NAME, record, outputs, PARITY_TARGET, PARITY_LIMIT)
     return record
 
 
