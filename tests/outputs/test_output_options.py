@@ -8,13 +8,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import pyvirtualcam
 
 from localsr_cam.cli.main import main
 from localsr_cam.frames import CapturedFrame, ProcessedFrame
 from localsr_cam.outputs.fitting import FrameFitter, fit_rect
 from localsr_cam.outputs.mirror import MirroredSink, wants_mirror
-from tests.fakes import FakeCamera
 
 
 def pngs(folder: Path) -> list[np.ndarray]:
@@ -24,15 +22,6 @@ def pngs(folder: Path) -> list[np.ndarray]:
 def run_sample(*extra: str) -> int:
     return main(["-q", "run", "--source", "synthetic", "--input", "64x36", "--model",
                  "bicubic", "--frames", "3", "--fps", "60", *extra])
-
-
-@pytest.fixture
-def fake_camera(monkeypatch):
-    monkeypatch.setattr(FakeCamera, "instances", [])
-    monkeypatch.setattr(FakeCamera, "fail_opens", 0)
-    monkeypatch.setattr(FakeCamera, "fail_sends", 0)
-    monkeypatch.setattr(pyvirtualcam, "Camera", FakeCamera)
-    return FakeCamera
 
 
 def test_the_virtual_camera_advertises_and_gets_the_output_size(fake_camera):

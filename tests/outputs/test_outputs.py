@@ -28,7 +28,6 @@ from localsr_cam.outputs.sinks import (
     make_sink,
     virtualcam_unavailable_message,
 )
-from tests.fakes import FakeCamera
 
 HUD = HudStats(fps=29.7, latency_ms=41.5, backend="ort-cpu")
 
@@ -209,15 +208,6 @@ def test_video_file_sink_refuses_writes_when_not_open(tmp_path):
 
 
 # --- VirtualCamSink with a fake pyvirtualcam camera --------------------------------------
-
-
-@pytest.fixture
-def fake_camera(monkeypatch):
-    monkeypatch.setattr(FakeCamera, "instances", [])
-    monkeypatch.setattr(FakeCamera, "fail_opens", 0)
-    monkeypatch.setattr(FakeCamera, "fail_sends", 0)
-    monkeypatch.setattr(pyvirtualcam, "Camera", FakeCamera)
-    return FakeCamera
 
 
 def test_virtualcam_sends_rgb_frames_of_the_output_size(fake_camera):
