@@ -484,7 +484,7 @@ class FrameProcessor:
     def levels_of(self, image: np.ndarray) -> torch.Tensor:
         """Smoothed degradation levels of a host frame (uint8 H×W×3): float32 1×K on
         the processor's device, a new tensor."""
-        levels = torch.from_numpy(self._degradation.update(estimate_levels(image)))
+        levels = torch.from_numpy(self._degradation.update(estimate_levels(image, bgr=True)))
         return levels if self.device.type == "cpu" else levels.to(self.device)
 
     def _background(self, lr: torch.Tensor, bypass: bool) -> torch.Tensor:

@@ -39,15 +39,27 @@ def test_noise_level_ranks_and_matches_sigma_on_flat_input() -> None:
         assert estimate_levels(noisy)[0] * 10 == pytest.approx(sigma, rel=0.15)
 
 
-def test_jpeg_blockiness_ranks_unblocked_below_blocked() -> None:
+@pytest.mark.parametrize("quality, scale", [(50, 1.0), (75, 0.5), (80, 0.4), (90, 0.2)])
+def test_jpeg_level_reads_the_quantizer_scale(quality: int, scale: float) -> None:
+    """The JPEG level is the IJG scale factor / 100, read off the DCT lattice (to the
+    rounding of the table's small steps), with or without sensor noise before it."""
     clean = _frame(2)
-    plain = estimate_levels(clean)[1]
-    q90 = estimate_levels(D.jpeg(clean, 90, "420", bgr=False))[1]
-    q50 = estimate_levels(D.jpeg(clean, 50, "420", bgr=False))[1]
-    assert plain < q50 and q90 < q50 and plain < 0.15 and q50 > 0.2
-    # the grid must be the frame's: the same JPEG shifted by 3 px reads as unblocked
-    shifted = D.jpeg(clean, 50, "420", bgr=False)[3:, 3:]
-    assert estimate_levels(shifted)[1] < 0.5 * q50
+    assert estimate_levels(D.jpeg(clean, quality, "420", bgr=False))[1] == pytest.approx(
+        scale, abs=0.05 + 0.1 * scale)
+    noisy = D.sensor_noise(clean, D.DegradeParams(noise_sigma=6.0, noise_seed=1), bgr=False)
+    assert estimate_levels(D.jpeg(D.to_uint8(noisy), quality, "420", bgr=False))[1] == \
+        pytest.approx(scale, abs=0.05 + 0.1 * scale)
+
+
+def test_jpeg_level_is_zero_without_a_lattice() -> None:
+    clean = _frame(2)
+    assert estimate_levels(clean)[1] == 0.0
+    noisy = D.to_uint8(D.sensor_noise(clean, D.DegradeParams(noise_sigma=8.0, noise_seed=2),
+                                      bgr=False))
+    assert estimate_levels(noisy)[1] == 0.0
+    # the grid must be the frame's: the same JPEG shifted by 3 px has no lattice
+    shifted = np.ascontiguousarray(D.jpeg(clean, 50, "420", bgr=False)[3:, 3:])
+    assert estimate_levels(shifted)[1] == 0.0
 
 
 def test_blur_level_ranks_sharp_below_blurred() -> None:
@@ -60,7 +72,10 @@ def test_blur_level_ranks_sharp_below_blurred() -> None:
 
 def test_rgb_and_bgr_and_small_frames() -> None:
     frame = _frame(4)
-    assert np.array_equal(estimate_levels(frame), estimate_levels(frame[:, :, ::-1]))
+    assert np.array_equal(estimate_levels(frame),
+                          estimate_levels(np.ascontiguousarray(frame[:, :, ::-1]), bgr=True))
+    jpeg = D.jpeg(frame, 60, "420", bgr=False)
+    assert estimate_levels(jpeg)[1] == estimate_levels(jpeg[:, :, ::-1], bgr=True)[1] > 0.5
     assert estimate_levels(frame[:10, :10]).tolist() == [0.0] * NUM_LEVELS
     small = estimate_levels(frame[:48, :48])
     assert small.shape == (NUM_LEVELS,) and np.isfinite(small).all()
