@@ -101,7 +101,9 @@ class DeadlineController:
     latency above which a delivered frame counts as late (default 45 ms, where lip-sync
     errors are noticed, or 1.35 periods at other rates). ``drops``: returns the count of
     frames dropped so far (the pipeline's input slot); ``None`` = not watched.
-    ``clock``: seconds, monotonic.
+    ``clock``: seconds, monotonic. ``sr_wait_fraction``: the share of the budget a frame
+    waits for its SR (:meth:`sr_wait_s`); ``late_cost``: the cost, in budgets, counted
+    for a frame whose SR was late (:meth:`end`).
     """
 
     def __init__(self, fps: float, ladder: Sequence[Level] = LADDER, *,
@@ -112,6 +114,7 @@ class DeadlineController:
                  down_fraction: float = 1.0, near_fraction: float = 0.9,
                  up_fraction: float = 0.92,
                  late_share: float = 0.07, max_drops: int = 3, smoothing: float = 0.15,
+                 sr_wait_fraction: float = 0.85, late_cost: float = 1.25,
                  drops: Callable[[], int] | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         if fps <= 0 or not ladder:
@@ -127,6 +130,7 @@ class DeadlineController:
         self.down_fraction, self.up_fraction = down_fraction, up_fraction
         self.near_fraction = near_fraction
         self.late_share, self.max_drops, self.smoothing = late_share, max_drops, smoothing
+        self.sr_wait_fraction, self.late_cost = sr_wait_fraction, late_cost
         self._drops = drops or (lambda: 0)
         self._clock = clock
         self._lock = threading.Lock()
@@ -166,13 +170,27 @@ class DeadlineController:
             self.frames_at[level.name] += 1
             return level
 
-    def end(self) -> None:
-        """The frame begun last is done (handed on); updates costs and maybe the level."""
+    def sr_wait_s(self) -> float:
+        """How much longer the frame begun last may wait for its SR: up to
+        ``sr_wait_fraction`` of the budget after it began (the rest is for blending and
+        output); 0.0 when that is past or no frame is begun."""
+        with self._lock:
+            if self._begun_at is None:
+                return 0.0
+            until = self._begun_at + self.sr_wait_fraction * self.budget_s
+            return max(0.0, until - self._clock())
+
+    def end(self, over_budget: bool = False) -> None:
+        """The frame begun last is done (handed on); updates costs and maybe the level.
+        ``over_budget``: part of its work (a late SR) still runs; its cost counts as
+        ``late_cost`` budgets at least."""
         with self._lock:
             if self._begun_at is None:
                 return
             now = self._clock()
             spent, self._begun_at = max(now - self._begun_at, MIN_COST_S), None
+            if over_budget:
+                spent = max(spent, self.late_cost * self.budget_s)
             name = self.level.name
             previous = self._cost.get(name)
             self._cost[name] = spent if previous is None else (

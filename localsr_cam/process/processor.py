@@ -34,6 +34,7 @@ from localsr_cam.frames import CapturedFrame, ProcessedFrame
 from localsr_cam.process import ops, reuse
 from localsr_cam.process.auto import NobodyNotice
 from localsr_cam.process.backdrop import Backdrop, image_path
+from localsr_cam.process.background_sr import BackgroundSR
 from localsr_cam.process.deadline import LEVELS, DeadlineController, Level
 from localsr_cam.process.estimate import LevelSmoother, estimate_levels
 from localsr_cam.process.localize import (
@@ -124,6 +125,8 @@ class FrameProcessor:
         self.deadline: DeadlineController | None = None
         self._mask_reuse = reuse.MaskReuse()
         self._sr_reuse = reuse.SRReuse()
+        # a paced run's SR runs here and is waited for only until the frame's deadline
+        self._background_sr: BackgroundSR[Box, torch.Tensor] | None = None
         self._frame_no = 0
 
     # -- life cycle -------------------------------------------------------------------
@@ -259,8 +262,8 @@ class FrameProcessor:
         self._frame_size = (int(width), int(height))
         self.segmenter_name, self._smoother = None, None
         self._degradation.reset()
+        self._forget_sr()
         self._mask_reuse.reset()
-        self._sr_reuse.reset()
         self._region = None
         if self._people is not None:  # a new size or a new photo: look everywhere again
             self._people.reset()
@@ -299,13 +302,21 @@ class FrameProcessor:
         if self._smoother is not None:
             self._smoother.reset()
         self._degradation.reset()
+        self._forget_sr()
         self._mask_reuse.reset()
-        self._sr_reuse.reset()
         self._region = None
         if self._people is not None:
             self._people.reset()
 
+    def _forget_sr(self) -> None:
+        self._sr_reuse.reset()
+        if self._background_sr is not None:
+            self._background_sr.discard()
+
     def close(self) -> None:
+        if self._background_sr is not None:  # before its engine closes
+            self._background_sr.close()
+            self._background_sr = None
         engines: list[Any] = [self._sr, *self._segmenters.values(), self._people]
         self._sr, self._segmenters, self._people = None, {}, None
         for engine in engines:
@@ -330,14 +341,25 @@ class FrameProcessor:
         level the deadline controller picks (or :attr:`level`), with the change tests
         that skip unchanged work; a double-buffered GPU scheduler calls the two halves
         itself, on two CUDA streams, at full quality.
+
+        A deadline controller also bounds the wait for SR: the SR of a single box runs
+        off this thread, and a frame whose SR is not done by ``deadline.sr_wait_s()``
+        goes out without it (the last result stands in where the box did not move) and
+        counts as over budget (see :mod:`localsr_cam.process.background_sr`).
         """
         deadline = self.deadline
         level = deadline.begin() if deadline is not None else self.level
+        sr_late = False
         try:
-            return self.back(self.front(frame, bypass=bypass, level=level))
+            state = self.front(frame, bypass=bypass, level=level)
+            if deadline is not None:
+                state.sr_until = time.perf_counter() + deadline.sr_wait_s()
+            result = self.back(state)
+            sr_late = state.sr_late
+            return result
         finally:
             if deadline is not None:
-                deadline.end()
+                deadline.end(over_budget=sr_late)
 
     def upload(self, image: np.ndarray) -> torch.Tensor:
         """uint8 H×W×3 host frame → the same on the device (a view of it on the CPU)."""
@@ -639,20 +661,57 @@ class FrameProcessor:
         every = state.level.sr_every
         skip = skipping and every > 1 and self._frame_no % every != 0
         thumb = reuse.thumbnail(crop) if skipping else None
+        background = self._background_sr if skipping else None
+        if skipping and state.sr_until is not None and background is None:
+            background = self._background_sr = BackgroundSR()
+        busy = False
+        if background is not None:
+            finished = background.take()  # an earlier frame's late SR, now done
+            if finished is not None:
+                self._sr_reuse.store(finished.key, finished.result, finished.tag)
+            busy = background.holding
         if skipping:
-            reused = self._sr_reuse.reusable(key, thumb, skip)
+            # while a late SR still runs, the last result stands in as on a skipped frame
+            reused = self._sr_reuse.reusable(key, thumb, skip or busy)
             if reused is not None:
                 state.sr = "reused"
                 return reused
-            if skip:
+            if skip or busy:
                 return None
-        assert self._sr is not None
-        sr = self._sr(self._sr_inputs(ops.bgr8_to_rgb_float(crop), state))["sr"]
-        foreground = ops.rgb_float_to_bgr8(sr)
+        inputs = self._sr_inputs(ops.bgr8_to_rgb_float(crop), state)  # a copy of the crop
+        if background is not None and state.sr_until is not None:
+            return self._sr_until_deadline(background, inputs, key, thumb, state)
+        foreground = self._run_sr(inputs)
         if reusable:
             self._sr_reuse.store(key, foreground, thumb)
         state.sr = "fresh"
         return foreground
+
+    def _run_sr(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The SR engine on prepared inputs → uint8 2h×2w×3 BGR."""
+        assert self._sr is not None
+        return ops.rgb_float_to_bgr8(self._sr(inputs)["sr"])
+
+    def _sr_until_deadline(self, background: BackgroundSR[Box, torch.Tensor],
+                           inputs: dict[str, torch.Tensor], key: Box,
+                           thumb: np.ndarray | None, state: FrontState
+                           ) -> torch.Tensor | None:
+        """SR on the background worker, waited for until ``state.sr_until``: the result
+        (``sr`` fresh); when it is late (``sr_late``; it runs on and the next frames take
+        it), the last result where the box did not move (``sr`` reused), else ``None``."""
+        assert state.sr_until is not None
+        background.start(lambda: self._run_sr(inputs), key, thumb)
+        if background.wait(state.sr_until - time.perf_counter()):
+            finished = background.take()
+            assert finished is not None
+            self._sr_reuse.store(key, finished.result, thumb)
+            state.sr = "fresh"
+            return finished.result
+        state.sr_late = True
+        reused = self._sr_reuse.reusable(key, None, True)
+        if reused is not None:
+            state.sr = "reused"
+        return reused
 
 
 class _HeldRecords(logging.Filter):
@@ -713,6 +772,8 @@ class FrontState:
     by :meth:`~FrameProcessor.finish`).
     ``level``: the quality level of this frame; ``skipping``: unchanged work may be
     skipped (change tests on); ``sr``: ``fresh``, ``reused`` or ``none`` once rendered.
+    ``sr_until``: ``perf_counter()`` time after which the frame stops waiting for its SR
+    (``None``: it waits); ``sr_late``: its SR was not done by then.
     """
 
     frame: CapturedFrame
@@ -728,6 +789,8 @@ class FrontState:
     level: Level = FULL
     skipping: bool = False
     sr: str = "none"
+    sr_until: float | None = None
+    sr_late: bool = False
 
     @property
     def box(self) -> Box | None:

@@ -298,3 +298,30 @@ def test_processing_near_the_budget_steps_down_only_when_frames_are_late(late_ev
     else:
         assert controller.changes and controller.changes[0].old == "full"
         assert "already late" in controller.changes[0].reason
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_frames_whose_sr_ran_late_count_as_over_budget(late):
+    """A frame that stopped waiting for its SR took little time itself, but the SR still
+    ran: the controller counts it as over budget and steps down."""
+    clock = FakeClock()
+    controller = DeadlineController(30.0, clock=clock)
+    for _ in range(90):  # 3 s of frames of 5 ms each
+        controller.begin()
+        clock.now += 0.005
+        controller.end(over_budget=late)
+        clock.now += PERIOD - 0.005
+    assert bool(controller.changes) == late
+    if late:
+        assert controller.changes[0].old == "full"
+
+
+def test_the_sr_wait_ends_at_its_share_of_the_budget():
+    clock = FakeClock()
+    controller = DeadlineController(30.0, clock=clock)
+    assert controller.sr_wait_s() == 0.0  # no frame begun
+    controller.begin()
+    clock.now += 0.010
+    assert controller.sr_wait_s() == pytest.approx(0.85 * PERIOD - 0.010)
+    clock.now += PERIOD
+    assert controller.sr_wait_s() == 0.0

@@ -1,0 +1,133 @@
+"""SR off the frame thread: a frame stops waiting for it at its deadline, the late result
+serves the next frames, and nothing is left running."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
+from localsr_cam.frames import CapturedFrame
+from localsr_cam.process.background_sr import BackgroundSR
+from localsr_cam.process.deadline import DeadlineController
+from localsr_cam.process.processor import FrameProcessor
+from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
+
+
+def test_one_call_at_a_time_its_result_taken_once() -> None:
+    worker: BackgroundSR[str, int] = BackgroundSR()
+    gate = threading.Event()
+    try:
+        worker.start(lambda: gate.wait(5) and 7, key="box", tag="thumb")
+        assert worker.busy and worker.holding
+        assert not worker.wait(0.01) and worker.late == 1
+        assert worker.take() is None  # not done: still held
+        with pytest.raises(RuntimeError):
+            worker.start(lambda: 1, key="other")
+        gate.set()
+        assert worker.wait(None)
+        finished = worker.take()
+        assert finished is not None and (finished.key, finished.tag, finished.result) == \
+            ("box", "thumb", 7)
+        assert not worker.holding and worker.take() is None
+    finally:
+        worker.close()
+
+
+def test_the_call_s_error_is_raised_where_it_is_taken() -> None:
+    worker: BackgroundSR[str, int] = BackgroundSR()
+
+    def fail() -> int:
+        raise ValueError("engine broke")
+
+    try:
+        worker.start(fail, key="box")
+        assert worker.wait(5)
+        with pytest.raises(ValueError, match="engine broke"):
+            worker.take()
+        assert not worker.holding
+    finally:
+        worker.close()
+
+
+class SleepySR(BicubicSR):
+    """The fake SR engine (bicubic + 0.2, so its pixels show), taking real time."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(offset=0.2)
+        self.seconds = seconds
+        self.calls = 0
+
+    def __call__(self, inputs):
+        self.calls += 1
+        time.sleep(self.seconds)
+        return super().__call__(inputs)
+
+
+def _paced_processor(sr: BicubicSR) -> tuple[FrameProcessor, DeadlineController]:
+    config = PipelineConfig(model=ModelConfig(backend="cpu"), blend=BlendConfig(ema=0.0))
+    processor = FrameProcessor(config, engine_factory=EngineBox(
+        DiscSegmenter((0.5, 0.5), 0.25), sr)).open()
+    processor.prepare((320, 180))
+    controller = DeadlineController(30.0)
+    processor.deadline = controller  # as a paced Pipeline arms it
+    return processor, controller
+
+
+STILL = np.full((180, 320, 3), 90, np.uint8)
+
+
+def _brightened(result) -> bool:
+    """Whether the SR's +0.2 shows at the centre of the person (the blend put it there)."""
+    return int(result.image[180, 320, 1]) > 90 + 30
+
+
+def test_a_late_sr_does_not_hold_the_frame_and_serves_the_next_ones() -> None:
+    sr = SleepySR(0.25)  # far past the 33 ms budget
+    processor, _ = _paced_processor(sr)
+    try:
+        started = time.perf_counter()
+        first = processor.process(CapturedFrame(STILL.copy(), 0, started))
+        spent = time.perf_counter() - started
+        # waited until 85 % of the budget, not the SR's 250 ms
+        assert spent < 0.15
+        assert first.sr == "none" and not _brightened(first)
+        # the next frame, while the SR still runs: nothing to stand in yet, and no
+        # second call is started
+        second = processor.process(CapturedFrame(STILL.copy(), 1, time.perf_counter()))
+        assert second.sr == "none" and sr.calls == 1
+        time.sleep(0.3)  # the late SR finishes
+        third = processor.process(CapturedFrame(STILL.copy(), 2, time.perf_counter()))
+        assert third.sr == "reused" and _brightened(third)
+    finally:
+        processor.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("sr")]
+
+
+def test_an_sr_in_time_is_fresh_and_unpaced_runs_always_wait() -> None:
+    processor, _ = _paced_processor(SleepySR(0.005))
+    try:
+        frame = processor.process(CapturedFrame(STILL.copy(), 0, time.perf_counter()))
+        assert frame.sr == "fresh" and _brightened(frame)
+    finally:
+        processor.close()
+    processor, _ = _paced_processor(SleepySR(0.1))
+    processor.deadline = None  # unpaced: a file, a benchmark's throughput run
+    try:
+        frame = processor.process(CapturedFrame(STILL.copy(), 0, time.perf_counter()))
+        assert frame.sr == "fresh" and _brightened(frame)
+    finally:
+        processor.close()
+
+
+def test_closing_waits_for_a_running_sr() -> None:
+    sr = SleepySR(0.2)
+    processor, _ = _paced_processor(sr)
+    processor.process(CapturedFrame(STILL.copy(), 0, time.perf_counter()))
+    assert [t for t in threading.enumerate() if t.name.startswith("sr")]
+    processor.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("sr")]
+    assert sr.closed == 1
