@@ -14,8 +14,10 @@ Hysteresis, so it never oscillates:
 - down when over the budget (smoothed processing time above ``down_fraction`` of it, or
   above ``near_fraction`` of it while some frame of the window was late or dropped, or
   more than ``late_share`` — and at least ``min_late`` — of frames delivered later than
-  ``latency_s``, or ``max_drops`` frames dropped) — straight to the first level
-  predicted to fit; nothing is judged in the first ``warmup_s`` (engines' first runs);
+  ``latency_s``, or ``max_drops`` frames dropped, or the SR late — not done when the
+  frame stopped waiting for it — on more than ``sr_late_share`` of them) — straight to
+  the first level predicted to fit; nothing is judged in the first ``warmup_s``
+  (engines' first runs);
 - up only after ``up_hold_s`` at the level, with no late or dropped frame, and when the
   level above is *predicted* to fit well under the budget (``up_fraction``): its cost is
   the current level's smoothed cost times the ratio of the two levels' costs (measured
@@ -101,9 +103,10 @@ class DeadlineController:
     latency above which a delivered frame counts as late (default 45 ms, where lip-sync
     errors are noticed, or 1.35 periods at other rates). ``drops``: returns the count of
     frames dropped so far (the pipeline's input slot); ``None`` = not watched.
-    ``clock``: seconds, monotonic. ``sr_wait_fraction``: the share of the budget a frame
-    waits for its SR (:meth:`sr_wait_s`); ``late_cost``: the cost, in budgets, counted
-    for a frame whose SR was late (:meth:`end`).
+    ``clock``: seconds, monotonic (the frames' capture timestamps are on it).
+    ``sr_reserve_fraction``: the share of a period a frame keeps for the work after its SR
+    (:meth:`sr_wait_s`); ``late_cost``, ``sr_late_share``: how frames whose SR was late
+    count (:meth:`end`).
     """
 
     def __init__(self, fps: float, ladder: Sequence[Level] = LADDER, *,
@@ -114,7 +117,8 @@ class DeadlineController:
                  down_fraction: float = 1.0, near_fraction: float = 0.9,
                  up_fraction: float = 0.92,
                  late_share: float = 0.07, max_drops: int = 3, smoothing: float = 0.15,
-                 sr_wait_fraction: float = 0.85, late_cost: float = 1.25,
+                 sr_reserve_fraction: float = 0.1, late_cost: float = 1.25,
+                 sr_late_share: float = 0.5,
                  drops: Callable[[], int] | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         if fps <= 0 or not ladder:
@@ -130,14 +134,16 @@ class DeadlineController:
         self.down_fraction, self.up_fraction = down_fraction, up_fraction
         self.near_fraction = near_fraction
         self.late_share, self.max_drops, self.smoothing = late_share, max_drops, smoothing
-        self.sr_wait_fraction, self.late_cost = sr_wait_fraction, late_cost
+        self.sr_reserve_fraction, self.late_cost = sr_reserve_fraction, late_cost
+        self.sr_late_share = sr_late_share
         self._drops = drops or (lambda: 0)
         self._clock = clock
         self._lock = threading.Lock()
         self.index = 0
         self.changes: list[LevelChange] = []
         self.frames_at: collections.Counter[str] = collections.Counter()
-        self._cost: dict[str, float] = {}  # smoothed processing s per level
+        self._cost: dict[str, float] = {}  # smoothed cost s per level (late SR counted)
+        self._processing: dict[str, float] = {}  # smoothed processing s per level
         self._ratio: dict[tuple[str, str], float] = {}  # (a, b): cost a / cost b
         self._left: tuple[str, float] | None = None  # the level left last and its cost
         self._seen: dict[str, tuple[float, float]] = {}  # level: (left at, its cost then)
@@ -150,6 +156,8 @@ class DeadlineController:
         self._last_change = 0.0
         self._delivered = 0
         self._late = 0
+        self._ended = 0  # frames processed in the window
+        self._late_sr = 0  # of which with a late SR
         self._drops_at_window = 0
 
     @property
@@ -170,32 +178,44 @@ class DeadlineController:
             self.frames_at[level.name] += 1
             return level
 
-    def sr_wait_s(self) -> float:
-        """How much longer the frame begun last may wait for its SR: up to
-        ``sr_wait_fraction`` of the budget after it began (the rest is for blending and
-        output); 0.0 when that is past or no frame is begun."""
+    def sr_wait_s(self, captured_at: float) -> float:
+        """How much longer the frame begun last, captured at ``captured_at`` (this
+        controller's clock), may wait for its SR: until one period after it began, so
+        that the next frame is not kept waiting, and no later than ``latency_s`` after
+        its capture, so that it is not delivered late — each less
+        ``sr_reserve_fraction`` of a period for the blend and output. 0.0 when that is
+        past or no frame is begun."""
         with self._lock:
             if self._begun_at is None:
                 return 0.0
-            until = self._begun_at + self.sr_wait_fraction * self.budget_s
+            reserve = self.sr_reserve_fraction * self.budget_s
+            until = min(self._begun_at + self.budget_s, captured_at + self.latency_s) - reserve
             return max(0.0, until - self._clock())
 
     def end(self, over_budget: bool = False) -> None:
         """The frame begun last is done (handed on); updates costs and maybe the level.
-        ``over_budget``: part of its work (a late SR) still runs; its cost counts as
-        ``late_cost`` budgets at least."""
+
+        ``over_budget``: part of its work (a late SR) still runs. The frame's own time
+        is what judges whether frames keep pace; for predicting levels' costs it counts
+        as ``late_cost`` budgets at least; and more than ``sr_late_share`` (at least
+        ``min_late``) of a window's frames like it is a reason to step down — an
+        occasional late SR is not (the last result stands in for it)."""
         with self._lock:
             if self._begun_at is None:
                 return
             now = self._clock()
             spent, self._begun_at = max(now - self._begun_at, MIN_COST_S), None
-            if over_budget:
-                spent = max(spent, self.late_cost * self.budget_s)
             name = self.level.name
-            previous = self._cost.get(name)
-            self._cost[name] = spent if previous is None else (
-                previous + self.smoothing * (spent - previous))
+            self._processing[name] = self._smooth(self._processing.get(name), spent)
+            self._ended += 1
+            if over_budget:
+                self._late_sr += 1
+                spent = max(spent, self.late_cost * self.budget_s)
+            self._cost[name] = self._smooth(self._cost.get(name), spent)
             self._decide(now)
+
+    def _smooth(self, previous: float | None, value: float) -> float:
+        return value if previous is None else previous + self.smoothing * (value - previous)
 
     # -- called by the output thread --------------------------------------------------
     def delivered(self, latency_s: float, level: str) -> None:
@@ -253,6 +273,7 @@ class DeadlineController:
             self._warm_at = None
             self._last_change = now
             self._cost.pop(self.level.name, None)
+            self._processing.pop(self.level.name, None)
             self._restart_window(now)
             return
         since_change = now - self._last_change
@@ -266,13 +287,18 @@ class DeadlineController:
             self._left = None
         drops = self._drops() - self._drops_at_window
         late_share = self._late / self._delivered if self._delivered else 0.0
+        busy = self._processing[self.level.name]
         reasons = []
-        if cost > self.down_fraction * self.budget_s:
-            reasons.append(f"processing {cost * 1e3:.1f} ms of a {self.budget_s * 1e3:.1f} "
+        if busy > self.down_fraction * self.budget_s:
+            reasons.append(f"processing {busy * 1e3:.1f} ms of a {self.budget_s * 1e3:.1f} "
                            "ms budget")
-        elif cost > self.near_fraction * self.budget_s and (self._late or drops):
-            reasons.append(f"processing {cost * 1e3:.1f} ms of a {self.budget_s * 1e3:.1f} "
+        elif busy > self.near_fraction * self.budget_s and (self._late or drops):
+            reasons.append(f"processing {busy * 1e3:.1f} ms of a {self.budget_s * 1e3:.1f} "
                            "ms budget with frames already late or dropped")
+        # judged against a second's frames at least: three of the first nine is no trend
+        window = max(self._ended, self.hold_s / self.budget_s)
+        if self._late_sr >= self.min_late and self._late_sr > self.sr_late_share * window:
+            reasons.append(f"SR late on {self._late_sr} of {self._ended} frames")
         if self._late >= self.min_late and late_share > self.late_share:
             reasons.append(f"{late_share:.0%} of frames later than "
                            f"{self.latency_s * 1e3:.0f} ms")
@@ -290,7 +316,7 @@ class DeadlineController:
             self._restart_window(now)  # judge on the last second or so, not all history
 
     def _may_step_up(self, now: float, drops: int, since_change: float) -> bool:
-        if self._late or drops:
+        if self._late or drops or self._late_sr > self.sr_late_share / 2 * self._ended:
             return False
         if since_change < self.up_hold_s * self._backoff[self.index - 1]:
             return False
@@ -318,7 +344,9 @@ class DeadlineController:
         self.changes.append(change)
         self._left = (self.level.name, self._cost[self.level.name])
         self._seen[self.level.name] = (now, self._cost[self.level.name])
-        self._cost.pop(self.ladder[target].name, None)  # measured afresh at the new level
+        # measured afresh at the new level
+        self._cost.pop(self.ladder[target].name, None)
+        self._processing.pop(self.ladder[target].name, None)
         log.debug("quality %s -> %s at %.1f s: %s", change.old, change.new, change.at,
                   reason)
         self.index = target
@@ -328,6 +356,7 @@ class DeadlineController:
     def _restart_window(self, now: float) -> None:
         self._window_from = now
         self._delivered = self._late = 0
+        self._ended = self._late_sr = 0
         self._drops_at_window = self._drops()
 
     # -- reporting --------------------------------------------------------------------

@@ -344,8 +344,9 @@ class FrameProcessor:
 
         A deadline controller also bounds the wait for SR: the SR of a single box runs
         off this thread, and a frame whose SR is not done by ``deadline.sr_wait_s()``
-        goes out without it (the last result stands in where the box did not move) and
-        counts as over budget (see :mod:`localsr_cam.process.background_sr`).
+        (the next frame is due, or it would be late) goes out without it (the last
+        result stands in where the box did not move), and the controller hears of it
+        (see :mod:`localsr_cam.process.background_sr`).
         """
         deadline = self.deadline
         level = deadline.begin() if deadline is not None else self.level
@@ -353,7 +354,7 @@ class FrameProcessor:
         try:
             state = self.front(frame, bypass=bypass, level=level)
             if deadline is not None:
-                state.sr_until = time.perf_counter() + deadline.sr_wait_s()
+                state.sr_until = time.perf_counter() + deadline.sr_wait_s(frame.timestamp)
             result = self.back(state)
             sr_late = state.sr_late
             return result

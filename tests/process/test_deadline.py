@@ -316,12 +316,30 @@ def test_frames_whose_sr_ran_late_count_as_over_budget(late):
         assert controller.changes[0].old == "full"
 
 
-def test_the_sr_wait_ends_at_its_share_of_the_budget():
+def test_the_sr_wait_ends_before_the_next_frame_or_lateness():
     clock = FakeClock()
-    controller = DeadlineController(30.0, clock=clock)
-    assert controller.sr_wait_s() == 0.0  # no frame begun
+    controller = DeadlineController(30.0, clock=clock)  # late: 45 ms after capture
+    assert controller.sr_wait_s(0.0) == 0.0  # no frame begun
+    clock.now = 1.0
     controller.begin()
     clock.now += 0.010
-    assert controller.sr_wait_s() == pytest.approx(0.85 * PERIOD - 0.010)
+    # begun at once after its capture: one period from the start, less the reserve
+    assert controller.sr_wait_s(1.0) == pytest.approx(0.9 * PERIOD - 0.010)
+    # captured 30 ms before it began: 45 ms from the capture comes first
+    assert controller.sr_wait_s(0.970) == pytest.approx(0.970 + 0.045 - 0.1 * PERIOD - 1.010)
     clock.now += PERIOD
-    assert controller.sr_wait_s() == 0.0
+    assert controller.sr_wait_s(1.0) == 0.0
+
+
+def test_an_occasional_late_sr_does_not_step_down():
+    """Full quality that fits (28 ms of 33), with the SR late on one frame in ten: the last
+    result stood in for those, nothing was late, so the controller stays."""
+    clock = FakeClock()
+    controller = DeadlineController(30.0, clock=clock)
+    for index in range(300):  # 10 s
+        controller.begin()
+        clock.now += 0.028
+        controller.end(over_budget=index % 10 == 0)
+        controller.delivered(0.029, "full")
+        clock.now += PERIOD - 0.028
+    assert controller.changes == [] and controller.level.name == "full"
