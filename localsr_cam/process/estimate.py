@@ -20,9 +20,10 @@ conversion), as int16; the JPEG level at BT.601 luma:
   8-bit RGB); a clean or noisy frame's coefficients fall anywhere. For five coefficients
   the largest step ``q`` (2–40) is taken that explains the coefficients beyond ±1.5:
   ``mean cos(2π·|c|/q) > 0.3`` over them, and under 15 % of them below ``q/2`` (which
-  that step would have rounded to zero). Its divisors pass too, its multiples and clean
-  coefficients do not; divided by the IJG quality-50 table entry, and the median
-  of the five is the level: the IJG scale factor / 100 — q 50 → 1.0, q 75 → 0.5,
+  that step would have rounded to zero) — the true step's divisors pass as well, its
+  multiples and the coefficients of a clean frame do not. Each step is divided by the
+  IJG quality-50 table entry, and the median of the five is the level: the IJG scale
+  factor / 100 — q 50 → 1.0, q 75 → 0.5,
   q 80 → 0.4, q 90 → 0.2, 0 for no lattice (clean input, q ≥ 95, or a grid that does
   not start at the top-left pixel). It replaced a blockiness ratio that read q 75 as
   0.04–0.16 and clean photos as 0–0.15, too close for the net to tell them apart.
