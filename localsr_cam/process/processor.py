@@ -672,11 +672,12 @@ class FrameProcessor:
                 self._sr_reuse.store(finished.key, finished.result, finished.tag)
             busy = background.holding
         if skipping:
-            # while a late SR still runs, the last result stands in as on a skipped frame
-            reused = self._sr_reuse.reusable(key, thumb, skip or busy)
+            reused, state.sr = self._sr_reuse.reusable(key, thumb, skip), "reused"
+            if reused is None and busy:  # a late SR still runs: the last one stands in
+                reused, state.sr = self._sr_reuse.reusable(key, None, True), "late"
             if reused is not None:
-                state.sr = "reused"
                 return reused
+            state.sr = "none"
             if skip or busy:
                 return None
         inputs = self._sr_inputs(ops.bgr8_to_rgb_float(crop), state)  # a copy of the crop
@@ -699,7 +700,7 @@ class FrameProcessor:
                            ) -> torch.Tensor | None:
         """SR on the background worker, waited for until ``state.sr_until``: the result
         (``sr`` fresh); when it is late (``sr_late``; it runs on and the next frames take
-        it), the last result where the box did not move (``sr`` reused), else ``None``."""
+        it), the last result where the box did not move (``sr`` late), else ``None``."""
         assert state.sr_until is not None
         background.start(lambda: self._run_sr(inputs), key, thumb)
         if background.wait(state.sr_until - time.perf_counter()):
@@ -711,7 +712,7 @@ class FrameProcessor:
         state.sr_late = True
         reused = self._sr_reuse.reusable(key, None, True)
         if reused is not None:
-            state.sr = "reused"
+            state.sr = "late"
         return reused
 
 
@@ -772,7 +773,8 @@ class FrontState:
     ``stages_ms``: filled by both halves through ``timer`` (device times on CUDA, added
     by :meth:`~FrameProcessor.finish`).
     ``level``: the quality level of this frame; ``skipping``: unchanged work may be
-    skipped (change tests on); ``sr``: ``fresh``, ``reused`` or ``none`` once rendered.
+    skipped (change tests on); ``sr``: ``fresh``, ``reused``, ``late`` or ``none`` once
+    rendered (see :class:`~localsr_cam.frames.ProcessedFrame`).
     ``sr_until``: ``perf_counter()`` time after which the frame stops waiting for its SR
     (``None``: it waits); ``sr_late``: its SR was not done by then.
     """

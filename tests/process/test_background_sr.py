@@ -131,3 +131,18 @@ def test_closing_waits_for_a_running_sr() -> None:
     processor.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("sr")]
     assert sr.closed == 1
+
+
+def test_a_changed_crop_whose_sr_is_late_shows_the_last_result_as_late() -> None:
+    sr = SleepySR(0.25)
+    processor, _ = _paced_processor(sr)
+    try:
+        processor.process(CapturedFrame(STILL.copy(), 0, time.perf_counter()))
+        time.sleep(0.3)  # that SR finishes
+        # the same box, its crop changed: a new SR starts, is late, and the last result
+        # stands in for it
+        brighter = STILL + 10
+        frame = processor.process(CapturedFrame(brighter, 1, time.perf_counter()))
+        assert frame.sr == "late" and _brightened(frame) and sr.calls == 2
+    finally:
+        processor.close()
