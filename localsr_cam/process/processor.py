@@ -672,12 +672,12 @@ class FrameProcessor:
                 self._sr_reuse.store(finished.key, finished.result, finished.tag)
             busy = background.holding
         if skipping:
-            reused, state.sr = self._sr_reuse.reusable(key, thumb, skip), "reused"
+            reused, kind = self._sr_reuse.reusable(key, thumb, skip), "reused"
             if reused is None and busy:  # a late SR still runs: the last one stands in
-                reused, state.sr = self._sr_reuse.reusable(key, None, True), "late"
+                reused, kind = self._sr_reuse.reusable(key, None, True), "late"
             if reused is not None:
+                state.sr = kind
                 return reused
-            state.sr = "none"
             if skip or busy:
                 return None
         inputs = self._sr_inputs(ops.bgr8_to_rgb_float(crop), state)  # a copy of the crop
