@@ -8,9 +8,9 @@ changes a textured crop by several levels. Costs about 0.1 ms for a 640×360 fra
 
 - :class:`MaskReuse`: the last soft mask and the thumbnail of the frame it came from;
   the segmenter is skipped on a still frame, or on the frames a quality level skips.
-- :class:`SRReuse`: the last SR result, its box and its crop's thumbnail; SR is skipped
-  when the same box holds an unchanged crop, or on the frames a quality level skips
-  (then reused only where the box did not move).
+- :class:`SRReuse`: the last SR result of each box and its crop's thumbnail; SR is
+  skipped when the same box holds an unchanged crop, or on the frames a quality level
+  skips (then reused only where the box did not move).
 
 Both hold references to tensors the processor made and no longer changes; they are
 replaced, never written into.
@@ -76,13 +76,14 @@ class MaskReuse:
 
 
 class SRReuse:
-    """The last SR result (uint8 2h×2w×3 BGR) of one box, and when it may be reused."""
+    """The last SR result (uint8 2h×2w×3 BGR) of each box seen lately, and when it may be
+    reused: one entry per box (several people each keep theirs), at most ``capacity``,
+    the oldest stored dropped first."""
 
-    def __init__(self, threshold: float = STILL_THRESHOLD) -> None:
+    def __init__(self, threshold: float = STILL_THRESHOLD, capacity: int = 8) -> None:
         self.threshold = threshold
-        self.box: Box | None = None
-        self.result: torch.Tensor | None = None
-        self._thumb: np.ndarray | None = None
+        self.capacity = capacity
+        self._entries: dict[Box, tuple[torch.Tensor, np.ndarray | None]] = {}
         self.skipped = 0
 
     def reusable(self, box: Box, thumb: np.ndarray | None, skip_by_level: bool
@@ -90,16 +91,21 @@ class SRReuse:
         """The stored result for ``box`` when its crop is unchanged (``thumb``; ``None``
         = not tested), or when the level skips SR on this frame and the box did not
         move; else ``None``."""
-        if self.result is None or box != self.box:
+        entry = self._entries.get(box)
+        if entry is None:
             return None
+        result, stored_thumb = entry
         if skip_by_level or (thumb is not None
-                             and not changed(self._thumb, thumb, self.threshold)):
+                             and not changed(stored_thumb, thumb, self.threshold)):
             self.skipped += 1
-            return self.result
+            return result
         return None
 
     def store(self, box: Box, result: torch.Tensor, thumb: np.ndarray | None) -> None:
-        self.box, self.result, self._thumb = box, result, thumb
+        self._entries.pop(box, None)  # re-inserted as the newest
+        self._entries[box] = (result, thumb)
+        while len(self._entries) > self.capacity:
+            del self._entries[next(iter(self._entries))]
 
     def reset(self) -> None:
-        self.box, self.result, self._thumb = None, None, None
+        self._entries.clear()
