@@ -402,13 +402,7 @@ class PeopleFinder:
         # a track unseen for three full scans is gone, whatever the tiles said
         options = {"max_age": 3 * self._schedule.frames_per_scan + 2, **self._tracker_options}
         self.tracker = BoxTracker(frame_size, **options)
-        self._regions = {}
-        self._segmented = {}
-        self._whole_full = None
-        self._whole_due = True
-        self._blob_boxes = {}
-        self._first_look = self._first_segment = True
-        self.smoother.reset()
+        self.reset()  # a new size: nothing seen yet
 
     def set_every(self, every: int) -> None:
         """Run the finder on every ``every``-th frame from now on (the close-up path
