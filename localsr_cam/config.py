@@ -94,7 +94,9 @@ class ModelConfig:
     ``weights``: a Mask R-CNN weights file (torchvision's cache otherwise).
     ``quality``: ``auto`` (a paced run adapts the level to the frame budget, see
     :mod:`localsr_cam.process.deadline`) or one fixed level: ``full``, ``head``,
-    ``face``, ``alternate``, ``plain``.
+    ``face``, ``alternate``, ``plain``. ``precision``: the SR net's arithmetic, ``auto``
+    (int8 on the ``cpu`` backend where the model has an int8 file), ``fp32`` or ``int8``
+    (see :data:`localsr_cam.zoo.registry.PRECISIONS`).
     """
 
     model: str = DEFAULT_SR_MODEL
@@ -103,15 +105,17 @@ class ModelConfig:
     threads: int = 2
     weights: str | None = None
     quality: str = "auto"
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         from localsr_cam.runtime.base import BACKENDS
-        from localsr_cam.zoo.registry import segmenter_choices, sr_choices
+        from localsr_cam.zoo.registry import PRECISIONS, segmenter_choices, sr_choices
 
         for value, choices, what in ((self.model, sr_choices(), "model"),
                                      (self.segmenter, segmenter_choices(), "segmenter"),
                                      (self.backend, BACKENDS, "backend"),
-                                     (self.quality, QUALITY_CHOICES, "quality")):
+                                     (self.quality, QUALITY_CHOICES, "quality"),
+                                     (self.precision, PRECISIONS, "precision")):
             if value not in choices:
                 raise ConfigError(f"unknown {what} {value!r}; choose one of: "
                                   f"{', '.join(choices)}")

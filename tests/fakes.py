@@ -93,7 +93,8 @@ class EngineBox:
         self.whole = whole
         self.opened: list[tuple[str, str]] = []
 
-    def __call__(self, name: str, backend: str, threads: int, weights: str | None):
+    def __call__(self, name: str, backend: str, threads: int, weights: str | None,
+                 precision: str = "auto"):
         if name == "face":  # no finder here: --segmenter auto keeps to the close-up path
             from localsr_cam.errors import ModelError
 

@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     options = BenchOptions(
         source=args.source, input=args.input, frames=args.frames, warmup=args.warmup,
         model=args.model, segmenter=args.segmenter, backend=args.backend,
-        threads=args.threads, fps=args.fps, mode=args.mode, paced=args.paced,
+        threads=args.threads, precision=args.precision, fps=args.fps, mode=args.mode,
+        paced=args.paced,
         sink=tuple(args.sink), buffering=args.buffering, json=args.json, md=args.md,
         plot=args.plot, no_progress=args.no_progress, quality=args.quality, load=args.load,
         flicker=args.flicker)

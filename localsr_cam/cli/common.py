@@ -9,7 +9,7 @@ from typing import Any
 from localsr_cam.config import check_background, parse_size
 from localsr_cam.errors import ConfigError
 from localsr_cam.runtime.base import BACKENDS
-from localsr_cam.zoo.registry import DEFAULT_SR_MODEL, segmenter_choices
+from localsr_cam.zoo.registry import DEFAULT_SR_MODEL, PRECISIONS, segmenter_choices
 
 PROG = "localsr-cam"
 
@@ -93,6 +93,11 @@ def add_model_flags(group: Any, models: Sequence[str], *, explicit_defaults: boo
                        help="cpu = ONNX Runtime, torch = PyTorch on CPU, cuda = PyTorch on "
                        "an NVIDIA GPU, tensorrt; auto tries tensorrt (when its plans are "
                        "built), cuda, cpu [default: auto]")
+    group.add_argument("--precision", choices=PRECISIONS, default=default("auto"),
+                       help="the SR net's arithmetic: auto = int8 on the cpu backend (its "
+                       "half-resolution convolutions quantized, about 30%% faster, within "
+                       "0.01 dB) and each GPU backend's own; fp32 = all float32; int8 = "
+                       "insist on the int8 file [default: auto]")
     if threads:
         group.add_argument("--threads", type=positive_int, default=default(2),
                            help="CPU threads per engine [default: 2]")

@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     from localsr_cam.measure.evaluate import run as evaluate
 
     options = EvalOptions(images=args.images, model=args.model, segmenter=args.segmenter,
-                          backend=args.backend, degrade=args.degrade, json=args.json,
+                          backend=args.backend, precision=args.precision,
+                          degrade=args.degrade, json=args.json,
                           md=args.md, figures=args.figures, masks=args.masks)
     report = evaluate(options)
     log.info("%s", summary_line(report))

@@ -32,8 +32,8 @@ from localsr_cam.config import (
     load_config,
     with_overrides,
 )
-from localsr_cam.errors import EXIT_USAGE, LocalSRError
-from localsr_cam.zoo.registry import sr_choices
+from localsr_cam.errors import EXIT_USAGE, ConfigError, LocalSRError
+from localsr_cam.zoo.registry import int8_models, model_spec, sr_choices
 
 log = logging.getLogger("localsr_cam")
 EXIT_INTERRUPTED = 130
@@ -99,7 +99,7 @@ def _config_from_args(args: argparse.Namespace) -> PipelineConfig:
                     "loop": args.loop},
         "model": {"model": args.model, "segmenter": args.segmenter, "backend": args.backend,
                   "threads": args.threads, "weights": args.weights,
-                  "quality": args.quality},
+                  "quality": args.quality, "precision": args.precision},
         "blend": {"full_frame": args.full_frame, "background": args.background,
                   "feather_px": args.feather},
         "output": {"sinks": tuple(args.sink) if getattr(args, "sink", None) else None,
@@ -188,6 +188,22 @@ def _add_models(commands: Any) -> None:
                        help="the largest input frame the SR plans must take; a smaller "
                        "profile builds faster [default: up to 1920x1080]")
     build.set_defaults(handler=_cmd_models_build)
+    quantize = actions.add_parser(
+        "quantize", parents=[verbosity_parent()],
+        help="make the int8 ONNX of a shipped SR model (what the cpu backend runs)",
+        description="Quantize the half-resolution convolutions of a shipped SR model to "
+        "int8 for ONNX Runtime, calibrated on training images degraded by the camera "
+        "model, and record it in engines/manifest.json. `train` does this itself when it "
+        "ships a model; run this after changing the ONNX by hand.")
+    quantize.add_argument("models", nargs="*", metavar="MODEL",
+                          help=f"which models [default: {', '.join(int8_models())}]")
+    quantize.add_argument("--data", type=Path, action="append",
+                          help="folder of training images to calibrate on; repeatable "
+                          "[default: the folders the manifest says the model was trained "
+                          "on]")
+    quantize.add_argument("--seed", type=int, default=0,
+                          help="calibration sample seed [default: 0]")
+    quantize.set_defaults(handler=_cmd_models_quantize)
 
 
 def _cmd_models_fetch(args: argparse.Namespace) -> int:
@@ -215,6 +231,19 @@ def _cmd_models_build(args: argparse.Namespace) -> int:
 
     for line in build_engines(args.models or None, args.precision, frame_size=args.input):
         print(line)
+    return 0
+
+
+def _cmd_models_quantize(args: argparse.Namespace) -> int:
+    from localsr_cam.train.quantize import quantize_shipped, training_data
+
+    for name in args.models or int8_models():
+        if name not in int8_models():
+            raise ConfigError(f"model {name!r} has no int8 form; choose from: "
+                              f"{', '.join(int8_models())}")
+        record = quantize_shipped(name, args.data or training_data(name), args.seed)
+        print(f"{name}: wrote engines/{model_spec(name).onnx_int8}, {len(record['nodes'])} "
+              f"convs in int8, {record['psnr_vs_fp32_db']:.1f} dB PSNR against float32")
     return 0
 
 

@@ -208,7 +208,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"Source `{report['source']}` {report['input'][0]}×{report['input'][1]} → "
         f"{report['output'][0]}×{report['output'][1]}, model `{report['model']}`, "
         f"segmenter `{report['segmenter']}`, backend `{report['backend']}` "
-        f"({report['device']}), {report['frames']} frames after {report['warmup']} warm-up"
+        f"({report['device']}{_precision_text(report.get('precision'))}), "
+        f"{report['frames']} frames after {report['warmup']} warm-up"
         f"{', paced' if report['paced'] else ''}"
         f"{_load_text(report.get('load', 0))}.",
         "",
@@ -257,6 +258,10 @@ def markdown(report: dict[str, Any]) -> str:
 def _people_cell(figures: dict[str, Any]) -> str:
     people = figures.get("people")
     return "–" if not people else f"{people['mean']:.1f} (max {people['max']})"
+
+
+def _precision_text(precision: str | None) -> str:
+    return f", SR in {precision}" if precision else ""
 
 
 def _load_text(load: int) -> str:
@@ -312,6 +317,7 @@ class BenchOptions:
     segmenter: str = "auto"
     backend: str = "auto"
     threads: int = 2
+    precision: str = "auto"
     fps: float = 30.0
     mode: str = "all"
     paced: bool = False
@@ -339,7 +345,8 @@ def bench(args: BenchOptions) -> dict[str, Any]:
         capture=CaptureConfig(source=args.source, size=args.input, fps=args.fps,
                               loop=True, paced=args.paced),
         model=ModelConfig(model=args.model, segmenter=args.segmenter, backend=args.backend,
-                          threads=args.threads, quality=args.quality),
+                          threads=args.threads, quality=args.quality,
+                          precision=args.precision),
         blend=BlendConfig(), output=OutputConfig())
     modes = list(MODES) if args.mode == "all" else [args.mode]
     rss_start = rss_mb()
@@ -360,6 +367,7 @@ def bench(args: BenchOptions) -> dict[str, Any]:
     report = {
         "source": args.source, "input": [width, height], "output": [2 * width, 2 * height],
         "backend": backend, "device": device, "model": args.model, "segmenter": segmenter,
+        "precision": next(iter(results.values())).precision,
         "frames": args.frames, "warmup": args.warmup, "paced": args.paced,
         "load": args.load,
         "buffering": args.buffering,

@@ -331,6 +331,7 @@ class EvalOptions:
     model: str = DEFAULT_SR_MODEL
     segmenter: str = "auto"
     backend: str = "auto"
+    precision: str = "auto"
     degrade: str = "area"
     json: Path | None = None
     md: Path | None = None
@@ -374,7 +375,7 @@ def _degrade_for(method: str) -> Degrade:
 
 
 @contextlib.contextmanager
-def processor_outputs(model: str, segmenter: str, backend: str,
+def processor_outputs(model: str, segmenter: str, backend: str, precision: str = "auto",
                       progress: ImageProgress | None = None) -> Iterator[OutputsFor]:
     """Open two :class:`~localsr_cam.process.processor.FrameProcessor` (localized and
     full frame, no temporal smoothing) and yield an :data:`OutputsFor` over them; their
@@ -383,7 +384,8 @@ def processor_outputs(model: str, segmenter: str, backend: str,
     from localsr_cam.frames import CapturedFrame
     from localsr_cam.process.processor import FrameProcessor
 
-    base = PipelineConfig(model=ModelConfig(model=model, segmenter=segmenter, backend=backend),
+    base = PipelineConfig(model=ModelConfig(model=model, segmenter=segmenter, backend=backend,
+                                            precision=precision),
                           blend=BlendConfig(ema=0.0))
     full_config = dataclasses.replace(base, blend=dataclasses.replace(base.blend,
                                                                       full_frame=True))
@@ -440,8 +442,9 @@ def report_markdown(report: Mapping[str, Any]) -> str:
     return summary_table(report) if "suites" in report else markdown_report(report)
 
 
-OpenOutputs = Callable[[str, str, str], contextlib.AbstractContextManager[OutputsFor]]
-"""(model, segmenter, backend) → context manager yielding an :data:`OutputsFor`."""
+OpenOutputs = Callable[[str, str, str, str], contextlib.AbstractContextManager[OutputsFor]]
+"""(model, segmenter, backend, precision) → context manager yielding an
+:data:`OutputsFor`."""
 
 
 def run(args: EvalOptions, open_outputs: OpenOutputs | None = None) -> dict[str, Any]:
@@ -472,7 +475,8 @@ def run(args: EvalOptions, open_outputs: OpenOutputs | None = None) -> dict[str,
     suites = [s for s in DEGRADE_CHOICES if s != "all"] if args.degrade == "all" \
         else [args.degrade]
     reports: dict[str, dict[str, Any]] = {}
-    with open_outputs(args.model, args.segmenter, args.backend) as outputs_for:
+    with open_outputs(args.model, args.segmenter, args.backend,
+                      args.precision) as outputs_for:
         for suite in suites:
             figure_dir, suite_masks = (_suite_folder(folder, suite, len(suites))
                                        for folder in (args.figures, masks_dir))

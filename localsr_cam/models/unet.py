@@ -82,10 +82,15 @@ class FastUNet(nn.Module):
     blocks run at half LR resolution with 2C channels, where they cost a quarter as
     much. With width 16 and depth 2 that is about 8.4 KMAC per LR pixel.
 
+    ``int8_layers``: the modules whose convs the CPU backend runs in int8 (the
+    half-resolution ones; see :mod:`localsr_cam.train.quantize`).
+
     Odd sizes: the stride-2 conv gives ``ceil(h/2)``, the PixelShuffle brings it back to
     ``2·ceil(h/2)`` and the result is cropped to ``h`` before the skip is added, so any
     ``h, w >= 1`` works without padding.
     """
+
+    int8_layers = ("down", "body")
 
     def __init__(self, width: int = 16, depth: int = 2, levels: int = 0) -> None:
         super().__init__()
@@ -116,12 +121,11 @@ class FastUNet(nn.Module):
             config["levels"] = self.levels
         return config
 
-    def encode(self, image: torch.Tensor, levels: torch.Tensor | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The part both forms share: ``image`` N×3×h×w (+ ``levels`` N×K) → the
-        bilinear base N×3×2h×2w, the LR skip N×C×h×w and the half-resolution features
-        N×2C×⌈h/2⌉×⌈w/2⌉ (all float32). ``levels`` None means all zeros (a clean frame)."""
-        base = F.interpolate(image, scale_factor=SCALE, mode="bilinear", align_corners=False)
+    def features(self, image: torch.Tensor, levels: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The part both forms share: ``image`` N×3×h×w (+ ``levels`` N×K) → the LR
+        skip N×C×h×w and the half-resolution features N×2C×⌈h/2⌉×⌈w/2⌉ (float32).
+        ``levels`` None means all zeros (a clean frame)."""
         pairs: list[Any] = [None] * (len(self.body) + 1)
         if self.film is not None:
             pairs = self.film(_no_levels(image, self.levels) if levels is None else levels)
@@ -129,16 +133,17 @@ class FastUNet(nn.Module):
         x = F.relu(_modulate(self.down(skip), pairs[0]))
         for conv, pair in zip(self.body, pairs[1:], strict=True):
             x = F.relu(_modulate(conv(x), pair))
-        return base, skip, x
+        return skip, x
 
     def forward(self, image: torch.Tensor, levels: torch.Tensor | None = None
                 ) -> torch.Tensor:
         """``image`` N×3×h×w float32 in [0,1], ``levels`` N×K float32 (ignored when the
         net was built with ``levels=0``) → ``sr`` N×3×2h×2w float32 (not clamped)."""
         h, w = image.shape[-2], image.shape[-1]
-        base, skip, x = self.encode(image, levels)
+        skip, x = self.features(image, levels)
         x = F.pixel_shuffle(self.up(x), 2)[..., :h, :w]
         x = F.relu(x + skip)
+        base = F.interpolate(image, scale_factor=SCALE, mode="bilinear", align_corners=False)
         return base + F.pixel_shuffle(self.tail(x), SCALE)
 
     def export_module(self) -> nn.Module:
@@ -161,9 +166,16 @@ class FastUNetExportForm(nn.Module):
     - the tail's PixelShuffle is a 2×2 stride-2 transposed conv 12→3 with 0/1 weights
       that picks channel ``c·4 + 2a + b`` for output pixel ``(2i+a, 2j+b)``.
 
-    It runs the original's layers (``net.encode``, ``net.tail``) and replaces only the two
-    shuffles; outputs match the original to float rounding (checked by the export's
-    parity test).
+    The bilinear base is folded into that last shuffle too: a 2× bilinear upscale (half-
+    pixel centres, edges clamped) gives output pixel ``(2i+a, 2j+b)`` from the 3×3
+    neighbourhood of input pixel ``(i, j)`` (weights ¾ and ¼ per axis), so it is a fixed
+    grouped 3×3 conv 3→12 on the edge-padded image, added to the tail's 12 channels at LR
+    resolution before they are shuffled. ONNX Runtime's Resize and the add at HR cost
+    more than that conv (2.6 vs 0.8 ms on a 352×360 box).
+
+    It runs the original's layers (``net.features``, ``net.tail``) and replaces only the
+    shuffles and the base; outputs match the original to float rounding (checked by the
+    export's parity test).
     """
 
     def __init__(self, net: FastUNet) -> None:
@@ -180,18 +192,35 @@ class FastUNetExportForm(nn.Module):
                 for b in range(SCALE):
                     shuffle[c * SCALE * SCALE + a * SCALE + b, c, a, b] = 1.0
         self.register_buffer("shuffle_weight", shuffle)
+        self.register_buffer("bilinear_weight", _bilinear_subpixel_kernels())
         self.up_weight: torch.Tensor
         self.shuffle_weight: torch.Tensor
+        self.bilinear_weight: torch.Tensor
 
     def forward(self, image: torch.Tensor, levels: torch.Tensor | None = None
                 ) -> torch.Tensor:
         """``image`` N×3×h×w float32 in [0,1] (+ ``levels`` N×K) → ``sr`` N×3×2h×2w."""
         h, w = image.shape[-2], image.shape[-1]
-        base, skip, x = self.net.encode(image, levels)
+        skip, x = self.net.features(image, levels)
         with_ones = torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
         x = F.conv_transpose2d(with_ones, self.up_weight, stride=2)[..., :h, :w]
         x = F.relu(x + skip)
-        return base + F.conv_transpose2d(self.net.tail(x), self.shuffle_weight, stride=SCALE)
+        base = F.conv2d(F.pad(image, (1, 1, 1, 1), mode="replicate"), self.bilinear_weight,
+                        groups=3)
+        return F.conv_transpose2d(self.net.tail(x) + base, self.shuffle_weight, stride=SCALE)
+
+
+def _bilinear_subpixel_kernels() -> torch.Tensor:
+    """float32 (3·4)×1×3×3: for colour ``c`` and sub-pixel ``(a, b)``, channel
+    ``c·4 + 2a + b``, the 3×3 weights of a 2× bilinear upscale (half-pixel centres) that
+    give output pixel ``(2i+a, 2j+b)`` from input pixels ``(i-1..i+1, j-1..j+1)``."""
+    taps = torch.tensor([[0.25, 0.75, 0.0], [0.0, 0.75, 0.25]])  # sub-pixel 0, 1 per axis
+    kernels = torch.zeros(3 * SCALE * SCALE, 1, 3, 3)
+    for c in range(3):
+        for a in range(SCALE):
+            for b in range(SCALE):
+                kernels[c * SCALE * SCALE + a * SCALE + b, 0] = torch.outer(taps[a], taps[b])
+    return kernels
 
 
 class PaperUNet(nn.Module):

@@ -105,6 +105,8 @@ class RunResult:
     """Lines saying where outputs went and how many (image folders), for the user."""
     cpu_percent: float = float("nan")
     level_changes: int = 0
+    precision: str = ""
+    """The SR net's arithmetic where its engine says (``int8`` on the CPU by default)."""
 
     @property
     def level_shares(self) -> dict[str, float]:
@@ -146,7 +148,8 @@ class RunResult:
                 f"latency_p50={self.latency_percentile(50):.1f}ms "
                 f"latency_p95={self.latency_percentile(95):.1f}ms "
                 f"{enhanced}dropped={self.dropped} cpu={self.cpu_percent:.0f}% "
-                f"levels={format_shares(self.level_shares)} backend={self.backend}")
+                f"levels={format_shares(self.level_shares)} backend={self.backend}"
+                + (f" precision={self.precision}" if self.precision else ""))
 
 
 def format_shares(shares: dict[str, float]) -> str:
@@ -557,6 +560,7 @@ class Pipeline:
             records=list(self.stats.records), dropped=dropped,
             repeated=output.repeated if output else 0, fallbacks=self.processor.fallbacks,
             interrupted=interrupted, backend=self.processor.backend,
+            precision=self.processor.precision,
             terminated=self.terminated.is_set(), cpu_percent=self._cpu_percent,
             level_changes=len(self.deadline.changes) if self.deadline else 0)
 

@@ -58,8 +58,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EngineFactory = Callable[[str, str, int, "str | None"], Engine]
-"""``(model name, backend, threads, weights) -> opened Engine``: how engines are loaded."""
+EngineFactory = Callable[[str, str, int, "str | None", str], Engine]
+"""``(model name, backend, threads, weights, precision) -> opened Engine``: how engines
+are loaded (see :func:`localsr_cam.zoo.backends.open_engine`)."""
 FinderFactory = Callable[[str, int], Any]
 """``(backend, threads) -> opened face finder`` (see :class:`localsr_cam.process.people.Finder`)."""
 PEOPLE_MODES = ("auto", "people")
@@ -105,6 +106,7 @@ class FrameProcessor:
         """The path (close-up or people) of the last frame where people were looked
         for; kept after :meth:`close` for reports."""
         self.backend = ""
+        self.precision = ""  # the SR engine's arithmetic where it says (``int8``, ``fp32``)
         self.device = torch.device("cpu")
         self.fallbacks = 0
         self.segmenter_name: str | None = None
@@ -167,7 +169,9 @@ class FrameProcessor:
             self._torch_threads = settings.set_threads(1)
         try:
             if self.uses_sr:
-                self._sr = self._open_engine(model.model, self.backend, model.threads, None)
+                self._sr = self._open_engine(model.model, self.backend, model.threads, None,
+                                             model.precision)
+                self.precision = str(getattr(self._sr, "precision", ""))
             if self.uses_mask and model.segmenter not in PEOPLE_MODES:
                 self._segmenter_for(model.segmenter)
             if self.uses_mask and not self.config.blend.full_frame \
@@ -200,7 +204,7 @@ class FrameProcessor:
             log.warning("no face finder (%s); --segmenter auto keeps to the close-up path",
                         exc)
             return None
-        engine = self._open_engine("selfie", self.backend, model.threads, model.weights)
+        engine = self._open_engine("selfie", self.backend, model.threads, model.weights, "auto")
         smoother = MaskSmoother(ema=blend.ema, low=blend.threshold_low,
                                 high=blend.threshold_high, despeckle=blend.despeckle,
                                 feather_radius=1)
@@ -228,7 +232,7 @@ class FrameProcessor:
             from localsr_cam.process import faces
         except ImportError as exc:
             raise ModelError(f"the face finder is not part of this build ({exc})") from None
-        return faces.FaceFinder(self._open_engine("face", backend, threads, None),
+        return faces.FaceFinder(self._open_engine("face", backend, threads, None, "auto"),
                                 score=FINDER_SCORE)
 
     @property
@@ -240,7 +244,8 @@ class FrameProcessor:
         segmenter = self._segmenters.get(name)
         if segmenter is None:
             model = self.config.model
-            engine = self._open_engine(name, self.backend, model.threads, model.weights)
+            engine = self._open_engine(name, self.backend, model.threads, model.weights,
+                                       "auto")
             segmenter = self._segmenters[name] = Segmenter(name, engine)
         return segmenter
 

@@ -45,12 +45,16 @@ class OrtEngine:
 
     ``threads`` sets intra-op threads (the pipeline's other threads need the rest of a
     small CPU). ``repair`` is the clause that says how to fix a corrupt file.
+    ``precision``: what the file computes in (``fp32``, or ``int8`` for a quantized SR
+    net), for reports.
     """
 
     backend = "cpu"
 
-    def __init__(self, name: str, path: Path, threads: int = 2, repair: str = "") -> None:
+    def __init__(self, name: str, path: Path, threads: int = 2, repair: str = "",
+                 precision: str = "fp32") -> None:
         self.name = name
+        self.precision = precision
         self.path = path
         self.threads = threads
         self.repair = repair

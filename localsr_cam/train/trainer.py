@@ -35,11 +35,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from localsr_cam.capture.images import crop_even, list_images, load_image
-from localsr_cam.errors import ConfigError, LocalSRError, ModelError, SourceError
+from localsr_cam.capture.images import crop_even
+from localsr_cam.errors import ConfigError, LocalSRError, ModelError
 from localsr_cam.measure import metrics
 from localsr_cam.paths import sha256_file, write_atomically
 from localsr_cam.runtime import settings as torch_settings
+from localsr_cam.train.data import PatchSampler, read_rgb, split_holdout, to_tensor, to_uint8
 from localsr_cam.zoo.artifacts import engines_dir, read_manifest, write_manifest_entry
 from localsr_cam.zoo.loading import build_model
 from localsr_cam.zoo.recipes import read_state_dict, safe_torch_load
@@ -53,89 +54,6 @@ TRAIN_DEGRADES = ("webcam", "area", "bicubic")
 RECIPE_DEFAULTS: dict[str, Any] = {"loss": "mse", "scheduler": "plateau", "patch": 64,
                                    "batch": 8, "lr": 1e-3, "width": 32}
 """The paper's recipe; a registry entry's ``train_defaults`` override it per model."""
-
-
-# --------------------------------------------------------------------------- data
-
-
-def read_rgb(path: Path, min_side: int = 2) -> np.ndarray:
-    """An image file (read as eval reads it) as H×W×3 uint8 RGB; unreadable or smaller
-    than ``min_side`` (the patch) → SourceError."""
-    bgr = load_image(path)
-    if min(bgr.shape[:2]) < min_side:
-        raise SourceError(f"image {path} is {bgr.shape[1]}x{bgr.shape[0]}, "
-                          f"smaller than the {min_side}px patch")
-    return np.ascontiguousarray(bgr[:, :, ::-1])
-
-
-def to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    """H×W×3 uint8 → 1×3×H×W float32 in [0,1] (a new tensor)."""
-    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255.0
-
-
-def to_uint8(tensor: torch.Tensor) -> np.ndarray:
-    """1×3×H×W float → H×W×3 uint8 (clamped and rounded)."""
-    return (tensor[0].clamp(0, 1) * 255.0).round().byte().permute(1, 2, 0).numpy()
-
-
-class PatchSampler:
-    """Random (LR, levels, HR) training triples from HR images held in memory.
-
-    ``batch(n)`` returns ``lr`` n×3×(p/2)×(p/2), ``levels`` n×K and ``hr`` n×3×p×p
-    float32 (RGB in [0,1]), p = ``patch``. Each sample: an HR region of ``region`` px
-    (≥ p) starting on even pixels, a random flip and 90° rotation, degraded as a whole
-    (``degrade``: ``webcam`` = the random camera model, or a clean ``area``/``bicubic``
-    downscale), its levels estimated on the whole LR region (as on a frame), then a p×p
-    HR / (p/2)² LR patch cut at the same place. Randomness comes from a numpy generator
-    whose state :meth:`state` / :meth:`set_state` save and restore (for checkpoints).
-    """
-
-    def __init__(self, images: list[np.ndarray], patch: int, degrade: str, seed: int,
-                 region: int | None = None) -> None:
-        self.images = images
-        self.patch = patch
-        self.degrade = degrade
-        self.region = max(patch, region or patch)
-        self.rng = np.random.default_rng(seed)
-
-    def state(self) -> str:
-        import json
-
-        return json.dumps(self.rng.bit_generator.state)
-
-    def set_state(self, state: str) -> None:
-        import json
-
-        self.rng.bit_generator.state = json.loads(state)
-
-    def _one(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        from localsr_cam.measure import degrade as camera
-        from localsr_cam.process.estimate import estimate_levels
-
-        rng, p = self.rng, self.patch
-        img = self.images[int(rng.integers(len(self.images)))]
-        r = min(self.region, img.shape[0] // 2 * 2, img.shape[1] // 2 * 2)
-        y = 2 * int(rng.integers((img.shape[0] - r) // 2 + 1))
-        x = 2 * int(rng.integers((img.shape[1] - r) // 2 + 1))
-        hr = img[y: y + r, x: x + r]
-        if rng.integers(2):
-            hr = hr[:, ::-1]
-        hr = np.ascontiguousarray(np.rot90(hr, int(rng.integers(4))))
-        if self.degrade == "webcam":
-            sample = camera.degrade(hr, rng)
-        else:
-            sample = camera.apply(hr, camera.DegradeParams(resize=(self.degrade,), clean=True))
-        levels = estimate_levels(sample.lr)
-        py = 2 * int(rng.integers((r - p) // 2 + 1))
-        px = 2 * int(rng.integers((r - p) // 2 + 1))
-        return (sample.lr[py // 2: (py + p) // 2, px // 2: (px + p) // 2], levels,
-                sample.hr[py: py + p, px: px + p])
-
-    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        lrs, levels, hrs = zip(*(self._one() for _ in range(n)), strict=True)
-        lr_t = torch.from_numpy(np.stack(lrs)).permute(0, 3, 1, 2).float() / 255.0
-        hr_t = torch.from_numpy(np.stack(hrs)).permute(0, 3, 1, 2).float() / 255.0
-        return lr_t, torch.from_numpy(np.stack(levels)), hr_t
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -201,20 +119,6 @@ def evaluate(model: nn.Module, images: list[tuple[str, np.ndarray]], suites: Seq
     worst = min(r["worst"]["gain_db"] for r in by_suite.values())
     return {"suites": by_suite, "mean_gain_db": round(mean_gain, 4),
             "worst_gain_db": worst, "score": round(mean_gain + min(0.0, worst + 0.1), 4)}
-
-
-def split_holdout(train_dirs: Sequence[Path], val_dirs: Sequence[Path],
-                  holdout: str) -> tuple[list[Path], list[Path]]:
-    """(training files, validation files): every image of ``train_dirs`` except the
-    comma-separated ``holdout`` names, which join the images of ``val_dirs``. A holdout
-    name found in no train folder is a ConfigError (a typo would train on it)."""
-    names = {n.strip() for n in holdout.split(",") if n.strip()}
-    train = [p for d in train_dirs for p in list_images(d)]
-    missing = names - {p.name for p in train}
-    if missing:
-        raise ConfigError(f"--holdout names not in the train folders: {', '.join(sorted(missing))}")
-    val = [p for d in val_dirs for p in list_images(d)] + [p for p in train if p.name in names]
-    return [p for p in train if p.name not in names], val
 
 
 def _log_to(path: Path) -> None:
@@ -476,7 +380,8 @@ def _train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
     if not args.no_export:
         out = args.out_dir or engines_dir()
         summary["entry"] = ship(model, args.model, out, val_imgs, settings, argv, summary,
-                                count_params(model), macs_per_lr_pixel(model), work)
+                                count_params(model), macs_per_lr_pixel(model), work,
+                                train_imgs)
     return summary
 
 
@@ -548,6 +453,25 @@ def _shipped_model(name: str, out: Path) -> nn.Module | None:
     return model.eval()
 
 
+def _stage_int8(model: nn.Module, fp32_onnx: Path, out: Path, train_imgs: Sequence[np.ndarray],
+                val_imgs: list[tuple[str, np.ndarray]], settings: Settings) -> dict[str, Any]:
+    """Quantize ``fp32_onnx`` to ``out`` and validate it like the model: its manifest
+    record, with the int8 file's mean gain per suite (what the CPU backend delivers).
+    A model whose int8 form drifts too far ships without one (a warning says so; the CPU
+    backend then runs it in float32): the record says why."""
+    from localsr_cam.train.quantize import OrtSR, quantize_sr
+
+    try:
+        record = quantize_sr(model, fp32_onnx, out, train_imgs, seed=settings.args.seed)
+    except ModelError as exc:
+        log.warning("no int8 form: %s", exc)
+        return {"refused": str(exc)}
+    report = evaluate(OrtSR(out), val_imgs, settings.val_suites, crop=settings.args.val_crop)
+    record["validation_mean_gain_db"] = {suite: r["mean"]["gain_db"]
+                                         for suite, r in report["suites"].items()}
+    return record
+
+
 def ship_decision(new: dict[str, Any], shipped: dict[str, Any] | None) -> tuple[bool, str]:
     """Whether a trained model may replace the shipped one, and why (one line).
 
@@ -578,7 +502,7 @@ def _backup(paths: Sequence[Path], entry: Any, out: Path, name: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for path in paths:
         if path.exists():
-            shutil.copy2(path, folder / f"{name}-{stamp}{path.suffix}")
+            shutil.copy2(path, folder / f"{name}-{stamp}-{path.name}")
     if entry:
         (folder / f"{name}-{stamp}.json").write_text(json.dumps(entry, indent=2) + "\n")
     return folder
@@ -586,11 +510,14 @@ def _backup(paths: Sequence[Path], entry: Any, out: Path, name: str) -> Path:
 
 def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.ndarray]],
          settings: Settings, argv: Sequence[str], summary: dict[str, Any], params: int,
-         macs: float, work: Path | None = None) -> dict[str, Any]:
-    """Write ``<out>/<model>.pt`` and ``.onnx`` and the manifest entry — only when the
-    model is better; returns the entry (with ``"shipped"``: true or false).
+         macs: float, work: Path | None = None,
+         train_imgs: Sequence[np.ndarray] = ()) -> dict[str, Any]:
+    """Write ``<out>/<model>.pt``, ``.onnx`` (and the int8 ONNX, where the model has one,
+    calibrated on ``train_imgs``: :mod:`localsr_cam.train.quantize`) and the manifest
+    entry — only when the model is better; returns the entry (with ``"shipped"``: true
+    or false).
 
-    The slow or fallible steps (export, parity, validation of the new and the shipped
+    The slow or fallible steps (export, parity, quantization, validation of the new and the shipped
     model on the val images — whole, or ``--val-crop`` centre crops as in the epochs —
     under every ``--val-suites`` suite) run before any
     shipped file is touched. Unless :func:`ship_decision` allows it (or ``--force``),
@@ -607,12 +534,16 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
     spec = model_spec(name)
     assert spec.weights is not None and spec.onnx is not None
     staged = out / f".{spec.onnx}.new"
+    staged_int8 = out / f".{spec.onnx_int8}.new" if spec.onnx_int8 and train_imgs else None
+    int8: dict[str, Any] | None = None
     try:
         export_sr_onnx(model, staged)
         worst = parity(model, staged)
         if worst > PARITY_LIMIT:
             raise ModelError(f"the exported {spec.onnx} differs from PyTorch by {worst:.2g} "
                              f"(limit {PARITY_LIMIT:g}); nothing was shipped")
+        if staged_int8 is not None:
+            int8 = _stage_int8(model, staged, staged_int8, train_imgs, val_imgs, settings)
         val = evaluate(model, val_imgs, settings.val_suites, crop=args.val_crop)
         old_model = _shipped_model(name, out)
         old = None if old_model is None else evaluate(old_model, val_imgs,
@@ -623,24 +554,37 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
         target = out if ok else (work or args.work_dir / name)
         target.mkdir(parents=True, exist_ok=True)
         weights, onnx_path = target / spec.weights, target / spec.onnx
+        moves = [(staged, onnx_path)]
+        int8_path = target / spec.onnx_int8 if spec.onnx_int8 else None
+        if staged_int8 is not None and staged_int8.exists() and int8_path is not None:
+            moves.append((staged_int8, int8_path))
         if ok:
-            _backup([weights, onnx_path], read_manifest(out).get(name), out, name)
+            _backup([weights, onnx_path, *([int8_path] if int8_path else [])],
+                    read_manifest(out).get(name), out, name)
+            if int8_path is not None and len(moves) == 1:
+                int8_path.unlink(missing_ok=True)  # the old model's int8 form is not this one
         _save({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
-        if ok:
-            os.replace(staged, onnx_path)  # atomic within the engines folder
-        else:
-            import shutil
+        import shutil
 
-            shutil.move(staged, onnx_path)  # the work dir may be on another file system
+        # a rename is atomic within the engines folder; the work dir may be elsewhere
+        move = os.replace if ok else shutil.move
+        for source, path in moves:
+            move(source, path)
     finally:
         staged.unlink(missing_ok=True)
+        if staged_int8 is not None:
+            staged_int8.unlink(missing_ok=True)
     k = int(settings.config.get("levels", 0))
     entry = {
         "kind": "sr", "scale": 2, "architecture": type(model).__name__,
         "config": dict(settings.config), "params": params,
         "macs_per_lr_pixel": round(macs),
         "files": {"weights": {"file": spec.weights, "sha256": sha256_file(weights)},
-                  "onnx": {"file": spec.onnx, "sha256": sha256_file(onnx_path)}},
+                  "onnx": {"file": spec.onnx, "sha256": sha256_file(onnx_path)},
+                  **({"onnx_int8": {"file": int8_path.name,
+                                    "sha256": sha256_file(int8_path)}}
+                     if int8_path is not None and len(moves) == 2 else {})},
+        **({"int8": int8} if int8 is not None else {}),
         "onnx": {"input": "image", "output": "sr", "opset": 17,
                  **({"levels_input": "levels", "levels": list(LEVEL_NAMES[:k])} if k else {}),
                  "dynamic_axes": ["batch", "height", "width"],

@@ -14,7 +14,7 @@ from typing import Any
 
 from localsr_cam.errors import ModelError
 from localsr_cam.paths import write_atomically
-from localsr_cam.zoo.registry import FETCH_COMMAND, model_spec
+from localsr_cam.zoo.registry import FETCH_COMMAND, QUANTIZE_COMMAND, model_spec
 
 MANIFEST_NAME = "manifest.json"
 PLAN_DIR = "trt"
@@ -60,7 +60,8 @@ def write_manifest_entry(name: str, entry: Mapping[str, Any],
 
 
 def recorded_sha256(entry: Mapping[str, Any], role: str) -> str | None:
-    """The sha256 a manifest entry records for its ``"onnx"`` or ``"weights"`` file.
+    """The sha256 a manifest entry records for its ``"onnx"``, ``"onnx_int8"`` or
+    ``"weights"`` file.
 
     Converted models record ``{"sha256": {role: hash}}``, trained ones
     ``{"files": {role: {"file": name, "sha256": hash}}}``; ``None`` when neither does.
@@ -83,18 +84,22 @@ def model_config(name: str, directory: Path | None = None) -> dict[str, Any]:
 
 
 def artifact_path(name: str, which: str) -> Path:
-    """Path of a model's ``"onnx"`` or ``"weights"`` file, checked to exist.
+    """Path of a model's ``"onnx"``, ``"onnx_int8"`` or ``"weights"`` file, checked to
+    exist.
 
     Raises :class:`ModelError` naming the file and the command that builds it.
     """
     spec = model_spec(name)
-    filename = spec.onnx if which == "onnx" else spec.weights
+    filename = {"onnx": spec.onnx, "onnx_int8": spec.onnx_int8,
+                "weights": spec.weights}[which]
     if filename is None:
         raise ModelError(f"model {name!r} has no {which} file")
     path = engines_dir() / filename
     if not path.is_file():
+        command = (f"{QUANTIZE_COMMAND} {name}" if which == "onnx_int8"
+                   else spec.build_command)
         raise ModelError(f"model {name!r} is not prepared yet: {path} is missing; "
-                         f"run `{spec.build_command}`")
+                         f"run `{command}`")
     return path
 
 

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 
 from localsr_cam.errors import ConfigError, ModelError
 from localsr_cam.runtime.base import Engine, resolve_backend
-from localsr_cam.zoo.artifacts import artifact_path, plan_dir
+from localsr_cam.zoo.artifacts import artifact_path, engines_dir, plan_dir
 from localsr_cam.zoo.loading import load_model
-from localsr_cam.zoo.registry import model_spec, repair_hint
+from localsr_cam.zoo.registry import PRECISIONS, model_spec, repair_hint
 
 log = logging.getLogger(__name__)
 
@@ -21,21 +21,36 @@ OPENED_BACKENDS = ("cpu", "torch", "cuda", "tensorrt")
 """Resolved backends (``auto`` resolves to one of these first)."""
 
 
-def open_engine(name: str, backend: str, threads: int = 2, weights: str | None = None
-                ) -> Engine:
+def open_engine(name: str, backend: str, threads: int = 2, weights: str | None = None,
+                precision: str = "auto") -> Engine:
     """Load model ``name`` on a resolved ``backend`` and return the opened engine.
 
     ``threads``: CPU threads for ONNX Runtime / PyTorch on the CPU. ``weights``: the Mask
-    R-CNN weights file. Missing or corrupt artifacts raise :class:`ModelError` naming the
-    file and the command that rebuilds it.
+    R-CNN weights file. ``precision``: see :data:`PRECISIONS`; ``auto`` on the ``cpu``
+    backend takes the model's int8 file when it is there, else the float32 one (logged:
+    a model retrained by hand may ship without one). Missing or corrupt artifacts raise
+    :class:`ModelError` naming the file and the command that rebuilds it.
     """
     spec = model_spec(name)
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of: "
+                          f"{', '.join(PRECISIONS)}")
+    if precision == "int8" and (backend != "cpu" or spec.onnx_int8 is None):
+        raise ConfigError(f"--precision int8 runs only on the cpu backend, for a model "
+                          f"with an int8 file; {name!r} on {backend!r} has none")
     if spec.open is not None:
         return spec.open(name, backend, threads, weights)
     if backend == "cpu":
         from localsr_cam.runtime.ort import OrtEngine
 
-        return OrtEngine(name, artifact_path(name, "onnx"), threads, repair_hint(name)).open()
+        int8 = spec.onnx_int8
+        which = "onnx_int8" if int8 and precision != "fp32" else "onnx"
+        if int8 and which == "onnx_int8" and precision == "auto" \
+                and not (engines_dir() / int8).is_file():
+            log.info("%s: no int8 file (%s); running it in float32", name, int8)
+            which = "onnx"
+        return OrtEngine(name, artifact_path(name, which), threads, repair_hint(name),
+                         precision="int8" if which == "onnx_int8" else "fp32").open()
     if backend in ("torch", "cuda"):
         from localsr_cam.runtime.torch import TorchEngine
 

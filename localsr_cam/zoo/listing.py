@@ -8,7 +8,7 @@ from typing import Any
 from localsr_cam.paths import sha256_file
 from localsr_cam.zoo import face_fetch
 from localsr_cam.zoo.artifacts import engines_dir, read_manifest, recorded_sha256
-from localsr_cam.zoo.registry import MODELS
+from localsr_cam.zoo.registry import MODELS, QUANTIZE_COMMAND
 from localsr_cam.zoo.selfie_fetch import SOURCES, entry_problem
 
 
@@ -20,15 +20,28 @@ def _status(name: str, directory: Path, entry: dict[str, Any] | None) -> str:
         return "missing"
     if entry is None:
         return "unverified"
-    for role, filename in (("weights", spec.weights), ("onnx", spec.onnx)):
+    for role, filename in (("weights", spec.weights), ("onnx", spec.onnx),
+                           ("onnx_int8", spec.onnx_int8)):
         expected = recorded_sha256(entry, role)
-        if filename and expected and sha256_file(directory / filename) != expected:
+        if filename and expected and (directory / filename).is_file() \
+                and sha256_file(directory / filename) != expected:
             return "modified"
     if name in SOURCES and entry_problem(name, directory) is not None:
         return "outdated"
     if name == face_fetch.NAME and face_fetch.entry_problem(directory) is not None:
         return "outdated"
     return "ready"
+
+
+def _int8_details(name: str, directory: Path) -> str:
+    """Whether the int8 file the cpu backend prefers is there (it falls back to float32
+    without it)."""
+    int8 = MODELS[name].onnx_int8
+    if int8 is None:
+        return ""
+    if (directory / int8).is_file():
+        return f"; int8 for the cpu backend: {int8}"
+    return f"; no int8 file for the cpu backend (runs float32): `{QUANTIZE_COMMAND} {name}`"
 
 
 def _details(name: str, entry: dict[str, Any] | None) -> str:
@@ -60,7 +73,7 @@ def list_models(folder: Path | None = None) -> list[tuple[str, str, str, str]]:
         filename = spec.onnx or spec.weights
         assert filename is not None
         rows.append((name, _status(name, directory, entry), str(directory / filename),
-                     _details(name, entry)))
+                     _details(name, entry) + _int8_details(name, directory)))
     return rows
 
 

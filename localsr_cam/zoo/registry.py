@@ -26,7 +26,12 @@ if TYPE_CHECKING:
     from localsr_cam.runtime.base import Engine
 
 FETCH_COMMAND = "localsr-cam models fetch"
+QUANTIZE_COMMAND = "localsr-cam models quantize"
 KINDS = ("segment", "sr", "detect")
+PRECISIONS = ("auto", "fp32", "int8")
+"""How an SR net's arithmetic is chosen: ``auto`` = int8 on the ``cpu`` backend where the
+model has an int8 file, each backend's own precision elsewhere; ``fp32`` = float32 ONNX
+on the ``cpu`` backend; ``int8`` = insist on the int8 file (``cpu`` backend only)."""
 
 Loader = Callable[[str, Path, Mapping[str, Any]], "nn.Module"]
 """``(model name, weights file, config from the manifest) -> module in eval mode``."""
@@ -42,6 +47,8 @@ class ModelSpec:
     :mod:`localsr_cam.process.faces`). ``input_size``: the fixed (H, W) input of a
     segmenter or detector; ``None`` where any size works (the SR models take person-box crops).
     ``onnx``/``weights``: file names inside the engines folder (``None``: no such file).
+    ``onnx_int8``: the int8 ONNX the CPU backend runs by default (``None``: float32
+    only; see :mod:`localsr_cam.train.quantize`).
     ``build_command``: what a user runs to (re)create the files (fetch or train).
     ``build``: a fresh, untrained module from constructor arguments (trainable models).
     ``load``: the trained module from its files (see :data:`Loader`); when ``None`` and
@@ -66,6 +73,7 @@ class ModelSpec:
     open: Opener | None = None
     train_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     train_config: Callable[..., dict[str, Any]] | None = None
+    onnx_int8: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -85,7 +93,8 @@ def repair_hint(name: str) -> str:
     """
     spec = model_spec(name)
     if spec.trainable:
-        files = " ".join(f"engines/{f}" for f in (spec.onnx, spec.weights) if f)
+        files = " ".join(f"engines/{f}" for f in (spec.onnx, spec.onnx_int8, spec.weights)
+                         if f)
         return (f"restore the shipped file: `git checkout -- {files}` in the project "
                 "folder, or reinstall localsr-cam")
     return f"rebuild it with `{spec.build_command}`"
@@ -139,7 +148,7 @@ for _spec in (
               build=recipes.build_fast_unet, export=recipes.export_sr,
               train_defaults={"loss": "l1", "scheduler": "cosine", "patch": 96, "batch": 16,
                               "lr": 2e-3, "width": 16},
-              train_config=recipes.fast_unet_config),
+              train_config=recipes.fast_unet_config, onnx_int8="fast_unet.int8.onnx"),
     ModelSpec("paper", "sr", "paper_unet.onnx", "paper_unet.pt",
               "localsr-cam train --model paper",
               "PaperUNet: the paper's vanilla U-Net on the bicubic-resized input",
@@ -166,6 +175,11 @@ def model_names(kind: str | None = None) -> tuple[str, ...]:
 def sr_models() -> tuple[str, ...]:
     """The registered super-resolution models."""
     return model_names("sr")
+
+
+def int8_models() -> tuple[str, ...]:
+    """The SR models with an int8 form for the CPU backend."""
+    return tuple(name for name in sr_models() if MODELS[name].onnx_int8)
 
 
 def sr_choices() -> tuple[str, ...]:

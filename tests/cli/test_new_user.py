@@ -104,20 +104,26 @@ def test_an_output_too_large_for_a_video_is_refused_before_work_with_what_works(
     assert "--output" in line and "dir:" in line
 
 
-def test_a_corrupt_shipped_model_says_restore_not_retrain(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize(("corrupt", "flags"), [("fast_unet.int8.onnx", []),
+                                              ("fast_unet.onnx", ["--precision", "fp32"])])
+def test_a_corrupt_shipped_model_says_restore_not_retrain(tmp_path, capsys, monkeypatch,
+                                                          corrupt, flags):
+    """The file the run loads (int8 on the CPU by default, float32 when asked) is
+    corrupt: one line that says to restore it."""
     engines = tmp_path / "engines"
     engines.mkdir()
     for item in (ROOT / "engines").iterdir():
         (engines / item.name).symlink_to(item)
-    (engines / "fast_unet.onnx").unlink()
-    (engines / "fast_unet.onnx").write_bytes(b"not an onnx model")
+    (engines / corrupt).unlink()
+    (engines / corrupt).write_bytes(b"not an onnx model")
     monkeypatch.setenv("LOCALSR_ENGINES", str(engines))
     resolve_backend.cache_clear()  # so that `auto` says again which backend it picks
     code = main(["run", "--source", "synthetic", "--frames", "1", "--segmenter", "selfie",
-                 "--sink", "null"])
+                 "--sink", "null", *flags])
     assert code == 2
-    line = one_error_line(capsys.readouterr().err, "fast_unet.onnx")
-    assert "git checkout" in line and "localsr-cam train" not in line
+    line = one_error_line(capsys.readouterr().err, corrupt)
+    assert "git checkout" in line and f"engines/{corrupt}" in line
+    assert "localsr-cam train" not in line
 
 
 def test_a_missing_loopback_device_gets_a_command_that_creates_that_device(capsys):

@@ -216,7 +216,8 @@ class FakeOpen:
         self.calls: list[tuple[str, str, str]] = []
 
     @contextlib.contextmanager
-    def __call__(self, model: str, segmenter: str, backend: str, progress=None) -> Iterator:
+    def __call__(self, model: str, segmenter: str, backend: str, precision: str = "auto",
+                 progress=None) -> Iterator:
         self.calls.append((model, segmenter, backend))
         yield self.outputs_for
 

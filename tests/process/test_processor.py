@@ -192,7 +192,7 @@ def test_maskrcnn_segmenter_runs_through_the_processor_with_random_weights():
     can be had here, so this checks the plumbing and shapes, not the masks)."""
     from localsr_cam.runtime.maskrcnn import MaskRCNNEngine
 
-    def factory(name, backend, threads, weights):
+    def factory(name, backend, threads, weights, precision="auto"):
         if name == "maskrcnn":
             return MaskRCNNEngine(None, threads=threads, random_weights=True, min_size=160,
                                   max_size=320, score_threshold=0.0).open()

@@ -185,7 +185,8 @@ def gpu_processor(blend: dict | None = None):
 
     modules = {"fast": random_fast_unet(), "selfie": random_selfie()}
 
-    def factory(name: str, backend: str, threads: int, weights: str | None):
+    def factory(name: str, backend: str, threads: int, weights: str | None,
+                precision: str = "auto"):
         return TorchEngine(name, "cuda", kind=MODELS_KIND[name], module=modules[name]).open()
 
     config = PipelineConfig(model=ModelConfig(model="fast", backend="cuda",

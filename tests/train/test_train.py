@@ -17,13 +17,9 @@ from localsr_cam.cli import train as train_cli
 from localsr_cam.cli.main import build_parser
 from localsr_cam.cli.main import main as cli_main
 from localsr_cam.errors import ConfigError, SourceError
-from localsr_cam.train.trainer import (
-    PatchSampler,
-    TrainOptions,
-    ship_decision,
-    split_holdout,
-    train,
-)
+from localsr_cam.paths import sha256_file
+from localsr_cam.train.data import PatchSampler, split_holdout
+from localsr_cam.train.trainer import TrainOptions, ship_decision, train
 from localsr_cam.zoo.export import parity
 from localsr_cam.zoo.loading import load_model
 
@@ -141,6 +137,10 @@ def test_training_ships_weights_onnx_and_manifest(data: tuple[Path, Path], tmp_p
     monkeypatch.setenv("LOCALSR_ENGINES", str(out))
     model = load_model("fast")
     assert parity(model, out / "fast_unet.onnx", sizes=[(3, 5), (17, 33)]) <= 1e-4
+    # its int8 form for the CPU backend, calibrated, validated and recorded beside it
+    assert entry["files"]["onnx_int8"]["sha256"] == sha256_file(out / "fast_unet.int8.onnx")
+    assert entry["int8"]["nodes"] == ["/down/Conv", "/body.0/Conv"]
+    assert set(entry["int8"]["validation_mean_gain_db"]) == set(suites)
 
 
 def test_a_tiny_training_does_not_replace_a_better_shipped_model(

@@ -237,7 +237,8 @@ def test_golden_check_without_litert(name: str, wheel: Path,
 
 
 def test_models_list_reports_a_modified_trained_model(tmp_path: Path) -> None:
-    """Trained models record hashes under files.<role>.sha256: a changed file shows."""
+    """Trained models record hashes under files.<role>.sha256: a changed file shows; a
+    missing int8 file is said (the cpu backend runs float32 without it)."""
     import shutil
 
     from localsr_cam.zoo import artifacts
@@ -245,9 +246,15 @@ def test_models_list_reports_a_modified_trained_model(tmp_path: Path) -> None:
     source = artifacts.engines_dir()
     for name in ("fast_unet.pt", "fast_unet.onnx", "manifest.json"):
         shutil.copy(source / name, tmp_path / name)
-    statuses = {row[0]: row[1] for row in list_models(tmp_path)}
-    assert statuses["fast"] == "ready"
-    with (tmp_path / "fast_unet.onnx").open("ab") as handle:
-        handle.write(b"tampered")
-    statuses = {row[0]: row[1] for row in list_models(tmp_path)}
-    assert statuses["fast"] == "modified"
+    rows = {row[0]: row for row in list_models(tmp_path)}
+    assert rows["fast"][1] == "ready"
+    assert "localsr-cam models quantize fast" in rows["fast"][3]
+    shutil.copy(source / "fast_unet.int8.onnx", tmp_path / "fast_unet.int8.onnx")
+    rows = {row[0]: row for row in list_models(tmp_path)}
+    assert rows["fast"][1] == "ready" and "int8 for the cpu backend" in rows["fast"][3]
+    for name in ("fast_unet.int8.onnx", "fast_unet.onnx"):
+        with (tmp_path / name).open("ab") as handle:
+            handle.write(b"tampered")
+        statuses = {row[0]: row[1] for row in list_models(tmp_path)}
+        assert statuses["fast"] == "modified"
+        shutil.copy(source / name, tmp_path / name)
