@@ -26,6 +26,10 @@ Hysteresis, so it never oscillates:
 - a level left for lateness within ``probation_s`` of stepping up to it waits twice as
   long before the next try (``up_hold_s`` doubling, up to ``max_backoff`` times it).
 
+It also bounds each frame's wait for its SR (:meth:`DeadlineController.sr_wait_s`):
+45 ms after capture, and one period after the frame began unless frames have room to
+spare (:meth:`DeadlineController.keeping_pace`), less the measured work after the wait.
+
 The controller is pure logic on an injected clock (tests drive it without sleeping).
 :meth:`begin`/:meth:`end` are called by the processing thread around each frame,
 :meth:`delivered` by the output thread; a lock keeps the two consistent.
@@ -80,6 +84,10 @@ framing); ``face``: its top 30 %. Nominal costs from the step times of a paced r
 is proportional to the area; BENCHMARKS.md, "Never late"); the controller replaces them
 by the ratios it measures."""
 
+OUTPUT_MARGIN_S = 0.003
+"""Beside the smoothed work after the SR wait, this much of the latency bound is kept
+for handing the frame to the output thread and writing it."""
+
 MIN_COST_S = 1e-4
 """The least processing time counted for a frame (ratios of costs stay finite)."""
 
@@ -105,8 +113,8 @@ class DeadlineController:
     frames dropped so far (the pipeline's input slot); ``None`` = not watched.
     ``clock``: seconds, monotonic (the frames' capture timestamps are on it).
     ``sr_reserve_fraction``: the share of a period a frame keeps for the work after its SR
-    (:meth:`sr_wait_s`); ``late_cost``, ``sr_late_share``: how frames whose SR was late
-    count (:meth:`end`).
+    (:meth:`sr_wait_s`, which also uses ``relax_fraction`` and ``calm_s``); ``late_cost``,
+    ``sr_late_share``: how frames whose SR was late count (:meth:`end`).
     """
 
     def __init__(self, fps: float, ladder: Sequence[Level] = LADDER, *,
@@ -118,7 +126,8 @@ class DeadlineController:
                  up_fraction: float = 0.92,
                  late_share: float = 0.07, max_drops: int = 3, smoothing: float = 0.15,
                  sr_reserve_fraction: float = 0.1, late_cost: float = 1.25,
-                 sr_late_share: float = 0.5,
+                 sr_late_share: float = 0.5, relax_fraction: float = 1.0,
+                 calm_s: float = 3.0,
                  drops: Callable[[], int] | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         if fps <= 0 or not ladder:
@@ -136,6 +145,9 @@ class DeadlineController:
         self.late_share, self.max_drops, self.smoothing = late_share, max_drops, smoothing
         self.sr_reserve_fraction, self.late_cost = sr_reserve_fraction, late_cost
         self.sr_late_share = sr_late_share
+        self.relax_fraction, self.calm_s = relax_fraction, calm_s
+        self._trouble_at: float | None = None  # the last late delivery or drop seen
+        self._drops_seen = 0
         self._drops = drops or (lambda: 0)
         self._clock = clock
         self._lock = threading.Lock()
@@ -159,6 +171,7 @@ class DeadlineController:
         self._ended = 0  # frames processed in the window
         self._late_sr = 0  # of which with a late SR
         self._drops_at_window = 0
+        self._after_sr: float | None = None  # smoothed s from the SR wait's end to end()
 
     @property
     def level(self) -> Level:
@@ -180,19 +193,44 @@ class DeadlineController:
 
     def sr_wait_s(self, captured_at: float) -> float:
         """How much longer the frame begun last, captured at ``captured_at`` (this
-        controller's clock), may wait for its SR: until one period after it began, so
-        that the next frame is not kept waiting, and no later than ``latency_s`` after
-        its capture, so that it is not delivered late — each less
-        ``sr_reserve_fraction`` of a period for the blend and output. 0.0 when that is
-        past or no frame is begun."""
+        controller's clock), may wait for its SR: no later than ``latency_s`` after its
+        capture, so that it is not delivered late, and — while frames are short of
+        keeping pace (see :meth:`keeping_pace`) — until one period after it began, so
+        that the next frame is not kept waiting; each less a reserve for the work after
+        the wait (its smoothed time plus :data:`OUTPUT_MARGIN_S`, at least
+        ``sr_reserve_fraction`` of a period). 0.0 when that is past or no frame is
+        begun.
+
+        With room to spare, a frame whose SR runs a little over its period (a person
+        box at its largest) keeps it instead of showing the last result, and the next
+        frame starts a few ms late; the latency bound still holds."""
         with self._lock:
             if self._begun_at is None:
                 return 0.0
-            reserve = self.sr_reserve_fraction * self.budget_s
-            until = min(self._begun_at + self.budget_s, captured_at + self.latency_s) - reserve
-            return max(0.0, until - self._clock())
+            reserve = max(self.sr_reserve_fraction * self.budget_s,
+                          (self._after_sr or 0.0) + OUTPUT_MARGIN_S)
+            until = captured_at + self.latency_s
+            if not self._keeping_pace():
+                until = min(until, self._begun_at + self.budget_s)
+            return max(0.0, until - reserve - self._clock())
 
-    def end(self, over_budget: bool = False) -> None:
+    def keeping_pace(self) -> bool:
+        """Whether frames have room to spare: the current level's smoothed processing
+        time is under ``relax_fraction`` of the budget and no frame was delivered late
+        or dropped for ``calm_s`` (then a frame may wait for its SR past its period)."""
+        with self._lock:
+            return self._keeping_pace()
+
+    def _keeping_pace(self) -> bool:
+        now = self._clock()
+        drops = self._drops()
+        if drops != self._drops_seen:
+            self._drops_seen, self._trouble_at = drops, now
+        busy = self._processing.get(self.level.name)
+        calm = self._trouble_at is None or now - self._trouble_at >= self.calm_s
+        return busy is not None and busy < self.relax_fraction * self.budget_s and calm
+
+    def end(self, over_budget: bool = False, after_sr_s: float | None = None) -> None:
         """The frame begun last is done (handed on); updates costs and maybe the level.
 
         ``over_budget``: part of its work (a late SR) still runs. The frame's own time
@@ -204,6 +242,8 @@ class DeadlineController:
             if self._begun_at is None:
                 return
             now = self._clock()
+            if after_sr_s is not None:
+                self._after_sr = self._smooth(self._after_sr, after_sr_s)
             spent, self._begun_at = max(now - self._begun_at, MIN_COST_S), None
             name = self.level.name
             self._processing[name] = self._smooth(self._processing.get(name), spent)
@@ -223,10 +263,13 @@ class DeadlineController:
 
         Frames processed at an earlier level (still in flight at a change), and those of
         the first ``settle_s`` after a change (still catching up with frames that waited
-        behind a slow one), are not counted.
+        behind a slow one), are not counted — except that any late one ends the calm
+        that lets SR waits run past a period (:meth:`keeping_pace`).
         """
         with self._lock:
             now = self._clock()
+            if latency_s > self.latency_s:  # whatever its level: no room to spare now
+                self._trouble_at = now
             if (level != self.level.name or now - self._last_change < self.settle_s
                     or self._warm_at is not None):
                 return

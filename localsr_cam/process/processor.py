@@ -355,17 +355,18 @@ class FrameProcessor:
         """
         deadline = self.deadline
         level = deadline.begin() if deadline is not None else self.level
-        sr_late = False
+        state: FrontState | None = None
         try:
             state = self.front(frame, bypass=bypass, level=level)
             if deadline is not None:
                 state.sr_until = time.perf_counter() + deadline.sr_wait_s(frame.timestamp)
-            result = self.back(state)
-            sr_late = state.sr_late
-            return result
+            return self.back(state)
         finally:
             if deadline is not None:
-                deadline.end(over_budget=sr_late)
+                waited = None if state is None else state.sr_waited_at
+                deadline.end(over_budget=state is not None and state.sr_late,
+                             after_sr_s=None if waited is None
+                             else time.perf_counter() - waited)
 
     def upload(self, image: np.ndarray) -> torch.Tensor:
         """uint8 H×W×3 host frame → the same on the device (a view of it on the CPU)."""
@@ -708,7 +709,9 @@ class FrameProcessor:
         it), the last result where the box did not move (``sr`` late), else ``None``."""
         assert state.sr_until is not None
         background.start(lambda: self._run_sr(inputs), key, thumb)
-        if background.wait(state.sr_until - time.perf_counter()):
+        done = background.wait(state.sr_until - time.perf_counter())
+        state.sr_waited_at = time.perf_counter()
+        if done:
             finished = background.take()
             assert finished is not None
             self._sr_reuse.store(key, finished.result, thumb)
@@ -781,7 +784,8 @@ class FrontState:
     skipped (change tests on); ``sr``: ``fresh``, ``reused``, ``late`` or ``none`` once
     rendered (see :class:`~localsr_cam.frames.ProcessedFrame`).
     ``sr_until``: ``perf_counter()`` time after which the frame stops waiting for its SR
-    (``None``: it waits); ``sr_late``: its SR was not done by then.
+    (``None``: it waits); ``sr_late``: its SR was not done by then; ``sr_waited_at``:
+    when the wait ended (the controller learns what follows it).
     """
 
     frame: CapturedFrame
@@ -799,6 +803,7 @@ class FrontState:
     sr: str = "none"
     sr_until: float | None = None
     sr_late: bool = False
+    sr_waited_at: float | None = None
 
     @property
     def box(self) -> Box | None:

@@ -12,7 +12,7 @@ import pytest
 
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
 from localsr_cam.frames import CapturedFrame
-from localsr_cam.process.deadline import LADDER, DeadlineController
+from localsr_cam.process.deadline import LADDER, OUTPUT_MARGIN_S, DeadlineController
 from localsr_cam.process.processor import FrameProcessor
 from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
 
@@ -329,6 +329,66 @@ def test_the_sr_wait_ends_before_the_next_frame_or_lateness():
     assert controller.sr_wait_s(0.970) == pytest.approx(0.970 + 0.045 - 0.1 * PERIOD - 1.010)
     clock.now += PERIOD
     assert controller.sr_wait_s(1.0) == 0.0
+
+
+def _steady(controller: DeadlineController, clock: FakeClock, frames: int, spent: float,
+            after_sr: float | None = None) -> None:
+    """``frames`` frames, one a period, each processed in ``spent`` s."""
+    for _ in range(frames):
+        controller.begin()
+        clock.now += spent
+        controller.end(after_sr_s=after_sr)
+        clock.now += PERIOD - spent
+
+
+def test_with_room_to_spare_the_sr_wait_runs_to_the_latency_bound():
+    """Frames that keep pace with time to spare and nothing late or dropped for a while:
+    a frame may wait for its SR past its period, up to 45 ms after capture; a late
+    delivery or a drop ends that until ``calm_s`` passes without either."""
+    clock = FakeClock()
+    drops = [0]
+    controller = DeadlineController(30.0, clock=clock, calm_s=3.0, drops=lambda: drops[0])
+    _steady(controller, clock, 60, 0.020)  # 2 s at 20 ms of 33
+    controller.begin()
+    captured = clock.now - 0.002
+    clock.now += 0.010
+    relaxed = captured + 0.045 - 0.1 * PERIOD - clock.now
+    assert controller.keeping_pace()
+    assert controller.sr_wait_s(captured) == pytest.approx(relaxed)
+    controller.end()
+    clock.now += PERIOD - 0.010
+    controller.delivered(0.050, "full")  # one frame over 45 ms
+    controller.begin()
+    clock.now += 0.010
+    assert not controller.keeping_pace()
+    assert controller.sr_wait_s(clock.now - 0.012) == pytest.approx(0.9 * PERIOD - 0.010)
+    controller.end()
+    _steady(controller, clock, 95, 0.020)  # 3 s later: calm again
+    assert controller.keeping_pace()
+    drops[0] += 1  # a frame dropped
+    assert not controller.keeping_pace()
+
+
+def test_frames_near_their_budget_never_wait_past_their_period():
+    clock = FakeClock()
+    controller = DeadlineController(30.0, clock=clock)
+    _steady(controller, clock, 60, 0.034)  # over the budget: no room to spare
+    controller.begin()
+    clock.now += 0.010
+    assert not controller.keeping_pace()
+    assert controller.sr_wait_s(clock.now - 0.012) == pytest.approx(0.9 * PERIOD - 0.010)
+
+
+def test_the_sr_wait_keeps_back_the_measured_work_after_it():
+    """The reserve for what follows the SR wait is its smoothed time plus the output
+    margin, once that exceeds a tenth of a period."""
+    clock = FakeClock()
+    controller = DeadlineController(30.0, clock=clock)
+    _steady(controller, clock, 60, 0.030, after_sr=0.008)
+    controller.begin()
+    clock.now += 0.005
+    assert controller.sr_wait_s(clock.now - 0.007) == pytest.approx(
+        0.045 - (0.008 + OUTPUT_MARGIN_S) - 0.007)
 
 
 def test_an_occasional_late_sr_does_not_step_down():
