@@ -113,7 +113,8 @@ class DeadlineController:
     frames dropped so far (the pipeline's input slot); ``None`` = not watched.
     ``clock``: seconds, monotonic (the frames' capture timestamps are on it).
     ``sr_reserve_fraction``: the share of a period a frame keeps for the work after its SR
-    (:meth:`sr_wait_s`, which also uses ``relax_fraction`` and ``calm_s``); ``late_cost``,
+    (:meth:`sr_wait_s`, which also uses ``relax_fraction``, ``calm_s`` and
+    ``overrun_fraction``); ``late_cost``,
     ``sr_late_share``: how frames whose SR was late count (:meth:`end`).
     """
 
@@ -127,7 +128,7 @@ class DeadlineController:
                  late_share: float = 0.07, max_drops: int = 3, smoothing: float = 0.15,
                  sr_reserve_fraction: float = 0.1, late_cost: float = 1.25,
                  sr_late_share: float = 0.5, relax_fraction: float = 1.0,
-                 calm_s: float = 3.0,
+                 calm_s: float = 3.0, overrun_fraction: float = 0.25,
                  drops: Callable[[], int] | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         if fps <= 0 or not ladder:
@@ -146,6 +147,7 @@ class DeadlineController:
         self.sr_reserve_fraction, self.late_cost = sr_reserve_fraction, late_cost
         self.sr_late_share = sr_late_share
         self.relax_fraction, self.calm_s = relax_fraction, calm_s
+        self.overrun_fraction = overrun_fraction
         self._trouble_at: float | None = None  # the last late delivery or drop seen
         self._drops_seen = 0
         self._drops = drops or (lambda: 0)
@@ -194,12 +196,12 @@ class DeadlineController:
     def sr_wait_s(self, captured_at: float) -> float:
         """How much longer the frame begun last, captured at ``captured_at`` (this
         controller's clock), may wait for its SR: no later than ``latency_s`` after its
-        capture, so that it is not delivered late, and — while frames are short of
-        keeping pace (see :meth:`keeping_pace`) — until one period after it began, so
-        that the next frame is not kept waiting; each less a reserve for the work after
-        the wait (its smoothed time plus :data:`OUTPUT_MARGIN_S`, at least
-        ``sr_reserve_fraction`` of a period). 0.0 when that is past or no frame is
-        begun.
+        capture, so that it is not delivered late, nor than one period after it began,
+        so that the next frame is not kept waiting — ``1 + overrun_fraction`` periods
+        while frames have room to spare (:meth:`keeping_pace`); each less a reserve for
+        the work after the wait (its smoothed time plus :data:`OUTPUT_MARGIN_S`, at
+        least ``sr_reserve_fraction`` of a period). 0.0 when that is past or no frame
+        is begun.
 
         With room to spare, a frame whose SR runs a little over its period (a person
         box at its largest) keeps it instead of showing the last result, and the next
@@ -209,9 +211,8 @@ class DeadlineController:
                 return 0.0
             reserve = max(self.sr_reserve_fraction * self.budget_s,
                           (self._after_sr or 0.0) + OUTPUT_MARGIN_S)
-            until = captured_at + self.latency_s
-            if not self._keeping_pace():
-                until = min(until, self._begun_at + self.budget_s)
+            periods = 1.0 + self.overrun_fraction if self._keeping_pace() else 1.0
+            until = min(captured_at + self.latency_s, self._begun_at + periods * self.budget_s)
             return max(0.0, until - reserve - self._clock())
 
     def keeping_pace(self) -> bool:
@@ -263,13 +264,13 @@ class DeadlineController:
 
         Frames processed at an earlier level (still in flight at a change), and those of
         the first ``settle_s`` after a change (still catching up with frames that waited
-        behind a slow one), are not counted — except that any late one ends the calm
-        that lets SR waits run past a period (:meth:`keeping_pace`).
+        behind a slow one), are not counted — except that any late one after the
+        warm-up ends the calm that lets SR waits run past a period (:meth:`keeping_pace`).
         """
         with self._lock:
             now = self._clock()
-            if latency_s > self.latency_s:  # whatever its level: no room to spare now
-                self._trouble_at = now
+            if latency_s > self.latency_s and self._warm_at is None:
+                self._trouble_at = now  # whatever its level: no room to spare now
             if (level != self.level.name or now - self._last_change < self.settle_s
                     or self._warm_at is not None):
                 return
@@ -314,6 +315,7 @@ class DeadlineController:
                 return
             # judge the first full hold after the warm-up, on costs measured after it
             self._warm_at = None
+            self._drops_seen = self._drops()  # start-up drops are no sign of contention
             self._last_change = now
             self._cost.pop(self.level.name, None)
             self._processing.pop(self.level.name, None)
