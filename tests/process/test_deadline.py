@@ -358,7 +358,6 @@ def test_with_room_to_spare_the_sr_wait_runs_to_the_latency_bound():
     # captured 20 ms before it began: 45 ms after capture comes first
     assert controller.sr_wait_s(begun - 0.020) == pytest.approx(
         begun - 0.020 + 0.045 - 0.1 * PERIOD - clock.now)
-    captured = begun - 0.002
     assert controller.keeping_pace()
     controller.end()
     clock.now += PERIOD - 0.010
