@@ -112,10 +112,10 @@ class DeadlineController:
     errors are noticed, or 1.35 periods at other rates). ``drops``: returns the count of
     frames dropped so far (the pipeline's input slot); ``None`` = not watched.
     ``clock``: seconds, monotonic (the frames' capture timestamps are on it).
-    ``sr_reserve_fraction``: the share of a period a frame keeps for the work after its SR
-    (:meth:`sr_wait_s`, which also uses ``relax_fraction``, ``calm_s`` and
-    ``overrun_fraction``); ``late_cost``,
-    ``sr_late_share``: how frames whose SR was late count (:meth:`end`).
+    ``sr_reserve_fraction``: the least share of a period a frame keeps for the work after
+    its SR; ``relax_fraction``, ``calm_s``, ``overrun_fraction``: when and by how much the
+    SR wait may run past a period (:meth:`sr_wait_s`, :meth:`keeping_pace`);
+    ``late_cost``, ``sr_late_share``: how frames whose SR was late count (:meth:`end`).
     """
 
     def __init__(self, fps: float, ladder: Sequence[Level] = LADDER, *,

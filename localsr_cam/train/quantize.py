@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from localsr_cam.errors import ConfigError, ModelError
@@ -167,9 +168,8 @@ class OrtSR(nn.Module):
         self.session = ort_session(path, threads=1)
         self.inputs = {node.name for node in self.session.get_inputs()}
 
-    def forward(self, image: Any, levels: Any = None) -> Any:
-        import torch
-
+    def forward(self, image: torch.Tensor, levels: torch.Tensor | None = None
+                ) -> torch.Tensor:
         feed = {INPUT_NAME: image.detach().numpy()}
         if LEVELS_NAME in self.inputs and levels is not None:
             feed[LEVELS_NAME] = levels.detach().numpy()
