@@ -54,7 +54,7 @@ from localsr_cam.zoo.backends import choose_backend, open_engine
 from localsr_cam.zoo.registry import SR_BASELINES
 
 if TYPE_CHECKING:
-    from localsr_cam.process.people_step import PeopleStep
+    from localsr_cam.process.people_step import PeopleOutcome, PeopleStep
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,7 @@ class FrameProcessor:
         self._open_engine = engine_factory
         self._open_finder = finder_factory
         self._people: PeopleStep | None = None
+        self._last_people: PeopleOutcome | None = None  # the last frame's, for skipped ones
         self._notice = NobodyNotice()
         self._region: Box | None = None
         self.last_path: str | None = None
@@ -270,6 +271,7 @@ class FrameProcessor:
         self._forget_sr()
         self._mask_reuse.reset()
         self._region = None
+        self._last_people = None
         if self._people is not None:  # a new size or a new photo: look everywhere again
             self._people.reset()
         if not self.uses_mask:
@@ -310,6 +312,7 @@ class FrameProcessor:
         self._forget_sr()
         self._mask_reuse.reset()
         self._region = None
+        self._last_people = None
         if self._people is not None:
             self._people.reset()
 
@@ -403,8 +406,7 @@ class FrameProcessor:
         timer = state.timer
         try:
             if self._people is not None and not bypass and state.level.segment_every:
-                outcome = self._people(lr, lambda frame, fresh: self._close_up(state, fresh),
-                                       self._people_feather(), timer)
+                outcome = self._people_outcome(lr, state)
                 self.last_path = outcome.path
                 state.mask, state.boxes, state.people = (outcome.mask, outcome.regions,
                                                          outcome.people)
@@ -426,6 +428,24 @@ class FrameProcessor:
         if state.people is not None:
             self._notice.update(state.people, frame.timestamp)
         return state
+
+    def _people_outcome(self, lr: torch.Tensor, state: FrontState) -> PeopleOutcome:
+        """The people step's mask, SR regions and count for this frame — or the last
+        frame's, on the frames a level that looks for people on one frame in
+        ``segment_every`` skips (the finder, the crops' and the whole-frame masks all
+        rest: with several people that is most of a frame's work)."""
+        assert self._people is not None
+        every = state.level.segment_every
+        last = self._last_people
+        # on the frames before the SR's turn (SR runs when frame_no % sr_every == 0):
+        # the two dearest steps of a group do not land on one frame
+        if state.skipping and every > 1 and (self._frame_no + 1) % every != 0 \
+                and last is not None:
+            return last
+        outcome = self._people(lr, lambda frame, fresh: self._close_up(state, fresh),
+                               self._people_feather(), state.timer)
+        self._last_people = outcome
+        return outcome
 
     def _close_up(self, state: FrontState, fresh: bool) -> tuple[torch.Tensor, Box | None]:
         """The close-up path for the people step: whole-frame mask and one box;

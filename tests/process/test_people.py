@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import logging
 
 import numpy as np
@@ -259,6 +261,34 @@ def test_processor_enhances_everyone_with_few_sr_calls():
         outside[2 * y0:2 * y1, 2 * x0:2 * x1] = False
     assert np.array_equal(out.image[outside], plain[outside])
     assert ("selfie", "cpu") in engines.opened  # the crops' model, at its native 256×256
+
+
+def test_a_level_that_segments_one_frame_in_two_looks_for_people_on_the_other():
+    """At ``alternate`` the finder and the masks rest on every other frame (the last
+    frame's mask and boxes stand in), on the frames SR rests: the two dearest steps of a
+    group never land on one frame."""
+    calls = {}
+    outputs = {}
+    for quality in ("full", "alternate"):
+        engines = EngineBox(sr=BicubicSR(offset=0.2), whole=DiscSegmenter(None))
+        finder = FakeFaceFinder(list(FACES))
+        config = dataclasses.replace(people_config(), model=dataclasses.replace(
+            people_config().model, quality=quality))
+        image = frame_tensor().numpy()
+        with FrameProcessor(config, engine_factory=engines,
+                            finder_factory=lambda backend, threads, f=finder: f) as processor:
+            processor.prepare((WIDTH, HEIGHT))
+            outputs[quality] = [processor.process(CapturedFrame(image, i, i / 30))
+                                for i in range(12)]
+        calls[quality] = (engines.segmenter.calls, finder.calls, len(engines.sr.shapes))
+    full, alternate = calls["full"], calls["alternate"]
+    assert alternate[0] <= full[0] // 2 + 2  # crops' masks: about half as many calls
+    assert alternate[1] <= full[1] // 2 + 1  # the finder too
+    frames = outputs["alternate"]
+    assert all(out.people == 3 for out in frames[2:])  # everyone, on every frame
+    for earlier, later in itertools.pairwise(frames[2:]):
+        if later.sr == "fresh":  # an SR frame takes the boxes found the frame before
+            assert later.boxes == earlier.boxes
 
 
 def processor_plain(image: np.ndarray) -> np.ndarray:
