@@ -13,7 +13,7 @@ from localsr_cam.errors import ConfigError, ModelError
 from localsr_cam.runtime.base import Engine, resolve_backend
 from localsr_cam.zoo.artifacts import artifact_path, engines_dir, plan_dir
 from localsr_cam.zoo.loading import load_model
-from localsr_cam.zoo.registry import PRECISIONS, model_spec, repair_hint
+from localsr_cam.zoo.registry import PRECISIONS, int8_models, model_spec, repair_hint
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,9 @@ def open_engine(name: str, backend: str, threads: int = 2, weights: str | None =
         raise ConfigError(f"unknown precision {precision!r}; choose one of: "
                           f"{', '.join(PRECISIONS)}")
     if precision == "int8" and (backend != "cpu" or spec.onnx_int8 is None):
-        raise ConfigError(f"--precision int8 runs only on the cpu backend, for a model "
-                          f"with an int8 file; {name!r} on {backend!r} has none")
+        raise ConfigError(f"--precision int8 runs on the cpu backend only, with a model "
+                          f"that has an int8 file ({', '.join(int8_models())}); not "
+                          f"{name!r} on {backend!r}")
     if spec.open is not None:
         return spec.open(name, backend, threads, weights)
     if backend == "cpu":
