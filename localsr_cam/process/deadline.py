@@ -58,6 +58,8 @@ class Level:
     ``segment_every``: the segmenter runs on one frame in this many, the mask is reused
     in between (0: no mask at all). ``cost``: nominal processing cost relative to
     ``full``, measured (BENCHMARKS.md, "Never late"); used until both levels were seen.
+    ``crops_per_frame``: with several people, at most this many are segmented anew on a
+    frame that segments (the others keep their last mask).
     """
 
     name: str
@@ -65,6 +67,7 @@ class Level:
     sr_every: int
     segment_every: int
     cost: float
+    crops_per_frame: int = 2
 
     @property
     def uses_sr(self) -> bool:
@@ -74,8 +77,9 @@ class Level:
 LADDER: tuple[Level, ...] = (
     Level("full", sr_part=1.0, sr_every=1, segment_every=1, cost=1.0),
     Level("head", sr_part=0.5, sr_every=1, segment_every=1, cost=0.64),
-    Level("face", sr_part=0.3, sr_every=1, segment_every=1, cost=0.48),
-    Level("alternate", sr_part=0.3, sr_every=2, segment_every=2, cost=0.29),
+    Level("face", sr_part=0.3, sr_every=1, segment_every=1, cost=0.48, crops_per_frame=1),
+    Level("alternate", sr_part=0.3, sr_every=2, segment_every=2, cost=0.29,
+          crops_per_frame=1),
     Level("plain", sr_part=0.0, sr_every=1, segment_every=0, cost=0.08),
 )
 """Best first. ``head``: the top half of the person box (head and shoulders in a webcam

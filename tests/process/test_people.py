@@ -291,6 +291,38 @@ def test_a_level_that_segments_one_frame_in_two_looks_for_people_on_the_other():
             assert later.boxes == earlier.boxes
 
 
+class CropCounter(DiscSegmenter):
+    """The crops' segmenter, counting the crops it was given (calls may batch them)."""
+
+    def __init__(self) -> None:
+        super().__init__((0.5, 0.5), 0.25)
+        self.crops = 0
+
+    def __call__(self, inputs):
+        self.crops += inputs["image"].shape[0]
+        return super().__call__(inputs)
+
+
+def test_cheaper_levels_segment_one_person_a_frame():
+    """``face`` refreshes one person's mask a frame (``full``: two), after everyone was
+    segmented once on the first frame."""
+    crops = {}
+    for quality in ("full", "face"):
+        engines = EngineBox(CropCounter(), BicubicSR(offset=0.2), whole=DiscSegmenter(None))
+        finder = FakeFaceFinder(list(FACES))
+        config = dataclasses.replace(people_config(), model=dataclasses.replace(
+            people_config().model, quality=quality))
+        image = frame_tensor().numpy()
+        with FrameProcessor(config, engine_factory=engines,
+                            finder_factory=lambda backend, threads, f=finder: f) as processor:
+            processor.prepare((WIDTH, HEIGHT))
+            outs = [processor.process(CapturedFrame(image, i, i / 30)) for i in range(10)]
+        assert all(out.people == 3 for out in outs[1:])
+        crops[quality] = engines.segmenter.crops
+    assert crops["face"] <= 3 + 9 * 1
+    assert crops["full"] >= crops["face"] + 8
+
+
 def processor_plain(image: np.ndarray) -> np.ndarray:
     import cv2
 
