@@ -699,13 +699,13 @@ class FrameProcessor:
                 self._sr_reuse.store(finished.key, finished.result, finished.tag)
             busy = background.holding
         if skipping:
-            reused, kind = self._sr_reuse.reusable(key, thumb, skip), "reused"
-            if reused is None and busy:  # a late SR still runs: the last one stands in
-                reused, kind = self._sr_reuse.reusable(key, None, True), "late"
+            reused = self._sr_reuse.reusable(key, thumb, skip)
             if reused is not None:
-                state.sr = kind
+                state.sr = "reused"
                 return reused
-            if skip or busy:
+            if busy:  # a late SR still runs: the last one stands in
+                return self._late_stand_in(key, state)
+            if skip:
                 return None
         inputs = self._sr_inputs(ops.bgr8_to_rgb_float(crop), state)  # a copy of the crop
         if background is not None and state.sr_until is not None:
@@ -739,6 +739,11 @@ class FrameProcessor:
             state.sr = "fresh"
             return finished.result
         state.sr_late = True
+        return self._late_stand_in(key, state)
+
+    def _late_stand_in(self, key: Box, state: FrontState) -> torch.Tensor | None:
+        """While an SR call is late: the last result of ``key`` where the box did not
+        move (``sr`` late), else ``None``."""
         reused = self._sr_reuse.reusable(key, None, True)
         if reused is not None:
             state.sr = "late"

@@ -22,6 +22,7 @@ import logging
 import math
 import os
 import shlex
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -495,7 +496,6 @@ def ship_decision(new: dict[str, Any], shipped: dict[str, Any] | None) -> tuple[
 def _backup(paths: Sequence[Path], entry: Any, out: Path, name: str) -> Path:
     """Copy the files about to be replaced (and their manifest entry) to BACKUP_DIR."""
     import json
-    import shutil
 
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     folder = out / BACKUP_DIR
@@ -554,22 +554,21 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
         target = out if ok else (work or args.work_dir / name)
         target.mkdir(parents=True, exist_ok=True)
         weights, onnx_path = target / spec.weights, target / spec.onnx
-        moves = [(staged, onnx_path)]
         int8_path = target / spec.onnx_int8 if spec.onnx_int8 else None
-        if staged_int8 is not None and staged_int8.exists() and int8_path is not None:
-            moves.append((staged_int8, int8_path))
+        # quantize_sr writes its file only when the int8 form was accepted
+        has_int8 = staged_int8 is not None and staged_int8.exists()
         if ok:
             _backup([weights, onnx_path, *([int8_path] if int8_path else [])],
                     read_manifest(out).get(name), out, name)
-            if int8_path is not None and len(moves) == 1:
+            if int8_path is not None and not has_int8:
                 int8_path.unlink(missing_ok=True)  # the old model's int8 form is not this one
         _save({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
-        import shutil
-
         # a rename is atomic within the engines folder; the work dir may be elsewhere
         move = os.replace if ok else shutil.move
-        for source, path in moves:
-            move(source, path)
+        move(staged, onnx_path)
+        if has_int8:
+            assert staged_int8 is not None and int8_path is not None
+            move(staged_int8, int8_path)
     finally:
         staged.unlink(missing_ok=True)
         if staged_int8 is not None:
@@ -583,7 +582,7 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
                   "onnx": {"file": spec.onnx, "sha256": sha256_file(onnx_path)},
                   **({"onnx_int8": {"file": int8_path.name,
                                     "sha256": sha256_file(int8_path)}}
-                     if int8_path is not None and len(moves) == 2 else {})},
+                     if int8_path is not None and has_int8 else {})},
         **({"int8": int8} if int8 is not None else {}),
         "onnx": {"input": "image", "output": "sr", "opset": 17,
                  **({"levels_input": "levels", "levels": list(LEVEL_NAMES[:k])} if k else {}),

@@ -44,14 +44,13 @@ def open_engine(name: str, backend: str, threads: int = 2, weights: str | None =
     if backend == "cpu":
         from localsr_cam.runtime.ort import OrtEngine
 
-        int8 = spec.onnx_int8
-        which = "onnx_int8" if int8 and precision != "fp32" else "onnx"
-        if int8 and which == "onnx_int8" and precision == "auto" \
-                and not (engines_dir() / int8).is_file():
+        int8 = spec.onnx_int8 if precision != "fp32" else None
+        if int8 is not None and precision == "auto" and not (engines_dir() / int8).is_file():
             log.info("%s: no int8 file (%s); running it in float32", name, int8)
-            which = "onnx"
+            int8 = None
+        which = "onnx" if int8 is None else "onnx_int8"
         return OrtEngine(name, artifact_path(name, which), threads, repair_hint(name),
-                         precision="int8" if which == "onnx_int8" else "fp32").open()
+                         precision="fp32" if int8 is None else "int8").open()
     if backend in ("torch", "cuda"):
         from localsr_cam.runtime.torch import TorchEngine
 
