@@ -36,6 +36,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--degrade", choices=("webcam", "area", "bicubic"), default="webcam",
                         help="training LR: the random camera model (webcam) or a clean "
                              "area/bicubic downscale [default: %(default)s]")
+    parser.add_argument("--clean-share", type=float, default=0.2, metavar="P",
+                        help="share of the webcam samples that are a clean downscale only "
+                             "[default: %(default)s, the camera model's own]")
     parser.add_argument("--levels", type=int, default=3,
                         help="estimated degradation levels fed to the net (0: a blind net) "
                              "[default: %(default)s]")
@@ -81,7 +84,8 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
     return TrainOptions(
         train_dir=tuple(args.train_dir), val_dir=tuple(args.val_dir), model=args.model,
         width=args.width, depth=args.depth, dropout=args.dropout,
-        no_residual=args.no_residual, degrade=args.degrade, levels=args.levels,
+        no_residual=args.no_residual, degrade=args.degrade,
+        clean_share=args.clean_share, levels=args.levels,
         region=args.region, holdout=args.holdout, val_suites=args.val_suites,
         loss=args.loss, scheduler=args.scheduler, lr=args.lr,
         patch=args.patch, batch=args.batch, epochs=args.epochs, iters=args.iters,

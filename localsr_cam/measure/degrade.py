@@ -34,7 +34,8 @@ sensor; images are ``uint8 H×W×3``, RGB unless ``bgr=True``):
 7. MJPEG (p 0.5): ``cv2.imencode`` quality 50–95 (webcam MJPEG streams sit at 70–90;
    Real-ESRGAN's 30 is a re-shared web image, not a camera).
 
-A share of samples (p 0.2) is *clean*: only step 3. The net must keep real texture on
+A share of samples (:data:`CLEAN_SHARE`, 0.2; ``train --clean-share`` changes it for
+training only, never for a suite) is *clean*: only step 3. The net must keep real texture on
 those, which is why the degradation levels are estimated and given to it.
 
 Named suites (:data:`SUITES`) fix the parameters for evaluation: ``area`` and ``bicubic``
@@ -56,6 +57,8 @@ import numpy as np
 from localsr_cam.capture.images import crop_even
 from localsr_cam.errors import ConfigError, SourceError
 
+CLEAN_SHARE = 0.2
+"""The camera model's share of clean samples (only the downscale)."""
 RESIZE_FLAGS = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR,
                 "bicubic": cv2.INTER_CUBIC}
 JPEG_SAMPLING = {"420": 0x221111, "422": 0x211111, "444": 0x111111}
@@ -118,11 +121,13 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
     return float(math.exp(rng.uniform(math.log(low), math.log(high))))
 
 
-def sample_params(rng: np.random.Generator) -> DegradeParams:
-    """Draw one webcam degradation (the ranges of the module docstring)."""
+def sample_params(rng: np.random.Generator, clean_share: float = CLEAN_SHARE
+                  ) -> DegradeParams:
+    """Draw one webcam degradation (the ranges of the module docstring); a share
+    ``clean_share`` of the draws is a clean downscale (only the kernel drawn)."""
     resize_choice = ("area", "bilinear", "bicubic")
     first = str(rng.choice(resize_choice, p=(0.4, 0.3, 0.3)))
-    clean = rng.random() < 0.2
+    clean = rng.random() < clean_share
     if clean:
         return DegradeParams(resize=(first,), clean=True)
     two_step = rng.random() < 0.2
@@ -370,9 +375,11 @@ def apply(hr: np.ndarray, params: DegradeParams, bgr: bool = False) -> Sample:
     return Sample(np.array(hr, copy=True), lr, params)
 
 
-def degrade(hr: np.ndarray, rng: np.random.Generator, bgr: bool = False) -> Sample:
-    """One random webcam degradation of ``hr`` (see :func:`apply`), drawn from ``rng``."""
-    return apply(hr, sample_params(rng), bgr)
+def degrade(hr: np.ndarray, rng: np.random.Generator, bgr: bool = False,
+            clean_share: float = CLEAN_SHARE) -> Sample:
+    """One random webcam degradation of ``hr`` (see :func:`apply`), drawn from ``rng``,
+    clean with probability ``clean_share``."""
+    return apply(hr, sample_params(rng, clean_share), bgr)
 
 
 def image_seed(suite: str, hr: np.ndarray) -> int:

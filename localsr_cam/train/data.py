@@ -43,15 +43,19 @@ class PatchSampler:
     ``batch(n)`` returns ``lr`` n×3×(p/2)×(p/2), ``levels`` n×K and ``hr`` n×3×p×p
     float32 (RGB in [0,1]), p = ``patch``. Each sample: an HR region of ``region`` px
     (≥ p) starting on even pixels, a random flip and 90° rotation, degraded as a whole
-    (``degrade``: ``webcam`` = the random camera model, or a clean ``area``/``bicubic``
-    downscale), its levels estimated on the whole LR region (as on a frame), then a p×p
-    HR / (p/2)² LR patch cut at the same place. Randomness comes from a numpy generator
+    (``degrade``: ``webcam`` = the random camera model, ``clean_share`` of its samples
+    clean, or a clean ``area``/``bicubic`` downscale), its levels estimated on the whole
+    LR region (as on a frame), then a p×p HR / (p/2)² LR patch cut at the same place.
+    Randomness comes from a numpy generator
     whose state :meth:`state` / :meth:`set_state` save and restore (for checkpoints).
     """
 
     def __init__(self, images: list[np.ndarray], patch: int, degrade: str, seed: int,
-                 region: int | None = None) -> None:
+                 region: int | None = None, clean_share: float | None = None) -> None:
+        from localsr_cam.measure.degrade import CLEAN_SHARE
+
         self.images = images
+        self.clean_share = CLEAN_SHARE if clean_share is None else clean_share
         self.patch = patch
         self.degrade = degrade
         self.region = max(patch, region or patch)
@@ -81,7 +85,7 @@ class PatchSampler:
             hr = hr[:, ::-1]
         hr = np.ascontiguousarray(np.rot90(hr, int(rng.integers(4))))
         if self.degrade == "webcam":
-            sample = camera.degrade(hr, rng)
+            sample = camera.degrade(hr, rng, clean_share=self.clean_share)
         else:
             sample = camera.apply(hr, camera.DegradeParams(resize=(self.degrade,), clean=True))
         levels = estimate_levels(sample.lr)

@@ -144,6 +144,7 @@ class TrainOptions:
     ``holdout``: comma-separated file names in the train folders used for validation
     instead. ``levels``: degradation levels fed to the net (0: blind). ``region``: the
     HR region degraded and estimated per training sample (0: 1.5× the patch).
+    ``clean_share``: the share of ``webcam`` samples that are a clean downscale only.
     ``val_suites``: comma-separated evaluation suites (or ``all``). ``force``: ship even
     a model that does not beat bicubic and the shipped one. ``command``: the argument
     list, recorded in the manifest entry so a shipped model says how it was made.
@@ -157,6 +158,7 @@ class TrainOptions:
     dropout: float = 0.1
     no_residual: bool = False
     degrade: str = "webcam"
+    clean_share: float = 0.2
     levels: int = 3
     region: int = 0
     holdout: str = ""
@@ -228,6 +230,8 @@ def resolve(options: TrainOptions) -> Settings:
         raise ConfigError("--time-budget must be positive minutes")
     if args.levels < 0:
         raise ConfigError(f"--levels must be 0 or more (got {args.levels})")
+    if not 0.0 <= args.clean_share <= 1.0:
+        raise ConfigError(f"--clean-share must be within 0..1 (got {args.clean_share})")
     if args.degrade not in TRAIN_DEGRADES:
         raise ConfigError(f"--degrade must be one of {', '.join(TRAIN_DEGRADES)} "
                           f"(got {args.degrade!r})")
@@ -286,7 +290,7 @@ def _train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
     train_imgs = [read_rgb(p, settings.patch) for p in train_paths]
     val_imgs = [(p.name, read_rgb(p)) for p in val_paths]
     sampler = PatchSampler(train_imgs, settings.patch, args.degrade, args.seed,
-                           settings.region)
+                           settings.region, args.clean_share)
 
     model = build_model(args.model, **settings.config)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
@@ -611,6 +615,8 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
                      "recipe": {"degradation": args.degrade
                                 + (" (localsr_cam.measure.degrade.sample_params)"
                                    if args.degrade == "webcam" else " clean downscale"),
+                                **({"clean_share": args.clean_share}
+                                   if args.degrade == "webcam" else {}),
                                 "levels": "estimated on each degraded LR region "
                                           f"({settings.region} px HR) by estimate_levels",
                                 "region": settings.region},

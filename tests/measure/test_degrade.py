@@ -65,6 +65,18 @@ def test_same_seed_same_sample_and_params_are_recorded() -> None:
     assert all(max(p.blur_sigma) <= 1.5 for p in params)
 
 
+def test_clean_share_sets_the_share_of_clean_draws() -> None:
+    def share(p: float) -> float:
+        rng = np.random.default_rng(1)
+        return float(np.mean([D.sample_params(rng, clean_share=p).clean for _ in range(400)]))
+
+    assert share(0.0) == 0.0 and share(1.0) == 1.0
+    assert 0.42 < share(0.5) < 0.58
+    every = [D.sample_params(np.random.default_rng(s), clean_share=1.0) for s in range(60)]
+    assert {p.resize[0] for p in every} == {"area", "bilinear", "bicubic"}  # kernels still drawn
+    assert all(p.jpeg_quality == 0 and p.noise_sigma == 0 for p in every)
+
+
 def test_blur_removes_high_frequencies() -> None:
     hr = _scene()
     sharp = D.apply(hr, D.DegradeParams()).lr.astype(np.float32)

@@ -123,13 +123,14 @@ def test_short_training_lowers_the_loss(data: tuple[Path, Path], tmp_path: Path)
 def test_training_ships_weights_onnx_and_manifest(data: tuple[Path, Path], tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     argv = _args(data, tmp_path, "--model", "fast", "--epochs", "1", "--depth", "1",
-                 "--force", "--seed", "4")
+                 "--force", "--seed", "4", "--clean-share", "0.7")
     assert main(argv) == 0
     out = tmp_path / "engines"
     entry = json.loads((out / "manifest.json").read_text())["fast"]
     assert entry["config"] == {"width": 16, "depth": 1, "levels": 3}
     assert entry["training"]["command"].startswith("localsr-cam train ")
     assert entry["training"]["seed"] == 4 and entry["training"]["recipe"]["degradation"]
+    assert entry["training"]["recipe"]["clean_share"] == 0.7
     assert entry["onnx"]["levels"] == ["noise", "jpeg", "blur"]
     suites = entry["validation"]["suites"]
     assert set(suites) == {"area", "bicubic", "webcam", "lossy", "lowlight"}
@@ -206,7 +207,7 @@ def test_resume_from_a_bad_checkpoint_returns_2(content: str, data: tuple[Path, 
 
 
 @pytest.mark.parametrize("problem", ["empty", "unreadable", "patch", "model", "missing",
-                                     "small"])
+                                     "small", "share"])
 def test_bad_input_returns_2(problem: str, data: tuple[Path, Path], tmp_path: Path,
                              capsys: pytest.CaptureFixture[str]) -> None:
     train_dir, _ = data
@@ -224,6 +225,8 @@ def test_bad_input_returns_2(problem: str, data: tuple[Path, Path], tmp_path: Pa
         argv = _args(data, tmp_path, *extra, "--model", "huge")
     elif problem == "missing":
         argv = ["--val-dir", str(data[1])]
+    elif problem == "share":
+        argv = _args(data, tmp_path, *extra, "--clean-share", "1.5")
     else:
         argv = _args(data, tmp_path, *extra, "--patch", "128")
     assert main(argv) == 2
