@@ -46,8 +46,8 @@ class PatchSampler:
     (``degrade``: ``webcam`` = the random camera model, ``clean_share`` of its samples
     clean, or a clean ``area``/``bicubic`` downscale), its levels estimated on the whole
     LR region (as on a frame), then a p×p HR / (p/2)² LR patch cut at the same place.
-    Randomness comes from a numpy generator
-    whose state :meth:`state` / :meth:`set_state` save and restore (for checkpoints).
+    Randomness comes from a numpy generator whose state :meth:`state` /
+    :meth:`set_state` save and restore (for checkpoints).
     """
 
     def __init__(self, images: list[np.ndarray], patch: int, degrade: str, seed: int,
