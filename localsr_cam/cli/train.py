@@ -42,6 +42,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--levels", type=int, default=3,
                         help="estimated degradation levels fed to the net (0: a blind net) "
                              "[default: %(default)s]")
+    parser.add_argument("--no-jpeg-chroma", dest="jpeg_chroma", action="store_false",
+                        help="no JPEG chroma smoothing in front of the net (it is on by "
+                             "default when the net takes levels; see BENCHMARKS.md)")
     parser.add_argument("--region", type=int, default=0,
                         help="HR region degraded and estimated per sample (0: 1.5x patch)")
     parser.add_argument("--val-suites", default="all",
@@ -85,7 +88,7 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
         train_dir=tuple(args.train_dir), val_dir=tuple(args.val_dir), model=args.model,
         width=args.width, depth=args.depth, dropout=args.dropout,
         no_residual=args.no_residual, degrade=args.degrade,
-        clean_share=args.clean_share, levels=args.levels,
+        clean_share=args.clean_share, levels=args.levels, jpeg_chroma=args.jpeg_chroma,
         region=args.region, holdout=args.holdout, val_suites=args.val_suites,
         loss=args.loss, scheduler=args.scheduler, lr=args.lr,
         patch=args.patch, batch=args.batch, epochs=args.epochs, iters=args.iters,

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from localsr_cam.errors import ConfigError
+from localsr_cam.models.chroma import JPEG_LEVEL, JpegChromaSmoothing
 
 SCALE = 2
 
@@ -67,6 +68,24 @@ def _no_levels(image: torch.Tensor, levels: int) -> torch.Tensor:
     return image.new_zeros((image.shape[0], levels))
 
 
+def _smoothing(chroma: bool, levels: int) -> JpegChromaSmoothing | None:
+    """The JPEG chroma step for a net that asks for it (it reads the JPEG level, so the
+    net must take levels)."""
+    if chroma and levels <= JPEG_LEVEL:
+        raise ConfigError("JPEG chroma smoothing needs the degradation levels "
+                          f"(levels > {JPEG_LEVEL})")
+    return JpegChromaSmoothing() if chroma else None
+
+
+def _conditioned(smoothing: JpegChromaSmoothing | None, image: torch.Tensor,
+                 levels: torch.Tensor | None) -> torch.Tensor:
+    """``image`` as the net sees it: JPEG chroma smoothed when the net has that step and
+    was given levels (none = a clean frame, nothing to smooth)."""
+    if smoothing is None or levels is None:
+        return image
+    return smoothing(image, levels[:, JPEG_LEVEL])
+
+
 class FastUNet(nn.Module):
     """LR-space residual U-Net with a PixelShuffle tail.
 
@@ -85,6 +104,10 @@ class FastUNet(nn.Module):
     ``int8_layers``: the modules whose convs the CPU backend runs in int8 (the
     half-resolution ones; see :mod:`localsr_cam.train.quantize`).
 
+    ``chroma``: the image first goes through :class:`~localsr_cam.models.chroma.
+    JpegChromaSmoothing`, gated by the JPEG level (``levels`` needed); the bilinear base
+    is taken of the smoothed image too.
+
     Odd sizes: the stride-2 conv gives ``ceil(h/2)``, the PixelShuffle brings it back to
     ``2·ceil(h/2)`` and the result is cropped to ``h`` before the skip is added, so any
     ``h, w >= 1`` works without padding.
@@ -92,7 +115,8 @@ class FastUNet(nn.Module):
 
     int8_layers = ("down", "body")
 
-    def __init__(self, width: int = 16, depth: int = 2, levels: int = 0) -> None:
+    def __init__(self, width: int = 16, depth: int = 2, levels: int = 0,
+                 chroma: bool = False) -> None:
         super().__init__()
         if width < 1 or depth < 0 or levels < 0:
             raise ConfigError(f"FastUNet needs width >= 1, depth >= 0 and levels >= 0 "
@@ -100,6 +124,7 @@ class FastUNet(nn.Module):
         self.width = width
         self.depth = depth
         self.levels = levels
+        self.smoothing = _smoothing(chroma, levels)
         c = width
         # levels > 0: FiLM on the half-resolution features (the down conv's output and
         # each body block), where a per-channel scale and shift costs least
@@ -116,14 +141,22 @@ class FastUNet(nn.Module):
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments, as recorded in the manifest."""
-        config = {"width": self.width, "depth": self.depth}
+        config: dict[str, Any] = {"width": self.width, "depth": self.depth}
         if self.levels:
             config["levels"] = self.levels
+        if self.smoothing is not None:
+            config["chroma"] = True
         return config
+
+    def conditioned(self, image: torch.Tensor, levels: torch.Tensor | None
+                    ) -> torch.Tensor:
+        """``image`` N×3×h×w as the layers see it (JPEG chroma smoothed if ``chroma``)."""
+        return _conditioned(self.smoothing, image, levels)
 
     def features(self, image: torch.Tensor, levels: torch.Tensor | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The part both forms share: ``image`` N×3×h×w (+ ``levels`` N×K) → the LR
+        """The part both forms share: ``image`` N×3×h×w, already :meth:`conditioned`
+        (+ ``levels`` N×K) → the LR
         skip N×C×h×w and the half-resolution features N×2C×⌈h/2⌉×⌈w/2⌉ (float32).
         ``levels`` None means all zeros (a clean frame)."""
         pairs: list[Any] = [None] * (len(self.body) + 1)
@@ -140,6 +173,7 @@ class FastUNet(nn.Module):
         """``image`` N×3×h×w float32 in [0,1], ``levels`` N×K float32 (ignored when the
         net was built with ``levels=0``) → ``sr`` N×3×2h×2w float32 (not clamped)."""
         h, w = image.shape[-2], image.shape[-1]
+        image = self.conditioned(image, levels)
         skip, x = self.features(image, levels)
         x = F.pixel_shuffle(self.up(x), 2)[..., :h, :w]
         x = F.relu(x + skip)
@@ -201,6 +235,7 @@ class FastUNetExportForm(nn.Module):
                 ) -> torch.Tensor:
         """``image`` N×3×h×w float32 in [0,1] (+ ``levels`` N×K) → ``sr`` N×3×2h×2w."""
         h, w = image.shape[-2], image.shape[-1]
+        image = self.net.conditioned(image, levels)
         skip, x = self.net.features(image, levels)
         with_ones = torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
         x = F.conv_transpose2d(with_ones, self.up_weight, stride=2)[..., :h, :w]
@@ -237,11 +272,12 @@ class PaperUNet(nn.Module):
     ``residual=True`` adds the bicubic input to the output (global residual learning);
     the paper's network outputs the image directly (``residual=False``). Max pooling uses
     ``ceil_mode`` and the transposed convs' outputs are cropped to the skip's size, so
-    any ``h, w >= 1`` works.
+    any ``h, w >= 1`` works. ``chroma``: JPEG chroma smoothing first, as in
+    :class:`FastUNet`.
     """
 
     def __init__(self, width: int = 32, dropout: float = 0.1, residual: bool = True,
-                 levels: int = 0) -> None:
+                 levels: int = 0, chroma: bool = False) -> None:
         super().__init__()
         if width < 1 or not 0.0 <= dropout < 1.0 or levels < 0:
             raise ConfigError(f"PaperUNet needs width >= 1 and 0 <= dropout < 1 "
@@ -250,6 +286,7 @@ class PaperUNet(nn.Module):
         self.dropout = dropout
         self.residual = residual
         self.levels = levels
+        self.smoothing = _smoothing(chroma, levels)
         c = width
         # levels > 0: FiLM on the outputs of down2 and the bridge (H/2 and H/4)
         self.film = LevelFiLM(levels, (2 * c, 2 * c)) if levels else None
@@ -273,6 +310,8 @@ class PaperUNet(nn.Module):
                                   "residual": self.residual}
         if self.levels:
             config["levels"] = self.levels
+        if self.smoothing is not None:
+            config["chroma"] = True
         return config
 
     def forward(self, image: torch.Tensor, levels: torch.Tensor | None = None
@@ -282,6 +321,7 @@ class PaperUNet(nn.Module):
         pairs: list[Any] = [None, None]
         if self.film is not None:
             pairs = self.film(_no_levels(image, self.levels) if levels is None else levels)
+        image = _conditioned(self.smoothing, image, levels)
         up = F.interpolate(image, scale_factor=SCALE, mode="bicubic", align_corners=False)
         d1 = self.drop1(self.down1(up))
         d2 = _modulate(self.down2(F.max_pool2d(d1, 2, ceil_mode=True)), pairs[0])

@@ -39,6 +39,7 @@ from torch import nn
 from localsr_cam.capture.images import crop_even
 from localsr_cam.errors import ConfigError, LocalSRError, ModelError
 from localsr_cam.measure import metrics
+from localsr_cam.models.chroma import JPEG_LEVEL
 from localsr_cam.paths import sha256_file, write_atomically
 from localsr_cam.runtime import settings as torch_settings
 from localsr_cam.train.data import PatchSampler, read_rgb, split_holdout, to_tensor, to_uint8
@@ -145,6 +146,7 @@ class TrainOptions:
     instead. ``levels``: degradation levels fed to the net (0: blind). ``region``: the
     HR region degraded and estimated per training sample (0: 1.5× the patch).
     ``clean_share``: the share of ``webcam`` samples that are a clean downscale only.
+    ``jpeg_chroma``: the net smooths JPEG chroma first (needs ``levels`` ≥ 2).
     ``val_suites``: comma-separated evaluation suites (or ``all``). ``force``: ship even
     a model that does not beat bicubic and the shipped one. ``command``: the argument
     list, recorded in the manifest entry so a shipped model says how it was made.
@@ -160,6 +162,7 @@ class TrainOptions:
     degrade: str = "webcam"
     clean_share: float = 0.2
     levels: int = 3
+    jpeg_chroma: bool = True
     region: int = 0
     holdout: str = ""
     val_suites: str = "all"
@@ -241,7 +244,8 @@ def resolve(options: TrainOptions) -> Settings:
     suites = tuple(n for part in args.val_suites.split(",") if part.strip()
                    for n in suite_names(part.strip()))
     flags = {"width": width, "depth": args.depth, "dropout": args.dropout,
-             "residual": not args.no_residual, "levels": args.levels}
+             "residual": not args.no_residual, "levels": args.levels,
+             "chroma": args.jpeg_chroma and args.levels > JPEG_LEVEL}
     config = spec.train_config(**flags) if spec.train_config else {"width": width}
     return Settings(args, config, args.loss or d["loss"], args.scheduler or d["scheduler"],
                     lr, patch, batch, region, _folders(args.train_dir),

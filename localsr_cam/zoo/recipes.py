@@ -72,19 +72,28 @@ def build_paper_unet(**config: Any) -> nn.Module:
     return _construct(PaperUNet, "paper", config)
 
 
-def fast_unet_config(width: int, depth: int, levels: int = 0, **_: Any) -> dict[str, Any]:
+def _with_levels(config: dict[str, Any], levels: int, chroma: bool) -> dict[str, Any]:
+    if levels:
+        config["levels"] = levels
+    if chroma:
+        config["chroma"] = True
+    return config
+
+
+def fast_unet_config(width: int, depth: int, levels: int = 0, chroma: bool = False,
+                     **_: Any) -> dict[str, Any]:
     """FastUNet's constructor arguments from the training flags it uses (``levels`` K > 0:
-    degradation-aware, FiLM-conditioned on K levels)."""
-    config: dict[str, Any] = {"width": width, "depth": depth}
-    return {**config, "levels": levels} if levels else config
+    degradation-aware, FiLM-conditioned on K levels; ``chroma``: JPEG chroma smoothing
+    of the input, see :mod:`localsr_cam.models.chroma`)."""
+    return _with_levels({"width": width, "depth": depth}, levels, chroma)
 
 
 def paper_unet_config(width: int, dropout: float, residual: bool, levels: int = 0,
-                      **_: Any) -> dict[str, Any]:
-    """PaperUNet's constructor arguments from the training flags it uses (``levels`` as
-    for :func:`fast_unet_config`)."""
-    config: dict[str, Any] = {"width": width, "dropout": dropout, "residual": residual}
-    return {**config, "levels": levels} if levels else config
+                      chroma: bool = False, **_: Any) -> dict[str, Any]:
+    """PaperUNet's constructor arguments from the training flags it uses (``levels`` and
+    ``chroma`` as for :func:`fast_unet_config`)."""
+    return _with_levels({"width": width, "dropout": dropout, "residual": residual},
+                        levels, chroma)
 
 
 def load_selfie(name: str, weights: Path, config: Mapping[str, Any]) -> nn.Module:

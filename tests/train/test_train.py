@@ -127,7 +127,7 @@ def test_training_ships_weights_onnx_and_manifest(data: tuple[Path, Path], tmp_p
     assert main(argv) == 0
     out = tmp_path / "engines"
     entry = json.loads((out / "manifest.json").read_text())["fast"]
-    assert entry["config"] == {"width": 16, "depth": 1, "levels": 3}
+    assert entry["config"] == {"width": 16, "depth": 1, "levels": 3, "chroma": True}
     assert entry["training"]["command"].startswith("localsr-cam train ")
     assert entry["training"]["seed"] == 4 and entry["training"]["recipe"]["degradation"]
     assert entry["training"]["recipe"]["clean_share"] == 0.7

@@ -140,11 +140,15 @@ def test_train_builds_its_config_from_the_registry_entry(toy, tmp_path):
     assert settings.config == {"width": 6}  # no train_config: the width only
     assert isinstance(build_model("toy", **settings.config), ToyUpscaler)
     fast = resolve(TrainOptions(tmp_path, tmp_path, model="fast", depth=3))
-    assert fast.config == {"width": 16, "depth": 3, "levels": 3} and fast.loss == "l1"
+    assert fast.config == {"width": 16, "depth": 3, "levels": 3, "chroma": True}
+    assert fast.loss == "l1"
+    plain = resolve(TrainOptions(tmp_path, tmp_path, model="fast", jpeg_chroma=False))
+    assert plain.config == {"width": 16, "depth": 2, "levels": 3}
     blind = resolve(TrainOptions(tmp_path, tmp_path, model="fast", levels=0))
-    assert blind.config == {"width": 16, "depth": 2}  # no levels: a blind net
+    assert blind.config == {"width": 16, "depth": 2}  # no levels: a blind net, no chroma
     paper = resolve(TrainOptions(tmp_path, tmp_path, model="paper", no_residual=True))
-    assert paper.config == {"width": 32, "dropout": 0.1, "residual": False, "levels": 3}
+    assert paper.config == {"width": 32, "dropout": 0.1, "residual": False, "levels": 3,
+                            "chroma": True}
     assert paper.loss == "mse"
 
 
