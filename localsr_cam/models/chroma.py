@@ -4,17 +4,18 @@ A webcam's MJPEG stream halves the chroma planes (4:2:0) and then quantizes them
 blocks, so a decoded frame's colour is blocky and bleeds across edges the luma still
 shows. On the validation images, area 2× + JPEG q 75 4:2:0 loses 3.2 dB of RGB PSNR at
 HR against the clean downscale, and the true HR chroma alone would win back 1.2 dB of it
-(`/work/exp/s5_chroma_headroom.py`, BENCHMARKS.md); the U-Net left that chroma error as it
-was (+0.03 dB of its +0.30 dB came from colour).
+(BENCHMARKS.md, "Session 5"); the U-Net left that chroma error as it was (+0.03 dB of
+its +0.30 dB came from colour).
 
 This step, at LR resolution before the network, replaces each chroma plane (BT.601 Cb,
-Cr) by a guided filter of it with the luma as the guide (He et al. 2010): in every
-``(2r+1)²`` window the chroma is fitted as ``a·Y + b``, and the averaged fits are
-evaluated at each pixel. Colour edges then follow the luma's edges, and block steps that
+Cr) by a guided filter of it with the luma as the guide (He et al. 2010, in its fast
+form: the fits on a 2×2-averaged image, upscaled): in every window the chroma is fitted
+as ``a·Y + b``, and the averaged fits are evaluated at each pixel's own luma. Colour edges then follow the luma's edges, and block steps that
 the luma does not share are smoothed away; the luma is left exactly as it was.
 
 It helps only where the chroma is quantized: measured on the 7 validation images with a
-bicubic upscale after it (mean PSNR change, `/work/exp/s5_gate.py`): JPEG 4:2:0 q 50
+bicubic upscale after it (mean PSNR change; an OpenCV prototype, 5×5 windows at full
+resolution): JPEG 4:2:0 q 50
 +0.24 dB, q 75 +0.23, q 85 +0.19, q 90 +0.12 (worst −0.12), q 95 −0.02 (worst −0.24);
 chroma subsampled but not compressed (YUYV 4:2:2, NV12 4:2:0) −0.34 / −0.24; clean 4:4:4
 up to −1.6. So its strength follows the frame's estimated JPEG level (the IJG scale /
@@ -36,8 +37,12 @@ from torch import nn
 JPEG_LEVEL = 1
 """Index of the JPEG level in the network's ``levels`` input
 (``localsr_cam.process.estimate.LEVEL_NAMES``)."""
-RADIUS = 2
-"""Window half-size in LR pixels (5×5 windows): the best of 1, 2, 3 at q 75."""
+SCALE = 2
+"""The fits are computed on the image averaged over 2×2 pixels (the chroma of a 4:2:0
+JPEG has no finer detail) and bilinearly upscaled: cheaper, and better than full
+resolution at q 75 (+0.28 vs +0.24 dB)."""
+RADIUS = 1
+"""Window half-size at that scale: 3×3 windows, 6×6 LR pixels."""
 EPS = 4.0 / 255.0**2
 """Guided-filter regularization (luma variance below it counts as flat): 4 in 8-bit
 units², the best of 4, 16 and 64 at q 75."""
@@ -56,9 +61,9 @@ class JpegChromaSmoothing(nn.Module):
     N×3×h×w float32: the image with its chroma guided-filtered by its luma, blended in
     by the JPEG level's gate (module docstring). Parameter-free; any ``h, w >= 1``."""
 
-    def __init__(self, radius: int = RADIUS, eps: float = EPS) -> None:
+    def __init__(self, radius: int = RADIUS, eps: float = EPS, scale: int = SCALE) -> None:
         super().__init__()
-        self.radius, self.eps = radius, eps
+        self.radius, self.eps, self.scale = radius, eps, scale
 
     def _box(self, planes: torch.Tensor) -> torch.Tensor:
         """The mean over each pixel's (2r+1)² window, per channel; near the edges, over
@@ -70,18 +75,21 @@ class JpegChromaSmoothing(nn.Module):
 
     def forward(self, image: torch.Tensor, jpeg: torch.Tensor) -> torch.Tensor:
         gate = ((jpeg - GATE_FROM) / (GATE_FULL - GATE_FROM)).clamp(0.0, 1.0)
+        # elementwise, not 1×1 convolutions: ONNX Runtime's convs of 3 channels cost more
         r, g, b = image[:, 0:1], image[:, 1:2], image[:, 2:3]
-        y = _Y[0] * r + _Y[1] * g + _Y[2] * b
-        cb, cr = _CB * (b - y), _CR * (r - y)
-        means = self._box(torch.cat([y, cb, cr, y * cb, y * cr, y * y], dim=1))
+        luma = _Y[0] * r + _Y[1] * g + _Y[2] * b
+        ycc = torch.cat([luma, _CB * (b - luma), _CR * (r - luma)], dim=1)
+        stats = ycc if self.scale == 1 else F.avg_pool2d(ycc, self.scale, ceil_mode=True)
+        y, c = stats[:, 0:1], stats[:, 1:3]
+        means = self._box(torch.cat([stats, y * c, y * y], dim=1))
         mean_y, mean_c = means[:, 0:1], means[:, 1:3]
-        covariance = means[:, 3:5] - mean_y * mean_c
-        variance = means[:, 5:6] - mean_y * mean_y
-        slope = covariance / (variance + self.eps)
+        slope = (means[:, 3:5] - mean_y * mean_c) / (means[:, 5:6] - mean_y * mean_y + self.eps)
         fits = self._box(torch.cat([slope, mean_c - slope * mean_y], dim=1))
-        chroma = fits[:, 0:2] * y + fits[:, 2:4]
-        # the change of Cb and Cr, back to RGB (luma unchanged), scaled by the gate
-        d_cb, d_cr = (chroma[:, 0:1] - cb) / _CB, (chroma[:, 1:2] - cr) / _CR
-        d_g = -(_Y[0] * d_cr + _Y[2] * d_cb) / _Y[1]
-        change = torch.cat([d_cr, d_g, d_cb], dim=1)
-        return image + gate.reshape(-1, 1, 1, 1) * change
+        if self.scale != 1:
+            fits = F.interpolate(fits, size=image.shape[-2:], mode="bilinear",
+                                 align_corners=False)
+        # the chroma's change (luma unchanged), scaled by the gate, back to RGB
+        change = gate.reshape(-1, 1, 1, 1) * (fits[:, 0:2] * luma + fits[:, 2:4] - ycc[:, 1:3])
+        d_b, d_r = change[:, 0:1] / _CB, change[:, 1:2] / _CR
+        d_g = -(_Y[0] * d_r + _Y[2] * d_b) / _Y[1]
+        return image + torch.cat([d_r, d_g, d_b], dim=1)
