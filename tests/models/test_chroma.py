@@ -80,7 +80,9 @@ def test_a_colour_edge_the_luma_shares_is_kept() -> None:
     image[:, 0, :, 8:] = 0.9  # a red half: its luma differs, so the edge is a luma edge
     with torch.no_grad():
         out = JpegChromaSmoothing()(image, torch.ones(1))
-    assert float((out - image).abs().max()) < 0.02
+    change = (out - image).abs()
+    # the fits are made at half resolution: the two pixels at the edge move a little
+    assert float(change.max()) < 0.03 and float(change.mean()) < 0.003
 
 
 def test_nets_with_the_step_load_old_weights_export_and_need_levels(tmp_path: Path) -> None:
