@@ -9,9 +9,10 @@ its +0.30 dB came from colour).
 
 This step, at LR resolution before the network, replaces each chroma plane (BT.601 Cb,
 Cr) by a guided filter of it with the luma as the guide (He et al. 2010, in its fast
-form: the fits on a 2×2-averaged image, upscaled): in every window the chroma is fitted
-as ``a·Y + b``, and the averaged fits are evaluated at each pixel's own luma. Colour edges then follow the luma's edges, and block steps that
-the luma does not share are smoothed away; the luma is left exactly as it was.
+form: the fits made on a 2×2-averaged image, then upscaled): in every window the chroma
+is fitted as ``a·Y + b``, and the averaged fits are evaluated at each pixel's own luma.
+Colour edges then follow the luma's edges, and block steps that the luma does not share
+are smoothed away; the luma is left exactly as it was.
 
 It helps only where the chroma is quantized: measured on the 7 validation images with a
 bicubic upscale after it (mean PSNR change; an OpenCV prototype, 5×5 windows at full

@@ -446,8 +446,10 @@ class PeopleFinder:
             visible = self.tracker.confirm_all()
         return visible
 
-    def process(self, frame: torch.Tensor, feather_radius: int) -> PeopleResult:
-        """The mask and SR regions for the tracks as they are after :meth:`look`."""
+    def process(self, frame: torch.Tensor, feather_radius: int,
+                crops_per_frame: int | None = None) -> PeopleResult:
+        """The mask and SR regions for the tracks as they are after :meth:`look`;
+        at most ``crops_per_frame`` people segmented anew (``None``: the constructor's)."""
         height, width = frame.shape[:2]
         self._frame += 1
         tracks = self.tracks
@@ -459,7 +461,7 @@ class PeopleFinder:
             self.smoother.reset()
             return PeopleResult(None, [], 0)
         if tracks:
-            self._refresh(frame, tracks)
+            self._refresh(frame, tracks, crops_per_frame or self.crops_per_frame)
         done = [(t, self._segmented[t.id]) for t in tracks if t.id in self._segmented]
         probability = self.segmenter.paste((width, height), frame.device,
                                            [(seg.crop, seg.mask) for _, seg in done])
@@ -551,8 +553,8 @@ class PeopleFinder:
         self._blob_boxes = named
         return list(named.items())
 
-    def _refresh(self, frame: torch.Tensor, tracks: Sequence[Track]) -> None:
-        """Segment up to ``crops_per_frame`` people: those never segmented, then those
+    def _refresh(self, frame: torch.Tensor, tracks: Sequence[Track], per_frame: int) -> None:
+        """Segment up to ``per_frame`` people: those never segmented, then those
         whose crop moved, then whoever waited longest."""
         size = (frame.shape[1], frame.shape[0])
         crops = {t.id: crop_for_face(t.shown) for t in tracks}
@@ -563,7 +565,7 @@ class PeopleFinder:
                 return 0, 0
             return (1 if seg.crop != crops[track.id] else 2), seg.frame
 
-        limit = len(tracks) if self._first_segment else self.crops_per_frame
+        limit = len(tracks) if self._first_segment else per_frame
         self._first_segment = False
         chosen = sorted(tracks, key=priority)[:limit]
         masks = self.segmenter.segment(frame, [crops[t.id] for t in chosen])

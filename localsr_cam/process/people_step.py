@@ -69,7 +69,10 @@ class PeopleStep:
         self._last_path = None
 
     def __call__(self, frame: torch.Tensor, close_up: CloseUp, feather_radius: int,
-                 timer: Timer) -> PeopleOutcome:
+                 timer: Timer, crops_per_frame: int | None = None) -> PeopleOutcome:
+        """This frame's people: the finder, then the people path (at most
+        ``crops_per_frame`` crops segmented anew; ``None``: the finder's own limit) or
+        ``close_up`` for one person near the camera."""
         if self.chooser is None or self.chooser.frame_height != frame.shape[0]:
             self.chooser = PathChooser(frame.shape[0], **self._chooser_options)  # type: ignore[arg-type]
         with timer("find"):
@@ -83,7 +86,7 @@ class PeopleStep:
             with timer("segment"):
                 if fresh:
                     self.people.smoother.reset()
-                result = self.people.process(frame, feather_radius)
+                result = self.people.process(frame, feather_radius, crops_per_frame)
             outcome = PeopleOutcome(result.mask, result.regions, result.people, path)
             foreground = None
         else:

@@ -442,9 +442,9 @@ class FrameProcessor:
         if state.skipping and every > 1 and (self._frame_no + 1) % every != 0 \
                 and last is not None:
             return last
-        self._people.people.crops_per_frame = state.level.crops_per_frame
         outcome = self._people(lr, lambda frame, fresh: self._close_up(state, fresh),
-                               self._people_feather(), state.timer)
+                               self._people_feather(), state.timer,
+                               state.level.crops_per_frame)
         self._last_people = outcome
         return outcome
 
