@@ -12,7 +12,8 @@ Hysteresis, so it never oscillates:
 - no two changes within ``hold_s`` (1 s): each level is judged on at least a second of
   frames processed at that level (their latency after the first ``settle_s``);
 - down when over the budget (smoothed processing time above ``down_fraction`` of it, or
-  above ``near_fraction`` of it while some frame of the window was late or dropped, or
+  above ``near_fraction`` of it while ``min_late`` frames of the window were late or
+  dropped, or
   more than ``late_share`` — and at least ``min_late`` — of frames delivered later than
   ``latency_s``, or ``max_drops`` frames dropped, or the SR late — not done when the
   frame stopped waiting for it — on more than ``sr_late_share`` of them) — straight to
@@ -341,7 +342,10 @@ class DeadlineController:
         if busy > self.down_fraction * self.budget_s:
             reasons.append(f"processing {busy * 1e3:.1f} ms of a {self.budget_s * 1e3:.1f} "
                            "ms budget")
-        elif busy > self.near_fraction * self.budget_s and (self._late or drops):
+        elif busy > self.near_fraction * self.budget_s and self._late + drops >= self.min_late:
+            # near the budget with frames already late: a trend, not one hiccup (an idle
+            # machine's full quality runs at 90 % of the budget; one stall makes a late
+            # frame there without anything changing)
             reasons.append(f"processing {busy * 1e3:.1f} ms of a {self.budget_s * 1e3:.1f} "
                            "ms budget with frames already late or dropped")
         # judged against a second's frames at least: three of the first nine is no trend
