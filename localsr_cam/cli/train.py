@@ -36,9 +36,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--degrade", choices=("webcam", "area", "bicubic"), default="webcam",
                         help="training LR: the random camera model (webcam) or a clean "
                              "area/bicubic downscale [default: %(default)s]")
-    parser.add_argument("--clean-share", type=float, default=0.2, metavar="P",
+    parser.add_argument("--clean-share", type=float, metavar="P",
                         help="share of the webcam samples that are a clean downscale only "
-                             "[default: %(default)s, the camera model's own]")
+                             "[default: the camera model's own, 0.2]")
     parser.add_argument("--levels", type=int, default=3,
                         help="estimated degradation levels fed to the net (0: a blind net) "
                              "[default: %(default)s]")

@@ -156,9 +156,8 @@ class FastUNet(nn.Module):
     def features(self, image: torch.Tensor, levels: torch.Tensor | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
         """The part both forms share: ``image`` N×3×h×w, already :meth:`conditioned`
-        (+ ``levels`` N×K) → the LR
-        skip N×C×h×w and the half-resolution features N×2C×⌈h/2⌉×⌈w/2⌉ (float32).
-        ``levels`` None means all zeros (a clean frame)."""
+        (+ ``levels`` N×K) → the LR skip N×C×h×w and the half-resolution features
+        N×2C×⌈h/2⌉×⌈w/2⌉ (float32). ``levels`` None means all zeros (a clean frame)."""
         pairs: list[Any] = [None] * (len(self.body) + 1)
         if self.film is not None:
             pairs = self.film(_no_levels(image, self.levels) if levels is None else levels)

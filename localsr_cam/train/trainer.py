@@ -39,6 +39,7 @@ from torch import nn
 from localsr_cam.capture.images import crop_even
 from localsr_cam.errors import ConfigError, LocalSRError, ModelError
 from localsr_cam.measure import metrics
+from localsr_cam.measure.degrade import CLEAN_SHARE
 from localsr_cam.models.chroma import JPEG_LEVEL
 from localsr_cam.paths import sha256_file, write_atomically
 from localsr_cam.runtime import settings as torch_settings
@@ -145,7 +146,8 @@ class TrainOptions:
     ``holdout``: comma-separated file names in the train folders used for validation
     instead. ``levels``: degradation levels fed to the net (0: blind). ``region``: the
     HR region degraded and estimated per training sample (0: 1.5× the patch).
-    ``clean_share``: the share of ``webcam`` samples that are a clean downscale only.
+    ``clean_share``: the share of ``webcam`` samples that are a clean downscale only
+    (``None``: the camera model's :data:`~localsr_cam.measure.degrade.CLEAN_SHARE`).
     ``jpeg_chroma``: the net smooths JPEG chroma first (needs ``levels`` ≥ 2).
     ``val_suites``: comma-separated evaluation suites (or ``all``). ``force``: ship even
     a model that does not beat bicubic and the shipped one. ``command``: the argument
@@ -160,7 +162,7 @@ class TrainOptions:
     dropout: float = 0.1
     no_residual: bool = False
     degrade: str = "webcam"
-    clean_share: float = 0.2
+    clean_share: float | None = None
     levels: int = 3
     jpeg_chroma: bool = True
     region: int = 0
@@ -233,7 +235,7 @@ def resolve(options: TrainOptions) -> Settings:
         raise ConfigError("--time-budget must be positive minutes")
     if args.levels < 0:
         raise ConfigError(f"--levels must be 0 or more (got {args.levels})")
-    if not 0.0 <= args.clean_share <= 1.0:
+    if args.clean_share is not None and not 0.0 <= args.clean_share <= 1.0:
         raise ConfigError(f"--clean-share must be within 0..1 (got {args.clean_share})")
     if args.degrade not in TRAIN_DEGRADES:
         raise ConfigError(f"--degrade must be one of {', '.join(TRAIN_DEGRADES)} "
@@ -619,7 +621,8 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
                      "recipe": {"degradation": args.degrade
                                 + (" (localsr_cam.measure.degrade.sample_params)"
                                    if args.degrade == "webcam" else " clean downscale"),
-                                **({"clean_share": args.clean_share}
+                                **({"clean_share": CLEAN_SHARE if args.clean_share is None
+                                                  else args.clean_share}
                                    if args.degrade == "webcam" else {}),
                                 "levels": "estimated on each degraded LR region "
                                           f"({settings.region} px HR) by estimate_levels",
