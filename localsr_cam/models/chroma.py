@@ -60,7 +60,8 @@ _CB, _CR = 0.564, 0.713  # Cb = 0.564 (B − Y), Cr = 0.713 (R − Y)
 class JpegChromaSmoothing(nn.Module):
     """``image`` N×3×h×w float32 RGB in [0,1], ``jpeg`` N float32 (the JPEG level) →
     N×3×h×w float32: the image with its chroma guided-filtered by its luma, blended in
-    by the JPEG level's gate (module docstring). Parameter-free; any ``h, w >= 1``."""
+    by the JPEG level's gate (module docstring). Parameter-free; any ``h, w >= 1``. A
+    float16 image (the CUDA backend) is computed in float32 and returned as float16."""
 
     def __init__(self, radius: int = RADIUS, eps: float = EPS, scale: int = SCALE) -> None:
         super().__init__()
@@ -75,6 +76,8 @@ class JpegChromaSmoothing(nn.Module):
                             count_include_pad=False)
 
     def forward(self, image: torch.Tensor, jpeg: torch.Tensor) -> torch.Tensor:
+        # the window statistics (E[y²] − E[y]²) cancel: float32 even in a float16 net
+        dtype, image, jpeg = image.dtype, image.float(), jpeg.float()
         gate = ((jpeg - GATE_FROM) / (GATE_FULL - GATE_FROM)).clamp(0.0, 1.0)
         # elementwise, not 1×1 convolutions: ONNX Runtime's convs of 3 channels cost more
         r, g, b = image[:, 0:1], image[:, 1:2], image[:, 2:3]
@@ -93,4 +96,4 @@ class JpegChromaSmoothing(nn.Module):
         change = gate.reshape(-1, 1, 1, 1) * (fits[:, 0:2] * luma + fits[:, 2:4] - ycc[:, 1:3])
         d_b, d_r = change[:, 0:1] / _CB, change[:, 1:2] / _CR
         d_g = -(_Y[0] * d_r + _Y[2] * d_b) / _Y[1]
-        return image + torch.cat([d_r, d_g, d_b], dim=1)
+        return (image + torch.cat([d_r, d_g, d_b], dim=1)).to(dtype)

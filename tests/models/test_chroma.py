@@ -75,6 +75,18 @@ def test_jpeg_colour_comes_closer_to_the_original(name: str) -> None:
     assert _chroma_error(smoothed, truth) < 0.96 * _chroma_error(lossy, truth)
 
 
+def test_a_float16_image_is_smoothed_in_float32_and_returned_as_float16() -> None:
+    torch.manual_seed(0)
+    image = (torch.full((1, 3, 32, 32), 0.9) + 0.003 * torch.randn(1, 3, 32, 32)).clamp(0, 1)
+    image[:, 0, :, 16:] = 0.6  # a colour edge on a bright, nearly flat field
+    step = JpegChromaSmoothing()
+    with torch.no_grad():
+        full = step(image, torch.ones(1))
+        half = step(image.half(), torch.ones(1, dtype=torch.float16))
+    assert half.dtype == torch.float16
+    assert float((half.float() - full).abs().max()) < 1e-3  # float16 rounding of the output
+
+
 def test_a_colour_edge_the_luma_shares_is_kept() -> None:
     image = torch.full((1, 3, 16, 16), 0.5)
     image[:, 0, :, 8:] = 0.9  # a red half: its luma differs, so the edge is a luma edge
