@@ -118,8 +118,9 @@ class DeadlineController:
     frames dropped so far (the pipeline's input slot); ``None`` = not watched.
     ``clock``: seconds, monotonic (the frames' capture timestamps are on it).
     ``sr_reserve_fraction``: the least share of a period a frame keeps for the work after
-    its SR; ``relax_fraction``, ``calm_s``, ``overrun_fraction``: when and by how much the
-    SR wait may run past a period (:meth:`sr_wait_s`, :meth:`keeping_pace`);
+    its SR; ``relax_fraction``, ``calm_s``, ``calm_breakers``, ``overrun_fraction``: when
+    and by how much the SR wait may run past a period (:meth:`sr_wait_s`,
+    :meth:`keeping_pace`);
     ``late_cost``, ``sr_late_share``: how frames whose SR was late count (:meth:`end`).
     """
 
@@ -133,7 +134,8 @@ class DeadlineController:
                  late_share: float = 0.07, max_drops: int = 3, smoothing: float = 0.15,
                  sr_reserve_fraction: float = 0.1, late_cost: float = 1.25,
                  sr_late_share: float = 0.5, relax_fraction: float = 1.0,
-                 calm_s: float = 3.0, overrun_fraction: float = 0.25,
+                 calm_s: float = 3.0, calm_breakers: int = 2,
+                 overrun_fraction: float = 0.25,
                  drops: Callable[[], int] | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         if fps <= 0 or not ladder:
@@ -152,8 +154,10 @@ class DeadlineController:
         self.sr_reserve_fraction, self.late_cost = sr_reserve_fraction, late_cost
         self.sr_late_share = sr_late_share
         self.relax_fraction, self.calm_s = relax_fraction, calm_s
+        self.calm_breakers = calm_breakers
         self.overrun_fraction = overrun_fraction
-        self._trouble_at: float | None = None  # the last late delivery or drop seen
+        # when late deliveries and drops were seen (the last ``calm_s`` of them count)
+        self._trouble: collections.deque[float] = collections.deque()
         self._drops_seen = 0
         self._drops = drops or (lambda: 0)
         self._clock = clock
@@ -222,19 +226,29 @@ class DeadlineController:
 
     def keeping_pace(self) -> bool:
         """Whether frames have room to spare: the current level's smoothed processing
-        time is under ``relax_fraction`` of the budget and no frame was delivered late
-        or dropped for ``calm_s`` (then a frame may wait for its SR past its period)."""
+        time is under ``relax_fraction`` of the budget and fewer than ``calm_breakers``
+        frames were delivered late or dropped in the last ``calm_s`` (then a frame may
+        wait for its SR past its period). One stall of a shared machine is no load: at
+        full quality with nothing beside it, the strict wait that a single late frame
+        used to bring left the SR of the largest box late on every frame for seconds,
+        and the level stepped down."""
         with self._lock:
             return self._keeping_pace()
 
     def _keeping_pace(self) -> bool:
         now = self._clock()
         drops = self._drops()
-        if drops != self._drops_seen:
-            self._drops_seen, self._trouble_at = drops, now
+        if drops > self._drops_seen:
+            self._trouble.extend([now] * (drops - self._drops_seen))
+        self._drops_seen = drops
+        self._forget_trouble(now)
         busy = self._processing.get(self.level.name)
-        calm = self._trouble_at is None or now - self._trouble_at >= self.calm_s
+        calm = len(self._trouble) < self.calm_breakers
         return busy is not None and busy < self.relax_fraction * self.budget_s and calm
+
+    def _forget_trouble(self, now: float) -> None:
+        while self._trouble and now - self._trouble[0] >= self.calm_s:
+            self._trouble.popleft()
 
     def end(self, over_budget: bool = False, after_sr_s: float | None = None) -> None:
         """The frame begun last is done (handed on); updates costs and maybe the level.
@@ -270,12 +284,14 @@ class DeadlineController:
         Frames processed at an earlier level (still in flight at a change), and those of
         the first ``settle_s`` after a change (still catching up with frames that waited
         behind a slow one), are not counted — except that any late one after the
-        warm-up ends the calm that lets SR waits run past a period (:meth:`keeping_pace`).
+        warm-up counts against the calm that lets SR waits run past a period
+        (:meth:`keeping_pace`).
         """
         with self._lock:
             now = self._clock()
             if latency_s > self.latency_s and self._warm_at is None:
-                self._trouble_at = now  # whatever its level: no room to spare now
+                self._trouble.append(now)  # whatever its level
+                self._forget_trouble(now)
             if (level != self.level.name or now - self._last_change < self.settle_s
                     or self._warm_at is not None):
                 return

@@ -345,7 +345,8 @@ def _steady(controller: DeadlineController, clock: FakeClock, frames: int, spent
 def test_with_room_to_spare_the_sr_wait_runs_to_the_latency_bound():
     """Frames that keep pace with time to spare and nothing late or dropped for a while:
     a frame may wait for its SR a quarter period past its period, never past 45 ms after
-    capture; a late delivery or a drop ends that until ``calm_s`` passes without either."""
+    capture; two late deliveries or drops within ``calm_s`` end that until ``calm_s``
+    passes with fewer (one is a stall, not a load)."""
     clock = FakeClock()
     drops = [0]
     controller = DeadlineController(30.0, clock=clock, calm_s=3.0, drops=lambda: drops[0])
@@ -362,7 +363,9 @@ def test_with_room_to_spare_the_sr_wait_runs_to_the_latency_bound():
     assert controller.keeping_pace()
     controller.end()
     clock.now += PERIOD - 0.010
-    controller.delivered(0.050, "full")  # one frame over 45 ms
+    controller.delivered(0.050, "full")  # one frame over 45 ms: a stall, still calm
+    assert controller.keeping_pace()
+    controller.delivered(0.050, "full")  # a second one within 3 s: no room to spare
     controller.begin()
     clock.now += 0.010
     assert not controller.keeping_pace()
@@ -371,6 +374,9 @@ def test_with_room_to_spare_the_sr_wait_runs_to_the_latency_bound():
     _steady(controller, clock, 95, 0.020)  # 3 s later: calm again
     assert controller.keeping_pace()
     drops[0] += 1  # a frame dropped
+    assert controller.keeping_pace()
+    _steady(controller, clock, 30, 0.020)
+    drops[0] += 1  # and another one a second later
     assert not controller.keeping_pace()
 
 
