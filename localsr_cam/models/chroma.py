@@ -25,8 +25,8 @@ up to −1.6. So its strength follows the frame's estimated JPEG level (the IJG 
 the same level, and is trained with the step in place.
 
 The box means are average pools (ONNX AveragePool), so the step is part of the network's
-graph in every backend; it costs about 10 % of FastUNet's time in ONNX Runtime on the
-CPU whatever the level (BENCHMARKS.md).
+graph in every backend; it adds 8 % (one thread) to 14 % (two) to FastUNet's time in
+ONNX Runtime on the CPU, whatever the level (BENCHMARKS.md).
 """
 
 from __future__ import annotations
