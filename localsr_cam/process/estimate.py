@@ -158,8 +158,9 @@ class LevelSmoother:
     """Exponential moving average of per-frame levels for video.
 
     ``update(levels)`` takes the frame's float32 (K,) estimate and returns the smoothed
-    float32 1×K array (a new array, owned by the caller); ``alpha`` is the weight of the
-    new frame (the first frame is taken as is). ``reset()`` forgets the history.
+    float32 1×K array (a new array, owned by the caller); ``current()`` returns that
+    array as the last update left it (``None`` before any); ``alpha`` is the weight of
+    the new frame (the first frame is taken as is). ``reset()`` forgets the history.
     """
 
     def __init__(self, alpha: float = 0.05) -> None:
@@ -170,6 +171,9 @@ class LevelSmoother:
 
     def reset(self) -> None:
         self._state = None
+
+    def current(self) -> np.ndarray | None:
+        return None if self._state is None else self._state[None].copy()
 
     def update(self, levels: np.ndarray) -> np.ndarray:
         levels = np.asarray(levels, np.float32).reshape(-1)

@@ -3,6 +3,7 @@ serves the next frames, and nothing is left running."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -144,5 +145,53 @@ def test_a_changed_crop_whose_sr_is_late_shows_the_last_result_as_late() -> None
         brighter = STILL + 10
         frame = processor.process(CapturedFrame(brighter, 1, time.perf_counter()))
         assert frame.sr == "late" and _brightened(frame) and sr.calls == 2
+    finally:
+        processor.close()
+
+
+def test_a_live_frame_s_estimate_runs_while_its_sr_does() -> None:
+    """Live, the SR starts with the levels the last frame left (they change over ~20
+    frames) and the frame's own estimate is made while the SR runs; it is done by the
+    time the frame is."""
+    events: list[tuple[str, object]] = []
+
+    class RecordingSR(SleepySR):
+        def __call__(self, inputs):
+            events.append(("sr", inputs["levels"].clone()))
+            result = super().__call__(inputs)
+            events.append(("sr done", None))
+            return result
+
+    processor, _ = _paced_processor(RecordingSR(0.05))
+    processor.deadline = DeadlineController(5.0)  # 200 ms a frame: every SR is waited for
+    smoother = processor._degradation
+    update = smoother.update
+
+    def recorded_update(levels):
+        events.append(("estimate", None))
+        return update(levels)
+
+    smoother.update = recorded_update  # type: ignore[method-assign]
+    rng = np.random.default_rng(0)
+    try:
+        before = []
+        for index in range(3):
+            # brighter each frame (the crop changed: no reuse), noisier (the levels move)
+            noisy = np.clip(STILL + 12 * index + rng.normal(0, 4 + 4 * index, STILL.shape),
+                            0, 255)
+            before.append(smoother.current())
+            events.append(("frame", None))
+            processor.process(CapturedFrame(noisy.astype(np.uint8), index,
+                                            time.perf_counter()))
+        frames = [[kind for kind, _ in events[start + 1:end]] for start, end in
+                  itertools.pairwise([i for i, (k, _) in enumerate(events) if k == "frame"]
+                                     + [len(events)])]
+        assert frames[0] == ["estimate", "sr", "sr done"]  # no history yet: estimate first
+        for kinds in frames[1:]:  # then: the estimate while the SR runs
+            assert sorted(kinds[:2]) == ["estimate", "sr"] and kinds[2] == "sr done"
+        given = [levels for kind, levels in events if kind == "sr"]
+        for levels, last in zip(given[1:], before[1:], strict=True):
+            assert np.allclose(levels.numpy(), last)  # what the last frame left
+        assert not np.allclose(smoother.current(), before[2])  # this frame's is in
     finally:
         processor.close()
