@@ -833,10 +833,10 @@ class FrontState:
     float32 1×1×H×W soft mask on the device, or ``None``. ``boxes``: the regions to
     super-resolve in input pixels (none when nobody is there; ``box`` is their bounding
     box). ``people``: how many people those regions enhance (``None`` where no mask is
-    made). ``levels``: the frame's smoothed degradation levels, float32 1×K on the
-    device (``None`` without SR). ``bypass``: the bypass switch as read when the frame
-    arrived. ``error``: an engine failure in the front half (the back half turns it into
-    the plain upscale).
+    made). ``levels``: the smoothed degradation levels its SR is given (live: as the
+    last frame left them), float32 1×K on the device (``None`` without SR). ``bypass``:
+    the bypass switch as read when the frame arrived. ``error``: an engine failure in the
+    front half (the back half turns it into the plain upscale).
     ``stages_ms``: filled by both halves through ``timer`` (device times on CUDA, added
     by :meth:`~FrameProcessor.finish`).
     ``level``: the quality level of this frame; ``skipping``: unchanged work may be
