@@ -13,11 +13,10 @@ Hysteresis, so it never oscillates:
   frames processed at that level (their latency after the first ``settle_s``);
 - down when over the budget (smoothed processing time above ``down_fraction`` of it, or
   above ``near_fraction`` of it while ``min_late`` frames of the window were late or
-  dropped, or
-  more than ``late_share`` — and at least ``min_late`` — of frames delivered later than
-  ``latency_s``, or ``max_drops`` frames dropped, or the SR late — not done when the
-  frame stopped waiting for it — on more than ``sr_late_share`` of them) — straight to
-  the first level predicted to fit; nothing is judged in the first ``warmup_s``
+  dropped, or more than ``late_share`` — and at least ``min_late`` — of frames delivered
+  later than ``latency_s``, or ``max_drops`` frames dropped, or the SR late — not done
+  when the frame stopped waiting for it — on more than ``sr_late_share`` of them) —
+  straight to the first level predicted to fit; nothing is judged in the first ``warmup_s``
   (engines' first runs);
 - up only after ``up_hold_s`` at the level, with no late or dropped frame, and when the
   level above is *predicted* to fit well under the budget (``up_fraction``): its cost is

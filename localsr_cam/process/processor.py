@@ -542,20 +542,16 @@ class FrameProcessor:
         and this frame's estimate is made while its SR runs (``state.deferred``) — the
         levels change over ~20 frames, and the SR starts 0.5–1.6 ms earlier. Else this
         frame's, estimated now."""
-        image, timer = state.frame.image, state.timer
+        def estimate() -> torch.Tensor:
+            with state.timer("estimate"):
+                return self.levels_of(state.frame.image)
+
         live = state.skipping and self.deadline is not None
         history = self._degradation.current() if live else None
         if history is None:
-            with timer("estimate"):
-                return self.levels_of(image)
-
-        def estimate() -> None:
-            with timer("estimate"):
-                self.levels_of(image)
-
+            return estimate()
         state.deferred.append(estimate)
-        levels = torch.from_numpy(history)
-        return levels if self.device.type == "cpu" else levels.to(self.device)
+        return self._on_device(history)
 
     @staticmethod
     def _run_deferred(state: FrontState) -> None:
@@ -566,8 +562,12 @@ class FrameProcessor:
     def levels_of(self, image: np.ndarray) -> torch.Tensor:
         """Smoothed degradation levels of a host frame (uint8 H×W×3): float32 1×K on
         the processor's device, a new tensor."""
-        levels = torch.from_numpy(self._degradation.update(estimate_levels(image, bgr=True)))
-        return levels if self.device.type == "cpu" else levels.to(self.device)
+        return self._on_device(self._degradation.update(estimate_levels(image, bgr=True)))
+
+    def _on_device(self, levels: np.ndarray) -> torch.Tensor:
+        """float32 1×K host levels → a tensor on the processor's device."""
+        tensor = torch.from_numpy(levels)
+        return tensor if self.device.type == "cpu" else tensor.to(self.device)
 
     def _background(self, lr: torch.Tensor, bypass: bool) -> torch.Tensor:
         """The plain 2× upscale (uint8 2H×2W×3, a new tensor), blurred if configured;
@@ -865,7 +865,7 @@ class FrontState:
     sr_until: float | None = None
     sr_late: bool = False
     sr_waited_at: float | None = None
-    deferred: list[Callable[[], None]] = dataclasses.field(default_factory=list)
+    deferred: list[Callable[[], object]] = dataclasses.field(default_factory=list)
 
     @property
     def box(self) -> Box | None:
