@@ -45,10 +45,11 @@ class ProcessedFrame:
     when an engine failed and the frame is the plain upscale. ``people``: how many
     people were enhanced (``None`` where no mask was made).
     ``level``: the quality level it was processed at (``full``, ``head``, ...). ``sr``:
-    ``fresh`` (SR ran on it), ``reused`` (the last SR result stood in: the crop was
-    unchanged, or the level skips SR on this frame), ``late`` (the last SR result stood in
-    because this frame's SR, or an earlier one still running, missed the deadline) or
-    ``none``.
+    ``fresh`` (SR ran on it), ``partial`` (SR ran on the part of the crop around its
+    changed cells, the last result stood in for the rest), ``reused`` (the last SR result
+    stood in: no cell of the crop changed, or the level skips SR on this frame),
+    ``late`` (the last SR result stood in because this frame's SR, or an earlier one
+    still running, missed the deadline) or ``none``.
     """
 
     image: np.ndarray

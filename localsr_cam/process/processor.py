@@ -714,9 +714,10 @@ class FrameProcessor:
     def _sr_result(self, crop: torch.Tensor, key: Box, state: FrontState, reusable: bool
                    ) -> torch.Tensor | None:
         """uint8 2h×2w×3 BGR SR of ``crop`` (the input pixels ``key``): computed, or —
-        when ``reusable`` — the last one, if the crop is unchanged or the level skips
-        this frame and the box did not move; ``None`` when the level skips this frame
-        and nothing can stand in."""
+        when ``reusable`` — the last one, if no cell of the crop changed or the level
+        skips this frame and the box did not move, or the last one with the part that
+        changed cells make stale recomputed (``sr`` partial); ``None`` when the level
+        skips this frame and nothing can stand in."""
         skipping = reusable and state.skipping
         every = state.level.sr_every
         skip = skipping and every > 1 and self._frame_no % every != 0
@@ -730,6 +731,7 @@ class FrameProcessor:
             if finished is not None:
                 self._sr_reuse.store(finished.key, finished.result, finished.tag)
             busy = background.holding
+        stale = None
         if skipping:
             reused = self._sr_reuse.reusable(key, thumb, skip)
             if reused is not None:
@@ -739,14 +741,30 @@ class FrameProcessor:
                 return self._late_stand_in(key, state)
             if skip:
                 return None
-        inputs = self._sr_inputs(ops.bgr8_to_rgb_float(crop), state)  # a copy of the crop
+            assert thumb is not None
+            stale = self._sr_reuse.stale_part(key, thumb)
+        job = self._sr_job(crop, state, stale)
+        tag = thumb if stale is None else stale.thumb
+        kind = "fresh" if stale is None else "partial"
         if background is not None and state.sr_until is not None:
-            return self._sr_until_deadline(background, inputs, key, thumb, state)
-        foreground = self._run_sr(inputs)
+            return self._sr_until_deadline(background, job, key, tag, state, kind)
+        foreground = job()
         if reusable:
-            self._sr_reuse.store(key, foreground, thumb)
-        state.sr = "fresh"
+            self._sr_reuse.store(key, foreground, tag)
+        state.sr = kind
         return foreground
+
+    def _sr_job(self, crop: torch.Tensor, state: FrontState,
+                stale: reuse.StalePart | None) -> Callable[[], torch.Tensor]:
+        """The SR call for ``crop`` (uint8 h×w×3 BGR view) → uint8 2h×2w×3 BGR: the
+        engine on the whole crop, or on the stale part's padded input, patched into the
+        stored result. Inputs are copied now, so it may run on another thread."""
+        if stale is None:
+            inputs = self._sr_inputs(ops.bgr8_to_rgb_float(crop), state)
+            return lambda: self._run_sr(inputs)
+        x0, y0, x1, y1 = stale.tile.padded
+        part = self._sr_inputs(ops.bgr8_to_rgb_float(crop[y0:y1, x0:x1]), state)
+        return lambda: stale.patch(self._run_sr(part))
 
     def _run_sr(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """The SR engine on prepared inputs → uint8 2h×2w×3 BGR."""
@@ -754,14 +772,15 @@ class FrameProcessor:
         return ops.rgb_float_to_bgr8(self._sr(inputs)["sr"])
 
     def _sr_until_deadline(self, background: BackgroundSR[Box, torch.Tensor],
-                           inputs: dict[str, torch.Tensor], key: Box,
-                           thumb: np.ndarray | None, state: FrontState
+                           job: Callable[[], torch.Tensor], key: Box,
+                           thumb: np.ndarray | None, state: FrontState, kind: str
                            ) -> torch.Tensor | None:
-        """SR on the background worker, waited for until ``state.sr_until``: the result
-        (``sr`` fresh); when it is late (``sr_late``; it runs on and the next frames take
-        it), the last result where the box did not move (``sr`` late), else ``None``."""
+        """``job`` on the background worker, waited for until ``state.sr_until``: the
+        result (``sr`` = ``kind``, fresh or partial); when it is late (``sr_late``; it
+        runs on and the next frames take it), the last result where the box did not move
+        (``sr`` late), else ``None``."""
         assert state.sr_until is not None
-        background.start(lambda: self._run_sr(inputs), key, thumb)
+        background.start(job, key, thumb)
         self._run_deferred(state)
         done = background.wait(state.sr_until - time.perf_counter())
         state.sr_waited_at = time.perf_counter()
@@ -769,7 +788,7 @@ class FrameProcessor:
             finished = background.take()
             assert finished is not None
             self._sr_reuse.store(key, finished.result, thumb)
-            state.sr = "fresh"
+            state.sr = kind
             return finished.result
         state.sr_late = True
         return self._late_stand_in(key, state)
@@ -840,7 +859,8 @@ class FrontState:
     ``stages_ms``: filled by both halves through ``timer`` (device times on CUDA, added
     by :meth:`~FrameProcessor.finish`).
     ``level``: the quality level of this frame; ``skipping``: unchanged work may be
-    skipped (change tests on); ``sr``: ``fresh``, ``reused``, ``late`` or ``none`` once
+    skipped (change tests on); ``sr``: ``fresh``, ``partial``, ``reused``, ``late`` or
+    ``none`` once
     rendered (see :class:`~localsr_cam.frames.ProcessedFrame`).
     ``sr_until``: ``perf_counter()`` time after which the frame stops waiting for its SR
     (``None``: it waits); ``sr_late``: its SR was not done by then; ``sr_waited_at``:

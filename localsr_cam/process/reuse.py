@@ -1,16 +1,20 @@
 """Skip work that would not change the output: the cheap change test and what it guards.
 
-A frame, or a person box's crop, is "unchanged" when its thumbnail (grey, 8×8-pixel area
-means) differs from the one seen when the work was last done by less than
-``threshold`` grey levels on average. Averaging 64 pixels takes sensor noise (σ ≈ 2–3
-levels on a webcam) down to a fraction of a level, while a person moving by one pixel
-changes a textured crop by several levels. Costs about 0.1 ms for a 640×360 frame.
+A frame, or a person box's crop, is compared with the one the work was last done on
+through thumbnails (grey, 8×8-pixel area means, about 0.1 ms for a 640×360 frame). A
+*cell* has changed when its mean moved by :data:`CELL_THRESHOLD` grey levels or more.
+One cell averages 64 pixels: sensor noise of σ 3 levels moves it by σ ≈ 0.5 between two
+frames, while an opening mouth or a blink moves the cells it covers by 10–25 levels. (An
+average over the whole crop, the earlier test, missed those: a talking person whose body
+kept still got the SR of a closed mouth back, frame after frame.)
 
 - :class:`MaskReuse`: the last soft mask and the thumbnail of the frame it came from;
-  the segmenter is skipped on a still frame, or on the frames a quality level skips.
+  the segmenter is skipped while no cell changed outside the solid inside of the mask
+  (a moving mouth does not move the silhouette), or on the frames a quality level skips.
 - :class:`SRReuse`: the last SR result of each box and its crop's thumbnail; SR is
-  skipped when the same box holds an unchanged crop, or on the frames a quality level
-  skips (then reused only where the box did not move).
+  skipped when the same box holds a crop with no changed cell, recomputed only around
+  the changed cells when they are few (:meth:`SRReuse.stale_part`), and skipped on the
+  frames a quality level skips (then reused only where the box did not move).
 
 Both hold references to tensors the processor made and no longer changes; they are
 replaced, never written into.
@@ -18,13 +22,28 @@ replaced, never written into.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
+from localsr_cam.process.tiling import Tile
+
 THUMB_CELL = 8
 """Thumbnail cell side in pixels."""
-STILL_THRESHOLD = 1.0
-"""Mean absolute thumbnail difference (grey levels) below which nothing changed."""
+CELL_THRESHOLD = 4.0
+"""Grey levels a cell's mean must move by to count as changed (see the module docstring;
+low-light noise of σ 8 levels moves a cell by σ ≈ 1.4, so a few cells a frame pass it
+there and are recomputed)."""
+SOLID_MASK = 0.99
+"""A cell whose mean mask value reaches this is inside the person (see MaskReuse)."""
+SR_CONTEXT_PX = 16
+"""Input pixels whose SR a changed pixel can alter, each way, and the context the net
+needs to recompute a part exactly. Both U-Nets' receptive fields reach 12–15 LR pixels
+(JPEG chroma step included); a multiple of the cell keeps a part's offset even, as the
+stride-2 layers need."""
+MAX_PARTIAL_SHARE = 0.5
+"""A part of the crop larger than this share of its area is recomputed whole."""
 
 Box = tuple[int, int, int, int]
 
@@ -40,57 +59,124 @@ def thumbnail(image: torch.Tensor | np.ndarray, cell: int = THUMB_CELL) -> np.nd
     return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32)
 
 
-def changed(before: np.ndarray | None, after: np.ndarray,
-            threshold: float = STILL_THRESHOLD) -> bool:
-    """Whether two thumbnails differ by ``threshold`` grey levels or more on average."""
+def changed_cells(before: np.ndarray | None, after: np.ndarray,
+                  threshold: float = CELL_THRESHOLD) -> np.ndarray | None:
+    """bool map of the thumbnail cells that changed, or ``None`` when the two cannot be
+    compared (no ``before``, or another size): then everything changed."""
     if before is None or before.shape != after.shape:
-        return True
-    return float(np.abs(after - before).mean()) >= threshold
+        return None
+    return np.abs(after - before) >= threshold
+
+
+def changed(before: np.ndarray | None, after: np.ndarray,
+            threshold: float = CELL_THRESHOLD) -> bool:
+    """Whether any cell of two thumbnails changed (see :func:`changed_cells`)."""
+    cells = changed_cells(before, after, threshold)
+    return cells is None or bool(cells.any())
+
+
+def stale_tile(cells: np.ndarray, size: tuple[int, int], cell: int = THUMB_CELL,
+               context: int = SR_CONTEXT_PX) -> Tile:
+    """The part of a ``size`` = (width, height) crop whose SR the changed ``cells`` (bool
+    ⌈h/cell⌉×⌈w/cell⌉, at least one set) make stale: ``region``, their bounding box grown
+    by ``context`` (what must be recomputed), and ``padded``, that grown by ``context``
+    again (what the net must see to recompute it exactly). Both clipped to the crop, in
+    crop pixels."""
+    width, height = size
+    rows = np.flatnonzero(cells.any(axis=1))
+    cols = np.flatnonzero(cells.any(axis=0))
+
+    def grown(by: int) -> Box:
+        return (max(0, int(cols[0]) * cell - by), max(0, int(rows[0]) * cell - by),
+                min(width, (int(cols[-1]) + 1) * cell + by),
+                min(height, (int(rows[-1]) + 1) * cell + by))
+
+    return Tile(region=grown(context), padded=grown(2 * context))
+
+
+@dataclasses.dataclass(frozen=True)
+class StalePart:
+    """A stored SR result of which only ``tile`` (crop pixels) is to be recomputed.
+
+    ``base``: the stored result, uint8 2h×2w×3 BGR (not written into); ``thumb``: the
+    thumbnail the patched result stands for (the stored one, with the cells of
+    ``tile.region`` taken from the new crop's).
+    """
+
+    tile: Tile
+    base: torch.Tensor
+    thumb: np.ndarray
+
+    def patch(self, sr: torch.Tensor) -> torch.Tensor:
+        """``sr``: uint8 SR of the crop's ``tile.padded`` part → a new whole result, the
+        base with ``tile.region`` replaced."""
+        x0, y0, x1, y1 = self.tile.region
+        result = self.base.clone()
+        result[2 * y0:2 * y1, 2 * x0:2 * x1] = sr[self.tile.inner()]
+        return result
 
 
 class MaskReuse:
     """The last mask the segmenter produced, and when it may stand in for a new one."""
 
-    def __init__(self, threshold: float = STILL_THRESHOLD) -> None:
+    def __init__(self, threshold: float = CELL_THRESHOLD) -> None:
         self.threshold = threshold
         self.mask: torch.Tensor | None = None
         self._thumb: np.ndarray | None = None
+        self._solid: np.ndarray | None = None
         self.skipped = 0
 
     def reusable(self, thumb: np.ndarray | None, skip_by_level: bool) -> torch.Tensor | None:
-        """The stored mask when the frame (``thumb``; ``None`` = not tested) is still or
-        the level skips this frame's segmentation; else ``None`` (segment it)."""
+        """The stored mask when the frame (``thumb``; ``None`` = not tested) changed only
+        inside the solid part of the person, or the level skips this frame's
+        segmentation; else ``None`` (segment it)."""
         if self.mask is None:
             return None
-        if skip_by_level or (thumb is not None
-                             and not changed(self._thumb, thumb, self.threshold)):
+        if skip_by_level:
             self.skipped += 1
             return self.mask
-        return None
+        if thumb is None:
+            return None
+        cells = changed_cells(self._thumb, thumb, self.threshold)
+        if cells is None or self._solid is None or (cells & ~self._solid).any():
+            return None
+        self.skipped += 1
+        return self.mask
 
     def store(self, mask: torch.Tensor, thumb: np.ndarray | None) -> None:
+        """``mask``: float32 1×1×H×W on the CPU; ``thumb``: the frame's thumbnail."""
         self.mask, self._thumb = mask, thumb
+        self._solid = None
+        if thumb is not None:
+            import cv2
+
+            plane = mask[0, 0].numpy()
+            cells = cv2.resize(plane, thumb.shape[::-1], interpolation=cv2.INTER_AREA)
+            self._solid = cells >= SOLID_MASK
 
     def reset(self) -> None:
-        self.mask, self._thumb = None, None
+        self.mask, self._thumb, self._solid = None, None, None
 
 
 class SRReuse:
     """The last SR result (uint8 2h×2w×3 BGR) of each box seen lately, and when it may be
-    reused: one entry per box (several people each keep theirs), at most ``capacity``,
-    the oldest stored dropped first."""
+    reused, whole or in part: one entry per box (several people each keep theirs), at
+    most ``capacity``, the oldest stored dropped first."""
 
-    def __init__(self, threshold: float = STILL_THRESHOLD, capacity: int = 8) -> None:
+    def __init__(self, threshold: float = CELL_THRESHOLD, capacity: int = 8,
+                 max_partial_share: float = MAX_PARTIAL_SHARE) -> None:
         self.threshold = threshold
         self.capacity = capacity
+        self.max_partial_share = max_partial_share
         self._entries: dict[Box, tuple[torch.Tensor, np.ndarray | None]] = {}
         self.skipped = 0
+        self.patched = 0
 
     def reusable(self, box: Box, thumb: np.ndarray | None, skip_by_level: bool
                  ) -> torch.Tensor | None:
-        """The stored result for ``box`` when its crop is unchanged (``thumb``; ``None``
-        = not tested), or when the level skips SR on this frame and the box did not
-        move; else ``None``."""
+        """The stored result for ``box`` when no cell of its crop changed (``thumb``;
+        ``None`` = not tested), or when the level skips SR on this frame and the box did
+        not move; else ``None``."""
         entry = self._entries.get(box)
         if entry is None:
             return None
@@ -100,6 +186,30 @@ class SRReuse:
             self.skipped += 1
             return result
         return None
+
+    def stale_part(self, box: Box, thumb: np.ndarray) -> StalePart | None:
+        """When only some cells of ``box``'s crop changed, and the part they make stale
+        is at most ``max_partial_share`` of the crop: that part, to recompute and patch
+        into the stored result; else ``None`` (recompute the whole crop)."""
+        entry = self._entries.get(box)
+        if entry is None:
+            return None
+        result, stored_thumb = entry
+        cells = changed_cells(stored_thumb, thumb, self.threshold)
+        if cells is None or stored_thumb is None or not cells.any():
+            return None
+        size = (box[2] - box[0], box[3] - box[1])
+        tile = stale_tile(cells, size)
+        x0, y0, x1, y1 = tile.padded
+        if (x1 - x0) * (y1 - y0) > self.max_partial_share * size[0] * size[1]:
+            return None
+        rx0, ry0, rx1, ry1 = tile.region  # multiples of the cell, but at the crop's end
+        rows = slice(ry0 // THUMB_CELL, -(-ry1 // THUMB_CELL))
+        cols = slice(rx0 // THUMB_CELL, -(-rx1 // THUMB_CELL))
+        patched_thumb = stored_thumb.copy()
+        patched_thumb[rows, cols] = thumb[rows, cols]
+        self.patched += 1
+        return StalePart(tile, result, patched_thumb)
 
     def store(self, box: Box, result: torch.Tensor, thumb: np.ndarray | None) -> None:
         self._entries.pop(box, None)  # re-inserted as the newest

@@ -60,6 +60,42 @@ def test_small_noise_counts_as_still_but_a_moved_person_does_not():
     assert box.segmenter.calls == 2
 
 
+def _mouth(image: np.ndarray, rows=slice(86, 92), cols=slice(154, 166)) -> np.ndarray:
+    """``image`` with a small dark patch (a mouth opening) at the disc person's centre."""
+    changed = image.copy()
+    changed[rows, cols] = 0
+    return changed
+
+
+def test_a_moving_mouth_is_recomputed_around_it_and_not_frozen():
+    """A still person whose mouth moves: only the part around the mouth is super-
+    resolved again, the output equals a fresh run on that frame, and the mask (the
+    silhouette did not move) is reused."""
+    box = engines()
+    image = noise(0)
+    talking = _mouth(image)
+    with FrameProcessor(config("full"), engine_factory=box) as processor:
+        first, second = run(processor, [image, talking])
+    assert (first.sr, second.sr) == ("fresh", "partial")
+    assert box.segmenter.calls == 1
+    (_, _, h0, w0), (_, _, h1, w1) = box.sr.shapes
+    assert h1 * w1 <= 0.25 * h0 * w0
+    fresh_box = engines()
+    with FrameProcessor(config("full"), engine_factory=fresh_box) as processor:
+        (expected,) = run(processor, [talking])
+    assert np.array_equal(second.image, expected.image)
+    assert not np.array_equal(second.image[172:184, 308:332], first.image[172:184, 308:332])
+
+
+def test_a_change_at_the_edge_of_the_person_segments_again():
+    box = engines()
+    image = noise(0)
+    at_edge = _mouth(image, rows=slice(86, 92), cols=slice(116, 124))  # the disc's left rim
+    with FrameProcessor(config("full"), engine_factory=box) as processor:
+        run(processor, [image, at_edge])
+    assert box.segmenter.calls == 2
+
+
 def test_head_level_super_resolves_the_top_of_the_box_and_fades_out():
     box = engines()
     with FrameProcessor(config("head"), engine_factory=box) as processor:

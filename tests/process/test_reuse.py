@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from localsr_cam.process.reuse import SRReuse, thumbnail
+from localsr_cam.process.reuse import SRReuse, changed, changed_cells, stale_tile, thumbnail
 
 
 def _crop(seed: int) -> np.ndarray:
@@ -40,3 +41,114 @@ def test_at_most_capacity_boxes_the_oldest_dropped_first() -> None:
     assert store.reusable(boxes[2], None, True) is results[2]
     store.reset()
     assert store.reusable(boxes[2], None, True) is None
+
+
+def _still_frame() -> np.ndarray:
+    """A smooth 96×128 'portrait' (changes of a few pixels matter on it)."""
+    import cv2
+
+    rng = np.random.default_rng(5)
+    return cv2.GaussianBlur(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8), (0, 0), 3)
+
+
+def _noisy(image: np.ndarray, sigma: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.clip(image + rng.normal(0, sigma, image.shape), 0, 255).astype(np.uint8)
+
+
+def test_an_opening_mouth_changes_the_crop_but_sensor_noise_does_not() -> None:
+    """A 12×6-pixel dark patch (a mouth opening) in a still crop: the average over the
+    whole crop moves by about 0.1 grey level, the earlier test's 'unchanged', which
+    kept the SR of the closed mouth on screen."""
+    image = _still_frame()
+    mouth = image.copy()
+    mouth[40:46, 60:72] = 20
+    before = thumbnail(_noisy(image, 3.0, 0))
+    assert not changed(before, thumbnail(_noisy(image, 3.0, 1)))
+    assert changed(before, thumbnail(_noisy(mouth, 3.0, 1)))
+    assert float(np.abs(thumbnail(mouth) - thumbnail(image)).mean()) < 1.0
+    cells = changed_cells(before, thumbnail(_noisy(mouth, 3.0, 1)))
+    assert cells is not None and set(zip(*np.nonzero(cells), strict=True)) <= {
+        (5, 7), (5, 8), (4, 7), (4, 8)}
+    assert changed_cells(None, before) is None
+    assert changed_cells(before[1:], before) is None
+
+
+def test_the_stale_tile_is_the_changed_cells_grown_by_the_context_twice() -> None:
+    cells = np.zeros((12, 16), dtype=bool)
+    cells[5, 7] = cells[6, 9] = True
+    tile = stale_tile(cells, (128, 96), context=16)
+    assert tile.region == (56 - 16, 40 - 16, 80 + 16, 56 + 16)
+    assert tile.padded == (56 - 32, 40 - 32, 80 + 32, 56 + 32)
+    cells[:] = False
+    cells[0, 15] = True  # a corner cell: clipped to the crop, which may end mid-cell
+    tile = stale_tile(cells, (125, 96), context=16)
+    assert tile.region == (120 - 16, 0, 125, 8 + 16)
+    assert tile.padded == (120 - 32, 0, 125, 8 + 32)
+
+
+def test_a_stale_part_is_patched_into_the_stored_result_and_its_cells_thumbnail() -> None:
+    image = _still_frame()
+    box = (0, 0, 128, 96)
+    old = thumbnail(image)
+    base = torch.zeros(192, 256, 3, dtype=torch.uint8)
+    store = SRReuse()
+    assert store.stale_part(box, old) is None  # nothing stored for the box
+    store.store(box, base, old)
+    assert store.stale_part(box, old) is None  # nothing changed
+    mouth = image.copy()
+    mouth[40:46, 60:72] = 20
+    new = thumbnail(mouth)
+    part = store.stale_part(box, new)
+    assert part is not None and part.base is base
+    x0, y0, x1, y1 = part.tile.region
+    assert (x0, y0) == (56 - 16, 40 - 16) and x1 >= 72 + 16 and y1 >= 46 + 16
+    inside = (slice(y0 // 8, y1 // 8), slice(x0 // 8, x1 // 8))
+    assert np.array_equal(part.thumb[inside], new[inside])
+    outside = np.ones(old.shape, dtype=bool)
+    outside[inside] = False
+    assert np.array_equal(part.thumb[outside], old[outside])
+    px0, py0, px1, py1 = part.tile.padded
+    sr = torch.full((2 * (py1 - py0), 2 * (px1 - px0), 3), 200, dtype=torch.uint8)
+    patched = part.patch(sr)
+    assert base.max() == 0  # not written into
+    assert (patched[2 * y0:2 * y1, 2 * x0:2 * x1] == 200).all()
+    assert int(patched.sum()) == 200 * 3 * 4 * (x1 - x0) * (y1 - y0)
+    # most of the crop changed: recomputed whole
+    assert store.stale_part(box, thumbnail(_noisy(image, 40.0, 2))) is None
+
+
+@pytest.mark.parametrize("net", ["fast", "paper"])
+def test_the_context_lets_a_part_be_recomputed_exactly(net: str) -> None:
+    """SR of the stale part's padded input, patched in, equals the SR of the whole new
+    crop (both U-Nets with their JPEG chroma step, random weights): the context covers
+    their receptive fields and keeps the stride-2 layers in phase."""
+    from localsr_cam.models.unet import FastUNet, PaperUNet
+
+    torch.manual_seed(0)
+    model = (FastUNet(width=8, depth=2, levels=3, chroma=True) if net == "fast"
+             else PaperUNet(width=8, dropout=0.0, levels=3, chroma=True)).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():  # the tail starts at zero: wake it up
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    levels = torch.tensor([[0.2, 0.9, 0.3]])
+
+    def sr(crop: np.ndarray) -> torch.Tensor:
+        rgb = torch.from_numpy(crop[..., ::-1].copy()).permute(2, 0, 1)[None].float() / 255
+        with torch.no_grad():
+            return model(rgb, levels)[0].permute(1, 2, 0)
+
+    image = _still_frame()
+    mouth = image.copy()
+    mouth[40:46, 60:72] = 20
+    store = SRReuse()
+    box = (0, 0, 128, 96)
+    store.store(box, torch.zeros(192, 256, 3, dtype=torch.uint8), thumbnail(image))
+    part = store.stale_part(box, thumbnail(mouth))
+    assert part is not None
+    px0, py0, px1, py1 = part.tile.padded
+    x0, y0, x1, y1 = part.tile.region
+    whole = sr(mouth)[2 * y0:2 * y1, 2 * x0:2 * x1]
+    piece = sr(mouth[py0:py1, px0:px1])[part.tile.inner()]
+    assert float((whole - piece).abs().max()) < 1e-5
+    assert float((whole - sr(image)[2 * y0:2 * y1, 2 * x0:2 * x1]).abs().max()) > 0.01
