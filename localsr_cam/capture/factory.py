@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from localsr_cam.capture.call import CallSource
 from localsr_cam.capture.camera import CameraSource
 from localsr_cam.capture.devices import default_camera
 from localsr_cam.capture.room import RoomSource
@@ -37,6 +38,8 @@ def make_source(config: CaptureConfig) -> Source:
         return SyntheticSource(size or DEFAULT_SIZE, config.fps)
     if spec == "synthetic:room":
         return RoomSource(size or DEFAULT_SIZE, config.fps)
+    if spec == "synthetic:call":
+        return CallSource(size or DEFAULT_SIZE, config.fps)
     if spec.isdigit() or spec.startswith("/dev/video"):
         device: int | str = int(spec) if spec.isdigit() else spec
         if not camera_present(device):
@@ -50,4 +53,5 @@ def make_source(config: CaptureConfig) -> Source:
     if path.is_file():
         return VideoSource(path, size, config.loop)
     raise SourceError(f"source {spec!r} is not a camera index, /dev/video path, video file, "
-                      "image folder, 'synthetic' or 'synthetic:room' (file not found)")
+                      "image folder, 'synthetic', 'synthetic:room' or 'synthetic:call' "
+                      "(file not found)")

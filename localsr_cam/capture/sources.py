@@ -198,10 +198,14 @@ class SyntheticSource:
 
     def frame(self, index: int) -> np.ndarray:
         """Frame ``index`` of the clip: uint8 H×W×3 BGR, new array."""
+        return self.composite(self.placement(index))
+
+    def placement(self, index: int) -> np.ndarray:
+        """2×3 float64 affine map from the person square to the frame for frame
+        ``index``: the gentle pan, zoom and sway."""
         import cv2
 
-        assert self._backdrop is not None and self._person is not None
-        assert self._alpha is not None
+        assert self._person is not None
         width, height = self.size
         phase = 2 * math.pi * (index % self.length) / self.length
         side = self._person.shape[0]
@@ -212,6 +216,18 @@ class SyntheticSource:
         matrix = cv2.getRotationMatrix2D((side / 2, side / 2), angle, scale)
         matrix[0, 2] += centre_x - side / 2
         matrix[1, 2] += centre_y - side / 2
+        return matrix
+
+    def composite(self, placement: np.ndarray) -> np.ndarray:
+        """The person put over the backdrop by the 2×3 affine ``placement``: uint8
+        H×W×3 BGR, new array."""
+        import cv2
+
+        assert self._backdrop is not None and self._person is not None
+        assert self._alpha is not None
+        width, height = self.size
+        side = self._person.shape[0]
+        matrix = placement.copy()
         # warp and blend only where the person lands (about half the frame): the clip
         # is a camera stand-in and should cost the pipeline little CPU
         corners = matrix @ np.array([[0, side, 0, side], [0, 0, side, side], [1, 1, 1, 1]],
