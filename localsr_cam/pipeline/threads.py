@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 JOIN_TIMEOUT_S = 1.0
 ROLLING_WINDOW = 300
 LIVE_RECORDS = 100_000
-MIN_GAP = 0.9
-"""Paced output: the least time between two writes, in output periods."""
 REPEAT_AFTER = 1.5
 """Paced output: periods without a new frame before the last one is repeated."""
 LOST_DIM = 0.45
@@ -95,6 +93,9 @@ class RunResult:
     seconds: float
     records: list[FrameRecord]
     dropped: int
+    """Captured frames never written: replaced in a slot between threads, or (paced,
+    at an output fps not below the source's) replaced while waiting for their output
+    slot."""
     repeated: int
     fallbacks: int
     interrupted: bool
@@ -256,6 +257,7 @@ class OutputThread(threading.Thread):
         self.hud = hud
         self.frames = 0
         self.repeated = 0
+        self.replaced = 0  # paced: processed frames a newer one replaced before their slot
         self.error: BaseException | None = None
         self._fitter = FrameFitter(size)
         self._last: ProcessedFrame | None = None
@@ -291,33 +293,43 @@ class OutputThread(threading.Thread):
         self._paced_loop()
 
     def _paced_loop(self) -> None:
-        """At most one write per ~period: a new frame goes out at once (waiting for a
-        tick would add latency) unless the last write was under ``MIN_GAP`` periods ago,
-        then it waits for that (a newer one replaces it). The last frame is repeated
-        only when nothing new came for ``REPEAT_AFTER`` periods, so arrival jitter does
-        not add repeats, and a file written at the output fps keeps real time."""
+        """About ``fps`` writes a second. Writes take slots one period apart: a new
+        frame goes out at once when its slot has come (waiting for a tick would add
+        latency), else it waits for it and a newer one replaces it (``replaced``). The
+        slots never fall more than a period behind, so a frame that follows a late one
+        closely goes out at once (it catches up; holding it back a period from the late
+        one's write let the next frame replace it: 2 % of the frames of the call
+        sample, whose processing time swings, were lost that way) — and the rate stays
+        at ``fps``, so a file written at the output fps keeps real time, and an output
+        fps below the source's keeps one frame per slot. The last frame is repeated only
+        when nothing new came for ``REPEAT_AFTER`` periods, so arrival jitter does not
+        add repeats."""
         stop = self.controls.stop
         pending: ProcessedFrame | None = None
         last_write = time.perf_counter()
+        slot = last_write
         next_repeat = last_write + REPEAT_AFTER * self.period
         while not stop.is_set():
             now = time.perf_counter()
-            due = last_write + MIN_GAP * self.period if pending is not None else next_repeat
+            due = slot if pending is not None else next_repeat
             frame = self.inbox.get(timeout=max(0.0, due - now))
+            if frame is not None and pending is not None:
+                self.replaced += 1
             pending = frame or pending
             now = time.perf_counter()
             if pending is not None:
-                if self.frames and now - last_write < MIN_GAP * self.period:
+                if self.frames and now < slot:
                     continue
                 if self._write_fresh(pending):
                     return
                 pending = None
                 last_write = time.perf_counter()
+                slot = max(slot + self.period, last_write - self.period)
                 next_repeat = last_write + REPEAT_AFTER * self.period
             elif self.producer_done.is_set() and not self.inbox.has_item:
                 return
             elif now >= next_repeat:
-                if self._last is not None:
+                if self._last is not None:  # a stand-in: it takes no fresh frame's slot
                     self._write(self._stale_frame(self._last), fresh=False)
                 last_write = time.perf_counter()
                 next_repeat = last_write + self.period
@@ -555,6 +567,8 @@ class Pipeline:
     def _result(self, seconds: float, interrupted: bool) -> RunResult:
         output = self._output
         dropped = sum(slot.dropped for slot in self._slots)
+        if output is not None and output.fps >= self.source.fps:  # not thinning on purpose
+            dropped += output.replaced
         return RunResult(
             frames=output.frames if output else 0, seconds=seconds,
             records=list(self.stats.records), dropped=dropped,

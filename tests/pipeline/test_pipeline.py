@@ -191,3 +191,56 @@ def test_paced_output_is_capped_at_the_output_fps():
     assert 10 <= rate <= 17, f"{rate:.1f} writes/s"
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= 0.85 / 15  # never two writes closer than ~0.9 periods
+
+
+def _output_thread(fps: float, sink: RecordingSink):
+    """A paced OutputThread on its own inbox, and the objects it needs."""
+    from localsr_cam.capture.sources import LatestSlot
+    from localsr_cam.frames import HudStats
+    from localsr_cam.pipeline.threads import OutputThread, RollingStats
+
+    inbox: LatestSlot = LatestSlot()
+    done, controls = threading.Event(), Controls()
+
+    class Capture:  # the output thread only asks whether the camera is lost
+        lost = threading.Event()
+
+    thread = OutputThread([sink], inbox, (64, 36), fps, True, None, controls, done,
+                          Capture(), RollingStats(), HudStats())
+    return thread, inbox, done
+
+
+def _processed(index: int):
+    from localsr_cam.frames import CapturedFrame, ProcessedFrame
+
+    source = CapturedFrame(np.zeros((18, 32, 3), np.uint8), index, time.perf_counter())
+    return ProcessedFrame(np.full((36, 64, 3), index, np.uint8), source)
+
+
+@pytest.mark.parametrize("output_fps", [20.0, 10.0])
+def test_paced_output_writes_a_catching_up_frame_and_thins_only_below_the_source_rate(
+        output_fps):
+    """Frames at 20 fps: one in four comes 1.2 periods late, the next (processed fast)
+    a quarter period after it, the one after on time. At 20 fps out every frame is
+    written — the one after the late one used to wait 0.9 periods from the late one's
+    write, and the on-time one replaced it; at 10 fps out about one in two is replaced,
+    on purpose."""
+    period = 1 / 20
+    offsets = {1: 1.2 * period, 2: 0.25 * period}
+    sink = RecordingSink()
+    thread, inbox, done = _output_thread(output_fps, sink)
+    thread.start()
+    start = time.perf_counter()
+    for index in range(16):
+        due = start + index * period + offsets.get(index % 4, 0.0)
+        time.sleep(max(0.0, due - time.perf_counter()))
+        inbox.put(_processed(index))
+    time.sleep(2 * period)
+    done.set()
+    thread.join(2.0)
+    written = sorted({index for _, index, _ in sink.writes})  # repeats of the last aside
+    assert thread.frames == len(written) and thread.replaced == 16 - len(written)
+    if output_fps == 20.0:
+        assert written == list(range(16))
+    else:
+        assert 6 <= len(written) <= 10
