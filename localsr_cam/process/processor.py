@@ -860,8 +860,7 @@ class FrontState:
     by :meth:`~FrameProcessor.finish`).
     ``level``: the quality level of this frame; ``skipping``: unchanged work may be
     skipped (change tests on); ``sr``: ``fresh``, ``partial``, ``reused``, ``late`` or
-    ``none`` once
-    rendered (see :class:`~localsr_cam.frames.ProcessedFrame`).
+    ``none`` once rendered (see :class:`~localsr_cam.frames.ProcessedFrame`).
     ``sr_until``: ``perf_counter()`` time after which the frame stops waiting for its SR
     (``None``: it waits); ``sr_late``: its SR was not done by then; ``sr_waited_at``:
     when the wait ended (the controller learns what follows it); ``deferred``: work of
