@@ -32,7 +32,7 @@ from localsr_cam.config import PipelineConfig
 from localsr_cam.errors import LocalSRError
 from localsr_cam.frames import CapturedFrame, ProcessedFrame
 from localsr_cam.process import ops, reuse
-from localsr_cam.process.auto import NobodyNotice
+from localsr_cam.process.auto import PEOPLE, NobodyNotice
 from localsr_cam.process.backdrop import Backdrop, image_path
 from localsr_cam.process.background_sr import BackgroundSR
 from localsr_cam.process.deadline import LEVELS, DeadlineController, Level
@@ -44,7 +44,7 @@ from localsr_cam.process.localize import (
     bucket_sizes,
     person_box,
 )
-from localsr_cam.process.regions import align_even, intersection
+from localsr_cam.process.regions import align_even, contains, intersection
 from localsr_cam.process.segment import AUTO_SEGMENTERS, Segmenter, choose_segmenter
 from localsr_cam.process.tiling import split
 from localsr_cam.process.tracking import sticky_region
@@ -79,6 +79,10 @@ FULL = LEVELS["full"]
 LEVELS_EMA = 0.05
 """Weight of a new frame's degradation estimate (a ~20-frame time constant): a camera's
 noise, compression and focus change slowly, the estimate of one frame jitters."""
+EARLY_CONTEXT_PX = 8
+"""Context around the person (input pixels) that a box whose SR began before
+segmentation must still hold to serve the frame: the blend's mask is 0 beyond the tight
+box, and the net's output there is off only within ~8 px of the crop's edge."""
 
 
 class FrameProcessor:
@@ -360,7 +364,7 @@ class FrameProcessor:
         level = deadline.begin() if deadline is not None else self.level
         state: FrontState | None = None
         try:
-            state = self.front(frame, bypass=bypass, level=level)
+            state = self.front(frame, bypass=bypass, level=level, live=deadline is not None)
             if deadline is not None:
                 state.sr_until = time.perf_counter() + deadline.sr_wait_s(frame.timestamp)
             return self.back(state)
@@ -379,7 +383,8 @@ class FrameProcessor:
         return lr
 
     def front(self, frame: CapturedFrame, lr: torch.Tensor | None = None, *,
-              bypass: bool = False, level: Level | None = None) -> FrontState:
+              bypass: bool = False, level: Level | None = None, live: bool = False
+              ) -> FrontState:
         """Front half, steps 1–3: upload, segment, smooth the mask, find the person box.
 
         ``lr``: ``frame.image`` already on the device (uint8 H×W×3), for a caller that
@@ -387,7 +392,10 @@ class FrameProcessor:
         kept in the state and turned into the plain upscale by :meth:`render`. Raises
         :class:`ValueError` for a frame of another size than :meth:`prepare` was told.
         ``level``: the quality level; given, unchanged work is skipped too (CPU only);
-        ``None``: full quality, everything computed.
+        ``None``: full quality, everything computed. ``live``: a deadline controller
+        paces the frame (``process`` sets ``sr_until`` after this): its SR runs on the
+        background worker, and at the full level it begins before segmentation, on the
+        last frame's box (:meth:`_begin_early_sr`).
         """
         height, width = frame.image.shape[:2]
         if frame.new_scene:  # another photo: its own size, and no mask state carried over
@@ -401,10 +409,11 @@ class FrameProcessor:
         stages: dict[str, float] = {}
         state = FrontState(frame=frame, lr=lr, bypass=bypass, stages_ms=stages,
                            timer=StageTimer(stages, self.device), level=level or FULL,
-                           skipping=skipping)
+                           skipping=skipping, live=live and skipping)
         self._frame_no += 1
         timer = state.timer
         try:
+            self._begin_early_sr(state)
             if self._people is not None and not bypass and state.level.segment_every:
                 outcome = self._people_outcome(lr, state)
                 self.last_path = outcome.path
@@ -416,17 +425,33 @@ class FrameProcessor:
                         state.mask = self._mask(lr, state)
                 if (self.uses_sr or state.mask is not None) and not bypass \
                         and (state.mask is not None or self.config.blend.full_frame):
-                    box = self._sr_box(lr, state.mask)
+                    box = self._sr_box(lr, state.mask, _early_key(state))
                     state.boxes = [] if box is None else [box]
                     if self.uses_mask:
                         state.people = len(state.boxes)
-            if self._sr is not None and state.boxes and state.level.uses_sr:
+            if self._sr is not None and state.boxes and state.level.uses_sr \
+                    and state.levels is None:
                 state.levels = self._frame_levels(state)
         except Exception as exc:  # an engine failed on this frame: render passes it through
             state.error = exc
         if state.people is not None:
             self._notice.update(state.people, frame.timestamp)
         return state
+
+    def _begin_early_sr(self, state: FrontState) -> None:
+        """Live, at the full level, one person close up: begin the SR of the last
+        frame's box now, on the background worker, so that it shares the cores with
+        segmentation instead of waiting for it (the box seldom moves: it is sticky).
+        The frame keeps that box while it holds the person (see :meth:`_sr_box`); if
+        not, the call finishes for the frames after."""
+        box, level = self._region, state.level
+        if not state.live or box is None or self._sr is None or state.bypass \
+                or not level.uses_sr or level.sr_part < 1 or level.sr_every > 1 \
+                or self.last_path == PEOPLE or len(split(box)) != 1:
+            return
+        state.levels = self._frame_levels(state)
+        x0, y0, x1, y1 = box
+        state.early_sr = self._begin_sr(state.lr[y0:y1, x0:x1], box, state, True)
 
     def _people_outcome(self, lr: torch.Tensor, state: FrontState) -> PeopleOutcome:
         """The people step's mask, SR regions and count for this frame — or the last
@@ -456,7 +481,7 @@ class FrameProcessor:
             self._mask_reuse.reset()
             self._region = None
         mask = self._mask(state.lr, state)
-        return mask, self._sr_box(state.lr, mask)
+        return mask, self._sr_box(state.lr, mask, _early_key(state))
 
     def _people_feather(self) -> int:
         """Feather radius of the people path's mask, which is at the frame's resolution
@@ -546,8 +571,7 @@ class FrameProcessor:
             with state.timer("estimate"):
                 return self.levels_of(state.frame.image)
 
-        live = state.skipping and self.deadline is not None
-        history = self._degradation.current() if live else None
+        history = self._degradation.current() if state.live else None
         if history is None:
             return estimate()
         state.deferred.append(estimate)
@@ -581,9 +605,13 @@ class FrameProcessor:
             return torch.from_numpy(picture).to(lr.device, copy=True)
         return ops.upscale2x(lr, self.upscale_mode)
 
-    def _sr_box(self, lr: torch.Tensor, mask: torch.Tensor | None) -> Box | None:
+    def _sr_box(self, lr: torch.Tensor, mask: torch.Tensor | None, early: Box | None = None
+                ) -> Box | None:
         """Step 3: the region to super-resolve (bucketed person box, or the whole frame
-        in full-frame mode); ``None`` when nobody is in the frame."""
+        in full-frame mode); ``None`` when nobody is in the frame. ``early``: the box
+        whose SR began before segmentation; it is this frame's region while it holds
+        the person with :data:`EARLY_CONTEXT_PX` of context (the region kept for the
+        next frame follows the person as usual)."""
         height, width = lr.shape[:2]
         blend = self.config.blend
         if blend.full_frame and self.uses_sr:
@@ -599,6 +627,11 @@ class FrameProcessor:
         needed = (max(0, tight[0] - context), max(0, tight[1] - context),
                   min(width, tight[2] + context), min(height, tight[3] + context))
         self._region = sticky_region(self._region, needed, wanted)
+        if early is not None and contains(early, (
+                max(0, tight[0] - EARLY_CONTEXT_PX), max(0, tight[1] - EARLY_CONTEXT_PX),
+                min(width, tight[2] + EARLY_CONTEXT_PX),
+                min(height, tight[3] + EARLY_CONTEXT_PX))):
+            return early
         return self._region
 
     def _mask(self, lr: torch.Tensor, state: FrontState) -> torch.Tensor:
@@ -717,13 +750,24 @@ class FrameProcessor:
         when ``reusable`` — the last one, if no cell of the crop changed or the level
         skips this frame and the box did not move, or the last one with the part that
         changed cells make stale recomputed (``sr`` partial); ``None`` when the level
-        skips this frame and nothing can stand in."""
+        skips this frame and nothing can stand in. An SR of ``key`` begun early in the
+        frame (:meth:`_begin_early_sr`) is finished instead of begun again."""
+        early, state.early_sr = state.early_sr, None
+        call = early if early is not None and early.key == key \
+            else self._begin_sr(crop, key, state, reusable)
+        return self._end_sr(call, state)
+
+    def _begin_sr(self, crop: torch.Tensor, key: Box, state: FrontState, reusable: bool
+                  ) -> SRCall:
+        """The first half of :meth:`_sr_result`: what stands in is decided, or the SR
+        call is prepared — and started on the background worker when the frame's SR is
+        waited for only until a deadline (live)."""
         skipping = reusable and state.skipping
         every = state.level.sr_every
         skip = skipping and every > 1 and self._frame_no % every != 0
         thumb = reuse.thumbnail(crop) if skipping else None
         background = self._background_sr if skipping else None
-        if skipping and state.sr_until is not None and background is None:
+        if skipping and state.live and background is None:
             background = self._background_sr = BackgroundSR()
         busy = False
         if background is not None:
@@ -735,24 +779,52 @@ class FrameProcessor:
         if skipping:
             reused = self._sr_reuse.reusable(key, thumb, skip)
             if reused is not None:
-                state.sr = "reused"
-                return reused
+                return SRCall(key, kind="reused", result=reused)
             if busy:  # a late SR still runs: the last one stands in
-                return self._late_stand_in(key, state)
+                return SRCall(key, kind="stand-in")
             if skip:
-                return None
+                return SRCall(key)
             assert thumb is not None
             stale = self._sr_reuse.stale_part(key, thumb)
         job = self._sr_job(crop, state, stale)
-        tag = thumb if stale is None else stale.thumb
-        kind = "fresh" if stale is None else "partial"
-        if background is not None and state.sr_until is not None:
-            return self._sr_until_deadline(background, job, key, tag, state, kind)
-        foreground = job()
-        if reusable:
-            self._sr_reuse.store(key, foreground, tag)
-        state.sr = kind
-        return foreground
+        call = SRCall(key, kind="fresh" if stale is None else "partial", job=job,
+                      tag=thumb if stale is None else stale.thumb, store=reusable)
+        if background is not None and state.live:
+            background.start(job, key, call.tag)
+            call.started = True
+        return call
+
+    def _end_sr(self, call: SRCall, state: FrontState) -> torch.Tensor | None:
+        """The second half of :meth:`_sr_result`: the result decided, or the SR call
+        run here, or the started call waited for until ``state.sr_until``: its result
+        (``sr`` fresh or partial); when it is late (``sr_late``; it runs on and the next
+        frames take it), the last result where the box did not move (``sr`` late), else
+        ``None``."""
+        if call.kind == "stand-in":
+            return self._late_stand_in(call.key, state)
+        if call.job is None:
+            if call.result is not None:
+                state.sr = call.kind
+            return call.result
+        if not call.started:
+            foreground = call.job()
+            if call.store:
+                self._sr_reuse.store(call.key, foreground, call.tag)
+            state.sr = call.kind
+            return foreground
+        background = self._background_sr
+        assert background is not None and state.sr_until is not None
+        self._run_deferred(state)
+        done = background.wait(state.sr_until - time.perf_counter())
+        state.sr_waited_at = time.perf_counter()
+        if done:
+            finished = background.take()
+            assert finished is not None
+            self._sr_reuse.store(call.key, finished.result, call.tag)
+            state.sr = call.kind
+            return finished.result
+        state.sr_late = True
+        return self._late_stand_in(call.key, state)
 
     def _sr_job(self, crop: torch.Tensor, state: FrontState,
                 stale: reuse.StalePart | None) -> Callable[[], torch.Tensor]:
@@ -770,28 +842,6 @@ class FrameProcessor:
         """The SR engine on prepared inputs → uint8 2h×2w×3 BGR."""
         assert self._sr is not None
         return ops.rgb_float_to_bgr8(self._sr(inputs)["sr"])
-
-    def _sr_until_deadline(self, background: BackgroundSR[Box, torch.Tensor],
-                           job: Callable[[], torch.Tensor], key: Box,
-                           thumb: np.ndarray | None, state: FrontState, kind: str
-                           ) -> torch.Tensor | None:
-        """``job`` on the background worker, waited for until ``state.sr_until``: the
-        result (``sr`` = ``kind``, fresh or partial); when it is late (``sr_late``; it
-        runs on and the next frames take it), the last result where the box did not move
-        (``sr`` late), else ``None``."""
-        assert state.sr_until is not None
-        background.start(job, key, thumb)
-        self._run_deferred(state)
-        done = background.wait(state.sr_until - time.perf_counter())
-        state.sr_waited_at = time.perf_counter()
-        if done:
-            finished = background.take()
-            assert finished is not None
-            self._sr_reuse.store(key, finished.result, thumb)
-            state.sr = kind
-            return finished.result
-        state.sr_late = True
-        return self._late_stand_in(key, state)
 
     def _late_stand_in(self, key: Box, state: FrontState) -> torch.Tensor | None:
         """While an SR call is late: the last result of ``key`` where the box did not
@@ -843,6 +893,28 @@ def _held_info_logs(*names: str) -> Iterator[_HeldRecords]:
 
 
 @dataclasses.dataclass
+class SRCall:
+    """One box's SR for one frame, between :meth:`FrameProcessor._begin_sr` and
+    :meth:`FrameProcessor._end_sr`.
+
+    ``key``: the input pixels (padded box). ``kind``: what the frame's ``sr`` becomes —
+    ``reused`` (``result`` stands in), ``stand-in`` (a late call still runs: the last
+    result where the box did not move), ``none`` (the level skips this frame and
+    nothing stands in), or ``fresh`` / ``partial`` for a ``job`` (→ uint8 2h×2w×3
+    BGR) that ``started`` on the background worker or runs when ended; ``tag``: the
+    thumbnail its result stands for; ``store``: keep the result for reuse.
+    """
+
+    key: Box
+    kind: str = "none"
+    result: torch.Tensor | None = None
+    job: Callable[[], torch.Tensor] | None = None
+    tag: np.ndarray | None = None
+    store: bool = False
+    started: bool = False
+
+
+@dataclasses.dataclass
 class FrontState:
     """One frame between the two halves of :meth:`FrameProcessor.process`.
 
@@ -862,7 +934,9 @@ class FrontState:
     skipped (change tests on); ``sr``: ``fresh``, ``partial``, ``reused``, ``late`` or
     ``none`` once rendered (see :class:`~localsr_cam.frames.ProcessedFrame`).
     ``sr_until``: ``perf_counter()`` time after which the frame stops waiting for its SR
-    (``None``: it waits); ``sr_late``: its SR was not done by then; ``sr_waited_at``:
+    (``None``: it waits; set for every ``live`` frame: one that a deadline controller
+    paces, change tests on); ``early_sr``: its SR, begun before segmentation on the
+    last frame's box; ``sr_late``: its SR was not done by then; ``sr_waited_at``:
     when the wait ended (the controller learns what follows it); ``deferred``: work of
     this frame that the SR need not wait for (run while it runs, or by the end of
     :meth:`~FrameProcessor.render`).
@@ -882,6 +956,8 @@ class FrontState:
     skipping: bool = False
     sr: str = "none"
     sr_until: float | None = None
+    live: bool = False
+    early_sr: SRCall | None = None
     sr_late: bool = False
     sr_waited_at: float | None = None
     deferred: list[Callable[[], object]] = dataclasses.field(default_factory=list)
@@ -981,3 +1057,8 @@ def _fade_bottom(alpha: torch.Tensor, rows: int) -> None:
     rows = min(rows, alpha.shape[0])
     ramp = torch.linspace(1.0, 0.0, rows + 1, device=alpha.device)[1:]
     alpha[-rows:] *= ramp[:, None]
+
+
+def _early_key(state: FrontState) -> Box | None:
+    """The box whose SR this frame began early, if any."""
+    return None if state.early_sr is None else state.early_sr.key

@@ -195,3 +195,52 @@ def test_a_live_frame_s_estimate_runs_while_its_sr_does() -> None:
         assert not np.allclose(smoother.current(), before[2])  # this frame's is in
     finally:
         processor.close()
+
+
+def test_live_the_sr_of_the_last_box_begins_before_segmentation() -> None:
+    """At the full level, with the person's box kept from the last frame, the frame's
+    SR starts on the worker before its segmentation ends; the frame is blended with
+    that SR (fresh); and when the person jumps out of that box, the new box's SR runs
+    once that early one is done (here at once: it is quicker than segmentation)."""
+    events: list[str] = []
+
+    class SlowSegmenter(DiscSegmenter):
+        def __call__(self, inputs):
+            events.append("segment start")
+            time.sleep(0.03)
+            events.append("segment end")
+            return super().__call__(inputs)
+
+    class RecordingSR(SleepySR):
+        def __call__(self, inputs):
+            events.append(f"sr {tuple(inputs['image'].shape[2:])}")
+            return super().__call__(inputs)
+
+    segmenter = SlowSegmenter((0.5, 0.5), 0.25)
+    config = PipelineConfig(model=ModelConfig(backend="cpu", quality="full"),
+                            blend=BlendConfig(ema=0.0))
+    processor = FrameProcessor(config, engine_factory=EngineBox(
+        segmenter, RecordingSR(0.005))).open()
+    processor.prepare((320, 180))
+    processor.deadline = DeadlineController(5.0)  # 200 ms a frame: every SR is in time
+    try:
+        frames = []
+        for index in range(4):
+            if index == 2:  # the person jumps to the left edge
+                segmenter.centre = (0.2, 0.5)
+            events.append(f"frame {index}")
+            image = (STILL + 10 * index).astype(np.uint8)  # a changed crop every frame
+            frames.append(processor.process(CapturedFrame(image, index,
+                                                          time.perf_counter())))
+    finally:
+        processor.close()
+    per_frame = "|".join(events).split("frame ")[1:]
+    first, second = per_frame[0].split("|")[1:], per_frame[1].split("|")[1:]
+    assert first[:2] == ["segment start", "segment end"] and first[2].startswith("sr")
+    assert second[0].startswith("sr") and second.index("segment end") > 0
+    assert [f.sr for f in frames] == ["fresh"] * 4
+    assert frames[1].box == frames[0].box and frames[2].box != frames[1].box
+    third = per_frame[2].split("|")[1:]
+    assert sum(event.startswith("sr") for event in third) == 2  # the old box, the new
+    assert third[0].startswith("sr") and not third[-1].startswith("segment")
+    assert _brightened(frames[1])
