@@ -81,8 +81,10 @@ LEVELS_EMA = 0.05
 noise, compression and focus change slowly, the estimate of one frame jitters."""
 EARLY_CONTEXT_PX = 8
 """Context around the person (input pixels) that a box whose SR began before
-segmentation must still hold to serve the frame: the blend's mask is 0 beyond the tight
-box, and the net's output there is off only within ~8 px of the crop's edge."""
+segmentation must still hold to serve the frame (a new box gets 16): the blend's mask
+is 0 beyond the tight box and rises from 0 inside it over the feather, so the few pixels
+where the crop's edge still reaches the nets' outputs (their receptive fields span
+12–15 px) are blended in at a small weight, for one frame."""
 
 
 class FrameProcessor:
