@@ -13,7 +13,7 @@ import pytest
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
 from localsr_cam.frames import CapturedFrame
 from localsr_cam.process.background_sr import BackgroundSR
-from localsr_cam.process.deadline import DeadlineController
+from localsr_cam.process.deadline import LEVELS, DeadlineController
 from localsr_cam.process.processor import FrameProcessor
 from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
 
@@ -201,7 +201,10 @@ def test_live_the_sr_of_the_last_box_begins_before_segmentation() -> None:
     """At the full level, with the person's box kept from the last frame, the frame's
     SR starts on the worker before its segmentation ends; the frame is blended with
     that SR (fresh); and when the person jumps out of that box, the new box's SR runs
-    once that early one is done (here at once: it is quicker than segmentation)."""
+    once that early one is done (here at once: it is quicker than segmentation). At
+    the face level the SR waits for segmentation (begun early too, it let the
+    controller rest higher under load, with p95 at 43-45 ms instead of 42)."""
+    quality = "full"
     events: list[str] = []
 
     class SlowSegmenter(DiscSegmenter):
@@ -217,12 +220,13 @@ def test_live_the_sr_of_the_last_box_begins_before_segmentation() -> None:
             return super().__call__(inputs)
 
     segmenter = SlowSegmenter((0.5, 0.5), 0.25)
-    config = PipelineConfig(model=ModelConfig(backend="cpu", quality="full"),
+    config = PipelineConfig(model=ModelConfig(backend="cpu", quality=quality),
                             blend=BlendConfig(ema=0.0))
     processor = FrameProcessor(config, engine_factory=EngineBox(
         segmenter, RecordingSR(0.005))).open()
     processor.prepare((320, 180))
-    processor.deadline = DeadlineController(5.0)  # 200 ms a frame: every SR is in time
+    # 200 ms a frame: every SR is in time; the level fixed by a ladder of one SR level
+    processor.deadline = DeadlineController(5.0, ladder=(LEVELS[quality], LEVELS["plain"]))
     try:
         frames = []
         for index in range(4):
@@ -234,13 +238,44 @@ def test_live_the_sr_of_the_last_box_begins_before_segmentation() -> None:
                                                           time.perf_counter())))
     finally:
         processor.close()
-    per_frame = "|".join(events).split("frame ")[1:]
-    first, second = per_frame[0].split("|")[1:], per_frame[1].split("|")[1:]
+    per_frame = [[e for e in chunk.split("|")[1:] if e]
+                 for chunk in "|".join(events).split("frame ")[1:]]
+    first, second, third = per_frame[:3]
     assert first[:2] == ["segment start", "segment end"] and first[2].startswith("sr")
-    assert second[0].startswith("sr") and second.index("segment end") > 0
+    # submitted before segmentation, it runs during it (the worker may start a moment
+    # after segmentation does)
+    assert [e for e in second[:second.index("segment end")] if e.startswith("sr")]
+    assert [f.level for f in frames] == [quality] * 4
     assert [f.sr for f in frames] == ["fresh"] * 4
     assert frames[1].box == frames[0].box and frames[2].box != frames[1].box
-    third = per_frame[2].split("|")[1:]
     assert sum(event.startswith("sr") for event in third) == 2  # the old box, the new
-    assert third[0].startswith("sr") and not third[-1].startswith("segment")
-    assert _brightened(frames[1])
+    assert third[-1].startswith("sr")
+    assert int(frames[1].image[2 * 56, 2 * 160, 1]) > 90 + 10 + 30  # SR's +0.2 shows
+
+
+def test_live_at_the_face_level_the_sr_waits_for_segmentation() -> None:
+    events: list[str] = []
+
+    class SlowSegmenter(DiscSegmenter):
+        def __call__(self, inputs):
+            events.append("segment")
+            time.sleep(0.01)
+            return super().__call__(inputs)
+
+    class RecordingSR(SleepySR):
+        def __call__(self, inputs):
+            events.append("sr")
+            return super().__call__(inputs)
+
+    config = PipelineConfig(model=ModelConfig(backend="cpu"), blend=BlendConfig(ema=0.0))
+    processor = FrameProcessor(config, engine_factory=EngineBox(
+        SlowSegmenter((0.5, 0.5), 0.25), RecordingSR(0.001))).open()
+    processor.prepare((320, 180))
+    processor.deadline = DeadlineController(5.0, ladder=(LEVELS["face"], LEVELS["plain"]))
+    try:
+        for index in range(3):
+            image = (STILL + 10 * index).astype(np.uint8)
+            processor.process(CapturedFrame(image, index, time.perf_counter()))
+    finally:
+        processor.close()
+    assert events == ["segment", "sr"] * 3
