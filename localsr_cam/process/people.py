@@ -33,6 +33,7 @@ from localsr_cam.process.regions import (
     align_even,
     area,
     cap_total_area,
+    grown,
     intersection,
     iou,
     merge_overlapping,
@@ -584,8 +585,7 @@ class PeopleFinder:
         for ident, tight in owners:
             if tight is None:
                 continue
-            needed = (max(0, tight[0] - self.context), max(0, tight[1] - self.context),
-                      min(width, tight[2] + self.context), min(height, tight[3] + self.context))
+            needed = grown(tight, self.context, frame_size)
             fresh = align_even(bucket_box(tight, frame_size, self.context, self.bucket),
                                frame_size)
             region = sticky_region(self._regions.get(ident), snap_even(needed, frame_size),

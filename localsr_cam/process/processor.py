@@ -44,7 +44,7 @@ from localsr_cam.process.localize import (
     bucket_sizes,
     person_box,
 )
-from localsr_cam.process.regions import align_even, contains, intersection
+from localsr_cam.process.regions import align_even, contains, grown, intersection
 from localsr_cam.process.segment import AUTO_SEGMENTERS, Segmenter, choose_segmenter
 from localsr_cam.process.tiling import split
 from localsr_cam.process.tracking import sticky_region
@@ -626,13 +626,9 @@ class FrameProcessor:
         frame_size = (width, height)
         context = blend.context_px
         wanted = align_even(bucket_box(tight, frame_size, context, blend.bucket), frame_size)
-        needed = (max(0, tight[0] - context), max(0, tight[1] - context),
-                  min(width, tight[2] + context), min(height, tight[3] + context))
+        needed = grown(tight, context, frame_size)
         self._region = sticky_region(self._region, needed, wanted)
-        if early is not None and contains(early, (
-                max(0, tight[0] - EARLY_CONTEXT_PX), max(0, tight[1] - EARLY_CONTEXT_PX),
-                min(width, tight[2] + EARLY_CONTEXT_PX),
-                min(height, tight[3] + EARLY_CONTEXT_PX))):
+        if early is not None and contains(early, grown(tight, EARLY_CONTEXT_PX, frame_size)):
             return early
         return self._region
 

@@ -39,6 +39,14 @@ def iou(a: Box | tuple[float, ...], b: Box | tuple[float, ...]) -> float:
     return float(inter / total) if total > 0 else 0.0
 
 
+def grown(box: Box, by: int, frame_size: tuple[int, int]) -> Box:
+    """``box`` grown by ``by`` pixels on every side, clipped to the frame (``frame_size``
+    = (width, height))."""
+    width, height = frame_size
+    x0, y0, x1, y1 = box
+    return max(0, x0 - by), max(0, y0 - by), min(width, x1 + by), min(height, y1 + by)
+
+
 def contains(outer: Box, inner: Box) -> bool:
     """Whether ``inner`` lies entirely inside ``outer``."""
     return (outer[0] <= inner[0] and outer[1] <= inner[1]

@@ -64,3 +64,10 @@ def test_align_even_keeps_the_size_inside_the_frame():
     assert align_even((3, 5, 35, 37), (640, 360)) == (2, 4, 34, 36)
     assert align_even((2, 4, 34, 36), (640, 360)) == (2, 4, 34, 36)
     assert align_even((607, 0, 639, 32), (639, 360)) == (606, 0, 639, 32)
+
+
+def test_grown_pads_every_side_and_clips_to_the_frame():
+    from localsr_cam.process.regions import grown
+
+    assert grown((10, 20, 30, 40), 5, (100, 50)) == (5, 15, 35, 45)
+    assert grown((2, 3, 98, 48), 5, (100, 50)) == (0, 0, 100, 50)
