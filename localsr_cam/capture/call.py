@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from localsr_cam.capture.sources import SyntheticSource
+from localsr_cam.capture.sources import DEFAULT_SIZE, SyntheticSource
 
 LEAN_DEG = 1.5
 """Amplitude of the slow lean, degrees."""
@@ -37,7 +37,7 @@ class CallSource(SyntheticSource):
     """A talking, nearly still person over the sample's backdrop (see the module
     docstring). ``length`` frames make one clip; it loops like the sample."""
 
-    def __init__(self, size: tuple[int, int] = (640, 360), fps: float = 30.0,
+    def __init__(self, size: tuple[int, int] = DEFAULT_SIZE, fps: float = 30.0,
                  length: int = 300, loop: bool = True) -> None:
         super().__init__(size, fps, length, loop)
         self.name = "synthetic:call"

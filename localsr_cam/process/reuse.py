@@ -130,7 +130,6 @@ class MaskReuse:
         self.mask: torch.Tensor | None = None
         self._thumb: np.ndarray | None = None
         self._solid: np.ndarray | None = None
-        self.skipped = 0
 
     def reusable(self, thumb: np.ndarray | None, skip_by_level: bool) -> torch.Tensor | None:
         """The stored mask when the frame (``thumb``; ``None`` = not tested) changed only
@@ -139,7 +138,6 @@ class MaskReuse:
         if self.mask is None:
             return None
         if skip_by_level:
-            self.skipped += 1
             return self.mask
         if thumb is None:
             return None
@@ -147,7 +145,6 @@ class MaskReuse:
         if cells is None or cells.mean() > MASK_RECHECK_SHARE \
                 or (cells & ~self._solid_cells(thumb.shape)).any():
             return None
-        self.skipped += 1
         return self.mask
 
     def _solid_cells(self, shape: tuple[int, ...]) -> np.ndarray:
@@ -181,8 +178,6 @@ class SRReuse:
         self.capacity = capacity
         self.max_partial_share = max_partial_share
         self._entries: dict[Box, tuple[torch.Tensor, np.ndarray | None]] = {}
-        self.skipped = 0
-        self.patched = 0
 
     def reusable(self, box: Box, thumb: np.ndarray | None, skip_by_level: bool
                  ) -> torch.Tensor | None:
@@ -195,7 +190,6 @@ class SRReuse:
         result, stored_thumb = entry
         if skip_by_level or (thumb is not None
                              and not changed(stored_thumb, thumb, self.threshold)):
-            self.skipped += 1
             return result
         return None
 
@@ -220,7 +214,6 @@ class SRReuse:
         cols = slice(rx0 // THUMB_CELL, -(-rx1 // THUMB_CELL))
         patched_thumb = stored_thumb.copy()
         patched_thumb[rows, cols] = thumb[rows, cols]
-        self.patched += 1
         return StalePart(tile, result, patched_thumb)
 
     def store(self, box: Box, result: torch.Tensor, thumb: np.ndarray | None) -> None:
