@@ -90,7 +90,8 @@ class ModelConfig:
     ``model``: ``fast``, ``paper``, ``bicubic`` or ``bilinear``. ``segmenter``: ``auto``
     (close-up or people, from what the face finder sees), ``people`` (a selfie crop per
     face found), ``selfie``, ``selfie-landscape`` or ``maskrcnn``. ``backend``:
-    ``auto``, ``cpu``, ``cuda`` or ``tensorrt``. ``threads``: CPU threads per engine.
+    ``auto``, ``cpu``, ``cuda`` or ``tensorrt``. ``threads``: CPU threads per engine;
+    ``None`` lets the processor choose (:func:`localsr_cam.process.processor.engine_threads`).
     ``weights``: a Mask R-CNN weights file (torchvision's cache otherwise).
     ``quality``: ``auto`` (a paced run adapts the level to the frame budget, see
     :mod:`localsr_cam.process.deadline`) or one fixed level: ``full``, ``head``,
@@ -102,7 +103,7 @@ class ModelConfig:
     model: str = DEFAULT_SR_MODEL
     segmenter: str = "auto"
     backend: str = "auto"
-    threads: int = 2
+    threads: int | None = None
     weights: str | None = None
     quality: str = "auto"
     precision: str = "auto"
@@ -119,7 +120,8 @@ class ModelConfig:
             if value not in choices:
                 raise ConfigError(f"unknown {what} {value!r}; choose one of: "
                                   f"{', '.join(choices)}")
-        _check_positive(self.threads, "threads")
+        if self.threads is not None:
+            _check_positive(self.threads, "threads")
 
 
 @dataclasses.dataclass(frozen=True)

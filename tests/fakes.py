@@ -92,6 +92,7 @@ class EngineBox:
         self.sr = sr or BicubicSR()
         self.whole = whole
         self.opened: list[tuple[str, str]] = []
+        self.threads: list[int] = []  # each opened engine's CPU threads
 
     def __call__(self, name: str, backend: str, threads: int, weights: str | None,
                  precision: str = "auto"):
@@ -100,6 +101,7 @@ class EngineBox:
 
             raise ModelError("the fakes have no face model")
         self.opened.append((name, backend))
+        self.threads.append(threads)
         if name == "selfie-landscape" and self.whole is not None:
             return self.whole
         return self.sr if name in ("fast", "paper") else self.segmenter

@@ -99,5 +99,7 @@ def add_model_flags(group: Any, models: Sequence[str], *, explicit_defaults: boo
                        "within 0.02 dB) and each GPU backend's own; fp32 = all float32; "
                        "int8 = insist on the int8 file [default: auto]")
     if threads:
-        group.add_argument("--threads", type=positive_int, default=default(2),
-                           help="CPU threads per engine [default: 2]")
+        group.add_argument("--threads", type=positive_int, default=None,
+                           help="CPU threads per network [default: 1 in a live run that "
+                           "adapts its quality (the SR then runs beside segmentation, a "
+                           "core each), 2 otherwise]")

@@ -208,7 +208,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"Source `{report['source']}` {report['input'][0]}×{report['input'][1]} → "
         f"{report['output'][0]}×{report['output'][1]}, model `{report['model']}`, "
         f"segmenter `{report['segmenter']}`, backend `{report['backend']}` "
-        f"({report['device']}{_precision_text(report.get('precision'))}), "
+        f"({report['device']}{_precision_text(report.get('precision'))}"
+        f"{_threads_text(report.get('threads'))}), "
         f"{report['frames']} frames after {report['warmup']} warm-up"
         f"{', paced' if report['paced'] else ''}"
         f"{_load_text(report.get('load', 0))}.",
@@ -264,6 +265,10 @@ def _precision_text(precision: str | None) -> str:
     return f", SR in {precision}" if precision else ""
 
 
+def _threads_text(threads: int | None) -> str:
+    return f", {threads} thread{'s' if threads != 1 else ''} a network" if threads else ""
+
+
 def _load_text(load: int) -> str:
     if not load:
         return ""
@@ -316,7 +321,7 @@ class BenchOptions:
     model: str = DEFAULT_SR_MODEL
     segmenter: str = "auto"
     backend: str = "auto"
-    threads: int = 2
+    threads: int | None = None
     precision: str = "auto"
     fps: float = 30.0
     mode: str = "all"
@@ -368,6 +373,7 @@ def bench(args: BenchOptions) -> dict[str, Any]:
         "source": args.source, "input": [width, height], "output": [2 * width, 2 * height],
         "backend": backend, "device": device, "model": args.model, "segmenter": segmenter,
         "precision": next(iter(results.values())).precision,
+        "threads": next(iter(results.values())).threads,
         "frames": args.frames, "warmup": args.warmup, "paced": args.paced,
         "load": args.load,
         "buffering": args.buffering,

@@ -108,6 +108,8 @@ class RunResult:
     level_changes: int = 0
     precision: str = ""
     """The SR net's arithmetic where its engine says (``int8`` on the CPU by default)."""
+    threads: int = 0
+    """CPU threads per network, as the processor chose them (0: not known)."""
 
     @property
     def level_shares(self) -> dict[str, float]:
@@ -442,7 +444,7 @@ class Pipeline:
             self.source.open()
             opened.append(self.source)
             self._check_sinks()
-            self.processor.open()
+            self.processor.open(live=self._adapts())
             opened.append(self.processor)
             self.processor.prepare(self.source.size)
             self.hud.backend = self.processor.backend
@@ -512,10 +514,14 @@ class Pipeline:
         (one frame period per frame; frames dropped from ``inbox`` count as late).
         Unpaced runs (files, throughput benchmarks) and the GPU scheduler keep the
         configured level."""
-        if (self.paced_output and scheduler is None
-                and self.processor.config.model.quality == "auto"):
+        if self._adapts() and scheduler is None:
             self.deadline = DeadlineController(fps, drops=lambda: inbox.dropped)
             self.processor.deadline = self.deadline
+
+    def _adapts(self) -> bool:
+        """Whether this run adapts its quality to the frame budget: paced, at quality
+        ``auto`` (the GPU's double-buffering scheduler aside, :meth:`_arm_deadline`)."""
+        return self.paced_output and self.processor.config.model.quality == "auto"
 
     def _out_size(self) -> tuple[int, int]:
         """The sinks' frame size: ``output_size``, else twice the source's."""
@@ -574,7 +580,7 @@ class Pipeline:
             records=list(self.stats.records), dropped=dropped,
             repeated=output.repeated if output else 0, fallbacks=self.processor.fallbacks,
             interrupted=interrupted, backend=self.processor.backend,
-            precision=self.processor.precision,
+            precision=self.processor.precision, threads=self.processor.threads,
             terminated=self.terminated.is_set(), cpu_percent=self._cpu_percent,
             level_changes=len(self.deadline.changes) if self.deadline else 0)
 

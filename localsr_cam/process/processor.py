@@ -85,6 +85,25 @@ segmentation must still hold to serve the frame (a new box gets 16): the blend's
 is 0 beyond the tight box and rises from 0 inside it over the feather, so the few pixels
 where the crop's edge still reaches the nets' outputs (their receptive fields span
 12–15 px) are blended in at a small weight, for one frame."""
+ENGINE_THREADS = 2
+"""CPU threads per engine where frames are processed one after another (files, unpaced
+benchmarks, fixed quality): each engine has both cores of a laptop to itself."""
+LIVE_ENGINE_THREADS = 1
+"""CPU threads per engine in a live run that adapts its quality: there the SR runs on a
+worker beside segmentation, so each has a core. Two threads each made three threads
+share two cores; on the sample, paced, with other tenants' processes on the machine
+(load average 1–3), frames at full quality were 77 % (8–100) over 9 runs with SR late
+on 2–13 % of frames, vs 94 % (82–100) over 11 runs and 0.2–6 % with one thread, at ~9
+points less CPU; under ``--load 2`` p95 and drops were alike (BENCHMARKS.md, "Session
+7"). Unpaced, one thread each fell under 30 fps."""
+
+
+def engine_threads(configured: int | None, live: bool) -> int:
+    """CPU threads per engine: ``configured`` (``--threads``) when set, else
+    :data:`LIVE_ENGINE_THREADS` for a ``live`` run, :data:`ENGINE_THREADS` otherwise."""
+    if configured is not None:
+        return configured
+    return LIVE_ENGINE_THREADS if live else ENGINE_THREADS
 
 
 class FrameProcessor:
@@ -137,6 +156,8 @@ class FrameProcessor:
         # a paced run's SR runs here and is waited for only until the frame's deadline
         self._background_sr: BackgroundSR[Box, torch.Tensor] | None = None
         self._frame_no = 0
+        self.threads = engine_threads(config.model.threads, live=False)
+        """CPU threads per engine, as :meth:`open` chose them."""
 
     # -- life cycle -------------------------------------------------------------------
     @property
@@ -154,7 +175,11 @@ class FrameProcessor:
         local_sr = self.uses_sr and not self.config.blend.full_frame
         return local_sr or self.config.blend.background != "keep"
 
-    def open(self) -> FrameProcessor:
+    def open(self, *, live: bool = False) -> FrameProcessor:
+        """Load the models. ``live``: the frames will be paced with a deadline controller
+        (the pipeline arms one), which decides the engines' threads unless configured
+        (:func:`engine_threads`)."""
+        self.threads = engine_threads(self.config.model.threads, live)
         picture = image_path(self.config.blend.background)
         if picture is not None:  # a bad picture stops the run before any model loads
             self._backdrop = Backdrop(picture).load()
@@ -176,7 +201,7 @@ class FrameProcessor:
             self._torch_threads = settings.set_threads(1)
         try:
             if self.uses_sr:
-                self._sr = self._open_engine(model.model, self.backend, model.threads, None,
+                self._sr = self._open_engine(model.model, self.backend, self.threads, None,
                                              model.precision)
                 self.precision = str(getattr(self._sr, "precision", ""))
             if self.uses_mask and model.segmenter not in PEOPLE_MODES:
@@ -204,14 +229,14 @@ class FrameProcessor:
 
         model, blend = self.config.model, self.config.blend
         try:
-            finder = (self._open_finder or self._open_face_finder)(self.backend, model.threads)
+            finder = (self._open_finder or self._open_face_finder)(self.backend, self.threads)
         except LocalSRError as exc:
             if mode == "people":
                 raise
             log.warning("no face finder (%s); --segmenter auto keeps to the close-up path",
                         exc)
             return None
-        engine = self._open_engine("selfie", self.backend, model.threads, model.weights, "auto")
+        engine = self._open_engine("selfie", self.backend, self.threads, model.weights, "auto")
         smoother = MaskSmoother(ema=blend.ema, low=blend.threshold_low,
                                 high=blend.threshold_high, despeckle=blend.despeckle,
                                 feather_radius=1)
@@ -251,7 +276,7 @@ class FrameProcessor:
         segmenter = self._segmenters.get(name)
         if segmenter is None:
             model = self.config.model
-            engine = self._open_engine(name, self.backend, model.threads, model.weights,
+            engine = self._open_engine(name, self.backend, self.threads, model.weights,
                                        "auto")
             segmenter = self._segmenters[name] = Segmenter(name, engine)
         return segmenter

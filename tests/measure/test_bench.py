@@ -103,6 +103,8 @@ def test_flicker_figure_and_estimate_stage(tmp_path, capsys):
     assert "Flicker (static scene" in printed
     if report["backend"] == "cpu":  # the SR net's arithmetic is said
         assert report["precision"] == "int8" and "SR in int8" in printed
+    # unpaced: frames one after another, two threads a network (one when live)
+    assert report["threads"] == 2 and "2 threads a network" in printed
 
 
 def test_noise_frames_and_temporal_std():

@@ -100,7 +100,7 @@ def test_stop_event_from_another_thread_stops_within_a_second():
 
 def test_open_failure_closes_what_was_opened():
     class BrokenProcessor(FrameProcessor):
-        def open(self):
+        def open(self, *, live=False):
             raise RuntimeError("engine broke")
 
     class CountingSource(SyntheticSource):

@@ -236,6 +236,31 @@ def test_a_paced_pipeline_arms_the_controller_and_reports_levels_and_cpu():
     assert unpaced.deadline is None and result.level_shares == {"full": 1.0}
 
 
+@pytest.mark.parametrize(("paced", "quality", "threads", "expected"), [
+    (True, "auto", None, 1),    # live and adapting: the SR runs beside segmentation
+    (False, "auto", None, 2),   # frames one after another: each engine gets both cores
+    (True, "full", None, 2),    # a fixed level has no controller, no SR beside
+    (True, "auto", 3, 3),       # --threads wins
+    (False, "auto", 1, 1),
+])
+def test_engines_get_one_thread_each_in_a_live_adapting_run(paced, quality, threads,
+                                                            expected):
+    from localsr_cam.capture.sources import SyntheticSource
+    from localsr_cam.outputs.sinks import NullSink
+    from localsr_cam.pipeline.threads import Pipeline
+
+    engines = EngineBox()
+    config = PipelineConfig(model=ModelConfig(backend="cpu", quality=quality,
+                                              threads=threads))
+    pipeline = Pipeline(SyntheticSource((64, 36), fps=30),
+                        FrameProcessor(config, engine_factory=engines), [NullSink()],
+                        limit=3, paced_capture=paced, paced_output=paced)
+    pipeline.run()
+    assert engines.threads and set(engines.threads) == {expected}
+    assert pipeline.processor.threads == expected
+    assert (pipeline.deadline is not None) == (paced and quality == "auto")
+
+
 def test_start_up_stalls_and_single_late_frames_do_not_step_down():
     """The engines' first runs are slow (and drop frames); later, a hiccup of two late
     frames every two seconds is not lateness."""
