@@ -47,9 +47,11 @@ class ProcessedFrame:
     ``level``: the quality level it was processed at (``full``, ``head``, ...). ``sr``:
     ``fresh`` (SR ran on it), ``partial`` (SR ran on the part of the crop around its
     changed cells, the last result stood in for the rest), ``reused`` (the last SR result
-    stood in: no cell of the crop changed, or the level skips SR on this frame),
-    ``late`` (the last SR result stood in because this frame's SR, or an earlier one
-    still running, missed the deadline) or ``none``.
+    stood in: no cell of the crop changed; or the level skips SR on this frame, and it
+    stood in over the cells that did not change, the plain upscale over the rest),
+    ``late`` (likewise, because this frame's SR, or an earlier one still running, missed
+    the deadline) or ``none`` (no SR shown: none run, or every cell changed since the
+    last one).
     """
 
     image: np.ndarray

@@ -770,10 +770,11 @@ class FrameProcessor:
     def _sr_result(self, crop: torch.Tensor, key: Box, state: FrontState, reusable: bool
                    ) -> torch.Tensor | None:
         """uint8 2h×2w×3 BGR SR of ``crop`` (the input pixels ``key``): computed, or —
-        when ``reusable`` — the last one, if no cell of the crop changed or the level
-        skips this frame and the box did not move, or the last one with the part that
-        changed cells make stale recomputed (``sr`` partial); ``None`` when the level
-        skips this frame and nothing can stand in. An SR of ``key`` begun early in the
+        when ``reusable`` — the last one, if no cell of the crop changed, or the last one
+        with the part that changed cells make stale recomputed (``sr`` partial); when
+        the level skips this frame, the last one over the cells that did not change and
+        the plain upscale elsewhere (:meth:`_stand_in`), ``None`` when nothing can stand
+        in. An SR of ``key`` begun early in the
         frame (:meth:`_begin_early_sr`) is finished instead of begun again."""
         early, state.early_sr = state.early_sr, None
         call = early if early is not None and early.key == key \
@@ -800,18 +801,18 @@ class FrameProcessor:
             busy = background.holding
         stale = None
         if skipping:
-            reused = self._sr_reuse.reusable(key, thumb, skip)
+            assert thumb is not None
+            reused = self._sr_reuse.reusable(key, thumb)
             if reused is not None:
                 return SRCall(key, kind="reused", result=reused)
-            if busy:  # a late SR still runs: the last one stands in
-                return SRCall(key, kind="stand-in")
-            if skip:
-                return SRCall(key)
-            assert thumb is not None
+            if busy or skip:  # a late SR still runs, or the level skips this frame
+                return SRCall(key, kind="stand-in", crop=crop, thumb=thumb,
+                              shown_as="late" if busy else "reused")
             stale = self._sr_reuse.stale_part(key, thumb)
         job = self._sr_job(crop, state, stale)
         call = SRCall(key, kind="fresh" if stale is None else "partial", job=job,
-                      tag=thumb if stale is None else stale.thumb, store=reusable)
+                      tag=thumb if stale is None else stale.thumb, store=reusable,
+                      crop=crop, thumb=thumb)
         if background is not None and state.live:
             background.start(job, key, call.tag)
             call.started = True
@@ -821,10 +822,13 @@ class FrameProcessor:
         """The second half of :meth:`_sr_result`: the result decided, or the SR call
         run here, or the started call waited for until ``state.sr_until``: its result
         (``sr`` fresh or partial); when it is late (``sr_late``; it runs on and the next
-        frames take it), the last result where the box did not move (``sr`` late), else
-        ``None``."""
+        frames take it), the last result where the crop did not change (``sr`` late,
+        :meth:`_stand_in`), else ``None``."""
         if call.kind == "stand-in":
-            return self._late_stand_in(call.key, state)
+            # an earlier frame's SR still running late keeps this frame's from starting:
+            # late too (else the controller sees cheap frames and no SR shown fresh)
+            state.sr_late = state.sr_late or call.shown_as == "late"
+            return self._stand_in(call, state)
         if call.job is None:
             if call.result is not None:
                 state.sr = call.kind
@@ -847,7 +851,8 @@ class FrameProcessor:
             state.sr = call.kind
             return finished.result
         state.sr_late = True
-        return self._late_stand_in(call.key, state)
+        call.shown_as = "late"
+        return self._stand_in(call, state)
 
     def _sr_job(self, crop: torch.Tensor, state: FrontState,
                 stale: reuse.StalePart | None) -> Callable[[], torch.Tensor]:
@@ -866,13 +871,18 @@ class FrameProcessor:
         assert self._sr is not None
         return ops.rgb_float_to_bgr8(self._sr(inputs)["sr"])
 
-    def _late_stand_in(self, key: Box, state: FrontState) -> torch.Tensor | None:
-        """While an SR call is late: the last result of ``key`` where the box did not
-        move (``sr`` late), else ``None``."""
-        reused = self._sr_reuse.reusable(key, None, True)
-        if reused is not None:
-            state.sr = "late"
-        return reused
+    def _stand_in(self, call: SRCall, state: FrontState) -> torch.Tensor | None:
+        """For a frame whose SR is not computed (late, or skipped by the level): the last
+        result of ``call.key`` over the cells of the crop that did not change, the plain
+        upscale over the rest (``sr`` as ``call.shown_as`` says); ``None`` when nothing
+        stands in (no result stored, or every cell changed)."""
+        if call.thumb is None or call.crop is None:
+            return None
+        stand_in = self._sr_reuse.stand_in(call.key, call.thumb)
+        if stand_in is None:
+            return None
+        state.sr = call.shown_as
+        return stand_in.compose(call.crop, self.upscale_mode)
 
 
 class _HeldRecords(logging.Filter):
@@ -921,11 +931,14 @@ class SRCall:
     :meth:`FrameProcessor._end_sr`.
 
     ``key``: the input pixels (padded box). ``kind``: what the frame's ``sr`` becomes —
-    ``reused`` (``result`` stands in), ``stand-in`` (a late call still runs: the last
-    result where the box did not move), ``none`` (the level skips this frame and
-    nothing stands in), or ``fresh`` / ``partial`` for a ``job`` (→ uint8 2h×2w×3
-    BGR) that ``started`` on the background worker or runs when ended; ``tag``: the
-    thumbnail its result stands for; ``store``: keep the result for reuse.
+    ``reused`` (``result``: no cell of the crop changed), ``stand-in`` (not computed:
+    a late call still runs, or the level skips this frame; the last result stands in
+    where the crop's cells did not change, ``sr`` then ``shown_as``), or ``fresh`` /
+    ``partial`` for a ``job`` (→ uint8 2h×2w×3 BGR) that ``started`` on the background
+    worker or runs when ended (a started one that ends late stands in as ``late``);
+    ``tag``: the thumbnail its result stands for; ``store``: keep the result for reuse.
+    ``crop``: the frame's crop of ``key`` (uint8 h×w×3 BGR view) and ``thumb``: its
+    thumbnail, where the change tests are on (what a stand-in needs).
     """
 
     key: Box
@@ -935,6 +948,9 @@ class SRCall:
     tag: np.ndarray | None = None
     store: bool = False
     started: bool = False
+    crop: torch.Tensor | None = None
+    thumb: np.ndarray | None = None
+    shown_as: str = "late"
 
 
 @dataclasses.dataclass

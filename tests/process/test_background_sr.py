@@ -7,6 +7,7 @@ import itertools
 import threading
 import time
 
+import cv2
 import numpy as np
 import pytest
 
@@ -108,6 +109,34 @@ def test_a_late_sr_does_not_hold_the_frame_and_serves_the_next_ones() -> None:
     assert not [t for t in threading.enumerate() if t.name.startswith("sr")]
 
 
+def test_frames_kept_from_their_sr_by_a_late_one_count_as_late() -> None:
+    """While a late SR still runs, the next frames start none of their own: the
+    controller hears of them as late too. (It heard of them as cheap frames: at the full
+    level under load, a late SR every third frame was under its share of late frames,
+    and the frames between showed no fresh SR — the level never stepped down.)"""
+
+    class Recording(DeadlineController):
+        def __init__(self) -> None:
+            super().__init__(30.0)
+            self.over_budget: list[bool] = []
+
+        def end(self, over_budget: bool = False, after_sr_s: float | None = None) -> None:
+            self.over_budget.append(over_budget)
+            super().end(over_budget, after_sr_s)
+
+    sr = SleepySR(0.25)
+    processor, _ = _paced_processor(sr)
+    controller = processor.deadline = Recording()
+    try:
+        for index in range(2):  # the first SR is late; the second frame finds it running
+            processor.process(CapturedFrame(STILL.copy(), index, time.perf_counter()))
+        time.sleep(0.3)
+        processor.process(CapturedFrame(STILL.copy(), 2, time.perf_counter()))
+    finally:
+        processor.close()
+    assert sr.calls == 1 and controller.over_budget == [True, True, False]
+
+
 def test_an_sr_in_time_is_fresh_and_unpaced_runs_always_wait() -> None:
     processor, _ = _paced_processor(SleepySR(0.005))
     try:
@@ -140,11 +169,33 @@ def test_a_changed_crop_whose_sr_is_late_shows_the_last_result_as_late() -> None
     try:
         processor.process(CapturedFrame(STILL.copy(), 0, time.perf_counter()))
         time.sleep(0.3)  # that SR finishes
-        # the same box, its crop changed: a new SR starts, is late, and the last result
-        # stands in for it
+        # the same box, a patch of its crop changed: a new SR starts, is late, and the
+        # last result stands in for it away from the patch; at the patch (where the old
+        # SR is out of date) the plain upscale shows
+        patched = STILL.copy()
+        patched[80:86, 128:134] = 200
+        frame = processor.process(CapturedFrame(patched, 1, time.perf_counter()))
+        assert frame.sr == "late" and _brightened(frame) and sr.calls == 2
+        plain = cv2.resize(patched, (640, 360), interpolation=cv2.INTER_CUBIC)
+        assert np.array_equal(frame.image[160:172, 256:268], plain[160:172, 256:268])
+    finally:
+        processor.close()
+
+
+def test_a_late_sr_of_a_crop_changed_everywhere_shows_no_sr() -> None:
+    """The last SR of a picture that has changed all over (a person who moved) is not
+    shown in its place: misplaced by the motion, it was 11 dB under the plain upscale
+    on the sample clip."""
+    sr = SleepySR(0.25)
+    processor, _ = _paced_processor(sr)
+    try:
+        processor.process(CapturedFrame(STILL.copy(), 0, time.perf_counter()))
+        time.sleep(0.3)  # that SR finishes
         brighter = STILL + 10
         frame = processor.process(CapturedFrame(brighter, 1, time.perf_counter()))
-        assert frame.sr == "late" and _brightened(frame) and sr.calls == 2
+        assert frame.sr == "none" and sr.calls == 2
+        plain = cv2.resize(brighter, (640, 360), interpolation=cv2.INTER_CUBIC)
+        assert np.array_equal(frame.image, plain)
     finally:
         processor.close()
 

@@ -22,25 +22,58 @@ def test_each_person_s_box_keeps_its_own_sr_result() -> None:
         128, 96, 3, dtype=torch.uint8)
     store.store(a, result_a, thumbnail(_crop(1)))
     store.store(b, result_b, thumbnail(_crop(2)))
-    assert store.reusable(a, thumbnail(_crop(1)), False) is result_a
-    assert store.reusable(b, thumbnail(_crop(2)), False) is result_b
-    # a changed crop, or another box, is not reused unless the level skips the frame
-    assert store.reusable(a, thumbnail(_crop(3)), False) is None
-    assert store.reusable(a, thumbnail(_crop(3)), True) is result_a
-    assert store.reusable((1, 0, 49, 64), None, True) is None
+    assert store.reusable(a, thumbnail(_crop(1))) is result_a
+    assert store.reusable(b, thumbnail(_crop(2))) is result_b
+    # a changed crop, or another box, is not reused
+    assert store.reusable(a, thumbnail(_crop(3))) is None
+    assert store.reusable((1, 0, 49, 64), thumbnail(_crop(1))) is None
 
 
 def test_at_most_capacity_boxes_the_oldest_dropped_first() -> None:
     store = SRReuse(capacity=2)
     results = [torch.full((2, 2, 3), i, dtype=torch.uint8) for i in range(3)]
     boxes = [(i, 0, i + 2, 2) for i in range(3)]
+    thumb = thumbnail(np.zeros((2, 2, 3), np.uint8))
     for box, result in zip(boxes, results, strict=True):
-        store.store(box, result, None)
-    assert store.reusable(boxes[0], None, True) is None
-    assert store.reusable(boxes[1], None, True) is results[1]
-    assert store.reusable(boxes[2], None, True) is results[2]
+        store.store(box, result, thumb)
+    assert store.reusable(boxes[0], thumb) is None
+    assert store.reusable(boxes[1], thumb) is results[1]
+    assert store.reusable(boxes[2], thumb) is results[2]
     store.reset()
-    assert store.reusable(boxes[2], None, True) is None
+    assert store.reusable(boxes[2], thumb) is None
+
+
+def test_a_stand_in_keeps_the_stored_sr_only_where_the_crop_did_not_change() -> None:
+    """The last SR standing in for a crop it was not computed on (a skipped or late
+    frame): where cells changed — and within the nets' reach of them — the crop's plain
+    upscale shows instead; a crop changed everywhere gets no stand-in at all."""
+    import cv2
+
+    crop = _still_frame()  # 96×128
+    stored = torch.full((192, 256, 3), 200, dtype=torch.uint8)  # "the SR", recognisable
+    store = SRReuse()
+    store.store((0, 0, 128, 96), stored, thumbnail(crop))
+    moved = crop.copy()
+    moved[0:16, 0:16] = 0  # the top-left 2×2 cells change
+    stand_in = store.stand_in((0, 0, 128, 96), thumbnail(moved))
+    assert stand_in is not None and 0.5 < stand_in.share < 1.0
+    out = stand_in.compose(torch.from_numpy(moved), "bicubic").numpy()
+    plain = cv2.resize(moved, (256, 192), interpolation=cv2.INTER_CUBIC)
+    assert np.array_equal(out[:32, :32], plain[:32, :32])  # the changed cells: plain
+    # within the reach of a changed pixel's effect on the SR (16 input px): plain too
+    assert np.array_equal(out[:64, 32:64], plain[:64, 32:64])
+    assert (out[120:, 150:] == 200).all()  # far from the change: the stored SR
+    # nothing changed: the stored result as it is (then plain reuse serves it anyway)
+    unchanged = store.stand_in((0, 0, 128, 96), thumbnail(crop))
+    assert unchanged is not None and unchanged.share == 1.0
+    assert unchanged.compose(torch.from_numpy(crop), "bicubic") is stored
+    # most of it changed (SR would stay on a quarter of the cells), everything
+    # changed, or another box: nothing stands in
+    half = crop.copy()
+    half[:56] = 0
+    assert store.stand_in((0, 0, 128, 96), thumbnail(half)) is None
+    assert store.stand_in((0, 0, 128, 96), thumbnail(crop // 2)) is None
+    assert store.stand_in((1, 0, 129, 96), thumbnail(crop)) is None
 
 
 def _still_frame() -> np.ndarray:
