@@ -2,7 +2,8 @@
 
 Each mode runs the whole pipeline (capture thread, processor, output thread, a null sink
 unless ``--sink`` is given) on the same source for ``--warmup`` + ``--frames`` frames;
-figures come from the frames after the warm-up. ``--mode all`` runs local, full-frame
+figures come from the frames after the warm-up (frames dropped in it — the engines' first
+runs are slow — are reported apart, ``dropped_in_warmup``). ``--mode all`` runs local, full-frame
 and bicubic one after another in one process and reports their ratios, so a comparison
 holds on a noisy machine. Unpaced (the default), frames are read as fast as the
 processor takes them (throughput; a frame's latency then includes waiting while the
@@ -147,12 +148,15 @@ def run_mode(config: PipelineConfig, mode: str, frames: int, warmup: int,
     rss_after_warmup: list[float] = []
     cpu = CpuMeter()
     cpu_percent: list[float] = []
+    dropped_in_warmup: list[int] = []
 
     def on_frame(count: int) -> None:
         bar.update(1)
         if count == max(warmup, 1):
             rss_after_warmup.append(rss_mb())
             cpu.start()  # CPU use over the measured frames, as the figures
+            # and frames dropped after them (the engines' first runs drop some)
+            dropped_in_warmup.append(pipeline.dropped() if warmup else 0)
         elif count == total:
             cpu_percent.append(cpu.percent())
 
@@ -168,7 +172,9 @@ def run_mode(config: PipelineConfig, mode: str, frames: int, warmup: int,
     measured = list(result.records)[warmup:]
     figures = summarize(measured)
     figures["fallbacks"] = result.fallbacks
-    figures["dropped"] = result.dropped
+    before = dropped_in_warmup[0] if dropped_in_warmup else 0
+    figures["dropped"] = result.dropped - before
+    figures["dropped_in_warmup"] = before
     figures["segmenter"] = processor.segmenter_name
     if processor.last_path is not None:  # auto or people: the path the last frame took
         figures["segmenter"] = f"{cfg.model.segmenter} ({processor.last_path} path)"
@@ -224,7 +230,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {mode} | {_cell(figures['fps'])} | {_cell(latency['p50'])} | "
                      f"{_cell(latency['p95'])} | {_cell(latency['p99'])} | {stage_cells} | "
                      f"{figures['foreground_fraction']:.3f} | {_people_cell(figures)} | "
-                     f"{figures.get('dropped', '–')} | "
+                     f"{_dropped_cell(figures)} | "
                      f"{_cell(figures.get('cpu_percent'), 0)} |")
     if report["ratios"]:
         lines += ["", "| ratio | value |", "|---|---:|"]
@@ -263,6 +269,14 @@ def _people_cell(figures: dict[str, Any]) -> str:
 
 def _precision_text(precision: str | None) -> str:
     return f", SR in {precision}" if precision else ""
+
+
+def _dropped_cell(figures: dict[str, Any]) -> str:
+    """Frames dropped after the warm-up, with those dropped in it in brackets."""
+    dropped, warmup = figures.get("dropped"), figures.get("dropped_in_warmup")
+    if dropped is None:
+        return "–"
+    return f"{dropped} (+{warmup} warm-up)" if warmup else str(dropped)
 
 
 def _threads_text(threads: int | None) -> str:

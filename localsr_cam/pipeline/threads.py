@@ -570,14 +570,20 @@ class Pipeline:
     def _still_running(self, name: str) -> bool:
         return any(t.name == name and t.is_alive() for t in self._threads)
 
-    def _result(self, seconds: float, interrupted: bool) -> RunResult:
+    def dropped(self) -> int:
+        """Captured frames never written so far (:attr:`RunResult.dropped`); safe to
+        call from the threads' callbacks while the run goes on."""
         output = self._output
         dropped = sum(slot.dropped for slot in self._slots)
         if output is not None and output.fps >= self.source.fps:  # not thinning on purpose
             dropped += output.replaced
+        return dropped
+
+    def _result(self, seconds: float, interrupted: bool) -> RunResult:
+        output = self._output
         return RunResult(
             frames=output.frames if output else 0, seconds=seconds,
-            records=list(self.stats.records), dropped=dropped,
+            records=list(self.stats.records), dropped=self.dropped(),
             repeated=output.repeated if output else 0, fallbacks=self.processor.fallbacks,
             interrupted=interrupted, backend=self.processor.backend,
             precision=self.processor.precision, threads=self.processor.threads,
