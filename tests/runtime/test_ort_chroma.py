@@ -1,0 +1,87 @@
+"""The ONNX Runtime SR engine skips the JPEG chroma step where it would change nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from localsr_cam.models.chroma import GATE_FROM
+from localsr_cam.models.unet import FastUNet, PaperUNet
+from localsr_cam.runtime.ort import CHROMA_STEP, OrtEngine, without_chroma_step
+from localsr_cam.zoo.artifacts import engines_dir
+from localsr_cam.zoo.export import export_sr_onnx
+
+
+def _random_net(net: torch.nn.Module) -> torch.nn.Module:
+    torch.manual_seed(0)
+    for parameter in net.parameters():
+        torch.nn.init.normal_(parameter, std=0.1)
+    return net.eval()
+
+
+def _engine_outputs(engine: OrtEngine, image: torch.Tensor, jpeg: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The engine's output and the full graph's own, for one JPEG level."""
+    levels = torch.tensor([[0.2, jpeg, 0.4]])
+    ours = engine({"image": image, "levels": levels})["sr"].numpy()
+    full = engine._session.run(["sr"], {"image": image.numpy(), "levels": levels.numpy()})[0]
+    return ours, full
+
+
+@pytest.mark.parametrize("net", [FastUNet(16, 2, levels=3, chroma=True),
+                                 PaperUNet(8, levels=3, chroma=True)],
+                         ids=["fast", "paper"])
+def test_under_the_gate_the_graph_without_the_step_gives_the_same_numbers(
+        net: torch.nn.Module, tmp_path: Path) -> None:
+    path = tmp_path / "sr.onnx"
+    export_sr_onnx(_random_net(net), path)
+    bypassed = without_chroma_step(path.read_bytes())
+    assert bypassed is not None
+    graph = onnx.load_from_string(bypassed).graph
+    assert not [n for n in graph.node if n.name.startswith(CHROMA_STEP)]
+    assert len(graph.node) < len(onnx.load(str(path)).graph.node)
+    engine = OrtEngine("sr", path, threads=1).open()
+    try:
+        image = torch.rand(1, 3, 21, 34)
+        # a colourful image: the step would change it at a JPEG level past the gate
+        for jpeg in (0.0, 0.5 * GATE_FROM, 0.999 * GATE_FROM):
+            ours, full = _engine_outputs(engine, image, jpeg)
+            assert np.array_equal(ours, full)
+        with torch.no_grad():  # and what the net computes (the levels also reach FiLM)
+            expected = net(image, torch.tensor([[0.2, 0.999 * GATE_FROM, 0.4]])).numpy()
+        assert np.abs(ours - expected).max() <= 1e-4
+        # past the gate the step runs (its output differs from the bypassed graph's)
+        ours, full = _engine_outputs(engine, image, 0.5)
+        assert np.array_equal(ours, full)
+        unsmoothed = engine._unsmoothed.run(
+            ["sr"], {"image": image.numpy(),
+                     "levels": np.array([[0.2, 0.5, 0.4]], np.float32)})[0]
+        assert np.abs(full - unsmoothed).max() > 1e-3
+    finally:
+        engine.close()
+
+
+def test_a_graph_without_the_step_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "sr.onnx"
+    export_sr_onnx(_random_net(FastUNet(16, 2, levels=3)), path)
+    assert without_chroma_step(path.read_bytes()) is None
+    engine = OrtEngine("sr", path, threads=1).open()
+    assert engine._unsmoothed is None
+    engine.close()
+
+
+@pytest.mark.skipif(not (engines_dir() / "fast_unet.int8.onnx").exists(),
+                    reason="models not prepared (run `make models`)")
+def test_the_shipped_int8_net_skips_the_step_on_a_clean_frame_exactly() -> None:
+    engine = OrtEngine("fast", engines_dir() / "fast_unet.int8.onnx", threads=1).open()
+    try:
+        assert engine._unsmoothed is not None
+        image = torch.rand(1, 3, 40, 56)
+        ours, full = _engine_outputs(engine, image, 0.0)
+        assert np.array_equal(ours, full)
+    finally:
+        engine.close()
