@@ -34,8 +34,10 @@ conversion), as int16; the JPEG level at BT.601 luma:
 
 Cost: a few numpy passes over whole 16-row bands, every k-th band so that about 60k
 pixels are read (not the whole frame), and the DCT of at most 600 blocks scored through a
-coefficient histogram (no per-candidate pass over the coefficients); ``bench`` reports it
-as the ``estimate`` stage.
+coefficient histogram (no per-candidate pass over the coefficients): 0.47 ms for a
+640×360 frame here. Live video reads half of that, another half on each frame (``phase``;
+0.33 ms; the levels are smoothed over ~20 frames anyway). ``bench`` reports it as the
+``estimate`` stage.
 """
 
 from __future__ import annotations
@@ -50,30 +52,33 @@ of pure noise over their mean (measured: about 0.95)."""
 MIN_SIDE = 16
 
 
-def _bands(green: np.ndarray, max_pixels: int) -> np.ndarray:
+def _bands(green: np.ndarray, max_pixels: int, phase: int = 0) -> np.ndarray:
     """int16 bands×16×W: whole 8-aligned bands of 16 rows of ``green`` (so the 8×8 grid
-    and each pixel's neighbourhood survive), every k-th band so that about
-    ``max_pixels`` are kept; rows below the last whole band are left out."""
+    and each pixel's neighbourhood survive), every k-th band from the ``phase``-th (mod
+    k) so that about ``max_pixels`` are kept; rows below the last whole band are left
+    out."""
     h, w = green.shape
     bands = h // 16
     keep_every = max(1, int(np.ceil(bands * 16 * w / max_pixels)))
-    picked = green[: bands * 16].reshape(bands, 16, w)[::keep_every]
+    picked = green[: bands * 16].reshape(bands, 16, w)[phase % keep_every::keep_every]
     return picked.astype(np.int16)
 
 
-def estimate_levels(frame: np.ndarray, bgr: bool = False, max_pixels: int = 60_000
-                    ) -> np.ndarray:
+def estimate_levels(frame: np.ndarray, bgr: bool = False, max_pixels: int = 60_000,
+                    phase: int = 0) -> np.ndarray:
     """Degradation levels of one LR frame: float32 (3,) = noise, jpeg, blur (see above).
 
     ``frame`` is uint8 H×W×3, RGB (``bgr`` False) or BGR, H and W at least 16; it is only
     read. The 8×8 grid is assumed to start at the frame's top-left pixel (true for camera
     frames and for the whole-image evaluation). ``max_pixels`` bounds the work for big
-    frames.
+    frames (and the JPEG step reads ``max_pixels / 100`` blocks); ``phase`` picks which
+    of the bands (and rows of blocks) that leaves are read, so that successive video
+    frames given successive phases are read all over.
     """
     h, w = frame.shape[:2]
     if h < MIN_SIDE or w < MIN_SIDE:
         return np.zeros(NUM_LEVELS, np.float32)
-    b = _bands(frame[:, :, 1], max_pixels)
+    b = _bands(frame[:, :, 1], max_pixels, phase)
     d1 = b[:, :, 1:] - b[:, :, :-1]  # horizontal steps; index j: between columns j, j+1
     d2 = b[:, :, 2:] - b[:, :, :-2]
     lap = d1[:, :, 1:] - d1[:, :, :-1]  # horizontal second difference
@@ -89,7 +94,8 @@ def estimate_levels(frame: np.ndarray, bgr: bool = False, max_pixels: int = 60_0
     d1sq = d1.astype(np.float32) ** 2
     ratio = float(d1sq.mean()) / (float((d2.astype(np.float32) ** 2).mean()) + 1e-3)
     softness = min(1.0, max(0.0, (0.75 - ratio) / 0.5))
-    return np.array([sigma / 10.0, jpeg_scale(frame, bgr), softness], np.float32)
+    return np.array([sigma / 10.0, jpeg_scale(frame, bgr, max(1, max_pixels // 100), phase),
+                     softness], np.float32)
 
 
 # IJG's quality-50 luminance table at the five AC coefficients read (row, column)
@@ -124,16 +130,18 @@ _OFF_LATTICE = (_COUNTED[:, None] * (_centres[:, None] < 0.5 * _STEPS[None, :]))
 del _centres
 
 
-def jpeg_scale(frame: np.ndarray, bgr: bool = False) -> float:
+def jpeg_scale(frame: np.ndarray, bgr: bool = False, max_blocks: int = _MAX_BLOCKS,
+               phase: int = 0) -> float:
     """The JPEG quantizer scale of ``frame`` (uint8 H×W×3, RGB or BGR as ``bgr`` says)
     / 100, as the module docstring explains: q 50 → 1.0, q 75 → 0.5, 0.0 without a lattice
-    (or a frame under 8×8)."""
+    (or a frame under 8×8). About ``max_blocks`` blocks are read, every k-th row of
+    them from the ``phase``-th (mod k)."""
     h, w = frame.shape[0] // 8, frame.shape[1] // 8
     if h == 0 or w == 0:
         return 0.0
-    # every k-th row of blocks, so about _MAX_BLOCKS blocks are read
     rows = frame[: h * 8].reshape(h, 8, frame.shape[1], 3)
-    rows = rows[:: max(1, int(np.ceil(h * w / _MAX_BLOCKS)))][:, :, : w * 8]
+    step = max(1, int(np.ceil(h * w / max_blocks)))
+    rows = rows[phase % step::step][:, :, : w * 8]
     weights = np.array([0.114, 0.587, 0.299] if bgr else [0.299, 0.587, 0.114], np.float32)
     luma = rows.astype(np.float32) @ weights  # rows×8×(8w)
     blocks = luma.reshape(luma.shape[0], 8, w, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)

@@ -330,3 +330,33 @@ def test_live_at_the_face_level_the_sr_waits_for_segmentation() -> None:
     finally:
         processor.close()
     assert events == ["segment", "sr"] * 3
+
+
+def test_a_live_frame_s_levels_read_a_part_of_it_another_part_each_frame(monkeypatch
+                                                                           ) -> None:
+    from localsr_cam.process import processor as processor_module
+
+    calls: list[tuple[int, int]] = []
+    real = processor_module.estimate_levels
+
+    def recording(image, bgr=False, max_pixels=60_000, phase=0):
+        calls.append((max_pixels, phase))
+        return real(image, bgr=bgr, max_pixels=max_pixels, phase=phase)
+
+    monkeypatch.setattr(processor_module, "estimate_levels", recording)
+    processor, _ = _paced_processor(SleepySR(0.0))
+    try:
+        for index in range(3):
+            processor.process(CapturedFrame(STILL.copy(), index, time.perf_counter()))
+    finally:
+        processor.close()
+    live = [call for call in calls if call[0] == processor_module.LIVE_ESTIMATE_PIXELS]
+    assert len(live) >= 2 and len({phase for _, phase in live}) == len(live)
+    processor, _ = _paced_processor(SleepySR(0.0))
+    processor.deadline = None  # unpaced: the whole frame's estimate, as eval's
+    calls.clear()
+    try:
+        processor.process(CapturedFrame(STILL.copy(), 0, time.perf_counter()))
+    finally:
+        processor.close()
+    assert calls == [(60_000, 0)]

@@ -104,3 +104,26 @@ def test_cost_at_640x360_is_logged() -> None:
         estimate_levels(frame)
     log.info("estimate_levels at 640x360: %.3f ms", (time.perf_counter() - start) / 20 * 1e3)
     assert np.array_equal(frame, copy)
+
+
+def test_a_live_frame_read_in_part_another_part_each_frame() -> None:
+    """Live video reads a part of the bands, the next part on the next frame (``phase``):
+    successive phases cover every band once, each part's levels are close to the whole
+    frame's, and the JPEG quantizer is read the same from any part."""
+    from localsr_cam.process.estimate import _bands
+
+    frame = D.to_uint8(D.sensor_noise(_frame(3), D.DegradeParams(noise_sigma=4.0,
+                                                                 noise_seed=3), bgr=False))
+    green = frame[:, :, 1]
+    whole = _bands(green, 10**9)  # every band of 16 rows: 22 of 640 px
+    parts = [_bands(green, 60_000, phase) for phase in range(8)]  # every 4th band
+    for phase in range(4):
+        assert np.array_equal(parts[phase], whole[phase::4])
+        assert np.array_equal(parts[phase + 4], parts[phase])
+    full = estimate_levels(frame, max_pixels=10**9)
+    for phase in range(4):
+        part = estimate_levels(frame, max_pixels=30_000, phase=phase)
+        assert np.abs(part - full).max() < 0.1
+    lossy = D.jpeg(_frame(2), 75, "420", bgr=False)
+    assert {float(estimate_levels(lossy, max_pixels=30_000, phase=p)[1]) for p in range(4)} \
+        == {float(estimate_levels(lossy)[1])}
