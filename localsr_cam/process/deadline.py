@@ -10,7 +10,12 @@ level leaves room for the next dearer one.
 Hysteresis, so it never oscillates:
 
 - no two changes within ``hold_s`` (1 s): each level is judged on at least a second of
-  frames processed at that level (their latency after the first ``settle_s``);
+  frames processed at that level (their latency after the first ``settle_s``) — but the
+  first change of a run may come sooner, once ``first_frames`` frames after the warm-up
+  have come and all but a fifth of them took over ``overload_fraction`` of the budget,
+  a late SR counting as ``late_cost`` budgets (a run started on a loaded machine: the
+  room under two busy processes had its SR late on every frame at full and dropped
+  9–15 frames before the first judgement, 1.5 s in);
 - down when over the budget (smoothed processing time above ``down_fraction`` of it, or
   above ``near_fraction`` of it while ``min_late`` frames of the window were late or
   dropped, or more than ``late_share`` — and at least ``min_late`` — of frames delivered
@@ -120,7 +125,9 @@ class DeadlineController:
     its SR; ``relax_fraction``, ``calm_s``, ``calm_breakers``, ``overrun_fraction``: when
     and by how much the SR wait may run past a period (:meth:`sr_wait_s`,
     :meth:`keeping_pace`);
-    ``late_cost``, ``sr_late_share``: how frames whose SR was late count (:meth:`end`).
+    ``late_cost``, ``sr_late_share``: how frames whose SR was late count (:meth:`end`);
+    ``overload_fraction``, ``first_frames``: when the first change may come before the
+    hold (module docstring).
     """
 
     def __init__(self, fps: float, ladder: Sequence[Level] = LADDER, *,
@@ -135,6 +142,7 @@ class DeadlineController:
                  sr_late_share: float = 0.5, relax_fraction: float = 1.0,
                  calm_s: float = 3.0, calm_breakers: int = 2,
                  overrun_fraction: float = 0.25,
+                 overload_fraction: float = 1.2, first_frames: int = 10,
                  drops: Callable[[], int] | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         if fps <= 0 or not ladder:
@@ -155,6 +163,7 @@ class DeadlineController:
         self.relax_fraction, self.calm_s = relax_fraction, calm_s
         self.calm_breakers = calm_breakers
         self.overrun_fraction = overrun_fraction
+        self.overload_fraction, self.first_frames = overload_fraction, first_frames
         # when late deliveries and drops were seen (the last ``calm_s`` of them count)
         self._trouble: collections.deque[float] = collections.deque()
         self._drops_seen = 0
@@ -179,6 +188,7 @@ class DeadlineController:
         self._delivered = 0
         self._late = 0
         self._ended = 0  # frames processed in the window
+        self._overloaded = 0  # of which over overload_fraction of the budget
         self._late_sr = 0  # of which with a late SR
         self._drops_at_window = 0
         self._after_sr: float | None = None  # smoothed s from the SR wait's end to end()
@@ -270,6 +280,7 @@ class DeadlineController:
             if over_budget:
                 self._late_sr += 1
                 spent = max(spent, self.late_cost * self.budget_s)
+            self._overloaded += spent > self.overload_fraction * self.budget_s
             self._cost[name] = self._smooth(self._cost.get(name), spent)
             self._decide(now)
 
@@ -342,7 +353,7 @@ class DeadlineController:
             self._restart_window(now)
             return
         since_change = now - self._last_change
-        if since_change < self.hold_s:
+        if since_change < self.hold_s and not self._overloaded_at_start():
             return
         cost = self._cost[self.level.name]
         if self._left is not None:  # the first judgement at this level: learn the ratio
@@ -382,6 +393,14 @@ class DeadlineController:
             self._entered_up_at = now
         elif now - self._window_from >= self.hold_s:
             self._restart_window(now)  # judge on the last second or so, not all history
+
+    def _overloaded_at_start(self) -> bool:
+        """No change yet, and of the frames since the warm-up (``first_frames`` at
+        least) all but a fifth took over ``overload_fraction`` of the budget: clearly too
+        slow — not a hiccup near the budget, nor a stall — so the first step down need
+        not wait out the hold."""
+        return (not self.changes and self._ended >= self.first_frames
+                and self._overloaded >= 0.8 * self._ended)
 
     def _may_step_up(self, now: float, drops: int, since_change: float) -> bool:
         if self._late or drops or self._late_sr > self.sr_late_share / 2 * self._ended:
@@ -424,7 +443,7 @@ class DeadlineController:
     def _restart_window(self, now: float) -> None:
         self._window_from = now
         self._delivered = self._late = 0
-        self._ended = self._late_sr = 0
+        self._ended = self._late_sr = self._overloaded = 0
         self._drops_at_window = self._drops()
 
     # -- reporting --------------------------------------------------------------------

@@ -456,3 +456,42 @@ def test_an_occasional_late_sr_does_not_step_down():
         controller.delivered(0.029, "full")
         clock.now += PERIOD - 0.028
     assert controller.changes == [] and controller.level.name == "full"
+
+
+@pytest.mark.parametrize(("cost", "early"), [(0.050, True), (0.036, False)])
+def test_a_run_started_far_over_budget_steps_down_before_the_hold(cost, early):
+    """Started on a loaded machine (50 ms a frame of a 33 ms budget), the first change
+    comes once ten frames after the warm-up show it, not after a whole hold; near the
+    budget (36 ms) it still waits the hold out; and the next change keeps the hold."""
+    clock = FakeClock()
+    controller = DeadlineController(30.0, clock=clock)
+    for _ in range(150):
+        level = controller.begin()
+        spent = cost * level.cost / LADDER[0].cost
+        clock.now += spent
+        controller.end()
+        controller.delivered(spent + 0.001, level.name)
+        clock.now += max(0.0, PERIOD - spent)
+    first = controller.changes[0]
+    after_warmup = first.at - controller.warmup_s
+    assert first.old == "full"
+    if early:
+        assert after_warmup < 0.7 * controller.hold_s
+    else:
+        assert after_warmup >= controller.hold_s
+    times = [c.at for c in controller.changes]
+    assert all(b - a >= controller.hold_s for a, b in itertools.pairwise(times))
+
+
+def test_a_run_whose_sr_is_late_on_every_frame_from_the_start_steps_down_early():
+    """Live, the SR wait caps a frame's own time near the budget (36 ms here): a late
+    SR on every frame after the warm-up is the overload, not the frame's time."""
+    clock = FakeClock()
+    controller = DeadlineController(30.0, clock=clock)
+    for _ in range(90):
+        level = controller.begin()
+        clock.now += 0.036
+        controller.end(over_budget=level.name == "full")
+        controller.delivered(0.037, level.name)
+    first = controller.changes[0]
+    assert first.old == "full" and first.at - controller.warmup_s < 0.7 * controller.hold_s
