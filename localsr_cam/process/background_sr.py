@@ -5,9 +5,10 @@ idle 2-core laptop, 25–60 ms when two other processes keep both cores busy). A
 waits for it past its period delays the video and makes the next captured frame drop.
 With :class:`BackgroundSR` the processor starts the SR of a frame's crop here and waits
 only until the frame's deadline: in time, the result is used as always; late, the frame
-goes out without it (the last SR result stands in where the box did not move) and the
-call runs on. Its result, once done, is what the next frames reuse; no new call starts
-while one runs, so a slow SR lowers the rate of fresh results instead of the frame rate.
+goes out without it (the last SR result stands in over the cells of the crop that did
+not change) and the call runs on. Its result, once done, is what the next frames reuse;
+no new call starts while one runs, so a slow SR lowers the rate of fresh results instead
+of the frame rate.
 
 Thread use: ``start``, ``wait``, ``take``, ``discard`` and ``close`` are called by the
 processing thread only; the call runs on one worker thread. The callable must not touch

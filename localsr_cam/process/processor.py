@@ -389,7 +389,8 @@ class FrameProcessor:
         A deadline controller also bounds the wait for SR: the SR of a single box runs
         off this thread, and a frame whose SR is not done by ``deadline.sr_wait_s()``
         (the next frame is due, or it would be late) goes out without it (the last
-        result stands in where the box did not move), and the controller hears of it
+        result stands in over the crop's cells that did not change), and the controller
+        hears of it
         (see :mod:`localsr_cam.process.background_sr`).
         """
         deadline = self.deadline
