@@ -562,6 +562,8 @@ class Pipeline:
             slot.close()
         deadline = time.perf_counter() + JOIN_TIMEOUT_S
         for thread in sorted(self._threads, key=lambda t: t is not self._output):
+            if thread.ident is None:  # Ctrl-C came before it was started
+                continue
             thread.join(max(0.0, deadline - time.perf_counter()))
             if thread.is_alive():
                 log.warning("thread %s did not stop within %.1f s", thread.name,

@@ -244,3 +244,19 @@ def test_paced_output_writes_a_catching_up_frame_and_thins_only_below_the_source
         assert written == list(range(16))
     else:
         assert 6 <= len(written) <= 10
+
+
+def test_ctrl_c_while_the_threads_start_stops_those_started(monkeypatch):
+    """Ctrl-C can land between one thread's start and the next's: the run ends as
+    interrupted, the started threads stopped — joining the thread that never started
+    raised RuntimeError and the run failed instead (seen once as a wrong exit status)."""
+    from localsr_cam.pipeline import threads as threads_module
+
+    def interrupted_start(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(threads_module.ProcessThread, "start", interrupted_start)
+    sink = RecordingSink()
+    result = Pipeline(SyntheticSource((64, 36), fps=30), processor(), [sink],
+                      limit=50).run()
+    assert result.interrupted and sink.closed == 1 and not live_threads()
