@@ -841,9 +841,8 @@ class FrameProcessor:
             # late too (else the controller sees cheap frames and no SR shown fresh)
             state.sr_late = state.sr_late or call.shown_as == "late"
             return self._stand_in(call, state)
-        if call.job is None:
-            if call.result is not None:
-                state.sr = call.kind
+        if call.job is None:  # reused: no cell of the crop changed
+            state.sr = call.kind
             return call.result
         if not call.started:
             foreground = call.job()
@@ -954,7 +953,7 @@ class SRCall:
     """
 
     key: Box
-    kind: str = "none"
+    kind: str
     result: torch.Tensor | None = None
     job: Callable[[], torch.Tensor] | None = None
     tag: np.ndarray | None = None
