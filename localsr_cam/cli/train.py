@@ -39,6 +39,11 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--clean-share", type=float, metavar="P",
                         help="share of the webcam samples that are a clean downscale only "
                              "[default: the camera model's own, 0.2]")
+    parser.add_argument("--zoom-out", type=float, default=1.0, metavar="F",
+                        help="shrink half of the training regions by a random factor "
+                             "between F and 1 first, so the net also learns the detail "
+                             "density of small pictures (webcam frames) [default: 1, "
+                             "never; the shipped FastUNet: 0.4]")
     parser.add_argument("--levels", type=int, default=3,
                         help="estimated degradation levels fed to the net (0: a blind net) "
                              "[default: %(default)s]")
@@ -88,7 +93,8 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
         train_dir=tuple(args.train_dir), val_dir=tuple(args.val_dir), model=args.model,
         width=args.width, depth=args.depth, dropout=args.dropout,
         no_residual=args.no_residual, degrade=args.degrade,
-        clean_share=args.clean_share, levels=args.levels, jpeg_chroma=args.jpeg_chroma,
+        clean_share=args.clean_share, zoom_out=args.zoom_out, levels=args.levels,
+        jpeg_chroma=args.jpeg_chroma,
         region=args.region, holdout=args.holdout, val_suites=args.val_suites,
         loss=args.loss, scheduler=args.scheduler, lr=args.lr,
         patch=args.patch, batch=args.batch, epochs=args.epochs, iters=args.iters,

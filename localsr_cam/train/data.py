@@ -37,6 +37,10 @@ def to_uint8(tensor: torch.Tensor) -> np.ndarray:
     return (tensor[0].clamp(0, 1) * 255.0).round().byte().permute(1, 2, 0).numpy()
 
 
+ZOOM_SHARE = 0.5
+"""With ``zoom_out`` < 1, the share of training samples whose HR region is shrunk."""
+
+
 class PatchSampler:
     """Random (LR, levels, HR) training triples from HR images held in memory.
 
@@ -46,15 +50,22 @@ class PatchSampler:
     (``degrade``: ``webcam`` = the random camera model, ``clean_share`` of its samples
     clean, or a clean ``area``/``bicubic`` downscale), its levels estimated on the whole
     LR region (as on a frame), then a p×p HR / (p/2)² LR patch cut at the same place.
+    ``zoom_out`` < 1: a ``zoom_share`` of the regions is cut larger and shrunk (area) by
+    a random factor in [``zoom_out``, 1] first, so the net also sees the detail density
+    of smaller pictures than the training photos (a person filling a 640×360 webcam
+    frame is a 1536-px photo shrunk several times).
     Randomness comes from a numpy generator whose state :meth:`state` /
     :meth:`set_state` save and restore (for checkpoints).
     """
 
     def __init__(self, images: list[np.ndarray], patch: int, degrade: str, seed: int,
-                 region: int | None = None, clean_share: float | None = None) -> None:
+                 region: int | None = None, clean_share: float | None = None,
+                 zoom_out: float = 1.0, zoom_share: float = ZOOM_SHARE) -> None:
         from localsr_cam.measure.degrade import CLEAN_SHARE
 
         self.images = images
+        self.zoom_out = zoom_out
+        self.zoom_share = zoom_share
         self.clean_share = CLEAN_SHARE if clean_share is None else clean_share
         self.patch = patch
         self.degrade = degrade
@@ -77,10 +88,18 @@ class PatchSampler:
 
         rng, p = self.rng, self.patch
         img = self.images[int(rng.integers(len(self.images)))]
-        r = min(self.region, img.shape[0] // 2 * 2, img.shape[1] // 2 * 2)
+        zoom = self.zoom_out < 1.0 and rng.random() < self.zoom_share
+        scale = float(rng.uniform(self.zoom_out, 1.0)) if zoom else 1.0
+        r = min(round(self.region / scale) // 2 * 2,
+                img.shape[0] // 2 * 2, img.shape[1] // 2 * 2)
         y = 2 * int(rng.integers((img.shape[0] - r) // 2 + 1))
         x = 2 * int(rng.integers((img.shape[1] - r) // 2 + 1))
         hr = img[y: y + r, x: x + r]
+        if scale < 1.0:
+            import cv2
+
+            r = max(p, round(r * scale) // 2 * 2)
+            hr = cv2.resize(hr, (r, r), interpolation=cv2.INTER_AREA)
         if rng.integers(2):
             hr = hr[:, ::-1]
         hr = np.ascontiguousarray(np.rot90(hr, int(rng.integers(4))))

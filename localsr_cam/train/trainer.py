@@ -43,7 +43,14 @@ from localsr_cam.measure.degrade import CLEAN_SHARE
 from localsr_cam.models.chroma import JPEG_LEVEL
 from localsr_cam.paths import sha256_file, write_atomically
 from localsr_cam.runtime import settings as torch_settings
-from localsr_cam.train.data import PatchSampler, read_rgb, split_holdout, to_tensor, to_uint8
+from localsr_cam.train.data import (
+    ZOOM_SHARE,
+    PatchSampler,
+    read_rgb,
+    split_holdout,
+    to_tensor,
+    to_uint8,
+)
 from localsr_cam.zoo.artifacts import engines_dir, read_manifest, write_manifest_entry
 from localsr_cam.zoo.loading import build_model
 from localsr_cam.zoo.recipes import read_state_dict, safe_torch_load
@@ -149,6 +156,8 @@ class TrainOptions:
     ``clean_share``: the share of ``webcam`` samples that are a clean downscale only
     (``None``: the camera model's :data:`~localsr_cam.measure.degrade.CLEAN_SHARE`).
     ``jpeg_chroma``: the net smooths JPEG chroma first (needs ``levels`` ≥ 2).
+    ``zoom_out``: the least factor training regions are shrunk by (1: never; see
+    :class:`~localsr_cam.train.data.PatchSampler`).
     ``val_suites``: comma-separated evaluation suites (or ``all``). ``force``: ship even
     a model that does not beat bicubic and the shipped one. ``command``: the argument
     list, recorded in the manifest entry so a shipped model says how it was made.
@@ -163,6 +172,7 @@ class TrainOptions:
     no_residual: bool = False
     degrade: str = "webcam"
     clean_share: float | None = None
+    zoom_out: float = 1.0
     levels: int = 3
     jpeg_chroma: bool = True
     region: int = 0
@@ -237,6 +247,8 @@ def resolve(options: TrainOptions) -> Settings:
         raise ConfigError(f"--levels must be 0 or more (got {args.levels})")
     if args.clean_share is not None and not 0.0 <= args.clean_share <= 1.0:
         raise ConfigError(f"--clean-share must be within 0..1 (got {args.clean_share})")
+    if not 0.1 <= args.zoom_out <= 1.0:
+        raise ConfigError(f"--zoom-out must be within 0.1..1 (got {args.zoom_out})")
     if args.degrade not in TRAIN_DEGRADES:
         raise ConfigError(f"--degrade must be one of {', '.join(TRAIN_DEGRADES)} "
                           f"(got {args.degrade!r})")
@@ -296,7 +308,7 @@ def _train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
     train_imgs = [read_rgb(p, settings.patch) for p in train_paths]
     val_imgs = [(p.name, read_rgb(p)) for p in val_paths]
     sampler = PatchSampler(train_imgs, settings.patch, args.degrade, args.seed,
-                           settings.region, args.clean_share)
+                           settings.region, args.clean_share, args.zoom_out)
 
     model = build_model(args.model, **settings.config)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
@@ -626,7 +638,9 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
                                    if args.degrade == "webcam" else {}),
                                 "levels": "estimated on each degraded LR region "
                                           f"({settings.region} px HR) by estimate_levels",
-                                "region": settings.region},
+                                "region": settings.region,
+                                **({"zoom_out": args.zoom_out, "zoom_share": ZOOM_SHARE}
+                                   if args.zoom_out < 1.0 else {})},
                      "loss": settings.loss,
                      "optimizer": f"Adam lr={settings.lr}", "scheduler": settings.scheduler,
                      "patch": settings.patch, "batch": settings.batch,

@@ -79,6 +79,36 @@ def test_sampler_gives_lr_levels_hr_and_replays_from_its_state() -> None:
     assert crop_even(_image(0, 31, 45)).shape == (30, 44, 3)
 
 
+def test_zoom_out_shrinks_the_regions_it_picks() -> None:
+    """With ``zoom_out`` the HR patches of a grating show more stripes than the photo
+    has in a patch's width (the region was cut larger and shrunk), by at most 1/zoom;
+    without it, exactly the photo's stripes. The LR patch stays half the HR one."""
+    columns = np.arange(512)
+    grating = (127.5 + 100 * np.sin(2 * np.pi * columns / 32.0)).astype(np.uint8)
+    photo = np.repeat(np.repeat(grating[None, :, None], 512, 0), 3, 2)
+
+    def stripes(sampler: PatchSampler) -> list[float]:
+        counts = []
+        for _ in range(12):
+            _, _, hr = sampler.batch(1)
+            grey = hr[0].mean(0).numpy() - 127.5 / 255
+            # the patch may be turned 90°: the stripes cross one of its two axes
+            counts.append(max(np.count_nonzero(np.diff(np.sign(line)) != 0) / 2
+                              for line in (grey[0], grey[:, 0])))
+        return counts
+
+    plain = stripes(PatchSampler([photo], patch=64, degrade="area", seed=1))
+    zoomed = PatchSampler([photo], patch=64, degrade="area", seed=1, zoom_out=0.5,
+                          zoom_share=1.0)
+    counts = stripes(zoomed)
+    assert all(1.5 <= c <= 2.5 for c in plain)  # 64 px of a 32-px period
+    assert max(counts) >= 3.0 and all(1.5 <= c <= 4.5 for c in counts)
+    lr, _, hr = zoomed.batch(2)
+    assert lr.shape == (2, 3, 32, 32) and hr.shape == (2, 3, 64, 64)
+    with pytest.raises(ConfigError, match="zoom-out"):
+        train(parse_args(["--zoom-out", "0", "--train-dir", ".", "--val-dir", "."]))
+
+
 def test_holdout_moves_named_images_to_validation(data: tuple[Path, Path],
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     train_paths, val_paths = split_holdout([data[0]], [data[1]], "1.png, 2.png")
