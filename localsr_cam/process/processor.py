@@ -34,7 +34,7 @@ from localsr_cam.frames import CapturedFrame, ProcessedFrame
 from localsr_cam.process import ops, reuse
 from localsr_cam.process.auto import PEOPLE, NobodyNotice
 from localsr_cam.process.backdrop import Backdrop, image_path
-from localsr_cam.process.background_sr import BackgroundSR
+from localsr_cam.process.background_sr import BackgroundSR, Finished
 from localsr_cam.process.deadline import LEVELS, DeadlineController, Level
 from localsr_cam.process.estimate import LevelSmoother, estimate_levels
 from localsr_cam.process.localize import (
@@ -159,7 +159,7 @@ class FrameProcessor:
         self._mask_reuse = reuse.MaskReuse()
         self._sr_reuse = reuse.SRReuse()
         # a paced run's SR runs here and is waited for only until the frame's deadline
-        self._background_sr: BackgroundSR[Box, torch.Tensor] | None = None
+        self._background_sr: BackgroundSR[Box | GroupKey, SRResult] | None = None
         self._frame_no = 0
         self.threads = engine_threads(config.model.threads, live=False)
         """CPU threads per engine, as :meth:`open` chose them."""
@@ -386,8 +386,9 @@ class FrameProcessor:
         that skip unchanged work; a double-buffered GPU scheduler calls the two halves
         itself, on two CUDA streams, at full quality.
 
-        A deadline controller also bounds the wait for SR: the SR of a single box runs
-        off this thread, and a frame whose SR is not done by ``deadline.sr_wait_s()``
+        A deadline controller also bounds the wait for SR: the SR runs off this thread
+        (box by box; at the full level the people path's boxes as one call, begun
+        before segmentation), and a frame whose SR is not done by ``deadline.sr_wait_s()``
         (the next frame is due, or it would be late) goes out without it (the last
         result stands in over the crop's cells that did not change), and the controller
         hears of it
@@ -478,13 +479,105 @@ class FrameProcessor:
         The frame keeps that box while it holds the person (see :meth:`_sr_box`); if
         not, the call finishes for the frames after."""
         box, level = self._region, state.level
-        if not state.live or box is None or self._sr is None or state.bypass \
-                or not level.uses_sr or level.sr_part < 1 or level.sr_every > 1 \
-                or self.last_path == PEOPLE or len(split(box)) != 1:
+        if not state.live or self._sr is None or state.bypass \
+                or not level.uses_sr or level.sr_part < 1 or level.sr_every > 1:
+            return
+        if self.last_path == PEOPLE:
+            self._begin_early_group(state)
+            return
+        if box is None or len(split(box)) != 1:
             return
         state.levels = self._frame_levels(state)
         x0, y0, x1, y1 = box
         state.early_sr = self._begin_sr(state.lr[y0:y1, x0:x1], box, state, True)
+
+    def _begin_early_group(self, state: FrontState) -> None:
+        """The same on the people path: the SR of the last frame's regions (sticky,
+        one per person or group) begins now as one call on the background worker, the
+        boxes one after the other, beside the finder and the crops' segmentation instead
+        of after them. Each box is reused, recomputed in part or whole as it would be
+        alone. Not while an earlier late call still runs (then the boxes stand in)."""
+        last = self._last_people
+        if last is None or last.path != PEOPLE or not last.regions:
+            return
+        tiles = [split(box) for box in last.regions]
+        if any(len(each) != 1 for each in tiles):
+            return
+        background = self._background_sr
+        if background is None:
+            background = self._background_sr = BackgroundSR()
+        finished = background.take()
+        if finished is not None:
+            self._store_finished(finished)
+        if background.holding:
+            return
+        state.levels = self._frame_levels(state)
+        calls: dict[Box, SRCall] = {}
+        for (tile,) in tiles:
+            x0, y0, x1, y1 = key = tile.padded
+            crop = state.lr[y0:y1, x0:x1]
+            thumb = reuse.thumbnail(crop)
+            reused = self._sr_reuse.reusable(key, thumb)
+            calls[key] = SRCall(key, kind="reused", result=reused) if reused is not None \
+                else self._computed_call(crop, key, state, thumb, store=True)
+        jobs = [(call.key, call.job, call.tag) for call in calls.values() if call.job]
+        if jobs:
+            background.start(lambda: [job() for _, job, _ in jobs],
+                             GroupKey(tuple(key for key, _, _ in jobs)),
+                             [tag for _, _, tag in jobs])
+        state.early_group = EarlyGroup(calls, waiting=bool(jobs))
+
+    def _end_early_group(self, state: FrontState) -> None:
+        """Wait for the early group's call until the frame's deadline, if the frame
+        kept any of its boxes; done in time, its results are stored and kept for the
+        frame's boxes, else the frame is late and they stand in
+        (:meth:`_group_member`)."""
+        group = state.early_group
+        if group is None or not group.waiting:
+            return
+        group.waiting = False
+        if not any(tile.padded in group.calls for box in state.boxes for tile in split(box)):
+            return  # none of its boxes is this frame's: it serves the next frames
+        background = self._background_sr
+        assert background is not None and state.sr_until is not None
+        self._run_deferred(state)
+        done = background.wait(state.sr_until - time.perf_counter())
+        state.sr_waited_at = time.perf_counter()
+        finished = background.take() if done else None
+        if finished is None:
+            state.sr_late = True
+            return
+        group.results = self._store_finished(finished)
+
+    def _group_member(self, call: SRCall, state: FrontState) -> torch.Tensor | None:
+        """This frame's SR of a box of the early group (see :meth:`_end_sr`)."""
+        group = state.early_group
+        assert group is not None
+        if call.job is None:  # reused
+            state.sr = call.kind
+            return call.result
+        result = group.results.get(call.key)
+        if result is not None:
+            state.sr = call.kind
+            return result
+        state.sr_late = True
+        return self._stand_in(call, state)
+
+    def _store_finished(self, finished: Finished[Box | GroupKey, SRResult]
+                        ) -> dict[Box, torch.Tensor]:
+        """Keep a finished background call's results for reuse (one box's, or each of
+        a group's); returns them by box."""
+        if isinstance(finished.key, GroupKey):
+            assert isinstance(finished.result, list)
+            results = dict(zip(finished.key.boxes, finished.result, strict=True))
+            tags = dict(zip(finished.key.boxes, finished.tag, strict=True))
+        else:
+            assert isinstance(finished.result, torch.Tensor)
+            results = {finished.key: finished.result}
+            tags = {finished.key: finished.tag}
+        for key, result in results.items():
+            self._sr_reuse.store(key, result, tags[key])
+        return results
 
     def _people_outcome(self, lr: torch.Tensor, state: FrontState) -> PeopleOutcome:
         """The people step's mask, SR regions and count for this frame — or the last
@@ -540,6 +633,8 @@ class FrameProcessor:
         try:
             with timer("background"):
                 output = self._background(state.lr, state.bypass or state.mask is None)
+            with timer("upscale"):
+                self._end_early_group(state)
             done = []
             ready = self._batched_sr(state, timer)
             for index, box in enumerate(state.boxes):
@@ -688,7 +783,8 @@ class FrameProcessor:
         (:meth:`_super_resolve`, which may also reuse the last result of a single box)."""
         boxes = state.boxes
         level = state.level
-        if self._sr is None or len(boxes) < 2 or level.sr_part < 1 or level.sr_every > 1:
+        if self._sr is None or len(boxes) < 2 or level.sr_part < 1 or level.sr_every > 1 \
+                or state.live:  # live: box by box, each waited for until a deadline
             return {}
         pads = [tiles[0].padded for tiles in (split(box) for box in boxes) if len(tiles) == 1]
         groups: dict[tuple[int, int], list[Box]] = {}
@@ -788,6 +884,9 @@ class FrameProcessor:
         the plain upscale elsewhere (:meth:`_stand_in`), ``None`` when nothing can stand
         in. An SR of ``key`` begun early in the
         frame (:meth:`_begin_early_sr`) is finished instead of begun again."""
+        group = state.early_group
+        if group is not None and key in group.calls:
+            return self._group_member(group.calls.pop(key), state)
         early, state.early_sr = state.early_sr, None
         call = early if early is not None and early.key == key \
             else self._begin_sr(crop, key, state, reusable)
@@ -809,9 +908,8 @@ class FrameProcessor:
         if background is not None:
             finished = background.take()  # an earlier frame's late SR, now done
             if finished is not None:
-                self._sr_reuse.store(finished.key, finished.result, finished.tag)
+                self._store_finished(finished)
             busy = background.holding
-        stale = None
         if skipping:
             assert thumb is not None
             reused = self._sr_reuse.reusable(key, thumb)
@@ -820,15 +918,22 @@ class FrameProcessor:
             if busy or skip:  # a late SR still runs, or the level skips this frame
                 return SRCall(key, kind="stand-in", crop=crop, thumb=thumb,
                               shown_as="late" if busy else "reused")
-            stale = self._sr_reuse.stale_part(key, thumb)
-        job = self._sr_job(crop, state, stale)
-        call = SRCall(key, kind="fresh" if stale is None else "partial", job=job,
-                      tag=thumb if stale is None else stale.thumb, store=reusable,
-                      crop=crop, thumb=thumb)
+        call = self._computed_call(crop, key, state, thumb, store=reusable)
         if background is not None and state.live:
-            background.start(job, key, call.tag)
+            assert call.job is not None
+            background.start(call.job, key, call.tag)
             call.started = True
         return call
+
+    def _computed_call(self, crop: torch.Tensor, key: Box, state: FrontState,
+                       thumb: np.ndarray | None, store: bool) -> SRCall:
+        """The SR call that computes ``crop``: whole (``fresh``), or only the part its
+        changed cells make stale (``partial``) when ``thumb`` is given and few changed."""
+        stale = None if thumb is None else self._sr_reuse.stale_part(key, thumb)
+        return SRCall(key, kind="fresh" if stale is None else "partial",
+                      job=self._sr_job(crop, state, stale),
+                      tag=thumb if stale is None else stale.thumb, store=store,
+                      crop=crop, thumb=thumb)
 
     def _end_sr(self, call: SRCall, state: FrontState) -> torch.Tensor | None:
         """The second half of :meth:`_sr_result`: the result decided, or the SR call
@@ -858,9 +963,9 @@ class FrameProcessor:
         if done:
             finished = background.take()
             assert finished is not None
-            self._sr_reuse.store(call.key, finished.result, call.tag)
+            result = self._store_finished(finished)[call.key]
             state.sr = call.kind
-            return finished.result
+            return result
         state.sr_late = True
         call.shown_as = "late"
         return self._stand_in(call, state)
@@ -964,6 +1069,31 @@ class SRCall:
     shown_as: str = "late"
 
 
+SRResult = torch.Tensor | list[torch.Tensor]
+"""What a background SR call returns: one box's uint8 2h×2w×3 BGR SR, or a group's, in
+the order of its :class:`GroupKey`."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupKey:
+    """The key of one background call that computes several boxes' SR (the people
+    path's early SR): the boxes, in the order of its results."""
+
+    boxes: tuple[Box, ...]
+
+
+@dataclasses.dataclass
+class EarlyGroup:
+    """A frame's early SR on the people path (:meth:`FrameProcessor._begin_early_group`):
+    ``calls`` by input box, each taken once when its box is rendered; ``waiting``: its
+    background call is not waited for yet; ``results``: the call's results once it came
+    in time, by box."""
+
+    calls: dict[Box, SRCall]
+    waiting: bool
+    results: dict[Box, torch.Tensor] = dataclasses.field(default_factory=dict)
+
+
 @dataclasses.dataclass
 class FrontState:
     """One frame between the two halves of :meth:`FrameProcessor.process`.
@@ -986,9 +1116,10 @@ class FrontState:
     ``sr_until``: ``perf_counter()`` time after which the frame stops waiting for its SR
     (``None``: it waits; set for every ``live`` frame: one that a deadline controller
     paces, change tests on); ``early_sr``: its SR, begun before segmentation on the
-    last frame's box; ``sr_late``: its SR was not done by then; ``sr_waited_at``:
-    when the wait ended (the controller learns what follows it); ``deferred``: work of
-    this frame that the SR need not wait for (run while it runs, or by the end of
+    last frame's box (``early_group``: the same for the people path's boxes);
+    ``sr_late``: its SR was not done by then; ``sr_waited_at``: when the wait ended
+    (the controller learns what follows it); ``deferred``: work of this frame that the
+    SR need not wait for (run while it runs, or by the end of
     :meth:`~FrameProcessor.render`).
     """
 
@@ -1008,6 +1139,7 @@ class FrontState:
     sr_until: float | None = None
     live: bool = False
     early_sr: SRCall | None = None
+    early_group: EarlyGroup | None = None
     sr_late: bool = False
     sr_waited_at: float | None = None
     deferred: list[Callable[[], object]] = dataclasses.field(default_factory=list)

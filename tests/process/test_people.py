@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import time
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ import torch
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
 from localsr_cam.frames import CapturedFrame
 from localsr_cam.process.auto import CLOSE_UP, PEOPLE, NobodyNotice, PathChooser
+from localsr_cam.process.deadline import LEVELS, DeadlineController
 from localsr_cam.process.localize import MaskSmoother
 from localsr_cam.process.people import (
     CropSegmenter,
@@ -288,6 +290,112 @@ def run_group_at(quality: str, frames: int):
         processor.prepare((WIDTH, HEIGHT))
         outputs = [processor.process(CapturedFrame(image, i, i / 30)) for i in range(frames)]
     return outputs, engines, finder
+
+
+def run_group_live(frames: int, events: list[str], live: bool = True):
+    """``frames`` frames of the three-person scene in people mode at the full level, a
+    changed picture each frame, the crops' segmenter slow (30 ms) and both engines
+    writing to ``events``; ``live``: paced by a deadline controller (200 ms a frame,
+    so every SR is in time). Returns the outputs."""
+
+    class SlowCrops(DiscSegmenter):
+        def __call__(self, inputs):
+            events.append("segment")
+            time.sleep(0.03)
+            events.append("segmented")
+            return super().__call__(inputs)
+
+    class RecordingSR(BicubicSR):
+        def __call__(self, inputs):
+            events.append("sr")
+            return super().__call__(inputs)
+
+    engines = EngineBox(SlowCrops((0.5, 0.5), 0.25), RecordingSR(offset=0.2),
+                        whole=DiscSegmenter(None))
+    finder = FakeFaceFinder(list(FACES))
+    config = dataclasses.replace(people_config(), model=dataclasses.replace(
+        people_config().model, quality="full"))
+    outputs = []
+    with FrameProcessor(config, engine_factory=engines,
+                        finder_factory=lambda backend, threads: finder) as processor:
+        processor.prepare((WIDTH, HEIGHT))
+        if live:
+            processor.deadline = DeadlineController(5.0, ladder=(LEVELS["full"],
+                                                                 LEVELS["plain"]))
+        for i in range(frames):
+            events.append("frame")
+            image = (frame_tensor().numpy() // 2 + 10 * i).astype(np.uint8)
+            outputs.append(processor.process(CapturedFrame(image, i, time.perf_counter())))
+    return outputs
+
+
+def test_live_at_full_the_people_sr_begins_before_the_crops_are_segmented():
+    """Live at the full level on the people path, the SR of the last frame's regions
+    starts on the worker before this frame's crops are segmented (not after them, on
+    the frame thread); each box is still super-resolved fresh, and the frames are the
+    ones an unpaced run makes."""
+    events: list[str] = []
+    outputs = run_group_live(5, events)
+    per_frame = [chunk.split("|")[1:] for chunk in "|".join(events).split("frame")[1:]]
+    assert per_frame[0].index("sr") > per_frame[0].index("segmented")  # no regions yet
+    for frame in per_frame[2:]:  # regions known from the frame before
+        assert "sr" in frame[:frame.index("segmented")]
+        assert frame.count("sr") == 3  # one call per box, one after the other
+    assert [out.sr for out in outputs] == ["fresh"] * 5
+    assert all(out.people == 3 and len(out.boxes) == 3 for out in outputs)
+    unpaced = run_group_live(5, [], live=False)
+    for paced, plain in zip(outputs[2:], unpaced[2:], strict=True):
+        assert paced.boxes == plain.boxes
+        assert np.array_equal(paced.image, plain.image)
+
+
+def test_a_late_people_sr_holds_no_frame_and_its_results_serve_later_ones():
+    """The early SR of the people's boxes made slow (a shared CPU): the frame goes out
+    at its deadline without it (late), no second call starts while it runs, and once
+    it is done each box's result is kept: a later frame of the same picture reuses all
+    three without an SR call."""
+
+    class SwitchableSR(BicubicSR):
+        def __init__(self) -> None:
+            super().__init__(offset=0.2)
+            self.seconds = 0.0
+            self.calls = 0
+
+        def __call__(self, inputs):
+            self.calls += 1
+            time.sleep(self.seconds)
+            return super().__call__(inputs)
+
+    sr = SwitchableSR()
+    engines = EngineBox(DiscSegmenter((0.5, 0.5), 0.25), sr, whole=DiscSegmenter(None))
+    finder = FakeFaceFinder(list(FACES))
+    config = dataclasses.replace(people_config(), model=dataclasses.replace(
+        people_config().model, quality="full"))
+    pictures = [(frame_tensor().numpy() // 2 + 10 * i).astype(np.uint8) for i in range(5)]
+    with FrameProcessor(config, engine_factory=engines,
+                        finder_factory=lambda backend, threads: finder) as processor:
+        processor.prepare((WIDTH, HEIGHT))
+        processor.deadline = DeadlineController(5.0, ladder=(LEVELS["full"],
+                                                             LEVELS["plain"]))
+
+        def show(index: int, picture: np.ndarray):
+            return processor.process(CapturedFrame(picture, index, time.perf_counter()))
+
+        for i in range(3):
+            assert show(i, pictures[i]).sr == "fresh"
+        sr.seconds = 0.15  # three boxes: 450 ms, past the 200 ms budget
+        before = sr.calls
+        started = time.perf_counter()
+        late = show(3, pictures[3])
+        assert time.perf_counter() - started < 0.3
+        assert late.sr == "none"  # every cell changed: nothing stands in
+        assert show(4, pictures[4]).sr == "none"  # it still runs
+        time.sleep(0.5)
+        assert sr.calls == before + 3  # the late call's three boxes, nothing more
+        sr.seconds = 0.0
+        again = show(5, pictures[3])
+        assert again.sr == "reused" and sr.calls == before + 3
+        assert len(again.boxes) == 3
 
 
 def test_a_level_that_segments_one_frame_in_two_looks_for_people_on_the_other():
