@@ -52,15 +52,18 @@ def temporal_std(outputs: list[np.ndarray], region: np.ndarray) -> float:
 
 
 def measure_flicker(config: PipelineConfig, size: tuple[int, int], frames: int = 40,
-                    sigma: float = 3.0) -> dict[str, Any]:
+                    sigma: float = 3.0, engine_factory: Any = None) -> dict[str, Any]:
     """Run the static noisy scene through ``config``'s processor (local SR) and bicubic.
 
     Returns ``{"frames", "sigma", "ours_std", "bicubic_std", "ratio", "region_fraction"}``;
     the first quarter of the frames warm the temporal smoothing up and are not scored.
+    ``engine_factory``: opens the processor's engines (``train`` gives one that serves
+    the net it trained); ``None``: the shipped models.
     """
     from localsr_cam.capture.sources import SyntheticSource
     from localsr_cam.frames import CapturedFrame
     from localsr_cam.process.processor import FrameProcessor
+    from localsr_cam.zoo.backends import open_engine
 
     if frames < 8:
         raise LocalSRError("the flicker figure needs at least 8 frames")
@@ -70,7 +73,7 @@ def measure_flicker(config: PipelineConfig, size: tuple[int, int], frames: int =
     inputs = noisy_frames(clean, frames, sigma)
     ours, bicubic = [], []
     mask = None
-    with FrameProcessor(config) as processor:
+    with FrameProcessor(config, engine_factory=engine_factory or open_engine) as processor:
         processor.prepare(size)
         for i, frame in enumerate(inputs):
             # front/back at no quality level: SR runs on every frame. process() would

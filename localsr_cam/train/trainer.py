@@ -476,6 +476,33 @@ def _shipped_model(name: str, out: Path) -> nn.Module | None:
     return model.eval()
 
 
+def flicker_ratio(model: nn.Module, name: str, int8: Path | None = None) -> float | None:
+    """The flicker figure of SR net ``model`` (served as model ``name``: its ``int8``
+    ONNX file in ONNX Runtime when given — what the CPU backend runs —, else float32
+    PyTorch) on ``bench``'s still noisy scene, with the shipped segmenters; ``None`` when
+    it cannot be measured here (the segmenters are not fetched), which is logged."""
+    from localsr_cam.config import ModelConfig, PipelineConfig
+    from localsr_cam.measure.flicker import measure_flicker
+    from localsr_cam.runtime.ort import OrtEngine
+    from localsr_cam.runtime.torch import TorchEngine
+    from localsr_cam.zoo.backends import open_engine
+
+    def engines(engine: str, backend: str, threads: int, weights: str | None,
+                precision: str) -> Any:
+        if engine != name:
+            return open_engine(engine, backend, threads, weights, precision)
+        if int8 is not None:
+            return OrtEngine(name, int8, threads, precision="int8").open()
+        return TorchEngine(name, "cpu", threads, kind="sr", module=model).open()
+
+    config = PipelineConfig(model=ModelConfig(model=name, backend="cpu"))
+    try:
+        return measure_flicker(config, FLICKER_SIZE, engine_factory=engines)["ratio"]
+    except LocalSRError as exc:
+        log.warning("flicker not measured (%s); shipping is decided without it", exc)
+        return None
+
+
 def _stage_int8(model: nn.Module, fp32_onnx: Path, out: Path, train_imgs: Sequence[np.ndarray],
                 val_imgs: list[tuple[str, np.ndarray]], settings: Settings) -> dict[str, Any]:
     """Quantize ``fp32_onnx`` to ``out`` and validate it like the model: its manifest
@@ -495,12 +522,24 @@ def _stage_int8(model: nn.Module, fp32_onnx: Path, out: Path, train_imgs: Sequen
     return record
 
 
-def ship_decision(new: dict[str, Any], shipped: dict[str, Any] | None) -> tuple[bool, str]:
+FLICKER_LIMIT = 1.0
+"""A trained net may not make a still, noisy scene shimmer more than bicubic upscaling
+does (temporal std in the person, ours ÷ bicubic; :mod:`localsr_cam.measure.flicker`)
+— unless the shipped one already did and the new one does less."""
+FLICKER_SIZE = (640, 360)
+"""The flicker scene's input size when ``train`` measures it (``bench``'s default)."""
+
+
+def ship_decision(new: dict[str, Any], shipped: dict[str, Any] | None,
+                  flicker: tuple[float | None, float | None] = (None, None)
+                  ) -> tuple[bool, str]:
     """Whether a trained model may replace the shipped one, and why (one line).
 
     ``new`` / ``shipped``: :func:`evaluate` reports on the same images and suites. The
     new model must beat bicubic (mean gain > 0 under every suite) and the shipped model
-    (a higher selection score), if there is one.
+    (a higher selection score), if there is one. ``flicker``: the flicker ratios of the
+    new and the shipped model (``None``: not measured); the new one must stay within
+    :data:`FLICKER_LIMIT`, or the shipped one's ratio when that is higher.
     """
     losing = [s for s, r in new["suites"].items() if r["mean"]["gain_db"] <= 0]
     if losing:
@@ -510,6 +549,12 @@ def ship_decision(new: dict[str, Any], shipped: dict[str, Any] | None) -> tuple[
     if shipped is not None and new["score"] <= shipped["score"]:
         return False, (f"its validation score {new['score']:+.3f} does not beat the shipped "
                        f"model's {shipped['score']:+.3f}")
+    ratio, shipped_ratio = flicker
+    allowed = max(FLICKER_LIMIT, shipped_ratio or 0.0)
+    if ratio is not None and ratio > allowed:
+        than = "bicubic" if allowed == FLICKER_LIMIT else "the shipped model"
+        return False, (f"it flickers more than {than} on a still noisy scene (ratio "
+                       f"{ratio:.3f} > {allowed:.3f})")
     what = "bicubic" if shipped is None else \
         f"bicubic and the shipped model (score {shipped['score']:+.3f})"
     return True, f"it beats {what} with score {new['score']:+.3f}"
@@ -571,6 +616,15 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
         old = None if old_model is None else evaluate(old_model, val_imgs,
                                                       settings.val_suites, args.val_crop)
         ok, why = ship_decision(val, old)
+        flicker: tuple[float | None, float | None] = (None, None)
+        if ok:  # the flicker scene takes seconds: only for a model good enough otherwise
+            old_int8 = out / spec.onnx_int8 if spec.onnx_int8 else None
+            flicker = (flicker_ratio(model, name, staged_int8 if staged_int8 is not None
+                                     and staged_int8.exists() else None),
+                       None if old_model is None else flicker_ratio(
+                           old_model, name, old_int8 if old_int8 is not None
+                           and old_int8.is_file() else None))
+            ok, why = ship_decision(val, old, flicker)
         if args.force and not ok:
             ok, why = True, f"--force, although {why}"
         target = out if ok else (work or args.work_dir / name)
@@ -622,7 +676,9 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
                        "shipped_before": None if old is None else {
                            "score": old["score"],
                            "mean_gain_db": {s: r["mean"]["gain_db"]
-                                            for s, r in old["suites"].items()}},
+                                            for s, r in old["suites"].items()},
+                           "flicker_ratio": flicker[1]},
+                       "flicker_ratio": flicker[0],
                        "metric_space": "RGB uint8, data_range 255, "
                                        + (f"centre {args.val_crop} px crops"
                                           if args.val_crop else "whole images"),

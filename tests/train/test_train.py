@@ -132,6 +132,20 @@ def test_ship_decision_needs_bicubic_and_the_shipped_model_beaten() -> None:
     assert not ok and "lossy" in why
 
 
+def test_ship_decision_refuses_a_net_that_flickers_more_than_bicubic() -> None:
+    """A better score is not enough when the net makes a still noisy scene shimmer
+    more than bicubic does — unless the shipped net already did, and more."""
+    good = _report({"area": 1.0, "lossy": 0.6}, 0.8)
+    old = _report({"area": 0.8, "lossy": 0.1}, 0.45)
+    ok, why = ship_decision(good, old, (1.0012, 0.9866))
+    assert not ok and "flickers more than bicubic" in why and "1.001" in why
+    assert ship_decision(good, old, (0.99, 0.9866))[0]
+    assert ship_decision(good, old, (1.03, 1.05))[0]  # less than the shipped one
+    ok, why = ship_decision(good, old, (1.06, 1.05))
+    assert not ok and "the shipped model" in why
+    assert ship_decision(good, None, (None, None))[0]  # not measured: not judged
+
+
 def test_list_images_accepts_div2k_layout(tmp_path: Path) -> None:
     (tmp_path / "DIV2K_train_HR").mkdir()
     (tmp_path / "DIV2K_train_LR_bicubic").mkdir()
@@ -172,6 +186,58 @@ def test_training_ships_weights_onnx_and_manifest(data: tuple[Path, Path], tmp_p
     assert entry["files"]["onnx_int8"]["sha256"] == sha256_file(out / "fast_unet.int8.onnx")
     assert entry["int8"]["nodes"] == ["/down/Conv", "/body.0/Conv"]
     assert set(entry["int8"]["validation_mean_gain_db"]) == set(suites)
+
+
+def test_flicker_ratio_of_a_net_in_training() -> None:
+    """The flicker figure of a net not shipped yet: a fresh FastUNet (plain bilinear
+    upscaling, smoother than bicubic) stays under bicubic's shimmer, a net that adds
+    noise of its own on every frame goes over it."""
+    from localsr_cam.models.unet import FastUNet
+    from localsr_cam.train.trainer import flicker_ratio
+
+    class Shimmering(torch.nn.Module):
+        levels = 0
+
+        def forward(self, image: torch.Tensor) -> torch.Tensor:
+            up = torch.nn.functional.interpolate(image, scale_factor=2, mode="bicubic")
+            return up + 0.02 * torch.randn_like(up)
+
+    calm = flicker_ratio(FastUNet(width=8, depth=1, levels=3, chroma=True), "fast")
+    shimmering = flicker_ratio(Shimmering(), "fast")
+    assert calm is not None and shimmering is not None
+    assert calm < 1.0 < shimmering
+
+
+def test_a_net_that_flickers_more_than_bicubic_is_not_shipped(
+        data: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once a trained net passes the score tests, its int8 form (what the CPU backend
+    runs) is put through the flicker scene; one that shimmers more than bicubic goes to
+    the work dir, not to engines/, and the entry says why."""
+    from localsr_cam.train import trainer
+
+    real = trainer.ship_decision
+    measured: list[Path | None] = []
+
+    def decision(new, old, flicker=(None, None)):
+        if flicker == (None, None):
+            return True, "better than bicubic and the shipped net"  # the scores pass
+        return real({"suites": {}, "score": 1.0}, None, flicker)
+
+    def ratio(model, name, int8=None):
+        measured.append(int8)
+        return 1.2
+
+    monkeypatch.setattr(trainer, "ship_decision", decision)
+    monkeypatch.setattr(trainer, "flicker_ratio", ratio)
+    argv = _args(data, tmp_path, "--model", "fast", "--epochs", "1", "--depth", "1",
+                 "--seed", "4")
+    assert main(argv) == 0
+    assert not (tmp_path / "engines" / "fast_unet.pt").exists()
+    entry = json.loads((tmp_path / "work" / "fast" / "fast.manifest-entry.json").read_text())
+    assert entry["shipped"] is False and "flickers more than bicubic" in entry["ship_decision"]
+    assert entry["validation"]["flicker_ratio"] == 1.2
+    assert len(measured) == 1 and measured[0] is not None  # no shipped net to measure
+    assert measured[0].name.endswith(".int8.onnx.new")
 
 
 def test_a_tiny_training_does_not_replace_a_better_shipped_model(
