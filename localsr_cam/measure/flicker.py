@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from localsr_cam.config import PipelineConfig
 from localsr_cam.errors import LocalSRError
+
+if TYPE_CHECKING:
+    from localsr_cam.process.processor import EngineFactory
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,8 @@ def temporal_std(outputs: list[np.ndarray], region: np.ndarray) -> float:
 
 
 def measure_flicker(config: PipelineConfig, size: tuple[int, int], frames: int = 40,
-                    sigma: float = 3.0, engine_factory: Any = None) -> dict[str, Any]:
+                    sigma: float = 3.0, engine_factory: EngineFactory | None = None
+                    ) -> dict[str, Any]:
     """Run the static noisy scene through ``config``'s processor (local SR) and bicubic.
 
     Returns ``{"frames", "sigma", "ours_std", "bicubic_std", "ratio", "region_fraction"}``;

@@ -525,7 +525,7 @@ def _stage_int8(model: nn.Module, fp32_onnx: Path, out: Path, train_imgs: Sequen
 FLICKER_LIMIT = 1.0
 """A trained net may not make a still, noisy scene shimmer more than bicubic upscaling
 does (temporal std in the person, ours ÷ bicubic; :mod:`localsr_cam.measure.flicker`)
-— unless the shipped one already did and the new one does less."""
+— unless the shipped one already did, and then no more than it."""
 FLICKER_SIZE = (640, 360)
 """The flicker scene's input size when ``train`` measures it (``bench``'s default)."""
 
