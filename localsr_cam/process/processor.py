@@ -538,16 +538,23 @@ class FrameProcessor:
         group.waiting = False
         if not any(tile.padded in group.calls for box in state.boxes for tile in split(box)):
             return  # none of its boxes is this frame's: it serves the next frames
+        finished = self._wait_for_background(state)
+        if finished is None:
+            state.sr_late = True
+            return
+        group.results = self._store_finished(finished)
+
+    def _wait_for_background(self, state: FrontState
+                             ) -> Finished[Box | GroupKey, SRResult] | None:
+        """Run the frame's deferred work, then wait for the background call it started
+        until ``state.sr_until`` (``sr_waited_at`` records when the wait ended): the
+        finished call, taken, or ``None`` when it is late (it runs on)."""
         background = self._background_sr
         assert background is not None and state.sr_until is not None
         self._run_deferred(state)
         done = background.wait(state.sr_until - time.perf_counter())
         state.sr_waited_at = time.perf_counter()
-        finished = background.take() if done else None
-        if finished is None:
-            state.sr_late = True
-            return
-        group.results = self._store_finished(finished)
+        return background.take() if done else None
 
     def _group_member(self, call: SRCall, state: FrontState) -> torch.Tensor | None:
         """This frame's SR of a box of the early group (see :meth:`_end_sr`)."""
@@ -955,14 +962,8 @@ class FrameProcessor:
                 self._sr_reuse.store(call.key, foreground, call.tag)
             state.sr = call.kind
             return foreground
-        background = self._background_sr
-        assert background is not None and state.sr_until is not None
-        self._run_deferred(state)
-        done = background.wait(state.sr_until - time.perf_counter())
-        state.sr_waited_at = time.perf_counter()
-        if done:
-            finished = background.take()
-            assert finished is not None
+        finished = self._wait_for_background(state)
+        if finished is not None:
             result = self._store_finished(finished)[call.key]
             state.sr = call.kind
             return result

@@ -112,7 +112,8 @@ class OrtEngine:
 
     def open(self) -> OrtEngine:
         try:
-            self._session = cpu_session(Path(self.path), self.threads)
+            data = Path(self.path).read_bytes()  # once: the session and the bypass read it
+            self._session = cpu_session(data, self.threads)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             hint = f"; {self.repair}" if self.repair else ""
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
@@ -126,7 +127,7 @@ class OrtEngine:
                 self._levels = int(node.shape[-1])
         self._unsmoothed = None
         if self._levels > JPEG_LEVEL:
-            bypassed = without_chroma_step(Path(self.path).read_bytes())
+            bypassed = without_chroma_step(data)
             if bypassed is not None:
                 self._unsmoothed = cpu_session(bypassed, self.threads)
         return self
