@@ -12,8 +12,12 @@ conversion), as int16; the JPEG level at BT.601 luma:
 - ``noise``: σ/255 of white noise, from the 3×3 Laplacian-of-Laplacian kernel
   ``[[1,-2,1],[-2,4,-2],[1,-2,1]]`` (Immerkær 1996; it cancels planes and ramps, its
   response to noise of std σ has std 6σ). Texture and edges are the large responses, so
-  the mean of the *lower half* of |response| is used (half-normal: 0.3247·6σ), scaled to
-  σ; divided by 10 for the net (σ 10/255 → 1.0).
+  |response| is averaged over small blocks (7×8 pixels) and the flattest of them (the
+  2nd percentile of the block means) is taken to see noise only, scaled to σ; divided
+  by 10 for the net (σ 10/255 → 1.0). Blocks of 14×16 and their 10th percentile read
+  clean, finely textured photos (stained tissue, two validation photos) as σ 3–4 of noise,
+  and the net smoothed their texture away (BENCHMARKS.md, "Session 9"); noisy frames read
+  the same with either.
 - ``jpeg``: the JPEG quantizer, read from the frame itself. A decoded JPEG's luma, cut
   into the 8×8 blocks of its grid and transformed by the same DCT, has its low-frequency
   AC coefficients on multiples of the quantization step (give or take the rounding to
@@ -34,9 +38,9 @@ conversion), as int16; the JPEG level at BT.601 luma:
 
 Cost: a few numpy passes over whole 16-row bands, every k-th band so that about 60k
 pixels are read (not the whole frame), and the DCT of at most 600 blocks scored through a
-coefficient histogram (no per-candidate pass over the coefficients): 0.47 ms for a
+coefficient histogram (no per-candidate pass over the coefficients): 0.50 ms for a
 640×360 frame here. Live video reads half of that, another half on each frame (``phase``;
-0.33 ms; the levels are smoothed over ~20 frames anyway). ``bench`` reports it as the
+0.31 ms; the levels are smoothed over ~20 frames anyway). ``bench`` reports it as the
 ``estimate`` stage.
 """
 
@@ -46,9 +50,21 @@ import numpy as np
 
 LEVEL_NAMES = ("noise", "jpeg", "blur")
 NUM_LEVELS = len(LEVEL_NAMES)
-_NOISE_GAIN = 6.0 * 0.7979 * 0.95
-"""mean |response| per unit σ (6·sqrt(2/π)), times the 10th percentile of block means
-of pure noise over their mean (measured: about 0.95)."""
+NOISE_BLOCK = (7, 8)
+"""Rows × columns of the blocks whose mean |response| is compared (a 16-row band's 14
+response rows make two block rows)."""
+NOISE_PERCENTILE = 2.0
+"""The percentile of the block means taken as the noise-only ones."""
+CLIPPED_GREY = 16
+"""Blocks whose mean green level is within this of 0 or 255 are not read for noise: the
+flattest blocks of a frame with black or blown-out areas were those, and read σ 4 noise
+as 2.9 (the astronaut photo)."""
+MIN_NOISE_BLOCKS = 50
+"""Fewer well-exposed blocks than this (a dark frame): all blocks are read."""
+_NOISE_GAIN = 6.0 * 0.7979 * 0.68
+"""mean |response| per unit σ (6·sqrt(2/π)), times the :data:`NOISE_PERCENTILE`-th
+percentile of 7×8 block means of pure Gaussian noise over their mean (measured on
+640×368 frames at σ 3, 6 and 10: 0.680 ± 0.006)."""
 MIN_SIDE = 16
 
 
@@ -84,13 +100,23 @@ def estimate_levels(frame: np.ndarray, bgr: bool = False, max_pixels: int = 60_0
     lap = d1[:, :, 1:] - d1[:, :, :-1]  # horizontal second difference
     # the 3×3 kernel is the vertical second difference of the horizontal one
     resp = np.abs(lap[:, 2:] - 2 * lap[:, 1:-1] + lap[:, :-2])  # bands×14×(W-2)
-    # mean |response| per 14×16 block; the flattest blocks (10th percentile) see noise only
-    bw = min(16, resp.shape[2])  # narrower for frames under 18 px wide
+    # mean |response| per block; the flattest blocks (a low percentile) see noise only
+    bh, bw = NOISE_BLOCK[0], min(NOISE_BLOCK[1], resp.shape[2])  # narrower under 10 px
     nbx = resp.shape[2] // bw
     # integer sums, then one division: exactly the blocks' means, and cheaper than mean()
-    sums = resp[:, :, : nbx * bw].reshape(resp.shape[0], 14, nbx, bw).sum(axis=3).sum(axis=1)
-    blocks = sums / float(14 * bw)
-    sigma = float(np.percentile(blocks, 10)) / _NOISE_GAIN
+    sums = resp[:, :, : nbx * bw].reshape(resp.shape[0] * 14 // bh, bh, nbx, bw) \
+        .sum(axis=3).sum(axis=1)
+    blocks = (sums / float(bh * bw)).ravel()
+    # blocks near black or white are flat because the sensor clipped, not because the
+    # noise is low there: left out while enough others remain
+    # (a block's exposure read from its middle row: a seventh of the pixels)
+    grey = b[:, 1 + bh // 2::bh, 1: 1 + nbx * bw][:, :14 // bh].reshape(-1, nbx, bw) \
+        .sum(axis=2).ravel() / float(bw)
+    exposed = blocks[(grey >= CLIPPED_GREY) & (grey <= 255 - CLIPPED_GREY)]
+    if exposed.size >= MIN_NOISE_BLOCKS:
+        blocks = exposed
+    flattest = int(NOISE_PERCENTILE / 100 * (blocks.size - 1))
+    sigma = float(np.partition(blocks, flattest)[flattest]) / _NOISE_GAIN
     d1sq = d1.astype(np.float32) ** 2
     ratio = float(d1sq.mean()) / (float((d2.astype(np.float32) ** 2).mean()) + 1e-3)
     softness = min(1.0, max(0.0, (0.75 - ratio) / 0.5))

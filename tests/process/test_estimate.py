@@ -39,6 +39,28 @@ def test_noise_level_ranks_and_matches_sigma_on_flat_input() -> None:
         assert estimate_levels(noisy)[0] * 10 == pytest.approx(sigma, rel=0.15)
 
 
+def test_fine_texture_is_not_read_as_noise() -> None:
+    """A clean photo textured all over (stained tissue: no flat area at all) reads as
+    little noise, its noisy copy as much more; the estimate used to read its texture as
+    σ 3.3 and the net smoothed it away."""
+    from skimage import data
+
+    hr = data.immunohistochemistry()
+    clean = cv2.resize(hr, (hr.shape[1] // 2, hr.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    noisy = D.to_uint8(clean + np.random.default_rng(3).standard_normal(clean.shape) * 4.0)
+    assert estimate_levels(clean)[0] < 0.25
+    assert estimate_levels(noisy)[0] > estimate_levels(clean)[0] + 0.25
+
+
+def test_clipped_areas_do_not_lower_the_noise_level() -> None:
+    """Noise of σ 5 over a frame that is half black (the sensor clipped the noise there,
+    so those blocks are flatter): still read as σ 5."""
+    frame = np.full((360, 640, 3), 110.0, np.float32)
+    frame[:, :320] = 0.0
+    noisy = D.to_uint8(frame + np.random.default_rng(4).standard_normal(frame.shape) * 5.0)
+    assert estimate_levels(noisy)[0] * 10 == pytest.approx(5.0, rel=0.15)
+
+
 @pytest.mark.parametrize("quality, scale", [(50, 1.0), (75, 0.5), (80, 0.4), (90, 0.2)])
 def test_jpeg_level_reads_the_quantizer_scale(quality: int, scale: float) -> None:
     """The JPEG level is the IJG scale factor / 100, read off the DCT lattice (to the
