@@ -444,6 +444,36 @@ def test_the_sr_wait_keeps_back_the_measured_work_after_it():
         0.045 - (0.008 + OUTPUT_MARGIN_S) - 0.025)
 
 
+def test_the_sr_wait_keeps_back_the_work_after_a_late_sr_and_then_forgets_it():
+    """A frame whose SR is late composes a stand-in after the wait: that dearer work
+    (its recent peak) is kept back from the wait too, whatever the smoothed time of
+    frames whose SR came in time; it fades by ``late_after_decay`` a frame."""
+    clock = FakeClock()
+    controller = DeadlineController(30.0, clock=clock, late_after_decay=0.5)
+    _steady(controller, clock, 60, 0.030, after_sr=0.002)
+
+    def wait() -> float:
+        controller.begin()
+        clock.now += 0.005
+        left = controller.sr_wait_s(clock.now - 0.025)
+        controller.end(after_sr_s=0.002)
+        clock.now += PERIOD - 0.005
+        return left
+
+    def left(after: float) -> float:  # the wait left with this much work kept back
+        return 0.045 - (after + OUTPUT_MARGIN_S) - 0.025
+
+    assert wait() == pytest.approx(left(0.002))
+    controller.begin()
+    clock.now += 0.030
+    controller.end(over_budget=True, after_sr_s=0.012)  # a late SR, 12 ms after its wait
+    clock.now += PERIOD - 0.030
+    assert wait() == pytest.approx(left(0.012))
+    assert wait() == pytest.approx(left(0.006))  # halved a frame
+    assert wait() == pytest.approx(left(0.003))
+    assert wait() == pytest.approx(left(0.002))  # back to the in-time frames' own time
+
+
 def test_an_occasional_late_sr_does_not_step_down():
     """Full quality that fits (28 ms of 33), with the SR late on one frame in ten: the last
     result stood in for those, nothing was late, so the controller stays."""
