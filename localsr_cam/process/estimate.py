@@ -15,9 +15,11 @@ conversion), as int16; the JPEG level at BT.601 luma:
   |response| is averaged over small blocks (7×8 pixels) and the flattest of them (the
   2nd percentile of the block means) is taken to see noise only, scaled to σ; divided
   by 10 for the net (σ 10/255 → 1.0). Blocks of 14×16 and their 10th percentile read
-  clean, finely textured photos (stained tissue, two validation photos) as σ 3–4 of noise,
+  clean, finely textured photos (stained tissue, two validation photos) as σ 2–4 of noise,
   and the net smoothed their texture away (BENCHMARKS.md, "Session 9"); noisy frames read
-  the same with either.
+  the same with either. On a JPEG frame (a lattice found, below) the 14×16 blocks are
+  still read, since the quantizer flattens whole 8×8 blocks; blocks with clipped pixels
+  are left out either way.
 - ``jpeg``: the JPEG quantizer, read from the frame itself. A decoded JPEG's luma, cut
   into the 8×8 blocks of its grid and transformed by the same DCT, has its low-frequency
   AC coefficients on multiples of the quantization step (give or take the rounding to
@@ -55,16 +57,22 @@ NOISE_BLOCK = (7, 8)
 response rows make two block rows)."""
 NOISE_PERCENTILE = 2.0
 """The percentile of the block means taken as the noise-only ones."""
-CLIPPED_GREY = 16
-"""Blocks whose mean green level is within this of 0 or 255 are not read for noise: the
-flattest blocks of a frame with black or blown-out areas were those, and read σ 4 noise
-as 2.9 (the astronaut photo)."""
+CLIPPED_SHARE = 0.25
+"""Blocks with this share of their pixels at 0 or 255 (counted on one row) are not read
+for noise: the sensor clipped it there, so they are flatter (σ 4 over the astronaut
+photo, whose background is black, read 2.9). A dark but clean area (values near, not
+at, 0) is still read: it is evidence of a clean frame."""
+JPEG_NOISE_PERCENTILE = 10.0
+"""The percentile of the 14×16 block means read on a JPEG frame."""
 MIN_NOISE_BLOCKS = 50
-"""Fewer well-exposed blocks than this (a dark frame): all blocks are read."""
+"""Fewer unclipped blocks than this (a dark or blown-out frame): all blocks are read."""
 _NOISE_GAIN = 6.0 * 0.7979 * 0.68
 """mean |response| per unit σ (6·sqrt(2/π)), times the :data:`NOISE_PERCENTILE`-th
 percentile of 7×8 block means of pure Gaussian noise over their mean (measured on
 640×368 frames at σ 3, 6 and 10: 0.680 ± 0.006)."""
+_JPEG_NOISE_GAIN = 6.0 * 0.7979 * 0.95
+"""The same for the :data:`JPEG_NOISE_PERCENTILE`-th percentile of 14×16 blocks (about
+0.95)."""
 MIN_SIDE = 16
 
 
@@ -100,28 +108,44 @@ def estimate_levels(frame: np.ndarray, bgr: bool = False, max_pixels: int = 60_0
     lap = d1[:, :, 1:] - d1[:, :, :-1]  # horizontal second difference
     # the 3×3 kernel is the vertical second difference of the horizontal one
     resp = np.abs(lap[:, 2:] - 2 * lap[:, 1:-1] + lap[:, :-2])  # bands×14×(W-2)
-    # mean |response| per block; the flattest blocks (a low percentile) see noise only
-    bh, bw = NOISE_BLOCK[0], min(NOISE_BLOCK[1], resp.shape[2])  # narrower under 10 px
-    nbx = resp.shape[2] // bw
-    # integer sums, then one division: exactly the blocks' means, and cheaper than mean()
-    sums = resp[:, :, : nbx * bw].reshape(resp.shape[0] * 14 // bh, bh, nbx, bw) \
-        .sum(axis=3).sum(axis=1)
-    blocks = (sums / float(bh * bw)).ravel()
-    # blocks near black or white are flat because the sensor clipped, not because the
-    # noise is low there: left out while enough others remain
-    # (a block's exposure read from its middle row: a seventh of the pixels)
-    grey = b[:, 1 + bh // 2::bh, 1: 1 + nbx * bw][:, :14 // bh].reshape(-1, nbx, bw) \
-        .sum(axis=2).ravel() / float(bw)
-    exposed = blocks[(grey >= CLIPPED_GREY) & (grey <= 255 - CLIPPED_GREY)]
-    if exposed.size >= MIN_NOISE_BLOCKS:
-        blocks = exposed
-    flattest = int(NOISE_PERCENTILE / 100 * (blocks.size - 1))
-    sigma = float(np.partition(blocks, flattest)[flattest]) / _NOISE_GAIN
+    jpeg = jpeg_scale(frame, bgr, max(1, max_pixels // 100), phase)
+    sigma = _noise_sigma(b, resp, jpeg > 0.0)
     d1sq = d1.astype(np.float32) ** 2
     ratio = float(d1sq.mean()) / (float((d2.astype(np.float32) ** 2).mean()) + 1e-3)
     softness = min(1.0, max(0.0, (0.75 - ratio) / 0.5))
-    return np.array([sigma / 10.0, jpeg_scale(frame, bgr, max(1, max_pixels // 100), phase),
-                     softness], np.float32)
+    return np.array([sigma / 10.0, jpeg, softness], np.float32)
+
+
+def _noise_sigma(bands: np.ndarray, resp: np.ndarray, jpeg: bool) -> float:
+    """σ (8-bit levels) of the noise, from ``resp`` (int16 |Laplacian-of-Laplacian|,
+    bands×14×(W-2), of the green ``bands`` int16 bands×16×W): a low percentile of the
+    mean response per block, the blocks with clipped pixels left out while enough
+    others remain (:data:`CLIPPED_SHARE`). Small blocks (:data:`NOISE_BLOCK`,
+    the :data:`NOISE_PERCENTILE`-th percentile) — or, on a JPEG frame (``jpeg``), the
+    14×16 blocks they make four by four and their :data:`JPEG_NOISE_PERCENTILE`-th:
+    a quantizer flattens whole 8×8 blocks, which small blocks then take for a clean
+    sensor (σ 10 under JPEG q 80 read 2.1–3.2 instead of 3.7–6.5)."""
+    bh, bw = NOISE_BLOCK[0], min(NOISE_BLOCK[1], resp.shape[2])  # narrower under 10 px
+    rows, nbx = 14 // bh, resp.shape[2] // bw
+    # integer sums, then one division: exactly the blocks' means, and cheaper than mean()
+    sums = resp[:, :, : nbx * bw].reshape(-1, rows, bh, nbx, bw).sum(axis=4).sum(axis=2)
+    # a block's clipped pixels (at 0 or 255), counted on its middle row: a seventh of them
+    middle = bands[:, 1 + bh // 2::bh, 1: 1 + nbx * bw][:, :rows]
+    clipped = ((middle == 0) | (middle == 255)).reshape(-1, rows, nbx, bw).sum(axis=3)
+    pixels, counted, percentile, gain = bh * bw, bw, NOISE_PERCENTILE, _NOISE_GAIN
+    if jpeg and nbx >= 2:
+        pairs = nbx // 2 * 2
+        sums = sums[:, :, :pairs].reshape(-1, rows, pairs // 2, 2).sum(axis=3).sum(axis=1)
+        clipped = clipped[:, :, :pairs].reshape(-1, rows, pairs // 2, 2).sum(axis=3) \
+            .sum(axis=1)
+        pixels, counted = rows * 2 * pixels, rows * 2 * counted
+        percentile, gain = JPEG_NOISE_PERCENTILE, _JPEG_NOISE_GAIN
+    blocks = sums.ravel() / float(pixels)
+    exposed = blocks[clipped.ravel() < CLIPPED_SHARE * counted]
+    if exposed.size >= MIN_NOISE_BLOCKS:
+        blocks = exposed
+    flattest = int(percentile / 100 * (blocks.size - 1))
+    return float(np.partition(blocks, flattest)[flattest]) / gain
 
 
 # IJG's quality-50 luminance table at the five AC coefficients read (row, column)

@@ -61,6 +61,21 @@ def test_clipped_areas_do_not_lower_the_noise_level() -> None:
     assert estimate_levels(noisy)[0] * 10 == pytest.approx(5.0, rel=0.15)
 
 
+def test_noise_under_jpeg_is_read_on_blocks_the_quantizer_does_not_flatten():
+    """Sensor noise of σ 10 under JPEG q 80 (a dim MJPEG webcam): the quantizer flattens
+    whole 8×8 blocks, which 7×8 blocks took for a clean sensor (σ 0.8 here); read on
+    14×16 blocks it stays well above the clean frame's JPEG."""
+    from skimage import data
+
+    hr = data.astronaut()
+    lr = cv2.resize(hr, (hr.shape[1] // 2, hr.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    noisy = D.to_uint8(lr + np.random.default_rng(6).standard_normal(lr.shape) * 10.0)
+    dim = estimate_levels(D.jpeg(noisy, 80, "420", bgr=False))
+    clean = estimate_levels(D.jpeg(lr, 80, "420", bgr=False))
+    assert dim[1] == clean[1] == pytest.approx(0.4, abs=0.1)  # the same quantizer
+    assert dim[0] > 0.15 and dim[0] > clean[0] + 0.1
+
+
 @pytest.mark.parametrize("quality, scale", [(50, 1.0), (75, 0.5), (80, 0.4), (90, 0.2)])
 def test_jpeg_level_reads_the_quantizer_scale(quality: int, scale: float) -> None:
     """The JPEG level is the IJG scale factor / 100, read off the DCT lattice (to the
