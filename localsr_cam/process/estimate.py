@@ -40,9 +40,9 @@ conversion), as int16; the JPEG level at BT.601 luma:
 
 Cost: a few numpy passes over whole 16-row bands, every k-th band so that about 60k
 pixels are read (not the whole frame), and the DCT of at most 600 blocks scored through a
-coefficient histogram (no per-candidate pass over the coefficients): 0.50 ms for a
+coefficient histogram (no per-candidate pass over the coefficients): 0.42 ms for a
 640×360 frame here. Live video reads half of that, another half on each frame (``phase``;
-0.31 ms; the levels are smoothed over ~20 frames anyway). ``bench`` reports it as the
+0.27 ms; the levels are smoothed over ~20 frames anyway). ``bench`` reports it as the
 ``estimate`` stage.
 """
 
@@ -127,8 +127,10 @@ def _noise_sigma(bands: np.ndarray, resp: np.ndarray, jpeg: bool) -> float:
     sensor (σ 10 under JPEG q 80 read 2.1–3.2 instead of 3.7–6.5)."""
     bh, bw = NOISE_BLOCK[0], min(NOISE_BLOCK[1], resp.shape[2])  # narrower under 10 px
     rows, nbx = 14 // bh, resp.shape[2] // bw
-    # integer sums, then one division: exactly the blocks' means, and cheaper than mean()
-    sums = resp[:, :, : nbx * bw].reshape(-1, rows, bh, nbx, bw).sum(axis=4).sum(axis=2)
+    # integer sums, then one division: exactly the blocks' means, and cheaper than mean();
+    # the rows first (whole rows added at once: 4× faster than the columns first)
+    sums = resp[:, :, : nbx * bw].reshape(-1, rows, bh, nbx * bw).sum(axis=2, dtype=np.int32) \
+        .reshape(-1, rows, nbx, bw).sum(axis=3)
     # a block's clipped pixels (at 0 or 255), counted on its middle row: a seventh of them
     middle = bands[:, 1 + bh // 2::bh, 1: 1 + nbx * bw][:, :rows]
     clipped = ((middle == 0) | (middle == 255)).reshape(-1, rows, nbx, bw).sum(axis=3)
