@@ -18,16 +18,16 @@ Hysteresis, so it never oscillates:
   9–15 frames before the first judgement, 1.5 s in);
 - down when over the budget (smoothed processing time above ``down_fraction`` of it, or
   above ``near_fraction`` of it while ``min_late`` frames of the window were late or
-  dropped — a little over the budget with nothing late or dropped is a stall of a shared
-  machine more often than a load: the full level runs at 90 % of the budget with nothing
-  beside it, and bursts of other processes pushed it to 100.5–101 % for a second and
-  down a level for the rest of a run (BENCHMARKS.md, "Session 9"), while a load that
-  lasts soon makes frames late or dropped — or more than ``late_share`` — and at least ``min_late`` — of frames delivered
+  dropped, or more than ``late_share`` — and at least ``min_late`` — of frames delivered
   later than ``latency_s``, or ``max_drops`` frames dropped, or the SR late — not done
   when the frame stopped waiting for it — on more than ``sr_late_share`` of them) —
   straight to the first level predicted to fit (under ``fit_fraction`` of the budget);
-  nothing is judged in the first ``warmup_s``
-  (engines' first runs);
+  nothing is judged in the first ``warmup_s`` (engines' first runs). ``down_fraction``
+  is 1.1: a little over the budget with nothing late or dropped is a burst of another
+  process on a shared machine more often than a load — the full level runs at 90 % of
+  the budget with nothing beside it, and such bursts took it to 100.5–101 % for a second
+  and down a level for the rest of a run (BENCHMARKS.md, "Session 9") — while a load
+  that lasts soon makes frames late or dropped;
 - up only after ``up_hold_s`` at the level, with no late or dropped frame, and when the
   level above is *predicted* to fit well under the budget (``up_fraction``): its cost is
   the current level's smoothed cost times the ratio of the two levels' costs (measured
