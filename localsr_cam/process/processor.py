@@ -503,12 +503,7 @@ class FrameProcessor:
         tiles = [split(box) for box in last.regions]
         if any(len(each) != 1 for each in tiles):
             return
-        background = self._background_sr
-        if background is None:
-            background = self._background_sr = BackgroundSR()
-        finished = background.take()
-        if finished is not None:
-            self._store_finished(finished)
+        background = self._ready_worker()
         if background.holding:
             return
         state.levels = self._frame_levels(state)
@@ -569,6 +564,16 @@ class FrameProcessor:
             return result
         state.sr_late = True
         return self._stand_in(call, state)
+
+    def _ready_worker(self) -> BackgroundSR[Box | GroupKey, SRResult]:
+        """The background SR worker (made on first use), an earlier frame's call that
+        it finished since (a late SR, now done) stored for reuse."""
+        if self._background_sr is None:
+            self._background_sr = BackgroundSR()
+        finished = self._background_sr.take()
+        if finished is not None:
+            self._store_finished(finished)
+        return self._background_sr
 
     def _store_finished(self, finished: Finished[Box | GroupKey, SRResult]
                         ) -> dict[Box, torch.Tensor]:
@@ -908,15 +913,10 @@ class FrameProcessor:
         every = state.level.sr_every
         skip = skipping and every > 1 and self._frame_no % every != 0
         thumb = reuse.thumbnail(crop) if skipping else None
-        background = self._background_sr if skipping else None
-        if skipping and state.live and background is None:
-            background = self._background_sr = BackgroundSR()
-        busy = False
-        if background is not None:
-            finished = background.take()  # an earlier frame's late SR, now done
-            if finished is not None:
-                self._store_finished(finished)
-            busy = background.holding
+        background = None
+        if skipping and (state.live or self._background_sr is not None):
+            background = self._ready_worker()
+        busy = background is not None and background.holding
         if skipping:
             assert thumb is not None
             reused = self._sr_reuse.reusable(key, thumb)

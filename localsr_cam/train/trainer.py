@@ -522,6 +522,11 @@ def _stage_int8(model: nn.Module, fp32_onnx: Path, out: Path, train_imgs: Sequen
     return record
 
 
+def _existing(path: Path | None) -> Path | None:
+    """``path`` when it names a file that exists, else ``None``."""
+    return path if path is not None and path.is_file() else None
+
+
 FLICKER_LIMIT = 1.0
 """A trained net may not make a still, noisy scene shimmer more than bicubic upscaling
 does (temporal std in the person, ours ÷ bicubic; :mod:`localsr_cam.measure.flicker`)
@@ -619,11 +624,9 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
         flicker: tuple[float | None, float | None] = (None, None)
         if ok:  # the flicker scene takes seconds: only for a model good enough otherwise
             old_int8 = out / spec.onnx_int8 if spec.onnx_int8 else None
-            flicker = (flicker_ratio(model, name, staged_int8 if staged_int8 is not None
-                                     and staged_int8.exists() else None),
-                       None if old_model is None else flicker_ratio(
-                           old_model, name, old_int8 if old_int8 is not None
-                           and old_int8.is_file() else None))
+            flicker = (flicker_ratio(model, name, _existing(staged_int8)),
+                       None if old_model is None
+                       else flicker_ratio(old_model, name, _existing(old_int8)))
             ok, why = ship_decision(val, old, flicker)
         if args.force and not ok:
             ok, why = True, f"--force, although {why}"
@@ -632,7 +635,7 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
         weights, onnx_path = target / spec.weights, target / spec.onnx
         int8_path = target / spec.onnx_int8 if spec.onnx_int8 else None
         # quantize_sr writes its file only when the int8 form was accepted
-        has_int8 = staged_int8 is not None and staged_int8.exists()
+        has_int8 = _existing(staged_int8) is not None
         if ok:
             _backup([weights, onnx_path, *([int8_path] if int8_path else [])],
                     read_manifest(out).get(name), out, name)
