@@ -59,13 +59,13 @@ def run(config: PipelineConfig, controls: Controls | None = None) -> RunResult:
         log.debug("file in, files out: converting every frame (no pacing, none dropped)")
     if isinstance(source, SyntheticSource):
         source.loop = config.capture.loop or not offline  # a conversion ends with the clip
-    if config.output.frames is None and runs_until_stopped(source):
-        log.info("running until stopped: Ctrl-C to stop")
     paced = config.capture.paced and not offline
     pipeline = Pipeline(source, processor, sinks, fps=config.output.fps,
                         paced_capture=paced, paced_output=paced,
                         limit=config.output.frames, controls=controls,
                         output_size=config.output.size)
+    if config.output.frames is None and runs_until_stopped(source):
+        log.info("running until stopped: Ctrl-C to stop")
     result = pipeline.run()
     folders = [inner for inner in (getattr(sink, "sink", sink) for sink in sinks)
                if isinstance(inner, ImageDirSink)]

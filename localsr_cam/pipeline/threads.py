@@ -433,29 +433,31 @@ class Pipeline:
         self._cpu_percent = float("nan")
         self.deadline: DeadlineController | None = None
         self.terminated = threading.Event()
+        self.interrupted = threading.Event()
 
     def run(self) -> RunResult:
-        """Run to the end; always releases everything. Returns what happened."""
+        """Run to the end; always releases everything. Returns what happened.
+
+        Ctrl-C and SIGTERM only set events here (main thread): a KeyboardInterrupt raised
+        inside a library's import can be wrapped and swallowed (seen: skimage's tifffile
+        import turned it into a RuntimeError), and the run then went on for good. Each
+        start-up step is followed by a look at the stop event instead.
+        """
         interrupted = False
         opened: list[Any] = []
-        previous_sigterm = _install_sigterm(self.controls.stop, self.terminated)
+        previous = _install_stop_signals(self.controls.stop, self.interrupted, self.terminated)
         started = time.perf_counter()
         try:
-            self.source.open()
-            opened.append(self.source)
-            self._check_sinks()
-            self.processor.open(live=self._adapts())
-            opened.append(self.processor)
-            self.processor.prepare(self.source.size)
-            self.hud.backend = self.processor.backend
-            fps = self.fps or self.source.fps
-            # Everything loaded so far (torch, models, ...) lives as long as the process:
-            # move it out of the collector's sight, or a full collection during the run
-            # walks ~1M objects and stalls a frame by ~80 ms (measured).
-            gc.collect()
-            gc.freeze()
-            interrupted = self._run_threads(fps)
-            started = self._started
+            if self._start_up(opened):
+                self.hud.backend = self.processor.backend
+                fps = self.fps or self.source.fps
+                # Everything loaded so far (torch, models, ...) lives as long as the
+                # process: move it out of the collector's sight, or a full collection
+                # during the run walks ~1M objects and stalls a frame by ~80 ms (measured).
+                gc.collect()
+                gc.freeze()
+                interrupted = self._run_threads(fps)
+                started = self._started
         except KeyboardInterrupt:
             interrupted = True
         finally:
@@ -468,11 +470,28 @@ class Pipeline:
                                 type(resource).__name__)
                     continue
                 _close_quietly(resource)
-            _restore_sigterm(previous_sigterm)
+            _restore_signals(previous)
         for thread in self._threads:
             if thread.error is not None:
                 raise thread.error
+        interrupted = interrupted or self.interrupted.is_set()
         return self._result(time.perf_counter() - started, interrupted)
+
+    def _start_up(self, opened: list[Any]) -> bool:
+        """Open the source, let the sinks check the size, load and size the models;
+        appends what it opened to ``opened``. False when a stop came on the way."""
+        stop = self.controls.stop
+        self.source.open()
+        opened.append(self.source)
+        if stop.is_set():
+            return False
+        self._check_sinks()
+        self.processor.open(live=self._adapts())
+        opened.append(self.processor)
+        if stop.is_set():
+            return False
+        self.processor.prepare(self.source.size)
+        return not stop.is_set()
 
     def _run_threads(self, fps: float) -> bool:
         stop = self.controls.stop
@@ -600,19 +619,28 @@ def _close_quietly(resource: Any) -> None:
         log.warning("closing %s failed: %s", type(resource).__name__, exc)
 
 
-def _install_sigterm(stop: threading.Event, terminated: threading.Event) -> Any:
-    """Make SIGTERM set ``terminated`` and ``stop`` (main thread only); returns the
-    previous handler."""
+def _install_stop_signals(stop: threading.Event, interrupted: threading.Event,
+                          terminated: threading.Event) -> dict[int, Any] | None:
+    """Make Ctrl-C (SIGINT) set ``interrupted`` and ``stop``, and SIGTERM ``terminated``
+    and ``stop``, without raising (main thread only). A second Ctrl-C raises
+    KeyboardInterrupt, for a stop that hangs. Returns the previous handlers."""
     if threading.current_thread() is not threading.main_thread():
         return None
+
+    def on_sigint(*_: object) -> None:
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+        interrupted.set()
+        stop.set()
 
     def on_sigterm(*_: object) -> None:
         terminated.set()
         stop.set()
 
-    return signal.signal(signal.SIGTERM, on_sigterm)
+    return {signal.SIGINT: signal.signal(signal.SIGINT, on_sigint),
+            signal.SIGTERM: signal.signal(signal.SIGTERM, on_sigterm)}
 
 
-def _restore_sigterm(previous: Any) -> None:
-    if previous is not None:
-        signal.signal(signal.SIGTERM, previous)
+def _restore_signals(previous: dict[int, Any] | None) -> None:
+    for number, handler in (previous or {}).items():
+        signal.signal(number, handler)

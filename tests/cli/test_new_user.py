@@ -197,6 +197,30 @@ def test_a_run_without_end_says_how_to_stop_it(tmp_path):
     assert process.returncode == 130
 
 
+def test_ctrl_c_that_an_import_wrapped_still_exits_130(monkeypatch, capsys):
+    """Python 3.11 turns a KeyboardInterrupt inside ``__set_name__`` (an import) into a
+    RuntimeError: that is still Ctrl-C, not a crash with a traceback and status 1."""
+    import localsr_cam.pipeline.run as run_module
+
+    def wrapped(config, controls=None):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise RuntimeError("Error calling __set_name__") from exc
+
+    monkeypatch.setattr(run_module, "run", wrapped)
+    args = ["run", "--source", "synthetic", "--model", "bicubic", "--sink", "null"]
+    assert main(args) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+    def plain_error(config, controls=None):
+        raise RuntimeError("a real bug")
+
+    monkeypatch.setattr(run_module, "run", plain_error)
+    with pytest.raises(RuntimeError, match="a real bug"):
+        main(args)
+
+
 # --- defect 7: SIGTERM ------------------------------------------------------------------
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import threading
 import time
 
@@ -260,3 +262,50 @@ def test_ctrl_c_while_the_threads_start_stops_those_started(monkeypatch):
     result = Pipeline(SyntheticSource((64, 36), fps=30), processor(), [sink],
                       limit=50).run()
     assert result.interrupted and sink.closed == 1 and not live_threads()
+
+
+class SwallowsCtrlC(SyntheticSource):
+    """Ctrl-C lands while the source opens, inside code that swallows what it raised (as
+    a library's import did: Python 3.11 wrapped the KeyboardInterrupt in a RuntimeError
+    that an ``except Exception`` took)."""
+
+    closed = 0
+
+    def open(self) -> None:
+        super().open()
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)  # the handler runs in here
+        except BaseException:
+            pass
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_ctrl_c_during_start_up_is_not_lost():
+    """The run must end as interrupted before its first frame, with the source closed:
+    with Ctrl-C raised as KeyboardInterrupt it was swallowed and the run went on to its
+    limit (a run without one never ended: the new-user test's timeout in CI)."""
+    source = SwallowsCtrlC((64, 36), fps=200)
+    sink = RecordingSink()
+    previous = signal.getsignal(signal.SIGINT)
+    result = Pipeline(source, processor(), [sink], paced_output=False, limit=40).run()
+    assert result.interrupted and result.frames == 0 and not sink.writes
+    assert source.closed == 1 and not live_threads()
+    assert signal.getsignal(signal.SIGINT) is previous  # the handler is put back
+
+
+def test_ctrl_c_twice_raises_for_a_stop_that_hangs():
+    """The first Ctrl-C asks the threads to stop; a second one raises at once."""
+    from localsr_cam.pipeline.threads import _install_stop_signals, _restore_signals
+
+    stop, interrupted, terminated = threading.Event(), threading.Event(), threading.Event()
+    previous = _install_stop_signals(stop, interrupted, terminated)
+    try:
+        signal.raise_signal(signal.SIGINT)
+        assert stop.is_set() and interrupted.is_set() and not terminated.is_set()
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    finally:
+        _restore_signals(previous)
