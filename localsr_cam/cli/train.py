@@ -33,6 +33,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--dropout", type=float, default=0.1, help="PaperUNet dropout")
     parser.add_argument("--no-residual", action="store_true",
                         help="PaperUNet outputs the image directly, as in the paper")
+    parser.add_argument("--base", choices=("bilinear", "bicubic"), default="bilinear",
+                        help="FastUNet adds its residual to this 2x upscale; bicubic is "
+                             "what the gain is measured against [default: %(default)s]")
     parser.add_argument("--degrade", choices=("webcam", "area", "bicubic"), default="webcam",
                         help="training LR: the random camera model (webcam) or a clean "
                              "area/bicubic downscale [default: %(default)s]")
@@ -92,7 +95,7 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
     return TrainOptions(
         train_dir=tuple(args.train_dir), val_dir=tuple(args.val_dir), model=args.model,
         width=args.width, depth=args.depth, dropout=args.dropout,
-        no_residual=args.no_residual, degrade=args.degrade,
+        no_residual=args.no_residual, base=args.base, degrade=args.degrade,
         clean_share=args.clean_share, zoom_out=args.zoom_out, levels=args.levels,
         jpeg_chroma=args.jpeg_chroma,
         region=args.region, holdout=args.holdout, val_suites=args.val_suites,

@@ -10,8 +10,8 @@ inside ``forward`` so the same graph (and its ONNX export) serves every size.
   resolution, each down block's output *added* to its up block, dropout in the first
   down block. Slow (all of it runs at HR resolution); it is the reference.
 - :class:`FastUNet` is ours, for real time on a laptop CPU: it runs at LR resolution,
-  with one half-resolution level, and predicts a residual over a bilinear 2× upscale
-  through a PixelShuffle tail.
+  with one half-resolution level, and predicts a residual over a bilinear (or bicubic,
+  ``base="bicubic"``) 2× upscale through a PixelShuffle tail.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from localsr_cam.errors import ConfigError
 from localsr_cam.models.chroma import JPEG_LEVEL, JpegChromaSmoothing
 
 SCALE = 2
+BASES = ("bilinear", "bicubic")
+"""The fixed 2× upscales FastUNet can add its residual to."""
 
 
 def _conv(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Conv2d:
@@ -95,7 +97,7 @@ class FastUNet(nn.Module):
                                   │                                             PixelShuffle(2)
                                   └──────────────────(+)────────────────────────────┘
                                                       └─ conv3×3 C→12 ─ PixelShuffle(2)
-        sr = bilinear2×(image) + that residual
+        sr = base2×(image) + that residual     (base: bilinear, or bicubic)
 
     Only the head, the skip addition and the tail run at LR resolution; the ``depth``
     blocks run at half LR resolution with 2C channels, where they cost a quarter as
@@ -105,8 +107,12 @@ class FastUNet(nn.Module):
     half-resolution ones; see :mod:`localsr_cam.train.quantize`).
 
     ``chroma``: the image first goes through :class:`~localsr_cam.models.chroma.
-    JpegChromaSmoothing`, gated by the JPEG level (``levels`` needed); the bilinear base
+    JpegChromaSmoothing`, gated by the JPEG level (``levels`` needed); the base upscale
     is taken of the smoothed image too.
+
+    ``base``: the upscale the residual is added to. ``bicubic`` is the very upscale the
+    net is measured against (``cv2.INTER_CUBIC`` equals torch's bicubic in float), so a
+    residual the net is unsure of and keeps small leaves bicubic, not the softer bilinear.
 
     Odd sizes: the stride-2 conv gives ``ceil(h/2)``, the PixelShuffle brings it back to
     ``2·ceil(h/2)`` and the result is cropped to ``h`` before the skip is added, so any
@@ -116,12 +122,13 @@ class FastUNet(nn.Module):
     int8_layers = ("down", "body")
 
     def __init__(self, width: int = 16, depth: int = 2, levels: int = 0,
-                 chroma: bool = False) -> None:
+                 chroma: bool = False, base: str = "bilinear") -> None:
         super().__init__()
-        if width < 1 or depth < 0 or levels < 0:
-            raise ConfigError(f"FastUNet needs width >= 1, depth >= 0 and levels >= 0 "
-                              f"(got {width}, {depth}, {levels})")
+        if width < 1 or depth < 0 or levels < 0 or base not in BASES:
+            raise ConfigError(f"FastUNet needs width >= 1, depth >= 0, levels >= 0 and a "
+                              f"base in {BASES} (got {width}, {depth}, {levels}, {base!r})")
         self.width = width
+        self.base = base
         self.depth = depth
         self.levels = levels
         self.smoothing = _smoothing(chroma, levels)
@@ -146,6 +153,8 @@ class FastUNet(nn.Module):
             config["levels"] = self.levels
         if self.smoothing is not None:
             config["chroma"] = True
+        if self.base != "bilinear":
+            config["base"] = self.base
         return config
 
     def conditioned(self, image: torch.Tensor, levels: torch.Tensor | None
@@ -176,7 +185,7 @@ class FastUNet(nn.Module):
         skip, x = self.features(image, levels)
         x = F.pixel_shuffle(self.up(x), 2)[..., :h, :w]
         x = F.relu(x + skip)
-        base = F.interpolate(image, scale_factor=SCALE, mode="bilinear", align_corners=False)
+        base = F.interpolate(image, scale_factor=SCALE, mode=self.base, align_corners=False)
         return base + F.pixel_shuffle(self.tail(x), SCALE)
 
     def export_module(self) -> nn.Module:
@@ -199,12 +208,13 @@ class FastUNetExportForm(nn.Module):
     - the tail's PixelShuffle is a 2×2 stride-2 transposed conv 12→3 with 0/1 weights
       that picks channel ``c·4 + 2a + b`` for output pixel ``(2i+a, 2j+b)``.
 
-    The bilinear base is folded into that last shuffle too: a 2× bilinear upscale (half-
+    The base upscale is folded into that last shuffle too: a 2× bilinear upscale (half-
     pixel centres, edges clamped) gives output pixel ``(2i+a, 2j+b)`` from the 3×3
-    neighbourhood of input pixel ``(i, j)`` (weights ¾ and ¼ per axis), so it is a fixed
-    grouped 3×3 conv 3→12 on the edge-padded image, added to the tail's 12 channels at LR
-    resolution before they are shuffled. ONNX Runtime's Resize and the add at HR cost
-    more than that conv (2.6 vs 0.8 ms on a 352×360 box).
+    neighbourhood of input pixel ``(i, j)`` (weights ¾ and ¼ per axis), a bicubic one
+    from its 5×5 neighbourhood (four taps per axis), so it is a fixed grouped conv 3→12
+    on the edge-padded image, added to the tail's 12 channels at LR resolution before
+    they are shuffled. ONNX Runtime's Resize and the add at HR cost more than that conv
+    (2.6 vs 0.8 ms on a 352×360 box, bilinear).
 
     It runs the original's layers (``net.features``, ``net.tail``) and replaces only the
     shuffles and the base; outputs match the original to float rounding (checked by the
@@ -225,10 +235,10 @@ class FastUNetExportForm(nn.Module):
                 for b in range(SCALE):
                     shuffle[c * SCALE * SCALE + a * SCALE + b, c, a, b] = 1.0
         self.register_buffer("shuffle_weight", shuffle)
-        self.register_buffer("bilinear_weight", _bilinear_subpixel_kernels())
+        self.register_buffer("base_weight", _subpixel_kernels(net.base))
         self.up_weight: torch.Tensor
         self.shuffle_weight: torch.Tensor
-        self.bilinear_weight: torch.Tensor
+        self.base_weight: torch.Tensor
 
     def forward(self, image: torch.Tensor, levels: torch.Tensor | None = None
                 ) -> torch.Tensor:
@@ -239,17 +249,31 @@ class FastUNetExportForm(nn.Module):
         with_ones = torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
         x = F.conv_transpose2d(with_ones, self.up_weight, stride=2)[..., :h, :w]
         x = F.relu(x + skip)
-        base = F.conv2d(F.pad(image, (1, 1, 1, 1), mode="replicate"), self.bilinear_weight,
+        margin = self.base_weight.shape[-1] // 2
+        base = F.conv2d(F.pad(image, (margin,) * 4, mode="replicate"), self.base_weight,
                         groups=3)
         return F.conv_transpose2d(self.net.tail(x) + base, self.shuffle_weight, stride=SCALE)
 
 
-def _bilinear_subpixel_kernels() -> torch.Tensor:
-    """float32 (3·4)×1×3×3: for colour ``c`` and sub-pixel ``(a, b)``, channel
-    ``c·4 + 2a + b``, the 3×3 weights of a 2× bilinear upscale (half-pixel centres) that
-    give output pixel ``(2i+a, 2j+b)`` from input pixels ``(i-1..i+1, j-1..j+1)``."""
-    taps = torch.tensor([[0.25, 0.75, 0.0], [0.0, 0.75, 0.25]])  # sub-pixel 0, 1 per axis
-    kernels = torch.zeros(3 * SCALE * SCALE, 1, 3, 3)
+SUBPIXEL_TAPS = {
+    # weights of input pixels i-1..i+1 for output pixels 2i (row 0) and 2i+1 (row 1)
+    "bilinear": [[0.25, 0.75, 0.0], [0.0, 0.75, 0.25]],
+    # i-2..i+2: Keys' cubic (A = -0.75, as OpenCV and torch) at distances 1.75, 0.75,
+    # 0.25, 1.25 from the sample point i - 1/4, and mirrored for i + 1/4
+    "bicubic": [[-0.03515625, 0.26171875, 0.87890625, -0.10546875, 0.0],
+                [0.0, -0.10546875, 0.87890625, 0.26171875, -0.03515625]],
+}
+"""Per-axis taps of a 2× upscale with half-pixel centres, by base."""
+
+
+def _subpixel_kernels(base: str) -> torch.Tensor:
+    """float32 (3·4)×1×k×k (k = 3 bilinear, 5 bicubic): for colour ``c`` and sub-pixel
+    ``(a, b)``, channel ``c·4 + 2a + b``, the weights of a 2× ``base`` upscale (half-pixel
+    centres) that give output pixel ``(2i+a, 2j+b)`` from the k×k input pixels around
+    ``(i, j)``."""
+    taps = torch.tensor(SUBPIXEL_TAPS[base])
+    k = taps.shape[1]
+    kernels = torch.zeros(3 * SCALE * SCALE, 1, k, k)
     for c in range(3):
         for a in range(SCALE):
             for b in range(SCALE):

@@ -157,7 +157,8 @@ class TrainOptions:
     (``None``: the camera model's :data:`~localsr_cam.measure.degrade.CLEAN_SHARE`).
     ``jpeg_chroma``: the net smooths JPEG chroma first (needs ``levels`` ≥ 2).
     ``zoom_out``: the least factor training regions are shrunk by (1: never; see
-    :class:`~localsr_cam.train.data.PatchSampler`).
+    :class:`~localsr_cam.train.data.PatchSampler`). ``base``: the upscale FastUNet adds
+    its residual to (``bilinear`` or ``bicubic``).
     ``val_suites``: comma-separated evaluation suites (or ``all``). ``force``: ship even
     a model that does not beat bicubic and the shipped one. ``command``: the argument
     list, recorded in the manifest entry so a shipped model says how it was made.
@@ -170,6 +171,7 @@ class TrainOptions:
     depth: int = 2
     dropout: float = 0.1
     no_residual: bool = False
+    base: str = "bilinear"
     degrade: str = "webcam"
     clean_share: float | None = None
     zoom_out: float = 1.0
@@ -258,7 +260,7 @@ def resolve(options: TrainOptions) -> Settings:
     suites = tuple(n for part in args.val_suites.split(",") if part.strip()
                    for n in suite_names(part.strip()))
     flags = {"width": width, "depth": args.depth, "dropout": args.dropout,
-             "residual": not args.no_residual, "levels": args.levels,
+             "residual": not args.no_residual, "levels": args.levels, "base": args.base,
              "chroma": args.jpeg_chroma and args.levels > JPEG_LEVEL}
     config = spec.train_config(**flags) if spec.train_config else {"width": width}
     return Settings(args, config, args.loss or d["loss"], args.scheduler or d["scheduler"],

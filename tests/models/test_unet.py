@@ -49,6 +49,36 @@ def test_fresh_fast_unet_is_bilinear_upscaling() -> None:
     assert torch.allclose(sr, expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("size", [(1, 1), (2, 3), (9, 11)])
+def test_fresh_bicubic_based_fast_unet_is_opencvs_bicubic(size: tuple[int, int]) -> None:
+    """The residual's zero is exactly the upscale the gain is measured against, edges and
+    tiny crops included, in the ONNX form (its 5×5 sub-pixel kernels) as in forward."""
+    import cv2
+
+    h, w = size
+    image = torch.rand(1, 3, h, w)
+    net = FastUNet(base="bicubic").eval()
+    expected = cv2.resize(image[0].permute(1, 2, 0).numpy(), (2 * w, 2 * h),
+                          interpolation=cv2.INTER_CUBIC).reshape(2 * h, 2 * w, 3)
+    with torch.no_grad():
+        for form in (net, net.export_module()):
+            sr = form(image)[0].permute(1, 2, 0).numpy()
+            assert np.abs(sr - expected).max() < 1e-5
+    assert net.config()["base"] == "bicubic" and "base" not in FastUNet().config()
+    with pytest.raises(ConfigError, match="base"):
+        FastUNet(base="lanczos")
+
+
+def test_bicubic_based_fast_unet_exports_and_matches(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    model = FastUNet(base="bicubic")
+    for p in model.parameters():
+        nn.init.normal_(p, std=0.1)
+    path = tmp_path / "fast_bicubic.onnx"
+    export_sr_onnx(model.eval(), path)
+    assert parity(model, path, sizes=[(1, 1), (3, 5), (17, 33)]) <= 1e-4
+
+
 @pytest.mark.parametrize("name", ["fast", "paper"])
 def test_onnx_matches_pytorch_on_odd_sizes(name: str, tmp_path: Path) -> None:
     model = _randomized(name)

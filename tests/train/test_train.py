@@ -352,3 +352,14 @@ def test_an_explicit_zero_is_refused_not_replaced_by_the_default(
     assert main(_args(data, tmp_path, "--epochs", "1", flag, "0")) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("localsr-cam: error:") and len(err.splitlines()) == 1
+
+
+def test_base_flag_reaches_the_nets_config(
+        data: tuple[Path, Path], tmp_path: Path) -> None:
+    """``--base bicubic`` reaches the net's config (so the manifest records it); the
+    default stays bilinear and unrecorded, as the shipped nets were made."""
+    from localsr_cam.train.trainer import resolve
+
+    argv = _args(data, tmp_path, "--model", "fast", "--base", "bicubic", "--epochs", "1")
+    assert resolve(parse_args(argv)).config["base"] == "bicubic"
+    assert "base" not in resolve(parse_args(_args(data, tmp_path, "--epochs", "1"))).config
