@@ -20,6 +20,19 @@ conversion), as int16; the JPEG level at BT.601 luma:
   the same with either. On a JPEG frame (a lattice found, below) the 14×16 blocks are
   still read, since the quantizer flattens whole 8×8 blocks; blocks with clipped pixels
   are left out either way.
+  On video, given the previous frame (``previous``), the noise is read a second way, off
+  the frame-to-frame difference: where the scene holds still, it is the noise alone
+  (times √2), whatever the picture's texture and however the noise is correlated in
+  space — the Laplacian reads noise blurred by 0.85 px (a camera's demosaicing and
+  denoising) at a third of its σ, and stained tissue without noise as σ 2–4, and both
+  cost the net up to 1 dB (BENCHMARKS.md, "Session 10"). The standard deviation of the
+  difference in 8×8 blocks (its block mean removed, so a change of exposure does not
+  count), the :data:`TEMPORAL_PERCENTILE`-th percentile of the unclipped blocks, scaled
+  to σ: that is the noise level, unless it is too large for noise (:func:`_combined`:
+  the scene moved, or the frames are unrelated). On a JPEG frame it is taken only when
+  lower than the spatial reading (a still, clean scene whose JPEG error the Laplacian
+  reads as noise): the net was trained on the spatial reading of JPEG frames, where the
+  quantizer has removed part of the noise.
 - ``jpeg``: the JPEG quantizer, read from the frame itself. A decoded JPEG's luma, cut
   into the 8×8 blocks of its grid and transformed by the same DCT, has its low-frequency
   AC coefficients on multiples of the quantization step (give or take the rounding to
@@ -73,6 +86,16 @@ percentile of 7×8 block means of pure Gaussian noise over their mean (measured 
 _JPEG_NOISE_GAIN = 6.0 * 0.7979 * 0.95
 """The same for the :data:`JPEG_NOISE_PERCENTILE`-th percentile of 14×16 blocks (about
 0.95)."""
+TEMPORAL_PERCENTILE = 10.0
+"""The percentile of the blocks' frame-difference std taken as still, noise-only ones."""
+_TEMPORAL_GAIN = float(np.sqrt(2.0)) * 0.80
+"""std of the difference of two frames per unit σ (√2), times the 10th percentile of
+8×8 blocks' std over σ with the Poisson-Gaussian noise of the camera model (darker
+blocks have less; 0.80 reads σ 4 at mid-grey as 3.8–4.4 on four photos)."""
+MOTION_LIMIT = (2.0, 4.0)
+"""The temporal reading is used only while it is at most ``a·spatial + b`` (σ levels):
+above that the scene moved (or the frames are unrelated) in more than nine blocks of
+ten. Correlated noise of σ 4, read 0.8 in space, reads 3.4–4.4 in time."""
 MIN_SIDE = 16
 
 
@@ -89,7 +112,7 @@ def _bands(green: np.ndarray, max_pixels: int, phase: int = 0) -> np.ndarray:
 
 
 def estimate_levels(frame: np.ndarray, bgr: bool = False, max_pixels: int = 60_000,
-                    phase: int = 0) -> np.ndarray:
+                    phase: int = 0, previous: np.ndarray | None = None) -> np.ndarray:
     """Degradation levels of one LR frame: float32 (3,) = noise, jpeg, blur (see above).
 
     ``frame`` is uint8 H×W×3, RGB (``bgr`` False) or BGR, H and W at least 16; it is only
@@ -97,7 +120,9 @@ def estimate_levels(frame: np.ndarray, bgr: bool = False, max_pixels: int = 60_0
     frames and for the whole-image evaluation). ``max_pixels`` bounds the work for big
     frames (and the JPEG step reads ``max_pixels / 100`` blocks); ``phase`` picks which
     of the bands (and rows of blocks) that leaves are read, so that successive video
-    frames given successive phases are read all over.
+    frames given successive phases are read all over. ``previous``: the green channel
+    (uint8 H×W) of the video's previous frame, for the temporal noise reading; ignored
+    when ``None`` or of another size.
     """
     h, w = frame.shape[:2]
     if h < MIN_SIDE or w < MIN_SIDE:
@@ -110,6 +135,9 @@ def estimate_levels(frame: np.ndarray, bgr: bool = False, max_pixels: int = 60_0
     resp = np.abs(lap[:, 2:] - 2 * lap[:, 1:-1] + lap[:, :-2])  # bands×14×(W-2)
     jpeg = jpeg_scale(frame, bgr, max(1, max_pixels // 100), phase)
     sigma = _noise_sigma(b, resp, jpeg > 0.0)
+    if previous is not None and previous.shape == frame.shape[:2]:
+        before = _bands(previous, max_pixels, phase)
+        sigma = _combined(sigma, _temporal_sigma(b, before), jpeg > 0.0)
     d1sq = d1.astype(np.float32) ** 2
     ratio = float(d1sq.mean()) / (float((d2.astype(np.float32) ** 2).mean()) + 1e-3)
     softness = min(1.0, max(0.0, (0.75 - ratio) / 0.5))
@@ -148,6 +176,47 @@ def _noise_sigma(bands: np.ndarray, resp: np.ndarray, jpeg: bool) -> float:
         blocks = exposed
     flattest = int(percentile / 100 * (blocks.size - 1))
     return float(np.partition(blocks, flattest)[flattest]) / gain
+
+
+def _temporal_sigma(now: np.ndarray, before: np.ndarray) -> float | None:
+    """σ (8-bit levels) of the noise from the green bands of two frames (int16
+    bands×16×W each, the same rows): the :data:`TEMPORAL_PERCENTILE`-th percentile of
+    the 8×8 blocks' std of the difference (block mean removed), blocks with a pixel at 0
+    or 255 in either frame left out while :data:`MIN_NOISE_BLOCKS` remain; ``None``
+    when the bands are narrower than a block."""
+    nbx = now.shape[2] // 8
+    if nbx == 0:
+        return None
+    n, width = now.shape[0], nbx * 8
+    diff = now[:, :, :width] - before[:, :, :width]  # int16, |Δ| ≤ 255
+    # block sums as in _noise_sigma: the 8 rows of each block row first, then columns
+    sums = diff.reshape(n, 2, 8, width).sum(axis=2, dtype=np.int32) \
+        .reshape(n, 2, nbx, 8).sum(axis=3)
+    squared = diff.astype(np.int32)
+    squared *= squared
+    squares = squared.reshape(n, 2, 8, width).sum(axis=2).reshape(n, 2, nbx, 8).sum(axis=3)
+    variance = (squares - sums * sums / 64.0) / 64.0
+    # clipped pixels counted on each block's middle row, in either frame
+    rows = (slice(None), slice(4, 16, 8), slice(0, width))
+    ends = (now[rows] == 0) | (now[rows] == 255) | (before[rows] == 0) | (before[rows] == 255)
+    clipped = ends.reshape(n, 2, nbx, 8).any(axis=3)
+    blocks = variance.ravel()
+    exposed = blocks[~clipped.ravel()]
+    if exposed.size >= MIN_NOISE_BLOCKS:
+        blocks = exposed
+    still = int(TEMPORAL_PERCENTILE / 100 * (blocks.size - 1))
+    return float(np.sqrt(max(float(np.partition(blocks, still)[still]), 0.0))) \
+        / _TEMPORAL_GAIN
+
+
+def _combined(spatial: float, temporal: float | None, jpeg: bool) -> float:
+    """The noise σ from the spatial and the temporal readings (see the module text):
+    the temporal one while it is plausible as noise (:data:`MOTION_LIMIT`), on a JPEG
+    frame only when it is the lower."""
+    scale, offset = MOTION_LIMIT
+    if temporal is None or temporal > scale * spatial + offset:
+        return spatial
+    return min(spatial, temporal) if jpeg else temporal
 
 
 # IJG's quality-50 luminance table at the five AC coefficients read (row, column)

@@ -148,6 +148,9 @@ class FrameProcessor:
         # the frame's degradation levels (noise, JPEG, blur), smoothed over frames; not
         # to be confused with ``level``, the quality level the deadline picks
         self._degradation = LevelSmoother(LEVELS_EMA)
+        self._previous_green: np.ndarray | None = None
+        """The last live frame's green channel (uint8 H×W), for the temporal noise
+        reading of :func:`~localsr_cam.process.estimate.estimate_levels`."""
         self._torch_threads: int | None = None
         self._backdrop: Backdrop | None = None
         self.progress: Callable[[int, int], None] | None = None
@@ -304,6 +307,7 @@ class FrameProcessor:
         self._frame_size = (int(width), int(height))
         self.segmenter_name, self._smoother = None, None
         self._degradation.reset()
+        self._previous_green = None
         self._forget_sr()
         self._mask_reuse.reset()
         self._region = None
@@ -345,6 +349,7 @@ class FrameProcessor:
         if self._smoother is not None:
             self._smoother.reset()
         self._degradation.reset()
+        self._previous_green = None
         self._forget_sr()
         self._mask_reuse.reset()
         self._region = None
@@ -726,10 +731,12 @@ class FrameProcessor:
     def levels_of(self, image: np.ndarray, live: bool = False) -> torch.Tensor:
         """Smoothed degradation levels of a host frame (uint8 H×W×3): float32 1×K on
         the processor's device, a new tensor. ``live``: a video frame of a paced run, read
-        in part (:data:`LIVE_ESTIMATE_PIXELS`, another part each frame)."""
+        in part (:data:`LIVE_ESTIMATE_PIXELS`, another part each frame), its noise also
+        read off the difference to the previous live frame (the scene's still parts)."""
         if live:
             levels = estimate_levels(image, bgr=True, max_pixels=LIVE_ESTIMATE_PIXELS,
-                                     phase=self._frame_no)
+                                     phase=self._frame_no, previous=self._previous_green)
+            self._previous_green = np.array(image[:, :, 1])
         else:
             levels = estimate_levels(image, bgr=True)
         return self._on_device(self._degradation.update(levels))

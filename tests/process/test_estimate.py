@@ -164,3 +164,88 @@ def test_a_live_frame_read_in_part_another_part_each_frame() -> None:
     lossy = D.jpeg(_frame(2), 75, "420", bgr=False)
     assert {float(estimate_levels(lossy, max_pixels=30_000, phase=p)[1]) for p in range(4)} \
         == {float(estimate_levels(lossy)[1])}
+
+
+def _correlated_noise(shape: tuple[int, ...], sigma: float, seed: int) -> np.ndarray:
+    """Gaussian noise blurred by 0.85 px and rescaled to std ``sigma`` (float32): a
+    camera's demosaiced, denoised sensor noise."""
+    field = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    field = cv2.GaussianBlur(field, (0, 0), 0.85)
+    return field * (sigma / float(field.std()))
+
+
+def test_correlated_noise_is_read_off_two_frames_of_a_still_scene() -> None:
+    """Blurred noise of σ 4 reads as about 1 in one frame (the Laplacian sees little of
+    it) and as σ 4 off its difference to the previous frame."""
+    clean = _frame(5).astype(np.float32)
+    before, now = (D.to_uint8(clean + _correlated_noise(clean.shape, 4.0, seed))
+                   for seed in (1, 2))
+    alone = estimate_levels(now)[0] * 10
+    paired = estimate_levels(now, previous=before[:, :, 1])[0] * 10
+    assert alone < 2.0
+    assert paired == pytest.approx(4.0, rel=0.2)
+
+
+def test_texture_is_not_noise_off_two_frames_either() -> None:
+    """Stained tissue with σ 1 of noise: one frame reads its texture as more noise, the
+    pair reads the σ 1 it has."""
+    from skimage import data
+
+    hr = data.immunohistochemistry()
+    clean = cv2.resize(hr, (hr.shape[1] // 2, hr.shape[0] // 2),
+                       interpolation=cv2.INTER_AREA).astype(np.float32)
+    rng = np.random.default_rng(6)
+    before, now = (D.to_uint8(clean + rng.standard_normal(clean.shape) * 1.0)
+                   for _ in range(2))
+    paired = estimate_levels(now, previous=before[:, :, 1])[0] * 10
+    assert paired == pytest.approx(1.0, abs=0.4)
+    assert estimate_levels(now)[0] * 10 > paired + 0.5
+
+
+def test_a_moving_or_unrelated_previous_frame_is_not_taken_for_noise() -> None:
+    """A cut to a picture textured all over: the difference is far too large for noise
+    and the one-frame reading stands. A pan of 12 px over a clean photo with flat areas
+    (those blocks still show only noise) reads as little noise, not much."""
+    from skimage import data
+
+    photo = cv2.resize(data.astronaut(), (640, 360), interpolation=cv2.INTER_AREA)
+    alone = estimate_levels(photo)[0]
+    cut = cv2.resize(data.immunohistochemistry(), (640, 360), interpolation=cv2.INTER_AREA)
+    assert estimate_levels(photo, previous=cut[:, :, 1])[0] == alone
+    assert estimate_levels(photo, previous=np.roll(photo, 12, axis=1)[:, :, 1])[0] < 0.25
+    small = photo[:100, :100, 1]  # another size: ignored
+    assert estimate_levels(photo, previous=small)[0] == alone
+
+
+def test_on_a_jpeg_frame_the_pair_only_lowers_the_noise_level() -> None:
+    """A still, clean scene under JPEG q 80: its quantization error reads as some noise
+    in one frame and as none off two identical frames; with noise under the JPEG the
+    one-frame reading (the one the net was trained on) stays when it is the lower."""
+    clean = _frame(9)
+    jpeg = D.jpeg(clean, 80, "420", bgr=False)
+    assert estimate_levels(jpeg)[1] > 0
+    assert estimate_levels(jpeg, previous=jpeg[:, :, 1])[0] < estimate_levels(jpeg)[0]
+    rng = np.random.default_rng(10)
+    before, now = (D.jpeg(D.to_uint8(clean + rng.standard_normal(clean.shape) * 6.0), 80,
+                          "420", bgr=False) for _ in range(2))
+    assert estimate_levels(now, previous=before[:, :, 1])[0] <= estimate_levels(now)[0]
+
+
+def test_the_processor_reads_live_noise_off_the_previous_frame() -> None:
+    """Live frames of a still scene with correlated noise: the smoothed noise level the
+    SR is given climbs to the noise's σ (it stayed near 1 from single frames)."""
+    from localsr_cam.config import ModelConfig, PipelineConfig
+    from localsr_cam.process.processor import FrameProcessor
+    from tests.fakes import EngineBox
+
+    clean = _frame(11).astype(np.float32)
+    processor = FrameProcessor(PipelineConfig(model=ModelConfig(model="fast", backend="cpu")),
+                               engine_factory=EngineBox())
+    processor.prepare((640, 360))
+    for seed in range(60):
+        frame = D.to_uint8(clean + _correlated_noise(clean.shape, 4.0, seed))
+        live = processor.levels_of(frame[:, :, ::-1].copy(), live=True)
+    assert float(live[0, 0]) * 10 > 3.0
+    processor.reset()
+    once = processor.levels_of(frame[:, :, ::-1].copy(), live=True)
+    assert float(once[0, 0]) * 10 < 2.0  # forgotten: one frame alone again
