@@ -55,7 +55,8 @@ Cost: a few numpy passes over whole 16-row bands, every k-th band so that about 
 pixels are read (not the whole frame), and the DCT of at most 600 blocks scored through a
 coefficient histogram (no per-candidate pass over the coefficients): 0.42 ms for a
 640×360 frame here. Live video reads half of that, another half on each frame (``phase``;
-0.27 ms; the levels are smoothed over ~20 frames anyway). ``bench`` reports it as the
+0.27 ms, 0.36 with the previous frame's difference; the levels are smoothed over ~20
+frames anyway). ``bench`` reports it as the
 ``estimate`` stage.
 """
 
