@@ -149,8 +149,8 @@ class FrameProcessor:
         # to be confused with ``level``, the quality level the deadline picks
         self._degradation = LevelSmoother(LEVELS_EMA)
         self._previous_green: np.ndarray | None = None
-        """The last live frame's green channel (uint8 H×W), for the temporal noise
-        reading of :func:`~localsr_cam.process.estimate.estimate_levels`."""
+        """The last frame's green channel (uint8 H×W), for the temporal noise reading of
+        :func:`~localsr_cam.process.estimate.estimate_levels`."""
         self._torch_threads: int | None = None
         self._backdrop: Backdrop | None = None
         self.progress: Callable[[int, int], None] | None = None
@@ -730,15 +730,16 @@ class FrameProcessor:
 
     def levels_of(self, image: np.ndarray, live: bool = False) -> torch.Tensor:
         """Smoothed degradation levels of a host frame (uint8 H×W×3): float32 1×K on
-        the processor's device, a new tensor. ``live``: a video frame of a paced run, read
-        in part (:data:`LIVE_ESTIMATE_PIXELS`, another part each frame), its noise also
-        read off the difference to the previous live frame (the scene's still parts)."""
+        the processor's device, a new tensor. The noise is also read off the difference
+        to the previous frame (the scene's still parts; forgotten by :meth:`prepare`, so
+        by a new scene, and :meth:`reset`). ``live``: a video frame of a paced run, read
+        in part (:data:`LIVE_ESTIMATE_PIXELS`, another part each frame)."""
         if live:
             levels = estimate_levels(image, bgr=True, max_pixels=LIVE_ESTIMATE_PIXELS,
                                      phase=self._frame_no, previous=self._previous_green)
-            self._previous_green = np.array(image[:, :, 1])
         else:
-            levels = estimate_levels(image, bgr=True)
+            levels = estimate_levels(image, bgr=True, previous=self._previous_green)
+        self._previous_green = np.array(image[:, :, 1])
         return self._on_device(self._degradation.update(levels))
 
     def _on_device(self, levels: np.ndarray) -> torch.Tensor:

@@ -236,7 +236,9 @@ def test_sr_is_told_the_frame_levels_estimated_once_and_smoothed_over_time():
     assert len(got) == 3 and all(lv is not None and lv.shape == (1, 3) for lv in got)
     clean_lv, noisy_lv = estimate_levels(clean), estimate_levels(noisy)
     assert np.allclose(got[0][0].numpy(), clean_lv)  # the first frame as it is
-    expected = clean_lv + LEVELS_EMA * (noisy_lv - clean_lv)  # then an EMA
+    # then an EMA, the second frame's noise also read off its difference to the first
+    paired = estimate_levels(noisy, previous=clean[:, :, 1])
+    expected = clean_lv + LEVELS_EMA * (paired - clean_lv)
     assert np.allclose(got[1][0].numpy(), expected, atol=1e-6)
     assert np.allclose(got[2][0].numpy(), noisy_lv)  # reset forgets the history
     assert noisy_lv[0] > clean_lv[0] + 0.3
