@@ -178,11 +178,18 @@ def _noise_sigma(bands: np.ndarray, resp: np.ndarray, jpeg: bool) -> float:
         pixels, counted = rows * 2 * pixels, rows * 2 * counted
         percentile, gain = JPEG_NOISE_PERCENTILE, _JPEG_NOISE_GAIN
     blocks = sums.ravel() / float(pixels)
-    exposed = blocks[clipped.ravel() < CLIPPED_SHARE * counted]
+    return _low_percentile(blocks, clipped.ravel() < CLIPPED_SHARE * counted,
+                           percentile) / gain
+
+
+def _low_percentile(blocks: np.ndarray, unclipped: np.ndarray, percentile: float) -> float:
+    """The ``percentile``-th of ``blocks`` (1-D), read among the ``unclipped`` ones (a
+    bool mask alike) while :data:`MIN_NOISE_BLOCKS` of them remain, else among all."""
+    exposed = blocks[unclipped]
     if exposed.size >= MIN_NOISE_BLOCKS:
         blocks = exposed
-    flattest = int(percentile / 100 * (blocks.size - 1))
-    return float(np.partition(blocks, flattest)[flattest]) / gain
+    index = int(percentile / 100 * (blocks.size - 1))
+    return float(np.partition(blocks, index)[index])
 
 
 def _temporal_sigma(now: np.ndarray, before: np.ndarray) -> float | None:
@@ -207,13 +214,8 @@ def _temporal_sigma(now: np.ndarray, before: np.ndarray) -> float | None:
     rows = (slice(None), slice(4, 16, 8), slice(0, width))
     ends = (now[rows] == 0) | (now[rows] == 255) | (before[rows] == 0) | (before[rows] == 255)
     clipped = ends.reshape(n, 2, nbx, 8).any(axis=3)
-    blocks = variance.ravel()
-    exposed = blocks[~clipped.ravel()]
-    if exposed.size >= MIN_NOISE_BLOCKS:
-        blocks = exposed
-    still = int(TEMPORAL_PERCENTILE / 100 * (blocks.size - 1))
-    return float(np.sqrt(max(float(np.partition(blocks, still)[still]), 0.0))) \
-        / _TEMPORAL_GAIN
+    still = _low_percentile(variance.ravel(), ~clipped.ravel(), TEMPORAL_PERCENTILE)
+    return float(np.sqrt(max(still, 0.0))) / _TEMPORAL_GAIN
 
 
 def _combined(spatial: float, temporal: float | None, jpeg: bool) -> float:
