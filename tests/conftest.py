@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import pytest
 import torch
 
 
 @pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    """Library code may set torch's process-wide thread count (engines, training); a
-    test must not leave it changed for the next (exports depend on it bit for bit)."""
-    threads = torch.get_num_threads()
+def _restore_threads():
+    """Library code may set torch's and OpenCV's process-wide thread counts (engines,
+    training, a live processor); a test must not leave them changed for the next
+    (exports depend on torch's bit for bit)."""
+    threads, opencv_threads = torch.get_num_threads(), cv2.getNumThreads()
     yield
     torch.set_num_threads(threads)
+    cv2.setNumThreads(opencv_threads)
 
 
 @pytest.fixture(scope="session")

@@ -152,6 +152,7 @@ class FrameProcessor:
         """The last frame's green channel (uint8 H×W), for the temporal noise reading of
         :func:`~localsr_cam.process.estimate.estimate_levels`."""
         self._torch_threads: int | None = None
+        self._opencv_threads: int | None = None
         self._backdrop: Backdrop | None = None
         self.progress: Callable[[int, int], None] | None = None
         """Told ``(tiles done, tiles)`` while a big frame is super-resolved in tiles."""
@@ -191,6 +192,10 @@ class FrameProcessor:
         picture = image_path(self.config.blend.background)
         if picture is not None:  # a bad picture stops the run before any model loads
             self._backdrop = Backdrop(picture).load()
+        if self.threads == 1:
+            # one thread a network: OpenCV's steps run in the calling thread too, as its
+            # pool's idle workers would spin beside the networks (restored by close())
+            self._opencv_threads = settings.set_opencv_threads(1)
         with _held_info_logs(*BACKEND_LOGGERS) as held:
             self._open_engines()
         held.release()  # the backend choice, said once the models are open
@@ -374,6 +379,9 @@ class FrameProcessor:
         if self._torch_threads is not None:
             settings.set_threads(self._torch_threads)
             self._torch_threads = None
+        if self._opencv_threads is not None:
+            settings.set_opencv_threads(self._opencv_threads)
+            self._opencv_threads = None
 
     def __enter__(self) -> FrameProcessor:
         return self.open()

@@ -171,6 +171,17 @@ def test_close_releases_every_engine_once_even_twice_called():
     assert engines.sr.closed == 1 and engines.segmenter.closed == 1
 
 
+@pytest.mark.parametrize("live, threads, opencv", [(True, None, 1), (False, None, 4),
+                                                   (False, 1, 1)])
+def test_one_thread_a_network_keeps_opencv_in_the_calling_thread(live, threads, opencv):
+    cv2.setNumThreads(4)
+    cfg = PipelineConfig(model=ModelConfig(model="fast", backend="cpu", threads=threads))
+    processor = FrameProcessor(cfg, engine_factory=EngineBox()).open(live=live)
+    assert cv2.getNumThreads() == opencv
+    processor.close()
+    assert cv2.getNumThreads() == 4
+
+
 def test_temporal_smoothing_carries_over_frames_until_reset():
     segmenter = DiscSegmenter((0.5, 0.5), 0.3)
     engines = EngineBox(segmenter, BicubicSR())

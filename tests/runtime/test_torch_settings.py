@@ -1,17 +1,19 @@
-"""Process-wide torch settings: changed in one module only, and restored where temporary."""
+"""Process-wide torch and OpenCV settings: changed in one module only, restored where
+temporary."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
+import cv2
 import torch
 
 from localsr_cam.runtime import settings
 
 PACKAGE = Path(__file__).resolve().parents[2] / "localsr_cam"
 GLOBAL_SWITCHES = {"set_num_threads", "set_num_interop_threads", "benchmark", "allow_tf32",
-                   "deterministic"}
+                   "deterministic", "setNumThreads"}
 
 
 def test_only_the_settings_module_changes_torch_globals():
@@ -39,6 +41,17 @@ def test_set_threads_returns_the_previous_count_for_restoring():
         assert torch.get_num_threads() == start
     finally:
         torch.set_num_threads(start)
+
+
+def test_set_opencv_threads_returns_the_previous_count_for_restoring():
+    start = cv2.getNumThreads()
+    try:
+        assert settings.set_opencv_threads(1) == start
+        assert cv2.getNumThreads() == 1
+        assert settings.set_opencv_threads(2) == 1
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(start)
 
 
 def test_cap_threads_lowers_but_never_raises():
