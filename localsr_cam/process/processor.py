@@ -825,9 +825,9 @@ class FrameProcessor:
             with timer("upscale"):
                 batch = torch.cat([ops.bgr8_to_rgb_float(state.lr[y0:y1, x0:x1])
                                    for x0, y0, x1, y1 in group])
-                sr = self._sr(self._sr_inputs(batch, state))["sr"]
+                outputs = self._sr(self._sr_inputs(batch, state))
                 for index, pad in enumerate(group):
-                    ready[pad] = ops.rgb_float_to_bgr8(sr[index:index + 1])
+                    ready[pad] = ops.sr_to_bgr8(outputs, index)
             state.sr = "fresh"
         return ready
 
@@ -1002,7 +1002,7 @@ class FrameProcessor:
     def _run_sr(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """The SR engine on prepared inputs → uint8 2h×2w×3 BGR."""
         assert self._sr is not None
-        return ops.rgb_float_to_bgr8(self._sr(inputs)["sr"])
+        return ops.sr_to_bgr8(self._sr(inputs))
 
     def _stand_in(self, call: SRCall, state: FrontState) -> torch.Tensor | None:
         """For a frame whose SR is not computed (late, or skipped by the level): the last

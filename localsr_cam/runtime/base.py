@@ -34,7 +34,16 @@ log = logging.getLogger(__name__)
 INPUT_NAME = "image"
 LEVELS_NAME = "levels"
 """The optional second input of SR engines: N×K float32 degradation levels."""
-OUTPUT_NAMES: dict[str, tuple[str, ...]] = {"segment": ("mask",), "sr": ("sr",),
+SR_NAME = "sr"
+"""An SR engine's output: N×3×2h×2w float32 RGB (0–1 scale, not clamped)."""
+SUBPIXEL_NAME = "sr_planes"
+"""What the CPU engine gives instead of ``sr`` for a graph that ends in a pixel shuffle
+(:func:`localsr_cam.runtime.graph_edits.with_subpixel_output`): the same numbers before
+the shuffle, N×12×h×w float32, channel ``c·4 + 2a + b`` = colour ``c`` of output pixel
+``(2i+a, 2j+b)``. :func:`localsr_cam.process.ops.sr_to_bgr8` reads either."""
+SR_OUTPUTS = (SR_NAME, SUBPIXEL_NAME)
+"""An SR engine returns one of these."""
+OUTPUT_NAMES: dict[str, tuple[str, ...]] = {"segment": ("mask",), "sr": (SR_NAME,),
                                              "detect": ("regressors", "scores")}
 """The output tensors' names per model kind, in the order the module returns them (a
 tensor, or a tuple for several outputs)."""

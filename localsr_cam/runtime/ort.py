@@ -18,6 +18,7 @@ import torch
 from localsr_cam.errors import ModelError
 from localsr_cam.models.chroma import GATE_FROM, JPEG_LEVEL
 from localsr_cam.runtime.base import INPUT_NAME, LEVELS_NAME
+from localsr_cam.runtime.graph_edits import with_subpixel_output, without_chroma_step
 
 log = logging.getLogger(__name__)
 
@@ -41,45 +42,6 @@ def cpu_session(model: Path | bytes, threads: int = 2) -> Any:
     return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
-CHROMA_STEP = "/smoothing/"
-"""Name prefix of the JPEG chroma step's nodes in an exported SR graph (the nets'
-``smoothing`` module, :class:`localsr_cam.models.chroma.JpegChromaSmoothing`)."""
-
-
-def without_chroma_step(model: bytes) -> bytes | None:
-    """The ONNX SR graph ``model`` with its JPEG chroma step bypassed: what read the
-    step's output reads the ``image`` input instead, and the step's nodes (and any
-    others left unused) are gone. ``None`` when the graph has no such step. For frames
-    whose JPEG level is under the step's gate it computes the same numbers, without the
-    step (3 ms of 31 for a 352×360 crop on one thread)."""
-    import onnx
-
-    graph_model = onnx.load_from_string(model)
-    graph = graph_model.graph
-    step = [node for node in graph.node if node.name.startswith(CHROMA_STEP)]
-    produced = {name for node in step for name in node.output}
-    consumed = {name for node in graph.node if not node.name.startswith(CHROMA_STEP)
-                for name in node.input if name in produced}
-    if not step or len(consumed) != 1:
-        return None
-    (conditioned,) = consumed
-    kept = [node for node in graph.node if not node.name.startswith(CHROMA_STEP)]
-    for node in kept:
-        for index, name in enumerate(node.input):
-            if name == conditioned:
-                node.input[index] = INPUT_NAME
-    outputs = {output.name for output in graph.output}
-    while True:  # prune what nothing reads any more (the JPEG level's gather, ...)
-        read = {name for node in kept for name in node.input} | outputs
-        live = [node for node in kept if any(name in read for name in node.output)]
-        if len(live) == len(kept):
-            break
-        kept = live
-    del graph.node[:]
-    graph.node.extend(kept)
-    return graph_model.SerializeToString()
-
-
 class OrtEngine:
     """An ONNX model in an ``onnxruntime.InferenceSession``.
 
@@ -88,10 +50,13 @@ class OrtEngine:
     ``precision``: what the file computes in (``fp32``, or ``int8`` for a quantized SR
     net), for reports.
 
-    An SR file with the JPEG chroma step also gets a session without it
-    (:func:`without_chroma_step`), which serves calls whose JPEG levels are all under
-    the step's gate (:data:`~localsr_cam.models.chroma.GATE_FROM`): a clean, raw (YUYV,
-    NV12) or near-lossless camera, where the step leaves the image as it is.
+    An SR file that ends in a pixel shuffle is loaded without it
+    (:func:`~localsr_cam.runtime.graph_edits.with_subpixel_output`): the engine gives
+    ``sr_planes`` instead of ``sr``. An SR file with the JPEG chroma step also gets a
+    session without it (:func:`~localsr_cam.runtime.graph_edits.without_chroma_step`),
+    which serves calls whose JPEG levels are all under the step's gate
+    (:data:`~localsr_cam.models.chroma.GATE_FROM`): a clean, raw (YUYV, NV12) or
+    near-lossless camera, where the step leaves the image as it is.
     """
 
     backend = "cpu"
@@ -113,6 +78,7 @@ class OrtEngine:
     def open(self) -> OrtEngine:
         try:
             data = Path(self.path).read_bytes()  # once: the session and the bypass read it
+            data = with_subpixel_output(data) or data
             self._session = cpu_session(data, self.threads)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             hint = f"; {self.repair}" if self.repair else ""

@@ -8,10 +8,14 @@ import numpy as np
 import onnx
 import pytest
 import torch
+import torch.nn.functional as F
 
 from localsr_cam.models.chroma import GATE_FROM
 from localsr_cam.models.unet import FastUNet, PaperUNet
-from localsr_cam.runtime.ort import CHROMA_STEP, OrtEngine, without_chroma_step
+from localsr_cam.process import ops
+from localsr_cam.runtime.base import SUBPIXEL_NAME
+from localsr_cam.runtime.graph_edits import CHROMA_STEP, without_chroma_step
+from localsr_cam.runtime.ort import OrtEngine
 from localsr_cam.zoo.artifacts import engines_dir
 from localsr_cam.zoo.export import export_sr_onnx
 
@@ -27,8 +31,12 @@ def _engine_outputs(engine: OrtEngine, image: torch.Tensor, jpeg: float
                     ) -> tuple[np.ndarray, np.ndarray]:
     """The engine's output and the full graph's own, for one JPEG level."""
     levels = torch.tensor([[0.2, jpeg, 0.4]])
-    ours = engine({"image": image, "levels": levels})["sr"].numpy()
-    full = engine._session.run(["sr"], {"image": image.numpy(), "levels": levels.numpy()})[0]
+    ours = ops.sr_rgb_float(engine({"image": image, "levels": levels})).numpy()
+    (output,) = engine._outputs  # sr, or sr_planes for a graph ending in a shuffle
+    full = engine._session.run([output], {"image": image.numpy(),
+                                          "levels": levels.numpy()})[0]
+    if output == SUBPIXEL_NAME:
+        full = F.pixel_shuffle(torch.from_numpy(full), 2).numpy()
     return ours, full
 
 
@@ -52,14 +60,16 @@ def test_under_the_gate_the_graph_without_the_step_gives_the_same_numbers(
             ours, full = _engine_outputs(engine, image, jpeg)
             assert np.array_equal(ours, full)
         with torch.no_grad():  # and what the net computes (the levels also reach FiLM)
-            expected = net(image, torch.tensor([[0.2, 0.999 * GATE_FROM, 0.4]])).numpy()
-        assert np.abs(ours - expected).max() <= 1e-4
+            expected = net(image, torch.tensor([[0.2, 0.999 * GATE_FROM, 0.4]]))
+        assert np.abs(ours - expected.numpy()).max() <= 1e-4
         # past the gate the step runs (its output differs from the bypassed graph's)
         ours, full = _engine_outputs(engine, image, 0.5)
         assert np.array_equal(ours, full)
         unsmoothed = engine._unsmoothed.run(
-            ["sr"], {"image": image.numpy(),
-                     "levels": np.array([[0.2, 0.5, 0.4]], np.float32)})[0]
+            engine._outputs, {"image": image.numpy(),
+                              "levels": np.array([[0.2, 0.5, 0.4]], np.float32)})[0]
+        if engine._outputs == [SUBPIXEL_NAME]:
+            unsmoothed = F.pixel_shuffle(torch.from_numpy(unsmoothed), 2).numpy()
         assert np.abs(full - unsmoothed).max() > 1e-3
     finally:
         engine.close()
