@@ -42,6 +42,10 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--clean-share", type=float, metavar="P",
                         help="share of the webcam samples that are a clean downscale only "
                              "[default: the camera model's own, 0.2]")
+    parser.add_argument("--single-share", type=float, default=0.0, metavar="P",
+                        help="share of the other webcam samples that have one camera fault "
+                             "alone (MJPEG, sensor noise or lens blur), so the net learns "
+                             "each apart from the others it comes with [default: 0]")
     parser.add_argument("--zoom-out", type=float, default=1.0, metavar="F",
                         help="shrink half of the training regions by a random factor "
                              "between F and 1 first, so the net also learns the detail "
@@ -96,7 +100,8 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
         train_dir=tuple(args.train_dir), val_dir=tuple(args.val_dir), model=args.model,
         width=args.width, depth=args.depth, dropout=args.dropout,
         no_residual=args.no_residual, base=args.base, degrade=args.degrade,
-        clean_share=args.clean_share, zoom_out=args.zoom_out, levels=args.levels,
+        clean_share=args.clean_share, single_share=args.single_share,
+        zoom_out=args.zoom_out, levels=args.levels,
         jpeg_chroma=args.jpeg_chroma,
         region=args.region, holdout=args.holdout, val_suites=args.val_suites,
         loss=args.loss, scheduler=args.scheduler, lr=args.lr,

@@ -36,7 +36,9 @@ sensor; images are ``uint8 H×W×3``, RGB unless ``bgr=True``):
 
 A share of samples (:data:`CLEAN_SHARE`, 0.2; ``train --clean-share`` changes it for
 training only, never for a suite) is *clean*: only step 3. The net must keep real texture on
-those, which is why the degradation levels are estimated and given to it.
+those, which is why the degradation levels are estimated and given to it. For training,
+``train --single-share`` also makes a share of the degraded samples one fault alone
+(MJPEG, sensor noise or lens blur; :func:`sample_params`); the suites never do.
 
 Named suites (:data:`SUITES`) fix the parameters for evaluation: ``area`` and ``bicubic``
 (a clean downscale), ``webcam`` (the random model, seeded per image), ``lossy`` (area +
@@ -121,47 +123,38 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
     return float(math.exp(rng.uniform(math.log(low), math.log(high))))
 
 
-def sample_params(rng: np.random.Generator, clean_share: float = CLEAN_SHARE
-                  ) -> DegradeParams:
+def sample_params(rng: np.random.Generator, clean_share: float = CLEAN_SHARE,
+                  single_share: float = 0.0) -> DegradeParams:
     """Draw one webcam degradation (the ranges of the module docstring); a share
-    ``clean_share`` of the draws is a clean downscale (only the kernel drawn)."""
+    ``clean_share`` of the draws is a clean downscale (only the kernel drawn), and a
+    share ``single_share`` of the others is one camera fault alone (:func:`_single_fault`).
+    ``single_share`` 0 draws exactly what it always drew (the suites' ``webcam``)."""
     resize_choice = ("area", "bilinear", "bicubic")
     first = str(rng.choice(resize_choice, p=(0.4, 0.3, 0.3)))
     clean = rng.random() < clean_share
     if clean:
         return DegradeParams(resize=(first,), clean=True)
+    if single_share > 0 and rng.random() < single_share:
+        return _single_fault(rng, first)
     two_step = rng.random() < 0.2
     resize: tuple[str, ...] = (first,)
     mid = 0.0
     if two_step:
         resize = (first, str(rng.choice(resize_choice, p=(0.4, 0.3, 0.3))))
         mid = float(rng.uniform(0.55, 0.8))
-    blur, angle = (0.0, 0.0), 0.0
-    if rng.random() < 0.5:
-        if rng.random() < 1 / 3:
-            blur = (float(rng.uniform(0.2, 1.5)), float(rng.uniform(0.2, 1.5)))
-            angle = float(rng.uniform(0, 180))
-        else:
-            s = float(rng.uniform(0.2, 1.2))
-            blur = (s, s)
+    blur, angle = _draw_blur(rng) if rng.random() < 0.5 else ((0.0, 0.0), 0.0)
     motion_len, motion_angle = 0.0, 0.0
     if rng.random() < 0.1:
         motion_len, motion_angle = float(rng.uniform(2, 4)), float(rng.uniform(0, 180))
     noise, read, chroma_noise, corr = 0.0, 0.5, 0.3, 0.0
     if rng.random() < 0.5:
-        noise = (float(rng.uniform(8, 15)) if rng.random() < 0.15
-                 else _log_uniform(rng, 1.0, 8.0))
-        read = float(rng.uniform(0.2, 0.6))
-        chroma_noise = float(rng.uniform(0.15, 0.5))
-        if rng.random() < 0.25:
-            corr = float(rng.uniform(0.5, 1.0))
+        noise, read, chroma_noise, corr = _draw_noise(rng)
     sharpen, sharpen_sigma = 0.0, 1.0
     if rng.random() < 0.3:
         sharpen, sharpen_sigma = float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.7, 1.5))
     quality, chroma = 0, "444"
     if rng.random() < 0.5:
-        quality = int(rng.integers(50, 96))
-        chroma = "422" if rng.random() < 0.2 else "420"
+        quality, chroma = _draw_jpeg(rng)
     elif rng.random() < 0.5:
         chroma = "422" if rng.random() < 0.5 else "420"
     exposure, wb = 1.0, (1.0, 1.0, 1.0)
@@ -175,6 +168,59 @@ def sample_params(rng: np.random.Generator, clean_share: float = CLEAN_SHARE
         noise_chroma=chroma_noise, noise_corr=corr,
         noise_seed=int(rng.integers(0, 2**31 - 1)), chroma=chroma, jpeg_quality=quality,
         exposure=exposure, white_balance=wb)
+
+
+SINGLE_FAULTS = ("jpeg", "noise", "blur")
+"""The camera faults a single-fault draw picks from, evenly."""
+
+
+def _single_fault(rng: np.random.Generator, resize: str) -> DegradeParams:
+    """The ``resize`` downscale and one fault alone, with the ranges of the full model:
+    MJPEG (no sensor noise: a camera in good light), sensor noise (raw YUYV/NV12, chroma
+    subsampled as such a camera delivers), or lens blur. In the full model the faults
+    are drawn independently, so each comes alone in only ~1 % of the training samples,
+    and a net told "JPEG" learned to smooth as for the noisy frames that come with it:
+    on JPEG-only input (the ``lossy`` suite) it did 0.07 dB better on its own training
+    photos when told half the JPEG level it read."""
+    fault = SINGLE_FAULTS[int(rng.integers(len(SINGLE_FAULTS)))]
+    if fault == "jpeg":
+        quality, chroma = _draw_jpeg(rng)
+        return DegradeParams(resize=(resize,), jpeg_quality=quality, chroma=chroma)
+    if fault == "noise":
+        noise, read, chroma_noise, corr = _draw_noise(rng)
+        return DegradeParams(resize=(resize,), noise_sigma=noise, noise_read_share=read,
+                             noise_chroma=chroma_noise, noise_corr=corr,
+                             noise_seed=int(rng.integers(0, 2**31 - 1)),
+                             chroma="422" if rng.random() < 0.5 else "420")
+    blur, angle = _draw_blur(rng)
+    return DegradeParams(resize=(resize,), blur_sigma=blur, blur_angle=angle)
+
+
+def _draw_blur(rng: np.random.Generator) -> tuple[tuple[float, float], float]:
+    """Lens blur: (σ₁, σ₂) px at HR size and the angle (degrees); one in three
+    anisotropic."""
+    if rng.random() < 1 / 3:
+        return (float(rng.uniform(0.2, 1.5)), float(rng.uniform(0.2, 1.5))), \
+            float(rng.uniform(0, 180))
+    s = float(rng.uniform(0.2, 1.2))
+    return (s, s), 0.0
+
+
+def _draw_noise(rng: np.random.Generator) -> tuple[float, float, float, float]:
+    """Sensor noise: σ (/255, log-uniform 1–8, p 0.15 low light 8–15), the read-noise
+    share, the chroma share, the correlation σ (p 0.25, else 0)."""
+    noise = (float(rng.uniform(8, 15)) if rng.random() < 0.15
+             else _log_uniform(rng, 1.0, 8.0))
+    read = float(rng.uniform(0.2, 0.6))
+    chroma_noise = float(rng.uniform(0.15, 0.5))
+    corr = float(rng.uniform(0.5, 1.0)) if rng.random() < 0.25 else 0.0
+    return noise, read, chroma_noise, corr
+
+
+def _draw_jpeg(rng: np.random.Generator) -> tuple[int, str]:
+    """MJPEG: the quality (50–95) and its chroma subsampling (p 0.2 4:2:2, else 4:2:0)."""
+    quality = int(rng.integers(50, 96))
+    return quality, "422" if rng.random() < 0.2 else "420"
 
 
 def _suite_webcam(rng: np.random.Generator) -> DegradeParams:
@@ -376,10 +422,11 @@ def apply(hr: np.ndarray, params: DegradeParams, bgr: bool = False) -> Sample:
 
 
 def degrade(hr: np.ndarray, rng: np.random.Generator, bgr: bool = False,
-            clean_share: float = CLEAN_SHARE) -> Sample:
+            clean_share: float = CLEAN_SHARE, single_share: float = 0.0) -> Sample:
     """One random webcam degradation of ``hr`` (see :func:`apply`), drawn from ``rng``,
-    clean with probability ``clean_share``."""
-    return apply(hr, sample_params(rng, clean_share), bgr)
+    clean with probability ``clean_share``, else one fault alone with probability
+    ``single_share`` (:func:`sample_params`)."""
+    return apply(hr, sample_params(rng, clean_share, single_share), bgr)
 
 
 def image_seed(suite: str, hr: np.ndarray) -> int:

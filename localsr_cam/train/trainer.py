@@ -155,6 +155,8 @@ class TrainOptions:
     HR region degraded and estimated per training sample (0: 1.5× the patch).
     ``clean_share``: the share of ``webcam`` samples that are a clean downscale only
     (``None``: the camera model's :data:`~localsr_cam.measure.degrade.CLEAN_SHARE`).
+    ``single_share``: the share of the other ``webcam`` samples that have one camera fault
+    alone (:func:`~localsr_cam.measure.degrade.sample_params`).
     ``jpeg_chroma``: the net smooths JPEG chroma first (needs ``levels`` ≥ 2).
     ``zoom_out``: the least factor training regions are shrunk by (1: never; see
     :class:`~localsr_cam.train.data.PatchSampler`). ``base``: the upscale FastUNet adds
@@ -174,6 +176,7 @@ class TrainOptions:
     base: str = "bilinear"
     degrade: str = "webcam"
     clean_share: float | None = None
+    single_share: float = 0.0
     zoom_out: float = 1.0
     levels: int = 3
     jpeg_chroma: bool = True
@@ -249,6 +252,8 @@ def resolve(options: TrainOptions) -> Settings:
         raise ConfigError(f"--levels must be 0 or more (got {args.levels})")
     if args.clean_share is not None and not 0.0 <= args.clean_share <= 1.0:
         raise ConfigError(f"--clean-share must be within 0..1 (got {args.clean_share})")
+    if not 0.0 <= args.single_share <= 1.0:
+        raise ConfigError(f"--single-share must be within 0..1 (got {args.single_share})")
     if not 0.1 <= args.zoom_out <= 1.0:
         raise ConfigError(f"--zoom-out must be within 0.1..1 (got {args.zoom_out})")
     if args.degrade not in TRAIN_DEGRADES:
@@ -310,7 +315,8 @@ def _train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
     train_imgs = [read_rgb(p, settings.patch) for p in train_paths]
     val_imgs = [(p.name, read_rgb(p)) for p in val_paths]
     sampler = PatchSampler(train_imgs, settings.patch, args.degrade, args.seed,
-                           settings.region, args.clean_share, args.zoom_out)
+                           settings.region, args.clean_share, args.zoom_out,
+                           single_share=args.single_share)
 
     model = build_model(args.model, **settings.config)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
@@ -695,7 +701,9 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
                                 + (" (localsr_cam.measure.degrade.sample_params)"
                                    if args.degrade == "webcam" else " clean downscale"),
                                 **({"clean_share": CLEAN_SHARE if args.clean_share is None
-                                                  else args.clean_share}
+                                                  else args.clean_share,
+                                    **({"single_share": args.single_share}
+                                       if args.single_share else {})}
                                    if args.degrade == "webcam" else {}),
                                 "levels": "estimated on each degraded LR region "
                                           f"({settings.region} px HR) by estimate_levels",

@@ -77,6 +77,34 @@ def test_clean_share_sets_the_share_of_clean_draws() -> None:
     assert all(p.jpeg_quality == 0 and p.noise_sigma == 0 for p in every)
 
 
+def test_single_share_draws_one_fault_alone_each_as_often() -> None:
+    rng = np.random.default_rng(3)
+    draws = [D.sample_params(rng, clean_share=0.0, single_share=1.0) for _ in range(600)]
+    faults = []
+    for p in draws:
+        has = {"jpeg": p.jpeg_quality > 0, "noise": p.noise_sigma > 0,
+               "blur": max(p.blur_sigma) > 0}
+        assert sum(has.values()) == 1, p  # one fault, nothing else on top
+        assert p.motion_len == 0 and p.sharpen_amount == 0 and p.resize_mid == 0
+        assert p.exposure == 1.0 and not p.clean and len(p.resize) == 1
+        faults.append(next(name for name, on in has.items() if on))
+        if has["jpeg"]:
+            assert 50 <= p.jpeg_quality <= 95 and p.chroma in ("420", "422")
+        if has["noise"]:  # a raw camera: chroma subsampled, no JPEG
+            assert 1 <= p.noise_sigma <= 15 and p.chroma in ("420", "422")
+        if has["blur"]:
+            assert max(p.blur_sigma) <= 1.5 and p.chroma == "444"
+    shares = [faults.count(name) / len(faults) for name in D.SINGLE_FAULTS]
+    assert all(0.27 < share < 0.4 for share in shares), shares
+    assert {p.resize[0] for p in draws} == {"area", "bilinear", "bicubic"}
+    mixed = [D.sample_params(np.random.default_rng(s), clean_share=0.0, single_share=0.3)
+             for s in range(600)]
+    alone = np.mean([(p.jpeg_quality > 0) + (p.noise_sigma > 0) + (max(p.blur_sigma) > 0)
+                     + (p.sharpen_amount > 0) + (p.motion_len > 0) + (p.exposure != 1.0)
+                     == 1 for p in mixed])
+    assert 0.3 < alone < 0.55  # 0.3 single draws + the full model's own lone faults
+
+
 def test_blur_removes_high_frequencies() -> None:
     hr = _scene()
     sharp = D.apply(hr, D.DegradeParams()).lr.astype(np.float32)

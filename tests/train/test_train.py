@@ -79,6 +79,23 @@ def test_sampler_gives_lr_levels_hr_and_replays_from_its_state() -> None:
     assert crop_even(_image(0, 31, 45)).shape == (30, 44, 3)
 
 
+def test_sampler_draws_single_faults_at_its_share(monkeypatch: pytest.MonkeyPatch) -> None:
+    from localsr_cam.measure import degrade as camera
+
+    shares: list[tuple[float, float]] = []
+    real = camera.degrade
+
+    def spy(hr, rng, bgr=False, clean_share=camera.CLEAN_SHARE, single_share=0.0):
+        shares.append((clean_share, single_share))
+        return real(hr, rng, bgr, clean_share, single_share)
+
+    monkeypatch.setattr(camera, "degrade", spy)
+    images = [np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)]
+    PatchSampler(images, patch=32, degrade="webcam", seed=3, clean_share=0.1,
+                 single_share=0.6).batch(3)
+    assert shares == [(0.1, 0.6)] * 3
+
+
 def test_zoom_out_shrinks_the_regions_it_picks() -> None:
     """With ``zoom_out`` the HR patches of a grating show more stripes than the photo
     has in a patch's width (the region was cut larger and shrunk), by at most 1/zoom;
@@ -167,7 +184,7 @@ def test_short_training_lowers_the_loss(data: tuple[Path, Path], tmp_path: Path)
 def test_training_ships_weights_onnx_and_manifest(data: tuple[Path, Path], tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     argv = _args(data, tmp_path, "--model", "fast", "--epochs", "1", "--depth", "1",
-                 "--force", "--seed", "4", "--clean-share", "0.7")
+                 "--force", "--seed", "4", "--clean-share", "0.7", "--single-share", "0.4")
     assert main(argv) == 0
     out = tmp_path / "engines"
     entry = json.loads((out / "manifest.json").read_text())["fast"]
@@ -175,6 +192,7 @@ def test_training_ships_weights_onnx_and_manifest(data: tuple[Path, Path], tmp_p
     assert entry["training"]["command"].startswith("localsr-cam train ")
     assert entry["training"]["seed"] == 4 and entry["training"]["recipe"]["degradation"]
     assert entry["training"]["recipe"]["clean_share"] == 0.7
+    assert entry["training"]["recipe"]["single_share"] == 0.4
     assert entry["onnx"]["levels"] == ["noise", "jpeg", "blur"]
     suites = entry["validation"]["suites"]
     assert set(suites) == {"area", "bicubic", "webcam", "lossy", "lowlight"}
@@ -303,7 +321,7 @@ def test_resume_from_a_bad_checkpoint_returns_2(content: str, data: tuple[Path, 
 
 
 @pytest.mark.parametrize("problem", ["empty", "unreadable", "patch", "model", "missing",
-                                     "small", "share"])
+                                     "small", "share", "single"])
 def test_bad_input_returns_2(problem: str, data: tuple[Path, Path], tmp_path: Path,
                              capsys: pytest.CaptureFixture[str]) -> None:
     train_dir, _ = data
@@ -323,6 +341,8 @@ def test_bad_input_returns_2(problem: str, data: tuple[Path, Path], tmp_path: Pa
         argv = ["--val-dir", str(data[1])]
     elif problem == "share":
         argv = _args(data, tmp_path, *extra, "--clean-share", "1.5")
+    elif problem == "single":
+        argv = _args(data, tmp_path, *extra, "--single-share", "-0.1")
     else:
         argv = _args(data, tmp_path, *extra, "--patch", "128")
     assert main(argv) == 2
