@@ -134,7 +134,8 @@ class BlendConfig:
     segmenter's resolution (0 = off).
     ``feather_px``: width of the soft edge in input pixels. ``context_px``: padding
     around the person box in input pixels. ``bucket``: box sizes round up to multiples
-    of this. ``full_frame``: super-resolve the whole frame instead of the person box.
+    of this (``None``: by backend, :func:`localsr_cam.process.processor.box_bucket`).
+    ``full_frame``: super-resolve the whole frame instead of the person box.
     ``background``: ``keep`` or ``blur`` the upscaled background, or ``image:PATH`` to
     replace it with a picture. ``upscale``: how the
     background is upscaled, ``bicubic`` (default: as cheap as bilinear with OpenCV, and
@@ -148,7 +149,7 @@ class BlendConfig:
     despeckle: int = 1
     feather_px: int = 4
     context_px: int = 16
-    bucket: int = 32
+    bucket: int | None = None
     full_frame: bool = False
     background: str = "keep"
     upscale: str = "bicubic"
@@ -161,7 +162,7 @@ class BlendConfig:
             raise ConfigError("threshold_low must not exceed threshold_high")
         if self.feather_px < 0 or self.context_px < 0 or self.despeckle < 0:
             raise ConfigError("feather_px, context_px and despeckle must not be negative")
-        if self.bucket < 1:
+        if self.bucket is not None and self.bucket < 1:
             raise ConfigError(f"bucket must be at least 1, got {self.bucket}")
         from localsr_cam.zoo.registry import SR_BASELINES
 

@@ -103,6 +103,33 @@ points less CPU; under ``--load 2`` p95 and drops were alike (BENCHMARKS.md, "Se
 7"). Unpaced, one thread each fell under 30 fps."""
 
 
+CPU_BUCKET = 8
+"""The close-up person box rounds up to multiples of this on the CPU backends: ONNX
+Runtime takes any size at no cost, and a coarser bucket is SR on padding (the sample clip
+at full quality, paced, ``--threads 1``, interleaved ×2: SR 24.5 → 22.5 ms a frame, CPU a
+delivered frame −6 %, against 32)."""
+GPU_BUCKET = 32
+"""…and of this on a GPU, where each distinct shape is a CUDA graph captured, or must lie
+in TensorRT's optimization profile (:mod:`localsr_cam.runtime.trt_build`). People's crops
+(the people path) round to half of it on any backend unless configured: boxes of one size
+are batched into one SR call."""
+STICKY_SLACK_PX = 4
+"""The SR region of the last frame is kept while it holds the person with this much less
+than ``context_px`` around (so 12 px with the default 16, still the nets' receptive
+field): a still person's mask jitters by a pixel or two, and a region rebuilt for that
+moves the crop and loses the SR reuse of an unchanged crop. The 32-px bucket used to
+give that slack by its rounding."""
+
+
+def box_bucket(configured: int | None, backend: str) -> int:
+    """The multiple the close-up person box rounds up to: ``configured`` (``[blend]
+    bucket``) when set, else :data:`GPU_BUCKET` on ``cuda`` and ``tensorrt``,
+    :data:`CPU_BUCKET` on the others."""
+    if configured is not None:
+        return configured
+    return GPU_BUCKET if backend in ("cuda", "tensorrt") else CPU_BUCKET
+
+
 def engine_threads(configured: int | None, live: bool) -> int:
     """CPU threads per engine: ``configured`` (``--threads``) when set, else
     :data:`LIVE_ENGINE_THREADS` for a ``live`` run, :data:`ENGINE_THREADS` otherwise."""
@@ -167,6 +194,8 @@ class FrameProcessor:
         self._frame_no = 0
         self.threads = engine_threads(config.model.threads, live=False)
         """CPU threads per engine, as :meth:`open` chose them."""
+        self.bucket = box_bucket(config.blend.bucket, config.model.backend)
+        """The multiple the close-up box rounds up to, for the backend :meth:`open` chose."""
 
     # -- life cycle -------------------------------------------------------------------
     @property
@@ -204,6 +233,7 @@ class FrameProcessor:
     def _open_engines(self) -> None:
         model = self.config.model
         self.backend = choose_backend(model.backend, self._models_needed())
+        self.bucket = box_bucket(self.config.blend.bucket, self.backend)
         if self.backend in ("cuda", "tensorrt"):
             self.device = torch.device("cuda")
         elif self.backend == "cpu":
@@ -258,7 +288,8 @@ class FrameProcessor:
         # frame instead of 53 %)
         people = PeopleFinder(finder, CropSegmenter(engine), smoother,
                               context=max(4, blend.context_px // 2),
-                              bucket=max(8, blend.bucket // 2), whole=self._whole_frame)
+                              bucket=max(8, (blend.bucket or GPU_BUCKET) // 2),
+                              whole=self._whole_frame)
         return PeopleStep(mode, people)
 
     def _whole_frame(self, lr: torch.Tensor) -> torch.Tensor:
@@ -343,7 +374,7 @@ class FrameProcessor:
         if blend.full_frame:
             return [(1, 3, height, width)]
         return [(1, 3, h, w) for w, h in bucket_sizes(frame_size, blend.context_px,
-                                                       blend.bucket)]
+                                                       self.bucket)]
 
     def _prepare_sr_shapes(self, frame_size: tuple[int, int]) -> None:
         if isinstance(self._sr, PreparesShapes):
@@ -785,8 +816,8 @@ class FrameProcessor:
             return None
         frame_size = (width, height)
         context = blend.context_px
-        wanted = align_even(bucket_box(tight, frame_size, context, blend.bucket), frame_size)
-        needed = grown(tight, context, frame_size)
+        wanted = align_even(bucket_box(tight, frame_size, context, self.bucket), frame_size)
+        needed = grown(tight, max(0, context - STICKY_SLACK_PX), frame_size)
         self._region = sticky_region(self._region, needed, wanted)
         if early is not None and contains(early, grown(tight, EARLY_CONTEXT_PX, frame_size)):
             return early
@@ -848,7 +879,7 @@ class FrameProcessor:
         by padded input box.
         """
         lr, mask = state.lr, state.mask
-        part = _top_part(box, state.level.sr_part, self.config.blend.bucket)
+        part = _top_part(box, state.level.sr_part, self.bucket)
         if part is None:
             return None
         # full frame over a kept background: no mask to blend with, the SR is the frame

@@ -83,7 +83,9 @@ def make_processor(clock: FakeClock, sr_ms_per_kpx: float, fixed_ms: float = 3.0
                    ) -> tuple[FrameProcessor, DeadlineController, SlowSR, list[int]]:
     sr = SlowSR(clock, sr_ms_per_kpx)
     engines = EngineBox(SlowSegmenter(clock, 3.0), sr)
-    config = PipelineConfig(model=ModelConfig(backend="cpu"), blend=BlendConfig(ema=0.0))
+    # boxes in 32-px buckets: the shapes and costs below are multiples of it
+    config = PipelineConfig(model=ModelConfig(backend="cpu"),
+                            blend=BlendConfig(ema=0.0, bucket=32))
     processor = FrameProcessor(config, engine_factory=engines).open()
     processor.prepare((320, 180))
     background = processor._background

@@ -11,9 +11,9 @@ from localsr_cam.process.processor import FrameProcessor
 from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
 
 
-def config(quality: str = "full") -> PipelineConfig:
+def config(quality: str = "full", bucket: int | None = None) -> PipelineConfig:
     return PipelineConfig(model=ModelConfig(backend="cpu", quality=quality),
-                          blend=BlendConfig(ema=0.0))
+                          blend=BlendConfig(ema=0.0, bucket=bucket))
 
 
 def noise(seed: int, size=(180, 320)) -> np.ndarray:
@@ -74,14 +74,15 @@ def test_a_moving_mouth_is_recomputed_around_it_and_not_frozen():
     box = engines()
     image = noise(0)
     talking = _mouth(image)
-    with FrameProcessor(config("full"), engine_factory=box) as processor:
+    # a 160-px box (32-px buckets): the part around the mouth is a quarter of it at most
+    with FrameProcessor(config("full", bucket=32), engine_factory=box) as processor:
         first, second = run(processor, [image, talking])
     assert (first.sr, second.sr) == ("fresh", "partial")
     assert box.segmenter.calls == 1
     (_, _, h0, w0), (_, _, h1, w1) = box.sr.shapes
     assert h1 * w1 <= 0.25 * h0 * w0
     fresh_box = engines()
-    with FrameProcessor(config("full"), engine_factory=fresh_box) as processor:
+    with FrameProcessor(config("full", bucket=32), engine_factory=fresh_box) as processor:
         (expected,) = run(processor, [talking])
     assert np.array_equal(second.image, expected.image)
     assert not np.array_equal(second.image[172:184, 308:332], first.image[172:184, 308:332])
@@ -105,7 +106,7 @@ def test_head_level_super_resolves_the_top_of_the_box_and_fades_out():
     x0, y0, x1, y1 = out.box
     assert out.level == "head" and out.sr == "fresh"
     assert (x0, y0, x1) == full_box[:3] and y1 < full_box[3]
-    assert (y1 - y0) % 32 == 0 and box.sr.shapes == [(1, 3, y1 - y0, x1 - x0)]
+    assert (y1 - y0) % processor.bucket == 0 and box.sr.shapes == [(1, 3, y1 - y0, x1 - x0)]
     # the SR fades out at the bottom of the part: the last output row is the background
     plain = processor_plain(noise(0))
     assert np.array_equal(out.image[2 * y1 - 1, 2 * x0:2 * x1], plain[2 * y1 - 1, 2 * x0:2 * x1])

@@ -9,7 +9,7 @@ import torch
 
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
 from localsr_cam.frames import CapturedFrame
-from localsr_cam.process.processor import FrameProcessor
+from localsr_cam.process.processor import FrameProcessor, box_bucket
 from tests.fakes import BicubicSR, DiscSegmenter, EngineBox, process_image
 
 
@@ -44,6 +44,7 @@ def test_local_sr_changes_only_the_person_and_keeps_the_rest_exact():
     image = frame()
     with FrameProcessor(config(), engine_factory=engines) as processor:
         out = process_image(processor, image)
+        bucket = processor.bucket
     base = plain(image)
     assert out.mask is not None and out.mask.shape == (90, 160)
     alpha = cv2.resize(out.mask, (320, 180), interpolation=cv2.INTER_LINEAR)
@@ -53,7 +54,8 @@ def test_local_sr_changes_only_the_person_and_keeps_the_rest_exact():
     centre = out.image[80:100, 150:170].astype(int) - base[80:100, 150:170].astype(int)
     assert centre.mean() > 30  # the +0.2 offset of the fake SR, on the 0-255 scale
     x0, y0, x1, y1 = out.box
-    assert ((x1 - x0) % 32 == 0 or x1 - x0 == 160) and ((y1 - y0) % 32 == 0 or y1 - y0 == 90)
+    assert ((x1 - x0) % bucket == 0 or x1 - x0 == 160) and \
+        ((y1 - y0) % bucket == 0 or y1 - y0 == 90)
     assert engines.sr.shapes == [(1, 3, y1 - y0, x1 - x0)]
     assert set(out.stages_ms) >= {"segment", "background", "upscale", "blend"}
 
@@ -68,6 +70,29 @@ def test_sr_box_covers_every_blended_pixel_with_context():
     assert x1 >= xs.max() + 1 + 16 or x1 == 320
     assert y0 <= ys.min() - 16 or y0 == 0
     assert y1 >= ys.max() + 1 + 16 or y1 == 180
+
+
+@pytest.mark.parametrize("configured, backend, bucket", [(None, "cpu", 8), (None, "torch", 8),
+                                                        (None, "cuda", 32),
+                                                        (None, "tensorrt", 32),
+                                                        (16, "cpu", 16), (16, "cuda", 16)])
+def test_boxes_round_to_a_bucket_by_backend_unless_configured(configured, backend, bucket):
+    assert box_bucket(configured, backend) == bucket
+
+
+@pytest.mark.parametrize("configured, multiple", [(None, 8), (32, 32)])
+def test_the_cpu_sr_box_is_bucketed_finely_unless_configured(configured, multiple):
+    engines = EngineBox(DiscSegmenter((0.5, 0.5), 0.23), BicubicSR(offset=0.2))
+    blend = {} if configured is None else {"bucket": configured}
+    with FrameProcessor(config(context_px=16, **blend), engine_factory=engines) as processor:
+        assert processor.bucket == multiple
+        out = process_image(processor, frame(640, 360))
+    x0, y0, x1, y1 = out.box
+    assert (x1 - x0) % multiple == 0 and (y1 - y0) % multiple == 0
+    ys, xs = np.nonzero(out.mask > 0)
+    # no more padding than the context and the bucket's rounding
+    assert (x1 - x0) < xs.max() + 1 - xs.min() + 2 * 16 + multiple
+    assert (y1 - y0) < ys.max() + 1 - ys.min() + 2 * 16 + multiple
 
 
 def test_nobody_in_frame_is_the_plain_upscale_without_sr():
