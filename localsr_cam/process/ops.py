@@ -138,7 +138,7 @@ def sr_to_bgr8(outputs: Mapping[str, torch.Tensor], index: int = 0) -> torch.Ten
 
     The planes are rounded to uint8 first and then interleaved by two 6-plane merges
     (one per output row parity): 0.4 ms at 720×704 on one core, where the graph's own
-    shuffle took 3 ms in float32.
+    shuffle took 1.4 ms in float32.
     """
     if SUBPIXEL_NAME not in outputs:
         return rgb_float_to_bgr8(outputs[SR_NAME][index:index + 1])

@@ -106,8 +106,8 @@ points less CPU; under ``--load 2`` p95 and drops were alike (BENCHMARKS.md, "Se
 CPU_BUCKET = 8
 """The close-up person box rounds up to multiples of this on the CPU backends: ONNX
 Runtime takes any size at no cost, and a coarser bucket is SR on padding (the sample clip
-at full quality, paced, ``--threads 1``, interleaved ×2: SR 24.5 → 22.5 ms a frame, CPU a
-delivered frame −6 %, against 32)."""
+at full quality, paced, ``--threads 1``, interleaved ×3, with :data:`STICKY_SLACK_PX`: SR
+24.9 → 23.2 ms a frame, CPU a delivered frame −5 %, against 32)."""
 GPU_BUCKET = 32
 """…and of this on a GPU, where each distinct shape is a CUDA graph captured, or must lie
 in TensorRT's optimization profile (:mod:`localsr_cam.runtime.trt_build`). People's crops

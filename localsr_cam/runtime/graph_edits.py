@@ -8,7 +8,7 @@ reference form that export, training, quantization and TensorRT use.
 - :func:`with_subpixel_output`: the last step, the sub-pixel shuffle to the 2× image,
   left out; the engine then gives the 12 sub-pixel planes (``sr_planes``), which
   :func:`localsr_cam.process.ops.sr_to_bgr8` shuffles after rounding to uint8, where
-  moving the pixels costs a tenth as much.
+  moving the pixels costs a quarter as much (0.37 against 1.4 ms for a 352×360 box).
 """
 
 from __future__ import annotations
