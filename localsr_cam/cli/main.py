@@ -330,10 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LocalSRError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as exc:
+    except (KeyboardInterrupt, Exception) as exc:  # Ctrl-C, or it wrapped in another
         if not _caused_by_ctrl_c(exc):
             raise
         print(f"{PROG}: interrupted", file=sys.stderr)

@@ -229,12 +229,7 @@ class FastUNetExportForm(nn.Module):
         out_c = up_w.shape[0] // 4
         weight = torch.cat([up_w.t(), net.up.bias.detach()[None]], dim=0)  # (2C+1, 4C)
         self.register_buffer("up_weight", weight.reshape(-1, out_c, 2, 2).clone())
-        shuffle = torch.zeros(3 * SCALE * SCALE, 3, SCALE, SCALE)
-        for c in range(3):
-            for a in range(SCALE):
-                for b in range(SCALE):
-                    shuffle[c * SCALE * SCALE + a * SCALE + b, c, a, b] = 1.0
-        self.register_buffer("shuffle_weight", shuffle)
+        self.register_buffer("shuffle_weight", pixel_shuffle_weight())
         self.register_buffer("base_weight", _subpixel_kernels(net.base))
         self.up_weight: torch.Tensor
         self.shuffle_weight: torch.Tensor
@@ -253,6 +248,18 @@ class FastUNetExportForm(nn.Module):
         base = F.conv2d(F.pad(image, (margin,) * 4, mode="replicate"), self.base_weight,
                         groups=3)
         return F.conv_transpose2d(self.net.tail(x) + base, self.shuffle_weight, stride=SCALE)
+
+
+def pixel_shuffle_weight(colours: int = 3) -> torch.Tensor:
+    """float32 (colours·4)×colours×2×2: the weight of the stride-2 transposed conv that
+    is ``PixelShuffle(2)`` — channel ``c·4 + 2a + b`` goes to colour ``c``, sub-pixel
+    ``(a, b)`` — with which :class:`FastUNetExportForm` ends."""
+    shuffle = torch.zeros(colours * SCALE * SCALE, colours, SCALE, SCALE)
+    for c in range(colours):
+        for a in range(SCALE):
+            for b in range(SCALE):
+                shuffle[c * SCALE * SCALE + a * SCALE + b, c, a, b] = 1.0
+    return shuffle
 
 
 SUBPIXEL_TAPS = {

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from localsr_cam.models.unet import pixel_shuffle_weight
 from localsr_cam.runtime.base import INPUT_NAME, SR_NAME, SUBPIXEL_NAME
 
 CHROMA_STEP = "/smoothing/"
@@ -56,25 +57,13 @@ def without_chroma_step(model: bytes) -> bytes | None:
     return graph_model.SerializeToString()
 
 
-def subpixel_shuffle_weight(scale: int = 2, colours: int = 3) -> np.ndarray:
-    """float32 (colours·scale²)×colours×scale×scale: the weight of the stride-``scale``
-    transposed conv that is a pixel shuffle (channel ``c·scale² + scale·a + b`` goes to
-    colour ``c``, sub-pixel ``(a, b)``), as :class:`~localsr_cam.models.unet.
-    FastUNetExportForm` ends with."""
-    weight = np.zeros((colours * scale * scale, colours, scale, scale), np.float32)
-    for c in range(colours):
-        for a in range(scale):
-            for b in range(scale):
-                weight[c * scale * scale + scale * a + b, c, a, b] = 1.0
-    return weight
-
-
 def with_subpixel_output(model: bytes) -> bytes | None:
     """The ONNX SR graph ``model`` without its final pixel shuffle: the output is
     ``sr_planes``, N×12×h×w float32, channel ``c·4 + 2a + b`` holding colour ``c`` of
     the output pixels ``(2i+a, 2j+b)``. ``None`` unless ``sr`` is made by a stride-2
-    ``ConvTranspose`` whose weight is exactly :func:`subpixel_shuffle_weight` (no bias,
-    no padding, one group)."""
+    ``ConvTranspose`` whose weight is exactly FastUNet's
+    :func:`~localsr_cam.models.unet.pixel_shuffle_weight` (no bias, no padding, one
+    group)."""
     import onnx
     from onnx import helper, numpy_helper
 
@@ -94,7 +83,7 @@ def with_subpixel_output(model: bytes) -> bytes | None:
             or any(attributes.get("output_padding", [0])):
         return None
     weight = numpy_helper.to_array(weights[node.input[1]])
-    expected = subpixel_shuffle_weight()
+    expected = pixel_shuffle_weight().numpy()
     if weight.shape != expected.shape or not np.array_equal(weight, expected):
         return None
     planes = node.input[0]

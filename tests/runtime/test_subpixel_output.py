@@ -10,10 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from localsr_cam.models.unet import FastUNet, PaperUNet
+from localsr_cam.models.unet import FastUNet, PaperUNet, pixel_shuffle_weight
 from localsr_cam.process import ops
 from localsr_cam.runtime.base import SR_NAME, SUBPIXEL_NAME
-from localsr_cam.runtime.graph_edits import subpixel_shuffle_weight, with_subpixel_output
+from localsr_cam.runtime.graph_edits import with_subpixel_output
 from localsr_cam.runtime.ort import OrtEngine, cpu_session
 from localsr_cam.zoo.export import export_sr_onnx
 
@@ -56,7 +56,7 @@ def test_the_planes_are_the_graphs_own_numbers_before_its_shuffle(tmp_path: Path
 
 
 @pytest.mark.parametrize("weight", [torch.rand(12, 3, 2, 2),
-                                    2 * torch.from_numpy(subpixel_shuffle_weight())])
+                                    2 * pixel_shuffle_weight()])
 def test_a_graph_ending_in_another_transposed_conv_is_left_alone(weight, tmp_path: Path
                                                                   ) -> None:
     path = tmp_path / "other.onnx"
@@ -69,7 +69,7 @@ def test_a_graph_ending_in_another_transposed_conv_is_left_alone(weight, tmp_pat
 
 def test_the_shuffle_weight_is_torchs_pixel_shuffle() -> None:
     planes = torch.rand(1, 12, 5, 6)
-    by_weight = F.conv_transpose2d(planes, torch.from_numpy(subpixel_shuffle_weight()),
+    by_weight = F.conv_transpose2d(planes, pixel_shuffle_weight(),
                                    stride=2)
     assert torch.equal(by_weight, F.pixel_shuffle(planes, 2))
 
