@@ -36,6 +36,10 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--base", choices=("bilinear", "bicubic"), default="bilinear",
                         help="FastUNet adds its residual to this 2x upscale; bicubic is "
                              "what the gain is measured against [default: %(default)s]")
+    parser.add_argument("--backproject", action="store_true",
+                        help="FastUNet ends in a back-projection step (the SR's own 2x "
+                             "area downscale made to match its input, as strongly as the "
+                             "degradation levels say; starts as the identity)")
     parser.add_argument("--degrade", choices=("webcam", "area", "bicubic"), default="webcam",
                         help="training LR: the random camera model (webcam) or a clean "
                              "area/bicubic downscale [default: %(default)s]")
@@ -99,7 +103,8 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
     return TrainOptions(
         train_dir=tuple(args.train_dir), val_dir=tuple(args.val_dir), model=args.model,
         width=args.width, depth=args.depth, dropout=args.dropout,
-        no_residual=args.no_residual, base=args.base, degrade=args.degrade,
+        no_residual=args.no_residual, base=args.base, backproject=args.backproject,
+        degrade=args.degrade,
         clean_share=args.clean_share, single_share=args.single_share,
         zoom_out=args.zoom_out, levels=args.levels,
         jpeg_chroma=args.jpeg_chroma,

@@ -160,7 +160,8 @@ class TrainOptions:
     ``jpeg_chroma``: the net smooths JPEG chroma first (needs ``levels`` ≥ 2).
     ``zoom_out``: the least factor training regions are shrunk by (1: never; see
     :class:`~localsr_cam.train.data.PatchSampler`). ``base``: the upscale FastUNet adds
-    its residual to (``bilinear`` or ``bicubic``).
+    its residual to (``bilinear`` or ``bicubic``). ``backproject``: FastUNet ends in a
+    back-projection step whose strength the levels set (needs ``levels`` > 0).
     ``val_suites``: comma-separated evaluation suites (or ``all``). ``force``: ship even
     a model that does not beat bicubic and the shipped one. ``command``: the argument
     list, recorded in the manifest entry so a shipped model says how it was made.
@@ -174,6 +175,7 @@ class TrainOptions:
     dropout: float = 0.1
     no_residual: bool = False
     base: str = "bilinear"
+    backproject: bool = False
     degrade: str = "webcam"
     clean_share: float | None = None
     single_share: float = 0.0
@@ -266,6 +268,7 @@ def resolve(options: TrainOptions) -> Settings:
                    for n in suite_names(part.strip()))
     flags = {"width": width, "depth": args.depth, "dropout": args.dropout,
              "residual": not args.no_residual, "levels": args.levels, "base": args.base,
+             "backproject": args.backproject,
              "chroma": args.jpeg_chroma and args.levels > JPEG_LEVEL}
     config = spec.train_config(**flags) if spec.train_config else {"width": width}
     return Settings(args, config, args.loss or d["loss"], args.scheduler or d["scheduler"],
@@ -421,6 +424,11 @@ def epoch_done(start_epoch: int, history: Sequence[dict[str, Any]]) -> int:
     return max([start_epoch, *(int(h["epoch"]) for h in history)])
 
 
+IDENTITY_AT_START = ("film.", "backproject.")
+"""Layers that start as the identity: weights without them still start a net that has
+them (``--init``)."""
+
+
 def _init_from(model: nn.Module, path: Path, rebuild: str, out: Path,
                name: str) -> dict[str, Any]:
     """Load ``path`` (a plain state dict) into ``model``; describe where it came from.
@@ -430,10 +438,10 @@ def _init_from(model: nn.Module, path: Path, rebuild: str, out: Path,
     """
     state = read_state_dict(path, rebuild)
     try:
-        # a net trained without levels may start a degradation-aware one: its FiLM
-        # layers are missing and stay at their identity start
+        # a net trained without levels (or back-projection) may start one that has
+        # them: those layers are missing and stay at their identity start
         result = model.load_state_dict(state, strict=False)
-        if result.unexpected_keys or any(not k.startswith("film.")
+        if result.unexpected_keys or any(not k.startswith(IDENTITY_AT_START)
                                          for k in result.missing_keys):
             raise RuntimeError(f"missing {result.missing_keys}, unexpected "
                                f"{result.unexpected_keys}")

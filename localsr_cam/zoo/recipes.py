@@ -81,14 +81,18 @@ def _with_levels(config: dict[str, Any], levels: int, chroma: bool) -> dict[str,
 
 
 def fast_unet_config(width: int, depth: int, levels: int = 0, chroma: bool = False,
-                     base: str = "bilinear", **_: Any) -> dict[str, Any]:
+                     base: str = "bilinear", backproject: bool = False, **_: Any
+                     ) -> dict[str, Any]:
     """FastUNet's constructor arguments from the training flags it uses (``levels`` K > 0:
     degradation-aware, FiLM-conditioned on K levels; ``chroma``: JPEG chroma smoothing
     of the input, see :mod:`localsr_cam.models.chroma`; ``base``: the upscale the
-    residual is added to, recorded only when not the default bilinear)."""
+    residual is added to, recorded only when not the default bilinear;
+    ``backproject``: the closing back-projection step, recorded only when on)."""
     config = _with_levels({"width": width, "depth": depth}, levels, chroma)
     if base != "bilinear":
         config["base"] = base
+    if backproject:
+        config["backproject"] = True
     return config
 
 

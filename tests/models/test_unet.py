@@ -198,3 +198,71 @@ def test_film_starts_as_the_identity_and_levels_then_steer_the_output():
             b = aware(image, levels.flip(0))
         assert float((a - b).abs().max()) > 1e-3  # each sample reads its own levels
         assert aware.config()["levels"] == 3 and "levels" not in blind.config()
+
+
+def _random_fast(**config: object) -> FastUNet:
+    torch.manual_seed(3)
+    net = FastUNet(16, 1, **config)  # type: ignore[arg-type]
+    for p in net.parameters():
+        nn.init.normal_(p, std=0.1)
+    return net.eval()
+
+
+def test_back_projection_starts_as_the_identity_and_then_follows_the_levels() -> None:
+    plain = _random_fast(levels=3)
+    stepped = FastUNet(16, 1, levels=3, backproject=True).eval()
+    missing = stepped.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith("backproject.") for k in missing)
+    image, levels = torch.rand(2, 3, 13, 10), torch.rand(2, 3)
+    with torch.no_grad():
+        assert torch.equal(stepped(image, levels), plain(image, levels))
+        for net in (plain, stepped):  # FiLM off: the SR before the step ignores the levels
+            nn.init.zeros_(net.film.out.weight)
+            nn.init.zeros_(net.film.out.bias)
+        stepped.backproject.strength.weight.copy_(torch.tensor([[2.0, 0.0, 0.0]]))
+        image = image[:1].expand(2, -1, -1, -1)  # one picture, two noise levels
+        changed = stepped(image, levels) - plain(image, levels)
+    # λ per sample from its own levels (here 2 × the noise level)
+    assert float(changed.abs().max()) > 1e-3
+    ratio = changed[0].abs().sum() / changed[1].abs().sum()
+    assert float(ratio) == pytest.approx(float(levels[0, 0] / levels[1, 0]), rel=1e-4)
+    assert stepped.config()["backproject"] is True and "backproject" not in plain.config()
+    with pytest.raises(ConfigError, match="levels"):
+        FastUNet(backproject=True)
+
+
+@pytest.mark.parametrize(("base", "flag"), [("bilinear", "INTER_LINEAR"),
+                                            ("bicubic", "INTER_CUBIC")])
+def test_back_projection_adds_the_upscaled_miss_of_the_area_downscale(
+        base: str, flag: str) -> None:
+    """λ = 1: the SR plus the base upscale of (input − the SR's 2× area downscale), as
+    OpenCV computes it, for both forms of the net; the step brings the downscale closer
+    to the input."""
+    import cv2
+
+    plain = _random_fast(levels=3, base=base)
+    stepped = FastUNet(16, 1, levels=3, base=base, backproject=True)
+    stepped.load_state_dict(plain.state_dict(), strict=False)
+    with torch.no_grad():
+        stepped.backproject.strength.bias.fill_(1.0)
+    image, levels = torch.rand(1, 3, 9, 14), torch.rand(1, 3)
+
+    def hwc(t: torch.Tensor) -> np.ndarray:
+        return np.ascontiguousarray(t[0].permute(1, 2, 0).numpy())
+
+    with torch.no_grad():
+        sr = hwc(plain(image, levels))
+        forms = [hwc(stepped.eval()(image, levels)), hwc(stepped.export_module()(image, levels))]
+    miss = hwc(image) - cv2.resize(sr, (14, 9), interpolation=cv2.INTER_AREA)
+    expected = sr + cv2.resize(miss, (28, 18), interpolation=getattr(cv2, flag))
+    for ours in forms:
+        assert np.abs(ours - expected).max() < 1e-5
+    after = np.abs(cv2.resize(forms[0], (14, 9), interpolation=cv2.INTER_AREA) - hwc(image))
+    assert after.mean() < np.abs(miss).mean()
+
+
+def test_back_projecting_fast_unet_exports_and_matches(tmp_path: Path) -> None:
+    model = _random_fast(levels=3, chroma=True, backproject=True)
+    path = tmp_path / "fast_bp.onnx"
+    export_sr_onnx(model, path)
+    assert parity(model, path, sizes=[(1, 1), (3, 5), (17, 33)]) <= 1e-4

@@ -151,15 +151,17 @@ def test_a_stale_part_is_patched_into_the_stored_result_and_its_cells_thumbnail(
     assert store.stale_part(box, thumbnail(_noisy(image, 40.0, 2))) is None
 
 
-@pytest.mark.parametrize("net", ["fast", "paper"])
+@pytest.mark.parametrize("net", ["fast", "fast-backproject", "paper"])
 def test_the_context_lets_a_part_be_recomputed_exactly(net: str) -> None:
     """SR of the stale part's padded input, patched in, equals the SR of the whole new
-    crop (both U-Nets with their JPEG chroma step, random weights): the context covers
-    their receptive fields and keeps the stride-2 layers in phase."""
+    crop (both U-Nets with their JPEG chroma step, FastUNet also with its back-projection
+    step, random weights): the context covers their receptive fields and keeps the
+    stride-2 layers in phase."""
     from localsr_cam.models.unet import FastUNet, PaperUNet
 
     torch.manual_seed(0)
-    model = (FastUNet(width=8, depth=2, levels=3, chroma=True) if net == "fast"
+    model = (FastUNet(width=8, depth=2, levels=3, chroma=True,
+                      backproject=net == "fast-backproject") if net.startswith("fast")
              else PaperUNet(width=8, dropout=0.0, levels=3, chroma=True)).eval()
     with torch.no_grad():
         for parameter in model.parameters():  # the tail starts at zero: wake it up

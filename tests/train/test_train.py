@@ -365,6 +365,22 @@ def test_init_fine_tunes_from_weights_and_refuses_a_mismatch(
     assert main(wrong) == 2
 
 
+def test_backproject_starts_from_weights_without_the_step(
+        data: tuple[Path, Path], tmp_path: Path) -> None:
+    from localsr_cam.models.unet import FastUNet
+
+    weights = tmp_path / "start.pt"
+    torch.save(FastUNet(width=16, depth=1, levels=3, chroma=True).state_dict(), weights)
+    argv = _args(data, tmp_path, "--model", "fast", "--depth", "1", "--epochs", "1",
+                 "--no-export", "--init", str(weights), "--backproject")
+    summary = train(parse_args(argv))
+    assert summary["init"]["sha256"] == sha256_file(weights)
+    best = torch.load(tmp_path / "work" / "fast" / "best.pt", map_location="cpu")
+    assert "backproject.strength.weight" in best
+    assert main(_args(data, tmp_path, "--model", "fast", "--levels", "0", "--epochs", "1",
+                      "--no-export", "--backproject")) == 2
+
+
 @pytest.mark.parametrize("flag", ["--lr", "--batch", "--patch", "--width"])
 def test_an_explicit_zero_is_refused_not_replaced_by_the_default(
         flag: str, data: tuple[Path, Path], tmp_path: Path,
