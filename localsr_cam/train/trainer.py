@@ -271,6 +271,8 @@ def resolve(options: TrainOptions) -> Settings:
              "backproject": args.backproject,
              "chroma": args.jpeg_chroma and args.levels > JPEG_LEVEL}
     config = spec.train_config(**flags) if spec.train_config else {"width": width}
+    if args.backproject and not config.get("backproject"):
+        raise ConfigError(f"--backproject is FastUNet's (--model fast), not {args.model!r}'s")
     return Settings(args, config, args.loss or d["loss"], args.scheduler or d["scheduler"],
                     lr, patch, batch, region, _folders(args.train_dir),
                     _folders(args.val_dir), suites)

@@ -377,8 +377,9 @@ def test_backproject_starts_from_weights_without_the_step(
     assert summary["init"]["sha256"] == sha256_file(weights)
     best = torch.load(tmp_path / "work" / "fast" / "best.pt", map_location="cpu")
     assert "backproject.strength.weight" in best
-    assert main(_args(data, tmp_path, "--model", "fast", "--levels", "0", "--epochs", "1",
-                      "--no-export", "--backproject")) == 2
+    for model, levels in (("fast", "0"), ("paper", "3")):  # no levels; not FastUNet
+        assert main(_args(data, tmp_path, "--model", model, "--levels", levels,
+                          "--epochs", "1", "--no-export", "--backproject")) == 2
 
 
 @pytest.mark.parametrize("flag", ["--lr", "--batch", "--patch", "--width"])
