@@ -262,7 +262,18 @@ def test_back_projection_adds_the_upscaled_miss_of_the_area_downscale(
 
 
 def test_back_projecting_fast_unet_exports_and_matches(tmp_path: Path) -> None:
+    import onnx
+
     model = _random_fast(levels=3, chroma=True, backproject=True)
     path = tmp_path / "fast_bp.onnx"
     export_sr_onnx(model, path)
     assert parity(model, path, sizes=[(1, 1), (3, 5), (17, 33)]) <= 1e-4
+    # folded by linearity: one conv more than without the step (the image's 3×3 area
+    # filter; the tail's mean channels and the correction ride on the tail and base)
+    plain = tmp_path / "fast.onnx"
+    export_sr_onnx(_random_fast(levels=3, chroma=True), plain)
+
+    def convs(onnx_path: Path) -> int:
+        return sum(n.op_type == "Conv" for n in onnx.load(str(onnx_path)).graph.node)
+
+    assert convs(path) == convs(plain) + 1
