@@ -439,6 +439,10 @@ def _init_from(model: nn.Module, path: Path, rebuild: str, out: Path,
     its training record is kept, so the shipped entry tells the whole history.
     """
     state = read_state_dict(path, rebuild)
+    if any(key.startswith("backproject.") for key in state) \
+            and getattr(model, "backproject", None) is None:
+        raise ModelError(f"{path} ends in a back-projection step (the shipped FastUNet "
+                         "does): add --backproject")
     try:
         # a net trained without levels (or back-projection) may start one that has
         # them: those layers are missing and stay at their identity start

@@ -16,7 +16,7 @@ from localsr_cam.capture.images import crop_even, list_images
 from localsr_cam.cli import train as train_cli
 from localsr_cam.cli.main import build_parser
 from localsr_cam.cli.main import main as cli_main
-from localsr_cam.errors import ConfigError, SourceError
+from localsr_cam.errors import ConfigError, ModelError, SourceError
 from localsr_cam.paths import sha256_file
 from localsr_cam.train.data import PatchSampler, split_holdout
 from localsr_cam.train.trainer import TrainOptions, ship_decision, train
@@ -377,6 +377,12 @@ def test_backproject_starts_from_weights_without_the_step(
     assert summary["init"]["sha256"] == sha256_file(weights)
     best = torch.load(tmp_path / "work" / "fast" / "best.pt", map_location="cpu")
     assert "backproject.strength.weight" in best
+    with_step = tmp_path / "with_step.pt"  # and weights with the step need the flag
+    torch.save(FastUNet(width=16, depth=1, levels=3, chroma=True,
+                        backproject=True).state_dict(), with_step)
+    with pytest.raises(ModelError, match="add --backproject"):
+        train(parse_args(_args(data, tmp_path, "--model", "fast", "--depth", "1",
+                               "--epochs", "1", "--no-export", "--init", str(with_step))))
     for model, levels in (("fast", "0"), ("paper", "3")):  # no levels; not FastUNet
         assert main(_args(data, tmp_path, "--model", model, "--levels", levels,
                           "--epochs", "1", "--no-export", "--backproject")) == 2
