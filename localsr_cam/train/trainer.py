@@ -439,16 +439,16 @@ def _init_from(model: nn.Module, path: Path, rebuild: str, out: Path,
     its training record is kept, so the shipped entry tells the whole history.
     """
     state = read_state_dict(path, rebuild)
-    if any(key.startswith("backproject.") for key in state) \
-            and getattr(model, "backproject", None) is None:
-        raise ModelError(f"{path} ends in a back-projection step (the shipped FastUNet "
-                         "does): add --backproject")
     try:
         # a net trained without levels (or back-projection) may start one that has
         # them: those layers are missing and stay at their identity start
         result = model.load_state_dict(state, strict=False)
-        if result.unexpected_keys or any(not k.startswith(IDENTITY_AT_START)
-                                         for k in result.missing_keys):
+        unexpected = result.unexpected_keys
+        if unexpected and all(k.startswith("backproject.") for k in unexpected):
+            raise ModelError(f"{path} ends in a back-projection step (the shipped "
+                             "FastUNet does): add --backproject")
+        if unexpected or any(not k.startswith(IDENTITY_AT_START)
+                             for k in result.missing_keys):
             raise RuntimeError(f"missing {result.missing_keys}, unexpected "
                                f"{result.unexpected_keys}")
     except RuntimeError as exc:
