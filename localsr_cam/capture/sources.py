@@ -329,6 +329,11 @@ class ImageFolderSource:
     (with ``size``, it is scaled to fit inside that size, never stretched), and the
     processor forgets the previous photo's mask before it. ``size`` is the first
     image's; ``current_name`` the file name of the frame ``read`` returned last.
+
+    A file that cannot be read as an image (not an image, broken, smaller than 16×16)
+    is skipped with a warning naming it, and listed in ``skipped`` (one line each): one
+    stray file does not cost the rest of the folder. Only a folder where no image can be
+    read is an error.
     """
 
     live = False
@@ -343,6 +348,7 @@ class ImageFolderSource:
         self._requested = size
         self.size: tuple[int, int] = size or (0, 0)
         self.current_name = ""
+        self.skipped: list[str] = []
         self._paths: list[Path] = []
         self._next = 0
         self._first = HeldFrame()
@@ -356,28 +362,47 @@ class ImageFolderSource:
         from localsr_cam.capture.images import list_images
 
         self._paths = list_images(self.folder)
-        self.size = self._first.hold(self._load(self._paths[0]))
+        listed = len(self._paths)
+        self.skipped = []
+        self._next = 0
+        first = self._next_image()
+        if first is None:
+            raise SourceError(f"none of the {listed} images in {self.folder} can be read "
+                              f"({self.skipped[0]})")
+        self.size = self._first.hold(first)
         self.current_name = ""
-        self._next = 1
 
-    def _load(self, path: Path) -> np.ndarray:
+    def _next_image(self) -> np.ndarray | None:
+        """The image at ``_next`` or the first readable one after it (advancing
+        ``_next`` past it); unreadable files are dropped from the list on the way.
+        ``None`` at the end of the list."""
         from localsr_cam.capture.images import load_image
 
-        return fit_inside(load_image(path), self._requested)
+        while self._next < len(self._paths):
+            path = self._paths[self._next]
+            try:
+                image = fit_inside(load_image(path), self._requested)
+            except SourceError as exc:
+                log.warning("%s; skipped", exc)
+                self.skipped.append(str(exc))
+                del self._paths[self._next]
+                continue
+            self._next += 1
+            return image
+        return None
 
     def read(self) -> np.ndarray | None:
         held = self._first.take()
         if held is not None:
             self.current_name = self._paths[0].name
             return held
-        if self._next >= len(self._paths):
-            if not self.loop or not self._paths:
-                return None
+        image = self._next_image()
+        if image is None and self.loop and self._paths:
             self._next = 0
-        path = self._paths[self._next]
-        self._next += 1
-        self.current_name = path.name
-        return self._load(path)
+            image = self._next_image()
+        if image is not None:
+            self.current_name = self._paths[self._next - 1].name
+        return image
 
     def close(self) -> None:
         self._paths = []

@@ -159,7 +159,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(line)
     if result.terminated:
         return EXIT_TERMINATED
-    return EXIT_INTERRUPTED if result.interrupted else 0
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    if result.skipped:
+        print(f"localsr-cam: error: {len(result.skipped)} unreadable input file(s) "
+              f"skipped (each named above); the rest were written", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
 
 
 def _add_models(commands: Any) -> None:

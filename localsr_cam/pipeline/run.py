@@ -71,6 +71,7 @@ def run(config: PipelineConfig, controls: Controls | None = None) -> RunResult:
                if isinstance(inner, ImageDirSink)]
     result.written = [f"{folder.frames_written} images written to {folder.path}"
                       for folder in folders]
+    result.skipped = list(getattr(source, "skipped", []))
     return result
 
 

@@ -104,6 +104,9 @@ class RunResult:
     """True when SIGTERM stopped the run (the CLI exits 143)."""
     written: list[str] = dataclasses.field(default_factory=list)
     """Lines saying where outputs went and how many (image folders), for the user."""
+    skipped: list[str] = dataclasses.field(default_factory=list)
+    """Input files passed over as unreadable, one line each naming the file and why
+    (an image folder's; the CLI then exits 2 after writing the rest)."""
     cpu_percent: float = float("nan")
     level_changes: int = 0
     precision: str = ""
@@ -519,8 +522,11 @@ class Pipeline:
             self._cpu.start()
             capture.start()
             process.start()
+            # A capture error ends the stream like its end would: the frames already
+            # read are still processed and written (the output thread stops the run once
+            # drained), so an error after an hour of a conversion loses nothing done.
             while not stop.wait(0.1):
-                if capture.error or process.error:
+                if process.error:
                     stop.set()
         except KeyboardInterrupt:
             stop.set()

@@ -61,6 +61,31 @@ def test_a_photo_folder_run_without_sink_writes_pngs_and_says_where(tmp_path, ca
     assert f"2 images written to {out}" in capsys.readouterr().out
 
 
+def test_unreadable_files_are_skipped_by_name_and_the_rest_written(tmp_path, capsys):
+    folder, images = photo_folder(tmp_path)
+    (folder / "a_broken.png").write_bytes(b"not a png")
+    cv2.imwrite(str(folder / "a_tiny.png"), noise(9, 7, 3))
+    out = tmp_path / "out"
+    code = main(["-q", "run", "--source", str(folder), "--model", "bicubic",
+                 "--sink", f"dir:{out}"])
+    assert code == 2
+    assert sorted(p.name for p in out.iterdir()) == sorted(images)
+    captured = capsys.readouterr()
+    assert "2 images written" in captured.out
+    assert "a_broken.png is not an image" in captured.err and "a_tiny.png is 9×7" in captured.err
+    assert "2 unreadable input file(s) skipped" in captured.err
+
+
+def test_a_folder_with_no_readable_image_is_one_line(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "x.jpg").write_bytes(b"\xff\xd8 truncated")
+    assert main(["-q", "run", "--source", str(folder), "--model", "bicubic",
+                 "--sink", f"dir:{tmp_path / 'out'}"]) == 2
+    err = capsys.readouterr().err
+    assert "none of the 1 images" in err and "x.jpg" in err and "Traceback" not in err
+
+
 def test_full_frame_works_into_an_image_folder(tmp_path):
     folder, images = photo_folder(tmp_path)
     out = tmp_path / "out"

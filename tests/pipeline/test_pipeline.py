@@ -13,6 +13,7 @@ import pytest
 
 from localsr_cam.capture.sources import SyntheticSource
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
+from localsr_cam.errors import SourceError
 from localsr_cam.frames import Controls
 from localsr_cam.pipeline.threads import Pipeline
 from localsr_cam.process.processor import FrameProcessor
@@ -50,6 +51,31 @@ def test_finite_source_ends_the_run(tmp_path):
     result = Pipeline(ThreeFrames((32, 18), fps=100), processor(), [sink],
                       paced_capture=False, paced_output=False).run()
     assert result.frames == 3 and [w[1] for w in sink.writes] == [0, 1, 2]
+
+
+def test_a_read_error_still_writes_every_frame_read_before_it():
+    """A conversion whose source fails after three frames: those three are processed
+    and written (a slow sink still holds them when the error comes), then the error
+    is raised to the caller."""
+
+    class FailsAtFour(SyntheticSource):
+        def read(self):
+            if self._index >= 3:
+                raise SourceError("disk gone")
+            return super().read()
+
+    class SlowSink(RecordingSink):
+        def write(self, frame, hud) -> None:
+            time.sleep(0.3)
+            super().write(frame, hud)
+
+    sink = SlowSink()
+    pipeline = Pipeline(FailsAtFour((32, 18), fps=100), processor(), [sink],
+                        paced_capture=False, paced_output=False)
+    with pytest.raises(SourceError, match="disk gone"):
+        pipeline.run()
+    assert [w[1] for w in sink.writes] == [0, 1, 2] and sink.closed == 1
+    assert not live_threads()
 
 
 class StopAfterSink(RecordingSink):
