@@ -95,8 +95,9 @@ def add_model_flags(group: Any, models: Sequence[str], *, explicit_defaults: boo
                        "built), cuda, cpu [default: auto]")
     group.add_argument("--precision", choices=PRECISIONS, default=default("auto"),
                        help="the SR net's arithmetic: auto = int8 on the cpu backend (its "
-                       "half-resolution convolutions quantized: a quarter less SR time, "
-                       "within 0.02 dB) and each GPU backend's own; fp32 = all float32; "
+                       "half-resolution convolutions and its tail quantized: a third less "
+                       "SR time, within 0.03 dB) and each GPU backend's own; fp32 = all "
+                       "float32; "
                        "int8 = insist on the int8 file [default: auto]")
     if threads:
         group.add_argument("--threads", type=positive_int, default=None,

@@ -198,8 +198,8 @@ def _add_models(commands: Any) -> None:
     quantize = actions.add_parser(
         "quantize", parents=[verbosity_parent()],
         help="make the int8 ONNX of a shipped SR model (what the cpu backend runs)",
-        description="Quantize the half-resolution convolutions of a shipped SR model to "
-        "int8 for ONNX Runtime, calibrated on training images degraded by the camera "
+        description="Quantize the half-resolution convolutions and the tail of a shipped "
+        "SR model to int8 for ONNX Runtime, calibrated on training images degraded by the camera "
         "model, and record it in engines/manifest.json. `train` does this itself when it "
         "ships a model; run this after changing the ONNX by hand.")
     quantize.add_argument("models", nargs="*", metavar="MODEL",

@@ -145,7 +145,8 @@ class FastUNet(nn.Module):
     much. With width 16 and depth 2 that is about 8.4 KMAC per LR pixel.
 
     ``int8_layers``: the modules whose convs the CPU backend runs in int8 (the
-    half-resolution ones; see :mod:`localsr_cam.train.quantize`).
+    half-resolution ones, and the tail as the export form pads it to 16 output channels;
+    see :mod:`localsr_cam.train.quantize`).
 
     ``chroma``: the image first goes through :class:`~localsr_cam.models.chroma.
     JpegChromaSmoothing`, gated by the JPEG level (``levels`` needed); the base upscale
@@ -163,7 +164,7 @@ class FastUNet(nn.Module):
     ``h, w >= 1`` works without padding.
     """
 
-    int8_layers = ("down", "body")
+    int8_layers = ("down", "body", "tail")
 
     def __init__(self, width: int = 16, depth: int = 2, levels: int = 0,
                  chroma: bool = False, base: str = "bilinear",
@@ -278,9 +279,15 @@ class FastUNetExportForm(nn.Module):
     23.7 → 24.3 ms), where a 1×1 conv 12→3 for the mean and a second base conv on the
     miss cost 5.8.
 
-    It runs the original's layers (``net.features``, ``net.tail``) and replaces only the
+    The tail (with those three channels) is a conv of its own, ``tail``, padded with
+    zero channels to a multiple of :data:`TAIL_CHANNEL_BLOCK` outputs: ONNX Runtime's
+    int8 conv has a fast kernel only for such counts (a 3×3 conv 16→16 on a 352×360 box
+    in int8 took a third of its float32 time; 16→12 or 16→15 took longer than float32),
+    so the CPU's int8 form quantizes it too.
+
+    It runs the original's layers (``net.features``) and replaces only the tail, the
     shuffles and the base; outputs match the original to float rounding (checked by the
-    export's parity test).
+    export's parity test). The tail's weights are copied when the form is built.
     """
 
     def __init__(self, net: FastUNet) -> None:
@@ -297,6 +304,7 @@ class FastUNetExportForm(nn.Module):
         # the base upscale's own area downscale: the mean of each colour's four kernels
         self.register_buffer("base_area_weight", self.base_weight.reshape(
             colours, SCALE * SCALE, 1, *self.base_weight.shape[-2:]).mean(dim=1))
+        self.tail = _padded_tail(net.tail, area_means=net.backproject is not None)
         self.up_weight: torch.Tensor
         self.shuffle_weight: torch.Tensor
         self.base_weight: torch.Tensor
@@ -312,17 +320,13 @@ class FastUNetExportForm(nn.Module):
         x = F.conv_transpose2d(with_ones, self.up_weight, stride=2)[..., :h, :w]
         x = F.relu(x + skip)
         step = self.net.backproject
+        planes_out = self.net.tail.out_channels
+        tail = self.tail(x)
+        residual = tail[:, :planes_out]
         if step is None:
-            planes = self.net.tail(x) + self._fixed(image, self.base_weight)
+            planes = residual + self._fixed(image, self.base_weight)
         else:
-            tail = self.net.tail
-            colours = tail.out_channels // (SCALE * SCALE)
-            assert tail.bias is not None
-            weight = torch.cat([tail.weight, tail.weight.reshape(
-                colours, SCALE * SCALE, *tail.weight.shape[1:]).mean(dim=1)])
-            bias = torch.cat([tail.bias, tail.bias.reshape(colours, -1).mean(dim=1)])
-            both = F.conv2d(x, weight, bias, padding=tail.padding)
-            residual, residual_area = both[:, :tail.out_channels], both[:, tail.out_channels:]
+            residual_area = tail[:, planes_out:planes_out + planes_out // (SCALE * SCALE)]
             miss = image - self._fixed(image, self.base_area_weight) - residual_area
             strength = step.weight(_no_levels(image, self.net.levels) if levels is None
                                    else levels)
@@ -335,6 +339,35 @@ class FastUNetExportForm(nn.Module):
         12 sub-pixel planes, or its area downscale's 3)."""
         margin = weight.shape[-1] // 2
         return F.conv2d(F.pad(image, (margin,) * 4, mode="replicate"), weight, groups=3)
+
+
+TAIL_CHANNEL_BLOCK = 16
+"""The export form's tail has a multiple of this many output channels (see
+:class:`FastUNetExportForm`)."""
+
+
+def _padded_tail(tail: nn.Conv2d, area_means: bool) -> nn.Conv2d:
+    """A copy of FastUNet's ``tail`` conv (C→12: colour ``c`` of sub-pixel ``(a, b)`` in
+    channel ``c·4 + 2a + b``), then, with ``area_means``, 3 channels each the mean of one
+    colour's four (the residual's area downscale), then zero channels up to a multiple of
+    :data:`TAIL_CHANNEL_BLOCK`."""
+    assert tail.bias is not None
+    colours = tail.out_channels // (SCALE * SCALE)
+    weight, bias = tail.weight.detach(), tail.bias.detach()
+    weights, biases = [weight], [bias]
+    if area_means:
+        weights.append(weight.reshape(colours, SCALE * SCALE, *weight.shape[1:]).mean(dim=1))
+        biases.append(bias.reshape(colours, -1).mean(dim=1))
+    used = sum(w.shape[0] for w in weights)
+    spare = -used % TAIL_CHANNEL_BLOCK
+    weights.append(weight.new_zeros((spare, *weight.shape[1:])))
+    biases.append(bias.new_zeros(spare))
+    padded = nn.Conv2d(tail.in_channels, used + spare, tail.kernel_size,
+                       padding=tail.padding)
+    with torch.no_grad():
+        padded.weight.copy_(torch.cat(weights))
+        padded.bias.copy_(torch.cat(biases))
+    return padded.requires_grad_(False)
 
 
 def pixel_shuffle_weight(colours: int = 3) -> torch.Tensor:

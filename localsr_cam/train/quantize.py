@@ -2,10 +2,12 @@
 
 FastUNet's half-resolution convolutions (the stride-2 ``down`` conv and the ``body``
 blocks, 32 channels in and out) are 60 % of its arithmetic; as int8 they run about three
-times faster in ONNX Runtime on a CPU with VNNI (5.1 → 1.6 ms each on a 352×360 box),
-while the LR-resolution head and tail (3 or 12 channels, where int8 is slower than
-float32) and the transposed convs stay float32. Which layers: the model's
-``int8_layers`` (module names); a model without it has no int8 form.
+times faster in ONNX Runtime on a CPU with VNNI (5.1 → 1.6 ms each on a 352×360 box).
+So does the LR-resolution tail once its output channels are a multiple of 16 (the export
+form pads them, :class:`~localsr_cam.models.unet.FastUNetExportForm`): with 12 or 15 its
+int8 conv was slower than float32, with 16 the SR call is 2.6 ms shorter (23.5 → 20.9
+ms). The head (3 channels in) and the transposed convs stay float32. Which layers: the
+model's ``int8_layers`` (module names); a model without it has no int8 form.
 
 Calibration (the activation ranges): LR regions sampled exactly as training samples
 them — the random camera model of :mod:`localsr_cam.measure.degrade` on training images,

@@ -202,7 +202,7 @@ def test_training_ships_weights_onnx_and_manifest(data: tuple[Path, Path], tmp_p
     assert parity(model, out / "fast_unet.onnx", sizes=[(3, 5), (17, 33)]) <= 1e-4
     # its int8 form for the CPU backend, calibrated, validated and recorded beside it
     assert entry["files"]["onnx_int8"]["sha256"] == sha256_file(out / "fast_unet.int8.onnx")
-    assert entry["int8"]["nodes"] == ["/down/Conv", "/body.0/Conv"]
+    assert entry["int8"]["nodes"] == ["/down/Conv", "/body.0/Conv", "/tail/Conv"]
     assert set(entry["int8"]["validation_mean_gain_db"]) == set(suites)
 
 
