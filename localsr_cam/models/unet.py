@@ -362,8 +362,8 @@ def _padded_tail(tail: nn.Conv2d, area_means: bool) -> nn.Conv2d:
     spare = -used % TAIL_CHANNEL_BLOCK
     weights.append(weight.new_zeros((spare, *weight.shape[1:])))
     biases.append(bias.new_zeros(spare))
-    padded = nn.Conv2d(tail.in_channels, used + spare, tail.kernel_size,
-                       padding=tail.padding)
+    padded = _conv(tail.in_channels, used + spare, k=weight.shape[-1])
+    assert padded.bias is not None
     with torch.no_grad():
         padded.weight.copy_(torch.cat(weights))
         padded.bias.copy_(torch.cat(biases))
