@@ -18,7 +18,11 @@ import torch
 from localsr_cam.errors import ModelError
 from localsr_cam.models.chroma import GATE_FROM, JPEG_LEVEL
 from localsr_cam.runtime.base import INPUT_NAME, LEVELS_NAME
-from localsr_cam.runtime.graph_edits import with_subpixel_output, without_chroma_step
+from localsr_cam.runtime.graph_edits import (
+    with_subpixel_output,
+    without_chroma_step,
+    without_odd_size_crop,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +60,11 @@ class OrtEngine:
     session without it (:func:`~localsr_cam.runtime.graph_edits.without_chroma_step`),
     which serves calls whose JPEG levels are all under the step's gate
     (:data:`~localsr_cam.models.chroma.GATE_FROM`): a clean, raw (YUYV, NV12) or
-    near-lossless camera, where the step leaves the image as it is.
+    near-lossless camera, where the step leaves the image as it is. And an SR file
+    whose ``up`` step is followed by an odd-size crop serves inputs of even height and
+    width (all the pipeline's crops) without it
+    (:func:`~localsr_cam.runtime.graph_edits.without_odd_size_crop`); sessions of the
+    graph as it is are made at the first odd-sized input.
     """
 
     backend = "cpu"
@@ -74,11 +82,16 @@ class OrtEngine:
         self._inputs: set[str] = set()
         self._levels = 0  # K of a degradation-aware SR model's ``levels`` input
         self._unsmoothed: Any = None  # the session without the JPEG chroma step
+        self._cropping: bytes | None = None  # the graph with its odd-size crop, if cut
+        self._odd_sizes: tuple[Any, Any] | None = None  # its sessions, once needed
 
     def open(self) -> OrtEngine:
         try:
             data = Path(self.path).read_bytes()  # once: the session and the bypass read it
             data = with_subpixel_output(data) or data
+            even = without_odd_size_crop(data)
+            self._cropping, self._odd_sizes = (data, None) if even is not None else (None, None)
+            data = even or data
             self._session = cpu_session(data, self.threads)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             hint = f"; {self.repair}" if self.repair else ""
@@ -91,12 +104,22 @@ class OrtEngine:
         for node in self._session.get_inputs():
             if node.name == LEVELS_NAME:
                 self._levels = int(node.shape[-1])
-        self._unsmoothed = None
-        if self._levels > JPEG_LEVEL:
-            bypassed = without_chroma_step(data)
-            if bypassed is not None:
-                self._unsmoothed = cpu_session(bypassed, self.threads)
+        self._unsmoothed = self._without_chroma_step(data)
         return self
+
+    def _without_chroma_step(self, data: bytes) -> Any:
+        """A session of ``data`` with the chroma step bypassed, or None (no such step)."""
+        bypassed = without_chroma_step(data) if self._levels > JPEG_LEVEL else None
+        return None if bypassed is None else cpu_session(bypassed, self.threads)
+
+    def _odd_size_sessions(self) -> tuple[Any, Any]:
+        """The (session, chroma-step bypass) pair of the graph with its odd-size crop,
+        made at the first call that needs it."""
+        assert self._cropping is not None
+        if self._odd_sizes is None:
+            self._odd_sizes = (cpu_session(self._cropping, self.threads),
+                               self._without_chroma_step(self._cropping))
+        return self._odd_sizes
 
     def __call__(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Inputs the model does not take are left out: ``levels`` reaches only a
@@ -107,13 +130,15 @@ class OrtEngine:
         if self._levels and LEVELS_NAME not in feeds:
             batch = inputs[INPUT_NAME].shape[0]
             feeds[LEVELS_NAME] = np.zeros((batch, self._levels), np.float32)
-        session = self._session
-        if self._unsmoothed is not None \
+        session, unsmoothed = self._session, self._unsmoothed
+        if self._cropping is not None and any(side % 2 for side in feeds[INPUT_NAME].shape[-2:]):
+            session, unsmoothed = self._odd_size_sessions()
+        if unsmoothed is not None \
                 and float(feeds[LEVELS_NAME][:, JPEG_LEVEL].max()) < GATE_FROM:
-            session = self._unsmoothed  # the chroma step would change nothing
+            session = unsmoothed  # the chroma step would change nothing
         results = session.run(self._outputs, feeds)
         return {name: torch.from_numpy(value) for name, value in zip(self._outputs, results,
                                                                     strict=True)}
 
     def close(self) -> None:
-        self._session = self._unsmoothed = None
+        self._session = self._unsmoothed = self._odd_sizes = None
