@@ -97,8 +97,7 @@ def add_model_flags(group: Any, models: Sequence[str], *, explicit_defaults: boo
                        help="the SR net's arithmetic: auto = int8 on the cpu backend (its "
                        "half-resolution convolutions and its tail quantized: a third less "
                        "SR time, within 0.03 dB) and each GPU backend's own; fp32 = all "
-                       "float32; "
-                       "int8 = insist on the int8 file [default: auto]")
+                       "float32; int8 = insist on the int8 file [default: auto]")
     if threads:
         group.add_argument("--threads", type=positive_int, default=None,
                            help="CPU threads per network [default: 1 in a live run that "
