@@ -21,6 +21,8 @@ from localsr_cam.zoo.registry import DEFAULT_SR_MODEL
 BACKGROUNDS = ("keep", "blur")
 QUALITY_LEVELS = ("full", "head", "face", "alternate", "plain")
 """The quality ladder's levels, best first (defined in process.deadline.LADDER)."""
+DENOISE_CHOICES = ("auto", "off")
+"""``--denoise``: the temporal noise reduction of video frames, or none."""
 QUALITY_CHOICES = ("auto", *QUALITY_LEVELS)
 MIRRORS = ("none", "preview", "call", "both")
 
@@ -97,7 +99,9 @@ class ModelConfig:
     :mod:`localsr_cam.process.deadline`) or one fixed level: ``full``, ``head``,
     ``face``, ``alternate``, ``plain``. ``precision``: the SR net's arithmetic, ``auto``
     (int8 on the ``cpu`` backend where the model has an int8 file), ``fp32`` or ``int8``
-    (see :data:`localsr_cam.zoo.registry.PRECISIONS`).
+    (see :data:`localsr_cam.zoo.registry.PRECISIONS`). ``denoise``: ``auto`` (video
+    frames go through :mod:`localsr_cam.process.temporal` first, which filters only
+    when it reads sensor noise) or ``off``.
     """
 
     model: str = DEFAULT_SR_MODEL
@@ -107,6 +111,7 @@ class ModelConfig:
     weights: str | None = None
     quality: str = "auto"
     precision: str = "auto"
+    denoise: str = "auto"
 
     def __post_init__(self) -> None:
         from localsr_cam.runtime.base import BACKENDS
@@ -116,7 +121,8 @@ class ModelConfig:
                                      (self.segmenter, segmenter_choices(), "segmenter"),
                                      (self.backend, BACKENDS, "backend"),
                                      (self.quality, QUALITY_CHOICES, "quality"),
-                                     (self.precision, PRECISIONS, "precision")):
+                                     (self.precision, PRECISIONS, "precision"),
+                                     (self.denoise, DENOISE_CHOICES, "denoise")):
             if value not in choices:
                 raise ConfigError(f"unknown {what} {value!r}; choose one of: "
                                   f"{', '.join(choices)}")

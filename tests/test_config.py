@@ -37,6 +37,7 @@ def test_toml_sets_fields_and_keeps_defaults(tmp_path):
     ("[capture]\nfps = -3\n", "greater than 0"),
     ("[capture]\nsize = [0, 0]\n", "at least 1x1"),
     ("[model]\nbackend = 'quantum'\n", "unknown backend"),
+    ("[model]\ndenoise = 'strong'\n", "unknown denoise"),
     ("[capture\n", "not valid TOML"),
 ])
 def test_bad_config_is_one_clear_error(tmp_path, text, message):

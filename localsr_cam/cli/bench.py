@@ -13,7 +13,7 @@ from localsr_cam.cli.common import (
     size,
     verbosity_parent,
 )
-from localsr_cam.config import QUALITY_CHOICES, parse_size
+from localsr_cam.config import DENOISE_CHOICES, QUALITY_CHOICES, parse_size
 from localsr_cam.zoo.registry import sr_models
 
 DEFAULT_INPUT = "640x360"
@@ -61,6 +61,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--quality", choices=QUALITY_CHOICES, default="auto",
                         help="auto = paced runs adapt the quality level to the frame "
                         "budget; or one fixed level [default: auto]")
+    parser.add_argument("--denoise", choices=DENOISE_CHOICES, default="auto",
+                        help="the temporal denoiser of video frames, as for run "
+                        "[default: auto]")
     parser.add_argument("--load", type=int, default=0, metavar="N",
                         help="run N busy processes beside the pipeline (a meeting app "
                         "encoding video on the same laptop); stopped at the end "
@@ -87,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         paced=args.paced,
         sink=tuple(args.sink), buffering=args.buffering, json=args.json, md=args.md,
         plot=args.plot, no_progress=args.no_progress, quality=args.quality, load=args.load,
-        flicker=args.flicker)
+        flicker=args.flicker, denoise=args.denoise)
     report = bench(options)
     print(markdown(report), end="")
     return 0

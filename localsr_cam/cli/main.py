@@ -26,6 +26,7 @@ from localsr_cam.cli.common import (
     verbosity_parent,
 )
 from localsr_cam.config import (
+    DENOISE_CHOICES,
     MIRRORS,
     QUALITY_CHOICES,
     PipelineConfig,
@@ -77,6 +78,10 @@ def add_pipeline_flags(parser: argparse.ArgumentParser, default_source: str) -> 
                        "and shoulders, on the face, on the face every other frame, then "
                        "the plain upscale, and back up when there is room; or one fixed "
                        "level [default: auto]")
+    group.add_argument("--denoise", choices=DENOISE_CHOICES,
+                       help="auto: where a video's frames carry sensor noise (a dim room), "
+                       "average each still part over about 7 frames before anything else "
+                       "(moving parts are taken as they come); off: never [default: auto]")
     group.add_argument("--weights", help="Mask R-CNN weights file (.pth) for "
                        "--segmenter maskrcnn [default: torchvision's cache]")
     group.add_argument("--full-frame", action="store_true", default=None,
@@ -100,7 +105,8 @@ def _config_from_args(args: argparse.Namespace) -> PipelineConfig:
                     "loop": args.loop},
         "model": {"model": args.model, "segmenter": args.segmenter, "backend": args.backend,
                   "threads": args.threads, "weights": args.weights,
-                  "quality": args.quality, "precision": args.precision},
+                  "quality": args.quality, "precision": args.precision,
+                  "denoise": args.denoise},
         "blend": {"full_frame": args.full_frame, "background": args.background,
                   "feather_px": args.feather},
         "output": {"sinks": tuple(args.sink) if getattr(args, "sink", None) else None,

@@ -42,7 +42,7 @@ from localsr_cam.zoo.registry import DEFAULT_SR_MODEL
 log = logging.getLogger(__name__)
 
 MODES = ("local", "full", "bicubic")
-STAGES = ("capture", "find", "segment", "estimate", "upscale", "background", "blend",
+STAGES = ("capture", "denoise", "find", "segment", "estimate", "upscale", "background", "blend",
           "output")
 SOAK_WINDOW = 1000
 DEFAULT_INPUT = "640x360"
@@ -349,6 +349,7 @@ class BenchOptions:
     quality: str = "auto"
     load: int = 0
     flicker: int = 0
+    denoise: str = "auto"
 
 
 def bench(args: BenchOptions) -> dict[str, Any]:
@@ -365,7 +366,7 @@ def bench(args: BenchOptions) -> dict[str, Any]:
                               loop=True, paced=args.paced),
         model=ModelConfig(model=args.model, segmenter=args.segmenter, backend=args.backend,
                           threads=args.threads, quality=args.quality,
-                          precision=args.precision),
+                          precision=args.precision, denoise=args.denoise),
         blend=BlendConfig(), output=OutputConfig())
     modes = list(MODES) if args.mode == "all" else [args.mode]
     rss_start = rss_mb()

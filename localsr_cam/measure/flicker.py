@@ -55,15 +55,21 @@ def temporal_std(outputs: list[np.ndarray], region: np.ndarray) -> float:
 
 
 def measure_flicker(config: PipelineConfig, size: tuple[int, int], frames: int = 40,
-                    sigma: float = 3.0, engine_factory: EngineFactory | None = None
-                    ) -> dict[str, Any]:
+                    sigma: float = 3.0, engine_factory: EngineFactory | None = None,
+                    denoise: bool = False) -> dict[str, Any]:
     """Run the static noisy scene through ``config``'s processor (local SR) and bicubic.
 
     Returns ``{"frames", "sigma", "ours_std", "bicubic_std", "ratio", "region_fraction"}``;
     the first quarter of the frames warm the temporal smoothing up and are not scored.
     ``engine_factory``: opens the processor's engines (``train`` gives one that serves
-    the net it trained); ``None``: the shipped models.
+    the net it trained); ``None``: the shipped models. The figure is the net's own: the
+    temporal denoiser (:mod:`localsr_cam.process.temporal`), which averages the still
+    scene's noise away before the net sees it, is off unless ``denoise``.
     """
+    import dataclasses
+
+    config = dataclasses.replace(config, model=dataclasses.replace(
+        config.model, denoise="auto" if denoise else "off"))
     from localsr_cam.capture.sources import SyntheticSource
     from localsr_cam.frames import CapturedFrame
     from localsr_cam.process.processor import FrameProcessor

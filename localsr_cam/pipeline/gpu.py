@@ -103,7 +103,10 @@ class DeviceOps(Protocol):
 class SplitProcessor(Protocol):
     """What the scheduler needs of :class:`~localsr_cam.process.processor.FrameProcessor`."""
 
-    def front(self, frame: CapturedFrame, lr: Any = None, *, bypass: bool = False) -> Any: ...
+    def denoised(self, frame: CapturedFrame, bypass: bool = False) -> CapturedFrame: ...
+
+    def front(self, frame: CapturedFrame, lr: Any = None, *, bypass: bool = False,
+              captured: CapturedFrame | None = None) -> Any: ...
 
     def render(self, state: Any) -> Any: ...
 
@@ -232,9 +235,11 @@ class DoubleBufferedProcessor:
         with ops.use_stream(stream):
             if buffers.used:
                 ops.wait_event(stream, buffers.back_done)  # dev_in read by its back half
-            ops.upload(frame.image, buffers.host_in, buffers.dev_in, stream)
+            denoised = self.processor.denoised(frame, bypass)
+            ops.upload(denoised.image, buffers.host_in, buffers.dev_in, stream)
             ops.record(buffers.uploaded, stream)
-            state = self.processor.front(frame, buffers.dev_in, bypass=bypass)
+            state = self.processor.front(denoised, buffers.dev_in, bypass=bypass,
+                                         captured=frame)
             ops.record(buffers.front_done, stream)
         buffers.used = True
         return _Slot(index, state)

@@ -46,6 +46,7 @@ from localsr_cam.process.localize import (
 )
 from localsr_cam.process.regions import align_even, contains, grown, intersection
 from localsr_cam.process.segment import AUTO_SEGMENTERS, Segmenter, choose_segmenter
+from localsr_cam.process.temporal import TemporalDenoiser
 from localsr_cam.process.tiling import split
 from localsr_cam.process.tracking import sticky_region
 from localsr_cam.runtime import settings
@@ -178,6 +179,9 @@ class FrameProcessor:
         self._previous_green: np.ndarray | None = None
         """The last frame's green channel (uint8 H×W), for the temporal noise reading of
         :func:`~localsr_cam.process.estimate.estimate_levels`."""
+        self._denoiser = TemporalDenoiser() if config.model.denoise == "auto" else None
+        """Video frames' sensor noise averaged out where they hold still, before the
+        rest of the frame's work (:mod:`localsr_cam.process.temporal`)."""
         self._torch_threads: int | None = None
         self._opencv_threads: int | None = None
         self._backdrop: Backdrop | None = None
@@ -344,6 +348,8 @@ class FrameProcessor:
         self.segmenter_name, self._smoother = None, None
         self._degradation.reset()
         self._previous_green = None
+        if self._denoiser is not None:
+            self._denoiser.reset()
         self._forget_sr()
         self._mask_reuse.reset()
         self._region = None
@@ -386,6 +392,8 @@ class FrameProcessor:
             self._smoother.reset()
         self._degradation.reset()
         self._previous_green = None
+        if self._denoiser is not None:
+            self._denoiser.reset()
         self._forget_sr()
         self._mask_reuse.reset()
         self._region = None
@@ -461,8 +469,8 @@ class FrameProcessor:
         return lr
 
     def front(self, frame: CapturedFrame, lr: torch.Tensor | None = None, *,
-              bypass: bool = False, level: Level | None = None, live: bool = False
-              ) -> FrontState:
+              bypass: bool = False, level: Level | None = None, live: bool = False,
+              captured: CapturedFrame | None = None) -> FrontState:
         """Front half, steps 1–3: upload, segment, smooth the mask, find the person box.
 
         ``lr``: ``frame.image`` already on the device (uint8 H×W×3), for a caller that
@@ -470,7 +478,9 @@ class FrameProcessor:
         kept in the state and turned into the plain upscale by :meth:`render`. Raises
         :class:`ValueError` for a frame of another size than :meth:`prepare` was told.
         ``level``: the quality level; given, unchanged work is skipped too (CPU only);
-        ``None``: full quality, everything computed. ``live``: a deadline controller
+        ``None``: full quality, everything computed. ``captured``: with ``lr``, the frame
+        as it came when ``frame`` is its :meth:`denoised` copy (``lr`` uploaded from
+        that); without ``lr`` the frame is denoised here. ``live``: a deadline controller
         paces the frame (``process`` sets ``sr_until`` after this): its SR runs on the
         background worker, and at the full level it begins before segmentation, on the
         last frame's box (:meth:`_begin_early_sr`).
@@ -481,15 +491,18 @@ class FrameProcessor:
         if (width, height) != self._frame_size:
             raise ValueError(f"a {width}x{height} frame reached a processor prepared for "
                              f"{self._frame_size}; call prepare((width, height)) first")
+        stages: dict[str, float] = {}
+        timer = StageTimer(stages, self.device)
         if lr is None:
+            captured = frame
+            with timer("denoise"):
+                frame = self.denoised(frame, bypass)
             lr = self.upload(frame.image)
         skipping = level is not None and lr.device.type == "cpu"
-        stages: dict[str, float] = {}
         state = FrontState(frame=frame, lr=lr, bypass=bypass, stages_ms=stages,
-                           timer=StageTimer(stages, self.device), level=level or FULL,
-                           skipping=skipping, live=live and skipping)
+                           timer=timer, level=level or FULL,
+                           skipping=skipping, live=live and skipping, captured=captured)
         self._frame_no += 1
-        timer = state.timer
         try:
             self._begin_early_sr(state)
             if self._people is not None and not bypass and state.level.segment_every:
@@ -515,6 +528,20 @@ class FrameProcessor:
         if state.people is not None:
             self._notice.update(state.people, frame.timestamp)
         return state
+
+    def denoised(self, frame: CapturedFrame, bypass: bool = False) -> CapturedFrame:
+        """``frame`` with its image through the temporal denoiser, the first step of a
+        video frame (:meth:`front` takes it for a frame it uploads itself; a caller that
+        uploads into its own buffers calls it first). The same frame when it passes
+        unchanged: no denoiser (``denoise`` off), a photo (``new_scene``), a clean
+        camera. With ``bypass`` (the preview's plain side) the filter sees the frame
+        but the plain upscale is of the frame as it came."""
+        if self._denoiser is None or frame.new_scene:
+            return frame
+        image = self._denoiser(frame.image)
+        if bypass or image is frame.image:
+            return frame
+        return dataclasses.replace(frame, image=image)
 
     def _begin_early_sr(self, state: FrontState) -> None:
         """Live, at the full level, one person close up: begin the SR of the last
@@ -718,7 +745,8 @@ class FrameProcessor:
         if mask is None and state.mask is not None:
             mask = state.mask[0, 0].float().cpu().numpy()
         state.timer.resolve()
-        return ProcessedFrame(image=image, source=state.frame, mask=mask, box=rendered.box,
+        return ProcessedFrame(image=image, source=state.captured or state.frame, mask=mask,
+                              box=rendered.box,
                               stages_ms=state.stages_ms, fallback=rendered.fallback,
                               level=state.level.name, sr=state.sr,
                               boxes=tuple(rendered.boxes),
@@ -1168,7 +1196,9 @@ class FrontState:
     ``sr_late``: its SR was not done by then; ``sr_waited_at``: when the wait ended
     (the controller learns what follows it); ``deferred``: work of this frame that the
     SR need not wait for (run while it runs, or by the end of
-    :meth:`~FrameProcessor.render`).
+    :meth:`~FrameProcessor.render`). ``frame`` is what the processor works on (the
+    temporal denoiser's output, :meth:`~FrameProcessor.denoised`), ``captured`` the
+    frame as it came (the processed frame's ``source``).
     """
 
     frame: CapturedFrame
@@ -1191,6 +1221,7 @@ class FrontState:
     sr_late: bool = False
     sr_waited_at: float | None = None
     deferred: list[Callable[[], object]] = dataclasses.field(default_factory=list)
+    captured: CapturedFrame | None = None
 
     @property
     def box(self) -> Box | None:

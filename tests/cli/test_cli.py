@@ -103,6 +103,7 @@ BAD_INPUTS = [
     ("unknown backend", lambda p: ["run", "--backend", "quantum"], "quantum"),
     ("unknown model", lambda p: ["run", "--model", "huge"], "huge"),
     ("unknown segmenter", lambda p: ["run", "--segmenter", "magic"], "magic"),
+    ("unknown denoise", lambda p: ["run", "--denoise", "strong"], "strong"),
     ("unreadable config", lambda p: ["run", "--config", str(p / "none.toml")],
      "cannot read config"),
     ("unknown config key", lambda p: ["run", "--config", str(make_bad_toml(p))], "fsp"),

@@ -261,8 +261,11 @@ class FakeProcessor:
         self.order_problems: list[str] = []
         self.inputs: list[Buffer | None] = []  # the device buffer each frame was read from
 
+    def denoised(self, frame: CapturedFrame, bypass: bool = False) -> CapturedFrame:
+        return frame
+
     def front(self, frame: CapturedFrame, lr: Buffer | None = None, *,
-              bypass: bool = False) -> State:
+              bypass: bool = False, captured: CapturedFrame | None = None) -> State:
         self.inputs.append(lr)
         device = self.device
         stream = device.current

@@ -359,3 +359,39 @@ def test_prepare_hands_the_sr_engine_every_input_shape_it_will_see(full_frame):
                 assert (1, 3, y1 - y0, x1 - x0) in sr.prepared[0]
     if full_frame:
         assert sr.prepared == [[(1, 3, 90, 160)]]
+
+
+def _noisy_still_video(frames: int, sigma: float) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A smooth still picture (uint8 90×160×3) and ``frames`` noisy captures of it."""
+    rng = np.random.default_rng(11)
+    clean = cv2.GaussianBlur(rng.uniform(40, 215, (90, 160, 3)), (0, 0), 3)
+    captures = [np.clip(np.rint(clean + rng.normal(0, sigma, clean.shape)), 0, 255)
+                .astype(np.uint8) for _ in range(frames)]
+    return clean.astype(np.uint8), captures
+
+
+@pytest.mark.parametrize("denoise", ["auto", "off"])
+def test_a_noisy_still_video_is_denoised_before_everything_unless_off(denoise):
+    clean, captures = _noisy_still_video(25, 6.0)
+    cfg = PipelineConfig(model=ModelConfig(model="bicubic", backend="cpu", denoise=denoise))
+    with FrameProcessor(cfg, engine_factory=EngineBox()) as processor:
+        processor.prepare((160, 90))
+        outs = [processor.process(CapturedFrame(image, i, 0.0))
+                for i, image in enumerate(captures)]
+    assert all(out.source.image is image for out, image in zip(outs, captures, strict=True))
+    error = float(np.sqrt(np.mean((outs[-1].image.astype(float) - plain(clean)) ** 2)))
+    if denoise == "off":
+        assert np.array_equal(outs[-1].image, plain(captures[-1]))
+        assert error > 5.0
+    else:
+        assert error < 3.5  # still noise averaged over frames
+        assert "denoise" in outs[-1].stages_ms
+
+
+def test_photos_are_not_denoised_across_each_other():
+    _, captures = _noisy_still_video(6, 6.0)
+    with FrameProcessor(config("bicubic"), engine_factory=EngineBox()) as processor:
+        processor.prepare((160, 90))
+        for i, image in enumerate(captures):
+            out = processor.process(CapturedFrame(image, i, 0.0, new_scene=True))
+            assert np.array_equal(out.image, plain(image))

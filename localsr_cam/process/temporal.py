@@ -1,0 +1,193 @@
+"""Motion-adaptive temporal noise reduction of video frames, before anything else sees them.
+
+A webcam in a dim room delivers frames with sensor noise of σ 3–10 grey levels. Where the
+scene holds still the same pixels are seen again every frame, and an average over frames
+removes noise that no single-frame SR can tell from texture; the SR net is then told the
+lower noise level (the estimate reads the denoised frame) and keeps more detail. Where
+something moves, the new frame is taken as it is, so nothing is smeared behind it.
+
+Each frame ``x`` (uint8 H×W×3) updates a float32 state ``s``. The difference ``d = x − s``
+is split into its local mean (a 5×5 box) and the rest, the detail: the state takes the
+local mean whole, so a change of exposure or light is followed at once, and ``k`` of the
+detail. ``k`` is :data:`STILL_WEIGHT` where the local mean of the detail's square (5×5
+pixels, over the colours) is what noise alone gives, ramping to 1 at twice
+:data:`MOTION_RATIO` times that: a still part is an average over about ``(2 − k)/k`` = 7
+frames (the detail's noise σ ÷ 2.6), a moving one is the new frame. The test is on a
+window, not a pixel: a single pixel's difference cannot tell a texture moved by a pixel
+from noise, and a per-pixel test smeared a panning photo (−1 … −3 dB where the window
+test gains; BENCHMARKS.md, Quality, "Session 13").
+
+The noise's variance is read off the differences themselves: the 10th percentile of the
+8×8-block means of the squared detail (the still blocks; blocks near black or white left
+out), every :data:`CLEAN_READ_EVERY`-th frame, smoothed over frames, so no other
+estimate is needed and the denoised frames do not feed back into it. While it reads
+under :data:`MIN_SIGMA` (a clean camera, a clean synthetic clip) frames pass unchanged.
+A clean scene that pans as a whole over fine texture can read σ 3–5 and be filtered
+(−0.1 dB on a panned photo, measured); a webcam's background mostly holds still.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+STILL_WEIGHT = 0.25
+"""The share of a new frame taken where only noise differs from the state."""
+MOTION_RATIO = 1.5
+"""Local mean of the detail's square over what noise gives, from which the new frame
+starts to count more; at twice this ratio it is taken whole."""
+WINDOW = 5
+"""Side of the square over which the detail's square is averaged for the motion test,
+and of the local mean that is not averaged over frames, in pixels."""
+DETAIL_SHARE = 1.0 - 1.0 / WINDOW ** 2
+"""The share of white noise's variance left after its local mean is taken away."""
+BLOCK = 8
+"""Side of the blocks whose mean squared detail gives the noise's variance."""
+NOISE_PERCENTILE = 10.0
+"""Percentile of the block means read as noise alone (the stillest blocks)."""
+CLEAN_READ_EVERY = 4
+"""The noise is read on every this-many-th frame (it is smoothed over frames anyway)."""
+CLIP_MARGIN = 24.0
+"""Blocks whose mean colour is within this many grey levels of black or white do not
+give the noise's variance."""
+NOISE_EMA = 0.1
+"""Weight of a frame's reading in the smoothed noise variance."""
+MIN_SIGMA = 2.0
+"""Noise σ (grey levels) under which frames pass unchanged (a clean camera; a clean
+scene that moves everywhere reads 1–2)."""
+MAX_SIGMA = 12.0
+"""The most noise σ the test assumes: a scene that moves everywhere (a camera pan) reads
+as noise, and a cap keeps its motion test strict."""
+
+
+class TemporalDenoiser:
+    """The filter's state for one video: call it on each frame, :meth:`reset` on a cut
+    (another photo, another size, a reopened camera)."""
+
+    def __init__(self) -> None:
+        self._state: np.ndarray | None = None  # float32 H×W×3 while filtering
+        self._last: np.ndarray | None = None  # uint8 H×W×3, the last frame, while not
+        self._noise_var: float | None = None
+        self._frames = 0
+        self._scratch: dict[str, np.ndarray] = {}
+
+    @property
+    def sigma(self) -> float:
+        """The smoothed noise σ in grey levels (0 before two frames were seen)."""
+        return float(np.sqrt(self._noise_var)) if self._noise_var is not None else 0.0
+
+    @property
+    def active(self) -> bool:
+        """Whether frames are being filtered (the noise read over :data:`MIN_SIGMA`)."""
+        return self._state is not None
+
+    def reset(self) -> None:
+        """Forget the frames seen so far."""
+        self._state = self._last = self._noise_var = None
+        self._frames = 0
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """uint8 H×W×3 frame → the denoised frame, uint8 H×W×3 (a new array), or
+        ``image`` itself when it passes unchanged (the first frame after a reset, a
+        clean camera).
+
+        While the noise reads under :data:`MIN_SIGMA`, a frame costs a copy (0.1 ms at
+        640×360, one core) and every :data:`CLEAN_READ_EVERY`-th one is compared with
+        the one before (1 ms); filtering costs about 2 ms a frame."""
+        self._frames += 1
+        if self._state is not None and self._state.shape != image.shape:
+            self.reset()
+        if self._state is None:
+            return self._pass(image)
+        state = self._state
+        buffers = self._buffers(state.shape)
+        detail, shift = buffers["detail"], buffers["shift"]
+        np.subtract(image, state, out=detail, dtype=np.float32)
+        cv2.blur(detail, (WINDOW, WINDOW), dst=shift, borderType=cv2.BORDER_REFLECT)
+        np.subtract(detail, shift, out=detail)  # the detail: the difference less its mean
+        squared = _mean_square(detail, buffers["squared"], buffers["product"])
+        if self._frames % CLEAN_READ_EVERY == 0:
+            self._update_noise(squared, state, two_frames=False)
+        if self.sigma < MIN_SIGMA:  # the camera turned clean (more light)
+            self._state, self._last = None, image.copy()
+            return image
+        assert self._noise_var is not None
+        # at the steady state a still pixel's detail difference holds the noise and the
+        # state's own error: variance σ²·2/(2 − k)
+        still = self._noise_var * DETAIL_SHARE * 2.0 / (2.0 - STILL_WEIGHT)
+        weight = buffers["weight"]
+        cv2.blur(squared, (WINDOW, WINDOW), dst=weight, borderType=cv2.BORDER_REFLECT)
+        # k = STILL + (1 − STILL)·clip((ratio − R)/R, 0, 1), ratio = local d² / still
+        weight *= 1.0 / (MOTION_RATIO * still)
+        weight -= 1.0
+        np.clip(weight, 0.0, 1.0, out=weight)
+        weight *= 1.0 - STILL_WEIGHT
+        weight += STILL_WEIGHT
+        state += shift
+        np.multiply(detail, weight[:, :, None], out=detail)
+        state += detail
+        return cv2.convertScaleAbs(state)
+
+    def _buffers(self, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """Scratch arrays for frames of ``shape`` (H×W×3), kept between frames: fresh
+        ones each frame cost more in page faults than the arithmetic."""
+        if self._scratch.get("detail") is None or self._scratch["detail"].shape != shape:
+            planes = shape[:2]
+            self._scratch = {"detail": np.empty(shape, np.float32),
+                             "shift": np.empty(shape, np.float32),
+                             "product": np.empty(shape, np.float32),
+                             "squared": np.empty(planes, np.float32),
+                             "weight": np.empty(planes, np.float32)}
+        return self._scratch
+
+    def _pass(self, image: np.ndarray) -> np.ndarray:
+        """Not filtering: read the noise off this frame and the last one now and then;
+        start filtering (from this frame) once it reads :data:`MIN_SIGMA` or more."""
+        last, self._last = self._last, image.copy()
+        if last is None or last.shape != image.shape or self._frames % CLEAN_READ_EVERY:
+            return image
+        diff = image.astype(np.float32) - last
+        detail = diff - cv2.blur(diff, (WINDOW, WINDOW), borderType=cv2.BORDER_REFLECT)
+        self._update_noise(_mean_square(detail), last.astype(np.float32), two_frames=True)
+        if self.sigma >= MIN_SIGMA:
+            self._state, self._last = image.astype(np.float32), None
+        return image
+
+    def _update_noise(self, squared: np.ndarray, state: np.ndarray, two_frames: bool
+                      ) -> None:
+        """Smooth in this frame's reading of the noise variance (``squared``: H×W
+        float32 mean of d² over the colours; ``state`` H×W×3 float32 it was taken
+        against: the filter's state, or with ``two_frames`` the last frame as it came).
+        Blocks near black or white are left out: there the noise is clipped, and dark
+        backgrounds read a third of it."""
+        height, width = squared.shape
+        rows, cols = height // BLOCK, width // BLOCK
+        if rows == 0 or cols == 0:
+            reading = float(squared.mean())
+        else:
+            def block_means(plane: np.ndarray) -> np.ndarray:  # area resize: exact means
+                return cv2.resize(plane[:rows * BLOCK, :cols * BLOCK], (cols, rows),
+                                  interpolation=cv2.INTER_AREA)
+
+            noise = block_means(squared)
+            colour = block_means(state)
+            unclipped = ((colour > CLIP_MARGIN) & (colour < 255 - CLIP_MARGIN)).all(axis=2)
+            reading = float(np.percentile(noise[unclipped] if unclipped.any() else noise,
+                                          NOISE_PERCENTILE))
+        # the detail of a still pixel's d holds two frames' noise, or one and the
+        # state's error (see __call__)
+        reading /= DETAIL_SHARE
+        reading = min(reading / 2.0 if two_frames else reading * (2.0 - STILL_WEIGHT) / 2.0,
+                      MAX_SIGMA ** 2)
+        if self._noise_var is None:
+            self._noise_var = reading
+        else:
+            self._noise_var += NOISE_EMA * (reading - self._noise_var)
+
+
+def _mean_square(detail: np.ndarray, out: np.ndarray | None = None,
+                 scratch: np.ndarray | None = None) -> np.ndarray:
+    """float32 H×W×3 → H×W float32, the mean of the squares over the colours (into
+    ``out``, through ``scratch`` H×W×3, when given)."""
+    product = np.multiply(detail, detail, out=scratch)
+    return cv2.transform(product, np.full((1, 3), 1.0 / 3.0, np.float32), dst=out)

@@ -1,0 +1,90 @@
+"""The temporal denoiser: still noise averaged out, motion and light changes followed at
+once, clean video left exactly as it is."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from localsr_cam.process.temporal import MIN_SIGMA, TemporalDenoiser
+
+
+def scene(height: int = 96, width: int = 128) -> np.ndarray:
+    """A textured float32 RGB scene, away from black and white."""
+    rng = np.random.default_rng(3)
+    coarse = rng.uniform(50, 200, (height // 8, width // 8, 3))
+    return np.kron(coarse, np.ones((8, 8, 1))) + rng.uniform(-20, 20, (height, width, 3))
+
+
+def noisy(clean: np.ndarray, sigma: float, seed: int) -> np.ndarray:
+    noise = np.random.default_rng(seed).normal(0.0, sigma, clean.shape)
+    return np.clip(np.rint(clean + noise), 0, 255).astype(np.uint8)
+
+
+def rms(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((a.astype(np.float64) - b) ** 2)))
+
+
+def test_a_still_noisy_scene_loses_most_of_its_noise() -> None:
+    clean = scene()
+    denoiser = TemporalDenoiser()
+    for t in range(30):
+        out = denoiser(noisy(clean, 6.0, t))
+    assert abs(denoiser.sigma - 6.0) < 1.2  # read off the frames themselves
+    assert rms(out, clean) < 0.55 * 6.0  # ≈ σ·0.42 once settled
+
+
+def test_a_clean_video_passes_exactly() -> None:
+    """A photo panning by 1–4 px a frame, no noise. (A pan over a finely textured scene
+    can read as noise σ 3–5 and be filtered: BENCHMARKS.md, "Session 13".)"""
+    from skimage import data
+
+    clean = cv2.resize(data.astronaut(), (320, 240), interpolation=cv2.INTER_AREA)
+    for step in (1, 2, 4):
+        denoiser = TemporalDenoiser()
+        for t in range(16):
+            frame = np.ascontiguousarray(np.roll(clean, step * t, axis=1))
+            assert denoiser(frame) is frame
+        assert denoiser.sigma < MIN_SIGMA and not denoiser.active
+
+
+def test_what_moves_is_taken_as_it_comes() -> None:
+    """A bright square moving 6 px a frame over a still, noisy background: the square
+    and the background it leaves are this frame's, not a trail of the last ones."""
+    background = scene()
+    denoiser = TemporalDenoiser()
+    for t in range(20):
+        clean = background.copy()
+        x = 10 + 6 * t
+        clean[30:60, x:x + 24] = 240.0
+        frame = noisy(clean, 4.0, t)
+        out = denoiser(frame)
+    assert denoiser.active
+    square = (slice(32, 58), slice(x + 2, x + 22))
+    left = (slice(32, 58), slice(x - 10, x - 2))  # where the square was a frame ago
+    assert abs(float(out[square].mean()) - float(frame[square].mean())) < 3.0
+    assert rms(out[left], background[left]) < rms(frame[left], background[left]) + 1.0
+
+
+def test_a_change_of_exposure_is_followed_at_once() -> None:
+    clean = scene()
+    denoiser = TemporalDenoiser()
+    for t in range(15):
+        denoiser(noisy(clean, 5.0, t))
+    assert denoiser.active
+    # a small step (auto exposure), well inside what the motion test takes for noise
+    brighter = noisy(clean + 6.0, 5.0, 99)
+    out = denoiser(brighter)
+    assert abs(float(out.mean()) - float((clean + 6.0).mean())) < 0.5
+
+
+def test_a_reset_or_another_size_starts_afresh() -> None:
+    clean = scene()
+    denoiser = TemporalDenoiser()
+    for t in range(10):
+        denoiser(noisy(clean, 6.0, t))
+    assert denoiser.active
+    smaller = noisy(scene(48, 64), 6.0, 50)
+    assert denoiser(smaller) is smaller and not denoiser.active
+    denoiser.reset()
+    assert denoiser.sigma == 0.0
