@@ -28,8 +28,12 @@ A clean scene that pans as a whole over fine texture can read σ 3–5 and be fi
 
 from __future__ import annotations
 
+import logging
+
 import cv2
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 STILL_WEIGHT = 0.25
 """The share of a new frame taken where only noise differs from the state."""
@@ -109,6 +113,7 @@ class TemporalDenoiser:
         if self._frames % CLEAN_READ_EVERY == 0:
             self._update_noise(squared, state, two_frames=False)
         if self.sigma < MIN_SIGMA:  # the camera turned clean (more light)
+            log.info("temporal denoiser off: the frames' noise reads σ %.1f", self.sigma)
             self._state, self._last = None, image.copy()
             return image
         assert self._noise_var is not None
@@ -150,6 +155,8 @@ class TemporalDenoiser:
         detail = diff - cv2.blur(diff, (WINDOW, WINDOW), borderType=cv2.BORDER_REFLECT)
         self._update_noise(_mean_square(detail), last.astype(np.float32), two_frames=True)
         if self.sigma >= MIN_SIGMA:
+            log.info("temporal denoiser on: the frames' noise reads σ %.1f (grey levels)",
+                     self.sigma)
             self._state, self._last = image.astype(np.float32), None
         return image
 
