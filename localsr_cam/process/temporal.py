@@ -59,6 +59,9 @@ NOISE_EMA = 0.1
 MIN_SIGMA = 2.0
 """Noise σ (grey levels) under which frames pass unchanged (a clean camera; a clean
 scene that moves everywhere reads 1–2)."""
+STOP_SIGMA = 1.5
+"""Once filtering, the noise σ under which it stops (below :data:`MIN_SIGMA`, so a
+camera near the threshold does not switch it on and off)."""
 MAX_SIGMA = 12.0
 """The most noise σ the test assumes: a scene that moves everywhere (a camera pan) reads
 as noise, and a cap keeps its motion test strict."""
@@ -112,7 +115,7 @@ class TemporalDenoiser:
         squared = _mean_square(detail, buffers["squared"], buffers["product"])
         if self._frames % CLEAN_READ_EVERY == 0:
             self._update_noise(squared, state, two_frames=False)
-        if self.sigma < MIN_SIGMA:  # the camera turned clean (more light)
+        if self.sigma < STOP_SIGMA:  # the camera turned clean (more light)
             log.info("temporal denoiser off: the frames' noise reads σ %.1f", self.sigma)
             self._state, self._last = None, image.copy()
             return image

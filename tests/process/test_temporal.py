@@ -88,3 +88,14 @@ def test_a_reset_or_another_size_starts_afresh() -> None:
     assert denoiser(smaller) is smaller and not denoiser.active
     denoiser.reset()
     assert denoiser.sigma == 0.0
+
+
+def test_it_stops_when_the_camera_turns_clean() -> None:
+    clean = scene()
+    denoiser = TemporalDenoiser()
+    for t in range(20):
+        denoiser(noisy(clean, 6.0, t))
+    assert denoiser.active
+    still = np.clip(np.rint(clean), 0, 255).astype(np.uint8)
+    outputs = [denoiser(still) for _ in range(120)]
+    assert not denoiser.active and outputs[-1] is still
