@@ -21,6 +21,15 @@ def noisy(clean: np.ndarray, sigma: float, seed: int) -> np.ndarray:
     return np.clip(np.rint(clean + noise), 0, 255).astype(np.uint8)
 
 
+def filtering(clean: np.ndarray, sigma: float, frames: int) -> TemporalDenoiser:
+    """A denoiser that has seen ``frames`` noisy captures of ``clean`` and filters."""
+    denoiser = TemporalDenoiser()
+    for t in range(frames):
+        denoiser(noisy(clean, sigma, t))
+    assert denoiser.active
+    return denoiser
+
+
 def rms(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(np.mean((a.astype(np.float64) - b) ** 2)))
 
@@ -68,10 +77,7 @@ def test_what_moves_is_taken_as_it_comes() -> None:
 
 def test_a_change_of_exposure_is_followed_at_once() -> None:
     clean = scene()
-    denoiser = TemporalDenoiser()
-    for t in range(15):
-        denoiser(noisy(clean, 5.0, t))
-    assert denoiser.active
+    denoiser = filtering(clean, 5.0, 15)
     # a small step (auto exposure), well inside what the motion test takes for noise
     brighter = noisy(clean + 6.0, 5.0, 99)
     out = denoiser(brighter)
@@ -79,11 +85,7 @@ def test_a_change_of_exposure_is_followed_at_once() -> None:
 
 
 def test_a_reset_or_another_size_starts_afresh() -> None:
-    clean = scene()
-    denoiser = TemporalDenoiser()
-    for t in range(10):
-        denoiser(noisy(clean, 6.0, t))
-    assert denoiser.active
+    denoiser = filtering(scene(), 6.0, 10)
     smaller = noisy(scene(48, 64), 6.0, 50)
     assert denoiser(smaller) is smaller and not denoiser.active
     denoiser.reset()
@@ -92,10 +94,7 @@ def test_a_reset_or_another_size_starts_afresh() -> None:
 
 def test_it_stops_when_the_camera_turns_clean() -> None:
     clean = scene()
-    denoiser = TemporalDenoiser()
-    for t in range(20):
-        denoiser(noisy(clean, 6.0, t))
-    assert denoiser.active
+    denoiser = filtering(clean, 6.0, 20)
     still = np.clip(np.rint(clean), 0, 255).astype(np.uint8)
     outputs = [denoiser(still) for _ in range(120)]
     assert not denoiser.active and outputs[-1] is still
