@@ -100,7 +100,7 @@ class TemporalDenoiser:
 
         While the noise reads under :data:`MIN_SIGMA`, a frame costs a copy (0.1 ms at
         640×360, one core) and every :data:`CLEAN_READ_EVERY`-th one is compared with
-        the one before (1 ms); filtering costs about 2 ms a frame."""
+        the one before (1 ms); filtering costs about 1.2 ms a frame."""
         self._frames += 1
         if self._state is not None and self._state.shape != image.shape:
             self.reset()
@@ -132,9 +132,12 @@ class TemporalDenoiser:
         weight *= 1.0 - STILL_WEIGHT
         weight += STILL_WEIGHT
         state += shift
-        np.multiply(detail, weight[:, :, None], out=detail)
+        # (OpenCV's per-channel ops, and a one-channel view for the rounding: numpy's
+        # broadcast multiply and a 3-channel convertScaleAbs took 3× and 8× as long)
+        cv2.multiply(detail, cv2.merge([weight] * 3, dst=buffers["weight3"]), dst=detail)
         state += detail
-        return cv2.convertScaleAbs(state)
+        height = state.shape[0]
+        return cv2.convertScaleAbs(state.reshape(height, -1)).reshape(state.shape)
 
     def _buffers(self, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
         """Scratch arrays for frames of ``shape`` (H×W×3), kept between frames: fresh
@@ -144,6 +147,7 @@ class TemporalDenoiser:
             self._scratch = {"detail": np.empty(shape, np.float32),
                              "shift": np.empty(shape, np.float32),
                              "product": np.empty(shape, np.float32),
+                             "weight3": np.empty(shape, np.float32),
                              "squared": np.empty(planes, np.float32),
                              "weight": np.empty(planes, np.float32)}
         return self._scratch
