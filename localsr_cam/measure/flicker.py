@@ -15,6 +15,7 @@ causes (a denoising SR lowers it).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -66,14 +67,13 @@ def measure_flicker(config: PipelineConfig, size: tuple[int, int], frames: int =
     temporal denoiser (:mod:`localsr_cam.process.temporal`), which averages the still
     scene's noise away before the net sees it, is off unless ``denoise``.
     """
-    import dataclasses
-
-    config = dataclasses.replace(config, model=dataclasses.replace(
-        config.model, denoise="auto" if denoise else "off"))
     from localsr_cam.capture.sources import SyntheticSource
     from localsr_cam.frames import CapturedFrame
     from localsr_cam.process.processor import FrameProcessor
     from localsr_cam.zoo.backends import open_engine
+
+    config = dataclasses.replace(config, model=dataclasses.replace(
+        config.model, denoise="auto" if denoise else "off"))
 
     if frames < 8:
         raise LocalSRError("the flicker figure needs at least 8 frames")
