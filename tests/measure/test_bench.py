@@ -120,6 +120,22 @@ def test_noise_frames_and_temporal_std():
     assert temporal_std([clean] * 5, region) == 0.0
 
 
+def test_the_flicker_figure_is_the_nets_own_unless_the_denoiser_is_asked_for():
+    """An SR that is plain bicubic shimmers exactly as bicubic does (ratio 1): the
+    temporal denoiser stays off for the figure; asked for, it averages the noise away."""
+    from localsr_cam.config import ModelConfig, PipelineConfig
+    from localsr_cam.measure.flicker import measure_flicker
+    from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
+
+    config = PipelineConfig(model=ModelConfig(model="fast", backend="cpu"))
+    figures = {denoise: measure_flicker(
+        config, (160, 96), frames=24, sigma=6.0, denoise=denoise,
+        engine_factory=EngineBox(DiscSegmenter((0.5, 0.5), 0.3), BicubicSR()))
+        for denoise in (False, True)}
+    assert figures[False]["ratio"] == pytest.approx(1.0, abs=0.02)
+    assert figures[True]["ratio"] < 0.7
+
+
 def test_unwritable_json_fails_before_work(tmp_path, capsys):
     code = main(["--mode", "bicubic", "--json", str(tmp_path / "no" / "such" / "dir.json")])
     assert code == 2
