@@ -346,16 +346,7 @@ class FrameProcessor:
         width, height = frame_size
         self._frame_size = (int(width), int(height))
         self.segmenter_name, self._smoother = None, None
-        self._degradation.reset()
-        self._previous_green = None
-        if self._denoiser is not None:
-            self._denoiser.reset()
-        self._forget_sr()
-        self._mask_reuse.reset()
-        self._region = None
-        self._last_people = None
-        if self._people is not None:  # a new size or a new photo: look everywhere again
-            self._people.reset()
+        self.reset()  # a new size or a new photo: look everywhere again
         if not self.uses_mask:
             self._prepare_sr_shapes(frame_size)
             return

@@ -108,10 +108,8 @@ class TemporalDenoiser:
             return self._pass(image)
         state = self._state
         buffers = self._buffers(state.shape)
-        detail, shift = buffers["detail"], buffers["shift"]
-        np.subtract(image, state, out=detail, dtype=np.float32)
-        cv2.blur(detail, (WINDOW, WINDOW), dst=shift, borderType=cv2.BORDER_REFLECT)
-        np.subtract(detail, shift, out=detail)  # the detail: the difference less its mean
+        detail = np.subtract(image, state, out=buffers["detail"], dtype=np.float32)
+        shift = _split(detail, buffers["shift"])
         squared = _mean_square(detail, buffers["squared"], buffers["product"])
         if self._frames % CLEAN_READ_EVERY == 0:
             self._update_noise(squared, state, two_frames=False)
@@ -158,8 +156,8 @@ class TemporalDenoiser:
         last, self._last = self._last, image.copy()
         if last is None or last.shape != image.shape or self._frames % CLEAN_READ_EVERY:
             return image
-        diff = image.astype(np.float32) - last
-        detail = diff - cv2.blur(diff, (WINDOW, WINDOW), borderType=cv2.BORDER_REFLECT)
+        detail = image.astype(np.float32) - last
+        _split(detail)
         self._update_noise(_mean_square(detail), last.astype(np.float32), two_frames=True)
         if self.sigma >= MIN_SIGMA:
             log.info("temporal denoiser on: the frames' noise reads σ %.1f (grey levels)",
@@ -197,6 +195,14 @@ class TemporalDenoiser:
             self._noise_var = reading
         else:
             self._noise_var += NOISE_EMA * (reading - self._noise_var)
+
+
+def _split(diff: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
+    """A frame difference (float32 H×W×3) → its local mean (the :data:`WINDOW` px box;
+    into ``shift`` when given); ``diff`` itself becomes the rest, the detail."""
+    shift = cv2.blur(diff, (WINDOW, WINDOW), dst=shift, borderType=cv2.BORDER_REFLECT)
+    np.subtract(diff, shift, out=diff)
+    return shift
 
 
 def _mean_square(detail: np.ndarray, out: np.ndarray | None = None,

@@ -90,7 +90,8 @@ class OrtEngine:
             data = Path(self.path).read_bytes()  # once: the session and the bypass read it
             data = with_subpixel_output(data) or data
             even = without_odd_size_crop(data)
-            self._cropping, self._odd_sizes = (data, None) if even is not None else (None, None)
+            self._cropping = data if even is not None else None
+            self._odd_sizes = None
             data = even or data
             self._session = cpu_session(data, self.threads)
         except Exception as exc:  # onnxruntime raises its own untyped errors
