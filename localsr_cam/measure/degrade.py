@@ -43,7 +43,11 @@ those, which is why the degradation levels are estimated and given to it. For tr
 Named suites (:data:`SUITES`) fix the parameters for evaluation: ``area`` and ``bicubic``
 (a clean downscale), ``webcam`` (the random model, seeded per image), ``lossy`` (area +
 JPEG q 75 4:2:0), ``lowlight`` (area + noise σ 10/255, 1/3 read noise, chroma 0.3, then
-JPEG q 80 4:2:0); ``all`` is every one of them.
+JPEG q 80 4:2:0), and one camera fault alone each, the three a webcam is judged by besides
+MJPEG: ``soft`` (a soft lens: Gaussian blur σ 1 HR px, then area), ``noisy`` (a raw
+YUYV webcam in an office: area + noise σ 4/255, 0.4 read noise, chroma 0.3, chroma 4:2:2,
+no JPEG) and ``sharpened`` (a camera ISP's unsharp mask: area, then amount 0.5, σ 1 LR
+px); ``all`` is every one of them.
 """
 
 from __future__ import annotations
@@ -235,6 +239,12 @@ SUITES: dict[str, Callable[[np.random.Generator], DegradeParams]] = {
     "lowlight": lambda rng: DegradeParams(
         resize=("area",), noise_sigma=10.0, noise_read_share=1 / 3, noise_chroma=0.3,
         noise_seed=int(rng.integers(0, 2**31 - 1)), jpeg_quality=80, chroma="420"),
+    "soft": lambda rng: DegradeParams(resize=("area",), blur_sigma=(1.0, 1.0)),
+    "noisy": lambda rng: DegradeParams(
+        resize=("area",), noise_sigma=4.0, noise_read_share=0.4, noise_chroma=0.3,
+        noise_seed=int(rng.integers(0, 2**31 - 1)), chroma="422"),
+    "sharpened": lambda rng: DegradeParams(resize=("area",), sharpen_amount=0.5,
+                                           sharpen_sigma=1.0),
 }
 """Evaluation suites: name → parameters drawn from a per-image generator."""
 

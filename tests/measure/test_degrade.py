@@ -212,7 +212,8 @@ def test_exposure_and_white_balance_change_the_target_too() -> None:
 
 
 def test_suites() -> None:
-    assert D.suite_names("all") == ("area", "bicubic", "webcam", "lossy", "lowlight")
+    assert D.suite_names("all") == ("area", "bicubic", "webcam", "lossy", "lowlight", "soft",
+                                    "noisy", "sharpened")
     with pytest.raises(ConfigError):
         D.suite_names("gaussian")
     hr = _scene()
@@ -223,3 +224,35 @@ def test_suites() -> None:
     assert D.suite_params("webcam", 4) != D.suite_params("webcam", 5)
     bic = D.degrade_suite(hr, "bicubic", 0).lr
     assert np.array_equal(bic, cv2.resize(hr, (160, 128), interpolation=cv2.INTER_CUBIC))
+
+
+def _detail(rgb: np.ndarray) -> float:
+    """Mean squared horizontal step of the luma: the image's finest detail."""
+    luma = _luma(rgb)
+    return float(np.mean(np.diff(luma, axis=1) ** 2))
+
+
+def test_the_single_fault_suites_do_what_their_names_say() -> None:
+    hr = _scene(2)
+    area = D.degrade_suite(hr, "area", 1).lr
+    # soft: a lens blur (σ 1 HR px) before the area downscale, nothing else
+    soft = D.degrade_suite(hr, "soft", 1).lr
+    blurred = cv2.GaussianBlur(hr.astype(np.float32), (0, 0), 1.0, borderType=cv2.BORDER_REFLECT)
+    assert np.array_equal(soft, D.to_uint8(cv2.resize(blurred, (160, 128),
+                                                      interpolation=cv2.INTER_AREA)))
+    assert _detail(soft) < 0.8 * _detail(area)
+    # sharpened: the ISP's unsharp mask adds detail and overshoots a bright edge
+    sharp = D.degrade_suite(hr, "sharpened", 1).lr
+    assert _detail(sharp) > 1.2 * _detail(area)
+    step = np.full((64, 64, 3), 60, np.uint8)
+    step[:, 32:] = 180
+    lr_step = D.degrade_suite(step, "sharpened", 1).lr
+    assert lr_step.max() > 185 and lr_step.min() < 55
+    # noisy: sensor noise of σ 4 at mid-grey (luma), chroma halved horizontally, no JPEG
+    params = D.suite_params("noisy", 7)
+    assert (params.noise_sigma, params.jpeg_quality, params.chroma) == (4.0, 0, "422")
+    noisy = D.degrade_suite(_flat(128, 256, 256), "noisy", 7).lr
+    assert np.std(_luma(noisy)) == pytest.approx(4.0, rel=0.12)
+    chroma = _chroma(noisy)
+    assert np.abs(np.diff(chroma, axis=1)).mean() < 0.8 * np.abs(np.diff(chroma, axis=0)).mean()
+    assert not np.array_equal(noisy, D.degrade_suite(_flat(128, 256, 256), "noisy", 8).lr)

@@ -259,7 +259,7 @@ def test_degrade_all_reports_every_suite_and_a_summary_table(
     assert main(["--images", str(folder), "--degrade", "all", "--json", str(out_json),
                  "--figures", str(figs)]) == 0
     report = json.loads(out_json.read_text())
-    suites = ["area", "bicubic", "webcam", "lossy", "lowlight"]
+    suites = ["area", "bicubic", "webcam", "lossy", "lowlight", "soft", "noisy", "sharpened"]
     assert list(report["suites"]) == suites and fake_open.calls == [("fast", "auto", "auto")]
     for suite in suites:
         images = report["suites"][suite]["images"]

@@ -195,7 +195,8 @@ def test_training_ships_weights_onnx_and_manifest(data: tuple[Path, Path], tmp_p
     assert entry["training"]["recipe"]["single_share"] == 0.4
     assert entry["onnx"]["levels"] == ["noise", "jpeg", "blur"]
     suites = entry["validation"]["suites"]
-    assert set(suites) == {"area", "bicubic", "webcam", "lossy", "lowlight"}
+    assert set(suites) == {"area", "bicubic", "webcam", "lossy", "lowlight", "soft", "noisy",
+                           "sharpened"}
     assert set(suites["area"]["mean"]) >= {"psnr", "ssim", "bicubic_psnr", "gain_db"}
     monkeypatch.setenv("LOCALSR_ENGINES", str(out))
     model = load_model("fast")
