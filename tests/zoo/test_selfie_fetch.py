@@ -85,6 +85,28 @@ def test_changed_file_rebuilds_only_its_model_with_the_same_bytes(copied: Path,
     assert not [p for p in copied.iterdir() if p.name.startswith(".")]
 
 
+def test_a_rebuild_of_the_recorded_files_keeps_the_recorded_figures(copied: Path,
+                                                                   wheel: Path) -> None:
+    """Another machine's float libraries give other max |Δ| figures for the same files:
+    the committed manifest keeps its own (a fresh clone's fetch leaves git clean)."""
+    manifest = artifacts.read_manifest(copied)
+    entry = dict(manifest["selfie"])
+    entry["verification"] = {**entry["verification"], "max_abs_diff_onnx": 1.23e-05}
+    artifacts.write_manifest_entry("selfie", entry, copied)
+    (copied / "selfie.onnx").unlink()
+    assert selfie_fetch.fetch_models(copied, wheel=wheel) == ["selfie"]
+    after = artifacts.read_manifest(copied)["selfie"]
+    assert after["verification"]["max_abs_diff_onnx"] == 1.23e-05
+    assert after["sha256"] == manifest["selfie"]["sha256"]
+    # files that differ from the record get their own figures
+    entry["sha256"] = {**entry["sha256"], "onnx": "0" * 64}
+    artifacts.write_manifest_entry("selfie", entry, copied)
+    (copied / "selfie.onnx").unlink()
+    assert selfie_fetch.fetch_models(copied, wheel=wheel) == ["selfie"]
+    assert artifacts.read_manifest(copied)["selfie"]["verification"]["max_abs_diff_onnx"] \
+        != 1.23e-05
+
+
 def test_list_models_reports_each_state(copied: Path) -> None:
     def status(directory: Path) -> dict[str, str]:
         return {row[0]: row[1] for row in list_models(directory)}
