@@ -50,6 +50,11 @@ def add_parser(commands: Any) -> None:
                         help="share of the other webcam samples that have one camera fault "
                              "alone (MJPEG, sensor noise or lens blur), so the net learns "
                              "each apart from the others it comes with [default: 0]")
+    parser.add_argument("--bicubic-hinge", type=float, default=0.0, metavar="W",
+                        help="add W times the mean over the batch of the dB by which a "
+                             "sample's SR falls below the bicubic upscale of its input "
+                             "(0 where it is better), aimed at the goal that no image "
+                             "loses to bicubic [default: 0, off]")
     parser.add_argument("--zoom-out", type=float, default=1.0, metavar="F",
                         help="shrink half of the training regions by a random factor "
                              "between F and 1 first, so the net also learns the detail "
@@ -106,7 +111,7 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
         no_residual=args.no_residual, base=args.base, backproject=args.backproject,
         degrade=args.degrade,
         clean_share=args.clean_share, single_share=args.single_share,
-        zoom_out=args.zoom_out, levels=args.levels,
+        zoom_out=args.zoom_out, bicubic_hinge=args.bicubic_hinge, levels=args.levels,
         jpeg_chroma=args.jpeg_chroma,
         region=args.region, holdout=args.holdout, val_suites=args.val_suites,
         loss=args.loss, scheduler=args.scheduler, lr=args.lr,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
 from pathlib import Path
@@ -11,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from localsr_cam.capture.images import crop_even, list_images
 from localsr_cam.cli import train as train_cli
@@ -19,7 +21,7 @@ from localsr_cam.cli.main import main as cli_main
 from localsr_cam.errors import ConfigError, ModelError, SourceError
 from localsr_cam.paths import sha256_file
 from localsr_cam.train.data import PatchSampler, split_holdout
-from localsr_cam.train.trainer import TrainOptions, ship_decision, train
+from localsr_cam.train.trainer import TrainOptions, below_bicubic_db, ship_decision, train
 from localsr_cam.zoo.export import parity
 from localsr_cam.zoo.loading import load_model
 
@@ -184,7 +186,8 @@ def test_short_training_lowers_the_loss(data: tuple[Path, Path], tmp_path: Path)
 def test_training_ships_weights_onnx_and_manifest(data: tuple[Path, Path], tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     argv = _args(data, tmp_path, "--model", "fast", "--epochs", "1", "--depth", "1",
-                 "--force", "--seed", "4", "--clean-share", "0.7", "--single-share", "0.4")
+                 "--force", "--seed", "4", "--clean-share", "0.7", "--single-share", "0.4",
+                 "--bicubic-hinge", "0.003")
     assert main(argv) == 0
     out = tmp_path / "engines"
     entry = json.loads((out / "manifest.json").read_text())["fast"]
@@ -193,6 +196,7 @@ def test_training_ships_weights_onnx_and_manifest(data: tuple[Path, Path], tmp_p
     assert entry["training"]["seed"] == 4 and entry["training"]["recipe"]["degradation"]
     assert entry["training"]["recipe"]["clean_share"] == 0.7
     assert entry["training"]["recipe"]["single_share"] == 0.4
+    assert entry["training"]["loss"].startswith("l1 + 0.003 × dB below bicubic")
     assert entry["onnx"]["levels"] == ["noise", "jpeg", "blur"]
     suites = entry["validation"]["suites"]
     assert set(suites) == {"area", "bicubic", "webcam", "lossy", "lowlight", "soft", "noisy",
@@ -205,6 +209,22 @@ def test_training_ships_weights_onnx_and_manifest(data: tuple[Path, Path], tmp_p
     assert entry["files"]["onnx_int8"]["sha256"] == sha256_file(out / "fast_unet.int8.onnx")
     assert entry["int8"]["nodes"] == ["/down/Conv", "/body.0/Conv", "/tail/Conv"]
     assert set(entry["int8"]["validation_mean_gain_db"]) == set(suites)
+
+
+def test_below_bicubic_counts_only_the_samples_that_lose_to_bicubic() -> None:
+    torch.manual_seed(0)
+    lr = torch.rand(3, 3, 8, 8)
+    bicubic = F.interpolate(lr, scale_factor=2, mode="bicubic", align_corners=False)
+    hr = bicubic + 0.05 * torch.randn_like(bicubic)
+    # sample 0 is the bicubic upscale, 1 is closer to HR, 2 has twice bicubic's error
+    sr = torch.stack([bicubic[0], (bicubic[1] + hr[1]) / 2, hr[2] + 2 * (bicubic[2] - hr[2])])
+    sr.requires_grad_(True)
+    db = below_bicubic_db(sr, lr, hr)
+    assert db[0].item() == pytest.approx(0.0, abs=1e-4) and db[1].item() == 0.0
+    assert db[2].item() == pytest.approx(10 * math.log10(4.0), rel=1e-3)  # 6.02 dB
+    db.sum().backward()
+    assert sr.grad is not None
+    assert sr.grad[1].abs().max().item() == 0.0 and sr.grad[2].abs().max().item() > 0.0
 
 
 def test_flicker_ratio_of_a_net_in_training() -> None:
@@ -322,7 +342,7 @@ def test_resume_from_a_bad_checkpoint_returns_2(content: str, data: tuple[Path, 
 
 
 @pytest.mark.parametrize("problem", ["empty", "unreadable", "patch", "model", "missing",
-                                     "small", "share", "single"])
+                                     "small", "share", "single", "hinge"])
 def test_bad_input_returns_2(problem: str, data: tuple[Path, Path], tmp_path: Path,
                              capsys: pytest.CaptureFixture[str]) -> None:
     train_dir, _ = data
@@ -344,6 +364,8 @@ def test_bad_input_returns_2(problem: str, data: tuple[Path, Path], tmp_path: Pa
         argv = _args(data, tmp_path, *extra, "--clean-share", "1.5")
     elif problem == "single":
         argv = _args(data, tmp_path, *extra, "--single-share", "-0.1")
+    elif problem == "hinge":
+        argv = _args(data, tmp_path, *extra, "--bicubic-hinge", "-1")
     else:
         argv = _args(data, tmp_path, *extra, "--patch", "128")
     assert main(argv) == 2
