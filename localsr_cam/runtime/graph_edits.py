@@ -15,6 +15,7 @@ reference form that export, training, quantization and TensorRT use.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -51,12 +52,8 @@ def without_chroma_step(model: bytes) -> bytes | None:
     if not consumed:
         return None
     conditioned = max(consumed, key=order.__getitem__)
-    for node in graph.node:
-        if node.name.startswith(CHROMA_STEP):
-            continue
-        for index, name in enumerate(node.input):
-            if name == conditioned:
-                node.input[index] = INPUT_NAME
+    _read_instead((node for node in graph.node if not node.name.startswith(CHROMA_STEP)),
+                  conditioned, INPUT_NAME)
     _prune(graph)  # the step, the JPEG level's gather
     return graph_model.SerializeToString()
 
@@ -113,12 +110,17 @@ def without_odd_size_crop(model: bytes) -> bytes | None:
     if len({up.name for up in ups.values() if up is not None}) != 1:
         return None
     for crop in crops:
-        for node in graph.node:
-            for index, name in enumerate(node.input):
-                if name == crop.output[0]:
-                    node.input[index] = crop.input[0]
+        _read_instead(graph.node, crop.output[0], crop.input[0])
     _prune(graph)  # the crops, and the shape arithmetic that only they read
     return graph_model.SerializeToString()
+
+
+def _read_instead(nodes: Iterable[Any], old: str, new: str) -> None:
+    """Every input named ``old`` of ``nodes`` (``onnx.NodeProto``) reads ``new`` instead."""
+    for node in nodes:
+        for index, name in enumerate(node.input):
+            if name == old:
+                node.input[index] = new
 
 
 def _prune(graph: Any) -> None:
@@ -170,9 +172,7 @@ def with_subpixel_output(model: bytes) -> bytes | None:
         for index, name in enumerate(other.output):
             if name == planes:
                 other.output[index] = SUBPIXEL_NAME
-        for index, name in enumerate(other.input):
-            if name == planes:
-                other.input[index] = SUBPIXEL_NAME
+    _read_instead(graph.node, planes, SUBPIXEL_NAME)
     graph.node.remove(node)
     if not any(n.input[1] == node.input[1] for n in graph.node if len(n.input) > 1):
         graph.initializer.remove(weights[node.input[1]])
