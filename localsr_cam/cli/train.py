@@ -50,6 +50,10 @@ def add_parser(commands: Any) -> None:
                         help="share of the other webcam samples that have one camera fault "
                              "alone (MJPEG, sensor noise or lens blur), so the net learns "
                              "each apart from the others it comes with [default: 0]")
+    parser.add_argument("--sharpen-share", type=float, default=0.0, metavar="P",
+                        help="share of the clean webcam samples that the camera's ISP "
+                             "sharpens (unsharp mask, amount 0.2-0.8), so the net learns "
+                             "not to sharpen an already sharpened frame [default: 0]")
     parser.add_argument("--bicubic-hinge", type=float, default=0.0, metavar="W",
                         help="add W times the mean over the batch of the dB by which a "
                              "sample's SR falls below the bicubic upscale of its input "
@@ -111,6 +115,7 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
         no_residual=args.no_residual, base=args.base, backproject=args.backproject,
         degrade=args.degrade,
         clean_share=args.clean_share, single_share=args.single_share,
+        sharpen_share=args.sharpen_share,
         zoom_out=args.zoom_out, bicubic_hinge=args.bicubic_hinge, levels=args.levels,
         jpeg_chroma=args.jpeg_chroma,
         region=args.region, holdout=args.holdout, val_suites=args.val_suites,

@@ -38,7 +38,9 @@ A share of samples (:data:`CLEAN_SHARE`, 0.2; ``train --clean-share`` changes it
 training only, never for a suite) is *clean*: only step 3. The net must keep real texture on
 those, which is why the degradation levels are estimated and given to it. For training,
 ``train --single-share`` also makes a share of the degraded samples one fault alone
-(MJPEG, sensor noise or lens blur; :func:`sample_params`); the suites never do.
+(MJPEG, sensor noise or lens blur; :func:`sample_params`), and ``train --sharpen-share``
+gives a share of the clean ones step 5 (a camera that sharpens a clean picture, which
+the estimator cannot tell from an unsharpened one); the suites never do.
 
 Named suites (:data:`SUITES`) fix the parameters for evaluation: ``area`` and ``bicubic``
 (a clean downscale), ``webcam`` (the random model, seeded per image), ``lossy`` (area +
@@ -128,15 +130,20 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
 
 
 def sample_params(rng: np.random.Generator, clean_share: float = CLEAN_SHARE,
-                  single_share: float = 0.0) -> DegradeParams:
+                  single_share: float = 0.0, sharpen_share: float = 0.0) -> DegradeParams:
     """Draw one webcam degradation (the ranges of the module docstring); a share
-    ``clean_share`` of the draws is a clean downscale (only the kernel drawn), and a
-    share ``single_share`` of the others is one camera fault alone (:func:`_single_fault`).
-    ``single_share`` 0 draws exactly what it always drew (the suites' ``webcam``)."""
+    ``clean_share`` of the draws is a clean downscale (only the kernel drawn), a share
+    ``sharpen_share`` of those is then given the ISP's unsharp mask (step 5's ranges),
+    and a share ``single_share`` of the others is one camera fault alone
+    (:func:`_single_fault`). ``single_share`` and ``sharpen_share`` 0 draw exactly what
+    it always drew (the suites' ``webcam``)."""
     resize_choice = ("area", "bilinear", "bicubic")
     first = str(rng.choice(resize_choice, p=(0.4, 0.3, 0.3)))
     clean = rng.random() < clean_share
     if clean:
+        if sharpen_share > 0 and rng.random() < sharpen_share:
+            amount, sigma = _draw_sharpen(rng)
+            return DegradeParams(resize=(first,), sharpen_amount=amount, sharpen_sigma=sigma)
         return DegradeParams(resize=(first,), clean=True)
     if single_share > 0 and rng.random() < single_share:
         return _single_fault(rng, first)
@@ -155,7 +162,7 @@ def sample_params(rng: np.random.Generator, clean_share: float = CLEAN_SHARE,
         noise, read, chroma_noise, corr = _draw_noise(rng)
     sharpen, sharpen_sigma = 0.0, 1.0
     if rng.random() < 0.3:
-        sharpen, sharpen_sigma = float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.7, 1.5))
+        sharpen, sharpen_sigma = _draw_sharpen(rng)
     quality, chroma = 0, "444"
     if rng.random() < 0.5:
         quality, chroma = _draw_jpeg(rng)
@@ -198,6 +205,12 @@ def _single_fault(rng: np.random.Generator, resize: str) -> DegradeParams:
                              chroma="422" if rng.random() < 0.5 else "420")
     blur, angle = _draw_blur(rng)
     return DegradeParams(resize=(resize,), blur_sigma=blur, blur_angle=angle)
+
+
+def _draw_sharpen(rng: np.random.Generator) -> tuple[float, float]:
+    """ISP sharpening: the unsharp mask's amount (0.2–0.8) and Gaussian σ (0.7–1.5 LR
+    px)."""
+    return float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.7, 1.5))
 
 
 def _draw_blur(rng: np.random.Generator) -> tuple[tuple[float, float], float]:
@@ -432,11 +445,13 @@ def apply(hr: np.ndarray, params: DegradeParams, bgr: bool = False) -> Sample:
 
 
 def degrade(hr: np.ndarray, rng: np.random.Generator, bgr: bool = False,
-            clean_share: float = CLEAN_SHARE, single_share: float = 0.0) -> Sample:
+            clean_share: float = CLEAN_SHARE, single_share: float = 0.0,
+            sharpen_share: float = 0.0) -> Sample:
     """One random webcam degradation of ``hr`` (see :func:`apply`), drawn from ``rng``,
-    clean with probability ``clean_share``, else one fault alone with probability
-    ``single_share`` (:func:`sample_params`)."""
-    return apply(hr, sample_params(rng, clean_share, single_share), bgr)
+    clean with probability ``clean_share`` (then sharpened with probability
+    ``sharpen_share``), else one fault alone with probability ``single_share``
+    (:func:`sample_params`)."""
+    return apply(hr, sample_params(rng, clean_share, single_share, sharpen_share), bgr)
 
 
 def image_seed(suite: str, hr: np.ndarray) -> int:

@@ -175,7 +175,8 @@ class TrainOptions:
     ``clean_share``: the share of ``webcam`` samples that are a clean downscale only
     (``None``: the camera model's :data:`~localsr_cam.measure.degrade.CLEAN_SHARE`).
     ``single_share``: the share of the other ``webcam`` samples that have one camera fault
-    alone (:func:`~localsr_cam.measure.degrade.sample_params`).
+    alone (:func:`~localsr_cam.measure.degrade.sample_params`). ``sharpen_share``: the
+    share of the clean ones that the camera's ISP sharpens (unsharp mask).
     ``jpeg_chroma``: the net smooths JPEG chroma first (needs ``levels`` ≥ 2).
     ``zoom_out``: the least factor training regions are shrunk by (1: never; see
     :class:`~localsr_cam.train.data.PatchSampler`). ``base``: the upscale FastUNet adds
@@ -198,6 +199,7 @@ class TrainOptions:
     degrade: str = "webcam"
     clean_share: float | None = None
     single_share: float = 0.0
+    sharpen_share: float = 0.0
     zoom_out: float = 1.0
     bicubic_hinge: float = 0.0
     levels: int = 3
@@ -276,6 +278,8 @@ def resolve(options: TrainOptions) -> Settings:
         raise ConfigError(f"--clean-share must be within 0..1 (got {args.clean_share})")
     if not 0.0 <= args.single_share <= 1.0:
         raise ConfigError(f"--single-share must be within 0..1 (got {args.single_share})")
+    if not 0.0 <= args.sharpen_share <= 1.0:
+        raise ConfigError(f"--sharpen-share must be within 0..1 (got {args.sharpen_share})")
     if args.bicubic_hinge < 0:
         raise ConfigError(f"--bicubic-hinge must be 0 or more (got {args.bicubic_hinge})")
     if not 0.1 <= args.zoom_out <= 1.0:
@@ -343,7 +347,8 @@ def _train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
     val_imgs = [(p.name, read_rgb(p)) for p in val_paths]
     sampler = PatchSampler(train_imgs, settings.patch, args.degrade, args.seed,
                            settings.region, args.clean_share, args.zoom_out,
-                           single_share=args.single_share)
+                           single_share=args.single_share,
+                           sharpen_share=args.sharpen_share)
 
     model = build_model(args.model, **settings.config)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
@@ -742,7 +747,9 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
                                 **({"clean_share": CLEAN_SHARE if args.clean_share is None
                                                   else args.clean_share,
                                     **({"single_share": args.single_share}
-                                       if args.single_share else {})}
+                                       if args.single_share else {}),
+                                    **({"sharpen_share": args.sharpen_share}
+                                       if args.sharpen_share else {})}
                                    if args.degrade == "webcam" else {}),
                                 "levels": "estimated on each degraded LR region "
                                           f"({settings.region} px HR) by estimate_levels",

@@ -105,6 +105,29 @@ def test_single_share_draws_one_fault_alone_each_as_often() -> None:
     assert 0.3 < alone < 0.55  # 0.3 single draws + the full model's own lone faults
 
 
+def test_sharpen_share_sharpens_clean_draws_only() -> None:
+    """``sharpen_share`` gives that share of the clean draws the ISP's unsharp mask (with
+    step 5's ranges) and nothing else; the degraded draws are exactly what they were."""
+    clean = [D.sample_params(np.random.default_rng(s), clean_share=1.0, sharpen_share=0.4)
+             for s in range(500)]
+    sharpened = [p for p in clean if p.sharpen_amount > 0]
+    assert 0.33 < len(sharpened) / len(clean) < 0.47
+    for p in sharpened:
+        assert 0.2 <= p.sharpen_amount <= 0.8 and 0.7 <= p.sharpen_sigma <= 1.5
+        assert not p.clean and p.noise_sigma == 0 and p.jpeg_quality == 0
+        assert max(p.blur_sigma) == 0 and p.chroma == "444" and len(p.resize) == 1
+    assert all(p.clean for p in clean if p.sharpen_amount == 0)
+    assert {p.resize[0] for p in sharpened} == {"area", "bilinear", "bicubic"}
+    degraded = [D.sample_params(np.random.default_rng(s), clean_share=0.0, sharpen_share=1.0)
+                for s in range(100)]
+    assert degraded == [D.sample_params(np.random.default_rng(s), clean_share=0.0)
+                        for s in range(100)]
+    hr = _scene()
+    one = D.apply(hr, sharpened[0]).lr.astype(np.float32)
+    plain = D.apply(hr, D.DegradeParams(resize=sharpened[0].resize)).lr.astype(np.float32)
+    assert np.abs(one - plain).max() > 4  # the mask is applied, not only recorded
+
+
 def test_blur_removes_high_frequencies() -> None:
     hr = _scene()
     sharp = D.apply(hr, D.DegradeParams()).lr.astype(np.float32)

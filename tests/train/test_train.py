@@ -84,18 +84,19 @@ def test_sampler_gives_lr_levels_hr_and_replays_from_its_state() -> None:
 def test_sampler_draws_single_faults_at_its_share(monkeypatch: pytest.MonkeyPatch) -> None:
     from localsr_cam.measure import degrade as camera
 
-    shares: list[tuple[float, float]] = []
+    shares: list[tuple[float, float, float]] = []
     real = camera.degrade
 
-    def spy(hr, rng, bgr=False, clean_share=camera.CLEAN_SHARE, single_share=0.0):
-        shares.append((clean_share, single_share))
-        return real(hr, rng, bgr, clean_share, single_share)
+    def spy(hr, rng, bgr=False, clean_share=camera.CLEAN_SHARE, single_share=0.0,
+            sharpen_share=0.0):
+        shares.append((clean_share, single_share, sharpen_share))
+        return real(hr, rng, bgr, clean_share, single_share, sharpen_share)
 
     monkeypatch.setattr(camera, "degrade", spy)
     images = [np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)]
     PatchSampler(images, patch=32, degrade="webcam", seed=3, clean_share=0.1,
-                 single_share=0.6).batch(3)
-    assert shares == [(0.1, 0.6)] * 3
+                 single_share=0.6, sharpen_share=0.3).batch(3)
+    assert shares == [(0.1, 0.6, 0.3)] * 3
 
 
 def test_zoom_out_shrinks_the_regions_it_picks() -> None:
@@ -187,7 +188,7 @@ def test_training_ships_weights_onnx_and_manifest(data: tuple[Path, Path], tmp_p
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     argv = _args(data, tmp_path, "--model", "fast", "--epochs", "1", "--depth", "1",
                  "--force", "--seed", "4", "--clean-share", "0.7", "--single-share", "0.4",
-                 "--bicubic-hinge", "0.003")
+                 "--sharpen-share", "0.25", "--bicubic-hinge", "0.003")
     assert main(argv) == 0
     out = tmp_path / "engines"
     entry = json.loads((out / "manifest.json").read_text())["fast"]
@@ -196,6 +197,7 @@ def test_training_ships_weights_onnx_and_manifest(data: tuple[Path, Path], tmp_p
     assert entry["training"]["seed"] == 4 and entry["training"]["recipe"]["degradation"]
     assert entry["training"]["recipe"]["clean_share"] == 0.7
     assert entry["training"]["recipe"]["single_share"] == 0.4
+    assert entry["training"]["recipe"]["sharpen_share"] == 0.25
     assert entry["training"]["loss"].startswith("l1 + 0.003 × dB below bicubic")
     assert entry["onnx"]["levels"] == ["noise", "jpeg", "blur"]
     suites = entry["validation"]["suites"]
@@ -342,7 +344,8 @@ def test_resume_from_a_bad_checkpoint_returns_2(content: str, data: tuple[Path, 
 
 
 @pytest.mark.parametrize("problem", ["empty", "unreadable", "patch", "model", "missing",
-                                     "small", "share", "single", "hinge"])
+                                     "small", "share", "single", "sharpen",
+                                     "hinge"])
 def test_bad_input_returns_2(problem: str, data: tuple[Path, Path], tmp_path: Path,
                              capsys: pytest.CaptureFixture[str]) -> None:
     train_dir, _ = data
@@ -364,6 +367,8 @@ def test_bad_input_returns_2(problem: str, data: tuple[Path, Path], tmp_path: Pa
         argv = _args(data, tmp_path, *extra, "--clean-share", "1.5")
     elif problem == "single":
         argv = _args(data, tmp_path, *extra, "--single-share", "-0.1")
+    elif problem == "sharpen":
+        argv = _args(data, tmp_path, *extra, "--sharpen-share", "2")
     elif problem == "hinge":
         argv = _args(data, tmp_path, *extra, "--bicubic-hinge", "-1")
     else:
