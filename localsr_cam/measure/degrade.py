@@ -135,8 +135,8 @@ def sample_params(rng: np.random.Generator, clean_share: float = CLEAN_SHARE,
     ``clean_share`` of the draws is a clean downscale (only the kernel drawn), a share
     ``sharpen_share`` of those is then given the ISP's unsharp mask (step 5's ranges),
     and a share ``single_share`` of the others is one camera fault alone
-    (:func:`_single_fault`). ``single_share`` and ``sharpen_share`` 0 draw exactly what
-    it always drew (the suites' ``webcam``)."""
+    (:func:`_single_fault`). With ``single_share`` and ``sharpen_share`` 0 it draws
+    exactly what it always drew (the suites' ``webcam``)."""
     resize_choice = ("area", "bilinear", "bicubic")
     first = str(rng.choice(resize_choice, p=(0.4, 0.3, 0.3)))
     clean = rng.random() < clean_share
