@@ -209,7 +209,8 @@ def _add_models(commands: Any) -> None:
         "model, and record it in engines/manifest.json. `train` does this itself when it "
         "ships a model; run this after changing the ONNX by hand.")
     quantize.add_argument("models", nargs="*", metavar="MODEL",
-                          help=f"which models [default: {', '.join(int8_models())}]")
+                          help="which models [default: those of "
+                          f"{', '.join(int8_models())} trained here]")
     quantize.add_argument("--data", type=Path, action="append",
                           help="folder of training images to calibrate on; repeatable "
                           "[default: the folders the manifest says the model was trained "
@@ -247,13 +248,30 @@ def _cmd_models_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trained(name: str) -> bool:
+    """Whether SR model ``name``'s weights and float32 ONNX are in the engines folder."""
+    from localsr_cam.zoo.artifacts import engines_dir
+
+    spec = model_spec(name)
+    return all(f is not None and (engines_dir() / f).is_file()
+               for f in (spec.weights, spec.onnx))
+
+
 def _cmd_models_quantize(args: argparse.Namespace) -> int:
     from localsr_cam.train.quantize import quantize_shipped, training_data
 
-    for name in args.models or int8_models():
+    for name in args.models:
         if name not in int8_models():
             raise ConfigError(f"model {name!r} has no int8 form; choose from: "
                               f"{', '.join(int8_models())}")
+    names = list(args.models)
+    if not names:
+        names = [name for name in int8_models() if _trained(name)]
+        for name in int8_models():
+            if name not in names:
+                print(f"{name}: not trained here yet (`{model_spec(name).build_command}`); "
+                      "skipped")
+    for name in names:
         record = quantize_shipped(name, args.data or training_data(name), args.seed)
         print(f"{name}: wrote engines/{model_spec(name).onnx_int8}, {len(record['nodes'])} "
               f"convs in int8, {record['psnr_vs_fp32_db']:.1f} dB PSNR against float32")

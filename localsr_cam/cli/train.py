@@ -54,6 +54,10 @@ def add_parser(commands: Any) -> None:
                         help="share of the clean webcam samples that the camera's ISP "
                              "sharpens (unsharp mask, amount 0.2-0.8), so the net learns "
                              "not to sharpen an already sharpened frame [default: 0]")
+    parser.add_argument("--jpeg-share", type=float, metavar="P",
+                        help="share of the webcam samples without MJPEG that get it "
+                             "(quality 50-95) [default: 1 for fast-jpeg, the MJPEG variant "
+                             "that fast switches to on MJPEG input; else 0]")
     parser.add_argument("--bicubic-hinge", type=float, default=0.0, metavar="W",
                         help="add W times the mean over the batch of the dB by which a "
                              "sample's SR falls below the bicubic upscale of its input "
@@ -72,8 +76,9 @@ def add_parser(commands: Any) -> None:
                              "default when the net takes levels; see BENCHMARKS.md)")
     parser.add_argument("--region", type=int, default=0,
                         help="HR region degraded and estimated per sample (0: 1.5x patch)")
-    parser.add_argument("--val-suites", default="all",
-                        help="evaluation suites to validate on (comma-separated, or all)")
+    parser.add_argument("--val-suites",
+                        help="evaluation suites to validate on (comma-separated, or all) "
+                             "[default: all; for fast-jpeg the MJPEG ones, lossy,lowlight]")
     parser.add_argument("--loss", choices=("mse", "l1"))
     parser.add_argument("--scheduler", choices=("plateau", "cosine"))
     parser.add_argument("--lr", type=float, help="Adam learning rate")
@@ -115,7 +120,7 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
         no_residual=args.no_residual, base=args.base, backproject=args.backproject,
         degrade=args.degrade,
         clean_share=args.clean_share, single_share=args.single_share,
-        sharpen_share=args.sharpen_share,
+        sharpen_share=args.sharpen_share, jpeg_share=args.jpeg_share,
         zoom_out=args.zoom_out, bicubic_hinge=args.bicubic_hinge, levels=args.levels,
         jpeg_chroma=args.jpeg_chroma,
         region=args.region, holdout=args.holdout, val_suites=args.val_suites,

@@ -38,9 +38,11 @@ A share of samples (:data:`CLEAN_SHARE`, 0.2; ``train --clean-share`` changes it
 training only, never for a suite) is *clean*: only step 3. The net must keep real texture on
 those, which is why the degradation levels are estimated and given to it. For training,
 ``train --single-share`` also makes a share of the degraded samples one fault alone
-(MJPEG, sensor noise or lens blur; :func:`sample_params`), and ``train --sharpen-share``
+(MJPEG, sensor noise or lens blur; :func:`sample_params`), ``train --sharpen-share``
 gives a share of the clean ones step 5 (a camera that sharpens a clean picture, which
-the estimator cannot tell from an unsharpened one); the suites never do.
+the estimator cannot tell from an unsharpened one), and ``train --jpeg-share`` gives a
+share of the draws without step 7 that step (the MJPEG variant ``fast-jpeg`` trains on
+MJPEG frames only); the suites never do.
 
 Named suites (:data:`SUITES`) fix the parameters for evaluation: ``area`` and ``bicubic``
 (a clean downscale), ``webcam`` (the random model, seeded per image), ``lossy`` (area +
@@ -130,13 +132,32 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
 
 
 def sample_params(rng: np.random.Generator, clean_share: float = CLEAN_SHARE,
-                  single_share: float = 0.0, sharpen_share: float = 0.0) -> DegradeParams:
+                  single_share: float = 0.0, sharpen_share: float = 0.0,
+                  jpeg_share: float = 0.0) -> DegradeParams:
     """Draw one webcam degradation (the ranges of the module docstring); a share
     ``clean_share`` of the draws is a clean downscale (only the kernel drawn), a share
     ``sharpen_share`` of those is then given the ISP's unsharp mask (step 5's ranges),
     and a share ``single_share`` of the others is one camera fault alone
-    (:func:`_single_fault`). With ``single_share`` and ``sharpen_share`` 0 it draws
-    exactly what it always drew (the suites' ``webcam``)."""
+    (:func:`_single_fault`). Last, a share ``jpeg_share`` of the draws that have no
+    MJPEG get it (step 7's ranges; with 1 every draw is an MJPEG frame and the clean
+    ones become MJPEG alone: what the MJPEG variant of a net learns from). With
+    ``single_share``, ``sharpen_share`` and ``jpeg_share`` 0 it draws exactly what it
+    always drew (the suites' ``webcam``)."""
+    params = _draw_params(rng, clean_share, single_share, sharpen_share)
+    if params.jpeg_quality == 0 and _chance(rng, jpeg_share):
+        quality, chroma = _draw_jpeg(rng)
+        params = replace(params, jpeg_quality=quality, chroma=chroma, clean=False)
+    return params
+
+
+def _chance(rng: np.random.Generator, share: float) -> bool:
+    """True with probability ``share``; draws nothing when it is 0 or 1."""
+    return share >= 1.0 or (share > 0.0 and bool(rng.random() < share))
+
+
+def _draw_params(rng: np.random.Generator, clean_share: float, single_share: float,
+                 sharpen_share: float) -> DegradeParams:
+    """:func:`sample_params` before its MJPEG share."""
     resize_choice = ("area", "bilinear", "bicubic")
     first = str(rng.choice(resize_choice, p=(0.4, 0.3, 0.3)))
     clean = rng.random() < clean_share
@@ -446,12 +467,13 @@ def apply(hr: np.ndarray, params: DegradeParams, bgr: bool = False) -> Sample:
 
 def degrade(hr: np.ndarray, rng: np.random.Generator, bgr: bool = False,
             clean_share: float = CLEAN_SHARE, single_share: float = 0.0,
-            sharpen_share: float = 0.0) -> Sample:
+            sharpen_share: float = 0.0, jpeg_share: float = 0.0) -> Sample:
     """One random webcam degradation of ``hr`` (see :func:`apply`), drawn from ``rng``,
     clean with probability ``clean_share`` (then sharpened with probability
-    ``sharpen_share``), else one fault alone with probability ``single_share``
-    (:func:`sample_params`)."""
-    return apply(hr, sample_params(rng, clean_share, single_share, sharpen_share), bgr)
+    ``sharpen_share``), else one fault alone with probability ``single_share``; MJPEG
+    added with probability ``jpeg_share`` where it drew none (:func:`sample_params`)."""
+    return apply(hr, sample_params(rng, clean_share, single_share, sharpen_share, jpeg_share),
+                 bgr)
 
 
 def image_seed(suite: str, hr: np.ndarray) -> int:

@@ -48,8 +48,9 @@ class PatchSampler:
     float32 (RGB in [0,1]), p = ``patch``. Each sample: an HR region of ``region`` px
     (≥ p) starting on even pixels, a random flip and 90° rotation, degraded as a whole
     (``degrade``: ``webcam`` = the random camera model, ``clean_share`` of its samples
-    clean, ``sharpen_share`` of those sharpened by the camera's ISP, and
-    ``single_share`` of the others one fault alone, or a clean
+    clean, ``sharpen_share`` of those sharpened by the camera's ISP,
+    ``single_share`` of the others one fault alone, and ``jpeg_share`` of every sample
+    that drew no MJPEG given it; or a clean
     ``area``/``bicubic`` downscale), its levels estimated on the whole
     LR region (as on a frame), then a p×p HR / (p/2)² LR patch cut at the same place.
     ``zoom_out`` < 1: a ``zoom_share`` of the regions is cut larger and shrunk (area) by
@@ -63,7 +64,8 @@ class PatchSampler:
     def __init__(self, images: list[np.ndarray], patch: int, degrade: str, seed: int,
                  region: int | None = None, clean_share: float | None = None,
                  zoom_out: float = 1.0, zoom_share: float = ZOOM_SHARE,
-                 single_share: float = 0.0, sharpen_share: float = 0.0) -> None:
+                 single_share: float = 0.0, sharpen_share: float = 0.0,
+                 jpeg_share: float = 0.0) -> None:
         from localsr_cam.measure.degrade import CLEAN_SHARE
 
         self.images = images
@@ -72,6 +74,7 @@ class PatchSampler:
         self.clean_share = CLEAN_SHARE if clean_share is None else clean_share
         self.single_share = single_share
         self.sharpen_share = sharpen_share
+        self.jpeg_share = jpeg_share
         self.patch = patch
         self.degrade = degrade
         self.region = max(patch, region or patch)
@@ -111,7 +114,8 @@ class PatchSampler:
         if self.degrade == "webcam":
             sample = camera.degrade(hr, rng, clean_share=self.clean_share,
                                     single_share=self.single_share,
-                                    sharpen_share=self.sharpen_share)
+                                    sharpen_share=self.sharpen_share,
+                                    jpeg_share=self.jpeg_share)
         else:
             sample = camera.apply(hr, camera.DegradeParams(resize=(self.degrade,), clean=True))
         levels = estimate_levels(sample.lr)

@@ -62,7 +62,8 @@ TRAIN_DEGRADES = ("webcam", "area", "bicubic")
 """``webcam``: the random camera model of :mod:`localsr_cam.measure.degrade`; ``area`` /
 ``bicubic``: a clean 2× downscale (the old recipe)."""
 RECIPE_DEFAULTS: dict[str, Any] = {"loss": "mse", "scheduler": "plateau", "patch": 64,
-                                   "batch": 8, "lr": 1e-3, "width": 32}
+                                   "batch": 8, "lr": 1e-3, "width": 32, "jpeg_share": 0.0,
+                                   "val_suites": "all"}
 """The paper's recipe; a registry entry's ``train_defaults`` override it per model."""
 
 
@@ -177,12 +178,15 @@ class TrainOptions:
     ``single_share``: the share of the other ``webcam`` samples that have one camera fault
     alone (:func:`~localsr_cam.measure.degrade.sample_params`). ``sharpen_share``: the
     share of the clean ones that the camera's ISP sharpens (unsharp mask).
+    ``jpeg_share``: the share of the samples without MJPEG that get it (``None``: the
+    model's default, 1 for the MJPEG variant ``fast-jpeg``, else 0).
     ``jpeg_chroma``: the net smooths JPEG chroma first (needs ``levels`` ≥ 2).
     ``zoom_out``: the least factor training regions are shrunk by (1: never; see
     :class:`~localsr_cam.train.data.PatchSampler`). ``base``: the upscale FastUNet adds
     its residual to (``bilinear`` or ``bicubic``). ``backproject``: FastUNet ends in a
     back-projection step whose strength the levels set (needs ``levels`` > 0).
-    ``val_suites``: comma-separated evaluation suites (or ``all``). ``force``: ship even
+    ``val_suites``: comma-separated evaluation suites (or ``all``; ``None``: the model's
+    default, the MJPEG suites for ``fast-jpeg``, else ``all``). ``force``: ship even
     a model that does not beat bicubic and the shipped one. ``command``: the argument
     list, recorded in the manifest entry so a shipped model says how it was made.
     """
@@ -200,13 +204,14 @@ class TrainOptions:
     clean_share: float | None = None
     single_share: float = 0.0
     sharpen_share: float = 0.0
+    jpeg_share: float | None = None
     zoom_out: float = 1.0
     bicubic_hinge: float = 0.0
     levels: int = 3
     jpeg_chroma: bool = True
     region: int = 0
     holdout: str = ""
-    val_suites: str = "all"
+    val_suites: str | None = None
     loss: str | None = None
     scheduler: str | None = None
     lr: float | None = None
@@ -247,6 +252,7 @@ class Settings:
     train_dirs: tuple[Path, ...] = ()
     val_dirs: tuple[Path, ...] = ()
     val_suites: tuple[str, ...] = field(default_factory=tuple)
+    jpeg_share: float = 0.0
 
 
 def resolve(options: TrainOptions) -> Settings:
@@ -280,6 +286,9 @@ def resolve(options: TrainOptions) -> Settings:
         raise ConfigError(f"--single-share must be within 0..1 (got {args.single_share})")
     if not 0.0 <= args.sharpen_share <= 1.0:
         raise ConfigError(f"--sharpen-share must be within 0..1 (got {args.sharpen_share})")
+    jpeg_share = d["jpeg_share"] if args.jpeg_share is None else args.jpeg_share
+    if not 0.0 <= jpeg_share <= 1.0:
+        raise ConfigError(f"--jpeg-share must be within 0..1 (got {jpeg_share})")
     if args.bicubic_hinge < 0:
         raise ConfigError(f"--bicubic-hinge must be 0 or more (got {args.bicubic_hinge})")
     if not 0.1 <= args.zoom_out <= 1.0:
@@ -290,7 +299,8 @@ def resolve(options: TrainOptions) -> Settings:
     region = args.region or patch * 3 // 2 // 2 * 2
     if region < patch or region % 2:
         raise ConfigError(f"--region must be even and at least --patch (got {region})")
-    suites = tuple(n for part in args.val_suites.split(",") if part.strip()
+    val_suites = d["val_suites"] if args.val_suites is None else args.val_suites
+    suites = tuple(n for part in val_suites.split(",") if part.strip()
                    for n in suite_names(part.strip()))
     flags = {"width": width, "depth": args.depth, "dropout": args.dropout,
              "residual": not args.no_residual, "levels": args.levels, "base": args.base,
@@ -301,7 +311,7 @@ def resolve(options: TrainOptions) -> Settings:
         raise ConfigError(f"--backproject is FastUNet's (--model fast), not {args.model!r}'s")
     return Settings(args, config, args.loss or d["loss"], args.scheduler or d["scheduler"],
                     lr, patch, batch, region, _folders(args.train_dir),
-                    _folders(args.val_dir), suites)
+                    _folders(args.val_dir), suites, jpeg_share)
 
 
 def _make_scheduler(name: str, optimizer: torch.optim.Optimizer, total_epochs: int) -> Any:
@@ -348,7 +358,8 @@ def _train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
     sampler = PatchSampler(train_imgs, settings.patch, args.degrade, args.seed,
                            settings.region, args.clean_share, args.zoom_out,
                            single_share=args.single_share,
-                           sharpen_share=args.sharpen_share)
+                           sharpen_share=args.sharpen_share,
+                           jpeg_share=settings.jpeg_share)
 
     model = build_model(args.model, **settings.config)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
@@ -528,6 +539,17 @@ def _shipped_model(name: str, out: Path) -> nn.Module | None:
     return model.eval()
 
 
+def _incumbent(name: str, out: Path) -> tuple[str, nn.Module | None]:
+    """The model a newly trained ``name`` is compared with, by name: the one shipped in
+    ``out`` as ``name``; for an MJPEG variant with no files of its own yet, the model
+    that serves the MJPEG frames meanwhile (``fast-jpeg``: ``fast``)."""
+    model = _shipped_model(name, out)
+    fallback = model_spec(name).mjpeg_variant_of
+    if model is None and fallback is not None:
+        return fallback, _shipped_model(fallback, out)
+    return name, model
+
+
 def flicker_ratio(model: nn.Module, name: str, int8: Path | None = None) -> float | None:
     """The flicker figure of SR net ``model`` (served as model ``name``: its ``int8``
     ONNX file in ONNX Runtime when given — what the CPU backend runs —, else float32
@@ -669,13 +691,14 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
         if staged_int8 is not None:
             int8 = _stage_int8(model, staged, staged_int8, train_imgs, val_imgs, settings)
         val = evaluate(model, val_imgs, settings.val_suites, crop=args.val_crop)
-        old_model = _shipped_model(name, out)
+        old_name, old_model = _incumbent(name, out)
         old = None if old_model is None else evaluate(old_model, val_imgs,
                                                       settings.val_suites, args.val_crop)
         ok, why = ship_decision(val, old)
         flicker: tuple[float | None, float | None] = (None, None)
         if ok:  # the flicker scene takes seconds: only for a model good enough otherwise
-            old_int8 = out / spec.onnx_int8 if spec.onnx_int8 else None
+            old_spec = model_spec(old_name)
+            old_int8 = out / old_spec.onnx_int8 if old_spec.onnx_int8 else None
             flicker = (flicker_ratio(model, name, _existing(staged_int8)),
                        None if old_model is None
                        else flicker_ratio(old_model, name, _existing(old_int8)))
@@ -729,7 +752,7 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
                        "mean_gain_db": val["mean_gain_db"],
                        "worst_gain_db": val["worst_gain_db"], "score": val["score"],
                        "shipped_before": None if old is None else {
-                           "score": old["score"],
+                           "model": old_name, "score": old["score"],
                            "mean_gain_db": {s: r["mean"]["gain_db"]
                                             for s, r in old["suites"].items()},
                            "flicker_ratio": flicker[1]},
@@ -749,7 +772,9 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
                                     **({"single_share": args.single_share}
                                        if args.single_share else {}),
                                     **({"sharpen_share": args.sharpen_share}
-                                       if args.sharpen_share else {})}
+                                       if args.sharpen_share else {}),
+                                    **({"jpeg_share": settings.jpeg_share}
+                                       if settings.jpeg_share else {})}
                                    if args.degrade == "webcam" else {}),
                                 "levels": "estimated on each degraded LR region "
                                           f"({settings.region} px HR) by estimate_levels",

@@ -13,7 +13,13 @@ from localsr_cam.errors import ConfigError, ModelError
 from localsr_cam.runtime.base import Engine, resolve_backend
 from localsr_cam.zoo.artifacts import artifact_path, engines_dir, plan_dir
 from localsr_cam.zoo.loading import load_model
-from localsr_cam.zoo.registry import PRECISIONS, int8_models, model_spec, repair_hint
+from localsr_cam.zoo.registry import (
+    PRECISIONS,
+    int8_models,
+    mjpeg_variant,
+    model_spec,
+    repair_hint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +36,29 @@ def open_engine(name: str, backend: str, threads: int = 2, weights: str | None =
     backend takes the model's int8 file when it is there, else the float32 one (logged:
     a model retrained by hand may ship without one). Missing or corrupt artifacts raise
     :class:`ModelError` naming the file and the command that rebuilds it.
+
+    A model with an MJPEG variant (``fast``: ``fast-jpeg``) opens both and hands the
+    MJPEG frames to the variant (:class:`~localsr_cam.runtime.routed.MjpegRoutedEngine`);
+    where the variant's files are missing or do not open, the model runs alone (logged).
     """
+    engine = _open_one(name, backend, threads, weights, precision)
+    variant = mjpeg_variant(name)
+    if variant is None:
+        return engine
+    try:
+        mjpeg = _open_one(variant, backend, threads, weights, precision)
+    except ModelError as exc:
+        log.info("%s runs on MJPEG frames too: its MJPEG variant %s is not here (%s)", name,
+                 variant, exc)
+        return engine
+    from localsr_cam.runtime.routed import MjpegRoutedEngine
+
+    return MjpegRoutedEngine(engine, mjpeg)
+
+
+def _open_one(name: str, backend: str, threads: int, weights: str | None,
+              precision: str) -> Engine:
+    """:func:`open_engine` for model ``name`` alone."""
     spec = model_spec(name)
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; choose one of: "

@@ -58,6 +58,10 @@ class ModelSpec:
     ``train_defaults``: the training recipe's defaults (loss, scheduler, patch, ...);
     ``train_config``: the constructor arguments from the training flags (``width``,
     ``depth``, ``dropout``, ``residual`` as keywords; each model takes what it uses).
+    ``mjpeg_variant_of``: this SR model is the MJPEG variant of that one, trained on
+    MJPEG frames only: the other model's engine hands it the frames whose estimated JPEG
+    level says MJPEG (:mod:`localsr_cam.runtime.routed`), and ``train`` compares it with
+    that model while it has no files of its own.
     """
 
     name: str
@@ -74,6 +78,7 @@ class ModelSpec:
     train_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     train_config: Callable[..., dict[str, Any]] | None = None
     onnx_int8: str | None = None
+    mjpeg_variant_of: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -149,6 +154,15 @@ for _spec in (
               train_defaults={"loss": "l1", "scheduler": "cosine", "patch": 96, "batch": 16,
                               "lr": 2e-3, "width": 16},
               train_config=recipes.fast_unet_config, onnx_int8="fast_unet.int8.onnx"),
+    ModelSpec("fast-jpeg", "sr", "fast_jpeg_unet.onnx", "fast_jpeg_unet.pt",
+              "localsr-cam train --model fast-jpeg",
+              "FastUNet trained on MJPEG frames only; fast switches to it on MJPEG input",
+              build=recipes.build_fast_unet, export=recipes.export_sr,
+              train_defaults={"loss": "l1", "scheduler": "cosine", "patch": 96, "batch": 16,
+                              "lr": 2e-3, "width": 16, "jpeg_share": 1.0,
+                              "val_suites": "lossy,lowlight"},
+              train_config=recipes.fast_unet_config, onnx_int8="fast_jpeg_unet.int8.onnx",
+              mjpeg_variant_of="fast"),
     ModelSpec("paper", "sr", "paper_unet.onnx", "paper_unet.pt",
               "localsr-cam train --model paper",
               "PaperUNet: the paper's vanilla U-Net on the bicubic-resized input",
@@ -165,6 +179,12 @@ def model_spec(name: str) -> ModelSpec:
     except KeyError:
         raise ConfigError(f"unknown model {name!r}; choose one of: "
                           f"{', '.join(sorted(MODELS))}") from None
+
+
+def mjpeg_variant(name: str) -> str | None:
+    """The registered MJPEG variant of model ``name`` (None: it has none)."""
+    return next((spec.name for spec in MODELS.values() if spec.mjpeg_variant_of == name),
+                None)
 
 
 def model_names(kind: str | None = None) -> tuple[str, ...]:

@@ -105,6 +105,32 @@ def test_single_share_draws_one_fault_alone_each_as_often() -> None:
     assert 0.3 < alone < 0.55  # 0.3 single draws + the full model's own lone faults
 
 
+def test_jpeg_share_gives_mjpeg_to_the_draws_without_it() -> None:
+    """``jpeg_share`` 1: every draw is an MJPEG frame (step 7's ranges); the clean draws
+    become MJPEG alone and the draws that had MJPEG keep theirs. A share in between gives
+    it to about that share; 0 draws what was always drawn."""
+    alone = [D.sample_params(np.random.default_rng(s), clean_share=1.0, jpeg_share=1.0)
+             for s in range(300)]
+    for p in alone:
+        assert 50 <= p.jpeg_quality <= 95 and p.chroma in ("420", "422") and not p.clean
+        assert p.noise_sigma == 0 and max(p.blur_sigma) == 0 and p.sharpen_amount == 0
+    mixed = [D.sample_params(np.random.default_rng(s), clean_share=0.0, jpeg_share=1.0)
+             for s in range(300)]
+    before = [D.sample_params(np.random.default_rng(s), clean_share=0.0) for s in range(300)]
+    assert all(p.jpeg_quality > 0 for p in mixed)
+    assert all(m == b for m, b in zip(mixed, before, strict=True) if b.jpeg_quality > 0)
+    assert sum(m.noise_sigma > 0 for m in mixed) == sum(b.noise_sigma > 0 for b in before)
+    half = [D.sample_params(np.random.default_rng(s), clean_share=1.0, jpeg_share=0.5)
+            for s in range(400)]
+    assert 0.42 < np.mean([p.jpeg_quality > 0 for p in half]) < 0.58
+    assert [D.sample_params(np.random.default_rng(s), jpeg_share=0.0) for s in range(50)] == \
+        [D.sample_params(np.random.default_rng(s)) for s in range(50)]
+    hr = _scene()
+    blocky = D.apply(hr, alone[0]).lr.astype(np.float32)
+    plain = D.apply(hr, D.DegradeParams(resize=alone[0].resize)).lr.astype(np.float32)
+    assert np.abs(blocky - plain).max() > 4  # the JPEG step is applied, not only recorded
+
+
 def test_sharpen_share_sharpens_clean_draws_only() -> None:
     """``sharpen_share`` gives that share of the clean draws the ISP's unsharp mask (with
     step 5's ranges) and nothing else; the degraded draws are exactly what they were."""

@@ -18,9 +18,8 @@ from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
 from localsr_cam.errors import ConfigError, ModelError
 from localsr_cam.frames import CapturedFrame
 from localsr_cam.process import ops
-from localsr_cam.runtime.ort import OrtEngine
 from localsr_cam.runtime.torch import TorchEngine
-from localsr_cam.zoo.artifacts import artifact_path, engines_dir
+from localsr_cam.zoo.artifacts import engines_dir
 from localsr_cam.zoo.backends import open_engine
 from localsr_cam.zoo.registry import MODELS
 from tests.fakes import write_random_model
@@ -68,7 +67,8 @@ def _compare_with_ort(name: str) -> float:
     for inputs in feeds:
         with contextlib.closing(open_engine(name, "torch", threads=2)) as engine:
             got = engine(inputs)
-        ort = OrtEngine(name, artifact_path(name, "onnx"), threads=2).open()
+        # as the app opens it (fast with its MJPEG variant where that is shipped)
+        ort = open_engine(name, "cpu", threads=2, precision="fp32")
         try:
             expected = ort(inputs)
         finally:

@@ -21,7 +21,13 @@ from localsr_cam.cli.main import main as cli_main
 from localsr_cam.errors import ConfigError, ModelError, SourceError
 from localsr_cam.paths import sha256_file
 from localsr_cam.train.data import PatchSampler, split_holdout
-from localsr_cam.train.trainer import TrainOptions, below_bicubic_db, ship_decision, train
+from localsr_cam.train.trainer import (
+    TrainOptions,
+    below_bicubic_db,
+    resolve,
+    ship_decision,
+    train,
+)
 from localsr_cam.zoo.export import parity
 from localsr_cam.zoo.loading import load_model
 
@@ -84,19 +90,19 @@ def test_sampler_gives_lr_levels_hr_and_replays_from_its_state() -> None:
 def test_sampler_draws_single_faults_at_its_share(monkeypatch: pytest.MonkeyPatch) -> None:
     from localsr_cam.measure import degrade as camera
 
-    shares: list[tuple[float, float, float]] = []
+    shares: list[tuple[float, float, float, float]] = []
     real = camera.degrade
 
     def spy(hr, rng, bgr=False, clean_share=camera.CLEAN_SHARE, single_share=0.0,
-            sharpen_share=0.0):
-        shares.append((clean_share, single_share, sharpen_share))
-        return real(hr, rng, bgr, clean_share, single_share, sharpen_share)
+            sharpen_share=0.0, jpeg_share=0.0):
+        shares.append((clean_share, single_share, sharpen_share, jpeg_share))
+        return real(hr, rng, bgr, clean_share, single_share, sharpen_share, jpeg_share)
 
     monkeypatch.setattr(camera, "degrade", spy)
     images = [np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)]
     PatchSampler(images, patch=32, degrade="webcam", seed=3, clean_share=0.1,
-                 single_share=0.6, sharpen_share=0.3).batch(3)
-    assert shares == [(0.1, 0.6, 0.3)] * 3
+                 single_share=0.6, sharpen_share=0.3, jpeg_share=0.2).batch(3)
+    assert shares == [(0.1, 0.6, 0.3, 0.2)] * 3
 
 
 def test_zoom_out_shrinks_the_regions_it_picks() -> None:
@@ -311,6 +317,35 @@ def test_a_tiny_training_does_not_replace_a_better_shipped_model(
     assert any(n.endswith(".pt") for n in backups) and any(n.endswith(".json") for n in backups)
 
 
+def test_the_mjpeg_variant_trains_on_mjpeg_and_must_beat_fast_first(
+        data: tuple[Path, Path], tmp_path: Path) -> None:
+    """``fast-jpeg`` draws MJPEG into every sample and validates on the MJPEG suites by
+    default; with no files of its own it must beat the shipped ``fast``, which serves
+    the MJPEG frames until it ships."""
+    from localsr_cam.models.unet import FastUNet
+
+    assert parse_args(_args(data, tmp_path)).jpeg_share is None
+    plain = resolve(parse_args(_args(data, tmp_path, "--model", "fast")))
+    variant = resolve(parse_args(_args(data, tmp_path, "--model", "fast-jpeg")))
+    assert (plain.jpeg_share, plain.val_suites[-1]) == (0.0, "sharpened")
+    assert (variant.jpeg_share, variant.val_suites) == (1.0, ("lossy", "lowlight"))
+    out = tmp_path / "engines"
+    out.mkdir()
+    torch.save(FastUNet(width=16, depth=1).state_dict(), out / "fast_unet.pt")
+    (out / "manifest.json").write_text(json.dumps(
+        {"fast": {"config": {"width": 16, "depth": 1}}}))
+    argv = _args(data, tmp_path, "--model", "fast-jpeg", "--depth", "1", "--epochs", "1",
+                 "--iters", "2", "--lr", "0.05")
+    assert main(argv) == 0
+    assert not (out / "fast_jpeg_unet.pt").exists()
+    entry = json.loads((tmp_path / "work" / "fast-jpeg" / "fast-jpeg.manifest-entry.json")
+                       .read_text())
+    assert entry["shipped"] is False
+    assert entry["validation"]["shipped_before"]["model"] == "fast"
+    assert set(entry["validation"]["suites"]) == {"lossy", "lowlight"}
+    assert entry["training"]["recipe"]["jpeg_share"] == 1.0
+
+
 def test_resume_continues_from_a_checkpoint(data: tuple[Path, Path], tmp_path: Path) -> None:
     first = _args(data, tmp_path, "--model", "fast", "--epochs", "1", "--no-export")
     assert main(first) == 0
@@ -345,7 +380,7 @@ def test_resume_from_a_bad_checkpoint_returns_2(content: str, data: tuple[Path, 
 
 @pytest.mark.parametrize("problem", ["empty", "unreadable", "patch", "model", "missing",
                                      "small", "share", "single", "sharpen",
-                                     "hinge"])
+                                     "jpeg", "hinge"])
 def test_bad_input_returns_2(problem: str, data: tuple[Path, Path], tmp_path: Path,
                              capsys: pytest.CaptureFixture[str]) -> None:
     train_dir, _ = data
@@ -369,6 +404,8 @@ def test_bad_input_returns_2(problem: str, data: tuple[Path, Path], tmp_path: Pa
         argv = _args(data, tmp_path, *extra, "--single-share", "-0.1")
     elif problem == "sharpen":
         argv = _args(data, tmp_path, *extra, "--sharpen-share", "2")
+    elif problem == "jpeg":
+        argv = _args(data, tmp_path, *extra, "--model", "fast-jpeg", "--jpeg-share", "1.5")
     elif problem == "hinge":
         argv = _args(data, tmp_path, *extra, "--bicubic-hinge", "-1")
     else:
