@@ -17,6 +17,7 @@ from localsr_cam.errors import ConfigError, ModelError
 from localsr_cam.models.unet import FastUNet, PaperUNet
 from localsr_cam.paths import sha256_file
 from localsr_cam.process import ops
+from localsr_cam.runtime.routed import MjpegRoutedEngine
 from localsr_cam.train import quantize
 from localsr_cam.zoo.backends import open_engine
 from localsr_cam.zoo.export import export_sr_onnx
@@ -108,9 +109,15 @@ def engines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_the_cpu_backend_runs_int8_by_default_and_float32_when_asked(engines):
     assert open_engine("fast", "cpu").precision == "int8"
-    assert open_engine("fast", "cpu", precision="int8").path.name == "fast_unet.int8.onnx"
+    # fast ships with its MJPEG variant: both nets in the same arithmetic
+    int8 = open_engine("fast", "cpu", precision="int8")
+    assert isinstance(int8, MjpegRoutedEngine)
+    assert int8.plain.path.name == "fast_unet.int8.onnx"
+    assert int8.mjpeg.path.name == "fast_jpeg_unet.int8.onnx"
     fp32 = open_engine("fast", "cpu", precision="fp32")
-    assert fp32.precision == "fp32" and fp32.path.name == "fast_unet.onnx"
+    assert isinstance(fp32, MjpegRoutedEngine) and fp32.precision == "fp32"
+    assert fp32.plain.path.name == "fast_unet.onnx"
+    assert fp32.mjpeg.path.name == "fast_jpeg_unet.onnx"
     assert open_engine("paper", "cpu").precision == "fp32"  # it has no int8 form
     image = torch.rand(1, 3, 40, 48)
     levels = torch.tensor([[0.05, 0.3, 0.2]])
@@ -143,8 +150,11 @@ def test_models_quantize_rebuilds_the_file_and_its_manifest_record(engines, tmp_
     for i, image in enumerate(_photos()):
         cv2.imwrite(str(photos / f"{i}.png"), image[:, :, ::-1])
     (engines / "fast_unet.int8.onnx").unlink()
+    for variant in engines.glob("fast_jpeg_unet.*"):  # a variant not trained here: skipped
+        variant.unlink()
     assert main(["models", "quantize", "--data", str(photos), "--seed", "3"]) == 0
-    assert "fast_unet.int8.onnx" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "fast_unet.int8.onnx" in out and "fast-jpeg: not trained here yet" in out
     entry = json.loads((engines / "manifest.json").read_text())["fast"]
     assert entry["files"]["onnx_int8"]["sha256"] == sha256_file(engines / "fast_unet.int8.onnx")
     assert entry["int8"]["calibration"]["data"] == [str(photos)]
