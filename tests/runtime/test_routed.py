@@ -7,9 +7,16 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
+from skimage.data import astronaut
 
+from localsr_cam.config import PipelineConfig
+from localsr_cam.frames import CapturedFrame
+from localsr_cam.process.processor import FrameProcessor
+from localsr_cam.runtime.base import Engine
 from localsr_cam.runtime.ort import OrtEngine
 from localsr_cam.runtime.routed import ROUTE_FROM, MjpegRoutedEngine
 from localsr_cam.zoo.artifacts import engines_dir
@@ -94,3 +101,41 @@ def test_fast_opens_with_its_mjpeg_variant_when_its_files_are_there(
         assert next(iter(sr.values())).shape[0] == 1
     finally:
         routed.close()
+
+
+def _served_by(frames: list[np.ndarray]) -> list[str]:
+    """Which of fast's two nets served each SR call of a live-like run over ``frames``
+    (the shipped engines, temporal smoothing on)."""
+    processor = FrameProcessor(PipelineConfig())
+    processor.open()
+    served: list[str] = []
+    try:
+        engine = processor._sr
+        assert isinstance(engine, MjpegRoutedEngine)
+        choose = engine.engine_for
+
+        def spy(levels: torch.Tensor | None) -> Engine:
+            chosen = choose(levels)
+            served.append("mjpeg" if chosen is engine.mjpeg else "plain")
+            return chosen
+
+        engine.engine_for = spy  # type: ignore[method-assign]
+        processor.prepare((frames[0].shape[1], frames[0].shape[0]))
+        for i, image in enumerate(frames):
+            processor.process(CapturedFrame(image=image, index=i, timestamp=float(i) / 30))
+    finally:
+        processor.close()
+    return served
+
+
+def test_a_live_run_hands_mjpeg_frames_to_the_variant() -> None:
+    """The pipeline's smoothed levels reach the router: an MJPEG q 75 camera is served by
+    fast-jpeg from its first frame, a clean camera by the plain net."""
+    scene = cv2.resize(cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR), (352, 180),
+                       interpolation=cv2.INTER_AREA)
+    clean = [np.ascontiguousarray(scene[:, 2 * i: 2 * i + 320]) for i in range(4)]
+    mjpeg = [cv2.imdecode(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 75])[1],
+                          cv2.IMREAD_COLOR) for f in clean]
+    on_mjpeg, on_clean = _served_by(mjpeg), _served_by(clean)
+    assert on_mjpeg and set(on_mjpeg) == {"mjpeg"}
+    assert on_clean and set(on_clean) == {"plain"}
