@@ -128,6 +128,10 @@ def unregister_model(name: str) -> None:
     MODELS.pop(name, None)
 
 
+FAST_TRAIN_DEFAULTS: Mapping[str, Any] = {"loss": "l1", "scheduler": "cosine", "patch": 96,
+                                          "batch": 16, "lr": 2e-3, "width": 16}
+"""FastUNet's training recipe defaults (its MJPEG variant adds its own to them)."""
+
 SR_BASELINES = ("bicubic", "bilinear")
 """Plain upscales offered wherever an SR model is chosen; not models."""
 DEFAULT_SR_MODEL = "fast"
@@ -151,15 +155,13 @@ for _spec in (
               "localsr-cam train --model fast",
               "FastUNet: LR-space residual U-Net with PixelShuffle, for real time",
               build=recipes.build_fast_unet, export=recipes.export_sr,
-              train_defaults={"loss": "l1", "scheduler": "cosine", "patch": 96, "batch": 16,
-                              "lr": 2e-3, "width": 16},
+              train_defaults=FAST_TRAIN_DEFAULTS,
               train_config=recipes.fast_unet_config, onnx_int8="fast_unet.int8.onnx"),
     ModelSpec("fast-jpeg", "sr", "fast_jpeg_unet.onnx", "fast_jpeg_unet.pt",
               "localsr-cam train --model fast-jpeg",
               "FastUNet trained on MJPEG frames only; fast switches to it on MJPEG input",
               build=recipes.build_fast_unet, export=recipes.export_sr,
-              train_defaults={"loss": "l1", "scheduler": "cosine", "patch": 96, "batch": 16,
-                              "lr": 2e-3, "width": 16, "jpeg_share": 1.0,
+              train_defaults={**FAST_TRAIN_DEFAULTS, "jpeg_share": 1.0,
                               "val_suites": "lossy,lowlight"},
               train_config=recipes.fast_unet_config, onnx_int8="fast_jpeg_unet.int8.onnx",
               mjpeg_variant_of="fast"),
