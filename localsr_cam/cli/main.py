@@ -248,17 +248,9 @@ def _cmd_models_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _trained(name: str) -> bool:
-    """Whether SR model ``name``'s weights and float32 ONNX are in the engines folder."""
-    from localsr_cam.zoo.artifacts import engines_dir
-
-    spec = model_spec(name)
-    return all(f is not None and (engines_dir() / f).is_file()
-               for f in (spec.weights, spec.onnx))
-
-
 def _cmd_models_quantize(args: argparse.Namespace) -> int:
     from localsr_cam.train.quantize import quantize_shipped, training_data
+    from localsr_cam.zoo.artifacts import missing_files
 
     for name in args.models:
         if name not in int8_models():
@@ -266,7 +258,7 @@ def _cmd_models_quantize(args: argparse.Namespace) -> int:
                               f"{', '.join(int8_models())}")
     names = list(args.models)
     if not names:
-        names = [name for name in int8_models() if _trained(name)]
+        names = [name for name in int8_models() if not missing_files(name)]
         for name in int8_models():
             if name not in names:
                 print(f"{name}: not trained here yet (`{model_spec(name).build_command}`); "

@@ -103,6 +103,14 @@ def artifact_path(name: str, which: str) -> Path:
     return path
 
 
+def missing_files(name: str, directory: Path | None = None) -> list[str]:
+    """The names of model ``name``'s weights and ONNX files (those it has) that are not
+    in ``directory`` (default: the engines folder)."""
+    spec = model_spec(name)
+    folder = directory or engines_dir()
+    return [f for f in (spec.weights, spec.onnx) if f is not None and not (folder / f).is_file()]
+
+
 def plan_dir() -> Path:
     """Where TensorRT plans of this project's models are cached."""
     return engines_dir() / PLAN_DIR

@@ -7,16 +7,19 @@ from typing import Any
 
 from localsr_cam.paths import sha256_file
 from localsr_cam.zoo import face_fetch
-from localsr_cam.zoo.artifacts import engines_dir, read_manifest, recorded_sha256
+from localsr_cam.zoo.artifacts import (
+    engines_dir,
+    missing_files,
+    read_manifest,
+    recorded_sha256,
+)
 from localsr_cam.zoo.registry import MODELS, QUANTIZE_COMMAND
 from localsr_cam.zoo.selfie_fetch import SOURCES, entry_problem
 
 
 def _status(name: str, directory: Path, entry: dict[str, Any] | None) -> str:
     spec = MODELS[name]
-    files = [f for f in (spec.weights, spec.onnx) if f is not None]
-    missing = [f for f in files if not (directory / f).is_file()]
-    if missing:
+    if missing_files(name, directory):
         return "missing"
     if entry is None:
         return "unverified"
