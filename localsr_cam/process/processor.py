@@ -50,7 +50,13 @@ from localsr_cam.process.temporal import TemporalDenoiser
 from localsr_cam.process.tiling import split
 from localsr_cam.process.tracking import sticky_region
 from localsr_cam.runtime import settings
-from localsr_cam.runtime.base import Engine, PreparesShapes
+from localsr_cam.runtime.base import (
+    HOST_LEVELS_NAME,
+    INPUT_NAME,
+    LEVELS_NAME,
+    Engine,
+    PreparesShapes,
+)
 from localsr_cam.zoo.backends import choose_backend, open_engine
 from localsr_cam.zoo.registry import SR_BASELINES
 
@@ -513,7 +519,7 @@ class FrameProcessor:
                         state.people = len(state.boxes)
             if self._sr is not None and state.boxes and state.level.uses_sr \
                     and state.levels is None:
-                state.levels = self._frame_levels(state)
+                self._set_levels(state)
         except Exception as exc:  # an engine failed on this frame: render passes it through
             state.error = exc
         if state.people is not None:
@@ -549,7 +555,7 @@ class FrameProcessor:
             return
         if box is None or len(split(box)) != 1:
             return
-        state.levels = self._frame_levels(state)
+        self._set_levels(state)
         x0, y0, x1, y1 = box
         state.early_sr = self._begin_sr(state.lr[y0:y1, x0:x1], box, state, True)
 
@@ -568,7 +574,7 @@ class FrameProcessor:
         background = self._ready_worker()
         if background.holding:
             return
-        state.levels = self._frame_levels(state)
+        self._set_levels(state)
         calls: dict[Box, SRCall] = {}
         for (tile,) in tiles:
             x0, y0, x1, y1 = key = tile.padded
@@ -764,21 +770,28 @@ class FrameProcessor:
             return soft
         return ops.resize_plane(soft, (width, height))
 
-    def _frame_levels(self, state: FrontState) -> torch.Tensor:
-        """The levels the frame's SR is given. Live (a deadline controller, change tests
-        on), once there is a history: the smoothed levels as the last frame left them,
-        and this frame's estimate is made while its SR runs (``state.deferred``) — the
-        levels change over ~20 frames, and the SR starts 0.5–1.6 ms earlier. Else this
-        frame's, estimated now."""
-        def estimate() -> torch.Tensor:
+    def _set_levels(self, state: FrontState) -> None:
+        """Give the frame the levels its SR is told (:meth:`_frame_levels`), on the
+        device and on the host."""
+        host = self._frame_levels(state)
+        state.host_levels = torch.from_numpy(host)
+        state.levels = self._on_device(host)
+
+    def _frame_levels(self, state: FrontState) -> np.ndarray:
+        """The levels the frame's SR is given, float32 1×K on the host. Live (a
+        deadline controller, change tests on), once there is a history: the smoothed
+        levels as the last frame left them, and this frame's estimate is made while its
+        SR runs (``state.deferred``) — the levels change over ~20 frames, and the SR
+        starts 0.5–1.6 ms earlier. Else this frame's, estimated now."""
+        def estimate() -> np.ndarray:
             with state.timer("estimate"):
-                return self.levels_of(state.frame.image, live=state.live)
+                return self._smoothed_levels(state.frame.image, live=state.live)
 
         history = self._degradation.current() if state.live else None
         if history is None:
             return estimate()
         state.deferred.append(estimate)
-        return self._on_device(history)
+        return history
 
     @staticmethod
     def _run_deferred(state: FrontState) -> None:
@@ -788,17 +801,22 @@ class FrameProcessor:
 
     def levels_of(self, image: np.ndarray, live: bool = False) -> torch.Tensor:
         """Smoothed degradation levels of a host frame (uint8 H×W×3): float32 1×K on
-        the processor's device, a new tensor. The noise is also read off the difference
-        to the previous frame (the scene's still parts; forgotten by :meth:`prepare`, so
-        by a new scene, and :meth:`reset`). ``live``: a video frame of a paced run, read
-        in part (:data:`LIVE_ESTIMATE_PIXELS`, another part each frame)."""
+        the processor's device, a new tensor (see :meth:`_smoothed_levels`)."""
+        return self._on_device(self._smoothed_levels(image, live))
+
+    def _smoothed_levels(self, image: np.ndarray, live: bool) -> np.ndarray:
+        """This frame's estimate put through the smoother: float32 1×K, a new array.
+        The noise is also read off the difference to the previous frame (the scene's
+        still parts; forgotten by :meth:`prepare`, so by a new scene, and
+        :meth:`reset`). ``live``: a video frame of a paced run, read in part
+        (:data:`LIVE_ESTIMATE_PIXELS`, another part each frame)."""
         if live:
             levels = estimate_levels(image, bgr=True, max_pixels=LIVE_ESTIMATE_PIXELS,
                                      phase=self._frame_no, previous=self._previous_green)
         else:
             levels = estimate_levels(image, bgr=True, previous=self._previous_green)
         self._previous_green = np.array(image[:, :, 1])
-        return self._on_device(self._degradation.update(levels))
+        return self._degradation.update(levels)
 
     def _on_device(self, levels: np.ndarray) -> torch.Tensor:
         """float32 1×K host levels → a tensor on the processor's device."""
@@ -946,11 +964,14 @@ class FrameProcessor:
     @staticmethod
     def _sr_inputs(images: torch.Tensor, state: FrontState) -> dict[str, torch.Tensor]:
         """The SR engine's inputs for N×3×h×w float RGB crops of one frame: the frame's
-        smoothed degradation levels go with every crop and tile alike."""
-        inputs = {"image": images}
+        smoothed degradation levels go with every crop and tile alike (1×K: the same
+        for each; and on the host, for an engine that chooses a net by them)."""
+        inputs = {INPUT_NAME: images}
         if state.levels is not None:
             count = images.shape[0]
-            inputs["levels"] = state.levels if count == 1 else state.levels.repeat(count, 1)
+            inputs[LEVELS_NAME] = state.levels if count == 1 else state.levels.repeat(count, 1)
+        if state.host_levels is not None:
+            inputs[HOST_LEVELS_NAME] = state.host_levels
         return inputs
 
     def _sr_result(self, crop: torch.Tensor, key: Box, state: FrontState, reusable: bool
@@ -1172,7 +1193,9 @@ class FrontState:
     super-resolve in input pixels (none when nobody is there; ``box`` is their bounding
     box). ``people``: how many people those regions enhance (``None`` where no mask is
     made). ``levels``: the smoothed degradation levels its SR is given (live: as the
-    last frame left them), float32 1×K on the device (``None`` without SR). ``bypass``:
+    last frame left them), float32 1×K on the device (``None`` without SR);
+    ``host_levels`` the same on the host (an engine choosing a net reads them there,
+    without waiting for the device). ``bypass``:
     the bypass switch as read when the frame arrived. ``error``: an engine failure in the
     front half (the back half turns it into the plain upscale).
     ``stages_ms``: filled by both halves through ``timer`` (device times on CUDA, added
@@ -1201,6 +1224,7 @@ class FrontState:
     boxes: list[Box] = dataclasses.field(default_factory=list)
     people: int | None = None
     levels: torch.Tensor | None = None
+    host_levels: torch.Tensor | None = None
     error: Exception | None = None
     level: Level = FULL
     skipping: bool = False

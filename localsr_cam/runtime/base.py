@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 INPUT_NAME = "image"
 LEVELS_NAME = "levels"
 """The optional second input of SR engines: N×K float32 degradation levels."""
+HOST_LEVELS_NAME = "levels_host"
+"""The same levels as a float32 1×K CPU tensor, beside ``levels`` (which lives on the
+engine's device): an engine that chooses a net by them (:mod:`localsr_cam.runtime.routed`)
+reads them here, so a CUDA run does not wait for the device to read a number. Engines
+that run a net ignore it."""
 SR_NAME = "sr"
 """An SR engine's output: N×3×2h×2w float32 RGB (0–1 scale, not clamped)."""
 SUBPIXEL_NAME = "sr_planes"

@@ -10,7 +10,8 @@ same arithmetic a frame, one of two nets.
 
 The levels the pipeline passes are the estimator's, smoothed over time, so a camera's
 stream stays on one net; the choice is made per call, with no state, so a call's output
-depends on its inputs only.
+depends on its inputs only. It reads the levels' host copy where the pipeline passes one
+(``levels_host``), so a CUDA run makes no device round trip for it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from localsr_cam.models.chroma import GATE_FROM, JPEG_LEVEL
-from localsr_cam.runtime.base import LEVELS_NAME, Engine, PreparesShapes
+from localsr_cam.runtime.base import HOST_LEVELS_NAME, LEVELS_NAME, Engine, PreparesShapes
 
 if TYPE_CHECKING:
     import torch
@@ -52,7 +53,12 @@ class MjpegRoutedEngine:
         return self.mjpeg if float(levels[..., JPEG_LEVEL].max()) >= ROUTE_FROM else self.plain
 
     def __call__(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return self.engine_for(inputs.get(LEVELS_NAME))(inputs)
+        """Chosen by the host copy of the levels where the caller gives one (reading a
+        CUDA tensor would wait for the device), else by ``levels``."""
+        levels = inputs.get(HOST_LEVELS_NAME)
+        if levels is None:
+            levels = inputs.get(LEVELS_NAME)
+        return self.engine_for(levels)(inputs)
 
     def prepare_shapes(self, shapes: Sequence[tuple[int, ...]]) -> None:
         """Pass the shapes on to each engine that prepares them (CUDA graphs)."""

@@ -16,7 +16,7 @@ from skimage.data import astronaut
 from localsr_cam.config import PipelineConfig
 from localsr_cam.frames import CapturedFrame
 from localsr_cam.process.processor import FrameProcessor
-from localsr_cam.runtime.base import Engine
+from localsr_cam.runtime.base import HOST_LEVELS_NAME, LEVELS_NAME, Engine
 from localsr_cam.runtime.ort import OrtEngine
 from localsr_cam.runtime.routed import ROUTE_FROM, MjpegRoutedEngine
 from localsr_cam.zoo.artifacts import engines_dir
@@ -64,6 +64,16 @@ def test_calls_are_routed_by_their_jpeg_level() -> None:
     assert (plain.calls, mjpeg.calls) == (4, 2)
 
 
+def test_the_host_copy_of_the_levels_chooses_where_given() -> None:
+    """On CUDA ``levels`` lives on the device; the router reads ``levels_host`` instead."""
+    plain, mjpeg = _Recorder("fast", 0.0), _Recorder("fast-jpeg", 1.0)
+    engine = MjpegRoutedEngine(plain, mjpeg)
+    image = torch.zeros(1, 3, 4, 6)
+    to_mjpeg = engine({"image": image, "levels": _levels(0.0), "levels_host": _levels(0.5)})
+    to_plain = engine({"image": image, "levels": _levels(0.5), "levels_host": _levels(0.0)})
+    assert float(to_mjpeg["sr"].max()) == 1.0 and float(to_plain["sr"].max()) == 0.0
+
+
 def test_close_closes_both_even_when_the_first_fails() -> None:
     plain, mjpeg = _Recorder("fast", 0.0, fail_close=True), _Recorder("fast-jpeg", 1.0)
     with pytest.raises(RuntimeError):
@@ -103,9 +113,26 @@ def test_fast_opens_with_its_mjpeg_variant_when_its_files_are_there(
         routed.close()
 
 
+class _KeysSeen:
+    """Forwards SR calls to ``engine``; checks each carries the levels' host copy."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        host = inputs[HOST_LEVELS_NAME]
+        assert host.device.type == "cpu" and host.shape == (1, inputs[LEVELS_NAME].shape[1])
+        assert torch.equal(host.expand_as(inputs[LEVELS_NAME]), inputs[LEVELS_NAME].cpu())
+        return self.engine(inputs)
+
+    def close(self) -> None:
+        self.engine.close()
+
+
 def _served_by(frames: list[np.ndarray]) -> list[str]:
     """Which of fast's two nets served each SR call of a live-like run over ``frames``
-    (the shipped engines, temporal smoothing on)."""
+    (the shipped engines, temporal smoothing on); every call carries the levels on the
+    host too."""
     processor = FrameProcessor(PipelineConfig())
     processor.open()
     served: list[str] = []
@@ -120,6 +147,7 @@ def _served_by(frames: list[np.ndarray]) -> list[str]:
             return chosen
 
         engine.engine_for = spy  # type: ignore[method-assign]
+        engine.plain, engine.mjpeg = _KeysSeen(engine.plain), _KeysSeen(engine.mjpeg)
         processor.prepare((frames[0].shape[1], frames[0].shape[0]))
         for i, image in enumerate(frames):
             processor.process(CapturedFrame(image=image, index=i, timestamp=float(i) / 30))
