@@ -964,8 +964,8 @@ class FrameProcessor:
     @staticmethod
     def _sr_inputs(images: torch.Tensor, state: FrontState) -> dict[str, torch.Tensor]:
         """The SR engine's inputs for N×3×h×w float RGB crops of one frame: the frame's
-        smoothed degradation levels go with every crop and tile alike (1×K: the same
-        for each; and on the host, for an engine that chooses a net by them)."""
+        smoothed degradation levels go with every crop and tile alike, and their 1×K
+        host copy for an engine that chooses a net by them."""
         inputs = {INPUT_NAME: images}
         if state.levels is not None:
             count = images.shape[0]
