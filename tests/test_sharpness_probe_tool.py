@@ -3,27 +3,20 @@ its routing score takes each image from the net the reading chose."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-TOOL = Path(__file__).resolve().parent.parent / "tools" / "sharpness_probe.py"
+from tests.tool_import import imported_tool
 
 
 @pytest.fixture(scope="module")
 def probe_tool():
-    spec = importlib.util.spec_from_file_location("sharpness_probe_tool", TOOL)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    with imported_tool("sharpness_probe.py", "sharpness_probe_tool") as module:
+        yield module
 
 
 def test_only_the_positive_class_is_sharpened_after_the_downscale(probe_tool) -> None:
