@@ -785,7 +785,7 @@ class FrameProcessor:
         starts 0.5–1.6 ms earlier. Else this frame's, estimated now."""
         def estimate() -> np.ndarray:
             with state.timer("estimate"):
-                return self._smoothed_levels(state.frame.image, live=state.live)
+                return self.levels_of(state.frame.image, live=state.live)
 
         history = self._degradation.current() if state.live else None
         if history is None:
@@ -799,16 +799,12 @@ class FrameProcessor:
         while state.deferred:
             state.deferred.pop(0)()
 
-    def levels_of(self, image: np.ndarray, live: bool = False) -> torch.Tensor:
-        """Smoothed degradation levels of a host frame (uint8 H×W×3): float32 1×K on
-        the processor's device, a new tensor (see :meth:`_smoothed_levels`)."""
-        return self._on_device(self._smoothed_levels(image, live))
-
-    def _smoothed_levels(self, image: np.ndarray, live: bool) -> np.ndarray:
-        """This frame's estimate put through the smoother: float32 1×K, a new array.
-        The noise is also read off the difference to the previous frame (the scene's
-        still parts; forgotten by :meth:`prepare`, so by a new scene, and
-        :meth:`reset`). ``live``: a video frame of a paced run, read in part
+    def levels_of(self, image: np.ndarray, live: bool = False) -> np.ndarray:
+        """Smoothed degradation levels of a host frame (uint8 H×W×3): this frame's
+        estimate put through the smoother, float32 1×K on the host, a new array. The
+        noise is also read off the difference to the previous frame (the scene's still
+        parts; forgotten by :meth:`prepare`, so by a new scene, and :meth:`reset`).
+        ``live``: a video frame of a paced run, read in part
         (:data:`LIVE_ESTIMATE_PIXELS`, another part each frame)."""
         if live:
             levels = estimate_levels(image, bgr=True, max_pixels=LIVE_ESTIMATE_PIXELS,
