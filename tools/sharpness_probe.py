@@ -79,12 +79,12 @@ def draw(rng: np.random.Generator, sharpened: bool) -> degrade.DegradeParams:
     if rng.random() < (0.3 if sharpened else 0.5):
         sigma = float(rng.uniform(0.3, 1.5))
         params = degrade.with_params(params, blur_sigma=(sigma, sigma))
-    if sharpened:
-        params = degrade.with_params(params, sharpen_amount=float(rng.uniform(0.2, 0.8)),
-                                     sharpen_sigma=float(rng.uniform(0.7, 1.5)))
+    if sharpened:  # the camera model's step 5 ranges
+        amount, sigma = degrade._draw_sharpen(rng)
+        params = degrade.with_params(params, sharpen_amount=amount, sharpen_sigma=sigma)
     if rng.random() < 0.5:
         params = degrade.with_params(
-            params, noise_sigma=float(np.exp(rng.uniform(0.0, np.log(8.0)))),
+            params, noise_sigma=degrade._log_uniform(rng, 1.0, 8.0),
             noise_read_share=float(rng.uniform(0.2, 0.6)),
             noise_seed=int(rng.integers(1 << 30)))
     if rng.random() < 0.3:
