@@ -37,6 +37,14 @@ from localsr_cam.process.backdrop import Backdrop, image_path
 from localsr_cam.process.background_sr import BackgroundSR, Finished
 from localsr_cam.process.deadline import LEVELS, DeadlineController, Level
 from localsr_cam.process.estimate import LevelSmoother, estimate_levels
+from localsr_cam.process.frame_state import (
+    EarlyGroup,
+    FrontState,
+    GroupKey,
+    Rendered,
+    SRCall,
+    SRResult,
+)
 from localsr_cam.process.localize import (
     Box,
     MaskSmoother,
@@ -46,6 +54,7 @@ from localsr_cam.process.localize import (
 )
 from localsr_cam.process.regions import align_even, contains, grown, intersection
 from localsr_cam.process.segment import AUTO_SEGMENTERS, Segmenter, choose_segmenter
+from localsr_cam.process.stage_timer import StageTimer
 from localsr_cam.process.temporal import TemporalDenoiser
 from localsr_cam.process.tiling import split
 from localsr_cam.process.tracking import sticky_region
@@ -1123,192 +1132,6 @@ def _held_info_logs(*names: str) -> Iterator[_HeldRecords]:
     finally:
         for logger in loggers:
             logger.removeFilter(held)
-
-
-@dataclasses.dataclass
-class SRCall:
-    """One box's SR for one frame, between :meth:`FrameProcessor._begin_sr` and
-    :meth:`FrameProcessor._end_sr`.
-
-    ``key``: the input pixels (padded box). ``kind``: what the frame's ``sr`` becomes —
-    ``reused`` (``result``: no cell of the crop changed), ``stand-in`` (not computed:
-    a late call still runs, or the level skips this frame; the last result stands in
-    where the crop's cells did not change, ``sr`` then ``shown_as``), or ``fresh`` /
-    ``partial`` for a ``job`` (→ uint8 2h×2w×3 BGR) that ``started`` on the background
-    worker or runs when ended (a started one that ends late stands in as ``late``);
-    ``tag``: the thumbnail its result stands for; ``store``: keep the result for reuse.
-    ``crop``: the frame's crop of ``key`` (uint8 h×w×3 BGR view) and ``thumb``: its
-    thumbnail, where the change tests are on (what a stand-in needs).
-    """
-
-    key: Box
-    kind: str
-    result: torch.Tensor | None = None
-    job: Callable[[], torch.Tensor] | None = None
-    tag: np.ndarray | None = None
-    store: bool = False
-    started: bool = False
-    crop: torch.Tensor | None = None
-    thumb: np.ndarray | None = None
-    shown_as: str = "late"
-
-
-SRResult = torch.Tensor | list[torch.Tensor]
-"""What a background SR call returns: one box's uint8 2h×2w×3 BGR SR, or a group's, in
-the order of its :class:`GroupKey`."""
-
-
-@dataclasses.dataclass(frozen=True)
-class GroupKey:
-    """The key of one background call that computes several boxes' SR (the people
-    path's early SR): the boxes, in the order of its results."""
-
-    boxes: tuple[Box, ...]
-
-
-@dataclasses.dataclass
-class EarlyGroup:
-    """A frame's early SR on the people path (:meth:`FrameProcessor._begin_early_group`):
-    ``calls`` by input box, each taken once when its box is rendered; ``waiting``: its
-    background call is not waited for yet; ``results``: the call's results once it came
-    in time, by box."""
-
-    calls: dict[Box, SRCall]
-    waiting: bool
-    results: dict[Box, torch.Tensor] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass
-class FrontState:
-    """One frame between the two halves of :meth:`FrameProcessor.process`.
-
-    ``lr``: the frame on the processor's device, uint8 H×W×3 BGR; the back half reads
-    it, so whoever owns that memory keeps it unchanged until :meth:`~FrameProcessor.render`
-    has run (on a GPU: until the back half's work has run on the device). ``mask``:
-    float32 1×1×H×W soft mask on the device, or ``None``. ``boxes``: the regions to
-    super-resolve in input pixels (none when nobody is there; ``box`` is their bounding
-    box). ``people``: how many people those regions enhance (``None`` where no mask is
-    made). ``levels``: the smoothed degradation levels its SR is given (live: as the
-    last frame left them), float32 1×K on the device (``None`` without SR);
-    ``host_levels`` the same on the host (an engine choosing a net reads them there,
-    without waiting for the device). ``bypass``:
-    the bypass switch as read when the frame arrived. ``error``: an engine failure in the
-    front half (the back half turns it into the plain upscale).
-    ``stages_ms``: filled by both halves through ``timer`` (device times on CUDA, added
-    by :meth:`~FrameProcessor.finish`).
-    ``level``: the quality level of this frame; ``skipping``: unchanged work may be
-    skipped (change tests on); ``sr``: ``fresh``, ``partial``, ``reused``, ``late`` or
-    ``none`` once rendered (see :class:`~localsr_cam.frames.ProcessedFrame`).
-    ``sr_until``: ``perf_counter()`` time after which the frame stops waiting for its SR
-    (``None``: it waits; set for every ``live`` frame: one that a deadline controller
-    paces, change tests on); ``early_sr``: its SR, begun before segmentation on the
-    last frame's box (``early_group``: the same for the people path's boxes);
-    ``sr_late``: its SR was not done by then; ``sr_waited_at``: when the wait ended
-    (the controller learns what follows it); ``deferred``: work of this frame that the
-    SR need not wait for (run while it runs, or by the end of
-    :meth:`~FrameProcessor.render`). ``frame`` is what the processor works on (the
-    temporal denoiser's output, :meth:`~FrameProcessor.denoised`), ``captured`` the
-    frame as it came (the processed frame's ``source``).
-    """
-
-    frame: CapturedFrame
-    lr: torch.Tensor
-    bypass: bool
-    stages_ms: dict[str, float]
-    timer: StageTimer
-    mask: torch.Tensor | None = None
-    boxes: list[Box] = dataclasses.field(default_factory=list)
-    people: int | None = None
-    levels: torch.Tensor | None = None
-    host_levels: torch.Tensor | None = None
-    error: Exception | None = None
-    level: Level = FULL
-    skipping: bool = False
-    sr: str = "none"
-    sr_until: float | None = None
-    live: bool = False
-    early_sr: SRCall | None = None
-    early_group: EarlyGroup | None = None
-    sr_late: bool = False
-    sr_waited_at: float | None = None
-    deferred: list[Callable[[], object]] = dataclasses.field(default_factory=list)
-    captured: CapturedFrame | None = None
-
-    @property
-    def box(self) -> Box | None:
-        """The bounding box of :attr:`boxes`, or ``None``."""
-        return _bounds(self.boxes)
-
-
-@dataclasses.dataclass
-class Rendered:
-    """A frame after the back half's device work, before the download.
-
-    ``output``: uint8 2H×2W×3 BGR on the device, a new tensor owned by this record.
-    ``boxes``: the boxes actually super-resolved (``box``: their bounding box);
-    ``fallback``: the output is the plain upscale because an engine failed.
-    """
-
-    state: FrontState
-    output: torch.Tensor
-    boxes: list[Box]
-    fallback: bool
-
-    @property
-    def box(self) -> Box | None:
-        """The bounding box of :attr:`boxes`, or ``None``."""
-        return _bounds(self.boxes)
-
-
-def _bounds(boxes: Sequence[Box]) -> Box | None:
-    if not boxes:
-        return None
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes),
-            max(b[2] for b in boxes), max(b[3] for b in boxes))
-
-
-class StageTimer:
-    """Context-manager factory timing stages into a dict of milliseconds.
-
-    On the CPU a stage's time is the wall time of its block. On CUDA the block only
-    queues kernels, so its wall time would be the launch cost: the timer records a pair
-    of CUDA timing events around it on the current stream instead, and :meth:`resolve`
-    (called once the frame's work is known to be done, after its download) adds their
-    elapsed device time. Events are made per stage and frame, owned by the timer.
-    """
-
-    def __init__(self, into: dict[str, float], device: torch.device) -> None:
-        self.into = into
-        self.cuda = device.type == "cuda"
-        self._pending: list[tuple[str, Any, Any]] = []
-
-    @contextlib.contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        if self.cuda:
-            start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
-            start.record()
-            try:
-                yield
-            finally:
-                end.record()
-                self._pending.append((stage, start, end))
-            return
-        began = time.perf_counter()
-        try:
-            yield
-        finally:
-            self._add(stage, (time.perf_counter() - began) * 1000.0)
-
-    def resolve(self) -> None:
-        """Add the device times of the CUDA stages (waits for their end events, which
-        have passed once the frame was downloaded)."""
-        pending, self._pending = self._pending, []
-        for stage, start, end in pending:
-            end.synchronize()
-            self._add(stage, float(start.elapsed_time(end)))
-
-    def _add(self, stage: str, ms: float) -> None:
-        self.into[stage] = self.into.get(stage, 0.0) + ms
 
 
 def _top_part(box: Box, fraction: float, bucket: int) -> Box | None:

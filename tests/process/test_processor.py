@@ -283,7 +283,7 @@ def test_sr_is_told_the_frame_levels_estimated_once_and_smoothed_over_time():
 def test_stage_timer_uses_wall_time_on_the_cpu():
     import time
 
-    from localsr_cam.process.processor import StageTimer
+    from localsr_cam.process.stage_timer import StageTimer
 
     stages: dict[str, float] = {}
     timer = StageTimer(stages, torch.device("cpu"))
@@ -299,7 +299,7 @@ def test_stage_timer_uses_wall_time_on_the_cpu():
 def test_stage_timer_uses_device_time_on_cuda(monkeypatch):
     """On CUDA a block only queues kernels: the stage's time must come from timing
     events around it, read after the frame is done (the CUDA edge is faked)."""
-    from localsr_cam.process.processor import StageTimer
+    from localsr_cam.process.stage_timer import StageTimer
 
     clock = iter(range(100))
     made: list[dict] = []
