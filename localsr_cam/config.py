@@ -8,6 +8,8 @@ wrong type, is a :class:`ConfigError` naming it: a typo never silently becomes a
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import tomllib
 import types
 import typing
@@ -25,27 +27,79 @@ DENOISE_CHOICES = ("auto", "off")
 """``--denoise``: the temporal noise reduction of video frames, or none."""
 QUALITY_CHOICES = ("auto", *QUALITY_LEVELS)
 MIRRORS = ("none", "preview", "call", "both")
+MAX_INPUT_SIDE = 8192
+"""The longest side a requested input size (``--input``, ``[capture] size``) may have:
+8K video (7680×4320, DCI 8192×4320, either way up) fits. Larger requests only ran out of
+memory or spent minutes building frames before the first one was refused."""
+MAX_OUTPUT_SIDE = 2 * MAX_INPUT_SIDE
+"""The longest side of ``--output`` / ``[output] size``: the 2× output of the largest
+input."""
+MAX_FPS = 1000.0
+"""The highest frame rate accepted (``--fps``, ``--output-fps``): above any camera's or
+video's (the video reader takes a file's rate of 1000 or more for a broken header), and
+video encoders cannot express much higher ones."""
+_SIDE_REASONS = {MAX_INPUT_SIDE: "8K video is 7680x4320",
+                 MAX_OUTPUT_SIDE: f"2x the largest input, {MAX_INPUT_SIDE}"}
+THREADS_WHEN_UNKNOWN = 256
+"""The ``threads`` bound where the number of CPUs cannot be read."""
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``"640x360"`` → ``(640, 360)``; both sides must be positive integers."""
+def parse_size(text: str, what: str = "size",
+               max_side: int | None = MAX_OUTPUT_SIDE) -> tuple[int, int]:
+    """``"640x360"`` → ``(640, 360)``; both sides must be positive integers, neither
+    above ``max_side`` (``None``: no bound). ``what`` names the value in the error."""
     parts = text.lower().replace("×", "x").split("x")
     try:
         width, height = (int(p) for p in parts)
     except ValueError:
-        raise ConfigError(f"size {text!r} is not WIDTHxHEIGHT, e.g. 640x360") from None
-    _check_size((width, height), "size")
+        raise ConfigError(f"{what} {text!r} is not WIDTHxHEIGHT, e.g. 640x360") from None
+    _check_size((width, height), what, max_side)
     return width, height
 
 
-def _check_size(size: tuple[int, int], what: str) -> None:
+def _check_size(size: tuple[int, int], what: str, max_side: int | None) -> None:
+    """Refuse a size under 1×1 or with a side over ``max_side`` pixels (``None``: no
+    upper bound)."""
     if size[0] < 1 or size[1] < 1:
         raise ConfigError(f"{what} {size[0]}x{size[1]} must be at least 1x1")
+    if max_side is not None and max(size) > max_side:
+        reason = _SIDE_REASONS.get(max_side)
+        raise ConfigError(f"{what} {size[0]}x{size[1]} is too large: at most {max_side} "
+                          "pixels a side" + (f" ({reason})" if reason else ""))
 
 
 def _check_positive(value: float, what: str) -> None:
-    if not value > 0:
-        raise ConfigError(f"{what} must be greater than 0, got {value}")
+    """Refuse ``value`` unless it is a finite number above 0."""
+    if not (value > 0 and math.isfinite(value)):
+        raise ConfigError(f"{what} must be a finite number greater than 0, got {value}")
+
+
+def check_fps(value: float, what: str) -> float:
+    """``value`` when it is a usable frame rate: finite, above 0, at most
+    :data:`MAX_FPS`; else a :class:`ConfigError` naming ``what``."""
+    _check_positive(value, what)
+    if value > MAX_FPS:
+        raise ConfigError(f"{what} must be at most {MAX_FPS:g} frames a second, got {value:g}")
+    return value
+
+
+def max_threads() -> int:
+    """The most CPU threads per network a run may ask for: this machine's CPU count.
+    Several networks run at once, each with that many threads, so more than the CPUs
+    only makes them wait for each other (100,000 made a run hang with 17 GB)."""
+    return os.cpu_count() or THREADS_WHEN_UNKNOWN
+
+
+def check_threads(value: int, what: str = "threads") -> int:
+    """``value`` when it is between 1 and :func:`max_threads`; else a
+    :class:`ConfigError` naming ``what``."""
+    if value < 1:
+        raise ConfigError(f"{what} must be at least 1, got {value}")
+    limit = max_threads()
+    if value > limit:
+        raise ConfigError(f"{what} must be at most {limit} (this machine's CPUs; it is per "
+                          f"network and several run at once), got {value}")
+    return value
 
 
 def _check_unit(value: float, what: str) -> None:
@@ -80,9 +134,12 @@ class CaptureConfig:
     paced: bool = True
 
     def __post_init__(self) -> None:
-        _check_positive(self.fps, "capture fps")
+        if not self.source.strip():
+            raise ConfigError("the source is empty: give a camera index, device path, "
+                              "video file, image folder or 'synthetic'")
+        check_fps(self.fps, "capture fps")
         if self.size is not None:
-            _check_size(self.size, "input size")
+            _check_size(self.size, "input size", MAX_INPUT_SIDE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +184,7 @@ class ModelConfig:
                 raise ConfigError(f"unknown {what} {value!r}; choose one of: "
                                   f"{', '.join(choices)}")
         if self.threads is not None:
-            _check_positive(self.threads, "threads")
+            check_threads(self.threads)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,7 +255,7 @@ class OutputConfig:
 
     def __post_init__(self) -> None:
         if self.size is not None:
-            _check_size(self.size, "output size")
+            _check_size(self.size, "output size", MAX_OUTPUT_SIDE)
             if self.size[0] % 2 or self.size[1] % 2:
                 raise ConfigError(f"output size {self.size[0]}x{self.size[1]} must have an "
                                   "even width and height (video encoders need it)")
@@ -206,7 +263,7 @@ class OutputConfig:
             raise ConfigError(f"unknown mirror {self.mirror!r}; choose one of: "
                               f"{', '.join(MIRRORS)}")
         if self.fps is not None:
-            _check_positive(self.fps, "output fps")
+            check_fps(self.fps, "output fps")
         if self.frames is not None and self.frames < 1:
             raise ConfigError(f"frames must be at least 1, got {self.frames}")
 
@@ -237,7 +294,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         return _coerce(value, options[0], where)
     if origin is tuple:
         if isinstance(value, str) and typing.get_args(annotation) == (int, int):
-            return parse_size(value)
+            return parse_size(value, where, max_side=None)  # bounded by the section
         if not isinstance(value, list):
             raise ConfigError(f"{where} must be a list, got {type(value).__name__}")
         args = typing.get_args(annotation)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from localsr_cam.errors import SinkError
@@ -29,6 +30,20 @@ def check_writable_file(path: Path, flag: str) -> None:
     os.unlink(probe)
 
 
+def prepare_output_folder(folder: Path, flag: str, probe: str) -> None:
+    """Create ``folder`` (and its parents) and check that a file named ``probe`` can be
+    written in it; a :class:`SinkError` naming ``flag`` and the folder otherwise (it is
+    a file, it cannot be created, or it is not writable)."""
+    if folder.exists() and not folder.is_dir():
+        raise SinkError(f"{flag}: {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SinkError(f"cannot create the {flag} folder {folder}: "
+                        f"{exc.strerror or exc}") from None
+    check_writable_file(folder / probe, flag)
+
+
 def same_path(a: Path, b: Path) -> bool:
     """Whether two paths name one file or folder (after ``..``, symlinks, hard links)."""
     try:
@@ -39,20 +54,63 @@ def same_path(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
-def refuse_overwrites(source: Path | None, outputs: list[tuple[str, Path]]) -> None:
-    """Raise :class:`SinkError` when an output would overwrite the input or another output.
+def refuse_clobbers(files: Sequence[tuple[str, Path]], folders: Sequence[tuple[str, Path]] = (),
+                    *, inputs: Sequence[Path] = (), read_folders: Sequence[Path] = (),
+                    read_suffixes: Collection[str] = ()) -> None:
+    """Raise :class:`SinkError` when an output would land on what a command reads, or on
+    another output; call it before any output is created.
 
-    ``source``: the video file or image folder read, or ``None`` (camera, sample).
-    ``outputs``: ``(spec, path)`` for every sink that writes a file or folder.
+    ``files``: ``(flag, path)`` of outputs that are one file; ``folders``: ``(flag,
+    path)`` of folders that outputs are written into. ``inputs``: the files read (a
+    video, every image of a folder); ``read_folders``: folders whose files ending in one
+    of ``read_suffixes`` (lower case, with the dot; any case matches) are read, so that a
+    file written there would be read as input the next time. Refused: an output that is
+    an input or a read folder; a file output directly inside a read folder with a read
+    suffix; two outputs on one path. A subfolder of a read folder is fine.
     """
-    for position, (spec, path) in enumerate(outputs):
-        if source is not None and same_path(path, source):
-            raise SinkError(f"output {spec!r} is the input {source}: writing it would destroy "
-                            "the input; choose another path")
-        for other_spec, other in outputs[:position]:
+    outputs = [*files, *folders]
+    for flag, path in outputs:
+        _refuse_input(flag, path, inputs, read_folders)
+    for flag, path in files:
+        _refuse_read_name(flag, path, read_folders, read_suffixes)
+    for position, (flag, path) in enumerate(outputs):
+        for other_flag, other in outputs[:position]:
             if same_path(path, other):
-                raise SinkError(f"outputs {other_spec!r} and {spec!r} are the same path; "
+                raise SinkError(f"{other_flag} {other} and {flag} {path} are the same path; "
                                 "give each output its own")
+
+
+def _refuse_input(flag: str, path: Path, inputs: Sequence[Path],
+                  read_folders: Sequence[Path]) -> None:
+    """:func:`refuse_clobbers`: ``path`` is an input file or a read folder."""
+    for source in inputs:
+        if same_path(path, source):
+            raise SinkError(f"{flag} {path} is the input{_also(path, source)}: writing it "
+                            "would destroy the input; choose another path")
+    for folder in read_folders:
+        if same_path(path, folder):
+            raise SinkError(f"{flag} {path} is the input folder{_also(path, folder)}: what "
+                            "is written there would mix with the input (and be read as "
+                            "input next time); choose another folder, a subfolder is fine")
+
+
+def _also(path: Path, other: Path) -> str:
+    """`` other`` when it is written differently from ``path`` (``a/../b``, a link)."""
+    return "" if str(path) == str(other) else f" {other}"
+
+
+def _refuse_read_name(flag: str, path: Path, read_folders: Sequence[Path],
+                      read_suffixes: Collection[str]) -> None:
+    """:func:`refuse_clobbers`: ``path`` is a file that would be read as input."""
+    if path.suffix.lower() not in read_suffixes:
+        return
+    for folder in read_folders:
+        if same_path(path.parent, folder):
+            raise SinkError(f"{flag} {path} would be read as an input image: it is in the "
+                            f"input folder {folder} and ends in {path.suffix}; choose "
+                            "another name or folder")
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
     digest = hashlib.sha256()

@@ -140,8 +140,30 @@ def to_bgr8(image: np.ndarray, where: str) -> np.ndarray:
 
 
 def fit_size(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    """Resize ``image`` to ``size`` (width, height) when given and different."""
+    """``image`` made exactly ``size`` = (width, height) without stretching it: scaled
+    to cover the size and centre-cropped, like ``--background image:`` (``None``, or
+    the size it has: unchanged). A 640×360 video asked for 320×320 loses its sides,
+    not its shape. Used where every frame must have one size (video files, cameras)."""
     if size is None or (image.shape[1], image.shape[0]) == size:
+        return image
+    x, y, width, height = cover_crop((image.shape[1], image.shape[0]), size)
+    return np.ascontiguousarray(_resize(image[y:y + height, x:x + width], size))
+
+
+def cover_crop(size: tuple[int, int], into: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The centred part ``(x, y, width, height)`` of a ``size`` = (w, h) picture that
+    has the aspect ratio of ``into`` = (W, H): what is left when the picture is scaled
+    to cover ``into`` and the overhang cut off. At least 1×1."""
+    width, height = size
+    crop_w = max(1, min(width, round(height * into[0] / into[1])))
+    crop_h = max(1, min(height, round(width * into[1] / into[0])))
+    return (width - crop_w) // 2, (height - crop_h) // 2, crop_w, crop_h
+
+
+def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` resized to exactly ``size`` (area when shrinking, bilinear when
+    enlarging); the caller keeps the aspect ratio."""
+    if (image.shape[1], image.shape[0]) == size:
         return image
     import cv2
 
@@ -417,7 +439,7 @@ def fit_inside(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     height, width = image.shape[:2]
     scale = min(size[0] / width, size[1] / height)
     target = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return fit_size(image, target)
+    return _resize(image, target)
 
 
 class CaptureThread(threading.Thread):

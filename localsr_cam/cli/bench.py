@@ -53,7 +53,10 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--paced", action="store_true",
                         help="deliver frames at --fps like a camera (latency as felt)")
     parser.add_argument("--sink", action="append", default=[], metavar="SINK",
-                        help="sinks as for run [default: null]")
+                        help="sinks as for run [default: null]; with several modes a "
+                        "file or folder sink gets the mode in its name (file:out.mp4 "
+                        "→ out_local.mp4, out_full.mp4, out_bicubic.mp4); no output may "
+                        "be the source or another output")
     parser.add_argument("--buffering", choices=("auto", "single", "double"), default="auto",
                         help="GPU only: double overlaps frame N+1's upload and "
                         "segmentation with frame N's SR, blend and download; auto = "
@@ -71,12 +74,14 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
     parser.add_argument("--md", type=Path, metavar="FILE", help="write a markdown table")
     parser.add_argument("--plot", type=Path, metavar="FILE",
-                        help="write a PNG of latency over time and its histogram")
+                        help="draw latency over time and its histogram; the extension "
+                        "picks the format (.png, .pdf, .svg, .jpg, ...)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--flicker", type=int, nargs="?", const=40, default=0, metavar="N",
-                        help="also measure flicker: N frames (default 40) of a static scene "
-                             "with independent sensor noise; temporal std inside the "
-                             "person, ours / bicubic")
+                        help="also measure flicker: N frames (at least 8; 40 when N is "
+                             "left out) of a static scene with independent sensor noise; "
+                             "temporal std inside the person, ours / bicubic; 0 = off "
+                             "[default: 0]")
     parser.set_defaults(handler=run)
 
 

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 from typing import Any
 
-from localsr_cam.config import check_background, parse_size
+from localsr_cam.config import (
+    MAX_INPUT_SIDE,
+    MAX_OUTPUT_SIDE,
+    check_background,
+    check_fps,
+    check_threads,
+    max_threads,
+    parse_size,
+)
 from localsr_cam.errors import ConfigError
 from localsr_cam.runtime.base import BACKENDS
 from localsr_cam.zoo.registry import DEFAULT_SR_MODEL, PRECISIONS, segmenter_choices
@@ -23,24 +32,46 @@ class Parser(argparse.ArgumentParser):
 
 
 def size(text: str) -> tuple[int, int]:
-    """``WxH`` → ``(width, height)``."""
+    """``WxH`` → ``(width, height)`` of an input frame: at most
+    :data:`~localsr_cam.config.MAX_INPUT_SIDE` a side."""
     try:
-        return parse_size(text)
+        return parse_size(text, max_side=MAX_INPUT_SIDE)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def output_size(text: str) -> tuple[int, int]:
+    """``WxH`` → ``(width, height)`` of an output frame: at most
+    :data:`~localsr_cam.config.MAX_OUTPUT_SIDE` a side (2× the largest input)."""
+    try:
+        return parse_size(text, max_side=MAX_OUTPUT_SIDE)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def positive_float(text: str) -> float:
+    """A finite number above 0 (``inf`` and ``nan`` are refused)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number greater than 0, got {text}")
     return value
 
 
+def frame_rate(text: str) -> float:
+    """Frames a second: a finite number above 0, at most
+    :data:`~localsr_cam.config.MAX_FPS`."""
+    value = positive_float(text)
+    try:
+        return check_fps(value, "the frame rate")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def positive_int(text: str) -> int:
+    """A whole number of at least 1."""
     try:
         value = int(text)
     except ValueError:
@@ -48,6 +79,16 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
     return value
+
+
+def thread_count(text: str) -> int:
+    """CPU threads per network: 1 to this machine's CPU count
+    (:func:`~localsr_cam.config.max_threads`)."""
+    value = positive_int(text)
+    try:
+        return check_threads(value, "the thread count")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def background(text: str) -> str:
@@ -99,7 +140,9 @@ def add_model_flags(group: Any, models: Sequence[str], *, explicit_defaults: boo
                        "SR time, within 0.03 dB) and each GPU backend's own; fp32 = all "
                        "float32; int8 = insist on the int8 file [default: auto]")
     if threads:
-        group.add_argument("--threads", type=positive_int, default=None,
-                           help="CPU threads per network [default: 1 in a live run that "
-                           "adapts its quality (the SR then runs beside segmentation, a "
-                           "core each), 2 otherwise]")
+        group.add_argument("--threads", type=thread_count, default=None,
+                           help="CPU threads per network, at most this machine's CPU count "
+                           f"({max_threads()} here): several networks run at once, so "
+                           "more would only wait for each other [default: 1 in a live run "
+                           "that adapts its quality (the SR then runs beside segmentation, "
+                           "a core each), 2 otherwise]")

@@ -20,13 +20,17 @@ from localsr_cam.cli.common import (
     Parser,
     add_model_flags,
     background,
-    positive_float,
+    frame_rate,
+    output_size,
     positive_int,
     size,
     verbosity_parent,
 )
 from localsr_cam.config import (
     DENOISE_CHOICES,
+    MAX_FPS,
+    MAX_INPUT_SIDE,
+    MAX_OUTPUT_SIDE,
     MIRRORS,
     QUALITY_CHOICES,
     PipelineConfig,
@@ -66,10 +70,14 @@ def add_pipeline_flags(parser: argparse.ArgumentParser, default_source: str) -> 
                        "panning), 'synthetic:call' (the same person nearly still, talking), "
                        f"'synthetic:room' (five people at a table) [default: {default_source}]")
     group.add_argument("--input", type=size, metavar="WxH",
-                       help="input frame size, e.g. 640x360; the output is twice that "
-                       "[default: the source's size; 640x360 for cameras and synthetic]")
-    group.add_argument("--fps", type=positive_float,
-                       help="capture rate asked of a camera / pace of files [default: 30]")
+                       help="input frame size, e.g. 640x360, at most "
+                       f"{MAX_INPUT_SIDE} a side (8K video); the output is twice that. A "
+                       "video or camera of another shape is scaled to cover it and "
+                       "centre-cropped, never stretched [default: the source's size; "
+                       "640x360 for cameras and synthetic]")
+    group.add_argument("--fps", type=frame_rate,
+                       help="capture rate asked of a camera / pace of files, at most "
+                       f"{MAX_FPS:g} [default: 30]")
     group.add_argument("--loop", action="store_true", default=None,
                        help="restart a video file or image folder at its end")
     add_model_flags(group, sr_choices(), explicit_defaults=False)
@@ -138,18 +146,21 @@ def _add_run(commands: Any) -> None:
                        "named after the input image), null [default: virtualcam for a "
                        "camera, dir:localsr_<folder> for a folder of images, else "
                        "file:localsr_<source>.mp4]")
-    group.add_argument("--output", type=size, metavar="WxH",
+    group.add_argument("--output", type=output_size, metavar="WxH",
                        help="size of the frames sent out, e.g. 1280x720 from a 480p camera: "
                        "super-resolved 2x, then resized (aspect kept, black bars); the "
-                       "virtual camera advertises this size [default: 2x the input]")
+                       f"virtual camera advertises this size; at most {MAX_OUTPUT_SIDE} a "
+                       "side [default: 2x the input]")
     group.add_argument("--mirror", nargs="?", const="both", choices=MIRRORS,
                        help="flip left-right: 'preview' (your self view), 'call' (virtual "
                        "camera and files), 'both' (what --mirror alone means) or 'none' "
                        "[default: none]")
     group.add_argument("--frames", type=positive_int, metavar="N",
                        help="stop after N processed frames")
-    group.add_argument("--output-fps", type=positive_float, metavar="N",
-                       help="output frame rate [default: the source's]")
+    group.add_argument("--output-fps", type=frame_rate, metavar="N",
+                       help="output frame rate of a live run (a camera, or a preview or "
+                       "virtualcam output); a file conversion keeps every frame at the "
+                       "input's rate and refuses it [default: the source's]")
     parser.set_defaults(handler=_cmd_run)
 
 
@@ -195,7 +206,10 @@ def _add_models(commands: Any) -> None:
     build = actions.add_parser("build-engines", parents=[verbosity_parent()],
                                help="build TensorRT engines from the ONNX "
                                "models (needs an NVIDIA GPU and TensorRT)")
-    build.add_argument("--precision", choices=("fp16", "fp32"), default="fp16")
+    build.add_argument("--precision", choices=("fp16", "fp32"), default="fp16",
+                       help="the plans' arithmetic: fp16 lets TensorRT use "
+                       "half-precision kernels where they are faster; fp32 does not "
+                       "(slower, closest to the ONNX model) [default: %(default)s]")
     build.add_argument("--models", nargs="*", help="which models [default: all]")
     build.add_argument("--input", type=size, metavar="WxH",
                        help="the largest input frame the SR plans must take; a smaller "

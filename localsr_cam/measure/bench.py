@@ -9,6 +9,11 @@ holds on a noisy machine. Unpaced (the default), frames are read as fast as the
 processor takes them (throughput; a frame's latency then includes waiting while the
 one before it is processed); ``--paced`` delivers them at the source's fps like a camera,
 and latency is then what a user feels.
+
+Flags and outputs are checked before anything runs: no output (``--json``, ``--md``,
+``--plot``, a file or folder sink) may be the source or another output; with several
+modes, a file or folder sink gets the mode in its name (``out.mp4`` → ``out_local.mp4``,
+...), so each mode's frames are kept.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from localsr_cam.config import (
 )
 from localsr_cam.errors import ConfigError, LocalSRError
 from localsr_cam.measure.load import BusyLoad
-from localsr_cam.paths import check_writable_file
+from localsr_cam.paths import check_writable_file, refuse_clobbers
 from localsr_cam.pipeline.cpu import CpuMeter
 from localsr_cam.pipeline.threads import FrameRecord, Pipeline, RunResult
 from localsr_cam.zoo.registry import DEFAULT_SR_MODEL
@@ -298,7 +303,8 @@ def _cell(value: float | None, digits: int = 2) -> str:
 
 
 def plot(results: dict[str, RunResult], warmup: int, path: Path) -> None:
-    """PNG: latency over time and a latency histogram, per mode."""
+    """An image (its format from ``path``'s extension, see :func:`plot_formats`): latency
+    over time and a latency histogram, per mode."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -353,14 +359,11 @@ class BenchOptions:
 
 
 def bench(args: BenchOptions) -> dict[str, Any]:
-    """Run the requested modes and return the report (see the module docstring)."""
-    for path, flag in ((args.json, "--json"), (args.md, "--md"), (args.plot, "--plot")):
-        if path is not None:
-            check_writable_file(path, flag)
-    if args.warmup < 0:
-        raise ConfigError("--warmup must not be negative")
-    if args.load < 0:
-        raise ConfigError("--load must not be negative")
+    """Run the requested modes and return the report (see the module docstring).
+
+    Flags and outputs are checked first (:func:`check_options`), before any model loads.
+    """
+    check_options(args)
     config = PipelineConfig(
         capture=CaptureConfig(source=args.source, size=args.input, fps=args.fps,
                               loop=True, paced=args.paced),
@@ -368,16 +371,19 @@ def bench(args: BenchOptions) -> dict[str, Any]:
                           threads=args.threads, quality=args.quality,
                           precision=args.precision, denoise=args.denoise),
         blend=BlendConfig(), output=OutputConfig())
-    modes = list(MODES) if args.mode == "all" else [args.mode]
+    modes = bench_modes(args.mode)
     rss_start = rss_mb()
     figures: dict[str, dict[str, Any]] = {}
     results: dict[str, RunResult] = {}
     device = "cpu"
     segmenter = args.segmenter
     for mode in modes:
+        sinks = mode_sinks(args.sink, mode, modes)
+        for spec in [spec for spec in sinks if spec not in args.sink]:
+            log.info("%s: writing %s", mode, spec.partition(":")[2])
         with BusyLoad(args.load):
             figures[mode], results[mode], device = run_mode(
-                config, mode, args.frames, args.warmup, args.sink, not args.no_progress,
+                config, mode, args.frames, args.warmup, sinks, not args.no_progress,
                 args.buffering)
         segmenter = figures[mode].pop("segmenter") or segmenter
         log.info("%s: %.1f fps, p50 %.1f ms", mode, figures[mode]["fps"] or 0,
@@ -409,6 +415,116 @@ def bench(args: BenchOptions) -> dict[str, Any]:
     if args.plot:
         plot(results, args.warmup, args.plot)
     return report
+
+
+def bench_modes(mode: str) -> list[str]:
+    """The modes ``--mode`` runs, in order."""
+    return list(MODES) if mode == "all" else [mode]
+
+
+def mode_sinks(sinks: Sequence[str], mode: str, modes: Sequence[str]) -> tuple[str, ...]:
+    """The ``--sink`` specs of one mode. With several modes, a file or folder sink gets
+    the mode in its name (``file:out.mp4`` → ``file:out_local.mp4``, ``dir:frames`` →
+    ``dir:frames_local``), so no mode writes over another's output."""
+    if len(modes) < 2:
+        return tuple(sinks)
+    named = []
+    for spec in sinks:
+        kind, sep, arg = spec.partition(":")
+        if sep and arg and kind in ("file", "dir"):
+            path = Path(arg)
+            if path.name in ("", ".."):  # "." or "..": name the folder itself
+                path = path.resolve()
+            if not path.name:
+                raise ConfigError(f"--sink {spec}: name a file or folder below / when "
+                                  "several modes run (each gets its own)")
+            spec = f"{kind}:{path.with_name(f'{path.stem}_{mode}{path.suffix}')}"
+        named.append(spec)
+    return tuple(named)
+
+
+FLICKER_MIN_FRAMES = 8
+"""The fewest frames :func:`~localsr_cam.measure.flicker.measure_flicker` takes (a test
+keeps them equal)."""
+
+
+def check_options(args: BenchOptions) -> None:
+    """Raise :class:`LocalSRError` for a bad flag or an output that cannot or must not be
+    written, before anything is measured: the numbers, ``--plot``'s format, every sink
+    spec, and that no output (``--json``, ``--md``, ``--plot``, a file or folder sink of
+    any mode) lands on the source or on another output."""
+    if args.warmup < 0:
+        raise ConfigError("--warmup must not be negative")
+    if args.load < 0:
+        raise ConfigError("--load must not be negative")
+    if args.flicker < 0 or 0 < args.flicker < FLICKER_MIN_FRAMES:
+        raise ConfigError(f"--flicker {args.flicker}: the flicker figure needs at least "
+                          f"{FLICKER_MIN_FRAMES} frames (0 = off)")
+    if args.plot is not None:
+        check_plot_path(args.plot)
+    _refuse_clobbers(args)
+    for path, flag in ((args.json, "--json"), (args.md, "--md"), (args.plot, "--plot")):
+        if path is not None:
+            check_writable_file(path, flag)
+
+
+def _refuse_clobbers(args: BenchOptions) -> None:
+    """:func:`check_options`: no output on the source (a video file, or a folder of
+    images and its images) or on another output."""
+    from localsr_cam.capture.factory import make_source
+    from localsr_cam.capture.images import IMAGE_EXTENSIONS, list_images
+    from localsr_cam.capture.sources import ImageFolderSource, VideoSource
+    from localsr_cam.outputs.sinks import make_sink
+
+    for spec in args.sink:
+        make_sink(spec)  # a bad spec fails here, named as given, before any mode runs
+    files = [(flag, path) for flag, path in (("--json", args.json), ("--md", args.md),
+                                             ("--plot", args.plot)) if path is not None]
+    folders: list[tuple[str, Path]] = []
+    modes = bench_modes(args.mode)
+    for mode in modes:
+        for spec in mode_sinks(args.sink, mode, modes):
+            path = getattr(make_sink(spec), "path", None)
+            if path is not None:
+                (folders if spec.startswith("dir:") else files).append(("--sink", Path(path)))
+    source = make_source(CaptureConfig(source=args.source, size=args.input, fps=args.fps))
+    if isinstance(source, VideoSource):
+        refuse_clobbers(files, folders, inputs=[source.path])
+    elif isinstance(source, ImageFolderSource):
+        images = list_images(source.folder)
+        refuse_clobbers(files, folders, inputs=images,
+                        read_folders=[source.folder, *sorted({p.parent for p in images})],
+                        read_suffixes=IMAGE_EXTENSIONS)
+    else:
+        refuse_clobbers(files, folders)
+
+
+def plot_formats() -> frozenset[str]:
+    """The extensions (lower case, no dot) ``--plot`` can be written as: those this
+    matplotlib saves, less ``pgf`` (it needs a LaTeX install) and ``avif`` where Pillow
+    cannot write it."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = set(FigureCanvasBase.get_supported_filetypes()) - {"pgf"}
+    if "avif" in formats:
+        from PIL import features
+
+        if not features.check("avif"):
+            formats.discard("avif")
+    return frozenset(formats)
+
+
+def check_plot_path(path: Path) -> None:
+    """Raise :class:`ConfigError` unless ``path`` ends in an extension matplotlib writes
+    (:func:`plot_formats`), so a bad name fails before the benchmark, not after it."""
+    suffix = path.suffix.lower().lstrip(".")
+    formats = plot_formats()
+    if suffix in formats:
+        return
+    what = f"a .{suffix} file" if suffix else "a file without an extension"
+    common = [f for f in ("png", "pdf", "svg", "jpg") if f in formats]
+    raise ConfigError(f"--plot {path}: cannot draw the plot as {what}; end the name in "
+                      f".{', .'.join(common)} or another of: {', '.join(sorted(formats))}")
 
 
 def _cpu_count() -> int:

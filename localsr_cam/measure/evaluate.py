@@ -46,13 +46,18 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from localsr_cam.capture.images import crop_even, list_images, load_image
+from localsr_cam.capture.images import IMAGE_EXTENSIONS, crop_even, list_images, load_image
 from localsr_cam.errors import ConfigError, LocalSRError, ModelError, SinkError
 from localsr_cam.measure import metrics
 from localsr_cam.measure.degrade import SUITE_NAMES
 from localsr_cam.measure.figures import ImageRecord, Scores
 from localsr_cam.measure.strip_metrics import STRIPS_ABOVE_PIXELS, score_in_strips, strips
-from localsr_cam.paths import check_writable_file, write_atomically
+from localsr_cam.paths import (
+    check_writable_file,
+    prepare_output_folder,
+    refuse_clobbers,
+    write_atomically,
+)
 from localsr_cam.zoo.registry import DEFAULT_SR_MODEL
 
 log = logging.getLogger(__name__)
@@ -342,12 +347,7 @@ class EvalOptions:
 def prepare_figure_dir(path: Path, flag: str = "--figures") -> None:
     """Create an output folder (``--figures``, ``--masks``) and check it is writable
     (:class:`SinkError`)."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SinkError(f"cannot create {flag} folder {path}: {exc.strerror or exc}"
-                        ) from None
-    check_writable_file(path / "probe.png", flag)
+    prepare_output_folder(path, flag, "probe.png")
 
 
 def write_mask(folder: Path, record: ImageRecord) -> None:
@@ -450,36 +450,21 @@ OpenOutputs = Callable[[str, str, str, str], contextlib.AbstractContextManager[O
 def run(args: EvalOptions, open_outputs: OpenOutputs | None = None) -> dict[str, Any]:
     """Everything after argument parsing; raises :class:`LocalSRError` for bad input.
 
-    Output paths, the folder and every image (decoded once) are checked before
-    ``open_outputs`` (default :func:`processor_outputs`) loads any model.
+    Output paths, the folder and every image are checked (:func:`check_before_work`)
+    before ``open_outputs`` (default :func:`processor_outputs`) loads any model.
     """
     bars = ImageProgress()
     if open_outputs is None:
         open_outputs = functools.partial(processor_outputs, progress=bars)
-    for value, flag in ((args.json, "--json"), (args.md, "--md")):
-        if value is not None:
-            check_writable_file(value, flag)
-    if args.figures is not None:
-        prepare_figure_dir(args.figures)
-    masks_dir = args.masks
-    if masks_dir is not None:
-        prepare_figure_dir(masks_dir, "--masks")
-    paths = list_images(args.images)
-    stems = [path.stem for path in paths]
-    if masks_dir is not None and len(set(stems)) < len(stems):
-        twice = sorted({stem for stem in stems if stems.count(stem) > 1})
-        raise ConfigError(f"--masks: several images share the name {twice[0]!r} "
-                          "(different extensions); their masks would overwrite each other")
-    for path in paths:  # decode everything once now, so a bad file stops us before models load
-        load_image(path)
     suites = [s for s in DEGRADE_CHOICES if s != "all"] if args.degrade == "all" \
         else [args.degrade]
+    paths = check_before_work(args, suites)
     reports: dict[str, dict[str, Any]] = {}
     with open_outputs(args.model, args.segmenter, args.backend,
                       args.precision) as outputs_for:
         for suite in suites:
             figure_dir, suite_masks = (_suite_folder(folder, suite, len(suites))
-                                       for folder in (args.figures, masks_dir))
+                                       for folder in (args.figures, args.masks))
             settings = {"model": args.model, "segmenter": args.segmenter, "degrade": suite}
             reports[suite] = evaluate_images(paths, outputs_for, _degrade_for(suite),
                                              settings=settings,
@@ -493,6 +478,53 @@ def run(args: EvalOptions, open_outputs: OpenOutputs | None = None) -> dict[str,
                   "summary": suite_summary(reports), "suites": reports}
     _write_outputs(report, args)
     return report
+
+
+def check_before_work(args: EvalOptions, suites: Sequence[str]) -> list[Path]:
+    """The images to score, once the folder, every image (decoded once) and every output
+    are checked and the output folders made; raises :class:`LocalSRError` otherwise.
+
+    An output may not land on an input image, be the images folder, be a file in it
+    that eval would read as an image, or share a path with another output.
+    """
+    paths = list_images(args.images)
+    refuse_clobbers(*output_paths(args, suites), inputs=paths,
+                    read_folders=[args.images, *sorted({path.parent for path in paths})],
+                    read_suffixes=IMAGE_EXTENSIONS)
+    for value, flag in ((args.json, "--json"), (args.md, "--md")):
+        if value is not None:
+            check_writable_file(value, flag)
+    if args.figures is not None:
+        prepare_figure_dir(args.figures)
+    if args.masks is not None:
+        prepare_figure_dir(args.masks, "--masks")
+    stems = [path.stem for path in paths]
+    if args.masks is not None and len(set(stems)) < len(stems):
+        twice = sorted({stem for stem in stems if stems.count(stem) > 1})
+        raise ConfigError(f"--masks: several images share the name {twice[0]!r} "
+                          "(different extensions); their masks would overwrite each other")
+    for path in paths:  # decode everything once now, so a bad file stops us before models load
+        load_image(path)
+    return paths
+
+
+Named = list[tuple[str, Path]]
+"""``(flag, path)`` pairs, as :func:`localsr_cam.paths.refuse_clobbers` takes them."""
+
+
+def output_paths(args: EvalOptions, suites: Sequence[str]) -> tuple[Named, Named]:
+    """What eval writes: ``(files, folders)``, each ``(flag, path)``. The folders are
+    ``--figures`` and ``--masks`` and, with several suites, the subfolder of each suite
+    (so that a clash there is found too)."""
+    files = [(flag, path) for flag, path in (("--json", args.json), ("--md", args.md))
+             if path is not None]
+    folders: Named = []
+    for flag, folder in (("--figures", args.figures), ("--masks", args.masks)):
+        if folder is not None:
+            folders.append((flag, folder))
+            if len(suites) > 1:
+                folders += [(flag, folder / suite) for suite in suites]
+    return files, folders
 
 
 def _suite_folder(folder: Path | None, suite: str, suites: int) -> Path | None:

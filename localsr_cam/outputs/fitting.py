@@ -34,22 +34,29 @@ class FrameFitter:
 
     :meth:`fit` returns the frame itself when it already has that size; otherwise a
     copy of the record whose ``image`` is a uint8 H×W×3 BGR buffer owned by the fitter
-    and overwritten by the next call (sinks read it at once and never keep it).
+    and overwritten by the next call (sinks read it at once and never keep it). That
+    buffer is allocated by the first frame that needs it: a run whose outputs keep each
+    frame's own size (``dir:``) never fits one, and costs no canvas.
     """
 
     def __init__(self, size: tuple[int, int]) -> None:
         self.size = size
-        self._canvas = np.zeros((size[1], size[0], 3), np.uint8)
+        self._canvas: np.ndarray | None = None
         self._rect: tuple[int, int, int, int] | None = None
         self._from: tuple[int, int] | None = None
 
     def fit(self, frame: ProcessedFrame) -> ProcessedFrame:
+        """``frame`` itself when it has the fitter's size, else a copy of the record
+        with the frame scaled into the canvas (aspect kept, black bars)."""
         image = frame.image
         frame_size = (image.shape[1], image.shape[0])
         if frame_size == self.size:
             return frame
-        if frame_size != self._from:  # a new size: clear the bars once
+        if self._canvas is None:
+            self._canvas = np.zeros((self.size[1], self.size[0], 3), np.uint8)
+        elif frame_size != self._from:  # a new size: clear the bars once
             self._canvas[:] = 0
+        if frame_size != self._from:
             self._from = frame_size
             self._rect = fit_rect(frame_size, self.size)
         assert self._rect is not None

@@ -10,11 +10,12 @@ from localsr_cam.capture.camera import CameraSource
 from localsr_cam.capture.factory import make_source
 from localsr_cam.capture.sources import ImageFolderSource, Source, SyntheticSource, VideoSource
 from localsr_cam.config import PipelineConfig
+from localsr_cam.errors import ConfigError
 from localsr_cam.frames import Controls
 from localsr_cam.outputs.imagedir import ImageDirSink
 from localsr_cam.outputs.mirror import MirroredSink, wants_mirror
 from localsr_cam.outputs.sinks import Sink, make_sink
-from localsr_cam.paths import refuse_overwrites
+from localsr_cam.paths import refuse_clobbers
 from localsr_cam.pipeline.threads import Pipeline, RunResult
 from localsr_cam.process.processor import FrameProcessor
 
@@ -48,13 +49,17 @@ def run(config: PipelineConfig, controls: Controls | None = None) -> RunResult:
     source = make_source(config.capture)
     specs = config.output.sinks or default_sinks(source)
     sinks = build_sinks(specs, config.output.mirror)
-    refuse_overwrites(source_path(source),
-                      [(sink.name, Path(sink.path)) for sink in sinks if hasattr(sink, "path")])
+    read = source_path(source)
+    refuse_clobbers([("--sink", Path(sink.path)) for sink in sinks if hasattr(sink, "path")],
+                    inputs=[] if read is None else [read])
+    offline = is_offline(source, specs)
+    if offline:
+        refuse_output_fps(config)
+    check_sinks_early(sinks, known_output_size(config, source))
     for spec in specs:
         if spec.startswith(("file:", "dir:")) and not config.output.sinks:
             log.info("writing %s", spec.partition(":")[2])
     processor = FrameProcessor(config)
-    offline = is_offline(source, specs)
     if offline:
         log.debug("file in, files out: converting every frame (no pacing, none dropped)")
     if isinstance(source, SyntheticSource):
@@ -73,6 +78,43 @@ def run(config: PipelineConfig, controls: Controls | None = None) -> RunResult:
                       for folder in folders]
     result.skipped = list(getattr(source, "skipped", []))
     return result
+
+
+def refuse_output_fps(config: PipelineConfig) -> None:
+    """Refuse an output fps in a file conversion (:func:`is_offline`): it sets the pace
+    of live runs, and a conversion writes every input frame once at the input's rate,
+    so a file written at another rate would only play slower or faster (60 frames of a
+    2 s clip at 10 fps made a 6 s file)."""
+    if config.output.fps is not None:
+        raise ConfigError(f"--output-fps (or [output] fps) {config.output.fps:g} applies "
+                          "to live runs only (a camera, or a preview or virtualcam output); "
+                          "this run converts a file, every input frame once at the input's "
+                          "rate: leave it out")
+
+
+def known_output_size(config: PipelineConfig, source: Source) -> tuple[int, int] | None:
+    """The sinks' frame size when the config fixes it before the source opens:
+    ``--output``, else twice ``--input`` for a source that delivers exactly that size
+    (an image folder fits each image inside it instead). ``None``: known only once the
+    source is open."""
+    if config.output.size is not None:
+        return config.output.size
+    size = config.capture.size
+    if size is None or isinstance(source, ImageFolderSource):
+        return None
+    return 2 * size[0], 2 * size[1]
+
+
+def check_sinks_early(sinks: list[Sink], size: tuple[int, int] | None) -> None:
+    """Let each sink refuse ``size`` before the source opens (building a large sample
+    clip or reading a video's first frame can take seconds); the pipeline checks again
+    with the source's real size. ``None``: nothing to check yet."""
+    if size is None:
+        return
+    for sink in sinks:
+        check = getattr(sink, "check", None)
+        if check is not None:
+            check(size)
 
 
 def source_path(source: Source) -> Path | None:

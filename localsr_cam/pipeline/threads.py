@@ -12,6 +12,7 @@ import collections
 import dataclasses
 import gc
 import logging
+import math
 import signal
 import threading
 import time
@@ -151,11 +152,18 @@ class RunResult:
         people = self.people
         enhanced = "" if people is None else f"people={people[0]:g} (max {people[1]}) "
         return (f"frames={self.frames} fps={self.fps:.1f} "
-                f"latency_p50={self.latency_percentile(50):.1f}ms "
-                f"latency_p95={self.latency_percentile(95):.1f}ms "
-                f"{enhanced}dropped={self.dropped} cpu={self.cpu_percent:.0f}% "
+                f"latency_p50={_measured(self.latency_percentile(50), '.1f', 'ms')} "
+                f"latency_p95={_measured(self.latency_percentile(95), '.1f', 'ms')} "
+                f"{enhanced}dropped={self.dropped} "
+                f"cpu={_measured(self.cpu_percent, '.0f', '%')} "
                 f"levels={format_shares(self.level_shares)} backend={self.backend}"
                 + (f" precision={self.precision}" if self.precision else ""))
+
+
+def _measured(value: float, spec: str, unit: str) -> str:
+    """``value`` formatted with its unit, or ``n/a`` where nothing was measured (NaN: a
+    run stopped before its first frame)."""
+    return "n/a" if math.isnan(value) else f"{value:{spec}}{unit}"
 
 
 def format_shares(shares: dict[str, float]) -> str:

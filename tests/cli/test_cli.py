@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -15,6 +16,8 @@ import numpy as np
 import pytest
 
 from localsr_cam.cli.main import main
+from localsr_cam.config import max_threads
+from localsr_cam.pipeline.threads import RunResult
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,6 +113,20 @@ BAD_INPUTS = [
     ("wrong config type", lambda p: ["run", "--config", str(make_wrong_type_toml(p))],
      "must be float"),
     ("unknown command", lambda p: ["explode"], "explode"),
+    ("too many threads", lambda p: ["run", "--threads", "100000", "--source", "synthetic",
+                                    "--frames", "2", "--sink", "null"], "at most"),
+    ("infinite fps", lambda p: ["run", "--fps", "inf"], "finite number"),
+    ("nan fps", lambda p: ["run", "--fps", "nan"], "finite number"),
+    ("absurd fps", lambda p: ["run", "--fps", "1e12"], "at most 1000"),
+    ("infinite output fps", lambda p: ["run", "--output-fps", "inf"], "finite number"),
+    ("huge output", lambda p: ["run", "--source", "synthetic", "--output", "100000x100000",
+                               "--frames", "3", "--sink", "null"], "too large"),
+    ("huge input", lambda p: ["run", "--source", "synthetic", "--input", "20000x20000",
+                              "--sink", f"file:{p / 'big.mp4'}"], "too large"),
+    ("empty source", lambda p: ["run", "--source", ""], "source is empty"),
+    ("output fps in a conversion", lambda p: [
+        "run", "--source", "synthetic", "--output-fps", "10", "--sink",
+        f"file:{p / 'ofps.mp4'}"], "live runs only"),
 ]
 
 
@@ -122,6 +139,41 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, what, argv, needle):
     assert lines[-1].startswith("localsr-cam: error:") and needle in lines[-1]
     assert "Traceback" not in err
     assert not leftover_threads()
+
+
+def test_output_fps_is_refused_before_a_conversion_writes_anything(tmp_path, capsys):
+    out = tmp_path / "ofps.mp4"
+    assert main(["run", "--source", "synthetic", "--input", "32x18", "--model", "bicubic",
+                 "--output-fps", "10", "--frames", "3", "--sink", f"file:{out}"]) == 2
+    assert "live runs only" in capsys.readouterr().err and not out.exists()
+
+
+def test_an_output_too_large_for_the_file_is_refused_before_the_source_opens(tmp_path,
+                                                                              capsys):
+    """--input fixes the output size, so the H.264 limit is checked before the source
+    is opened (an 8K sample clip took seconds to build; a broken video is not read)."""
+    video = make_text_video(tmp_path)
+    assert main(["run", "--source", str(video), "--input", "8192x4320", "--sink",
+                 f"file:{tmp_path / 'big.mp4'}"]) == 2
+    err = capsys.readouterr().err
+    assert "larger than an H.264 video holds" in err and "not a readable video" not in err
+
+
+def test_threads_help_names_the_bound(capsys):
+    assert main(["run", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"at most this machine's CPU count ({max_threads()} here)" in text
+    assert main(["run", "--threads", str(max_threads() + 1)]) == 2
+    assert f"at most {max_threads()}" in capsys.readouterr().err
+
+
+def test_a_summary_with_nothing_measured_says_n_a():
+    nothing = RunResult(0, 0.0, [], 0, 0, 0, True, "cpu")  # Ctrl-C before a frame
+    line = nothing.summary()
+    assert "nan" not in line
+    assert "latency_p50=n/a latency_p95=n/a" in line and "cpu=n/a" in line
+    measured = dataclasses.replace(nothing, cpu_percent=57.2).summary()
+    assert "cpu=57%" in measured and "latency_p50=n/a" in measured
 
 
 def test_tensorrt_backend_without_tensorrt_is_one_line(capsys):

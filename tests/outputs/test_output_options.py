@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 import cv2
@@ -76,6 +77,29 @@ def test_the_fitter_returns_the_same_frame_when_it_fits_and_reuses_its_buffer():
     assert first.image is second.image and first.image.shape == (64, 64, 3)
     exact = ProcessedFrame(np.zeros((64, 64, 3), np.uint8), small.source)
     assert fitter.fit(exact) is exact
+
+
+def test_the_fitter_allocates_its_canvas_only_for_a_frame_that_needs_it():
+    """A run whose outputs keep each frame's size (dir:) never fits one: a large
+    --output must cost it no canvas (4096x4096 would be 48 MiB)."""
+    tracemalloc.start()
+    try:
+        fitter = FrameFitter((4096, 4096))
+        exact = ProcessedFrame(np.zeros((8, 8, 3), np.uint8),
+                               CapturedFrame(np.zeros((4, 4, 3), np.uint8), 0, 0.0))
+        small = FrameFitter((8, 8))
+        assert small.fit(exact) is exact
+        assert tracemalloc.get_traced_memory()[1] < 2**20
+    finally:
+        tracemalloc.stop()
+    fitted = fitter.fit(exact)
+    assert fitted.image.shape == (4096, 4096, 3) and fitted.image[0, 0].max() == 0
+
+
+def test_dir_outputs_ignore_a_large_output_size(tmp_path):
+    out = tmp_path / "big"
+    assert run_sample("--output", "16384x16384", "--sink", f"dir:{out}") == 0
+    assert all(image.shape == (72, 128, 3) for image in pngs(out))
 
 
 # --- mirror -------------------------------------------------------------------------------

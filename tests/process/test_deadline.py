@@ -242,7 +242,7 @@ def test_a_paced_pipeline_arms_the_controller_and_reports_levels_and_cpu():
     (True, "auto", None, 1),    # live and adapting: the SR runs beside segmentation
     (False, "auto", None, 2),   # frames one after another: each engine gets both cores
     (True, "full", None, 2),    # a fixed level has no controller, no SR beside
-    (True, "auto", 3, 3),       # --threads wins
+    (True, "auto", 2, 2),       # --threads wins (over the live run's 1)
     (False, "auto", 1, 1),
 ])
 def test_engines_get_one_thread_each_in_a_live_adapting_run(paced, quality, threads,
