@@ -99,17 +99,18 @@ def background(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def verbosity_parent(long_quiet: bool = True) -> argparse.ArgumentParser:
+def verbosity_parent() -> argparse.ArgumentParser:
     """``-v``/``-q`` for a subcommand's parser, so they may also follow the command;
-    SUPPRESS keeps the ones given before the command when they are not repeated.
-    ``long_quiet``: also ``--quiet`` (``train`` has its own, for its progress bar)."""
+    SUPPRESS keeps the ones given before the command when they are not repeated."""
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="log debug details (also accepted before the command)")
-    quiet = ("-q", "--quiet") if long_quiet else ("-q",)
-    parent.add_argument(*quiet, dest="quiet", action="store_true", default=argparse.SUPPRESS,
+    parent.add_argument("-q", "--quiet", dest="quiet", action="store_true",
+                        default=argparse.SUPPRESS,
                         help="log warnings only (also accepted before the command)")
     return parent
+
+
 def add_model_flags(group: Any, models: Sequence[str], *, explicit_defaults: bool,
                     threads: bool = True) -> None:
     """``--model``, ``--segmenter``, ``--backend`` (and ``--threads``): the same flags,

@@ -7,18 +7,41 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localsr_cam.cli.common import verbosity_parent
-from localsr_cam.zoo.registry import DEFAULT_SR_MODEL, trainable_models
+from localsr_cam.zoo.registry import DEFAULT_SR_MODEL, model_spec, trainable_models
 
 if TYPE_CHECKING:
     from localsr_cam.train.trainer import TrainOptions
 
+RECIPE_DEFAULTS: dict[str, Any] = {"loss": "mse", "scheduler": "plateau", "patch": 64,
+                                   "batch": 8, "lr": 1e-3, "width": 32}
+"""The recipe defaults of :data:`localsr_cam.train.trainer.RECIPE_DEFAULTS` that the help
+shows (that module imports torch, too slow for ``--help``); a test keeps them equal."""
+DEFAULT_WORK_DIR = Path(".cache/train")
+"""``--work-dir``'s default, relative to the current folder."""
+
+
+def recipe_default(key: str) -> str:
+    """``[default: ...]`` for a flag whose default is the model's training recipe: each
+    value with the trainable models it is the default of, e.g.
+    ``[default: the model's recipe: l1 for fast and fast-jpeg, mse for paper]``."""
+    models: dict[str, list[str]] = {}
+    for name in trainable_models():
+        value = {**RECIPE_DEFAULTS, **model_spec(name).train_defaults}.get(key)
+        if value is not None:
+            text = f"{value:g}" if isinstance(value, float) else str(value)
+            models.setdefault(text, []).append(name)
+    shown = ", ".join(f"{value} for {' and '.join(names)}" for value, names in models.items())
+    return f"[default: the model's recipe: {shown}]"
+
 
 def add_parser(commands: Any) -> None:
+    """Declare ``localsr-cam train`` and its flags; every flag's help names its default."""
     parser = commands.add_parser(
-        "train", parents=[verbosity_parent(long_quiet=False)],
+        "train", parents=[verbosity_parent()],
         help="train a U-Net on a folder of HR images",
         description="Train a registered super-resolution model (2x) and ship it to engines/.")
-    parser.add_argument("--model", choices=trainable_models(), default=DEFAULT_SR_MODEL)
+    parser.add_argument("--model", choices=trainable_models(), default=DEFAULT_SR_MODEL,
+                        help="the model to train [default: %(default)s]")
     parser.add_argument("--train-dir", type=Path, required=True, action="append",
                         help="HR images (plain folder or DIV2K *_HR subfolders); repeat "
                              "for more folders")
@@ -27,10 +50,13 @@ def add_parser(commands: Any) -> None:
                              "repeatable")
     parser.add_argument("--holdout", default="",
                         help="comma-separated file names (e.g. donna.png) in the train "
-                             "folders to validate on instead of training")
-    parser.add_argument("--width", type=int, help="channels [default: the model's]")
-    parser.add_argument("--depth", type=int, default=2, help="FastUNet half-res conv blocks")
-    parser.add_argument("--dropout", type=float, default=0.1, help="PaperUNet dropout")
+                             "folders to validate on instead of training [default: none]")
+    parser.add_argument("--width", type=int,
+                        help=f"channels {recipe_default('width')}")
+    parser.add_argument("--depth", type=int, default=2,
+                        help="FastUNet half-res conv blocks [default: %(default)s]")
+    parser.add_argument("--dropout", type=float, default=0.1,
+                        help="PaperUNet dropout [default: %(default)s]")
     parser.add_argument("--no-residual", action="store_true",
                         help="PaperUNet outputs the image directly, as in the paper")
     parser.add_argument("--base", choices=("bilinear", "bicubic"), default="bilinear",
@@ -75,37 +101,61 @@ def add_parser(commands: Any) -> None:
                         help="no JPEG chroma smoothing in front of the net (it is on by "
                              "default when the net takes levels; see BENCHMARKS.md)")
     parser.add_argument("--region", type=int, default=0,
-                        help="HR region degraded and estimated per sample (0: 1.5x patch)")
+                        help="HR region degraded and estimated per sample (0: 1.5x patch) "
+                             "[default: 0]")
     parser.add_argument("--val-suites",
                         help="evaluation suites to validate on (comma-separated, or all) "
                              "[default: all; for fast-jpeg the MJPEG ones, lossy,lowlight]")
-    parser.add_argument("--loss", choices=("mse", "l1"))
-    parser.add_argument("--scheduler", choices=("plateau", "cosine"))
-    parser.add_argument("--lr", type=float, help="Adam learning rate")
-    parser.add_argument("--patch", type=int, help="HR patch side (even)")
-    parser.add_argument("--batch", type=int)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--iters", type=int, default=200, help="steps per epoch")
+    parser.add_argument("--loss", choices=("mse", "l1"),
+                        help=f"training loss {recipe_default('loss')}")
+    parser.add_argument("--scheduler", choices=("plateau", "cosine"),
+                        help="learning-rate schedule: plateau halves it when the validation "
+                             "score stalls, cosine anneals it over --epochs "
+                             f"{recipe_default('scheduler')}")
+    parser.add_argument("--lr", type=float,
+                        help=f"Adam learning rate {recipe_default('lr')}")
+    parser.add_argument("--patch", type=int,
+                        help="HR patch side (a multiple of 4, at least 8) "
+                             f"{recipe_default('patch')}")
+    parser.add_argument("--batch", type=int,
+                        help=f"patches per step {recipe_default('batch')}")
+    parser.add_argument("--epochs", type=int, default=20,
+                        help="epochs to train; the best one's weights are kept "
+                             "[default: %(default)s]")
+    parser.add_argument("--iters", type=int, default=200,
+                        help="steps per epoch [default: %(default)s]")
     parser.add_argument("--time-budget", type=float, metavar="MIN",
-                        help="stop after the epoch that would overrun MIN minutes")
+                        help="stop after the epoch that would overrun MIN minutes "
+                             "[default: none, train every epoch]")
     parser.add_argument("--val-crop", type=int, default=0,
-                        help="validate on centre crops of this HR side (0: whole images)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    parser.add_argument("--resume", type=Path, help="checkpoint to continue from")
+                        help="validate on centre crops of this HR side (0: whole images) "
+                             "[default: 0]")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the initial weights and the training samples "
+                             "[default: %(default)s]")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (0: torch's own choice) [default: 0]")
+    parser.add_argument("--resume", type=Path,
+                        help="checkpoint to continue from, e.g. WORK_DIR/<model>/last.pt "
+                             "[default: none, start afresh]")
     parser.add_argument("--init", type=Path, metavar="WEIGHTS",
                         help="start from these weights (a plain state dict, e.g. a shipped "
-                             ".pt) with a fresh optimizer and schedule: fine-tuning")
-    parser.add_argument("--work-dir", type=Path, default=Path(".cache/train"),
-                        help="checkpoints go to WORK_DIR/<model>/")
-    parser.add_argument("--out-dir", type=Path, help="engines folder (default: the project's)")
+                             ".pt) with a fresh optimizer and schedule: fine-tuning "
+                             "[default: none, random weights]")
+    parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR,
+                        help="checkpoints, train.log and a model that is not shipped go "
+                             "to WORK_DIR/<model>/ [default: %(default)s, in the current "
+                             "folder]")
+    parser.add_argument("--out-dir", type=Path,
+                        help="engines folder the model ships to [default: the project's "
+                             "engines/, or $LOCALSR_ENGINES when set]")
     parser.add_argument("--no-export", action="store_true",
                         help="keep the checkpoints only (no engines files, no manifest)")
     parser.add_argument("--force", action="store_true",
                         help="ship to the engines folder even when the model does not beat "
                              "bicubic and the shipped model on validation")
-    parser.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
-                        help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (the log stays; -q/--quiet: warnings only)")
     parser.set_defaults(handler=run)
 
 
@@ -129,7 +179,7 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
         time_budget=args.time_budget, val_crop=args.val_crop, seed=args.seed,
         threads=args.threads, resume=args.resume, init=args.init, work_dir=args.work_dir,
         out_dir=args.out_dir, no_export=args.no_export, force=args.force,
-        quiet=args.no_progress,
+        no_progress=args.no_progress,
         command=tuple(args.argv))
 
 

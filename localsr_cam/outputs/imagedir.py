@@ -3,7 +3,8 @@
 Each frame is written at its own size (2× the image it came from, nothing stretched or
 padded), named after the input image (``<stem>.png``) when it came from one, else
 ``frame_000123.png`` by its index. Each PNG is written to a temporary name and renamed,
-so an interrupted run never leaves half a file under a real name.
+so an interrupted run never leaves half a file under a real name; a write that fails
+(a full disk) removes its temporary file.
 """
 
 from __future__ import annotations
@@ -35,6 +36,15 @@ def output_name(frame: ProcessedFrame, taken: set[str]) -> str:
     if name in taken:
         name = f"{stem}_{suffix}.png" if suffix else f"{stem}_{frame.source.index}.png"
     return name
+
+
+def _discard(path: Path) -> None:
+    """Remove the half-written ``path`` of a failed write, if it is there (a failure to
+    remove it is only logged: the write's own error is the one to report)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not remove the partial file %s: %s", path, exc.strerror or exc)
 
 
 class ImageDirSink:
@@ -89,6 +99,7 @@ class ImageDirSink:
             partial.write_bytes(data.tobytes())
             os.replace(partial, target)
         except OSError as exc:
+            _discard(partial)
             raise SinkError(f"stopped writing into {self.path} after {self.frames_written} "
                             f"images: {exc.strerror or exc}") from None
         self._taken.add(name)

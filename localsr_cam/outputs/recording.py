@@ -18,6 +18,7 @@ checked against what the codec and decoders take before anything is written.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -79,7 +80,9 @@ class VideoFileSink:
     ``--output WxH`` or a ``dir:`` output), the folder, and opens the container; each
     ``write`` encodes one uint8 H×W×3 BGR frame (read only) and hands its packets to
     the file; ``close`` flushes the encoder and finishes the file, and is safe twice.
-    The free space on the file's disk is checked every :attr:`SPACE_CHECK_EVERY` frames.
+    The free space on the file's disk is checked at ``open`` and every
+    :attr:`SPACE_CHECK_EVERY` frames. A recording stopped by a failure keeps the file
+    when frames are in it (it plays up to there) and removes it when none are.
     """
 
     SPACE_CHECK_EVERY = 30
@@ -165,9 +168,7 @@ class VideoFileSink:
             for packet in self._stream.encode(video_frame):
                 self._container.mux(packet)
         except (OSError, av.FFmpegError) as exc:
-            self.close()
-            raise SinkError(f"stopped writing {self.path} after {self.frames_written} "
-                            f"frames: {_reason(exc)}") from None
+            raise self._stop(_reason(exc)) from None
         self.frames_written += 1
 
     def close(self) -> None:
@@ -185,12 +186,33 @@ class VideoFileSink:
         log.info("%s: %d frames written", self.name, self.frames_written)
 
     def _check_free_space(self) -> None:
+        """Stop (:meth:`_stop`) when the file's disk has under :attr:`MIN_FREE_BYTES` free."""
         free = shutil.disk_usage(self.path.parent).free
         if free < self.MIN_FREE_BYTES:
-            self.close()
-            raise SinkError(
-                f"stopped writing {self.path} after {self.frames_written} frames: only "
-                f"{free / 2**20:.1f} MiB free on its disk (the file up to here is playable)")
+            raise self._stop(f"only {free / 2**20:.1f} MiB free on its disk (at least "
+                             f"{self.MIN_FREE_BYTES / 2**20:.0f} MiB needed)")
+
+    def _stop(self, reason: str) -> SinkError:
+        """Close the file after a failure and return the error to raise: a file without
+        frames is removed (nothing of it would play), one with frames is kept."""
+        self.close()
+        if self.frames_written == 0:
+            with contextlib.suppress(OSError):
+                self.path.unlink(missing_ok=True)
+        return SinkError(stop_message(self.path, self.frames_written, reason,
+                                      self.path.is_file()))
+
+
+def stop_message(path: Path, frames: int, reason: str, kept: bool) -> str:
+    """The one line said when a recording stops early for ``reason``: with ``frames``
+    written and the file ``kept``, that it plays up to there; with none, that nothing
+    was written (there is no file)."""
+    if frames == 0:
+        return f"cannot write video {path}: {reason}; nothing was written"
+    if not kept:
+        return f"stopped writing {path} after {frames} frames: {reason}; no file is left"
+    return (f"stopped writing {path} after {frames} frames: {reason}; the file up to "
+            "here is playable")
 
 
 def _check_frame(image: np.ndarray, size: tuple[int, int], sink: str) -> None:

@@ -41,7 +41,7 @@ from localsr_cam.errors import ConfigError, LocalSRError, ModelError
 from localsr_cam.measure import metrics
 from localsr_cam.measure.degrade import CLEAN_SHARE
 from localsr_cam.models.chroma import JPEG_LEVEL
-from localsr_cam.paths import sha256_file, write_atomically
+from localsr_cam.paths import prepare_output_folder, sha256_file, write_atomically
 from localsr_cam.runtime import settings as torch_settings
 from localsr_cam.train.data import (
     ZOOM_SHARE,
@@ -187,7 +187,8 @@ class TrainOptions:
     back-projection step whose strength the levels set (needs ``levels`` > 0).
     ``val_suites``: comma-separated evaluation suites (or ``all``; ``None``: the model's
     default, the MJPEG suites for ``fast-jpeg``, else ``all``). ``force``: ship even
-    a model that does not beat bicubic and the shipped one. ``command``: the argument
+    a model that does not beat bicubic and the shipped one. ``no_progress``: no progress
+    bar (logging is set apart, by the CLI's ``-q``/``-v``). ``command``: the argument
     list, recorded in the manifest entry so a shipped model says how it was made.
     """
 
@@ -229,7 +230,7 @@ class TrainOptions:
     out_dir: Path | None = None
     no_export: bool = False
     force: bool = False
-    quiet: bool = False
+    no_progress: bool = False
     command: tuple[str, ...] = ()
 
 
@@ -338,9 +339,22 @@ def train(options: TrainOptions) -> dict[str, Any]:
     model is not better than what ships. ``threads`` applies to this run only: torch's
     thread count is restored after it."""
     resolved = resolve(options)
+    prepare_output_folders(options)
     count = options.threads if options.threads > 0 else torch.get_num_threads()
     with torch_settings.threads(count):
         return _train(resolved, options.command)
+
+
+def prepare_output_folders(options: TrainOptions) -> None:
+    """Create the work folder (``WORK_DIR/<model>``) and, unless ``no_export``, the
+    engines folder, and check that files can be written into both, before any data is
+    read: a bad ``--work-dir`` or ``--out-dir`` is a :class:`SinkError` now, not a
+    traceback at the first checkpoint or after the last epoch."""
+    prepare_output_folder(options.work_dir / options.model, "--work-dir", "train.log")
+    if not options.no_export:
+        out, flag = ((options.out_dir, "--out-dir") if options.out_dir is not None
+                     else (engines_dir(), "the engines folder"))
+        prepare_output_folder(out, flag, "manifest.json")
 
 
 def _train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
@@ -404,7 +418,7 @@ def _train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
         model.train()
         running = 0.0
         bar = tqdm(range(args.iters), desc=f"{args.model} epoch {epoch + 1}/{args.epochs}",
-                   disable=args.quiet, leave=False, file=sys.stderr)
+                   disable=args.no_progress, leave=False, file=sys.stderr)
         for _ in bar:
             lr_t, levels_t, hr_t = sampler.batch(settings.batch)
             sr_t = model(lr_t, levels_t)

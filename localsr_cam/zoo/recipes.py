@@ -30,9 +30,33 @@ def safe_torch_load(path: Path, rebuild: str) -> Any:
         raise ModelError(f"{path} is missing; run `{rebuild}`") from None
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError,
             AttributeError, ImportError, IndexError, TypeError, KeyError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{path} cannot be loaded safely ({reason[:120]}); "
+        raise ModelError(f"{path} cannot be loaded safely ({load_problem(path, exc)}); "
                          f"rebuild it with `{rebuild}`") from None
+
+
+TORCH_FILE_STARTS = (b"PK", b"\x80")
+"""How a file ``torch.save`` wrote begins: a zip archive, or (the legacy format) a pickle."""
+
+
+def load_problem(path: Path, exc: BaseException) -> str:
+    """What is wrong with a file ``torch.load`` refused, in words a user can act on:
+    empty, not a PyTorch file at all, objects besides tensors, or else the first line
+    of torch's own reason (a damaged archive); torch's bare ``KeyError(101)`` for a
+    text file said nothing."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(2)
+    except OSError as err:
+        return f"it cannot be read: {err.strerror or err}"
+    if not head:
+        return "the file is empty"
+    if not head.startswith(TORCH_FILE_STARTS):
+        return "not a PyTorch weights file"
+    text = str(exc).strip()
+    if "Weights only load failed" in text:
+        return "it holds Python objects besides tensors, which are not loaded: that could run code"
+    reason = text.splitlines()[0] if text else type(exc).__name__
+    return f"damaged or cut short: {reason[:120]}"
 
 
 def read_state_dict(path: Path, rebuild: str) -> dict[str, torch.Tensor]:

@@ -117,3 +117,44 @@ def test_a_recording_survives_sigkill(tmp_path, suffix):
     capture = cv2.VideoCapture(str(out))  # and OpenCV (players' FFmpeg) reads it too
     assert capture.isOpened() and capture.read()[0]
     capture.release()
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".avi"])
+def test_a_recording_stopped_before_its_first_frame_leaves_no_file_and_says_so(
+        tmp_path, suffix):
+    """Too little free space at open (the disk's real figure, under a floor set above
+    any disk): one line saying nothing was written, not that a file plays; no file."""
+    path = tmp_path / f"full{suffix}"
+    sink = VideoFileSink(path)
+    sink.MIN_FREE_BYTES = 2**62
+    with pytest.raises(SinkError) as err:
+        sink.open((64, 48), 10.0, Controls())
+    message = str(err.value)
+    assert "nothing was written" in message and "playable" not in message
+    assert str(path) in message and "MiB free" in message and "\n" not in message
+    assert not path.exists()
+    sink.close()
+
+
+def test_a_recording_stopped_after_frames_keeps_a_playable_file(tmp_path):
+    path = tmp_path / "full.mp4"
+    sink = VideoFileSink(path)
+    sink.open((64, 48), 10.0, Controls())
+    for index in range(sink.SPACE_CHECK_EVERY):
+        sink.write(frame((64, 48), index * 8), HUD)
+    sink.MIN_FREE_BYTES = 2**62
+    with pytest.raises(SinkError) as err:
+        sink.write(frame((64, 48), 255), HUD)
+    assert f"after {sink.SPACE_CHECK_EVERY} frames" in str(err.value)
+    assert "the file up to here is playable" in str(err.value)
+    assert len(decode_all(path)) == sink.SPACE_CHECK_EVERY
+
+
+@pytest.mark.parametrize("frames, kept, says", [
+    (0, False, "nothing was written"), (0, True, "nothing was written"),
+    (5, True, "after 5 frames: full; the file up to here is playable"),
+    (5, False, "after 5 frames: full; no file is left")])
+def test_the_stop_message_claims_a_playable_file_only_when_there_is_one(frames, kept, says):
+    message = recording.stop_message(Path("out.mp4"), frames, "full", kept)
+    assert says in message and "out.mp4" in message
+    assert ("playable" in message) == (frames > 0 and kept)

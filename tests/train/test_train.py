@@ -65,7 +65,8 @@ def data(tmp_path: Path) -> tuple[Path, Path]:
 def _args(data: tuple[Path, Path], tmp_path: Path, *extra: str) -> list[str]:
     return ["--train-dir", str(data[0]), "--val-dir", str(data[1]), "--patch", "32",
             "--batch", "4", "--iters", "6", "--work-dir", str(tmp_path / "work"),
-            "--out-dir", str(tmp_path / "engines"), "--quiet", "--threads", "1", *extra]
+            "--out-dir", str(tmp_path / "engines"), "--no-progress", "--threads", "1",
+            *extra]
 
 
 def test_sampler_gives_lr_levels_hr_and_replays_from_its_state() -> None:
@@ -114,7 +115,7 @@ def test_zoom_out_shrinks_the_regions_it_picks() -> None:
     photo = np.repeat(np.repeat(grating[None, :, None], 512, 0), 3, 2)
 
     def stripes(sampler: PatchSampler) -> list[float]:
-        counts = []
+        counts: list[float] = []
         for _ in range(12):
             _, _, hr = sampler.batch(1)
             grey = hr[0].mean(0).numpy() - 127.5 / 255
@@ -413,6 +414,40 @@ def test_bad_input_returns_2(problem: str, data: tuple[Path, Path], tmp_path: Pa
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("localsr-cam: error:") and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("problem", ["work under a file", "out under a file",
+                                     "out is a file"])
+def test_a_bad_work_or_out_dir_returns_2_before_any_data_is_read(
+        problem: str, data: tuple[Path, Path], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A folder that cannot be created (under a plain file: unwritable even for root) is
+    one line and exit 2 before the data is read (the broken image would be the error
+    otherwise) and before any epoch (no checkpoint), not a traceback at the first
+    checkpoint or, for --out-dir, after the last epoch."""
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    (data[0] / "broken.png").write_bytes(b"not a png")
+    flag, value = {"work under a file": ("--work-dir", plain / "wd"),
+                   "out under a file": ("--out-dir", plain / "engines"),
+                   "out is a file": ("--out-dir", plain)}[problem]
+    argv = [*_args(data, tmp_path, "--epochs", "1"), flag, str(value)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("localsr-cam: error:") and len(err.splitlines()) == 1
+    assert flag in err and str(plain) in err
+    assert not list(tmp_path.rglob("last.pt"))
+
+
+def test_out_dir_is_not_checked_without_export(data: tuple[Path, Path],
+                                               tmp_path: Path) -> None:
+    """--no-export writes nothing to the engines folder, so a bad one does not matter."""
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    argv = [*_args(data, tmp_path, "--model", "fast", "--depth", "1", "--epochs", "1",
+                   "--iters", "1", "--no-export"), "--out-dir", str(plain / "engines")]
+    assert main(argv) == 0
+    assert (tmp_path / "work" / "fast" / "best.pt").is_file()
 
 
 def test_init_fine_tunes_from_weights_and_refuses_a_mismatch(
