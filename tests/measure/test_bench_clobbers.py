@@ -13,12 +13,7 @@ import pytest
 from localsr_cam.cli.main import main as cli_main
 from localsr_cam.errors import LocalSRError
 from localsr_cam.measure.bench import FLICKER_MIN_FRAMES, mode_sinks, plot_formats
-
-
-def tree(root: Path) -> dict[str, bytes | None]:
-    """Every path under ``root`` (relative) → its bytes, ``None`` for a folder."""
-    return {str(p.relative_to(root)): None if p.is_dir() else p.read_bytes()
-            for p in sorted(root.rglob("*"))}
+from tests.folder_tree import tree
 
 
 @pytest.fixture
@@ -34,22 +29,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "evimg").mkdir()
     assert cv2.imwrite("evimg/astro.png", image)
     return tmp_path
-
-
-@pytest.fixture
-def opened(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """A tripwire on the processor's ``open`` (where models load): the test fails if the
-    run gets that far; lists the processors that tried."""
-    from localsr_cam.process.processor import FrameProcessor
-
-    tried: list[object] = []
-
-    def tripwire(self: FrameProcessor, *args: object, **kwargs: object) -> FrameProcessor:
-        tried.append(self)
-        raise AssertionError("a processor opened (models loaded) before the refusal")
-
-    monkeypatch.setattr(FrameProcessor, "open", tripwire)
-    return tried
 
 
 SHORT = ["--frames", "3", "--warmup", "1", "--input", "64x48", "--no-progress"]

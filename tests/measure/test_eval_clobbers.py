@@ -11,17 +11,12 @@ import numpy as np
 import pytest
 
 from localsr_cam.cli.main import main as cli_main
+from tests.folder_tree import tree
 
 
 def photo(seed: int = 0) -> np.ndarray:
     """A small textured BGR photo (64×48)."""
     return (np.random.default_rng(seed).random((48, 64, 3)) * 255).astype(np.uint8)
-
-
-def tree(root: Path) -> dict[str, bytes | None]:
-    """Every path under ``root`` (relative) → its bytes, ``None`` for a folder."""
-    return {str(p.relative_to(root)): None if p.is_dir() else p.read_bytes()
-            for p in sorted(root.rglob("*"))}
 
 
 @pytest.fixture
@@ -33,22 +28,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         path.parent.mkdir(parents=True)
         assert cv2.imwrite(str(path), photo())
     return tmp_path
-
-
-@pytest.fixture
-def opened(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """A tripwire on the processor's ``open`` (where models load): the test fails if the
-    run gets that far; lists the processors that tried."""
-    from localsr_cam.process.processor import FrameProcessor
-
-    tried: list[object] = []
-
-    def tripwire(self: FrameProcessor, *args: object, **kwargs: object) -> FrameProcessor:
-        tried.append(self)
-        raise AssertionError("a processor opened (models loaded) before the refusal")
-
-    monkeypatch.setattr(FrameProcessor, "open", tripwire)
-    return tried
 
 
 REFUSED = [
