@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import cv2
@@ -25,17 +26,19 @@ PNG_COMPRESSION = 3
 """zlib level: 3 writes a 1280×720 frame in a few ms at nearly level 9's size."""
 
 
-def output_name(frame: ProcessedFrame, taken: set[str]) -> str:
-    """The PNG name for ``frame``: its input image's stem, else its index; a stem
-    already used (``a.jpg`` and ``a.png``) gets the input's suffix added."""
+def output_name(frame: ProcessedFrame, taken: Mapping[str, str]) -> str:
+    """The PNG name for ``frame``: its input image's stem, else its index. ``taken``
+    maps the names used so far to the input they were written for: the same input
+    (a looping folder's next pass) gets its name again, another input with the same
+    stem (``a.jpg`` and ``a.png``) gets its suffix added."""
     source_name = frame.source.name
     if not source_name:
         return f"frame_{frame.source.index:06d}.png"
     stem, suffix = Path(source_name).stem, Path(source_name).suffix.lstrip(".")
-    name = f"{stem}.png"
-    if name in taken:
-        name = f"{stem}_{suffix}.png" if suffix else f"{stem}_{frame.source.index}.png"
-    return name
+    for name in (f"{stem}.png", f"{stem}_{suffix}.png" if suffix else ""):
+        if name and taken.get(name, source_name) == source_name:
+            return name
+    return f"{stem}_{suffix}_{frame.source.index}.png"
 
 
 def _discard(path: Path) -> None:
@@ -51,7 +54,8 @@ class ImageDirSink:
     """Writes every frame as a PNG into ``folder`` (created when missing).
 
     ``any_size``: frames keep their own size (the pipeline does not fit them into one).
-    ``frames_written`` counts the files; ``path`` is the folder (checked against the
+    ``frames_written`` counts the writes, :attr:`files_written` the files (fewer when a
+    looping folder writes an image again); ``path`` is the folder (checked against the
     input and other outputs before a run).
     """
 
@@ -61,8 +65,13 @@ class ImageDirSink:
         self.path = Path(folder)
         self.name = f"dir:{self.path}"
         self.frames_written = 0
-        self._taken: set[str] = set()
+        self._taken: dict[str, str] = {}
         self._open = False
+
+    @property
+    def files_written(self) -> int:
+        """The PNG files this run wrote (each counted once)."""
+        return len(self._taken)
 
     def check(self, size: tuple[int, int]) -> None:
         """Create the folder, or raise :class:`SinkError` saying why it cannot be."""
@@ -79,7 +88,7 @@ class ImageDirSink:
     def open(self, size: tuple[int, int], fps: float, controls: Controls) -> None:
         self.check(size)
         self.frames_written = 0
-        self._taken = set()
+        self._taken = {}
         self._open = True
 
     def write(self, frame: ProcessedFrame, hud: HudStats) -> None:
@@ -102,10 +111,10 @@ class ImageDirSink:
             _discard(partial)
             raise SinkError(f"stopped writing into {self.path} after {self.frames_written} "
                             f"images: {exc.strerror or exc}") from None
-        self._taken.add(name)
+        self._taken[name] = frame.source.name
         self.frames_written += 1
 
     def close(self) -> None:
         if self._open:
             self._open = False
-            log.info("%s: %d images written", self.name, self.frames_written)
+            log.info("%s: %d images written", self.name, self.files_written)

@@ -31,6 +31,26 @@ def test_frames_are_written_as_pngs_named_by_index(tmp_path: Path) -> None:
     assert written is not None and int(written.mean()) == 40
 
 
+def named(name: str, index: int) -> ProcessedFrame:
+    """An output frame of the input image ``name`` (the ``index``-th frame read)."""
+    image = np.full((24, 32, 3), 90, np.uint8)
+    return ProcessedFrame(image=image,
+                          source=CapturedFrame(image[::2, ::2], index, 0.0, name=name))
+
+
+def test_same_stem_inputs_get_their_suffix_and_a_second_pass_its_names_again(
+        tmp_path: Path) -> None:
+    sink = ImageDirSink(tmp_path / "out")
+    sink.open((32, 24), 30.0, Controls())
+    order = ["a.jpg", "a.png", "a_png.jpg"]
+    for index, name in enumerate(order * 2):  # two passes, as --loop makes
+        sink.write(named(name, index), HudStats())
+    sink.close()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "a.png", "a_png.png", "a_png_jpg.png"]
+    assert (sink.frames_written, sink.files_written) == (6, 3)
+
+
 def test_a_failed_write_removes_its_partial_file(tmp_path: Path) -> None:
     """The rename onto a name that is taken by a folder fails (as a full disk fails the
     write): the error is one line and the ``.partial`` file is gone, the images written

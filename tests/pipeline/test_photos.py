@@ -51,6 +51,18 @@ def test_a_folder_to_dir_run_writes_each_image_at_2x_its_own_size(tmp_path, caps
     assert f"2 images written to {out}" in stdout
 
 
+def test_a_looping_folder_writes_each_image_once_under_its_own_name(tmp_path, capsys):
+    """--loop passes over the folder again and again: each pass writes the same names
+    (not a_wide_png.png on the second), and the summary counts files, not writes."""
+    folder, _ = photo_folder(tmp_path)
+    out = tmp_path / "out"
+    code = main(["-q", "run", "--source", str(folder), "--model", "bicubic", "--loop",
+                 "--frames", "7", "--sink", f"dir:{out}"])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a_wide.png", "b_tall.png"]
+    assert f"2 images written to {out}" in capsys.readouterr().out
+
+
 def test_a_photo_folder_run_without_sink_writes_pngs_and_says_where(tmp_path, capsys,
                                                                     monkeypatch):
     folder, _ = photo_folder(tmp_path)
