@@ -84,6 +84,10 @@ def add_parser(commands: Any) -> None:
                         help="share of the webcam samples without MJPEG that get it "
                              "(quality 50-95) [default: 1 for fast-jpeg, the MJPEG variant "
                              "that fast switches to on MJPEG input; else 0]")
+    parser.add_argument("--light-jpeg-share", type=float, default=0.0, metavar="P",
+                        help="share of the MJPEG draws whose quality is light, 85-95 "
+                             "(what webcams send most), instead of 50-95 "
+                             "[default: %(default)s]")
     parser.add_argument("--bicubic-hinge", type=float, default=0.0, metavar="W",
                         help="add W times the mean over the batch of the dB by which a "
                              "sample's SR falls below the bicubic upscale of its input "
@@ -171,6 +175,7 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
         degrade=args.degrade,
         clean_share=args.clean_share, single_share=args.single_share,
         sharpen_share=args.sharpen_share, jpeg_share=args.jpeg_share,
+        light_jpeg_share=args.light_jpeg_share,
         zoom_out=args.zoom_out, bicubic_hinge=args.bicubic_hinge, levels=args.levels,
         jpeg_chroma=args.jpeg_chroma,
         region=args.region, holdout=args.holdout, val_suites=args.val_suites,

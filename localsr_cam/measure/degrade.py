@@ -42,7 +42,9 @@ those, which is why the degradation levels are estimated and given to it. For tr
 gives a share of the clean ones step 5 (a camera that sharpens a clean picture, which
 the estimator cannot tell from an unsharpened one), and ``train --jpeg-share`` gives a
 share of the draws without step 7 that step (the MJPEG variant ``fast-jpeg`` trains on
-MJPEG frames only); the suites never do.
+MJPEG frames only), and ``train --light-jpeg-share`` draws that share of step 7's
+qualities from the light end, :data:`LIGHT_JPEG_QUALITY` (the qualities webcams send
+most); the suites never do.
 
 Named suites (:data:`SUITES`) fix the parameters for evaluation: ``area`` and ``bicubic``
 (a clean downscale), ``webcam`` (the random model, seeded per image), ``lossy`` (area +
@@ -133,19 +135,21 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
 
 def sample_params(rng: np.random.Generator, clean_share: float = CLEAN_SHARE,
                   single_share: float = 0.0, sharpen_share: float = 0.0,
-                  jpeg_share: float = 0.0) -> DegradeParams:
+                  jpeg_share: float = 0.0, light_jpeg_share: float = 0.0) -> DegradeParams:
     """Draw one webcam degradation (the ranges of the module docstring); a share
     ``clean_share`` of the draws is a clean downscale (only the kernel drawn), a share
     ``sharpen_share`` of those is then given the ISP's unsharp mask (step 5's ranges),
     and a share ``single_share`` of the others is one camera fault alone
     (:func:`_single_fault`). Last, a share ``jpeg_share`` of the draws that have no
     MJPEG get it (step 7's ranges; with 1 every draw is an MJPEG frame and the clean
-    ones become MJPEG alone: what the MJPEG variant of a net learns from). With
-    ``single_share``, ``sharpen_share`` and ``jpeg_share`` 0 it draws exactly what it
-    always drew (the suites' ``webcam``)."""
-    params = _draw_params(rng, clean_share, single_share, sharpen_share)
+    ones become MJPEG alone: what the MJPEG variant of a net learns from). A share
+    ``light_jpeg_share`` of every MJPEG draw takes its quality from
+    :data:`LIGHT_JPEG_QUALITY`. With ``single_share``, ``sharpen_share``, ``jpeg_share``
+    and ``light_jpeg_share`` 0 it draws exactly what it always drew (the suites'
+    ``webcam``)."""
+    params = _draw_params(rng, clean_share, single_share, sharpen_share, light_jpeg_share)
     if params.jpeg_quality == 0 and _chance(rng, jpeg_share):
-        quality, chroma = _draw_jpeg(rng)
+        quality, chroma = _draw_jpeg(rng, light_jpeg_share)
         params = replace(params, jpeg_quality=quality, chroma=chroma, clean=False)
     return params
 
@@ -156,7 +160,7 @@ def _chance(rng: np.random.Generator, share: float) -> bool:
 
 
 def _draw_params(rng: np.random.Generator, clean_share: float, single_share: float,
-                 sharpen_share: float) -> DegradeParams:
+                 sharpen_share: float, light_jpeg_share: float) -> DegradeParams:
     """:func:`sample_params` before its MJPEG share."""
     resize_choice = ("area", "bilinear", "bicubic")
     first = str(rng.choice(resize_choice, p=(0.4, 0.3, 0.3)))
@@ -167,7 +171,7 @@ def _draw_params(rng: np.random.Generator, clean_share: float, single_share: flo
             return DegradeParams(resize=(first,), sharpen_amount=amount, sharpen_sigma=sigma)
         return DegradeParams(resize=(first,), clean=True)
     if single_share > 0 and rng.random() < single_share:
-        return _single_fault(rng, first)
+        return _single_fault(rng, first, light_jpeg_share)
     two_step = rng.random() < 0.2
     resize: tuple[str, ...] = (first,)
     mid = 0.0
@@ -186,7 +190,7 @@ def _draw_params(rng: np.random.Generator, clean_share: float, single_share: flo
         sharpen, sharpen_sigma = _draw_sharpen(rng)
     quality, chroma = 0, "444"
     if rng.random() < 0.5:
-        quality, chroma = _draw_jpeg(rng)
+        quality, chroma = _draw_jpeg(rng, light_jpeg_share)
     elif rng.random() < 0.5:
         chroma = "422" if rng.random() < 0.5 else "420"
     exposure, wb = 1.0, (1.0, 1.0, 1.0)
@@ -206,7 +210,8 @@ SINGLE_FAULTS = ("jpeg", "noise", "blur")
 """The camera faults a single-fault draw picks from, evenly."""
 
 
-def _single_fault(rng: np.random.Generator, resize: str) -> DegradeParams:
+def _single_fault(rng: np.random.Generator, resize: str,
+                  light_jpeg_share: float = 0.0) -> DegradeParams:
     """The ``resize`` downscale and one fault alone, with the ranges of the full model:
     MJPEG (no sensor noise: a camera in good light), sensor noise (raw YUYV/NV12, chroma
     subsampled as such a camera delivers), or lens blur. In the full model the faults
@@ -216,7 +221,7 @@ def _single_fault(rng: np.random.Generator, resize: str) -> DegradeParams:
     photos when told half the JPEG level it read."""
     fault = SINGLE_FAULTS[int(rng.integers(len(SINGLE_FAULTS)))]
     if fault == "jpeg":
-        quality, chroma = _draw_jpeg(rng)
+        quality, chroma = _draw_jpeg(rng, light_jpeg_share)
         return DegradeParams(resize=(resize,), jpeg_quality=quality, chroma=chroma)
     if fault == "noise":
         noise, read, chroma_noise, corr = _draw_noise(rng)
@@ -255,9 +260,17 @@ def _draw_noise(rng: np.random.Generator) -> tuple[float, float, float, float]:
     return noise, read, chroma_noise, corr
 
 
-def _draw_jpeg(rng: np.random.Generator) -> tuple[int, str]:
-    """MJPEG: the quality (50–95) and its chroma subsampling (p 0.2 4:2:2, else 4:2:0)."""
-    quality = int(rng.integers(50, 96))
+LIGHT_JPEG_QUALITY = (85, 95)
+"""The MJPEG qualities ``light_jpeg_share`` draws from (inclusive): what webcams send at
+720p most; both FastUNets gained least there (BENCHMARKS.md, "Session 18")."""
+
+
+def _draw_jpeg(rng: np.random.Generator, light_share: float = 0.0) -> tuple[int, str]:
+    """MJPEG: the quality (50–95; with probability ``light_share`` from
+    :data:`LIGHT_JPEG_QUALITY`) and its chroma subsampling (p 0.2 4:2:2, else 4:2:0)."""
+    light = light_share > 0 and rng.random() < light_share
+    low, high = LIGHT_JPEG_QUALITY if light else (50, 95)
+    quality = int(rng.integers(low, high + 1))
     return quality, "422" if rng.random() < 0.2 else "420"
 
 
@@ -467,13 +480,15 @@ def apply(hr: np.ndarray, params: DegradeParams, bgr: bool = False) -> Sample:
 
 def degrade(hr: np.ndarray, rng: np.random.Generator, bgr: bool = False,
             clean_share: float = CLEAN_SHARE, single_share: float = 0.0,
-            sharpen_share: float = 0.0, jpeg_share: float = 0.0) -> Sample:
+            sharpen_share: float = 0.0, jpeg_share: float = 0.0,
+            light_jpeg_share: float = 0.0) -> Sample:
     """One random webcam degradation of ``hr`` (see :func:`apply`), drawn from ``rng``,
     clean with probability ``clean_share`` (then sharpened with probability
     ``sharpen_share``), else one fault alone with probability ``single_share``; MJPEG
-    added with probability ``jpeg_share`` where it drew none (:func:`sample_params`)."""
-    return apply(hr, sample_params(rng, clean_share, single_share, sharpen_share, jpeg_share),
-                 bgr)
+    added with probability ``jpeg_share`` where it drew none, its quality light with
+    probability ``light_jpeg_share`` (:func:`sample_params`)."""
+    return apply(hr, sample_params(rng, clean_share, single_share, sharpen_share, jpeg_share,
+                                   light_jpeg_share), bgr)
 
 
 def image_seed(suite: str, hr: np.ndarray) -> int:

@@ -50,7 +50,8 @@ class PatchSampler:
     (``degrade``: ``webcam`` = the random camera model, ``clean_share`` of its samples
     clean, ``sharpen_share`` of those sharpened by the camera's ISP,
     ``single_share`` of the others one fault alone, and ``jpeg_share`` of every sample
-    that drew no MJPEG given it; or a clean
+    that drew no MJPEG given it, ``light_jpeg_share`` of the MJPEG draws at a light
+    quality; or a clean
     ``area``/``bicubic`` downscale), its levels estimated on the whole
     LR region (as on a frame), then a p×p HR / (p/2)² LR patch cut at the same place.
     ``zoom_out`` < 1: a ``zoom_share`` of the regions is cut larger and shrunk (area) by
@@ -65,7 +66,7 @@ class PatchSampler:
                  region: int | None = None, clean_share: float | None = None,
                  zoom_out: float = 1.0, zoom_share: float = ZOOM_SHARE,
                  single_share: float = 0.0, sharpen_share: float = 0.0,
-                 jpeg_share: float = 0.0) -> None:
+                 jpeg_share: float = 0.0, light_jpeg_share: float = 0.0) -> None:
         from localsr_cam.measure.degrade import CLEAN_SHARE
 
         self.images = images
@@ -75,6 +76,7 @@ class PatchSampler:
         self.single_share = single_share
         self.sharpen_share = sharpen_share
         self.jpeg_share = jpeg_share
+        self.light_jpeg_share = light_jpeg_share
         self.patch = patch
         self.degrade = degrade
         self.region = max(patch, region or patch)
@@ -115,7 +117,8 @@ class PatchSampler:
             sample = camera.degrade(hr, rng, clean_share=self.clean_share,
                                     single_share=self.single_share,
                                     sharpen_share=self.sharpen_share,
-                                    jpeg_share=self.jpeg_share)
+                                    jpeg_share=self.jpeg_share,
+                                    light_jpeg_share=self.light_jpeg_share)
         else:
             sample = camera.apply(hr, camera.DegradeParams(resize=(self.degrade,), clean=True))
         levels = estimate_levels(sample.lr)

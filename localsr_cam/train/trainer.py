@@ -180,6 +180,8 @@ class TrainOptions:
     share of the clean ones that the camera's ISP sharpens (unsharp mask).
     ``jpeg_share``: the share of the samples without MJPEG that get it (``None``: the
     model's default, 1 for the MJPEG variant ``fast-jpeg``, else 0).
+    ``light_jpeg_share``: the share of the MJPEG draws whose quality is light
+    (:data:`~localsr_cam.measure.degrade.LIGHT_JPEG_QUALITY`).
     ``jpeg_chroma``: the net smooths JPEG chroma first (needs ``levels`` ≥ 2).
     ``zoom_out``: the least factor training regions are shrunk by (1: never; see
     :class:`~localsr_cam.train.data.PatchSampler`). ``base``: the upscale FastUNet adds
@@ -206,6 +208,7 @@ class TrainOptions:
     single_share: float = 0.0
     sharpen_share: float = 0.0
     jpeg_share: float | None = None
+    light_jpeg_share: float = 0.0
     zoom_out: float = 1.0
     bicubic_hinge: float = 0.0
     levels: int = 3
@@ -290,6 +293,9 @@ def resolve(options: TrainOptions) -> Settings:
     jpeg_share = d["jpeg_share"] if args.jpeg_share is None else args.jpeg_share
     if not 0.0 <= jpeg_share <= 1.0:
         raise ConfigError(f"--jpeg-share must be within 0..1 (got {jpeg_share})")
+    if not 0.0 <= args.light_jpeg_share <= 1.0:
+        raise ConfigError("--light-jpeg-share must be within 0..1 "
+                          f"(got {args.light_jpeg_share})")
     if args.bicubic_hinge < 0:
         raise ConfigError(f"--bicubic-hinge must be 0 or more (got {args.bicubic_hinge})")
     if not 0.1 <= args.zoom_out <= 1.0:
@@ -373,7 +379,8 @@ def _train(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
                            settings.region, args.clean_share, args.zoom_out,
                            single_share=args.single_share,
                            sharpen_share=args.sharpen_share,
-                           jpeg_share=settings.jpeg_share)
+                           jpeg_share=settings.jpeg_share,
+                           light_jpeg_share=args.light_jpeg_share)
 
     model = build_model(args.model, **settings.config)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
@@ -788,7 +795,9 @@ def ship(model: nn.Module, name: str, out: Path, val_imgs: list[tuple[str, np.nd
                                     **({"sharpen_share": args.sharpen_share}
                                        if args.sharpen_share else {}),
                                     **({"jpeg_share": settings.jpeg_share}
-                                       if settings.jpeg_share else {})}
+                                       if settings.jpeg_share else {}),
+                                    **({"light_jpeg_share": args.light_jpeg_share}
+                                       if args.light_jpeg_share else {})}
                                    if args.degrade == "webcam" else {}),
                                 "levels": "estimated on each degraded LR region "
                                           f"({settings.region} px HR) by estimate_levels",

@@ -154,6 +154,24 @@ def test_sharpen_share_sharpens_clean_draws_only() -> None:
     assert np.abs(one - plain).max() > 4  # the mask is applied, not only recorded
 
 
+def test_light_jpeg_share_draws_that_share_of_mjpeg_qualities_from_the_light_end() -> None:
+    """``light_jpeg_share`` 1: every MJPEG draw (the full model's, a single fault's, the
+    ``jpeg_share`` ones) at q 85–95; 0.5: about half; 0: exactly the old draws."""
+    low, high = D.LIGHT_JPEG_QUALITY
+    light = [D.sample_params(np.random.default_rng(s), single_share=0.5, jpeg_share=1.0,
+                             light_jpeg_share=1.0) for s in range(300)]
+    assert all(p.jpeg_quality > 0 for p in light)
+    assert all(low <= p.jpeg_quality <= high for p in light)
+    assert {p.jpeg_quality for p in light} == set(range(low, high + 1))
+    half = [D.sample_params(np.random.default_rng(s), jpeg_share=1.0, light_jpeg_share=0.5)
+            for s in range(600)]
+    below = np.mean([p.jpeg_quality < low for p in half])
+    assert 0.5 * 35 / 46 - 0.08 < below < 0.5 * 35 / 46 + 0.08  # half draw 50–95
+    assert [D.sample_params(np.random.default_rng(s), jpeg_share=1.0, light_jpeg_share=0.0)
+            for s in range(50)] == [D.sample_params(np.random.default_rng(s), jpeg_share=1.0)
+                                    for s in range(50)]
+
+
 def test_blur_removes_high_frequencies() -> None:
     hr = _scene()
     sharp = D.apply(hr, D.DegradeParams()).lr.astype(np.float32)

@@ -91,19 +91,22 @@ def test_sampler_gives_lr_levels_hr_and_replays_from_its_state() -> None:
 def test_sampler_draws_single_faults_at_its_share(monkeypatch: pytest.MonkeyPatch) -> None:
     from localsr_cam.measure import degrade as camera
 
-    shares: list[tuple[float, float, float, float]] = []
+    shares: list[tuple[float, float, float, float, float]] = []
     real = camera.degrade
 
     def spy(hr, rng, bgr=False, clean_share=camera.CLEAN_SHARE, single_share=0.0,
-            sharpen_share=0.0, jpeg_share=0.0):
-        shares.append((clean_share, single_share, sharpen_share, jpeg_share))
-        return real(hr, rng, bgr, clean_share, single_share, sharpen_share, jpeg_share)
+            sharpen_share=0.0, jpeg_share=0.0, light_jpeg_share=0.0):
+        shares.append((clean_share, single_share, sharpen_share, jpeg_share,
+                       light_jpeg_share))
+        return real(hr, rng, bgr, clean_share, single_share, sharpen_share, jpeg_share,
+                    light_jpeg_share)
 
     monkeypatch.setattr(camera, "degrade", spy)
     images = [np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)]
     PatchSampler(images, patch=32, degrade="webcam", seed=3, clean_share=0.1,
-                 single_share=0.6, sharpen_share=0.3, jpeg_share=0.2).batch(3)
-    assert shares == [(0.1, 0.6, 0.3, 0.2)] * 3
+                 single_share=0.6, sharpen_share=0.3, jpeg_share=0.2,
+                 light_jpeg_share=0.4).batch(3)
+    assert shares == [(0.1, 0.6, 0.3, 0.2, 0.4)] * 3
 
 
 def test_zoom_out_shrinks_the_regions_it_picks() -> None:
@@ -195,7 +198,8 @@ def test_training_ships_weights_onnx_and_manifest(data: tuple[Path, Path], tmp_p
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     argv = _args(data, tmp_path, "--model", "fast", "--epochs", "1", "--depth", "1",
                  "--force", "--seed", "4", "--clean-share", "0.7", "--single-share", "0.4",
-                 "--sharpen-share", "0.25", "--bicubic-hinge", "0.003")
+                 "--sharpen-share", "0.25", "--light-jpeg-share", "0.5",
+                 "--bicubic-hinge", "0.003")
     assert main(argv) == 0
     out = tmp_path / "engines"
     entry = json.loads((out / "manifest.json").read_text())["fast"]
@@ -205,6 +209,7 @@ def test_training_ships_weights_onnx_and_manifest(data: tuple[Path, Path], tmp_p
     assert entry["training"]["recipe"]["clean_share"] == 0.7
     assert entry["training"]["recipe"]["single_share"] == 0.4
     assert entry["training"]["recipe"]["sharpen_share"] == 0.25
+    assert entry["training"]["recipe"]["light_jpeg_share"] == 0.5
     assert entry["training"]["loss"].startswith("l1 + 0.003 × dB below bicubic")
     assert entry["onnx"]["levels"] == ["noise", "jpeg", "blur"]
     suites = entry["validation"]["suites"]
@@ -381,7 +386,7 @@ def test_resume_from_a_bad_checkpoint_returns_2(content: str, data: tuple[Path, 
 
 @pytest.mark.parametrize("problem", ["empty", "unreadable", "patch", "model", "missing",
                                      "small", "share", "single", "sharpen",
-                                     "jpeg", "hinge"])
+                                     "jpeg", "light", "hinge"])
 def test_bad_input_returns_2(problem: str, data: tuple[Path, Path], tmp_path: Path,
                              capsys: pytest.CaptureFixture[str]) -> None:
     train_dir, _ = data
@@ -407,6 +412,8 @@ def test_bad_input_returns_2(problem: str, data: tuple[Path, Path], tmp_path: Pa
         argv = _args(data, tmp_path, *extra, "--sharpen-share", "2")
     elif problem == "jpeg":
         argv = _args(data, tmp_path, *extra, "--model", "fast-jpeg", "--jpeg-share", "1.5")
+    elif problem == "light":
+        argv = _args(data, tmp_path, *extra, "--light-jpeg-share", "1.2")
     elif problem == "hinge":
         argv = _args(data, tmp_path, *extra, "--bicubic-hinge", "-1")
     else:
