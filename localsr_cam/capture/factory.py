@@ -47,8 +47,10 @@ def make_source(config: CaptureConfig) -> Source:
             raise SourceError(f"no camera {spec} here ({device_path} does not exist); "
                               "`localsr-cam devices` lists the cameras")
         return CameraSource(device, size, config.fps)
+    from localsr_cam.capture.images import is_image_file
+
     path = Path(spec)
-    if path.is_dir():
+    if path.is_dir() or is_image_file(path):
         return ImageFolderSource(path, size, config.fps, config.loop)
     if path.is_file():
         return VideoSource(path, size, config.loop)

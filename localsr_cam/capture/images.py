@@ -52,6 +52,18 @@ def list_images(folder: Path) -> list[Path]:
     return found
 
 
+def is_image_file(path: Path) -> bool:
+    """Whether ``path`` is a file with one of :data:`IMAGE_EXTENSIONS` (any case)."""
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def image_files(path: Path) -> list[Path]:
+    """The images a photo source reads: ``[path]`` for one image file, else the folder's
+    (:func:`list_images`, with its errors)."""
+    path = Path(path)
+    return [path] if is_image_file(path) else list_images(path)
+
+
 def _entries(folder: Path) -> list[Path]:
     try:
         return list(folder.iterdir())

@@ -345,7 +345,8 @@ class VideoSource:
 
 
 class ImageFolderSource:
-    """The images of a folder, in name order, each one frame (optionally looping).
+    """The images of a folder, in name order, each one frame (optionally looping); or
+    one image file, read as a folder of one (``single``).
 
     Each image is its own scene (``scenes``): it keeps its own size and aspect ratio
     (with ``size``, it is scaled to fit inside that size, never stretched), and the
@@ -380,10 +381,17 @@ class ImageFolderSource:
         """How many images the folder holds (after ``open``)."""
         return len(self._paths)
 
-    def open(self) -> None:
-        from localsr_cam.capture.images import list_images
+    @property
+    def single(self) -> bool:
+        """Whether the source is one image file rather than a folder."""
+        from localsr_cam.capture.images import is_image_file
 
-        self._paths = list_images(self.folder)
+        return is_image_file(self.folder)
+
+    def open(self) -> None:
+        from localsr_cam.capture.images import image_files
+
+        self._paths = image_files(self.folder)
         listed = len(self._paths)
         self.skipped = []
         self._next = 0

@@ -66,7 +66,8 @@ def add_pipeline_flags(parser: argparse.ArgumentParser, default_source: str) -> 
     """The ``run`` flags for source, size, models, backend, blending and config."""
     group = parser.add_argument_group("input and models")
     group.add_argument("--source", help="camera index (0), device path (/dev/video0), video "
-                       "file, folder of images, or a built-in clip: 'synthetic' (a portrait, "
+                       "file, folder of images, one image file, or a built-in clip: 'synthetic' "
+                       "(a portrait, "
                        "panning), 'synthetic:call' (the same person nearly still, talking), "
                        f"'synthetic:room' (five people at a table) [default: {default_source}]")
     group.add_argument("--input", type=size, metavar="WxH",

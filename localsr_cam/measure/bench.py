@@ -472,7 +472,7 @@ def _refuse_clobbers(args: BenchOptions) -> None:
     """:func:`check_options`: no output on the source (a video file, or a folder of
     images and its images) or on another output."""
     from localsr_cam.capture.factory import make_source
-    from localsr_cam.capture.images import IMAGE_EXTENSIONS, list_images
+    from localsr_cam.capture.images import IMAGE_EXTENSIONS, image_files
     from localsr_cam.capture.sources import ImageFolderSource, VideoSource
     from localsr_cam.outputs.sinks import make_sink
 
@@ -490,8 +490,10 @@ def _refuse_clobbers(args: BenchOptions) -> None:
     source = make_source(CaptureConfig(source=args.source, size=args.input, fps=args.fps))
     if isinstance(source, VideoSource):
         refuse_clobbers(files, folders, inputs=[source.path])
+    elif isinstance(source, ImageFolderSource) and source.single:
+        refuse_clobbers(files, folders, inputs=[source.folder])
     elif isinstance(source, ImageFolderSource):
-        images = list_images(source.folder)
+        images = image_files(source.folder)
         refuse_clobbers(files, folders, inputs=images,
                         read_folders=[source.folder, *sorted({p.parent for p in images})],
                         read_suffixes=IMAGE_EXTENSIONS)

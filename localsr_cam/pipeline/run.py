@@ -23,12 +23,13 @@ log = logging.getLogger(__name__)
 
 
 def default_sinks(source: Source, workdir: Path | None = None) -> tuple[str, ...]:
-    """``virtualcam`` for a camera; a folder of PNGs for a folder of images; otherwise
-    an mp4; files and folders go in the working directory, named after the source."""
+    """``virtualcam`` for a camera; a folder of PNGs for a folder of images or one image
+    file; otherwise an mp4; files and folders go in the working directory, named after
+    the source (a file by its stem)."""
     if isinstance(source, CameraSource):
         return ("virtualcam",)
-    name = Path(source.name).name if isinstance(source, ImageFolderSource) else (
-        Path(source.name).stem)
+    folder = isinstance(source, ImageFolderSource) and not source.single
+    name = Path(source.name).name if folder else Path(source.name).stem
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "output"
     if isinstance(source, ImageFolderSource):
         return (f"dir:{(workdir or Path.cwd()) / f'localsr_{stem}'}",)

@@ -63,6 +63,23 @@ def test_a_looping_folder_writes_each_image_once_under_its_own_name(tmp_path, ca
     assert f"2 images written to {out}" in capsys.readouterr().out
 
 
+def test_one_photo_as_the_source_writes_one_png_named_after_it(tmp_path, capsys,
+                                                               monkeypatch):
+    """A single image file is a folder of one: a lossless 2× PNG in ``localsr_<stem>/``
+    (it was read as a one-frame video and written as a one-frame MP4)."""
+    image = noise(40, 30, 3)
+    photo = tmp_path / "me.jpg"
+    cv2.imwrite(str(photo), image, [cv2.IMWRITE_JPEG_QUALITY, 100])
+    decoded = cv2.imread(str(photo))
+    monkeypatch.chdir(tmp_path)
+    assert main(["-q", "run", "--source", str(photo), "--model", "bicubic"]) == 0
+    out = tmp_path / "localsr_me"
+    assert [p.name for p in out.iterdir()] == ["me.png"]
+    assert np.array_equal(cv2.imread(str(out / "me.png")), bicubic2x(decoded))
+    assert f"1 images written to {out}" in capsys.readouterr().out
+    assert not list(tmp_path.glob("*.mp4"))
+
+
 def test_a_photo_folder_run_without_sink_writes_pngs_and_says_where(tmp_path, capsys,
                                                                     monkeypatch):
     folder, _ = photo_folder(tmp_path)
