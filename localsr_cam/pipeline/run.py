@@ -16,7 +16,7 @@ from localsr_cam.outputs.imagedir import ImageDirSink
 from localsr_cam.outputs.mirror import MirroredSink, wants_mirror
 from localsr_cam.outputs.sinks import Sink, make_sink
 from localsr_cam.paths import refuse_clobbers
-from localsr_cam.pipeline.threads import Pipeline, RunResult
+from localsr_cam.pipeline.threads import Pipeline, RunResult, check_sinks
 from localsr_cam.process.processor import FrameProcessor
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,11 @@ def run(config: PipelineConfig, controls: Controls | None = None) -> RunResult:
     offline = is_offline(source, specs)
     if offline:
         refuse_output_fps(config)
-    check_sinks_early(sinks, known_output_size(config, source))
+    # a size the config fixes is refused before the source opens (building a large
+    # sample clip or reading a video's first frame can take seconds)
+    early_size = known_output_size(config, source)
+    if early_size is not None:
+        check_sinks(sinks, early_size)
     for spec in specs:
         if spec.startswith(("file:", "dir:")) and not config.output.sinks:
             log.info("writing %s", spec.partition(":")[2])
@@ -104,18 +108,6 @@ def known_output_size(config: PipelineConfig, source: Source) -> tuple[int, int]
     if size is None or isinstance(source, ImageFolderSource):
         return None
     return 2 * size[0], 2 * size[1]
-
-
-def check_sinks_early(sinks: list[Sink], size: tuple[int, int] | None) -> None:
-    """Let each sink refuse ``size`` before the source opens (building a large sample
-    clip or reading a video's first frame can take seconds); the pipeline checks again
-    with the source's real size. ``None``: nothing to check yet."""
-    if size is None:
-        return
-    for sink in sinks:
-        check = getattr(sink, "check", None)
-        if check is not None:
-            check(size)
 
 
 def source_path(source: Source) -> Path | None:

@@ -166,6 +166,15 @@ def _measured(value: float, spec: str, unit: str) -> str:
     return "n/a" if math.isnan(value) else f"{value:{spec}}{unit}"
 
 
+def check_sinks(sinks: Sequence[Sink], size: tuple[int, int]) -> None:
+    """Let each sink refuse frames of ``size`` = (width, height) before any is written:
+    a sink's optional ``check(size)`` raises :class:`~localsr_cam.errors.SinkError`."""
+    for sink in sinks:
+        check = getattr(sink, "check", None)
+        if check is not None:
+            check(size)
+
+
 def format_shares(shares: dict[str, float]) -> str:
     """``{"full": 0.8, "head": 0.2}`` → ``full:80%,head:20%`` (``-`` when empty)."""
     return ",".join(f"{name}:{share:.0%}" for name, share in shares.items()) or "-"
@@ -561,12 +570,8 @@ class Pipeline:
         return self.output_size or (2 * self.source.size[0], 2 * self.source.size[1])
 
     def _check_sinks(self) -> None:
-        """Let each sink refuse the output size before any model loads (a sink's
-        optional ``check(size)`` raises :class:`~localsr_cam.errors.SinkError`)."""
-        for sink in self.sinks:
-            check = getattr(sink, "check", None)
-            if check is not None:
-                check(self._out_size())
+        """Let each sink refuse the output size before any model loads."""
+        check_sinks(self.sinks, self._out_size())
 
     def _scheduler(self) -> DoubleBufferedProcessor | None:
         """The GPU scheduler for this run, or None on the CPU.
