@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from localsr_cam.config import (
     MAX_INPUT_SIDE,
@@ -21,6 +21,7 @@ from localsr_cam.runtime.base import BACKENDS
 from localsr_cam.zoo.registry import DEFAULT_SR_MODEL, PRECISIONS, segmenter_choices
 
 PROG = "localsr-cam"
+T = TypeVar("T")
 
 
 class Parser(argparse.ArgumentParser):
@@ -31,22 +32,25 @@ class Parser(argparse.ArgumentParser):
         raise ConfigError(message)
 
 
+def _checked(check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``check(*args, **kwargs)``, one of the config file's checks, for a flag: its
+    :class:`ConfigError` becomes argparse's type error (which names the flag)."""
+    try:
+        return check(*args, **kwargs)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def size(text: str) -> tuple[int, int]:
     """``WxH`` → ``(width, height)`` of an input frame: at most
     :data:`~localsr_cam.config.MAX_INPUT_SIDE` a side."""
-    try:
-        return parse_size(text, max_side=MAX_INPUT_SIDE)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    return _checked(parse_size, text, max_side=MAX_INPUT_SIDE)
 
 
 def output_size(text: str) -> tuple[int, int]:
     """``WxH`` → ``(width, height)`` of an output frame: at most
     :data:`~localsr_cam.config.MAX_OUTPUT_SIDE` a side (2× the largest input)."""
-    try:
-        return parse_size(text, max_side=MAX_OUTPUT_SIDE)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    return _checked(parse_size, text, max_side=MAX_OUTPUT_SIDE)
 
 
 def positive_float(text: str) -> float:
@@ -63,11 +67,7 @@ def positive_float(text: str) -> float:
 def frame_rate(text: str) -> float:
     """Frames a second: a finite number above 0, at most
     :data:`~localsr_cam.config.MAX_FPS`."""
-    value = positive_float(text)
-    try:
-        return check_fps(value, "the frame rate")
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    return _checked(check_fps, positive_float(text), "the frame rate")
 
 
 def positive_int(text: str) -> int:
@@ -84,19 +84,12 @@ def positive_int(text: str) -> int:
 def thread_count(text: str) -> int:
     """CPU threads per network: 1 to this machine's CPU count
     (:func:`~localsr_cam.config.max_threads`)."""
-    value = positive_int(text)
-    try:
-        return check_threads(value, "the thread count")
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    return _checked(check_threads, positive_int(text), "the thread count")
 
 
 def background(text: str) -> str:
     """``keep``, ``blur`` or ``image:PATH``."""
-    try:
-        return check_background(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    return _checked(check_background, text)
 
 
 def verbosity_parent() -> argparse.ArgumentParser:
