@@ -35,8 +35,9 @@ class FrameFitter:
     :meth:`fit` returns the frame itself when it already has that size; otherwise a
     copy of the record whose ``image`` is a uint8 H×W×3 BGR buffer owned by the fitter
     and overwritten by the next call (sinks read it at once and never keep it). That
-    buffer is allocated by the first frame that needs it: a run whose outputs keep each
-    frame's own size (``dir:``) never fits one, and costs no canvas.
+    buffer is allocated by the first frame that needs it (and again when the frame size
+    changes): a run whose outputs keep each frame's own size (``dir:``) never fits one,
+    and costs no canvas.
     """
 
     def __init__(self, size: tuple[int, int]) -> None:
@@ -52,14 +53,11 @@ class FrameFitter:
         frame_size = (image.shape[1], image.shape[0])
         if frame_size == self.size:
             return frame
-        if self._canvas is None:
+        if frame_size != self._from:  # the first frame to fit, or a new size: black bars
             self._canvas = np.zeros((self.size[1], self.size[0], 3), np.uint8)
-        elif frame_size != self._from:  # a new size: clear the bars once
-            self._canvas[:] = 0
-        if frame_size != self._from:
             self._from = frame_size
             self._rect = fit_rect(frame_size, self.size)
-        assert self._rect is not None
+        assert self._rect is not None and self._canvas is not None
         x, y, width, height = self._rect
         shrinking = width * height < frame_size[0] * frame_size[1]
         interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
