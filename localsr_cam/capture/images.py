@@ -17,12 +17,14 @@ EXIF orientation is applied to 8-bit colour images (JPEGs), as a photo viewer sh
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from localsr_cam.errors import SourceError
+from localsr_cam.paths import refuse_clobbers
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp",
                               ".ppm", ".pgm", ".pnm"})
@@ -62,6 +64,18 @@ def image_files(path: Path) -> list[Path]:
     (:func:`list_images`, with its errors)."""
     path = Path(path)
     return [path] if is_image_file(path) else list_images(path)
+
+
+def refuse_photo_clobbers(files: Sequence[tuple[str, Path]],
+                          folders: Sequence[tuple[str, Path]], folder: Path,
+                          images: Sequence[Path]) -> None:
+    """:func:`~localsr_cam.paths.refuse_clobbers` for a command that reads ``images``
+    (:func:`list_images`) from ``folder``: no output (``(flag, path)`` files and folders)
+    on an image, on ``folder`` or a subfolder the images lie in, or under an image name
+    directly in one of those (it would be read as a photo next time)."""
+    refuse_clobbers(files, folders, inputs=images,
+                    read_folders=[folder, *sorted({path.parent for path in images})],
+                    read_suffixes=IMAGE_EXTENSIONS)
 
 
 def _entries(folder: Path) -> list[Path]:

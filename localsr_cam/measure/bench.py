@@ -472,9 +472,10 @@ def _refuse_clobbers(args: BenchOptions) -> None:
     """:func:`check_options`: no output on the source (a video file, or a folder of
     images and its images) or on another output."""
     from localsr_cam.capture.factory import make_source
-    from localsr_cam.capture.images import IMAGE_EXTENSIONS, image_files
-    from localsr_cam.capture.sources import ImageFolderSource, VideoSource
+    from localsr_cam.capture.images import list_images, refuse_photo_clobbers
+    from localsr_cam.capture.sources import ImageFolderSource
     from localsr_cam.outputs.sinks import make_sink
+    from localsr_cam.pipeline.run import source_path
 
     for spec in args.sink:
         make_sink(spec)  # a bad spec fails here, named as given, before any mode runs
@@ -488,17 +489,11 @@ def _refuse_clobbers(args: BenchOptions) -> None:
             if path is not None:
                 (folders if spec.startswith("dir:") else files).append(("--sink", Path(path)))
     source = make_source(CaptureConfig(source=args.source, size=args.input, fps=args.fps))
-    if isinstance(source, VideoSource):
-        refuse_clobbers(files, folders, inputs=[source.path])
-    elif isinstance(source, ImageFolderSource) and source.single:
-        refuse_clobbers(files, folders, inputs=[source.folder])
-    elif isinstance(source, ImageFolderSource):
-        images = image_files(source.folder)
-        refuse_clobbers(files, folders, inputs=images,
-                        read_folders=[source.folder, *sorted({p.parent for p in images})],
-                        read_suffixes=IMAGE_EXTENSIONS)
-    else:
-        refuse_clobbers(files, folders)
+    if isinstance(source, ImageFolderSource) and not source.single:
+        refuse_photo_clobbers(files, folders, source.folder, list_images(source.folder))
+    else:  # a video file, one photo, or nothing read from disk (a camera, the sample)
+        read = source_path(source)
+        refuse_clobbers(files, folders, inputs=[] if read is None else [read])
 
 
 def plot_formats() -> frozenset[str]:

@@ -46,7 +46,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from localsr_cam.capture.images import IMAGE_EXTENSIONS, crop_even, list_images, load_image
+from localsr_cam.capture.images import (
+    crop_even,
+    list_images,
+    load_image,
+    refuse_photo_clobbers,
+)
 from localsr_cam.errors import ConfigError, LocalSRError, ModelError, SinkError
 from localsr_cam.measure import metrics
 from localsr_cam.measure.degrade import SUITE_NAMES
@@ -55,7 +60,6 @@ from localsr_cam.measure.strip_metrics import STRIPS_ABOVE_PIXELS, score_in_stri
 from localsr_cam.paths import (
     check_writable_file,
     prepare_output_folder,
-    refuse_clobbers,
     write_atomically,
 )
 from localsr_cam.zoo.registry import DEFAULT_SR_MODEL
@@ -488,9 +492,7 @@ def check_before_work(args: EvalOptions, suites: Sequence[str]) -> list[Path]:
     that eval would read as an image, or share a path with another output.
     """
     paths = list_images(args.images)
-    refuse_clobbers(*output_paths(args, suites), inputs=paths,
-                    read_folders=[args.images, *sorted({path.parent for path in paths})],
-                    read_suffixes=IMAGE_EXTENSIONS)
+    refuse_photo_clobbers(*output_paths(args, suites), args.images, paths)
     for value, flag in ((args.json, "--json"), (args.md, "--md")):
         if value is not None:
             check_writable_file(value, flag)
