@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from localsr_cam.capture.sources import fit_size as cover
 from localsr_cam.cli.main import main
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
 from localsr_cam.frames import CapturedFrame
+from localsr_cam.process.backdrop import cover
 from localsr_cam.process.processor import FrameProcessor
 from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
 
