@@ -1,4 +1,5 @@
-"""Test pictures with faces where we know them, built from ``skimage.data.astronaut()``.
+"""Test pictures: faces where we know them, built from ``skimage.data.astronaut()``, and
+a banded picture that shows any stretching.
 
 Shared by the face finder's tests and its parity tests (no test module imports
 another). Frames are uint8 H×W×3 BGR; boxes float32 (x0, y0, x1, y1) in frame pixels.
@@ -48,3 +49,10 @@ def make_group(heights: tuple[int, ...], seed: int, size: tuple[int, int] = (640
         boxes.append(face * scale + np.array([x, y, x, y], dtype=np.float32))
         x += w + int(rng.integers(0, 25))
     return frame, boxes
+
+
+def banded(width: int, height: int) -> np.ndarray:
+    """Black left and right quarters, a white middle half: a stretch shows black."""
+    image = np.zeros((height, width, 3), np.uint8)
+    image[:, width // 4:width - width // 4] = 255
+    return image

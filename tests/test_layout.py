@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("zoo",),
     ("runtime",),
     ("models",),
-    ("frames", "paths"),
+    ("frames", "imaging", "paths"),
     ("errors",),
 ]
 """Top to bottom, as in DESIGN.md "Layout" and each package's docstring: a module may

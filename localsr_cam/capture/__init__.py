@@ -2,5 +2,5 @@
 folder, synthetic clip), image file I/O and the capture thread with its one-frame slot.
 
 Frames leave as ``uint8 H×W×3 BGR`` numpy arrays in a :class:`~localsr_cam.frames.CapturedFrame`.
-May import config, frames, paths and errors; not process, outputs, pipeline or above.
+May import config, frames, imaging, paths and errors; not process, outputs, pipeline or above.
 """

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from localsr_cam.capture.sources import HeldFrame, SourceLostError, fit_size, to_bgr8
+from localsr_cam.capture.sources import HeldFrame, SourceLostError, to_bgr8
 from localsr_cam.errors import SourceError
+from localsr_cam.imaging import fit_size
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from localsr_cam.errors import SourceError
 from localsr_cam.frames import CapturedFrame
+from localsr_cam.imaging import fit_inside, fit_size
 
 log = logging.getLogger(__name__)
 
@@ -137,39 +138,6 @@ def to_bgr8(image: np.ndarray, where: str) -> np.ndarray:
     from localsr_cam.capture.images import to_bgr_uint8
 
     return to_bgr_uint8(image, where)
-
-
-def fit_size(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    """``image`` made exactly ``size`` = (width, height) without stretching it: scaled
-    to cover the size and centre-cropped, like ``--background image:`` (``None``, or
-    the size it has: unchanged). A 640×360 video asked for 320×320 loses its sides,
-    not its shape. Used where every frame must have one size (video files, cameras)."""
-    if size is None or (image.shape[1], image.shape[0]) == size:
-        return image
-    x, y, width, height = cover_crop((image.shape[1], image.shape[0]), size)
-    return np.ascontiguousarray(_resize(image[y:y + height, x:x + width], size))
-
-
-def cover_crop(size: tuple[int, int], into: tuple[int, int]) -> tuple[int, int, int, int]:
-    """The centred part ``(x, y, width, height)`` of a ``size`` = (w, h) picture that
-    has the aspect ratio of ``into`` = (W, H): what is left when the picture is scaled
-    to cover ``into`` and the overhang cut off. At least 1×1."""
-    width, height = size
-    crop_w = max(1, min(width, round(height * into[0] / into[1])))
-    crop_h = max(1, min(height, round(width * into[1] / into[0])))
-    return (width - crop_w) // 2, (height - crop_h) // 2, crop_w, crop_h
-
-
-def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``image`` resized to exactly ``size`` (area when shrinking, bilinear when
-    enlarging); the caller keeps the aspect ratio."""
-    if (image.shape[1], image.shape[0]) == size:
-        return image
-    import cv2
-
-    shrinking = size[0] * size[1] < image.shape[0] * image.shape[1]
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return cv2.resize(image, size, interpolation=interpolation)
 
 
 class SyntheticSource:
@@ -437,17 +405,6 @@ class ImageFolderSource:
     def close(self) -> None:
         self._paths = []
 
-
-def fit_inside(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    """``image`` scaled to fit inside ``size`` = (width, height), aspect ratio kept
-    (``None``: unchanged). Returns a new array, or ``image`` when it already fits
-    exactly on one side."""
-    if size is None:
-        return image
-    height, width = image.shape[:2]
-    scale = min(size[0] / width, size[1] / height)
-    target = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return _resize(image, target)
 
 
 class CaptureThread(threading.Thread):

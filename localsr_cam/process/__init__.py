@@ -6,5 +6,5 @@ smoothing, person boxes and SR regions, per-frame image ops and blending, on tor
 tensors.
 
 May import zoo (to open engines), runtime (the engine interface, torch settings),
-config, frames and errors; not capture, outputs, pipeline or above.
+config, frames, imaging and errors; not capture, outputs, pipeline or above.
 """

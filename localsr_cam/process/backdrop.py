@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from localsr_cam.errors import ConfigError
+from localsr_cam.imaging import fit_size
 
 IMAGE_PREFIX = "image:"
 
@@ -23,20 +24,6 @@ def image_path(background: str) -> Path | None:
     if background.startswith(IMAGE_PREFIX):
         return Path(background[len(IMAGE_PREFIX):])
     return None
-
-
-def cover(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``image`` (uint8 h×w×3) scaled to cover ``size`` = (W, H) and centre-cropped to it:
-    a new uint8 H×W×3 array."""
-    width, height = size
-    scale = max(width / image.shape[1], height / image.shape[0])
-    scaled_w = max(width, round(image.shape[1] * scale))
-    scaled_h = max(height, round(image.shape[0] * scale))
-    shrinking = scaled_w * scaled_h < image.shape[0] * image.shape[1]
-    scaled = cv2.resize(image, (scaled_w, scaled_h),
-                        interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-    x0, y0 = (scaled_w - width) // 2, (scaled_h - height) // 2
-    return np.ascontiguousarray(scaled[y0:y0 + height, x0:x0 + width])
 
 
 class Backdrop:
@@ -72,5 +59,5 @@ class Backdrop:
         assert self._image is not None
         covered = self._covered.get(size)
         if covered is None:
-            covered = self._covered[size] = cover(self._image, size)
+            covered = self._covered[size] = fit_size(self._image, size)
         return covered

@@ -20,15 +20,13 @@ from localsr_cam.capture.sources import (
     SourceLostError,
     SyntheticSource,
     VideoSource,
-    cover_crop,
-    fit_inside,
-    fit_size,
     to_bgr8,
 )
 from localsr_cam.config import CaptureConfig
 from localsr_cam.errors import SourceError
 from localsr_cam.frames import CapturedFrame
 from tests.fakes import FakeVideoCapture
+from tests.scenes import banded
 
 
 def write_video(path: Path, frames: int, size=(64, 48), fps=20.0) -> None:
@@ -137,36 +135,6 @@ def test_video_source_loops_and_resizes(tmp_path):
     source.open()
     frames = [source.read() for _ in range(8)]
     assert all(f is not None and f.shape == (24, 32, 3) for f in frames)
-
-
-def banded(width: int, height: int) -> np.ndarray:
-    """Black left and right quarters, a white middle half: a stretch shows black."""
-    image = np.zeros((height, width, 3), np.uint8)
-    image[:, width // 4:width - width // 4] = 255
-    return image
-
-
-def test_fit_size_covers_and_crops_never_stretches():
-    wide = banded(64, 32)
-    square = fit_size(wide, (16, 16))  # the middle 32x32 of the picture, shrunk
-    assert square.shape == (16, 16, 3) and square.min() == 255
-    assert square.flags["C_CONTIGUOUS"]
-    same_shape = fit_size(wide, (32, 16))  # same aspect: the whole picture, shrunk
-    assert same_shape.shape == (16, 32, 3) and same_shape[:, 0].max() == 0
-    tall = fit_size(banded(32, 64), (32, 18))  # rows cut top and bottom, not squashed
-    assert tall.shape == (18, 32, 3) and tall[:, 0].max() == 0 and tall[:, 16].min() == 255
-    assert fit_size(wide, (64, 32)) is wide and fit_size(wide, None) is wide
-
-
-def test_cover_crop_is_the_centred_part_of_the_wanted_aspect():
-    assert cover_crop((640, 360), (320, 320)) == (140, 0, 360, 360)
-    assert cover_crop((360, 640), (640, 360)) == (0, 219, 360, 202)
-    assert cover_crop((640, 360), (1280, 720)) == (0, 0, 640, 360)
-    assert cover_crop((1, 1000), (1000, 1)) == (0, 499, 1, 1)
-
-
-def test_fit_inside_still_keeps_the_whole_image():
-    assert fit_inside(banded(64, 32), (16, 16)).shape == (8, 16, 3)
 
 
 def test_video_source_of_another_aspect_is_cropped_not_squashed(tmp_path):

@@ -9,7 +9,6 @@ import pytest
 from localsr_cam.cli.main import main
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
 from localsr_cam.frames import CapturedFrame
-from localsr_cam.process.backdrop import cover
 from localsr_cam.process.processor import FrameProcessor
 from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
 
@@ -31,17 +30,6 @@ def test_the_picture_replaces_the_background_and_the_person_stays(tmp_path):
     assert (out.image[:10] == BLUE).all() and (out.image[:, :30] == BLUE).all()
     plain = cv2.resize(image, (192, 128), interpolation=cv2.INTER_CUBIC)
     assert np.array_equal(out.image[56:72, 88:104], plain[56:72, 88:104])  # the person
-
-
-def test_cover_fills_the_frame_without_stretching():
-    picture = np.zeros((100, 100, 3), np.uint8)
-    picture[:, 50:] = 255  # left half black, right half white
-    covered = cover(picture, (64, 32))
-    assert covered.shape == (32, 64, 3)
-    assert covered[:, :30].max() == 0 and covered[:, 34:].min() == 255  # not squashed
-    tall = cover(picture, (20, 60))
-    assert tall.shape == (60, 20, 3)
-    assert tall[:, :9].max() == 0 and tall[:, 11:].min() == 255  # centre crop
 
 
 def test_a_background_picture_through_the_cli(tmp_path):
