@@ -38,14 +38,28 @@ conversion), as int16; the JPEG level at BT.601 luma:
   AC coefficients on multiples of the quantization step (give or take the rounding to
   8-bit RGB); a clean or noisy frame's coefficients fall anywhere. For five coefficients
   the largest step ``q`` (2–40) is taken that explains the coefficients beyond ±1.5:
-  ``mean cos(2π·|c|/q) > 0.3`` over them, and under 15 % of them below ``q/2`` (which
-  that step would have rounded to zero) — the true step's divisors pass as well, its
-  multiples and the coefficients of a clean frame do not. Each step is divided by the
-  IJG quality-50 table entry, and the median of the five is the level: the IJG scale
-  factor / 100 — q 50 → 1.0, q 75 → 0.5,
+  ``mean cos(2π·|c|/q) > 0.3`` over them, under 15 % of them below ``q/2`` (which that
+  step would have rounded to zero), and the same mean over the histogram less its
+  average over one period of ``q`` above 0.2 — the true step's divisors pass as well,
+  its multiples and the coefficients of a clean frame do not. (Without that third test
+  a smooth frame's few coefficients past ±1.5, falling fast, more near 2 than near 3,
+  passed for a step-2 lattice: a flat wall with faint sensor noise read as q 90.)
+  A coefficient is decided when
+  at least 40 of them lie beyond ±1.5 (a smooth frame under heavy JPEG keeps few
+  beyond the first two: those are read alone, not taken as "no lattice"). Blocks with a
+  clipped pixel (0 or 255 in a channel: saturated colours the decoder clipped, which
+  shifts the luma off the lattice by more than the small steps of q 90–93) are read
+  a second time without them (decided at 100), and each coefficient keeps the larger
+  step. Each step is divided by the IJG quality-50 table entry, and the median of the
+  decided ones (the lower of two middles; at least two needed) is the level: the IJG
+  scale factor / 100 — q 50 → 1.0, q 75 → 0.5,
   q 80 → 0.4, q 90 → 0.2, 0 for no lattice (clean input, q ≥ 95, or a grid that does
   not start at the top-left pixel). It replaced a blockiness ratio that read q 75 as
   0.04–0.16 and clean photos as 0–0.15, too close for the net to tell them apart.
+  Over 44 photos × 11 degradations these changes took MJPEG q 90–93 read as such from
+  94 % to 96–97 % (q ≤ 80: 96 % to 99 % of live, partial reads), and smooth clean frames
+  read as JPEG from 25–40 % to none, with no clean or noisy photo read as JPEG
+  (BENCHMARKS.md, Quality, "Session 19").
   Luma is BT.601 of the frame, so the channel order matters (``bgr``).
 - ``blur``: 1 − the ratio of squared differences at distance 1 to distance 2, scaled:
   for white noise the ratio is 1, for a sharp step 0.5, for a blurred edge it falls to
@@ -57,7 +71,8 @@ coefficient histogram (no per-candidate pass over the coefficients): 0.42 ms for
 640×360 frame here, 0.50 with the previous frame's difference. Live video reads half of
 that, another half on each frame (``phase``; 0.27 ms, 0.35 with the difference; the
 levels are smoothed over ~20 frames anyway). ``bench`` reports it as the
-``estimate`` stage.
+``estimate`` stage. The JPEG reading's clipped-block pass and detrended score (Session
+19) add about 0.05 ms to a live read.
 """
 
 from __future__ import annotations
@@ -235,9 +250,12 @@ _STEPS = np.arange(40, 1, -1, dtype=np.float32)  # candidate steps, largest firs
 _BIN = 0.25  # histogram bin of |coefficient|
 _BINS = 256  # covers |c| < 64
 _LATTICE_SCORE = 0.3
+_DETRENDED_SCORE = 0.2
 _MAX_OFF_LATTICE = 0.15
 _MIN_COEFF = 1.5  # |c| below this is "zero" (rounding noise is about 0.4)
-_LATTICE_MIN_COUNT = 40
+_LATTICE_MIN_COUNT = 40  # coefficients beyond "zero" a coefficient's reading needs
+_MIN_UNCLIPPED_COUNT = 100  # the same on the blocks without clipped pixels
+_MIN_DECIDED = 2  # coefficients with enough of them that a level needs
 _MAX_BLOCKS = 600
 
 
@@ -257,6 +275,20 @@ _PHASES = np.cos(2 * np.pi * _centres[:, None] / _STEPS[None, :]) * _COUNTED[:, 
 # and those a step q says must be zero: between "zero" and q/2 (else a large q "explains"
 # small coefficients, cos being flat near 0)
 _OFF_LATTICE = (_COUNTED[:, None] * (_centres[:, None] < 0.5 * _STEPS[None, :])).astype(np.float32)
+# and a second score that a smooth spread of coefficients cannot fake: each bin's phase
+# minus the average phase its neighbours within half a step see (h·(v − Bᵀv) = (h − Bh)·v:
+# the histogram less its average over one period, so only what repeats with the step
+# counts). A falling spread of small coefficients (a smooth frame, faint noise) puts
+# more of them just past 1.5 than before 2.5 and scored step 2 as a lattice.
+_DETRENDED = np.empty_like(_PHASES)
+for _k, _step in enumerate(_STEPS):
+    _near = (np.abs(_centres[:, None] - _centres[None, :]) <= _step / 2).astype(np.float32)
+    _near /= _near.sum(axis=1, keepdims=True)
+    _DETRENDED[:, _k] = _PHASES[:, _k] - _near.T @ _PHASES[:, _k]
+del _k, _step, _near
+_SCORING = np.concatenate([_PHASES, _DETRENDED, _OFF_LATTICE], axis=1)  # one product for all
+# the five coefficients' DCT basis images, flattened: 64×5
+_BASIS = np.stack([np.outer(_DCT[u], _DCT[v]).ravel() for u, v in _JPEG_COEFFS], axis=1)
 del _centres
 
 
@@ -274,22 +306,55 @@ def jpeg_scale(frame: np.ndarray, bgr: bool = False, max_blocks: int = _MAX_BLOC
     rows = rows[phase % step::step][:, :, : w * 8]
     weights = np.array([0.114, 0.587, 0.299] if bgr else [0.299, 0.587, 0.114], np.float32)
     luma = rows.astype(np.float32) @ weights  # rows×8×(8w)
-    blocks = luma.reshape(luma.shape[0], 8, w, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
-    low = _DCT[:3] @ blocks @ _DCT[:3].T  # n×3×3: the lowest frequencies only
-    coeffs = np.abs(np.stack([low[:, u, v] for u, v in _JPEG_COEFFS]))  # 5×n
-    bins = np.minimum((coeffs / _BIN).astype(np.int64), _BINS - 1)
-    offsets = np.arange(len(_JPEG_COEFFS))[:, None] * _BINS
-    hist = np.bincount((bins + offsets).ravel(), minlength=_BINS * len(_JPEG_COEFFS))
-    hist = hist.reshape(len(_JPEG_COEFFS), _BINS).astype(np.float32)
+    blocks = luma.reshape(luma.shape[0], 8, w, 8).transpose(0, 2, 1, 3).reshape(-1, 64)
+    coeffs = np.abs(blocks @ _BASIS).T  # 5×n: the five DCT coefficients read
+    clipped = _clipped_blocks(rows)
+    readings = [(coeffs, _LATTICE_MIN_COUNT)]
+    if clipped.any():
+        readings.append((coeffs[:, ~clipped], _MIN_UNCLIPPED_COUNT))
+    steps_read, decided_read = _lattice_steps(readings)  # a row per reading
+    steps, decided = steps_read.max(axis=0), decided_read.any(axis=0)  # the larger step
+    levels = np.sort(steps[decided] / _JPEG_T50[decided])
+    if len(levels) < _MIN_DECIDED:
+        return 0.0
+    return float(levels[(len(levels) - 1) // 2])
+
+
+def _clipped_blocks(rows: np.ndarray) -> np.ndarray:
+    """bool (rows·blocks,): which 8×8 blocks of ``rows`` (uint8 rows×8×(8w)×3, in the
+    order :func:`jpeg_scale` cuts them) hold a 0 or a 255 in any channel."""
+    import cv2
+
+    count, _, width, _ = rows.shape
+    inside = cv2.inRange(np.ascontiguousarray(rows).reshape(count * 8, width * 3), 1, 254)
+    # a block's mean of 255s is 255 only if no pixel of it is clipped (one is 0: < 254)
+    means = cv2.resize(inside, (width // 8, count), interpolation=cv2.INTER_AREA)
+    return (means < 255).ravel()
+
+
+def _lattice_steps(readings: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """For each reading — float32 5×n |DCT coefficients| (n may differ) and the count
+    of coefficients beyond "zero" it needs to decide — per coefficient: the largest step
+    whose lattice explains it (float32 readings×5, 0 for none) and whether it had that
+    many coefficients beyond "zero" to decide on (bool readings×5). One histogram and one
+    product serve all readings."""
+    rows = len(_JPEG_COEFFS) * len(readings)
+    first_bins = np.arange(rows).reshape(len(readings), -1, 1) * _BINS  # each row's histogram
+    bins = np.concatenate([np.minimum((coeffs / _BIN).astype(np.int64), _BINS - 1) + first
+                           for (coeffs, _), first in zip(readings, first_bins, strict=True)],
+                          axis=None)
+    hist = np.bincount(bins, minlength=_BINS * rows).reshape(rows, _BINS).astype(np.float32)
     hist[:, -1] = 0.0  # |c| ≥ 64: off the table
-    counts = hist @ _COUNTED  # 5: coefficients beyond "zero"
-    scores = (hist @ _PHASES) / np.maximum(counts, 1.0)[:, None]  # 5×steps
-    off = (hist @ _OFF_LATTICE) / np.maximum(counts, 1.0)[:, None]
-    found = ((counts >= _LATTICE_MIN_COUNT)[:, None] & (scores > _LATTICE_SCORE)
+    counts = hist @ _COUNTED  # coefficients beyond "zero", per row
+    # rows×steps each: the lattice score, the detrended one, the share below q/2
+    scores, detrended, off = np.split((hist @ _SCORING) / np.maximum(counts, 1.0)[:, None], 3,
+                                      axis=1)
+    decided = counts >= np.repeat([need for _, need in readings], len(_JPEG_COEFFS))
+    found = (decided[:, None] & (scores > _LATTICE_SCORE) & (detrended > _DETRENDED_SCORE)
              & (off < _MAX_OFF_LATTICE))
     first = np.argmax(found, axis=1)  # the largest step that passes, per coefficient
-    steps = np.where(found.any(axis=1), _STEPS[first], 0.0)
-    return float(np.median(steps / _JPEG_T50))
+    steps = np.where(found.any(axis=1), _STEPS[first], 0.0).astype(np.float32)
+    return steps.reshape(len(readings), -1), decided.reshape(len(readings), -1)
 
 
 class LevelSmoother:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from localsr_cam.measure import degrade as D
-from localsr_cam.process.estimate import NUM_LEVELS, LevelSmoother, estimate_levels
+from localsr_cam.process.estimate import NUM_LEVELS, LevelSmoother, estimate_levels, jpeg_scale
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,49 @@ def test_rgb_and_bgr_and_small_frames() -> None:
     assert estimate_levels(frame[:10, :10]).tolist() == [0.0] * NUM_LEVELS
     small = estimate_levels(frame[:48, :48])
     assert small.shape == (NUM_LEVELS,) and np.isfinite(small).all()
+
+
+def _smooth_frame(seed: int, texture: float, h: int = 360, w: int = 640) -> np.ndarray:
+    """A frame with little detail (uint8 RGB): soft colour gradients and faint blurred
+    texture of std ``texture`` — a plain wall, a sky."""
+    rng = np.random.default_rng(seed)
+    base = cv2.resize(rng.random((4, 6, 3)).astype(np.float32), (w, h),
+                      interpolation=cv2.INTER_CUBIC) * 150 + 50
+    tex = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 1.5)
+    return D.to_uint8(base + tex[..., None] * texture)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_no_lattice_read_on_smooth_clean_frames(seed: int) -> None:
+    """Few coefficients past ±1.5, falling fast, put more of them near 2 than near 3 —
+    the shape of a step-2 lattice. A smooth frame, or a flat one with faint sensor
+    noise (σ 1/255, a good webcam in daylight before a plain wall), read that way as q 90
+    in a third of the live reads; only what repeats with the step counts now."""
+    rng = np.random.default_rng(seed)
+    flat = cv2.resize(rng.random((3, 4, 3)).astype(np.float32), (640, 360),
+                      interpolation=cv2.INTER_CUBIC) * 150 + 50
+    noisy_wall = D.to_uint8(flat + rng.standard_normal((360, 640, 1)).astype(np.float32))
+    for frame in (_smooth_frame(seed, 4.0), noisy_wall):
+        assert [jpeg_scale(frame, max_blocks=300, phase=p) for p in range(12)] == [0.0] * 12
+
+
+def test_heavy_jpeg_of_a_smooth_frame_is_read() -> None:
+    """Under q 60 a smooth frame keeps few coefficients past ±1.5 beyond the first two:
+    those two are read alone (they were taken as "no lattice", so the level was 0)."""
+    jpeg = D.jpeg(_smooth_frame(1, 4.0), 60, "420", bgr=False)
+    levels = [jpeg_scale(jpeg, max_blocks=300, phase=p) for p in range(12)]
+    assert min(levels) > 0.7 and max(levels) < 1.0
+
+
+def test_light_jpeg_is_read_past_clipped_colours() -> None:
+    """Saturated colours (the left 70 % of the frame) that the decoder clips to 0 or 255
+    move those blocks' luma off q 90's fine lattice; the other blocks still show it."""
+    frame = _frame(2).astype(np.float32)
+    grey = frame.mean(axis=2, keepdims=True)
+    frame[:, :448] = grey[:, :448] + (frame[:, :448] - grey[:, :448]) * 6.0
+    jpeg = D.jpeg(D.to_uint8(frame), 90, "420", bgr=False)
+    assert jpeg_scale(jpeg) == pytest.approx(0.2, abs=0.05)
+    assert jpeg_scale(D.to_uint8(frame)) == 0.0
 
 
 def test_smoother_is_an_ema_that_resets() -> None:
