@@ -37,11 +37,22 @@ def fit_inside(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
 def cover_crop(size: tuple[int, int], into: tuple[int, int]) -> tuple[int, int, int, int]:
     """The centred part ``(x, y, width, height)`` of a ``size`` = (w, h) picture that
     has the aspect ratio of ``into`` = (W, H): what is left when the picture is scaled
-    to cover ``into`` and the overhang cut off. At least 1×1."""
+    to cover ``into`` and the overhang cut off. At least 1×1. ``x`` and ``y`` are
+    multiples of :data:`GRID` (off centre by at most 7 px): a camera's MJPEG frame cut
+    to another aspect at its own width or height keeps its 8×8 blocks at the top-left,
+    where the degradation estimator reads the JPEG level."""
     width, height = size
     crop_w = max(1, min(width, round(height * into[0] / into[1])))
     crop_h = max(1, min(height, round(width * into[1] / into[0])))
-    return (width - crop_w) // 2, (height - crop_h) // 2, crop_w, crop_h
+    return _on_grid((width - crop_w) // 2), _on_grid((height - crop_h) // 2), crop_w, crop_h
+
+
+GRID = 8
+"""The JPEG block size: crops start on it."""
+
+
+def _on_grid(offset: int) -> int:
+    return offset - offset % GRID
 
 
 def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

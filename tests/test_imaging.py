@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from localsr_cam.imaging import cover_crop, fit_inside, fit_size
-from tests.scenes import banded
+from tests.scenes import astronaut_bgr, banded
 
 
 def test_fit_size_covers_and_crops_never_stretches():
@@ -20,11 +21,26 @@ def test_fit_size_covers_and_crops_never_stretches():
     assert fit_size(wide, (64, 32)) is wide and fit_size(wide, None) is wide
 
 
-def test_cover_crop_is_the_centred_part_of_the_wanted_aspect():
-    assert cover_crop((640, 360), (320, 320)) == (140, 0, 360, 360)
-    assert cover_crop((360, 640), (640, 360)) == (0, 219, 360, 202)
+def test_cover_crop_is_the_centred_part_of_the_wanted_aspect_on_the_8px_grid():
+    assert cover_crop((640, 360), (320, 320)) == (136, 0, 360, 360)  # centred: 140
+    assert cover_crop((360, 640), (640, 360)) == (0, 216, 360, 202)  # centred: 219
     assert cover_crop((640, 360), (1280, 720)) == (0, 0, 640, 360)
-    assert cover_crop((1, 1000), (1000, 1)) == (0, 499, 1, 1)
+    assert cover_crop((1, 1000), (1000, 1)) == (0, 496, 1, 1)
+
+
+def test_an_mjpeg_frame_cut_to_another_aspect_keeps_its_jpeg_level():
+    """640×480 from the camera, 640×360 asked for: cut, not scaled, and the cut starts
+    on the JPEG grid, so the estimator still reads the quantizer (it reads blocks from
+    the top-left pixel; 60 rows off, the grid was 4 rows off and the level read 0)."""
+    from localsr_cam.measure.degrade import jpeg
+    from localsr_cam.process.estimate import jpeg_scale
+
+    frame = jpeg(astronaut_bgr()[16:496, :], 75, "420", bgr=True)  # 512×480
+    frame = np.ascontiguousarray(np.concatenate([frame, frame[:, :128]], axis=1))  # 640×480
+    assert jpeg_scale(frame, bgr=True) == pytest.approx(0.5, abs=0.1)
+    cut = fit_size(frame, (640, 360))
+    assert cut.shape == (360, 640, 3)
+    assert jpeg_scale(cut, bgr=True) == pytest.approx(0.5, abs=0.1)
 
 
 def test_fit_inside_still_keeps_the_whole_image():
