@@ -13,8 +13,8 @@ from localsr_cam.zoo.registry import sr_choices
 
 log = logging.getLogger(__name__)
 
-DEGRADE_CHOICES = ("area", "bicubic", "webcam", "lossy", "lowlight", "soft", "noisy",
-                   "sharpened", "all")
+DEGRADE_CHOICES = ("area", "bicubic", "webcam", "lossy", "mjpeg", "lowlight", "soft",
+                   "noisy", "sharpened", "all")
 """:data:`localsr_cam.measure.degrade.SUITE_NAMES` (a test keeps them equal; importing
 that module here would load OpenCV for ``--help``)."""
 
@@ -38,7 +38,8 @@ def add_parser(commands: Any) -> None:
                         help="how the LR input is made from the HR image: area = 2×2 "
                              "mean (cv2.INTER_AREA), bicubic = cv2.INTER_CUBIC, webcam = "
                              "the random camera model (seeded per image), lossy = area + "
-                             "JPEG q75, lowlight = area + noise σ10/255 + JPEG q80, soft = "
+                             "JPEG q75, mjpeg = area + JPEG q90 4:2:2 (a webcam's MJPEG in "
+                             "good light), lowlight = area + noise σ10/255 + JPEG q80, soft = "
                              "blur σ1 + area, noisy = area + noise σ4/255 + 4:2:2 chroma "
                              "(raw YUYV), sharpened = area + the ISP's unsharp mask, all = "
                              "each of them and a summary table (default: %(default)s)")

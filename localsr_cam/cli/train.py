@@ -109,7 +109,7 @@ def add_parser(commands: Any) -> None:
                              "[default: 0]")
     parser.add_argument("--val-suites",
                         help="evaluation suites to validate on (comma-separated, or all) "
-                             "[default: all; for fast-jpeg the MJPEG ones, lossy,lowlight]")
+                             "[default: all; for fast-jpeg the MJPEG ones, lossy,mjpeg,lowlight]")
     parser.add_argument("--loss", choices=("mse", "l1"),
                         help=f"training loss {recipe_default('loss')}")
     parser.add_argument("--scheduler", choices=("plateau", "cosine"),

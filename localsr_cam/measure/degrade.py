@@ -48,12 +48,13 @@ most); the suites never do.
 
 Named suites (:data:`SUITES`) fix the parameters for evaluation: ``area`` and ``bicubic``
 (a clean downscale), ``webcam`` (the random model, seeded per image), ``lossy`` (area +
-JPEG q 75 4:2:0), ``lowlight`` (area + noise σ 10/255, 1/3 read noise, chroma 0.3, then
-JPEG q 80 4:2:0), and one camera fault alone each, the three a webcam is judged by besides
-MJPEG: ``soft`` (a soft lens: Gaussian blur σ 1 HR px, then area), ``noisy`` (a raw
-YUYV webcam in an office: area + noise σ 4/255, 0.4 read noise, chroma 0.3, chroma 4:2:2,
-no JPEG) and ``sharpened`` (a camera ISP's unsharp mask: area, then amount 0.5, σ 1 LR
-px); ``all`` is every one of them.
+JPEG q 75 4:2:0), ``mjpeg`` (area + JPEG q 90 4:2:2: a webcam's MJPEG stream in good
+light, lighter than ``lossy``), ``lowlight`` (area + noise σ 10/255, 1/3 read noise,
+chroma 0.3, then JPEG q 80 4:2:0), and one camera fault alone each, the three a webcam
+is judged by besides MJPEG: ``soft`` (a soft lens: Gaussian blur σ 1 HR px, then area),
+``noisy`` (a raw YUYV webcam in an office: area + noise σ 4/255, 0.4 read noise, chroma
+0.3, chroma 4:2:2, no JPEG) and ``sharpened`` (a camera ISP's unsharp mask: area, then
+amount 0.5, σ 1 LR px); ``all`` is every one of them.
 """
 
 from __future__ import annotations
@@ -283,6 +284,7 @@ SUITES: dict[str, Callable[[np.random.Generator], DegradeParams]] = {
     "bicubic": lambda rng: DegradeParams(resize=("bicubic",), clean=True),
     "webcam": _suite_webcam,
     "lossy": lambda rng: DegradeParams(resize=("area",), jpeg_quality=75, chroma="420"),
+    "mjpeg": lambda rng: DegradeParams(resize=("area",), jpeg_quality=90, chroma="422"),
     "lowlight": lambda rng: DegradeParams(
         resize=("area",), noise_sigma=10.0, noise_read_share=1 / 3, noise_chroma=0.3,
         noise_seed=int(rng.integers(0, 2**31 - 1)), jpeg_quality=80, chroma="420"),

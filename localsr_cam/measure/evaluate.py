@@ -2,8 +2,8 @@
 
 For every image: the HR image is cropped to even size; its LR input comes from the camera
 degradation model that training uses (:mod:`localsr_cam.measure.degrade`), under one
-named suite (``--degrade area|bicubic|webcam|lossy|lowlight|soft|noisy|sharpened``, each
-seeded per image) or all of them (``all``); three 2× outputs are scored against the HR image:
+named suite (``--degrade area|bicubic|webcam|lossy|mjpeg|lowlight|soft|noisy|sharpened``,
+each seeded per image) or all of them (``all``); three 2× outputs are scored against the HR image:
 
 - ``bicubic``: ``cv2.resize`` with ``INTER_CUBIC``, the baseline;
 - ``full``: the SR model on the whole frame;

@@ -162,7 +162,7 @@ for _spec in (
               "FastUNet trained on MJPEG frames only; fast switches to it on MJPEG input",
               build=recipes.build_fast_unet, export=recipes.export_sr,
               train_defaults={**FAST_TRAIN_DEFAULTS, "jpeg_share": 1.0,
-                              "val_suites": "lossy,lowlight"},
+                              "val_suites": "lossy,mjpeg,lowlight"},
               train_config=recipes.fast_unet_config, onnx_int8="fast_jpeg_unet.int8.onnx",
               mjpeg_variant_of="fast"),
     ModelSpec("paper", "sr", "paper_unet.onnx", "paper_unet.pt",

@@ -279,12 +279,18 @@ def test_exposure_and_white_balance_change_the_target_too() -> None:
 
 
 def test_suites() -> None:
-    assert D.suite_names("all") == ("area", "bicubic", "webcam", "lossy", "lowlight", "soft",
-                                    "noisy", "sharpened")
+    assert D.suite_names("all") == ("area", "bicubic", "webcam", "lossy", "mjpeg", "lowlight",
+                                    "soft", "noisy", "sharpened")
     with pytest.raises(ConfigError):
         D.suite_names("gaussian")
     hr = _scene()
     assert D.suite_params("lossy", 1).jpeg_quality == 75
+    # a webcam's MJPEG in good light: lighter, chroma halved across only
+    light = D.degrade_suite(hr, "mjpeg", 2)
+    assert (light.params.jpeg_quality, light.params.chroma) == (90, "422")
+    area = D.degrade_suite(hr, "area", 2).lr.astype(np.float32)
+    heavy = D.degrade_suite(hr, "lossy", 2).lr.astype(np.float32)
+    assert 0 < np.abs(light.lr - area).mean() < np.abs(heavy - area).mean()
     low = D.degrade_suite(hr, "lowlight", 3)
     assert low.params.noise_sigma == 10 and low.params.jpeg_quality == 80
     assert np.array_equal(D.degrade_suite(hr, "webcam", 4).lr, D.degrade_suite(hr, "webcam", 4).lr)

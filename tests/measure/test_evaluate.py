@@ -259,7 +259,8 @@ def test_degrade_all_reports_every_suite_and_a_summary_table(
     assert main(["--images", str(folder), "--degrade", "all", "--json", str(out_json),
                  "--figures", str(figs)]) == 0
     report = json.loads(out_json.read_text())
-    suites = ["area", "bicubic", "webcam", "lossy", "lowlight", "soft", "noisy", "sharpened"]
+    suites = ["area", "bicubic", "webcam", "lossy", "mjpeg", "lowlight", "soft", "noisy",
+              "sharpened"]
     assert list(report["suites"]) == suites and fake_open.calls == [("fast", "auto", "auto")]
     for suite in suites:
         images = report["suites"][suite]["images"]
@@ -272,7 +273,7 @@ def test_degrade_all_reports_every_suite_and_a_summary_table(
         assert (figs / suite / "000_img0_face.png").exists()
     assert main(["--images", str(folder), "--degrade", "all"]) == 0
     table = capsys.readouterr().out
-    assert "| method | area | bicubic | webcam | lossy | lowlight |" in table
+    assert "| method | area | bicubic | webcam | lossy | mjpeg | lowlight |" in table
 
 
 def test_face_box_sits_on_the_top_of_the_mask() -> None:

@@ -213,8 +213,8 @@ def test_training_ships_weights_onnx_and_manifest(data: tuple[Path, Path], tmp_p
     assert entry["training"]["loss"].startswith("l1 + 0.003 × dB below bicubic")
     assert entry["onnx"]["levels"] == ["noise", "jpeg", "blur"]
     suites = entry["validation"]["suites"]
-    assert set(suites) == {"area", "bicubic", "webcam", "lossy", "lowlight", "soft", "noisy",
-                           "sharpened"}
+    assert set(suites) == {"area", "bicubic", "webcam", "lossy", "mjpeg", "lowlight", "soft",
+                           "noisy", "sharpened"}
     assert set(suites["area"]["mean"]) >= {"psnr", "ssim", "bicubic_psnr", "gain_db"}
     monkeypatch.setenv("LOCALSR_ENGINES", str(out))
     model = load_model("fast")
@@ -334,7 +334,7 @@ def test_the_mjpeg_variant_trains_on_mjpeg_and_must_beat_fast_first(
     plain = resolve(parse_args(_args(data, tmp_path, "--model", "fast")))
     variant = resolve(parse_args(_args(data, tmp_path, "--model", "fast-jpeg")))
     assert (plain.jpeg_share, plain.val_suites[-1]) == (0.0, "sharpened")
-    assert (variant.jpeg_share, variant.val_suites) == (1.0, ("lossy", "lowlight"))
+    assert (variant.jpeg_share, variant.val_suites) == (1.0, ("lossy", "mjpeg", "lowlight"))
     out = tmp_path / "engines"
     out.mkdir()
     torch.save(FastUNet(width=16, depth=1).state_dict(), out / "fast_unet.pt")
@@ -348,7 +348,7 @@ def test_the_mjpeg_variant_trains_on_mjpeg_and_must_beat_fast_first(
                        .read_text())
     assert entry["shipped"] is False
     assert entry["validation"]["shipped_before"]["model"] == "fast"
-    assert set(entry["validation"]["suites"]) == {"lossy", "lowlight"}
+    assert set(entry["validation"]["suites"]) == {"lossy", "mjpeg", "lowlight"}
     assert entry["training"]["recipe"]["jpeg_share"] == 1.0
 
 
