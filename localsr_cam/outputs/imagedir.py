@@ -73,6 +73,11 @@ class ImageDirSink:
         """The PNG files this run wrote (each counted once)."""
         return len(self._taken)
 
+    def written(self) -> str:
+        """What was written, for the run's summary: "1 image written to out", "3 images …"."""
+        count = self.files_written
+        return f"{count} image{'' if count == 1 else 's'} written to {self.path}"
+
     def check(self, size: tuple[int, int]) -> None:
         """Create the folder, or raise :class:`SinkError` saying why it cannot be."""
         if self.path.exists() and not self.path.is_dir():
@@ -117,4 +122,4 @@ class ImageDirSink:
     def close(self) -> None:
         if self._open:
             self._open = False
-            log.info("%s: %d images written", self.name, self.files_written)
+            log.info("%s: %s", self.name, self.written())

@@ -79,8 +79,7 @@ def run(config: PipelineConfig, controls: Controls | None = None) -> RunResult:
     result = pipeline.run()
     folders = [inner for inner in (getattr(sink, "sink", sink) for sink in sinks)
                if isinstance(inner, ImageDirSink)]
-    result.written = [f"{folder.files_written} images written to {folder.path}"
-                      for folder in folders]
+    result.written = [folder.written() for folder in folders]
     result.skipped = list(getattr(source, "skipped", []))
     return result
 

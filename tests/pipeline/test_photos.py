@@ -76,7 +76,7 @@ def test_one_photo_as_the_source_writes_one_png_named_after_it(tmp_path, capsys,
     out = tmp_path / "localsr_me"
     assert [p.name for p in out.iterdir()] == ["me.png"]
     assert np.array_equal(cv2.imread(str(out / "me.png")), bicubic2x(decoded))
-    assert f"1 images written to {out}" in capsys.readouterr().out
+    assert f"1 image written to {out}" in capsys.readouterr().out
     assert not list(tmp_path.glob("*.mp4"))
 
 
