@@ -133,7 +133,8 @@ def _bands(green: np.ndarray, max_pixels: int, phase: int = 0, every: int = 1
 
 
 def estimate_levels(frame: np.ndarray, bgr: bool = False, max_pixels: int = 60_000,
-                    phase: int = 0, previous: np.ndarray | None = None) -> np.ndarray:
+                    phase: int = 0, previous: np.ndarray | None = None,
+                    jpeg_frame: np.ndarray | None = None) -> np.ndarray:
     """Degradation levels of one LR frame: float32 (3,) = noise, jpeg, blur (see above).
 
     ``frame`` is uint8 H×W×3, RGB (``bgr`` False) or BGR, H and W at least 16; it is only
@@ -143,7 +144,10 @@ def estimate_levels(frame: np.ndarray, bgr: bool = False, max_pixels: int = 60_0
     of the bands (and rows of blocks) that leaves are read, so that successive video
     frames given successive phases are read all over. ``previous``: the green channel
     (uint8 H×W) of the video's previous frame, for the temporal noise reading; ignored
-    when ``None`` or of another size.
+    when ``None`` or of another size. ``jpeg_frame``: the frame to read the JPEG level
+    off instead of ``frame`` (same layout): the frame as the camera sent it, where
+    ``frame`` is its temporally denoised copy — an average of MJPEG frames is off the
+    quantizer's lattice, and a dim MJPEG webcam read 0.00 once the denoiser engaged.
     """
     h, w = frame.shape[:2]
     if h < MIN_SIDE or w < MIN_SIDE:
@@ -154,7 +158,8 @@ def estimate_levels(frame: np.ndarray, bgr: bool = False, max_pixels: int = 60_0
     lap = d1[:, :, 1:] - d1[:, :, :-1]  # horizontal second difference
     # the 3×3 kernel is the vertical second difference of the horizontal one
     resp = np.abs(lap[:, 2:] - 2 * lap[:, 1:-1] + lap[:, :-2])  # bands×14×(W-2)
-    jpeg = jpeg_scale(frame, bgr, max(1, max_pixels // 100), phase)
+    jpeg = jpeg_scale(frame if jpeg_frame is None else jpeg_frame, bgr,
+                      max(1, max_pixels // 100), phase)
     sigma = _noise_sigma(b, resp, jpeg > 0.0)
     if previous is not None and previous.shape == frame.shape[:2]:
         every = max(1, int(np.ceil(b.size / TEMPORAL_MAX_PIXELS)))

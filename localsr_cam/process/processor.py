@@ -794,7 +794,8 @@ class FrameProcessor:
         starts 0.5–1.6 ms earlier. Else this frame's, estimated now."""
         def estimate() -> np.ndarray:
             with state.timer("estimate"):
-                return self.levels_of(state.frame.image, live=state.live)
+                captured = None if state.captured is None else state.captured.image
+                return self.levels_of(state.frame.image, live=state.live, captured=captured)
 
         history = self._degradation.current() if state.live else None
         if history is None:
@@ -808,18 +809,24 @@ class FrameProcessor:
         while state.deferred:
             state.deferred.pop(0)()
 
-    def levels_of(self, image: np.ndarray, live: bool = False) -> np.ndarray:
+    def levels_of(self, image: np.ndarray, live: bool = False,
+                  captured: np.ndarray | None = None) -> np.ndarray:
         """Smoothed degradation levels of a host frame (uint8 H×W×3): this frame's
         estimate put through the smoother, float32 1×K on the host, a new array. The
         noise is also read off the difference to the previous frame (the scene's still
         parts; forgotten by :meth:`prepare`, so by a new scene, and :meth:`reset`).
         ``live``: a video frame of a paced run, read in part
-        (:data:`LIVE_ESTIMATE_PIXELS`, another part each frame)."""
+        (:data:`LIVE_ESTIMATE_PIXELS`, another part each frame). ``captured``: the
+        frame as it came when ``image`` is its :meth:`denoised` copy; the JPEG level is
+        read off it (the camera's codec; averaging frames moves them off its lattice),
+        the noise off ``image`` (what the SR sees)."""
         if live:
             levels = estimate_levels(image, bgr=True, max_pixels=LIVE_ESTIMATE_PIXELS,
-                                     phase=self._frame_no, previous=self._previous_green)
+                                     phase=self._frame_no, previous=self._previous_green,
+                                     jpeg_frame=captured)
         else:
-            levels = estimate_levels(image, bgr=True, previous=self._previous_green)
+            levels = estimate_levels(image, bgr=True, previous=self._previous_green,
+                                     jpeg_frame=captured)
         self._previous_green = np.array(image[:, :, 1])
         return self._degradation.update(levels)
 

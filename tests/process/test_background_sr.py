@@ -339,9 +339,11 @@ def test_a_live_frame_s_levels_read_a_part_of_it_another_part_each_frame(monkeyp
     calls: list[tuple[int, int]] = []
     real = processor_module.estimate_levels
 
-    def recording(image, bgr=False, max_pixels=60_000, phase=0, previous=None):
+    def recording(image, bgr=False, max_pixels=60_000, phase=0, previous=None,
+                  jpeg_frame=None):
         calls.append((max_pixels, phase))
-        return real(image, bgr=bgr, max_pixels=max_pixels, phase=phase, previous=previous)
+        return real(image, bgr=bgr, max_pixels=max_pixels, phase=phase, previous=previous,
+                    jpeg_frame=jpeg_frame)
 
     monkeypatch.setattr(processor_module, "estimate_levels", recording)
     processor, _ = _paced_processor(SleepySR(0.0))

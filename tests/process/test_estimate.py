@@ -274,6 +274,33 @@ def test_on_a_jpeg_frame_the_pair_only_lowers_the_noise_level() -> None:
     assert estimate_levels(now, previous=before[:, :, 1])[0] <= estimate_levels(now)[0]
 
 
+def test_a_dim_mjpeg_webcam_keeps_its_jpeg_level_through_the_denoiser() -> None:
+    """A still scene, sensor noise σ 10 then MJPEG q 80, frame after frame: the temporal
+    denoiser averages the frames, which moves them off the quantizer's lattice; the
+    JPEG level the SR is told is read off the frames as they came and stays at q 80's
+    0.4 (read off the denoised frames it fell to 0.00 after four frames, and the MJPEG
+    variant handed the stream back to the plain net)."""
+    from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
+    from localsr_cam.frames import CapturedFrame
+    from localsr_cam.process.processor import FrameProcessor
+    from tests.fakes import EngineBox
+
+    clean = _frame(12).astype(np.float32)
+    config = PipelineConfig(model=ModelConfig(model="fast", backend="cpu"),
+                            blend=BlendConfig(full_frame=True))
+    rng = np.random.default_rng(12)
+    with FrameProcessor(config, engine_factory=EngineBox()) as processor:
+        processor.prepare((640, 360))
+        for index in range(30):
+            noisy = D.to_uint8(clean + rng.standard_normal(clean.shape) * 10.0)
+            frame = D.jpeg(noisy, 80, "420", bgr=True)
+            out = processor.process(CapturedFrame(frame, index, float(index)))
+        levels = processor._degradation.current()
+    assert levels is not None and float(levels[0, 1]) == pytest.approx(0.4, abs=0.1)
+    assert not np.array_equal(processor.denoised(CapturedFrame(frame, 30, 30.0)).image, frame)
+    assert out.image.shape == (720, 1280, 3)
+
+
 def test_the_processor_reads_live_noise_off_the_previous_frame() -> None:
     """Live frames of a still scene with correlated noise: the smoothed noise level the
     SR is given climbs to the noise's σ (it stayed near 1 from single frames)."""
