@@ -3,8 +3,10 @@
 A webcam in a dim room delivers frames with sensor noise of σ 3–10 grey levels. Where the
 scene holds still the same pixels are seen again every frame, and an average over frames
 removes noise that no single-frame SR can tell from texture; the SR net is then told the
-lower noise level (the estimate reads the denoised frame) and keeps more detail. Where
-something moves, the new frame is taken as it is, so nothing is smeared behind it.
+lower noise level (the estimate reads the denoised frame's noise; the JPEG level it reads
+off the frame as it came, since an average of MJPEG frames is off the codec's lattice)
+and keeps more detail. Where something moves, the new frame is taken as it is, so
+nothing is smeared behind it.
 
 Each frame ``x`` (uint8 H×W×3) updates a float32 state ``s``. The difference ``d = x − s``
 is split into its local mean (a 5×5 box) and the rest, the detail: the state takes the
