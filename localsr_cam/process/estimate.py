@@ -43,23 +43,22 @@ conversion), as int16; the JPEG level at BT.601 luma:
   average over one period of ``q`` above 0.2 — the true step's divisors pass as well,
   its multiples and the coefficients of a clean frame do not. (Without that third test
   a smooth frame's few coefficients past ±1.5, falling fast, more near 2 than near 3,
-  passed for a step-2 lattice: a flat wall with faint sensor noise read as q 90.)
-  A coefficient is decided when
-  at least 40 of them lie beyond ±1.5 (a smooth frame under heavy JPEG keeps few
-  beyond the first two: those are read alone, not taken as "no lattice"). Blocks with a
-  clipped pixel (0 or 255 in a channel: saturated colours the decoder clipped, which
-  shifts the luma off the lattice by more than the small steps of q 90–93) are read
-  a second time without them (decided at 100), and each coefficient keeps the larger
-  step. Each step is divided by the IJG quality-50 table entry, and the median of the
-  decided ones (the lower of two middles; at least two needed) is the level: the IJG
-  scale factor / 100 — q 50 → 1.0, q 75 → 0.5,
+  passed for a step-2 lattice: a flat wall with faint sensor noise read as q 90.) A
+  coefficient is decided when at least 40 of them lie beyond ±1.5 (a smooth frame under
+  heavy JPEG keeps few beyond the first two: those are read alone, not taken as "no
+  lattice"). Blocks with a clipped pixel (0 or 255 in a channel: saturated colours the
+  decoder clipped, which shifts the luma off the lattice by more than the small steps
+  of q 90–93) are read a second time without them (decided at 100), and each
+  coefficient keeps the larger step. Each step is divided by the IJG quality-50 table
+  entry, and the median of the decided ones (the lower of two middles; at least two
+  needed) is the level: the IJG scale factor / 100 — q 50 → 1.0, q 75 → 0.5,
   q 80 → 0.4, q 90 → 0.2, 0 for no lattice (clean input, q ≥ 95, or a grid that does
   not start at the top-left pixel). It replaced a blockiness ratio that read q 75 as
   0.04–0.16 and clean photos as 0–0.15, too close for the net to tell them apart.
-  Over 44 photos × 11 degradations these changes took MJPEG q 90–93 read as such from
-  94 % to 96–97 % (q ≤ 80: 96 % to 99 % of live, partial reads), and smooth clean frames
-  read as JPEG from 25–40 % to none, with no clean or noisy photo read as JPEG
-  (BENCHMARKS.md, Quality, "Session 19").
+  Over 55 photos (``tools/jpeg_reading.py``) these changes took MJPEG q 90–93 read as
+  such from 93–97 % to 96–98 % (q 60: 93 % to 99 % of live, partial reads), and smooth
+  clean frames read as JPEG from 25–40 % to none, with no clean or noisy photo read as
+  JPEG before or after (BENCHMARKS.md, Quality, "Session 19").
   Luma is BT.601 of the frame, so the channel order matters (``bgr``).
 - ``blur``: 1 − the ratio of squared differences at distance 1 to distance 2, scaled:
   for white noise the ratio is 1, for a sharp step 0.5, for a blurred edge it falls to
