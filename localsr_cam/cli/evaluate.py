@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from localsr_cam.cli.common import add_model_flags, verbosity_parent
+from localsr_cam.cli.common import add_model_flags, positive_int, verbosity_parent
 from localsr_cam.zoo.registry import sr_choices
 
 log = logging.getLogger(__name__)
@@ -17,6 +17,19 @@ DEGRADE_CHOICES = ("area", "bicubic", "webcam", "lossy", "mjpeg", "lowlight", "s
                    "noisy", "sharpened", "all")
 """:data:`localsr_cam.measure.degrade.SUITE_NAMES` (a test keeps them equal; importing
 that module here would load OpenCV for ``--help``)."""
+
+
+MAX_FRAMES = 1000
+"""``--frames`` at most: ~30 s of a 30 fps camera; the denoiser and the levels settle
+within ~40 frames."""
+
+
+def frame_count(text: str) -> int:
+    """``--frames``: 1 … :data:`MAX_FRAMES`."""
+    value = positive_int(text)
+    if value > MAX_FRAMES:
+        raise argparse.ArgumentTypeError(f"at most {MAX_FRAMES}, got {text}")
+    return value
 
 
 def add_parser(commands: Any) -> None:
@@ -43,6 +56,13 @@ def add_parser(commands: Any) -> None:
                              "blur σ1 + area, noisy = area + noise σ4/255 + 4:2:2 chroma "
                              "(raw YUYV), sharpened = area + the ISP's unsharp mask, all = "
                              "each of them and a summary table (default: %(default)s)")
+    parser.add_argument("--frames", type=frame_count, default=1, metavar="N",
+                        help="film each photo N times, as a camera films a still scene: "
+                             "the suite's degradation with fresh sensor noise each frame, "
+                             "run through the processor as one video (the temporal "
+                             "denoiser, the smoothed degradation levels), and score the "
+                             "last frame; 1 = each photo alone, the paper's protocol; "
+                             f"at most {MAX_FRAMES} (default: %(default)s)")
     parser.add_argument("--json", type=Path, metavar="FILE",
                         help="write the full report (per image, means, Algorithm 1) here")
     parser.add_argument("--md", type=Path, metavar="FILE",
@@ -65,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     options = EvalOptions(images=args.images, model=args.model, segmenter=args.segmenter,
                           backend=args.backend, precision=args.precision,
                           degrade=args.degrade, json=args.json,
-                          md=args.md, figures=args.figures, masks=args.masks)
+                          md=args.md, figures=args.figures, masks=args.masks,
+                          frames=args.frames)
     report = evaluate(options)
     log.info("%s", summary_line(report))
     if options.json is None and options.md is None:

@@ -509,5 +509,6 @@ def degrade_suite(hr: np.ndarray, name: str, seed: int, bgr: bool = False) -> Sa
 
 
 def with_params(params: DegradeParams, **changes: Any) -> DegradeParams:
-    """A copy of ``params`` with some fields changed (for tests and tools)."""
+    """A copy of ``params`` with some fields changed (eval's frames of a still scene,
+    tests and tools)."""
     return replace(params, **changes)

@@ -28,6 +28,14 @@ bicubic and the worst image. ``--masks DIR`` writes the mask the localized metho
 for each image, as an 8-bit PNG at the image's own size with the image's stem (one
 subfolder per suite with ``--degrade all``), so anyone can check what was found. Output
 paths are checked before any model is loaded.
+
+``--frames N`` films each photo N times, as a camera films a still scene: the suite's
+parameters each time, fresh sensor noise each frame, the frames run through each
+processor in order as one video (the temporal denoiser and the smoothed degradation
+levels see them as a camera's), and the last frame's outputs are scored (against
+bicubic of the last frame). What a photo alone cannot show — a dim MJPEG webcam's JPEG
+level read 0.00 once the denoiser engaged (BENCHMARKS.md, Quality, "Session 19") — shows
+here.
 """
 
 from __future__ import annotations
@@ -77,10 +85,13 @@ Outputs = Mapping[str, tuple[np.ndarray, np.ndarray | None]]
 """``{"full"|"local": (sr, mask)}``: ``sr`` uint8 2H×2W×3 BGR; ``mask`` float32 H×W in
 [0, 1] at LR size, or ``None`` where that method ran no segmenter."""
 OutputsFor = Callable[[np.ndarray], Outputs]
-"""LR image (uint8 H×W×3 BGR, read-only for the callee) → :data:`Outputs`."""
+"""LR image (uint8 H×W×3 BGR, read-only for the callee) → :data:`Outputs`; or LR frames
+(uint8 N×H×W×3, a still scene filmed N times) → the outputs of the last, the frames run
+through the processor in order as a video."""
 Degrade = Callable[[np.ndarray], "np.ndarray | tuple[np.ndarray, np.ndarray]"]
-"""HR uint8 2H×2W×3 BGR → LR uint8 H×W×3, or (HR target, LR) when the degradation also
-changes the scene (exposure / white-balance jitter)."""
+"""HR uint8 2H×2W×3 BGR → LR uint8 H×W×3 (or N×H×W×3 frames, ``eval --frames N``), or
+(HR target, LR) when the degradation also changes the scene (exposure / white-balance
+jitter)."""
 
 
 # -- scoring -------------------------------------------------------------------------
@@ -168,15 +179,17 @@ def evaluate_one(path: Path, outputs_for: OutputsFor, degrade: Degrade,
     height, width = hr.shape[:2]
     made = degrade(hr)
     if isinstance(made, tuple):
-        hr, lr = made
+        hr, frames = made
     else:
-        lr = made
-    if lr.dtype != np.uint8 or lr.shape != (height // 2, width // 2, 3):
-        raise ValueError(f"degrade gave {lr.dtype} {lr.shape} for HR {hr.shape}")
+        frames = made
+    if frames.dtype != np.uint8 or frames.shape[-3:] != (height // 2, width // 2, 3) \
+            or frames.ndim not in (3, 4):
+        raise ValueError(f"degrade gave {frames.dtype} {frames.shape} for HR {hr.shape}")
     try:
-        produced = outputs_for(lr)
+        produced = outputs_for(frames)
     except LocalSRError as exc:
         raise type(exc)(f"{path.name}: {exc}") from exc
+    lr = frames if frames.ndim == 3 else frames[-1]  # the frame the outputs are of
     missing = [m for m in SR_METHODS if m not in produced]
     if missing:
         raise ValueError(f"outputs_for gave no {', '.join(missing)} output")
@@ -245,13 +258,14 @@ def summarize(images: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def evaluate_images(paths: Sequence[Path], outputs_for: OutputsFor, degrade: Degrade, *,
-                    settings: Mapping[str, str] | None = None,
+                    settings: Mapping[str, Any] | None = None,
                     on_image: Callable[[ImageRecord], None] | None = None,
                     progress: bool | None = None,
                     image_progress: ImageProgress | None = None) -> dict[str, Any]:
     """Score every image; return the report (the JSON layout in the module notes).
 
-    ``settings`` (``model``, ``segmenter``, ``degrade``) are copied into the report.
+    ``settings`` (``model``, ``segmenter``, ``degrade``, ``frames``: 1 when not given)
+    are copied into the report.
     ``on_image`` sees each image's record as it is done (figures are drawn there).
     ``progress``: tqdm bars on stderr (over the images, and one per image: see
     :class:`ImageProgress`, which ``image_progress`` may pass in to also hear of SR
@@ -276,6 +290,7 @@ def evaluate_images(paths: Sequence[Path], outputs_for: OutputsFor, degrade: Deg
     report: dict[str, Any] = {"images": entries, **summarize(entries)}
     for key in ("model", "segmenter", "degrade"):
         report[key] = (settings or {}).get(key)
+    report["frames"] = (settings or {}).get("frames", 1)
     return report
 
 
@@ -315,6 +330,8 @@ def markdown_report(report: Mapping[str, Any]) -> str:
     """The report as markdown: the paper-style whole-image table with the Algorithm 1
     row, then the foreground / mask-border table."""
     settings = ", ".join(f"{k} `{report.get(k)}`" for k in ("model", "segmenter", "degrade"))
+    if report.get("frames", 1) > 1:
+        settings += f"; the last of {report['frames']} frames of a still scene"
     lines = [
         "# Localized super-resolution: evaluation", "",
         f"{len(report['images'])} images, 2× ({settings}). Scores against the HR image; "
@@ -346,6 +363,7 @@ class EvalOptions:
     md: Path | None = None
     figures: Path | None = None
     masks: Path | None = None
+    frames: int = 1
 
 
 def prepare_figure_dir(path: Path, flag: str = "--figures") -> None:
@@ -367,13 +385,18 @@ def write_mask(folder: Path, record: ImageRecord) -> None:
         raise SinkError(f"cannot write --masks {path}: {exc.strerror or exc}") from None
 
 
-def _degrade_for(method: str) -> Degrade:
-    """The degradation suite ``method`` on BGR images: HR → (HR target, LR)."""
-    from localsr_cam.measure.degrade import degrade_suite, image_seed
+def _degrade_for(method: str, frames: int = 1) -> Degrade:
+    """The degradation suite ``method`` on BGR images: HR → (HR target, LR). With
+    ``frames`` > 1, LR is N×H×W×3: the same suite's parameters each time (the camera),
+    fresh sensor noise each frame (a new noise seed), as a camera films a still scene."""
+    from localsr_cam.measure.degrade import apply, image_seed, suite_params, with_params
 
     def run(hr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        sample = degrade_suite(hr, method, image_seed(method, hr), bgr=True)
-        return sample.hr, sample.lr
+        params = suite_params(method, image_seed(method, hr))
+        samples = [apply(hr, with_params(params, noise_seed=params.noise_seed + index),
+                         bgr=True) for index in range(frames)]
+        lr = samples[0].lr if frames == 1 else np.stack([s.lr for s in samples])
+        return samples[0].hr, lr
 
     return run
 
@@ -402,16 +425,18 @@ def processor_outputs(model: str, segmenter: str, backend: str, precision: str =
                 proc.progress = progress.tiles
 
         def outputs_for(lr: np.ndarray) -> Outputs:
+            frames = lr if lr.ndim == 4 else lr[None]
             result = {}
-            frame = CapturedFrame(image=lr, index=0, timestamp=time.perf_counter())
             for method, proc in processors.items():
                 proc.reset()
-                proc.prepare((lr.shape[1], lr.shape[0]))
-                out = proc.process(frame)
-                if out.fallback:
-                    raise ModelError(f"the {method} processor failed and fell back to plain "
-                                     "upscaling (see the log above); its scores would be "
-                                     "the upscale's, not the model's")
+                proc.prepare((frames.shape[2], frames.shape[1]))
+                for index, image in enumerate(frames):  # one video: state carries over
+                    out = proc.process(CapturedFrame(image=image, index=index,
+                                                     timestamp=time.perf_counter()))
+                    if out.fallback:
+                        raise ModelError(f"the {method} processor failed and fell back to "
+                                         "plain upscaling (see the log above); its scores "
+                                         "would be the upscale's, not the model's")
                 result[method] = (out.image, out.mask)
             return result
 
@@ -469,8 +494,10 @@ def run(args: EvalOptions, open_outputs: OpenOutputs | None = None) -> dict[str,
         for suite in suites:
             figure_dir, suite_masks = (_suite_folder(folder, suite, len(suites))
                                        for folder in (args.figures, args.masks))
-            settings = {"model": args.model, "segmenter": args.segmenter, "degrade": suite}
-            reports[suite] = evaluate_images(paths, outputs_for, _degrade_for(suite),
+            settings = {"model": args.model, "segmenter": args.segmenter, "degrade": suite,
+                        "frames": args.frames}
+            reports[suite] = evaluate_images(paths, outputs_for,
+                                             _degrade_for(suite, args.frames),
                                              settings=settings,
                                              on_image=_image_writer(figure_dir, suite_masks,
                                                                     len(paths)),
@@ -479,7 +506,8 @@ def run(args: EvalOptions, open_outputs: OpenOutputs | None = None) -> dict[str,
         report = reports[suites[0]]
     else:
         report = {"model": args.model, "segmenter": args.segmenter, "degrade": "all",
-                  "summary": suite_summary(reports), "suites": reports}
+                  "frames": args.frames, "summary": suite_summary(reports),
+                  "suites": reports}
     _write_outputs(report, args)
     return report
 
@@ -586,7 +614,9 @@ def summary_table(report: Mapping[str, Any]) -> str:
     suites = list(summary["bicubic"])
     lines = [f"# Localized super-resolution: {report['model']} under every degradation", "",
              "PSNR gain over bicubic (dB), mean over images / worst image; bicubic row: "
-             "its mean PSNR.", "",
+             "its mean PSNR." + (f" The last of {report['frames']} frames of a still scene "
+                                 "each (`--frames`)." if report.get("frames", 1) > 1 else ""),
+             "",
              "| method | " + " | ".join(suites) + " |", "|---|" + "---|" * len(suites),
              "| bicubic (PSNR) | " + " | ".join(
                  f"{summary['bicubic'][s]['mean_psnr']:.2f}" for s in suites) + " |"]

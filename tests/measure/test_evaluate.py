@@ -86,6 +86,7 @@ class Oracle:
 
     def __call__(self, lr: np.ndarray) -> Outputs:
         self.seen.append(lr.shape)
+        lr = lr[-1] if lr.ndim == 4 else lr  # frames of a still scene: outputs of the last
         hr = self.hr_by_lr[lr.tobytes()]
         mask = lr_mask(lr)
         up = cv2.resize(mask, (hr.shape[1], hr.shape[0])) >= 0.5
@@ -114,9 +115,9 @@ def test_report_has_every_key_and_number(folder: Path) -> None:
     report = evaluate_folder(folder, Oracle(folder))
     report = json.loads(json.dumps(report, allow_nan=False))  # strict JSON round trip
     assert set(report) == {"images", "mean", "percent_increase", "model", "segmenter",
-                           "degrade"}
-    assert (report["model"], report["segmenter"], report["degrade"]) == (
-        "fake", "ellipse", "area")
+                           "degrade", "frames"}
+    assert (report["model"], report["segmenter"], report["degrade"], report["frames"]) == (
+        "fake", "ellipse", "area", 1)
     assert [img["name"] for img in report["images"]] == ["img0.png", "img1.png", "img2.png"]
     assert [img["size"] for img in report["images"]] == [[64, 48], [56, 40], [48, 64]]
     for img in report["images"]:
@@ -226,7 +227,8 @@ class FakeOpen:
 def fake_open(monkeypatch: pytest.MonkeyPatch, folder: Path) -> FakeOpen:
     opener = FakeOpen(Oracle(folder))
     monkeypatch.setattr(evaluate, "processor_outputs", opener)
-    monkeypatch.setattr(evaluate, "_degrade_for", lambda method: halve)
+    monkeypatch.setattr(evaluate, "_degrade_for", lambda method, frames=1: (
+        halve if frames == 1 else lambda hr: np.stack([halve(hr)] * frames)))
     return opener
 
 
@@ -371,6 +373,40 @@ def test_training_degrade_is_a_2x_downscale(folder: Path) -> None:
     assert not np.array_equal(lossy, area)
     first, again = evaluate._degrade_for("webcam")(hr), evaluate._degrade_for("webcam")(hr)
     assert np.array_equal(first[1], again[1])  # seeded by the image: the same each run
+
+
+def test_frames_of_a_still_scene_differ_by_their_noise_only() -> None:
+    hr = scene(64, 48, 0)
+    _, frames = evaluate._degrade_for("noisy", 3)(hr)
+    _, single = evaluate._degrade_for("noisy")(hr)
+    assert frames.shape == (3, 24, 32, 3) and np.array_equal(frames[0], single)
+    assert not np.array_equal(frames[1], frames[0]) and not np.array_equal(frames[2], frames[1])
+    assert np.abs(frames[1].astype(int) - frames[0]).mean() < 8  # the same scene
+    _, still = evaluate._degrade_for("area", 3)(hr)
+    assert all(np.array_equal(frame, still[0]) for frame in still)
+
+
+def test_frames_reach_the_outputs_as_one_stack_and_the_report_says_so(
+        folder: Path, tmp_path: Path, fake_open: FakeOpen) -> None:
+    out_json, out_md = tmp_path / "r.json", tmp_path / "r.md"
+    assert main(["--images", str(folder), "--frames", "3", "--json", str(out_json),
+                 "--md", str(out_md)]) == 0
+    assert json.loads(out_json.read_text())["frames"] == 3
+    assert "the last of 3 frames of a still scene" in out_md.read_text()
+    assert {shape[0] for shape in fake_open.outputs_for.seen} == {3}
+
+
+def test_processor_outputs_run_frames_as_one_video(folder: Path) -> None:
+    """The real processor, a noisy still scene: the denoiser sees the frames one after
+    another, so the last output differs from the same frame's output alone."""
+    pytest.importorskip("localsr_cam.process.processor")
+    hr = scene(256, 192, 1)
+    _, frames = evaluate._degrade_for("lowlight", 12)(hr)
+    with evaluate.processor_outputs("bicubic", "auto", "cpu") as outputs_for:
+        video = outputs_for(frames)["full"][0]
+        alone = outputs_for(frames[-1])["full"][0]
+    assert video.shape == alone.shape == (192, 256, 3)
+    assert not np.array_equal(video, alone)
 
 
 def test_the_command_line_offers_every_degradation_and_only_those() -> None:
