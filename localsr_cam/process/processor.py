@@ -783,6 +783,7 @@ class FrameProcessor:
         """Give the frame the levels its SR is told (:meth:`_frame_levels`), on the
         device and on the host."""
         host = self._frame_levels(state)
+        self._sr_reuse.follow_levels(host)  # results told other levels are stale
         state.host_levels = torch.from_numpy(host)
         state.levels = self._on_device(host)
 

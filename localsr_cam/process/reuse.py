@@ -13,7 +13,8 @@ kept still got the SR of a closed mouth back, frame after frame.)
   (a moving mouth does not move the silhouette), or on the frames a quality level skips.
 - :class:`SRReuse`: the last SR result of each box and its crop's thumbnail; SR is
   skipped when the same box holds a crop with no changed cell, recomputed only around
-  the changed cells when they are few (:meth:`SRReuse.stale_part`). Where SR is not
+  the changed cells when they are few (:meth:`SRReuse.stale_part`); neither once the
+  degradation levels the net is told have moved (:meth:`SRReuse.follow_levels`). Where SR is not
   computed for a frame whose crop changed (a quality level skips the frame, or its SR
   is late), the last result stands in only over the cells that did not change, the plain
   upscale over the rest (:meth:`SRReuse.stand_in`), with a finer test
@@ -54,6 +55,14 @@ MIN_STAND_IN_SHARE = 0.5
 plain upscale shows): at the thresholds above it is no better than the plain upscale
 anyway, and a frame that shows SR on a sliver of the person should not count as one
 with SR (on the panning sample it kept 16 % of the cells on average)."""
+LEVELS_TOLERANCE = 0.05
+"""How far the degradation levels the SR is told (noise σ/10, JPEG scale/100, blur) may
+move before the stored SR results are dropped: an SR result is of its crop *and* of the
+levels the net was told. A still scene whose noise a temporal denoiser takes from σ 4 to
+σ 1.5 changes no cell's mean by :data:`CELL_THRESHOLD`, so the SR of the first, noisy
+frames stood for ever (``eval --frames 20 --degrade noisy`` scored exactly as without
+the denoiser); its noise level falls by 0.1–0.2 meanwhile. 0.05 is σ 0.5 of noise, a
+few steps of JPEG quality."""
 SOLID_MASK = 0.99
 """A cell whose mean mask value reaches this is inside the person (see MaskReuse)."""
 SR_CONTEXT_PX = 16
@@ -233,12 +242,27 @@ class SRReuse:
         self.capacity = capacity
         self.max_partial_share = max_partial_share
         self._entries: dict[Box, tuple[torch.Tensor, np.ndarray | None]] = {}
+        self._levels: np.ndarray | None = None  # what the current results are told
+        self._current: set[Box] = set()  # the boxes whose result was told them
+
+    def follow_levels(self, levels: np.ndarray) -> None:
+        """The SR is told these degradation levels (float32 1×K) from now on. When they
+        moved by more than :data:`LEVELS_TOLERANCE` from those the stored results were
+        made with, no stored result is reused or patched any more (the SR runs again);
+        each may still stand in for a late SR (:meth:`stand_in`: an SR told slightly
+        other levels is a better picture than the plain upscale)."""
+        if self._levels is not None \
+                and float(np.abs(levels - self._levels).max()) <= LEVELS_TOLERANCE:
+            return
+        self._current.clear()
+        self._levels = np.array(levels, np.float32)
 
     def reusable(self, box: Box, thumb: np.ndarray) -> torch.Tensor | None:
         """The stored result for ``box`` when no cell of its crop (``thumb``) changed,
         else ``None``."""
         entry = self._entries.get(box)
-        if entry is None or changed(entry[1], thumb, self.threshold):
+        if entry is None or box not in self._current or changed(entry[1], thumb,
+                                                                 self.threshold):
             return None
         return entry[0]
 
@@ -265,7 +289,7 @@ class SRReuse:
         is at most ``max_partial_share`` of the crop: that part, to recompute and patch
         into the stored result; else ``None`` (recompute the whole crop)."""
         entry = self._entries.get(box)
-        if entry is None:
+        if entry is None or box not in self._current:
             return None
         result, stored_thumb = entry
         cells = changed_cells(stored_thumb, thumb, self.threshold)
@@ -286,8 +310,12 @@ class SRReuse:
     def store(self, box: Box, result: torch.Tensor, thumb: np.ndarray | None) -> None:
         self._entries.pop(box, None)  # re-inserted as the newest
         self._entries[box] = (result, thumb)
+        self._current.add(box)
         while len(self._entries) > self.capacity:
-            del self._entries[next(iter(self._entries))]
+            self._current.discard(oldest := next(iter(self._entries)))
+            del self._entries[oldest]
 
     def reset(self) -> None:
         self._entries.clear()
+        self._current.clear()
+        self._levels = None

@@ -9,6 +9,7 @@ from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
 from localsr_cam.frames import CapturedFrame
 from localsr_cam.process.processor import FrameProcessor
 from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
+from tests.scenes import random_picture
 
 
 def config(quality: str = "full", bucket: int | None = None) -> PipelineConfig:
@@ -17,7 +18,7 @@ def config(quality: str = "full", bucket: int | None = None) -> PipelineConfig:
 
 
 def noise(seed: int, size=(180, 320)) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)
+    return random_picture(seed, *size)
 
 
 def run(processor: FrameProcessor, images: list[np.ndarray]):

@@ -26,6 +26,7 @@ from localsr_cam.process.processor import FrameProcessor
 from localsr_cam.process.regions import contains, intersection
 from localsr_cam.process.tracking import Track
 from tests.fakes import BatchOfOne, BicubicSR, DiscSegmenter, EngineBox, FakeFaceFinder
+from tests.scenes import random_picture
 
 WIDTH, HEIGHT = 640, 360
 FACES = [(60.0, 80.0, 90.0, 112.0), (300.0, 100.0, 326.0, 128.0), (520.0, 90.0, 552.0, 124.0)]
@@ -36,8 +37,7 @@ def smoother() -> MaskSmoother:
 
 
 def frame_tensor(seed=0) -> torch.Tensor:
-    rng = np.random.default_rng(seed)
-    return torch.from_numpy(rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8))
+    return torch.from_numpy(random_picture(seed, HEIGHT, WIDTH))
 
 
 def people(faces=FACES, engine=None, **options) -> tuple[PeopleFinder, FakeFaceFinder]:

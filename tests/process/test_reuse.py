@@ -29,6 +29,50 @@ def test_each_person_s_box_keeps_its_own_sr_result() -> None:
     assert store.reusable((1, 0, 49, 64), thumbnail(_crop(1))) is None
 
 
+def test_results_told_other_levels_are_not_reused_but_may_stand_in() -> None:
+    """An SR result is of its crop and of the levels the net was told: a drift within
+    the tolerance keeps it reusable; a larger move means the SR runs again (no reuse,
+    no patching), while the old result may still stand in for a late SR."""
+    store = SRReuse()
+    box, thumb = (0, 0, 48, 64), thumbnail(_crop(1))
+    result = torch.zeros(128, 96, 3, dtype=torch.uint8)
+    store.follow_levels(np.array([[0.30, 0.0, 0.4]], np.float32))
+    store.store(box, result, thumb)
+    store.follow_levels(np.array([[0.27, 0.0, 0.42]], np.float32))  # within 0.05
+    assert store.reusable(box, thumb) is result
+    store.follow_levels(np.array([[0.24, 0.0, 0.42]], np.float32))  # 0.06 from the results'
+    assert store.reusable(box, thumb) is None and store.stale_part(box, thumb) is None
+    stand_in = store.stand_in(box, thumb)
+    assert stand_in is not None and stand_in.share == 1.0
+    store.store(box, result, thumb)  # computed again, told the new levels
+    store.follow_levels(np.array([[0.24, 0.0, 0.42]], np.float32))
+    assert store.reusable(box, thumb) is result
+
+
+def test_a_still_noisy_scene_gets_the_sr_of_its_denoised_frames() -> None:
+    """Sensor noise of σ 6 on a still scene: the temporal denoiser lowers it frame after
+    frame, no cell's mean moves by the change threshold, and the noise level the SR is
+    told falls; the SR is computed again as it falls (it ran once, on the first noisy
+    frame, and that result stood for all 40)."""
+    from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
+    from localsr_cam.frames import CapturedFrame
+    from localsr_cam.process.processor import FrameProcessor
+    from tests.fakes import BicubicSR, EngineBox
+
+    rng = np.random.default_rng(5)
+    scene = np.repeat(np.repeat(rng.integers(40, 216, (18, 32, 3)), 8, 0), 8, 1)
+    sr = BicubicSR()
+    config = PipelineConfig(model=ModelConfig(model="fast", backend="cpu"),
+                            blend=BlendConfig(full_frame=True))
+    with FrameProcessor(config, engine_factory=EngineBox(sr=sr)) as processor:
+        processor.prepare((256, 144))
+        for index in range(40):
+            noisy = np.clip(scene + rng.normal(0, 6, scene.shape), 0, 255).astype(np.uint8)
+            processor.process(CapturedFrame(noisy, index, float(index)))
+    told = [float(levels[0, 0]) for levels in sr.levels]
+    assert len(told) >= 2 and told[-1] < told[0] - 0.05
+
+
 def test_at_most_capacity_boxes_the_oldest_dropped_first() -> None:
     store = SRReuse(capacity=2)
     results = [torch.full((2, 2, 3), i, dtype=torch.uint8) for i in range(3)]
