@@ -163,6 +163,11 @@ class ImageProgress:
         if self._bar is not None:
             self._bar.set_postfix_str(f"SR tile {done}/{total}")
 
+    def frame(self, method: str, done: int, total: int) -> None:
+        """``eval --frames``: ``done`` of the ``total`` frames through ``method``."""
+        if self._bar is not None:
+            self._bar.set_postfix_str(f"{method}: frame {done}/{total}")
+
     def close(self) -> None:
         bar, self._bar = self._bar, None
         if bar is not None:
@@ -431,6 +436,8 @@ def processor_outputs(model: str, segmenter: str, backend: str, precision: str =
                 proc.reset()
                 proc.prepare((frames.shape[2], frames.shape[1]))
                 for index, image in enumerate(frames):  # one video: state carries over
+                    if progress is not None and len(frames) > 1:
+                        progress.frame(method, index + 1, len(frames))
                     out = proc.process(CapturedFrame(image=image, index=index,
                                                      timestamp=time.perf_counter()))
                     if out.fallback:

@@ -402,11 +402,22 @@ def test_processor_outputs_run_frames_as_one_video(folder: Path) -> None:
     pytest.importorskip("localsr_cam.process.processor")
     hr = scene(256, 192, 1)
     _, frames = evaluate._degrade_for("lowlight", 12)(hr)
-    with evaluate.processor_outputs("bicubic", "auto", "cpu") as outputs_for:
+
+    class Told(evaluate.ImageProgress):
+        def __init__(self) -> None:
+            super().__init__(enabled=False)
+            self.frames: list[tuple[str, int, int]] = []
+
+        def frame(self, method: str, done: int, total: int) -> None:
+            self.frames.append((method, done, total))
+
+    told = Told()
+    with evaluate.processor_outputs("bicubic", "auto", "cpu", progress=told) as outputs_for:
         video = outputs_for(frames)["full"][0]
         alone = outputs_for(frames[-1])["full"][0]
     assert video.shape == alone.shape == (192, 256, 3)
     assert not np.array_equal(video, alone)
+    assert told.frames[-1] == ("full", 12, 12) and len(told.frames) == 24  # the bar says
 
 
 def test_the_command_line_offers_every_degradation_and_only_those() -> None:
