@@ -14,10 +14,10 @@ kept still got the SR of a closed mouth back, frame after frame.)
 - :class:`SRReuse`: the last SR result of each box and its crop's thumbnail; SR is
   skipped when the same box holds a crop with no changed cell, recomputed only around
   the changed cells when they are few (:meth:`SRReuse.stale_part`); neither once the
-  degradation levels the net is told have moved (:meth:`SRReuse.follow_levels`). Where SR is not
-  computed for a frame whose crop changed (a quality level skips the frame, or its SR
-  is late), the last result stands in only over the cells that did not change, the plain
-  upscale over the rest (:meth:`SRReuse.stand_in`), with a finer test
+  degradation levels the net is told have moved (:meth:`SRReuse.follow_levels`). Where
+  SR is not computed for a frame whose crop changed (a quality level skips the frame, or
+  its SR is late), the last result stands in only over the cells that did not change,
+  the plain upscale over the rest (:meth:`SRReuse.stand_in`), with a finer test
   (:data:`STAND_IN_THRESHOLD`). An SR result one frame old on a person who moved 1–2
   pixels is misplaced by as much: inside the person it was 11 dB under the plain upscale
   on the sample clip (25.4 vs 36.6 dB PSNR against the clip rendered at 2×), 1.2 dB
@@ -57,8 +57,8 @@ anyway, and a frame that shows SR on a sliver of the person should not count as 
 with SR (on the panning sample it kept 16 % of the cells on average)."""
 LEVELS_TOLERANCE = 0.05
 """How far the degradation levels the SR is told (noise σ/10, JPEG scale/100, blur) may
-move before the stored SR results are dropped: an SR result is of its crop *and* of the
-levels the net was told. A still scene whose noise a temporal denoiser takes from σ 4 to
+move before the stored SR results are no longer reused: an SR result is of its crop
+*and* of the levels the net was told. A still scene whose noise a temporal denoiser takes from σ 4 to
 σ 1.5 changes no cell's mean by :data:`CELL_THRESHOLD`, so the SR of the first, noisy
 frames stood for ever (``eval --frames 20 --degrade noisy`` scored exactly as without
 the denoiser); its noise level falls by 0.1–0.2 meanwhile. 0.05 is σ 0.5 of noise, a
