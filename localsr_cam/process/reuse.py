@@ -58,11 +58,11 @@ with SR (on the panning sample it kept 16 % of the cells on average)."""
 LEVELS_TOLERANCE = 0.05
 """How far the degradation levels the SR is told (noise σ/10, JPEG scale/100, blur) may
 move before the stored SR results are no longer reused: an SR result is of its crop
-*and* of the levels the net was told. A still scene whose noise a temporal denoiser takes from σ 4 to
-σ 1.5 changes no cell's mean by :data:`CELL_THRESHOLD`, so the SR of the first, noisy
-frames stood for ever (``eval --frames 20 --degrade noisy`` scored exactly as without
-the denoiser); its noise level falls by 0.1–0.2 meanwhile. 0.05 is σ 0.5 of noise, a
-few steps of JPEG quality."""
+*and* of the levels the net was told. A still scene whose noise a temporal denoiser
+takes from σ 4 to σ 1.5 changes no cell's mean by :data:`CELL_THRESHOLD`, so the SR of
+the first, noisy frames stood for ever (``eval --frames 20 --degrade noisy`` scored
+exactly as without the denoiser); its noise level falls by 0.1–0.2 meanwhile. 0.05 is
+σ 0.5 of noise, a few steps of JPEG quality."""
 SOLID_MASK = 0.99
 """A cell whose mean mask value reaches this is inside the person (see MaskReuse)."""
 SR_CONTEXT_PX = 16
