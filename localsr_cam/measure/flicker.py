@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from localsr_cam.config import PipelineConfig
-from localsr_cam.errors import LocalSRError
+from localsr_cam.errors import LocalSRError, ModelError
 
 if TYPE_CHECKING:
     from localsr_cam.process.processor import EngineFactory
@@ -91,6 +91,9 @@ def measure_flicker(config: PipelineConfig, size: tuple[int, int], frames: int =
             # hides the net's own flicker; this figure is the net's.
             out = processor.back(processor.front(CapturedFrame(frame, i,
                                                                time.perf_counter())))
+            if out.fallback:  # the plain upscale would score 1.0 in the net's name
+                raise ModelError("the flicker scene's SR failed and fell back to plain "
+                                 "upscaling (see the log above); no flicker figure")
             ours.append(out.image)
             bicubic.append(cv2.resize(frame, (2 * size[0], 2 * size[1]),
                                       interpolation=cv2.INTER_CUBIC))

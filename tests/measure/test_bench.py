@@ -136,6 +136,21 @@ def test_the_flicker_figure_is_the_nets_own_unless_the_denoiser_is_asked_for():
     assert figures[True]["ratio"] < 0.7
 
 
+def test_no_flicker_figure_from_an_sr_that_fails():
+    """An SR failing on the scene falls back to the plain upscale, which shimmers as
+    bicubic does: that ratio (1.0) is not the net's, so there is no figure."""
+    from localsr_cam.config import ModelConfig, PipelineConfig
+    from localsr_cam.errors import ModelError
+    from localsr_cam.measure.flicker import measure_flicker
+    from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
+
+    config = PipelineConfig(model=ModelConfig(model="fast", backend="cpu"))
+    with pytest.raises(ModelError, match="fell back"):
+        measure_flicker(config, (160, 96), frames=8,
+                        engine_factory=EngineBox(DiscSegmenter((0.5, 0.5), 0.3),
+                                                 BicubicSR(fail=True)))
+
+
 def test_unwritable_json_fails_before_work(tmp_path, capsys):
     code = main(["--mode", "bicubic", "--json", str(tmp_path / "no" / "such" / "dir.json")])
     assert code == 2
