@@ -76,6 +76,7 @@ levels are smoothed over ~20 frames anyway). ``bench`` reports it as the
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 LEVEL_NAMES = ("noise", "jpeg", "blur")
@@ -327,8 +328,6 @@ def jpeg_scale(frame: np.ndarray, bgr: bool = False, max_blocks: int = _MAX_BLOC
 def _clipped_blocks(rows: np.ndarray) -> np.ndarray:
     """bool (rows·blocks,): which 8×8 blocks of ``rows`` (uint8 rows×8×(8w)×3, in the
     order :func:`jpeg_scale` cuts them) hold a 0 or a 255 in any channel."""
-    import cv2
-
     count, _, width, _ = rows.shape
     inside = cv2.inRange(np.ascontiguousarray(rows).reshape(count * 8, width * 3), 1, 254)
     # a block's mean of 255s is 255 only if no pixel of it is clipped (one is 0: < 254)

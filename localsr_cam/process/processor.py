@@ -821,13 +821,9 @@ class FrameProcessor:
         frame as it came when ``image`` is its :meth:`denoised` copy; the JPEG level is
         read off it (the camera's codec; averaging frames moves them off its lattice),
         the noise off ``image`` (what the SR sees)."""
-        if live:
-            levels = estimate_levels(image, bgr=True, max_pixels=LIVE_ESTIMATE_PIXELS,
-                                     phase=self._frame_no, previous=self._previous_green,
-                                     jpeg_frame=captured)
-        else:
-            levels = estimate_levels(image, bgr=True, previous=self._previous_green,
-                                     jpeg_frame=captured)
+        part = {"max_pixels": LIVE_ESTIMATE_PIXELS, "phase": self._frame_no} if live else {}
+        levels = estimate_levels(image, bgr=True, previous=self._previous_green,
+                                 jpeg_frame=captured, **part)
         self._previous_green = np.array(image[:, :, 1])
         return self._degradation.update(levels)
 
