@@ -67,3 +67,27 @@ def banded(width: int, height: int) -> np.ndarray:
     image = np.zeros((height, width, 3), np.uint8)
     image[:, width // 4:width - width // 4] = 255
     return image
+
+
+def stained_tissue(width: int = 720, height: int = 400) -> np.ndarray:
+    """skimage's stained tissue slide (fine texture everywhere: the photo whose frame
+    differences read the most noise when it moves), float32 H×W×3 BGR, enlarged to
+    cover ``width``×``height``."""
+    side = max(width, height)
+    tissue = cv2.resize(skimage.data.immunohistochemistry()[:, :, ::-1], (side, side),
+                        interpolation=cv2.INTER_AREA)
+    top = (side - height) // 2
+    return np.ascontiguousarray(tissue[top:top + height, :width]).astype(np.float32)
+
+
+def panned(picture: np.ndarray, dx: float, dy: float, size: tuple[int, int] = (640, 360),
+           sigma: float = 0.0, seed: int = 0) -> np.ndarray:
+    """uint8 frame of ``size`` (W, H) cut from float32 ``picture`` moved by (``dx``,
+    ``dy``) px (fractions too: cubic interpolation), with Gaussian noise of ``sigma``."""
+    shift = np.float32([[1, 0, dx], [0, 1, dy]])
+    moved = cv2.warpAffine(picture, shift, (picture.shape[1], picture.shape[0]),
+                           flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    frame = moved[:size[1], :size[0]]
+    if sigma:
+        frame = frame + np.random.default_rng(seed).normal(0.0, sigma, frame.shape)
+    return np.clip(np.rint(frame), 0, 255).astype(np.uint8)

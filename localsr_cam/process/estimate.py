@@ -29,10 +29,12 @@ conversion), as int16; the JPEG level at BT.601 luma:
   difference in 8×8 blocks (its block mean removed, so a change of exposure does not
   count), the :data:`TEMPORAL_PERCENTILE`-th percentile of the unclipped blocks, scaled
   to σ: that is the noise level, unless it is too large for noise (:func:`_combined`:
-  the scene moved, or the frames are unrelated). On a JPEG frame it is taken only when
-  lower than the spatial reading (a still, clean scene whose JPEG error the Laplacian
-  reads as noise): the net was trained on the spatial reading of JPEG frames, where the
-  quantizer has removed part of the noise.
+  the scene moved, or the frames are unrelated). A camera's pan moves every block by a
+  little and reads as too much noise within that limit: the processor gives no previous
+  frame when the frame moved as a whole (:mod:`~localsr_cam.process.motion`). On a
+  JPEG frame it is taken only when lower than the spatial reading (a still, clean scene
+  whose JPEG error the Laplacian reads as noise): the net was trained on the spatial
+  reading of JPEG frames, where the quantizer has removed part of the noise.
 - ``jpeg``: the JPEG quantizer, read from the frame itself. A decoded JPEG's luma, cut
   into the 8×8 blocks of its grid and transformed by the same DCT, has its low-frequency
   AC coefficients on multiples of the quantization step (give or take the rounding to

@@ -100,7 +100,8 @@ class FrontState:
     SR need not wait for (run while it runs, or by the end of
     :meth:`~FrameProcessor.render`). ``frame`` is what the processor works on (the
     temporal denoiser's output, :meth:`~FrameProcessor.denoised`), ``captured`` the
-    frame as it came (the processed frame's ``source``).
+    frame as it came (the processed frame's ``source``); ``moved``: it moved as a whole
+    from the frame before (the motion test of :meth:`~FrameProcessor.denoised`).
     """
 
     frame: CapturedFrame
@@ -125,6 +126,7 @@ class FrontState:
     sr_waited_at: float | None = None
     deferred: list[Callable[[], object]] = dataclasses.field(default_factory=list)
     captured: CapturedFrame | None = None
+    moved: bool = False
 
     @property
     def box(self) -> Box | None:

@@ -31,7 +31,7 @@ import torch
 from localsr_cam.config import PipelineConfig
 from localsr_cam.errors import LocalSRError
 from localsr_cam.frames import CapturedFrame, ProcessedFrame
-from localsr_cam.process import ops, reuse
+from localsr_cam.process import motion, ops, reuse
 from localsr_cam.process.auto import PEOPLE, NobodyNotice
 from localsr_cam.process.backdrop import Backdrop, image_path
 from localsr_cam.process.background_sr import BackgroundSR, Finished
@@ -194,6 +194,9 @@ class FrameProcessor:
         self._previous_green: np.ndarray | None = None
         """The last frame's green channel (uint8 H×W), for the temporal noise reading of
         :func:`~localsr_cam.process.estimate.estimate_levels`."""
+        self._motion = motion.MotionTest()
+        """Whether each video frame moved as a whole (a pan, a shake) from the last:
+        then no noise is read off their difference (the denoiser's, the levels')."""
         self._denoiser = TemporalDenoiser() if config.model.denoise == "auto" else None
         """Video frames' sensor noise averaged out where they hold still, before the
         rest of the frame's work (:mod:`localsr_cam.process.temporal`)."""
@@ -398,6 +401,7 @@ class FrameProcessor:
             self._smoother.reset()
         self._degradation.reset()
         self._previous_green = None
+        self._motion.reset()
         if self._denoiser is not None:
             self._denoiser.reset()
         self._forget_sr()
@@ -507,7 +511,8 @@ class FrameProcessor:
         skipping = level is not None and lr.device.type == "cpu"
         state = FrontState(frame=frame, lr=lr, bypass=bypass, stages_ms=stages,
                            timer=timer, level=level or FULL,
-                           skipping=skipping, live=live and skipping, captured=captured)
+                           skipping=skipping, live=live and skipping, captured=captured,
+                           moved=self._motion.moved)
         self._frame_no += 1
         try:
             self._begin_early_sr(state)
@@ -541,10 +546,14 @@ class FrameProcessor:
         uploads into its own buffers calls it first). The same frame when it passes
         unchanged: no denoiser (``denoise`` off), a photo (``new_scene``), a clean
         camera. With ``bypass`` (the preview's plain side) the filter sees the frame
-        but the plain upscale is of the frame as it came."""
-        if self._denoiser is None or frame.new_scene:
+        but the plain upscale is of the frame as it came. Every video frame is put
+        through the motion test here too (:mod:`~localsr_cam.process.motion`)."""
+        if frame.new_scene:
             return frame
-        image = self._denoiser(frame.image)
+        moved = self._motion(frame.image)
+        if self._denoiser is None:
+            return frame
+        image = self._denoiser(frame.image, moved)
         if bypass or image is frame.image:
             return frame
         return dataclasses.replace(frame, image=image)
@@ -796,7 +805,8 @@ class FrameProcessor:
         def estimate() -> np.ndarray:
             with state.timer("estimate"):
                 captured = None if state.captured is None else state.captured.image
-                return self.levels_of(state.frame.image, live=state.live, captured=captured)
+                return self.levels_of(state.frame.image, live=state.live, captured=captured,
+                                      moved=state.moved)
 
         history = self._degradation.current() if state.live else None
         if history is None:
@@ -811,7 +821,7 @@ class FrameProcessor:
             state.deferred.pop(0)()
 
     def levels_of(self, image: np.ndarray, live: bool = False,
-                  captured: np.ndarray | None = None) -> np.ndarray:
+                  captured: np.ndarray | None = None, moved: bool = False) -> np.ndarray:
         """Smoothed degradation levels of a host frame (uint8 H×W×3): this frame's
         estimate put through the smoother, float32 1×K on the host, a new array. The
         noise is also read off the difference to the previous frame (the scene's still
@@ -820,9 +830,12 @@ class FrameProcessor:
         (:data:`LIVE_ESTIMATE_PIXELS`, another part each frame). ``captured``: the
         frame as it came when ``image`` is its :meth:`denoised` copy; the JPEG level is
         read off it (the camera's codec; averaging frames moves them off its lattice),
-        the noise off ``image`` (what the SR sees)."""
+        the noise off ``image`` (what the SR sees). ``moved``: the frame moved as a
+        whole from the last (:mod:`~localsr_cam.process.motion`): the noise is not read
+        off their difference (a camera's pan reads as noise there)."""
         part = {"max_pixels": LIVE_ESTIMATE_PIXELS, "phase": self._frame_no} if live else {}
-        levels = estimate_levels(image, bgr=True, previous=self._previous_green,
+        levels = estimate_levels(image, bgr=True,
+                                 previous=None if moved else self._previous_green,
                                  jpeg_frame=captured, **part)
         self._previous_green = np.array(image[:, :, 1])
         return self._degradation.update(levels)

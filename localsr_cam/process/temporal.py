@@ -24,8 +24,12 @@ The noise's variance is read off the differences themselves: the 10th percentile
 out), every :data:`CLEAN_READ_EVERY`-th frame, smoothed over frames, so no other
 estimate is needed and the denoised frames do not feed back into it. While it reads
 under :data:`MIN_SIGMA` (a clean camera, a clean synthetic clip) frames pass unchanged.
-A clean scene that pans as a whole over fine texture can read σ 3–5 and be filtered
-(−0.1 dB on a panned photo, measured); a webcam's background mostly holds still.
+No block is still when the camera pans or shakes: a frame that moved as a whole from
+the one before it (``moved``, :mod:`~localsr_cam.process.motion`'s test) gives no
+reading. (Read
+there, a panned noisy photo of σ 4 read σ 6–12, the motion test then took moving texture
+for noise and averaged it into a smear, and the SR of a panned frame fell up to 2 dB
+below the same frame's alone; a clean pan over fine texture read σ 3–5 and was filtered.)
 """
 
 from __future__ import annotations
@@ -95,10 +99,11 @@ class TemporalDenoiser:
         self._state = self._last = self._noise_var = None
         self._frames = 0
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
+    def __call__(self, image: np.ndarray, moved: bool = False) -> np.ndarray:
         """uint8 H×W×3 frame → the denoised frame, uint8 H×W×3 (a new array), or
         ``image`` itself when it passes unchanged (the first frame after a reset, a
-        clean camera).
+        clean camera). ``moved``: the frame moved as a whole from the last one (a pan,
+        a shake): no noise is read off it.
 
         While the noise reads under :data:`MIN_SIGMA`, the frame before every
         :data:`CLEAN_READ_EVERY`-th one is copied and that one compared with it; filtering
@@ -108,13 +113,13 @@ class TemporalDenoiser:
         if self._state is not None and self._state.shape != image.shape:
             self.reset()
         if self._state is None:
-            return self._pass(image)
+            return self._pass(image, moved)
         state = self._state
         buffers = self._buffers(state.shape)
         detail = np.subtract(image, state, out=buffers["detail"], dtype=np.float32)
         shift = _split(detail, buffers["shift"])
         squared = _mean_square(detail, buffers["squared"], buffers["product"])
-        if self._frames % CLEAN_READ_EVERY == 0:
+        if self._frames % CLEAN_READ_EVERY == 0 and not moved:
             self._update_noise(squared, state, two_frames=False)
         if self.sigma < STOP_SIGMA:  # the camera turned clean (more light)
             log.info("temporal denoiser off: the frames' noise reads σ %.1f", self.sigma)
@@ -153,13 +158,15 @@ class TemporalDenoiser:
                              "weight": np.empty(planes, np.float32)}
         return self._scratch
 
-    def _pass(self, image: np.ndarray) -> np.ndarray:
-        """Not filtering: read the noise off this frame and the last one now and then;
+    def _pass(self, image: np.ndarray, moved: bool) -> np.ndarray:
+        """Not filtering: read the noise off this frame and the last one now and then
+        (not when the frame ``moved``);
         start filtering (from this frame) once it reads :data:`MIN_SIGMA` or more."""
         last = self._last
         if (self._frames + 1) % CLEAN_READ_EVERY == 0:  # the next frame reads against it
             self._last = image.copy()
-        if last is None or last.shape != image.shape or self._frames % CLEAN_READ_EVERY:
+        if last is None or last.shape != image.shape or self._frames % CLEAN_READ_EVERY \
+                or moved:
             return image
         detail = image.astype(np.float32) - last
         _split(detail)

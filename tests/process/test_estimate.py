@@ -319,3 +319,31 @@ def test_the_processor_reads_live_noise_off_the_previous_frame() -> None:
     processor.reset()
     once = processor.levels_of(frame[:, :, ::-1].copy(), live=True)
     assert float(once[0, 0]) * 10 < 2.0  # forgotten: one frame alone again
+
+
+@pytest.mark.parametrize("step", [0.6, 1.25, 3.0])
+def test_a_panning_camera_is_not_read_as_more_noise(step: float) -> None:
+    """Video frames of a finely textured photo with noise of σ 4 while the camera pans
+    ``step`` px a frame from the start: no frame pair is still, so the denoiser never
+    engages and the smoothed noise level the SR is told is what the frames read one by
+    one. (Read off the pan's frame differences, the noise read too high: the denoiser
+    engaged and smeared the moving texture, and the level went to 0.76–1.14 times it.)"""
+    from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
+    from localsr_cam.frames import CapturedFrame
+    from localsr_cam.process.processor import FrameProcessor
+    from tests.fakes import EngineBox
+    from tests.scenes import panned, stained_tissue
+
+    picture = stained_tissue()
+    config = PipelineConfig(model=ModelConfig(model="fast", backend="cpu"),
+                            blend=BlendConfig(full_frame=True))
+    alone = []
+    with FrameProcessor(config, engine_factory=EngineBox()) as processor:
+        processor.prepare((640, 360))
+        for t in range(20):
+            frame = panned(picture, -step * t, -0.5 * step * t, sigma=4.0, seed=t)
+            processor.process(CapturedFrame(frame, t, float(t)))
+            alone.append(float(estimate_levels(frame, bgr=True)[0]) * 10)
+        levels = processor._degradation.current()
+    assert levels is not None
+    assert float(levels[0, 0]) * 10 == pytest.approx(float(np.mean(alone)), rel=0.05)

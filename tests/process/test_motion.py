@@ -1,0 +1,68 @@
+"""The whole-frame motion test: shifts read off the frames' profiles to a fraction of a
+pixel, still noisy frames read as still, a change of light is not motion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from localsr_cam.process.motion import (
+    MAX_SHIFT_PX,
+    MOVED_PX,
+    frame_shift,
+    moved,
+    profile_shift,
+    profiles,
+)
+from tests.scenes import panned, stained_tissue
+
+
+@pytest.mark.parametrize("dx, dy", [(0.25, 0.0), (0.5, -0.3), (1.0, 0.6), (-2.6, 1.5)])
+def test_a_shift_is_read_to_a_tenth_of_a_pixel(dx: float, dy: float) -> None:
+    picture = stained_tissue()
+    before = profiles(panned(picture, 0.0, 0.0, sigma=4.0, seed=1))
+    after = profiles(panned(picture, dx, dy, sigma=4.0, seed=2))
+    read = frame_shift(before, after)
+    assert read == pytest.approx((dx, dy), abs=0.1)
+    assert moved(before, after)
+
+
+@pytest.mark.parametrize("sigma", [4.0, 10.0])
+def test_still_noisy_frames_have_not_moved(sigma: float) -> None:
+    picture = stained_tissue()
+    first = profiles(panned(picture, 0.0, 0.0, sigma=sigma, seed=0))
+    for seed in range(1, 6):
+        now = profiles(panned(picture, 0.0, 0.0, sigma=sigma, seed=seed))
+        assert max(abs(d) for d in frame_shift(first, now)) < MOVED_PX / 2
+        assert not moved(first, now)
+
+
+def test_a_large_motion_reads_as_the_end_of_the_range() -> None:
+    picture = stained_tissue()
+    before = profiles(panned(picture, 0.0, 0.0))
+    after = profiles(panned(picture, -7.0, 0.0))
+    assert frame_shift(before, after)[0] == -MAX_SHIFT_PX
+    assert moved(before, after)
+
+
+def test_a_change_of_exposure_is_not_motion() -> None:
+    frame = panned(stained_tissue(), 0.0, 0.0, sigma=3.0)
+    brighter = np.clip(frame * 1.15 + 8.0, 0, 255).astype(np.uint8)
+    assert not moved(profiles(frame), profiles(brighter))
+
+
+def test_profiles_of_colour_grey_and_float_frames() -> None:
+    frame = panned(stained_tissue(), 0.0, 0.0)
+    colour, as_float = profiles(frame), profiles(frame.astype(np.float32))
+    assert colour.columns.shape == (640,) and colour.rows.shape == (360,)
+    assert colour.columns.dtype == np.float32 and colour.rows.dtype == np.float32
+    np.testing.assert_allclose(colour.columns, frame.mean(axis=(0, 2)), atol=1e-3)
+    np.testing.assert_allclose(colour.rows, frame.mean(axis=(1, 2)), atol=1e-3)
+    np.testing.assert_allclose(as_float.rows, colour.rows, atol=1e-3)
+    grey = profiles(frame[:, :, 1])
+    np.testing.assert_allclose(grey.columns, frame[:, :, 1].mean(axis=0), atol=1e-3)
+
+
+def test_profiles_too_short_to_tell_read_no_shift() -> None:
+    short = np.arange(4 * MAX_SHIFT_PX, dtype=np.float32)
+    assert profile_shift(short, np.roll(short, 3)) == 0.0
