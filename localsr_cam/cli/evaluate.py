@@ -32,6 +32,21 @@ def frame_count(text: str) -> int:
     return value
 
 
+MAX_PAN_PX = 8.0
+"""``--pan`` at most, LR px a frame: a quick pan of a 640-px-wide camera."""
+
+
+def pan_speed(text: str) -> float:
+    """``--pan``: 0 … :data:`MAX_PAN_PX` LR pixels a frame."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= MAX_PAN_PX:
+        raise argparse.ArgumentTypeError(f"0 … {MAX_PAN_PX:g} px a frame, got {text}")
+    return value
+
+
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "eval", parents=[verbosity_parent()],
@@ -63,6 +78,12 @@ def add_parser(commands: Any) -> None:
                              "denoiser, the smoothed degradation levels), and score the "
                              "last frame; 1 = each photo alone, the paper's protocol; "
                              f"at most {MAX_FRAMES} (default: %(default)s)")
+    parser.add_argument("--pan", type=pan_speed, default=0.0, metavar="PX",
+                        help="with --frames: the camera pans PX pixels (of the LR frame; "
+                             "fractions too) a frame to the right and half that down, so "
+                             "the video moves as a whole (a camera's pan or shake), and "
+                             "the last frame is scored against its own part of the photo; "
+                             f"0 … {MAX_PAN_PX:g} (default: %(default)s, a still scene)")
     parser.add_argument("--json", type=Path, metavar="FILE",
                         help="write the full report (per image, means, Algorithm 1) here")
     parser.add_argument("--md", type=Path, metavar="FILE",
@@ -86,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
                           backend=args.backend, precision=args.precision,
                           degrade=args.degrade, json=args.json,
                           md=args.md, figures=args.figures, masks=args.masks,
-                          frames=args.frames)
+                          frames=args.frames, pan=args.pan)
     report = evaluate(options)
     log.info("%s", summary_line(report))
     if options.json is None and options.md is None:

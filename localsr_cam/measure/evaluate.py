@@ -35,7 +35,11 @@ processor in order as one video (the temporal denoiser and the smoothed degradat
 levels see them as a camera's), and the last frame's outputs are scored (against
 bicubic of the last frame). What a photo alone cannot show — a dim MJPEG webcam's JPEG
 level read 0.00 once the denoiser engaged (BENCHMARKS.md, Quality, "Session 19") — shows
-here.
+here. ``--pan PX`` with it: the camera pans PX LR pixels a frame to the right and half
+that down (fractions too), so each frame is a window of the photo a little further on
+and the last frame is scored against its own window; what a still scene cannot show — a
+pan's frame differences read as noise, and moving texture smeared by the denoiser
+(BENCHMARKS.md, Quality, "Session 20") — shows there.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ import numpy as np
 from tqdm import tqdm
 
 from localsr_cam.capture.images import (
+    MIN_SIDE,
     crop_even,
     list_images,
     load_image,
@@ -181,12 +186,12 @@ def evaluate_one(path: Path, outputs_for: OutputsFor, degrade: Degrade,
     loaded = load_image(path)
     hr = crop_even(loaded)
     progress.start(path.name, hr.shape)
-    height, width = hr.shape[:2]
     made = degrade(hr)
     if isinstance(made, tuple):
         hr, frames = made
     else:
         frames = made
+    height, width = hr.shape[:2]
     if frames.dtype != np.uint8 or frames.shape[-3:] != (height // 2, width // 2, 3) \
             or frames.ndim not in (3, 4):
         raise ValueError(f"degrade gave {frames.dtype} {frames.shape} for HR {hr.shape}")
@@ -269,8 +274,8 @@ def evaluate_images(paths: Sequence[Path], outputs_for: OutputsFor, degrade: Deg
                     image_progress: ImageProgress | None = None) -> dict[str, Any]:
     """Score every image; return the report (the JSON layout in the module notes).
 
-    ``settings`` (``model``, ``segmenter``, ``degrade``, ``frames``: 1 when not given)
-    are copied into the report.
+    ``settings`` (``model``, ``segmenter``, ``degrade``, ``frames``: 1 and ``pan``: 0
+    when not given) are copied into the report.
     ``on_image`` sees each image's record as it is done (figures are drawn there).
     ``progress``: tqdm bars on stderr (over the images, and one per image: see
     :class:`ImageProgress`, which ``image_progress`` may pass in to also hear of SR
@@ -296,6 +301,7 @@ def evaluate_images(paths: Sequence[Path], outputs_for: OutputsFor, degrade: Deg
     for key in ("model", "segmenter", "degrade"):
         report[key] = (settings or {}).get(key)
     report["frames"] = (settings or {}).get("frames", 1)
+    report["pan"] = (settings or {}).get("pan", 0.0)
     return report
 
 
@@ -336,7 +342,7 @@ def markdown_report(report: Mapping[str, Any]) -> str:
     row, then the foreground / mask-border table."""
     settings = ", ".join(f"{k} `{report.get(k)}`" for k in ("model", "segmenter", "degrade"))
     if report.get("frames", 1) > 1:
-        settings += f"; the last of {report['frames']} frames of a still scene"
+        settings += f"; {video_note(report)}"
     lines = [
         "# Localized super-resolution: evaluation", "",
         f"{len(report['images'])} images, 2× ({settings}). Scores against the HR image; "
@@ -369,6 +375,7 @@ class EvalOptions:
     figures: Path | None = None
     masks: Path | None = None
     frames: int = 1
+    pan: float = 0.0
 
 
 def prepare_figure_dir(path: Path, flag: str = "--figures") -> None:
@@ -390,20 +397,55 @@ def write_mask(folder: Path, record: ImageRecord) -> None:
         raise SinkError(f"cannot write --masks {path}: {exc.strerror or exc}") from None
 
 
-def _degrade_for(method: str, frames: int = 1) -> Degrade:
+def _degrade_for(method: str, frames: int = 1, pan: float = 0.0) -> Degrade:
     """The degradation suite ``method`` on BGR images: HR → (HR target, LR). With
     ``frames`` > 1, LR is N×H×W×3: the same suite's parameters each time (the camera),
-    fresh sensor noise each frame (a new noise seed), as a camera films a still scene."""
+    fresh sensor noise each frame (a new noise seed), as a camera films a still scene;
+    with ``pan`` too, of the views :func:`panned_views` gives, and the target is the
+    last one's."""
     from localsr_cam.measure.degrade import apply, image_seed, suite_params, with_params
 
     def run(hr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         params = suite_params(method, image_seed(method, hr))
-        samples = [apply(hr, with_params(params, noise_seed=params.noise_seed + index),
-                         bgr=True) for index in range(frames)]
+        views = panned_views(hr, frames, pan) if pan else [hr] * frames
+        samples = [apply(view, with_params(params, noise_seed=params.noise_seed + index),
+                         bgr=True) for index, view in enumerate(views)]
         lr = samples[0].lr if frames == 1 else np.stack([s.lr for s in samples])
-        return samples[0].hr, lr
+        return samples[-1].hr, lr
 
     return run
+
+
+def panned_views(hr: np.ndarray, frames: int, pan: float) -> list[np.ndarray]:
+    """What a camera panning over the photo ``hr`` (uint8 H×W×3, even sides) films:
+    ``frames`` windows of :func:`pan_window`'s size, each ``pan`` LR px (2·``pan`` HR
+    px) right of the last and half that lower (fractions by cubic interpolation, whole
+    pixels exact); uint8, new arrays."""
+    height, width = hr.shape[:2]
+    view_w, view_h = pan_window((width, height), frames, pan)
+    views = []
+    for index in range(frames):
+        shift = np.array([[1, 0, -2.0 * pan * index], [0, 1, -pan * index]], np.float32)
+        moved = cv2.warpAffine(hr, shift, (width, height), flags=cv2.INTER_CUBIC,
+                               borderMode=cv2.BORDER_REFLECT)
+        views.append(np.ascontiguousarray(moved[:view_h, :view_w]))
+    return views
+
+
+def pan_window(size: tuple[int, int], frames: int, pan: float, name: str = "the photo"
+               ) -> tuple[int, int]:
+    """(W, H), even, of the window a pan of ``frames`` frames keeps inside a photo of
+    ``size`` (W, H) HR px; raises :class:`ConfigError` when it would be under
+    :data:`MIN_SIDE` px."""
+    width, height = size
+    travel_x, travel_y = 2.0 * pan * (frames - 1), pan * (frames - 1)
+    view_w = (width - int(np.ceil(travel_x))) // 2 * 2
+    view_h = (height - int(np.ceil(travel_y))) // 2 * 2
+    if min(view_w, view_h) < MIN_SIDE:
+        raise ConfigError(f"--pan {pan:g} over {frames} frames moves {travel_x:.0f} px "
+                          f"across {name} ({width}×{height}): too far; a smaller --pan or "
+                          "fewer --frames")
+    return view_w, view_h
 
 
 @contextlib.contextmanager
@@ -502,9 +544,9 @@ def run(args: EvalOptions, open_outputs: OpenOutputs | None = None) -> dict[str,
             figure_dir, suite_masks = (_suite_folder(folder, suite, len(suites))
                                        for folder in (args.figures, args.masks))
             settings = {"model": args.model, "segmenter": args.segmenter, "degrade": suite,
-                        "frames": args.frames}
+                        "frames": args.frames, "pan": args.pan}
             reports[suite] = evaluate_images(paths, outputs_for,
-                                             _degrade_for(suite, args.frames),
+                                             _degrade_for(suite, args.frames, args.pan),
                                              settings=settings,
                                              on_image=_image_writer(figure_dir, suite_masks,
                                                                     len(paths)),
@@ -513,7 +555,7 @@ def run(args: EvalOptions, open_outputs: OpenOutputs | None = None) -> dict[str,
         report = reports[suites[0]]
     else:
         report = {"model": args.model, "segmenter": args.segmenter, "degrade": "all",
-                  "frames": args.frames, "summary": suite_summary(reports),
+                  "frames": args.frames, "pan": args.pan, "summary": suite_summary(reports),
                   "suites": reports}
     _write_outputs(report, args)
     return report
@@ -540,8 +582,14 @@ def check_before_work(args: EvalOptions, suites: Sequence[str]) -> list[Path]:
         twice = sorted({stem for stem in stems if stems.count(stem) > 1})
         raise ConfigError(f"--masks: several images share the name {twice[0]!r} "
                           "(different extensions); their masks would overwrite each other")
+    if args.pan and args.frames < 2:
+        raise ConfigError("--pan moves the camera from frame to frame: it needs --frames 2 "
+                          "or more")
     for path in paths:  # decode everything once now, so a bad file stops us before models load
-        load_image(path)
+        image = load_image(path)
+        if args.pan:
+            height, width = crop_even(image).shape[:2]
+            pan_window((width, height), args.frames, args.pan, path.name)
     return paths
 
 
@@ -621,8 +669,8 @@ def summary_table(report: Mapping[str, Any]) -> str:
     suites = list(summary["bicubic"])
     lines = [f"# Localized super-resolution: {report['model']} under every degradation", "",
              "PSNR gain over bicubic (dB), mean over images / worst image; bicubic row: "
-             "its mean PSNR." + (f" The last of {report['frames']} frames of a still scene "
-                                 "each (`--frames`)." if report.get("frames", 1) > 1 else ""),
+             "its mean PSNR." + (f" Each: {video_note(report)} (`--frames`)."
+                                 if report.get("frames", 1) > 1 else ""),
              "",
              "| method | " + " | ".join(suites) + " |", "|---|" + "---|" * len(suites),
              "| bicubic (PSNR) | " + " | ".join(
@@ -636,6 +684,13 @@ def summary_table(report: Mapping[str, Any]) -> str:
     for suite, sub in report["suites"].items():
         lines += [f"## {suite}", "", *markdown_report(sub).splitlines()[2:]]
     return "\n".join(lines) + "\n"
+
+
+def video_note(report: Mapping[str, Any]) -> str:
+    """What was scored with ``--frames`` (``--pan``), as the tables say it."""
+    pan = report.get("pan", 0.0)
+    scene = f"a scene the camera pans {pan:g} px a frame across" if pan else "a still scene"
+    return f"the last of {report['frames']} frames of {scene}"
 
 
 def summary_line(report: Mapping[str, Any]) -> str:
