@@ -87,26 +87,38 @@ def frame_shift(before: Profiles, after: Profiles) -> tuple[float, float]:
 
 def moved(before: Profiles, after: Profiles) -> bool:
     """Whether the frame moved by :data:`MOVED_PX` or more either way."""
-    return max(abs(d) for d in frame_shift(before, after)) >= MOVED_PX
+    return _counts(frame_shift(before, after))
+
+
+def _counts(shift: tuple[float, float]) -> bool:
+    return max(abs(d) for d in shift) >= MOVED_PX
 
 
 class MotionTest:
-    """Whether each frame of a video moved as a whole from the one before it: call it
-    on every frame (uint8 H×W×3), :meth:`reset` on a cut."""
+    """Whether each frame of a video moved as a whole from the one before it, and by
+    how much: call it on every frame (uint8 H×W×3), :meth:`reset` on a cut."""
 
     def __init__(self) -> None:
         self._last: Profiles | None = None
-        self.moved = False
-        """The answer for the last frame given (``False`` for a first frame)."""
+        self.shift: tuple[float, float] | None = None
+        """The answer for the last frame given: ``(dx, dy)`` px when it moved by
+        :data:`MOVED_PX` or more, else ``None`` (a first frame too)."""
 
-    def __call__(self, image: np.ndarray) -> bool:
+    @property
+    def moved(self) -> bool:
+        """Whether the last frame given moved."""
+        return self.shift is not None
+
+    def __call__(self, image: np.ndarray) -> tuple[float, float] | None:
+        """:attr:`shift` of ``image`` from the frame before it."""
         now = profiles(image)
-        last = self._last
-        self.moved = last is not None and last.rows.shape == now.rows.shape \
-            and last.columns.shape == now.columns.shape and moved(last, now)
-        self._last = now
-        return self.moved
+        last, self._last, self.shift = self._last, now, None
+        if last is not None and last.rows.shape == now.rows.shape \
+                and last.columns.shape == now.columns.shape:
+            shift = frame_shift(last, now)
+            self.shift = shift if _counts(shift) else None
+        return self.shift
 
     def reset(self) -> None:
         """Forget the frames seen so far."""
-        self._last, self.moved = None, False
+        self._last, self.shift = None, None

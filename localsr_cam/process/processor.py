@@ -550,10 +550,10 @@ class FrameProcessor:
         through the motion test here too (:mod:`~localsr_cam.process.motion`)."""
         if frame.new_scene:
             return frame
-        moved = self._motion(frame.image)
+        shift = self._motion(frame.image)
         if self._denoiser is None:
             return frame
-        image = self._denoiser(frame.image, moved)
+        image = self._denoiser(frame.image, shift)
         if bypass or image is frame.image:
             return frame
         return dataclasses.replace(frame, image=image)

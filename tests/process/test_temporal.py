@@ -108,7 +108,9 @@ def test_a_pan_is_not_read_as_noise(step: float) -> None:
     """A noisy photo of fine texture (σ 4), still for 12 frames, then the camera pans
     ``step`` px a frame for 24 more: the noise read stays the still frames' (it climbed
     by 0.5–1.5 as the pan's differences were read as noise, and the motion test took
-    more and more moving texture for noise), and the filter still lowers the noise."""
+    more and more moving texture for noise), and the state, moved with the frames, keeps
+    averaging them: the noise's rms falls by a half as on a still scene (by 1–20 %
+    when the moving texture was taken as it came)."""
     picture = stained_tissue()
     denoiser, moved = TemporalDenoiser(), MotionTest()
     for t in range(12):
@@ -121,7 +123,7 @@ def test_a_pan_is_not_read_as_noise(step: float) -> None:
         frame = panned(picture, -step * t, -0.5 * step * t, sigma=4.0, seed=100 + t)
         out = denoiser(frame, moved(frame))
     assert denoiser.sigma < still_sigma + 0.2
-    assert rms(out, clean) < rms(frame, clean)
+    assert rms(out, clean) < 0.65 * rms(frame, clean)
 
 
 def test_a_camera_panning_from_the_start_never_turns_the_filter_on() -> None:
