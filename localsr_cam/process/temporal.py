@@ -107,8 +107,8 @@ class TemporalDenoiser:
         """uint8 H×W×3 frame → the denoised frame, uint8 H×W×3 (a new array), or
         ``image`` itself when it passes unchanged (the first frame after a reset, a
         clean camera). ``shift``: ``(dx, dy)`` px by which the frame moved as a whole
-        from the last one (a pan, a shake), or ``None``: no noise is read off a moved
-        frame, and the state is moved with it first.
+        from the last one (a pan, a shake; ``None`` when it did not): no noise is read
+        off a moved frame, and the state is moved with it first.
 
         While the noise reads under :data:`MIN_SIGMA`, the frame before every
         :data:`CLEAN_READ_EVERY`-th one is copied and that one compared with it; filtering
