@@ -83,6 +83,8 @@ import numpy as np
 
 LEVEL_NAMES = ("noise", "jpeg", "blur")
 NUM_LEVELS = len(LEVEL_NAMES)
+NOISE_UNIT = 10.0
+"""The noise σ (grey levels) a noise level of 1.0 stands for."""
 NOISE_BLOCK = (7, 8)
 """Rows × columns of the blocks whose mean |response| is compared (a 16-row band's 14
 response rows make two block rows)."""
@@ -170,7 +172,7 @@ def estimate_levels(frame: np.ndarray, bgr: bool = False, max_pixels: int = 60_0
     d1sq = d1.astype(np.float32) ** 2
     ratio = float(d1sq.mean()) / (float((d2.astype(np.float32) ** 2).mean()) + 1e-3)
     softness = min(1.0, max(0.0, (0.75 - ratio) / 0.5))
-    return np.array([sigma / 10.0, jpeg, softness], np.float32)
+    return np.array([sigma / NOISE_UNIT, jpeg, softness], np.float32)
 
 
 def _noise_sigma(bands: np.ndarray, resp: np.ndarray, jpeg: bool) -> float:

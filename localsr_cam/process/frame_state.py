@@ -8,12 +8,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 
-import numpy as np
 import torch
 
 from localsr_cam.frames import CapturedFrame
 from localsr_cam.process.deadline import LEVELS, Level
 from localsr_cam.process.localize import Box
+from localsr_cam.process.reuse import Signature
 from localsr_cam.process.stage_timer import StageTimer
 
 
@@ -28,20 +28,21 @@ class SRCall:
     where the crop's cells did not change, ``sr`` then ``shown_as``), or ``fresh`` /
     ``partial`` for a ``job`` (→ uint8 2h×2w×3 BGR) that ``started`` on the background
     worker or runs when ended (a started one that ends late stands in as ``late``);
-    ``tag``: the thumbnail its result stands for; ``store``: keep the result for reuse.
-    ``crop``: the frame's crop of ``key`` (uint8 h×w×3 BGR view) and ``thumb``: its
-    thumbnail, where the change tests are on (what a stand-in needs).
+    ``tag``: the :class:`~localsr_cam.process.reuse.Signature` its result stands for;
+    ``store``: keep the result for reuse. ``crop``: the frame's crop of ``key`` (uint8
+    h×w×3 BGR view) and ``signature``: its signature, where the change tests are on
+    (what a stand-in needs).
     """
 
     key: Box
     kind: str
     result: torch.Tensor | None = None
     job: Callable[[], torch.Tensor] | None = None
-    tag: np.ndarray | None = None
+    tag: Signature | None = None
     store: bool = False
     started: bool = False
     crop: torch.Tensor | None = None
-    thumb: np.ndarray | None = None
+    signature: Signature | None = None
     shown_as: str = "late"
 
 

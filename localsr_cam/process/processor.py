@@ -36,7 +36,12 @@ from localsr_cam.process.auto import PEOPLE, NobodyNotice
 from localsr_cam.process.backdrop import Backdrop, image_path
 from localsr_cam.process.background_sr import BackgroundSR, Finished
 from localsr_cam.process.deadline import LEVELS, DeadlineController, Level
-from localsr_cam.process.estimate import LevelSmoother, estimate_levels
+from localsr_cam.process.estimate import (
+    LEVEL_NAMES,
+    NOISE_UNIT,
+    LevelSmoother,
+    estimate_levels,
+)
 from localsr_cam.process.frame_state import (
     EarlyGroup,
     FrontState,
@@ -597,10 +602,10 @@ class FrameProcessor:
         for (tile,) in tiles:
             x0, y0, x1, y1 = key = tile.padded
             crop = state.lr[y0:y1, x0:x1]
-            thumb = reuse.thumbnail(crop)
-            reused = self._sr_reuse.reusable(key, thumb)
+            signature = self._signature(crop, state)
+            reused = self._sr_reuse.reusable(key, signature)
             calls[key] = SRCall(key, kind="reused", result=reused) if reused is not None \
-                else self._computed_call(crop, key, state, thumb, store=True)
+                else self._computed_call(crop, key, state, signature, store=True)
         jobs = [(call.key, call.job, call.tag) for call in calls.values() if call.job]
         if jobs:
             background.start(lambda: [job() for _, job, _ in jobs],
@@ -840,6 +845,14 @@ class FrameProcessor:
         self._previous_green = np.array(image[:, :, 1])
         return self._degradation.update(levels)
 
+    @staticmethod
+    def _signature(crop: torch.Tensor, state: FrontState) -> reuse.Signature:
+        """The SR change test's signature of ``crop`` (uint8 h×w×3 BGR, on the CPU),
+        with the noise σ the frame's SR is told (its levels are set by then)."""
+        assert state.host_levels is not None
+        noise = float(state.host_levels[0, LEVEL_NAMES.index("noise")])
+        return reuse.signature(crop, NOISE_UNIT * noise)
+
     def _on_device(self, levels: np.ndarray) -> torch.Tensor:
         """float32 1×K host levels → a tensor on the processor's device."""
         tensor = torch.from_numpy(levels)
@@ -1021,20 +1034,20 @@ class FrameProcessor:
         skipping = reusable and state.skipping
         every = state.level.sr_every
         skip = skipping and every > 1 and self._frame_no % every != 0
-        thumb = reuse.thumbnail(crop) if skipping else None
+        signature = self._signature(crop, state) if skipping else None
         background = None
         if skipping and (state.live or self._background_sr is not None):
             background = self._ready_worker()
         busy = background is not None and background.holding
         if skipping:
-            assert thumb is not None
-            reused = self._sr_reuse.reusable(key, thumb)
+            assert signature is not None
+            reused = self._sr_reuse.reusable(key, signature)
             if reused is not None:
                 return SRCall(key, kind="reused", result=reused)
             if busy or skip:  # a late SR still runs, or the level skips this frame
-                return SRCall(key, kind="stand-in", crop=crop, thumb=thumb,
+                return SRCall(key, kind="stand-in", crop=crop, signature=signature,
                               shown_as="late" if busy else "reused")
-        call = self._computed_call(crop, key, state, thumb, store=reusable)
+        call = self._computed_call(crop, key, state, signature, store=reusable)
         if background is not None and state.live:
             assert call.job is not None
             background.start(call.job, key, call.tag)
@@ -1042,14 +1055,15 @@ class FrameProcessor:
         return call
 
     def _computed_call(self, crop: torch.Tensor, key: Box, state: FrontState,
-                       thumb: np.ndarray | None, store: bool) -> SRCall:
+                       signature: reuse.Signature | None, store: bool) -> SRCall:
         """The SR call that computes ``crop``: whole (``fresh``), or only the part its
-        changed cells make stale (``partial``) when ``thumb`` is given and few changed."""
-        stale = None if thumb is None else self._sr_reuse.stale_part(key, thumb)
+        changed cells make stale (``partial``) when ``signature`` is given and few
+        changed."""
+        stale = None if signature is None else self._sr_reuse.stale_part(key, signature)
         return SRCall(key, kind="fresh" if stale is None else "partial",
                       job=self._sr_job(crop, state, stale),
-                      tag=thumb if stale is None else stale.thumb, store=store,
-                      crop=crop, thumb=thumb)
+                      tag=signature if stale is None else stale.signature, store=store,
+                      crop=crop, signature=signature)
 
     def _end_sr(self, call: SRCall, state: FrontState) -> torch.Tensor | None:
         """The second half of :meth:`_sr_result`: the result decided, or the SR call
@@ -1102,9 +1116,9 @@ class FrameProcessor:
         result of ``call.key`` over the cells of the crop that did not change, the plain
         upscale over the rest (``sr`` as ``call.shown_as`` says); ``None`` when nothing
         stands in (no result stored, or every cell changed)."""
-        if call.thumb is None or call.crop is None:
+        if call.signature is None or call.crop is None:
             return None
-        stand_in = self._sr_reuse.stand_in(call.key, call.thumb)
+        stand_in = self._sr_reuse.stand_in(call.key, call.signature)
         if stand_in is None:
             return None
         state.sr = call.shown_as

@@ -1,8 +1,9 @@
 """Skip work that would not change the output: the cheap change test and what it guards.
 
-A frame, or a person box's crop, is compared with the one the work was last done on
-through thumbnails (grey, 8×8-pixel area means, about 0.1 ms for a 640×360 frame). A
-*cell* has changed when its mean moved by :data:`CELL_THRESHOLD` grey levels or more.
+A frame, or a person box's crop, is compared with the one the work was last done on,
+cell by cell (8×8 pixels). For the mask, through thumbnails (grey, 8×8-pixel area
+means, about 0.1 ms for a 640×360 frame): a *cell* has changed when its mean moved by
+:data:`CELL_THRESHOLD` grey levels or more.
 One cell averages 64 pixels: sensor noise of σ 3 levels moves it by σ ≈ 0.5 between two
 frames, while an opening mouth or a blink moves the cells it covers by 10–25 levels. (An
 average over the whole crop, the earlier test, missed those: a talking person whose body
@@ -11,17 +12,25 @@ kept still got the SR of a closed mouth back, frame after frame.)
 - :class:`MaskReuse`: the last soft mask and the thumbnail of the frame it came from;
   the segmenter is skipped while no cell changed outside the solid inside of the mask
   (a moving mouth does not move the silhouette), or on the frames a quality level skips.
-- :class:`SRReuse`: the last SR result of each box and its crop's thumbnail; SR is
-  skipped when the same box holds a crop with no changed cell, recomputed only around
-  the changed cells when they are few (:meth:`SRReuse.stale_part`); neither once the
-  degradation levels the net is told have moved (:meth:`SRReuse.follow_levels`). Where
-  SR is not computed for a frame whose crop changed (a quality level skips the frame, or
-  its SR is late), the last result stands in only over the cells that did not change,
-  the plain upscale over the rest (:meth:`SRReuse.stand_in`), with a finer test
-  (:data:`STAND_IN_THRESHOLD`). An SR result one frame old on a person who moved 1–2
-  pixels is misplaced by as much: inside the person it was 11 dB under the plain upscale
-  on the sample clip (25.4 vs 36.6 dB PSNR against the clip rendered at 2×), 1.2 dB
-  under it on the near-still call sample.
+- :class:`SRReuse`: the last SR result of each box and its crop's :class:`Signature`
+  (the crop's grey picture and its noise level); SR is skipped when the same box holds a
+  crop with no changed cell, recomputed only around the changed cells when they are few
+  (:meth:`SRReuse.stale_part`); neither once the degradation levels the net is told have
+  moved (:meth:`SRReuse.follow_levels`). Where SR is not computed for a frame whose crop
+  changed (a quality level skips the frame, or its SR is late), the last result stands
+  in only over the cells that did not change, the plain upscale over the rest
+  (:meth:`SRReuse.stand_in`).
+
+  The SR's test is not the mask's. A person who sways by a fraction of a pixel a frame
+  (everyone on a call) moves the detail the SR draws, while a cell's *mean* hardly
+  moves: reused on the mean test, the SR of an earlier frame stood misplaced over a
+  swaying person, up to 8 dB under the plain upscale there on clean input (BENCHMARKS.md,
+  Quality, "Session 21"). So a cell of the crop has changed for the SR when the mean of
+  its pixels' squared frame difference (grey) exceeds what the two frames' sensor noise
+  gives (:data:`NOISE_MARGIN` × (σ₁² + σ₂²), the σ the SR is told) by
+  :data:`DETAIL_TOLERANCE`². An SR result one frame old on a person who moved 1–2
+  pixels is misplaced by as much: inside the person it was 11 dB under the plain
+  upscale on the sample clip (25.4 vs 36.6 dB PSNR against the clip rendered at 2×).
 
 Both hold references to tensors the processor made and no longer changes; they are
 replaced, never written into.
@@ -43,13 +52,19 @@ CELL_THRESHOLD = 4.0
 """Grey levels a cell's mean must move by to count as changed (see the module docstring;
 low-light noise of σ 8 levels moves a cell by σ ≈ 1.4, so a few cells a frame pass it
 there and are recomputed)."""
-STAND_IN_THRESHOLD = 2.0
-"""Grey levels a cell's mean may move by for the last SR to stand in over it on a frame
-whose SR is not computed. Sub-pixel motion shifts detail while cell means hardly move:
-with :data:`CELL_THRESHOLD` (4) a stand-in was 0.38 dB under the plain upscale inside
-the person on the sample clip and 0.42 on the call sample (mean over 50 frame pairs);
-with 2, 0.01 and 0.00 (worst pair 0.08 and 0.14), the SR kept on 16 % and 67 % of the
-cells. Sensor noise of σ 3 moves a cell's mean by σ ≈ 0.5 between frames: 2 is 4σ."""
+NOISE_MARGIN = 2.0
+"""A cell's mean squared frame difference up to this many times what the two frames'
+noise gives (σ₁² + σ₂²) is noise. Over a cell's 64 pixels of white noise the mean
+square exceeds twice its expectation once in 10⁵ cells (a 352×360 crop has 2,000);
+noise correlated over 2 px (a camera's demosaicing) once in 100."""
+MAX_NOISE_SIGMA = 15.0
+"""The most noise σ (grey levels) the test allows for: a webcam in a dim room passes on
+up to about 15; a frame read as noisier is fine texture misread (a frame of random
+pixels reads σ 70), and allowing for that much noise would find no change at all."""
+DETAIL_TOLERANCE = 1.0
+"""Grey levels (rms over a cell) a cell may differ by, beyond the noise, for the SR made
+on the one to stand for the other: a whole crop off by this much loses under 0.2 dB
+against a typical SR error of 5 levels."""
 MIN_STAND_IN_SHARE = 0.5
 """A stand-in keeping the SR on fewer of the crop's cells than this is not used (the
 plain upscale shows): at the thresholds above it is no better than the plain upscale
@@ -72,7 +87,7 @@ needs to recompute a part exactly. Both U-Nets' receptive fields reach 12–15 L
 stride-2 layers need."""
 MAX_PARTIAL_SHARE = 0.5
 """A part whose padded input is larger than this share of the crop's area is recomputed
-whole. A whole SR brings every cell's stored thumbnail up to date, a part only its own:
+whole. A whole SR brings every cell's stored signature up to date, a part only its own:
 on the call sample (``synthetic:call``) allowing parts up to 0.85 of the crop left the
 cells around them drifting into the next frame's part, and SR cost 13 ms a frame on
 average instead of 9."""
@@ -102,11 +117,59 @@ def changed_cells(before: np.ndarray | None, after: np.ndarray,
     return np.abs(after - before) >= threshold
 
 
-def changed(before: np.ndarray | None, after: np.ndarray,
-            threshold: float = CELL_THRESHOLD) -> bool:
-    """Whether any cell of two thumbnails changed (see :func:`changed_cells`)."""
-    cells = changed_cells(before, after, threshold)
-    return cells is None or bool(cells.any())
+@dataclasses.dataclass(frozen=True)
+class Signature:
+    """What the SR's change test compares (see the module docstring).
+
+    ``grey``: the crop's grey picture, uint8 h×w (BT.601 of BGR); ``noise_var``: the
+    variance of the sensor noise on it, grey levels² (σ² of the noise level the SR is
+    told for the frame).
+    """
+
+    grey: np.ndarray
+    noise_var: float
+
+    def patched(self, region: Box, new: Signature) -> Signature:
+        """This signature with ``region`` (x0, y0, x1, y1 crop pixels) taken from ``new``
+        (a crop of the same size), and ``new``'s noise level."""
+        x0, y0, x1, y1 = region
+        grey = self.grey.copy()
+        grey[y0:y1, x0:x1] = new.grey[y0:y1, x0:x1]
+        return Signature(grey, new.noise_var)
+
+
+def signature(crop: torch.Tensor | np.ndarray, noise_sigma: float) -> Signature:
+    """uint8 h×w×3 BGR crop (CPU; a view is fine) and the noise σ (grey levels) of its
+    frame → its :class:`Signature` (a new grey array; σ at most
+    :data:`MAX_NOISE_SIGMA`)."""
+    import cv2
+
+    array = crop.numpy() if isinstance(crop, torch.Tensor) else crop
+    sigma = min(float(noise_sigma), MAX_NOISE_SIGMA)
+    return Signature(cv2.cvtColor(np.ascontiguousarray(array), cv2.COLOR_BGR2GRAY),
+                     sigma ** 2)
+
+
+def changed_detail(before: Signature | None, after: Signature,
+                   cell: int = THUMB_CELL) -> np.ndarray | None:
+    """bool ⌈h/cell⌉×⌈w/cell⌉ map of the cells whose picture changed for the SR: mean
+    squared difference over :data:`NOISE_MARGIN` × the two noise variances plus
+    :data:`DETAIL_TOLERANCE`²; ``None`` when the two cannot be compared (no ``before``,
+    another size): then everything changed."""
+    import cv2
+
+    if before is None or before.grey.shape != after.grey.shape:
+        return None
+    difference = cv2.subtract(after.grey, before.grey, dtype=cv2.CV_32F)
+    squared = cv2.multiply(difference, difference)
+    height, width = squared.shape
+    rows, cols = -(-height // cell), -(-width // cell)
+    if (rows * cell, cols * cell) != (height, width):  # a crop that ends mid-cell
+        squared = cv2.copyMakeBorder(squared, 0, rows * cell - height, 0,
+                                     cols * cell - width, cv2.BORDER_REFLECT)
+    means = cv2.resize(squared, (cols, rows), interpolation=cv2.INTER_AREA)
+    limit = NOISE_MARGIN * (before.noise_var + after.noise_var) + DETAIL_TOLERANCE ** 2
+    return means > limit
 
 
 def stale_tile(cells: np.ndarray, size: tuple[int, int], cell: int = THUMB_CELL,
@@ -132,14 +195,14 @@ def stale_tile(cells: np.ndarray, size: tuple[int, int], cell: int = THUMB_CELL,
 class StalePart:
     """A stored SR result of which only ``tile`` (crop pixels) is to be recomputed.
 
-    ``base``: the stored result, uint8 2h×2w×3 BGR (not written into); ``thumb``: the
-    thumbnail the patched result stands for (the stored one, with the cells of
-    ``tile.region`` taken from the new crop's).
+    ``base``: the stored result, uint8 2h×2w×3 BGR (not written into); ``signature``:
+    what the patched result stands for (the stored one, ``tile.region`` taken from the
+    new crop's).
     """
 
     tile: Tile
     base: torch.Tensor
-    thumb: np.ndarray
+    signature: Signature
 
     def patch(self, sr: torch.Tensor) -> torch.Tensor:
         """``sr``: uint8 SR of the crop's ``tile.padded`` part → a new whole result, the
@@ -234,14 +297,11 @@ class SRReuse:
     reused, whole or in part: one entry per box (several people each keep theirs), at
     most ``capacity``, the oldest stored dropped first."""
 
-    def __init__(self, threshold: float = CELL_THRESHOLD, capacity: int = 8,
-                 max_partial_share: float = MAX_PARTIAL_SHARE,
-                 stand_in_threshold: float = STAND_IN_THRESHOLD) -> None:
-        self.threshold = threshold
-        self.stand_in_threshold = stand_in_threshold
+    def __init__(self, capacity: int = 8, max_partial_share: float = MAX_PARTIAL_SHARE
+                 ) -> None:
         self.capacity = capacity
         self.max_partial_share = max_partial_share
-        self._entries: dict[Box, tuple[torch.Tensor, np.ndarray | None]] = {}
+        self._entries: dict[Box, tuple[torch.Tensor, Signature | None]] = {}
         self._levels: np.ndarray | None = None  # what the current results are told
         self._current: set[Box] = set()  # the boxes whose result was told them
 
@@ -257,24 +317,24 @@ class SRReuse:
         self._current.clear()
         self._levels = np.array(levels, np.float32)
 
-    def reusable(self, box: Box, thumb: np.ndarray) -> torch.Tensor | None:
-        """The stored result for ``box`` when no cell of its crop (``thumb``) changed,
-        else ``None``."""
+    def reusable(self, box: Box, signature: Signature) -> torch.Tensor | None:
+        """The stored result for ``box`` when no cell of its crop (``signature``)
+        changed, else ``None``."""
         entry = self._entries.get(box)
-        if entry is None or box not in self._current or changed(entry[1], thumb,
-                                                                 self.threshold):
+        if entry is None or box not in self._current:
             return None
-        return entry[0]
+        cells = changed_detail(entry[1], signature)
+        return None if cells is None or cells.any() else entry[0]
 
-    def stand_in(self, box: Box, thumb: np.ndarray) -> StandIn | None:
+    def stand_in(self, box: Box, signature: Signature) -> StandIn | None:
         """For a frame whose SR of ``box`` is not computed: the stored result where the
-        crop's cells (``thumb``) did not change by ``stand_in_threshold``, or ``None``
-        when nothing is stored for ``box`` or fewer than :data:`MIN_STAND_IN_SHARE` of
-        the cells are still valid (the plain upscale is then as good a picture)."""
+        crop's cells (``signature``) did not change, or ``None`` when nothing is stored
+        for ``box`` or fewer than :data:`MIN_STAND_IN_SHARE` of the cells are still
+        valid (the plain upscale is then as good a picture)."""
         entry = self._entries.get(box)
         if entry is None:
             return None
-        cells = changed_cells(entry[1], thumb, self.stand_in_threshold)
+        cells = changed_detail(entry[1], signature)
         if cells is None:
             return None
         import cv2
@@ -284,32 +344,27 @@ class SRReuse:
         valid = (stale == 0).astype(np.float32)
         return StandIn(entry[0], valid) if valid.mean() >= MIN_STAND_IN_SHARE else None
 
-    def stale_part(self, box: Box, thumb: np.ndarray) -> StalePart | None:
+    def stale_part(self, box: Box, signature: Signature) -> StalePart | None:
         """When only some cells of ``box``'s crop changed, and the part they make stale
         is at most ``max_partial_share`` of the crop: that part, to recompute and patch
         into the stored result; else ``None`` (recompute the whole crop)."""
         entry = self._entries.get(box)
         if entry is None or box not in self._current:
             return None
-        result, stored_thumb = entry
-        cells = changed_cells(stored_thumb, thumb, self.threshold)
-        if cells is None or stored_thumb is None or not cells.any():
+        result, stored = entry
+        cells = changed_detail(stored, signature)
+        if cells is None or stored is None or not cells.any():
             return None
         size = (box[2] - box[0], box[3] - box[1])
         tile = stale_tile(cells, size)
         x0, y0, x1, y1 = tile.padded
         if (x1 - x0) * (y1 - y0) > self.max_partial_share * size[0] * size[1]:
             return None
-        rx0, ry0, rx1, ry1 = tile.region  # multiples of the cell, but at the crop's end
-        rows = slice(ry0 // THUMB_CELL, -(-ry1 // THUMB_CELL))
-        cols = slice(rx0 // THUMB_CELL, -(-rx1 // THUMB_CELL))
-        patched_thumb = stored_thumb.copy()
-        patched_thumb[rows, cols] = thumb[rows, cols]
-        return StalePart(tile, result, patched_thumb)
+        return StalePart(tile, result, stored.patched(tile.region, signature))
 
-    def store(self, box: Box, result: torch.Tensor, thumb: np.ndarray | None) -> None:
+    def store(self, box: Box, result: torch.Tensor, signature: Signature | None) -> None:
         self._entries.pop(box, None)  # re-inserted as the newest
-        self._entries[box] = (result, thumb)
+        self._entries[box] = (result, signature)
         self._current.add(box)
         while len(self._entries) > self.capacity:
             self._current.discard(oldest := next(iter(self._entries)))
