@@ -36,14 +36,30 @@ MAX_PAN_PX = 8.0
 """``--pan`` at most, LR px a frame: a quick pan of a 640-px-wide camera."""
 
 
+SWAY_PERIOD = 12
+""":data:`localsr_cam.measure.filming.SWAY_PERIOD`, for the help (a test keeps them
+equal; importing that module here would load OpenCV for ``--help``)."""
+MAX_SWAY_PX = 4.0
+"""``--sway`` at most, LR px either way: a person leaning well to the side."""
+
+
 def pan_speed(text: str) -> float:
     """``--pan``: 0 … :data:`MAX_PAN_PX` LR pixels a frame."""
+    return _pixels(text, MAX_PAN_PX, " a frame")
+
+
+def sway_reach(text: str) -> float:
+    """``--sway``: 0 … :data:`MAX_SWAY_PX` LR pixels either way."""
+    return _pixels(text, MAX_SWAY_PX, "")
+
+
+def _pixels(text: str, most: float, unit: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= MAX_PAN_PX:
-        raise argparse.ArgumentTypeError(f"0 … {MAX_PAN_PX:g} px a frame, got {text}")
+    if not 0.0 <= value <= most:
+        raise argparse.ArgumentTypeError(f"0 … {most:g} px{unit}, got {text}")
     return value
 
 
@@ -84,6 +100,13 @@ def add_parser(commands: Any) -> None:
                              "the video moves as a whole (a camera's pan or shake), and "
                              "the last frame is scored against its own part of the photo; "
                              f"0 … {MAX_PAN_PX:g} (default: %(default)s, a still scene)")
+    parser.add_argument("--sway", type=sway_reach, default=0.0, metavar="PX",
+                        help="with --frames, instead of --pan: the camera holds still "
+                             "and the middle of the photo (an ellipse: the person) sways "
+                             f"up to PX pixels (of the LR frame) either way, over "
+                             f"{SWAY_PERIOD} frames, and half that up and down, a pixel "
+                             "or less a frame as people on a call do; the last frame is "
+                             f"scored; 0 … {MAX_SWAY_PX:g} (default: %(default)s)")
     parser.add_argument("--json", type=Path, metavar="FILE",
                         help="write the full report (per image, means, Algorithm 1) here")
     parser.add_argument("--md", type=Path, metavar="FILE",
@@ -107,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
                           backend=args.backend, precision=args.precision,
                           degrade=args.degrade, json=args.json,
                           md=args.md, figures=args.figures, masks=args.masks,
-                          frames=args.frames, pan=args.pan)
+                          frames=args.frames, pan=args.pan, sway=args.sway)
     report = evaluate(options)
     log.info("%s", summary_line(report))
     if options.json is None and options.md is None:

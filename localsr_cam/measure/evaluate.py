@@ -39,7 +39,12 @@ here. ``--pan PX`` with it: the camera pans PX LR pixels a frame to the right an
 that down (fractions too), so each frame is a window of the photo a little further on
 and the last frame is scored against its own window; what a still scene cannot show — a
 pan's frame differences read as noise, and moving texture smeared by the denoiser
-(BENCHMARKS.md, Quality, "Session 20") — shows there.
+(BENCHMARKS.md, Quality, "Session 20") — shows there. ``--sway PX`` instead: the camera
+holds still and the middle of the photo (an ellipse, the person) sways up to PX LR
+pixels either way over the rest, a pixel or less a frame, as people on a call do; what
+neither a still scene nor a pan shows — an earlier frame's SR reused, misplaced, over
+a person who moved by less than a pixel (BENCHMARKS.md, Quality, "Session 21") — shows
+there. The frames are made by :mod:`~localsr_cam.measure.filming`.
 """
 
 from __future__ import annotations
@@ -59,7 +64,6 @@ import numpy as np
 from tqdm import tqdm
 
 from localsr_cam.capture.images import (
-    MIN_SIDE,
     crop_even,
     list_images,
     load_image,
@@ -69,6 +73,7 @@ from localsr_cam.errors import ConfigError, LocalSRError, ModelError, SinkError
 from localsr_cam.measure import metrics
 from localsr_cam.measure.degrade import SUITE_NAMES
 from localsr_cam.measure.figures import ImageRecord, Scores
+from localsr_cam.measure.filming import filmed_views, pan_window
 from localsr_cam.measure.strip_metrics import STRIPS_ABOVE_PIXELS, score_in_strips, strips
 from localsr_cam.paths import (
     check_writable_file,
@@ -274,8 +279,8 @@ def evaluate_images(paths: Sequence[Path], outputs_for: OutputsFor, degrade: Deg
                     image_progress: ImageProgress | None = None) -> dict[str, Any]:
     """Score every image; return the report (the JSON layout in the module notes).
 
-    ``settings`` (``model``, ``segmenter``, ``degrade``, ``frames``: 1 and ``pan``: 0
-    when not given) are copied into the report.
+    ``settings`` (``model``, ``segmenter``, ``degrade``, ``frames``: 1, ``pan`` and
+    ``sway``: 0 when not given) are copied into the report.
     ``on_image`` sees each image's record as it is done (figures are drawn there).
     ``progress``: tqdm bars on stderr (over the images, and one per image: see
     :class:`ImageProgress`, which ``image_progress`` may pass in to also hear of SR
@@ -301,7 +306,8 @@ def evaluate_images(paths: Sequence[Path], outputs_for: OutputsFor, degrade: Deg
     for key in ("model", "segmenter", "degrade"):
         report[key] = (settings or {}).get(key)
     report["frames"] = (settings or {}).get("frames", 1)
-    report["pan"] = (settings or {}).get("pan", 0.0)
+    for key in ("pan", "sway"):
+        report[key] = (settings or {}).get(key, 0.0)
     return report
 
 
@@ -376,6 +382,7 @@ class EvalOptions:
     masks: Path | None = None
     frames: int = 1
     pan: float = 0.0
+    sway: float = 0.0
 
 
 def prepare_figure_dir(path: Path, flag: str = "--figures") -> None:
@@ -397,55 +404,24 @@ def write_mask(folder: Path, record: ImageRecord) -> None:
         raise SinkError(f"cannot write --masks {path}: {exc.strerror or exc}") from None
 
 
-def _degrade_for(method: str, frames: int = 1, pan: float = 0.0) -> Degrade:
+def _degrade_for(method: str, frames: int = 1, pan: float = 0.0, sway: float = 0.0
+                 ) -> Degrade:
     """The degradation suite ``method`` on BGR images: HR → (HR target, LR). With
     ``frames`` > 1, LR is N×H×W×3: the same suite's parameters each time (the camera),
-    fresh sensor noise each frame (a new noise seed), as a camera films a still scene;
-    with ``pan`` too, of the views :func:`panned_views` gives, and the target is the
-    last one's."""
+    fresh sensor noise each frame (a new noise seed), of the views
+    :func:`~localsr_cam.measure.filming.filmed_views` gives (a still scene, or with
+    ``pan`` or ``sway`` one that moves), and the target is the last one's."""
     from localsr_cam.measure.degrade import apply, image_seed, suite_params, with_params
 
     def run(hr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         params = suite_params(method, image_seed(method, hr))
-        views = panned_views(hr, frames, pan) if pan else [hr] * frames
+        views = filmed_views(hr, frames, pan, sway)
         samples = [apply(view, with_params(params, noise_seed=params.noise_seed + index),
                          bgr=True) for index, view in enumerate(views)]
         lr = samples[0].lr if frames == 1 else np.stack([s.lr for s in samples])
         return samples[-1].hr, lr
 
     return run
-
-
-def panned_views(hr: np.ndarray, frames: int, pan: float) -> list[np.ndarray]:
-    """What a camera panning over the photo ``hr`` (uint8 H×W×3, even sides) films:
-    ``frames`` windows of :func:`pan_window`'s size, each ``pan`` LR px (2·``pan`` HR
-    px) right of the last and half that lower (fractions by cubic interpolation, whole
-    pixels exact); uint8, new arrays."""
-    height, width = hr.shape[:2]
-    view_w, view_h = pan_window((width, height), frames, pan)
-    views = []
-    for index in range(frames):
-        shift = np.array([[1, 0, -2.0 * pan * index], [0, 1, -pan * index]], np.float32)
-        moved = cv2.warpAffine(hr, shift, (width, height), flags=cv2.INTER_CUBIC,
-                               borderMode=cv2.BORDER_REFLECT)
-        views.append(np.ascontiguousarray(moved[:view_h, :view_w]))
-    return views
-
-
-def pan_window(size: tuple[int, int], frames: int, pan: float, name: str = "the photo"
-               ) -> tuple[int, int]:
-    """(W, H), even, of the window a pan of ``frames`` frames keeps inside a photo of
-    ``size`` (W, H) HR px; raises :class:`ConfigError` when it would be under
-    :data:`MIN_SIDE` px."""
-    width, height = size
-    travel_x, travel_y = 2.0 * pan * (frames - 1), pan * (frames - 1)
-    view_w = (width - int(np.ceil(travel_x))) // 2 * 2
-    view_h = (height - int(np.ceil(travel_y))) // 2 * 2
-    if min(view_w, view_h) < MIN_SIDE:
-        raise ConfigError(f"--pan {pan:g} over {frames} frames moves {travel_x:.0f} px "
-                          f"across {name} ({width}×{height}): too far; a smaller --pan or "
-                          "fewer --frames")
-    return view_w, view_h
 
 
 @contextlib.contextmanager
@@ -544,9 +520,9 @@ def run(args: EvalOptions, open_outputs: OpenOutputs | None = None) -> dict[str,
             figure_dir, suite_masks = (_suite_folder(folder, suite, len(suites))
                                        for folder in (args.figures, args.masks))
             settings = {"model": args.model, "segmenter": args.segmenter, "degrade": suite,
-                        "frames": args.frames, "pan": args.pan}
-            reports[suite] = evaluate_images(paths, outputs_for,
-                                             _degrade_for(suite, args.frames, args.pan),
+                        "frames": args.frames, "pan": args.pan, "sway": args.sway}
+            degrade = _degrade_for(suite, args.frames, args.pan, args.sway)
+            reports[suite] = evaluate_images(paths, outputs_for, degrade,
                                              settings=settings,
                                              on_image=_image_writer(figure_dir, suite_masks,
                                                                     len(paths)),
@@ -555,7 +531,8 @@ def run(args: EvalOptions, open_outputs: OpenOutputs | None = None) -> dict[str,
         report = reports[suites[0]]
     else:
         report = {"model": args.model, "segmenter": args.segmenter, "degrade": "all",
-                  "frames": args.frames, "pan": args.pan, "summary": suite_summary(reports),
+                  "frames": args.frames, "pan": args.pan, "sway": args.sway,
+                  "summary": suite_summary(reports),
                   "suites": reports}
     _write_outputs(report, args)
     return report
@@ -582,9 +559,13 @@ def check_before_work(args: EvalOptions, suites: Sequence[str]) -> list[Path]:
         twice = sorted({stem for stem in stems if stems.count(stem) > 1})
         raise ConfigError(f"--masks: several images share the name {twice[0]!r} "
                           "(different extensions); their masks would overwrite each other")
-    if args.pan and args.frames < 2:
-        raise ConfigError("--pan moves the camera from frame to frame: it needs --frames 2 "
-                          "or more")
+    for motion, flag, what in ((args.pan, "--pan", "the camera"),
+                               (args.sway, "--sway", "the person")):
+        if motion and args.frames < 2:
+            raise ConfigError(f"{flag} moves {what} from frame to frame: it needs "
+                              "--frames 2 or more")
+    if args.pan and args.sway:
+        raise ConfigError("--pan and --sway: one motion at a time")
     for path in paths:  # decode everything once now, so a bad file stops us before models load
         image = load_image(path)
         if args.pan:
@@ -687,9 +668,11 @@ def summary_table(report: Mapping[str, Any]) -> str:
 
 
 def video_note(report: Mapping[str, Any]) -> str:
-    """What was scored with ``--frames`` (``--pan``), as the tables say it."""
-    pan = report.get("pan", 0.0)
-    scene = f"a scene the camera pans {pan:g} px a frame across" if pan else "a still scene"
+    """What was scored with ``--frames`` (``--pan``, ``--sway``), as the tables say it."""
+    pan, sway = report.get("pan", 0.0), report.get("sway", 0.0)
+    scene = (f"a scene the camera pans {pan:g} px a frame across" if pan
+             else f"a scene whose middle (the person) sways {sway:g} px either way" if sway
+             else "a still scene")
     return f"the last of {report['frames']} frames of {scene}"
 
 

@@ -115,9 +115,9 @@ def test_report_has_every_key_and_number(folder: Path) -> None:
     report = evaluate_folder(folder, Oracle(folder))
     report = json.loads(json.dumps(report, allow_nan=False))  # strict JSON round trip
     assert set(report) == {"images", "mean", "percent_increase", "model", "segmenter",
-                           "degrade", "frames", "pan"}
+                           "degrade", "frames", "pan", "sway"}
     assert (report["model"], report["segmenter"], report["degrade"], report["frames"],
-            report["pan"]) == ("fake", "ellipse", "area", 1, 0.0)
+            report["pan"], report["sway"]) == ("fake", "ellipse", "area", 1, 0.0, 0.0)
     assert [img["name"] for img in report["images"]] == ["img0.png", "img1.png", "img2.png"]
     assert [img["size"] for img in report["images"]] == [[64, 48], [56, 40], [48, 64]]
     for img in report["images"]:
@@ -227,7 +227,7 @@ class FakeOpen:
 def fake_open(monkeypatch: pytest.MonkeyPatch, folder: Path) -> FakeOpen:
     opener = FakeOpen(Oracle(folder))
     monkeypatch.setattr(evaluate, "processor_outputs", opener)
-    monkeypatch.setattr(evaluate, "_degrade_for", lambda method, frames=1, pan=0.0: (
+    monkeypatch.setattr(evaluate, "_degrade_for", lambda method, frames=1, pan=0.0, sway=0.0: (
         halve if frames == 1 else lambda hr: np.stack([halve(hr)] * frames)))
     return opener
 
@@ -396,24 +396,6 @@ def test_frames_reach_the_outputs_as_one_stack_and_the_report_says_so(
     assert {shape[0] for shape in fake_open.outputs_for.seen} == {3}
 
 
-def test_a_pan_films_windows_further_on_and_scores_the_last() -> None:
-    """``--pan 1``: each window 2 HR px right of the last and 1 lower, exactly; the
-    target is the last window's, the LR frames its size halved."""
-    hr = scene(64, 48, 2)
-    views = evaluate.panned_views(hr, 3, 1.0)
-    assert [view.shape for view in views] == [(46, 60, 3)] * 3
-    assert np.array_equal(views[0], hr[:46, :60])
-    assert np.array_equal(views[2], hr[2:48, 4:64])
-    half = evaluate.panned_views(hr, 2, 0.25)[1]  # half an HR pixel: in between
-    assert not np.array_equal(half, hr[:46, :62]) and np.abs(
-        half.astype(int) - hr[:46, :62]).mean() < np.abs(hr[:46, 1:63].astype(int)
-                                                         - hr[:46, :62]).mean()
-    target, frames = evaluate._degrade_for("area", 3, 1.0)(hr)
-    assert target.shape == (46, 60, 3) and frames.shape == (3, 23, 30, 3)
-    assert np.array_equal(target, views[2])
-    assert not np.array_equal(frames[2], frames[0])
-
-
 def test_a_pan_needs_frames_and_room(folder: Path, tmp_path: Path, fake_open: FakeOpen,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--images", str(folder), "--pan", "1"]) == 2
@@ -425,6 +407,25 @@ def test_a_pan_needs_frames_and_room(folder: Path, tmp_path: Path, fake_open: Fa
     assert main(["--images", str(folder), "--frames", "3", "--pan", "0.5",
                  "--md", str(out_md)]) == 0
     assert "3 frames of a scene the camera pans 0.5 px a frame across" in out_md.read_text()
+
+
+def test_a_sway_needs_frames_and_is_one_motion_with_a_pan(
+        folder: Path, tmp_path: Path, fake_open: FakeOpen,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--images", str(folder), "--sway", "1"]) == 2
+    assert "--sway" in capsys.readouterr().err
+    assert main(["--images", str(folder), "--frames", "3", "--sway", "1",
+                 "--pan", "1"]) == 2
+    assert "one motion at a time" in capsys.readouterr().err
+    assert main(["--images", str(folder), "--frames", "3", "--sway", "5"]) == 2
+    assert "0 … 4 px" in capsys.readouterr().err
+    assert fake_open.calls == []  # refused before any model was loaded
+    out_md = tmp_path / "r.md"
+    assert main(["--images", str(folder), "--frames", "3", "--sway", "0.5",
+                 "--md", str(out_md), "--json", str(tmp_path / "r.json")]) == 0
+    assert "3 frames of a scene whose middle (the person) sways 0.5 px either way" \
+        in out_md.read_text()
+    assert json.loads((tmp_path / "r.json").read_text())["sway"] == 0.5
 
 
 def test_processor_outputs_run_frames_as_one_video(folder: Path) -> None:
@@ -456,6 +457,13 @@ def test_the_command_line_offers_every_degradation_and_only_those() -> None:
     from localsr_cam.measure.degrade import SUITE_NAMES
 
     assert tuple(SUITE_NAMES) == DEGRADE_CHOICES
+
+
+def test_the_help_says_the_sway_s_own_period() -> None:
+    from localsr_cam.cli.evaluate import SWAY_PERIOD
+    from localsr_cam.measure import filming
+
+    assert filming.SWAY_PERIOD == SWAY_PERIOD
 
 
 def test_processor_outputs_with_the_bicubic_model(folder: Path) -> None:
