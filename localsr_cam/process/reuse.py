@@ -49,14 +49,15 @@ from localsr_cam.process.tiling import Tile
 THUMB_CELL = 8
 """Thumbnail cell side in pixels."""
 CELL_THRESHOLD = 4.0
-"""Grey levels a cell's mean must move by to count as changed (see the module docstring;
-low-light noise of σ 8 levels moves a cell by σ ≈ 1.4, so a few cells a frame pass it
-there and are recomputed)."""
+"""Grey levels a cell's mean must move by to count as changed for the mask (see the
+module docstring; low-light noise of σ 8 levels moves a cell by σ ≈ 1.4, so a few cells
+a frame pass it there and are recomputed)."""
 NOISE_MARGIN = 2.0
 """A cell's mean squared frame difference up to this many times what the two frames'
 noise gives (σ₁² + σ₂²) is noise. Over a cell's 64 pixels of white noise the mean
-square exceeds twice its expectation once in 10⁵ cells (a 352×360 crop has 2,000);
-noise correlated over 2 px (a camera's demosaicing) once in 100."""
+square exceeds twice its expectation once in 3·10⁵ cells (a 352×360 crop has 2,000);
+noise correlated over 2 px (a camera's demosaicing: ~16 independent values a cell) once
+in 100."""
 MAX_NOISE_SIGMA = 15.0
 """The most noise σ (grey levels) the test allows for: a webcam in a dim room passes on
 up to about 15; a frame read as noisier is fine texture misread (a frame of random
@@ -69,7 +70,8 @@ MIN_STAND_IN_SHARE = 0.5
 """A stand-in keeping the SR on fewer of the crop's cells than this is not used (the
 plain upscale shows): at the thresholds above it is no better than the plain upscale
 anyway, and a frame that shows SR on a sliver of the person should not count as one
-with SR (on the panning sample it kept 16 % of the cells on average)."""
+with SR (with the earlier test on the cells' means, on the panning sample it kept 16 %
+of the cells on average)."""
 LEVELS_TOLERANCE = 0.05
 """How far the degradation levels the SR is told (noise σ/10, JPEG scale/100, blur) may
 move before the stored SR results are no longer reused: an SR result is of its crop
