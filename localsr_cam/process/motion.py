@@ -10,7 +10,9 @@ photo panned by 0.5–3 px a frame that cost up to 2 dB against the same frame t
 
 A frame's *profiles* are its means along each column and along each row (over the
 colours too): two 1-D signals that a whole-frame shift moves by the same amount, while
-sensor noise averages out over 360–640 pixels (σ 4 → 0.2 levels). The shift each way is
+sensor noise averages out over 360–640 pixels (σ 4 → 0.2 levels). A change of the
+profiles that the shift does not explain (:data:`RESIDUAL_RATIO`: a light's flicker
+bands rolling down the frame) is not a shift. The shift each way is
 where the sum of squared differences of the two profiles (means removed, so a change of
 exposure does not count) is least over whole shifts up to :data:`MAX_SHIFT_PX`, refined to
 a fraction of a pixel by a parabola through the three around it. On 20 photos at 640×360
@@ -30,6 +32,14 @@ import numpy as np
 
 MAX_SHIFT_PX = 4
 """Whole-pixel shifts tried each way; a larger motion reads as this much (still moved)."""
+RESIDUAL_RATIO = 0.6
+"""A shift read off two profiles counts only when the profiles moved by it differ by at
+most this share of their difference unmoved (squared, means removed). A pan's shift
+explains its change (0.25 px: 0.2–0.56 of it left, 1 px: 0.01–0.1, on 14 photos with
+noise of σ 4); a light's flicker bands rolling down a still scene (a 50 Hz light on a
+camera set for 60) change the row profile without moving it, and read as shifts of
+0.25–4 rows with 0.69–0.99 of the difference left: taken for a pan, they turned the
+denoiser's averaging off and cost up to 0.8 dB (BENCHMARKS.md, Quality, "Session 21")."""
 MOVED_PX = 0.25
 """A frame has moved when its profiles shifted by this many pixels or more either way.
 A photo panned by 0.25 px a frame cost nothing through the readings; by 0.5 px, up to
@@ -78,10 +88,36 @@ def profile_shift(before: np.ndarray, after: np.ndarray, max_shift: int = MAX_SH
     return best - max_shift + float(offset)
 
 
+def residual_ratio(before: np.ndarray, after: np.ndarray, shift: float,
+                   margin: int = MAX_SHIFT_PX) -> float:
+    """How much of the difference of two 1-D float32 profiles (means removed, ``margin``
+    values off each end) is left once ``before`` is moved by ``shift`` (linear
+    interpolation): the squared difference moved over unmoved, 0 … about 1 (1.0 for
+    equal profiles)."""
+    length = min(before.size, after.size)
+    if length <= 2 * margin:
+        return 1.0
+    before = before[:length] - before[:length].mean()
+    after = after[:length] - after[:length].mean()
+    places = np.arange(length, dtype=np.float32)
+    moved = np.interp(places - shift, places, before)
+    left = (after - moved)[margin:length - margin]
+    unmoved = (after - before)[margin:length - margin]
+    total = float(np.dot(unmoved, unmoved))
+    return float(np.dot(left, left)) / total if total > 0.0 else 1.0
+
+
 def frame_shift(before: Profiles, after: Profiles) -> tuple[float, float]:
-    """``(dx, dy)``: how far the frame of ``after`` moved from that of ``before``, px."""
-    return (profile_shift(before.columns, after.columns),
-            profile_shift(before.rows, after.rows))
+    """``(dx, dy)``: how far the frame of ``after`` moved from that of ``before``, px;
+    0.0 for a way in which a shift of :data:`MOVED_PX` or more does not explain the
+    profiles' change (:data:`RESIDUAL_RATIO`)."""
+    shifts = []
+    for old, new in ((before.columns, after.columns), (before.rows, after.rows)):
+        shift = profile_shift(old, new)
+        explained = abs(shift) < MOVED_PX \
+            or residual_ratio(old, new, shift) <= RESIDUAL_RATIO  # (still either way)
+        shifts.append(shift if explained else 0.0)
+    return shifts[0], shifts[1]
 
 
 class MotionTest:
