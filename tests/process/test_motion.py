@@ -3,16 +3,20 @@ pixel, still noisy frames read as still, a change of light is not motion."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
 from localsr_cam.process.motion import (
     MAX_SHIFT_PX,
     MOVED_PX,
+    RESIDUAL_RATIO,
     MotionTest,
     frame_shift,
     profile_shift,
     profiles,
+    residual_ratio,
 )
 from tests.scenes import panned, stained_tissue
 
@@ -56,6 +60,42 @@ def test_a_change_of_exposure_is_not_motion() -> None:
     frame = panned(stained_tissue(), 0.0, 0.0, sigma=3.0)
     brighter = np.clip(frame * 1.15 + 8.0, 0, 255).astype(np.uint8)
     assert not moved_between(frame, brighter)
+
+
+def _banded(frame: np.ndarray, phase_rows: float, amplitude: float = 0.08,
+            period_rows: float = 54.0) -> np.ndarray:
+    """``frame`` under a light's flicker bands (brightness × 1 ± ``amplitude`` along the
+    rows), rolled down by ``phase_rows``."""
+    rows = np.arange(frame.shape[0], dtype=np.float32)[:, None, None]
+    gain = 1.0 + amplitude * np.sin(2 * np.pi * (rows + phase_rows) / period_rows)
+    return np.clip(frame * gain, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("amplitude", [0.03, 0.08])
+def test_flicker_bands_rolling_down_a_still_scene_are_not_motion(amplitude: float) -> None:
+    """A 50 Hz light on a camera set for 60: bands roll 18 rows a frame down a still
+    scene. They change the row profile without moving it (read as a shift of 0.25–4
+    rows before, which turned the denoiser's averaging off); a pan under them is still
+    a pan (across; down, the bands' change may hide it)."""
+    picture = stained_tissue()
+    frames = [_banded(panned(picture, 0.0, 0.0, sigma=4.0, seed=seed), 18.0 * seed,
+                      amplitude) for seed in range(6)]
+    for before, after in itertools.pairwise(frames):
+        assert not moved_between(before, after)
+    pan = _banded(panned(picture, 1.0, 0.5, sigma=4.0, seed=9), 18.0 * 6, amplitude)
+    assert frame_shift(profiles(frames[-1]), profiles(pan))[0] == pytest.approx(1.0,
+                                                                                abs=0.15)
+    assert moved_between(frames[-1], pan)
+
+
+def test_the_residual_of_a_true_shift_is_small_and_of_no_shift_whole() -> None:
+    picture = stained_tissue()
+    before = profiles(panned(picture, 0.0, 0.0, sigma=4.0, seed=1)).columns
+    after = profiles(panned(picture, 0.5, 0.0, sigma=4.0, seed=2)).columns
+    assert residual_ratio(before, after, profile_shift(before, after)) < RESIDUAL_RATIO / 2
+    assert residual_ratio(before, after, 0.0) == pytest.approx(1.0)
+    assert residual_ratio(before, before, 0.0) == 1.0  # nothing to explain
+    assert residual_ratio(before[:8], after[:8], 0.5) == 1.0  # too short to tell
 
 
 def test_profiles_of_colour_grey_and_float_frames() -> None:
