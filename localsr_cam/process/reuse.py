@@ -219,7 +219,7 @@ class StalePart:
 class StandIn:
     """A stored SR result standing in for a crop it was not computed on.
 
-    ``result``: uint8 2h×2w×3 BGR (not written into). ``valid``: float32 thumbnail-cell
+    ``result``: uint8 2h×2w×3 BGR (not written into). ``valid``: float32 cell
     map of the crop, 1 where the stored SR still holds (neither the cell nor one within
     :data:`SR_CONTEXT_PX` of it changed), 0 elsewhere.
     """
