@@ -58,6 +58,13 @@ noise gives (σ₁² + σ₂²) is noise. Over a cell's 64 pixels of white noise
 square exceeds twice its expectation once in 3·10⁵ cells (a 352×360 crop has 2,000);
 noise correlated over 2 px (a camera's demosaicing: ~16 independent values a cell) once
 in 100."""
+NOISE_GREY = 128.0
+"""The grey level at which the told noise σ holds (it is read at mid-grey). A cell
+brighter than this allows for proportionally more noise variance — a sensor's shot noise
+grows with the light (at white up to 1.8× mid-grey's variance in the camera model); a
+darker one keeps the told variance (its read noise does not shrink). With it, a still
+scene under noise of σ 4 reused its SR on 37 of 84 frames instead of 23, and a
+swaying one scored the same (BENCHMARKS.md, Quality, "Session 21")."""
 MAX_NOISE_SIGMA = 15.0
 """The most noise σ (grey levels) the test allows for: a webcam in a dim room passes on
 up to about 15; a frame read as noisier is fine texture misread (a frame of random
@@ -155,23 +162,32 @@ def signature(crop: torch.Tensor | np.ndarray, noise_sigma: float) -> Signature:
 def changed_detail(before: Signature | None, after: Signature,
                    cell: int = THUMB_CELL) -> np.ndarray | None:
     """bool ⌈h/cell⌉×⌈w/cell⌉ map of the cells whose picture changed for the SR: mean
-    squared difference over :data:`NOISE_MARGIN` × the two noise variances plus
-    :data:`DETAIL_TOLERANCE`²; ``None`` when the two cannot be compared (no ``before``,
-    another size): then everything changed."""
+    squared difference over :data:`NOISE_MARGIN` × the two noise variances (scaled up in
+    cells brighter than :data:`NOISE_GREY`) plus :data:`DETAIL_TOLERANCE`²; ``None``
+    when the two cannot be compared (no ``before``, another size): then everything
+    changed."""
     import cv2
 
     if before is None or before.grey.shape != after.grey.shape:
         return None
     difference = cv2.subtract(after.grey, before.grey, dtype=cv2.CV_32F)
-    squared = cv2.multiply(difference, difference)
-    height, width = squared.shape
+    squared = _cell_means(cv2.multiply(difference, difference), cell)
+    brightness = _cell_means(after.grey.astype(np.float32), cell) * (1.0 / NOISE_GREY)
+    noise = NOISE_MARGIN * (before.noise_var + after.noise_var)
+    return squared > noise * np.maximum(brightness, 1.0) + DETAIL_TOLERANCE ** 2
+
+
+def _cell_means(plane: np.ndarray, cell: int) -> np.ndarray:
+    """float32 h×w → float32 ⌈h/cell⌉×⌈w/cell⌉ means of its cells (a crop that ends
+    mid-cell is reflected to fill the last ones)."""
+    import cv2
+
+    height, width = plane.shape
     rows, cols = -(-height // cell), -(-width // cell)
-    if (rows * cell, cols * cell) != (height, width):  # a crop that ends mid-cell
-        squared = cv2.copyMakeBorder(squared, 0, rows * cell - height, 0,
-                                     cols * cell - width, cv2.BORDER_REFLECT)
-    means = cv2.resize(squared, (cols, rows), interpolation=cv2.INTER_AREA)
-    limit = NOISE_MARGIN * (before.noise_var + after.noise_var) + DETAIL_TOLERANCE ** 2
-    return means > limit
+    if (rows * cell, cols * cell) != (height, width):
+        plane = cv2.copyMakeBorder(plane, 0, rows * cell - height, 0, cols * cell - width,
+                                   cv2.BORDER_REFLECT)
+    return cv2.resize(plane, (cols, rows), interpolation=cv2.INTER_AREA)
 
 
 def stale_tile(cells: np.ndarray, size: tuple[int, int], cell: int = THUMB_CELL,

@@ -322,3 +322,38 @@ def test_a_swaying_person_gets_the_sr_of_each_frame_a_still_one_reuses_it() -> N
                 processor.process(CapturedFrame(frame, index, float(index)))
         assert len(sr.shapes) == most if sway else 1 <= len(sr.shapes) <= most
         assert all(shape[2:] == (144, 256) for shape in sr.shapes)  # whole, not a part
+
+
+def test_a_bright_crop_allows_for_the_shot_noise_a_sensor_adds_there() -> None:
+    """Noise read at mid-grey as σ 4; on a near-white crop the sensor's shot noise makes it
+    √1.8 that (the camera model at white): a still pair there passes as unchanged only
+    with the allowance for brightness (a quarter of its cells changed without it). At
+    mid-grey nothing is allowed beyond the told noise: a sway of a pixel is found."""
+    import localsr_cam.process.reuse as reuse
+
+    rng = np.random.default_rng(3)
+
+    def noisy(frame: np.ndarray, sigma: float) -> np.ndarray:  # luma noise, mostly
+        luma = rng.normal(0, sigma, (*frame.shape[:2], 1))
+        return np.clip(np.rint(frame + luma), 0, 255).astype(np.uint8)
+
+    bright = _textured_frame().astype(np.float32) * 0.25 + 200  # grey ≈ 230
+    white_sigma = 4.0 * np.sqrt(1.8)
+
+    def still_share() -> float:
+        cells = [changed_detail(signature(noisy(bright, white_sigma), 4.0),
+                                signature(noisy(bright, white_sigma), 4.0))
+                 for _ in range(5)]
+        return float(np.mean([c.mean() for c in cells if c is not None]))
+
+    assert still_share() < 0.002
+    without = reuse.NOISE_GREY
+    try:
+        reuse.NOISE_GREY = 1e9  # no allowance
+        assert still_share() > 0.1
+    finally:
+        reuse.NOISE_GREY = without
+    mid = _textured_frame().astype(np.float32)
+    swayed = changed_detail(signature(noisy(mid, 4.0), 4.0),
+                            signature(noisy(_shifted(mid, 1.0), 4.0), 4.0))
+    assert swayed is not None and swayed.mean() > 0.5
