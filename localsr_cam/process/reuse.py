@@ -322,6 +322,9 @@ class SRReuse:
         self._entries: dict[Box, tuple[torch.Tensor, Signature | None]] = {}
         self._levels: np.ndarray | None = None  # what the current results are told
         self._current: set[Box] = set()  # the boxes whose result was told them
+        # the last change test: (stored, new signature, its cells), so that a frame's
+        # reuse test, stale part and stand-in of one box compute it once
+        self._tested: tuple[Signature | None, Signature, np.ndarray | None] | None = None
 
     def follow_levels(self, levels: np.ndarray) -> None:
         """The SR is told these degradation levels (float32 1×K) from now on. When they
@@ -341,7 +344,7 @@ class SRReuse:
         entry = self._entries.get(box)
         if entry is None or box not in self._current:
             return None
-        cells = changed_detail(entry[1], signature)
+        cells = self._changed(entry[1], signature)
         return None if cells is None or cells.any() else entry[0]
 
     def stand_in(self, box: Box, signature: Signature) -> StandIn | None:
@@ -352,7 +355,7 @@ class SRReuse:
         entry = self._entries.get(box)
         if entry is None:
             return None
-        cells = changed_detail(entry[1], signature)
+        cells = self._changed(entry[1], signature)
         if cells is None:
             return None
         import cv2
@@ -370,7 +373,7 @@ class SRReuse:
         if entry is None or box not in self._current:
             return None
         result, stored = entry
-        cells = changed_detail(stored, signature)
+        cells = self._changed(stored, signature)
         if cells is None or stored is None or not cells.any():
             return None
         size = (box[2] - box[0], box[3] - box[1])
@@ -379,6 +382,17 @@ class SRReuse:
         if (x1 - x0) * (y1 - y0) > self.max_partial_share * size[0] * size[1]:
             return None
         return StalePart(tile, result, stored.patched(tile.region, signature))
+
+    def _changed(self, stored: Signature | None, signature: Signature
+                 ) -> np.ndarray | None:
+        """:func:`changed_detail` of ``stored`` and ``signature``, computed once for the
+        same two (a frame asks it of one box up to three times)."""
+        tested = self._tested
+        if tested is not None and tested[0] is stored and tested[1] is signature:
+            return tested[2]
+        cells = changed_detail(stored, signature)
+        self._tested = (stored, signature, cells)
+        return cells
 
     def store(self, box: Box, result: torch.Tensor, signature: Signature | None) -> None:
         self._entries.pop(box, None)  # re-inserted as the newest
@@ -392,3 +406,4 @@ class SRReuse:
         self._entries.clear()
         self._current.clear()
         self._levels = None
+        self._tested = None
