@@ -69,11 +69,10 @@ def profile_shift(before: np.ndarray, after: np.ndarray, max_shift: int = MAX_SH
     """The shift ``s`` (pixels, to a fraction) for which ``after[x] ≈ before[x − s]``,
     1-D float32 profiles of one length; ±``max_shift`` when the best whole shift is at
     the end of the range (or beyond it), 0.0 when the profiles are too short to tell."""
-    length = min(before.size, after.size)
+    before, after = _centred(before, after)
+    length = before.size
     if length <= 4 * max_shift:
         return 0.0
-    before = before[:length] - before[:length].mean()
-    after = after[:length] - after[:length].mean()
     target = after[max_shift:length - max_shift]
     costs = np.empty(2 * max_shift + 1, np.float64)
     for index, shift in enumerate(range(-max_shift, max_shift + 1)):
@@ -94,17 +93,26 @@ def residual_ratio(before: np.ndarray, after: np.ndarray, shift: float,
     values off each end) is left once ``before`` is moved by ``shift`` (linear
     interpolation): the squared difference moved over unmoved, 0 … about 1 (1.0 for
     equal profiles)."""
-    length = min(before.size, after.size)
+    before, after = _centred(before, after)
+    length = before.size
     if length <= 2 * margin:
         return 1.0
-    before = before[:length] - before[:length].mean()
-    after = after[:length] - after[:length].mean()
     places = np.arange(length, dtype=np.float32)
     moved = np.interp(places - shift, places, before)
     left = (after - moved)[margin:length - margin]
     unmoved = (after - before)[margin:length - margin]
     total = float(np.dot(unmoved, unmoved))
     return float(np.dot(left, left)) / total if total > 0.0 else 1.0
+
+
+def _centred(before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two 1-D profiles cut to the shorter's length, each less its mean (a change of
+    exposure does not count), new arrays."""
+    length = min(before.size, after.size)
+    if length == 0:
+        return before[:0], after[:0]
+    return (before[:length] - before[:length].mean(),
+            after[:length] - after[:length].mean())
 
 
 def frame_shift(before: Profiles, after: Profiles) -> tuple[float, float]:
