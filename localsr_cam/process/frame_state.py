@@ -102,7 +102,9 @@ class FrontState:
     :meth:`~FrameProcessor.render`). ``frame`` is what the processor works on (the
     temporal denoiser's output, :meth:`~FrameProcessor.denoised`), ``captured`` the
     frame as it came (the processed frame's ``source``); ``moved``: it moved as a whole
-    from the frame before (the motion test of :meth:`~FrameProcessor.denoised`).
+    from the frame before (the motion test of :meth:`~FrameProcessor.denoised`);
+    ``repeated``: it is the frame before sent again, bit for bit
+    (:mod:`~localsr_cam.process.repeats`): no levels are read off it.
     """
 
     frame: CapturedFrame
@@ -128,6 +130,7 @@ class FrontState:
     deferred: list[Callable[[], object]] = dataclasses.field(default_factory=list)
     captured: CapturedFrame | None = None
     moved: bool = False
+    repeated: bool = False
 
     @property
     def box(self) -> Box | None:

@@ -58,6 +58,7 @@ from localsr_cam.process.localize import (
     person_box,
 )
 from localsr_cam.process.regions import align_even, contains, grown, intersection
+from localsr_cam.process.repeats import RepeatTest
 from localsr_cam.process.segment import AUTO_SEGMENTERS, Segmenter, choose_segmenter
 from localsr_cam.process.stage_timer import StageTimer
 from localsr_cam.process.temporal import TemporalDenoiser
@@ -203,6 +204,9 @@ class FrameProcessor:
         """Whether each video frame moved as a whole (a pan, a shake) from the last:
         then no noise is read off their difference (the denoiser's, the levels')."""
         self._denoiser = TemporalDenoiser() if config.model.denoise == "auto" else None
+        self._repeats = RepeatTest()
+        """Whether each video frame repeats the last bit for bit (a 15 fps picture in a
+        30 fps stream): then the readings skip it and the denoiser repeats its output."""
         """Video frames' sensor noise averaged out where they hold still, before the
         rest of the frame's work (:mod:`localsr_cam.process.temporal`)."""
         self._torch_threads: int | None = None
@@ -407,6 +411,7 @@ class FrameProcessor:
         self._degradation.reset()
         self._previous_green = None
         self._motion.reset()
+        self._repeats.reset()
         if self._denoiser is not None:
             self._denoiser.reset()
         self._forget_sr()
@@ -517,7 +522,7 @@ class FrameProcessor:
         state = FrontState(frame=frame, lr=lr, bypass=bypass, stages_ms=stages,
                            timer=timer, level=level or FULL,
                            skipping=skipping, live=live and skipping, captured=captured,
-                           moved=self._motion.moved)
+                           moved=self._motion.moved, repeated=self._repeats.repeated)
         self._frame_no += 1
         try:
             self._begin_early_sr(state)
@@ -552,13 +557,16 @@ class FrameProcessor:
         unchanged: no denoiser (``denoise`` off), a photo (``new_scene``), a clean
         camera. With ``bypass`` (the preview's plain side) the filter sees the frame
         but the plain upscale is of the frame as it came. Every video frame is put
-        through the motion test here too (:mod:`~localsr_cam.process.motion`)."""
+        through the motion test here too (:mod:`~localsr_cam.process.motion`), and the
+        repeat test (:mod:`~localsr_cam.process.repeats`): a repeat gets the last
+        frame's output again."""
         if frame.new_scene:
             return frame
         shift = self._motion(frame.image)
+        repeated = self._repeats(frame.image)
         if self._denoiser is None:
             return frame
-        image = self._denoiser(frame.image, shift)
+        image = self._denoiser(frame.image, shift, repeated=repeated)
         if bypass or image is frame.image:
             return frame
         return dataclasses.replace(frame, image=image)
@@ -806,17 +814,20 @@ class FrameProcessor:
         deadline controller, change tests on), once there is a history: the smoothed
         levels as the last frame left them, and this frame's estimate is made while its
         SR runs (``state.deferred``) — the levels change over ~20 frames, and the SR
-        starts 0.5–1.6 ms earlier. Else this frame's, estimated now."""
+        starts 0.5–1.6 ms earlier. Else this frame's, estimated now. A repeat of the
+        last frame (:attr:`FrontState.repeated`) is not read at all: it is no new
+        exposure, and read against the frame it repeats, its noise reads zero."""
         def estimate() -> np.ndarray:
             with state.timer("estimate"):
                 captured = None if state.captured is None else state.captured.image
                 return self.levels_of(state.frame.image, live=state.live, captured=captured,
                                       moved=state.moved)
 
-        history = self._degradation.current() if state.live else None
+        history = self._degradation.current() if state.live or state.repeated else None
         if history is None:
             return estimate()
-        state.deferred.append(estimate)
+        if not state.repeated:
+            state.deferred.append(estimate)
         return history
 
     @staticmethod

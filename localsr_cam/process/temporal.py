@@ -102,18 +102,23 @@ class TemporalDenoiser:
         self._state = self._last = self._noise_var = None
         self._frames = 0
 
-    def __call__(self, image: np.ndarray, shift: tuple[float, float] | None = None
-                 ) -> np.ndarray:
+    def __call__(self, image: np.ndarray, shift: tuple[float, float] | None = None,
+                 repeated: bool = False) -> np.ndarray:
         """uint8 H×W×3 frame → the denoised frame, uint8 H×W×3 (a new array), or
         ``image`` itself when it passes unchanged (the first frame after a reset, a
         clean camera). ``shift``: ``(dx, dy)`` px by which the frame moved as a whole
         from the last one (a pan, a shake; ``None`` when it did not): no noise is read
-        off a moved frame, and the state is moved with it first.
+        off a moved frame, and the state is moved with it first. ``repeated``: the frame
+        is the last one sent again, bit for bit (:mod:`~localsr_cam.process.repeats`):
+        it is not averaged in again, nor read (its difference to the last is no noise),
+        and the last output is given again (a new array).
 
         While the noise reads under :data:`MIN_SIGMA`, the frame before every
         :data:`CLEAN_READ_EVERY`-th one is copied and that one compared with it; filtering
         costs about 1.7 ms a 640×360 frame, passing 0.36 ms on average (session 13's
         machine; BENCHMARKS.md)."""
+        if repeated and (self._state is None or self._state.shape == image.shape):
+            return image if self._state is None else self._rounded()
         self._frames += 1
         if self._state is not None and self._state.shape != image.shape:
             self.reset()
@@ -145,10 +150,16 @@ class TemporalDenoiser:
         weight *= 1.0 - STILL_WEIGHT
         weight += STILL_WEIGHT
         state += local_mean
-        # (OpenCV's per-channel ops, and a one-channel view for the rounding: numpy's
-        # broadcast multiply and a 3-channel convertScaleAbs took 3× and 8× as long)
+        # (OpenCV's per-channel ops: numpy's broadcast multiply took 3× as long)
         cv2.multiply(detail, cv2.merge([weight] * 3, dst=buffers["weight3"]), dst=detail)
         state += detail
+        return self._rounded()
+
+    def _rounded(self) -> np.ndarray:
+        """The state as a uint8 frame (a new array)."""
+        state = self._state
+        assert state is not None
+        # a one-channel view: a 3-channel convertScaleAbs took 8× as long
         height = state.shape[0]
         return cv2.convertScaleAbs(state.reshape(height, -1)).reshape(state.shape)
 

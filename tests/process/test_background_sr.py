@@ -349,7 +349,9 @@ def test_a_live_frame_s_levels_read_a_part_of_it_another_part_each_frame(monkeyp
     processor, _ = _paced_processor(SleepySR(0.0))
     try:
         for index in range(3):
-            processor.process(CapturedFrame(STILL.copy(), index, time.perf_counter()))
+            frame = STILL.copy()  # a camera's frames differ (a repeat would not be read)
+            frame[0, index] ^= 1
+            processor.process(CapturedFrame(frame, index, time.perf_counter()))
     finally:
         processor.close()
     live = [call for call in calls if call[0] == processor_module.LIVE_ESTIMATE_PIXELS]

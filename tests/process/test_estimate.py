@@ -347,3 +347,42 @@ def test_a_panning_camera_is_not_read_as_more_noise(step: float) -> None:
         levels = processor._degradation.current()
     assert levels is not None
     assert float(levels[0, 0]) * 10 == pytest.approx(float(np.mean(alone)), rel=0.05)
+
+
+@pytest.mark.parametrize("first_once", [False, True])
+def test_a_picture_sent_twice_is_read_as_once(first_once: bool) -> None:
+    """A still scene with noise of σ 5 from a camera that sends each picture twice, bit
+    for bit (15 fps in a 30 fps stream), the pairs starting on the first frame or the
+    second: the denoiser engages and reads the noise, and the level the SR is told is
+    the one of each picture sent once. (Read against the picture it repeats, a repeat's
+    difference is zero: the denoiser read σ 0 and never started when the pairs fell on
+    its reading frames, and the level fell to 0.5–0.7 of the true one.)"""
+    from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
+    from localsr_cam.frames import CapturedFrame
+    from localsr_cam.process.processor import FrameProcessor
+    from tests.fakes import EngineBox
+
+    clean = _frame(13).astype(np.float32)
+    rng = np.random.default_rng(13)
+    pictures = [D.to_uint8(clean + rng.standard_normal(clean.shape) * 5.0)[:, :, ::-1].copy()
+                for _ in range(24)]
+    sent = pictures[:1] + [p for p in pictures[1:] for _ in range(2)] if first_once \
+        else [p for p in pictures for _ in range(2)]
+    config = PipelineConfig(model=ModelConfig(model="fast", backend="cpu"),
+                            blend=BlendConfig(full_frame=True))
+    readings = {}
+    with FrameProcessor(config, engine_factory=EngineBox()) as processor:
+        for name, frames in (("once", pictures), ("twice", sent)):
+            processor.prepare((640, 360))
+            for index, picture in enumerate(frames):
+                out = processor.process(CapturedFrame(picture.copy(), index, float(index)))
+            assert processor._denoiser is not None
+            readings[name] = (processor._denoiser.sigma, processor._degradation.current(),
+                              out.image)
+    (sigma_once, levels_once, image_once), (sigma_twice, levels_twice, image_twice) = \
+        readings["once"], readings["twice"]
+    assert sigma_once == pytest.approx(5.0, rel=0.25)
+    assert sigma_twice == pytest.approx(sigma_once, rel=0.05)
+    assert levels_once is not None and levels_twice is not None
+    assert float(levels_twice[0, 0]) == pytest.approx(float(levels_once[0, 0]), rel=0.05)
+    assert np.abs(image_twice.astype(int) - image_once).mean() < 0.5

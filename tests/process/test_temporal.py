@@ -133,3 +133,27 @@ def test_a_camera_panning_from_the_start_never_turns_the_filter_on() -> None:
         frame = panned(picture, -1.25 * t, 0.0, sigma=4.0, seed=t)
         assert denoiser(frame, moved(frame)) is frame
     assert not denoiser.active
+
+
+def test_a_repeated_frame_is_not_averaged_in_nor_read() -> None:
+    """A camera that sends each picture twice (15 fps in a 30 fps stream): told, the
+    denoiser gives its last output again and reads the noise of the pictures alone;
+    the repeat's zero difference is not taken for a clean camera."""
+    clean = scene()
+    once, twice = TemporalDenoiser(), TemporalDenoiser()
+    for t in range(30):
+        picture = noisy(clean, 6.0, t)
+        out = once(picture)
+        first = twice(picture)
+        again = twice(picture.copy(), repeated=True)
+        assert np.array_equal(first, out)
+        assert np.array_equal(again, first) and again is not first
+    assert twice.sigma == once.sigma and twice.active
+
+
+def test_a_repeat_before_the_filter_starts_passes_as_it_came() -> None:
+    denoiser = TemporalDenoiser()
+    picture = noisy(scene(), 6.0, 0)
+    assert denoiser(picture) is picture
+    again = picture.copy()
+    assert denoiser(again, repeated=True) is again and not denoiser.active
