@@ -43,6 +43,18 @@ MAX_SWAY_PX = 4.0
 """``--sway`` at most, LR px either way: a person leaning well to the side."""
 
 
+MAX_REPEAT = 4
+"""``--repeat`` at most: a camera at a quarter of the stream's frame rate."""
+
+
+def repeat_count(text: str) -> int:
+    """``--repeat``: 1 … :data:`MAX_REPEAT`."""
+    value = positive_int(text)
+    if value > MAX_REPEAT:
+        raise argparse.ArgumentTypeError(f"at most {MAX_REPEAT}, got {text}")
+    return value
+
+
 def pan_speed(text: str) -> float:
     """``--pan``: 0 … :data:`MAX_PAN_PX` LR pixels a frame."""
     return _pixels(text, MAX_PAN_PX, " a frame")
@@ -107,6 +119,12 @@ def add_parser(commands: Any) -> None:
                              f"{SWAY_PERIOD} frames, and half that up and down, a pixel "
                              "or less a frame as people on a call do; the last frame is "
                              f"scored; 0 … {MAX_SWAY_PX:g} (default: %(default)s)")
+    parser.add_argument("--repeat", type=repeat_count, default=1, metavar="K",
+                        help="with --frames: each frame reaches the processor K times in "
+                             "a row, bit for bit, as from a camera that sends each picture "
+                             "twice when dim light halves its frame rate, or a virtual "
+                             "camera fed by a slower source (so the video is N×K frames); "
+                             f"1 … {MAX_REPEAT} (default: %(default)s, each frame once)")
     parser.add_argument("--json", type=Path, metavar="FILE",
                         help="write the full report (per image, means, Algorithm 1) here")
     parser.add_argument("--md", type=Path, metavar="FILE",
@@ -130,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
                           backend=args.backend, precision=args.precision,
                           degrade=args.degrade, json=args.json,
                           md=args.md, figures=args.figures, masks=args.masks,
-                          frames=args.frames, pan=args.pan, sway=args.sway)
+                          frames=args.frames, pan=args.pan, sway=args.sway,
+                          repeat=args.repeat)
     report = evaluate(options)
     log.info("%s", summary_line(report))
     if options.json is None and options.md is None:

@@ -44,7 +44,11 @@ holds still and the middle of the photo (an ellipse, the person) sways up to PX 
 pixels either way over the rest, a pixel or less a frame, as people on a call do; what
 neither a still scene nor a pan shows — an earlier frame's SR reused, misplaced, over
 a person who moved by less than a pixel (BENCHMARKS.md, Quality, "Session 21") — shows
-there. The frames are made by :mod:`~localsr_cam.measure.filming`.
+there. ``--repeat K`` with any of them: each frame reaches the processor K times in a
+row, bit for bit (a dim webcam that halves its frame rate but keeps its stream's, a
+virtual camera fed by a slower source); what distinct frames cannot show — a repeat's
+zero difference read as no noise (BENCHMARKS.md, Quality, "Session 22") — shows there.
+The frames are made by :mod:`~localsr_cam.measure.filming`.
 """
 
 from __future__ import annotations
@@ -279,8 +283,8 @@ def evaluate_images(paths: Sequence[Path], outputs_for: OutputsFor, degrade: Deg
                     image_progress: ImageProgress | None = None) -> dict[str, Any]:
     """Score every image; return the report (the JSON layout in the module notes).
 
-    ``settings`` (``model``, ``segmenter``, ``degrade``, ``frames``: 1, ``pan`` and
-    ``sway``: 0 when not given) are copied into the report.
+    ``settings`` (``model``, ``segmenter``, ``degrade``, ``frames`` and ``repeat``: 1,
+    ``pan`` and ``sway``: 0 when not given) are copied into the report.
     ``on_image`` sees each image's record as it is done (figures are drawn there).
     ``progress``: tqdm bars on stderr (over the images, and one per image: see
     :class:`ImageProgress`, which ``image_progress`` may pass in to also hear of SR
@@ -305,7 +309,8 @@ def evaluate_images(paths: Sequence[Path], outputs_for: OutputsFor, degrade: Deg
     report: dict[str, Any] = {"images": entries, **summarize(entries)}
     for key in ("model", "segmenter", "degrade"):
         report[key] = (settings or {}).get(key)
-    report["frames"] = (settings or {}).get("frames", 1)
+    for key in ("frames", "repeat"):
+        report[key] = (settings or {}).get(key, 1)
     for key in ("pan", "sway"):
         report[key] = (settings or {}).get(key, 0.0)
     return report
@@ -383,6 +388,7 @@ class EvalOptions:
     frames: int = 1
     pan: float = 0.0
     sway: float = 0.0
+    repeat: int = 1
 
 
 def prepare_figure_dir(path: Path, flag: str = "--figures") -> None:
@@ -404,13 +410,14 @@ def write_mask(folder: Path, record: ImageRecord) -> None:
         raise SinkError(f"cannot write --masks {path}: {exc.strerror or exc}") from None
 
 
-def _degrade_for(method: str, frames: int = 1, pan: float = 0.0, sway: float = 0.0
-                 ) -> Degrade:
+def _degrade_for(method: str, frames: int = 1, pan: float = 0.0, sway: float = 0.0,
+                 repeat: int = 1) -> Degrade:
     """The degradation suite ``method`` on BGR images: HR → (HR target, LR). With
-    ``frames`` > 1, LR is N×H×W×3: the same suite's parameters each time (the camera),
-    fresh sensor noise each frame (a new noise seed), of the views
+    ``frames`` > 1, LR is N·``repeat``×H×W×3: the same suite's parameters each time (the
+    camera), fresh sensor noise each frame (a new noise seed), of the views
     :func:`~localsr_cam.measure.filming.filmed_views` gives (a still scene, or with
-    ``pan`` or ``sway`` one that moves), and the target is the last one's."""
+    ``pan`` or ``sway`` one that moves), each frame ``repeat`` times in a row, and the
+    target is the last one's."""
     from localsr_cam.measure.degrade import apply, image_seed, suite_params, with_params
 
     def run(hr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -418,7 +425,8 @@ def _degrade_for(method: str, frames: int = 1, pan: float = 0.0, sway: float = 0
         views = filmed_views(hr, frames, pan, sway)
         samples = [apply(view, with_params(params, noise_seed=params.noise_seed + index),
                          bgr=True) for index, view in enumerate(views)]
-        lr = samples[0].lr if frames == 1 else np.stack([s.lr for s in samples])
+        lr = samples[0].lr if frames == 1 \
+            else np.stack([s.lr for s in samples for _ in range(repeat)])
         return samples[-1].hr, lr
 
     return run
@@ -520,8 +528,9 @@ def run(args: EvalOptions, open_outputs: OpenOutputs | None = None) -> dict[str,
             figure_dir, suite_masks = (_suite_folder(folder, suite, len(suites))
                                        for folder in (args.figures, args.masks))
             settings = {"model": args.model, "segmenter": args.segmenter, "degrade": suite,
-                        "frames": args.frames, "pan": args.pan, "sway": args.sway}
-            degrade = _degrade_for(suite, args.frames, args.pan, args.sway)
+                        "frames": args.frames, "pan": args.pan, "sway": args.sway,
+                        "repeat": args.repeat}
+            degrade = _degrade_for(suite, args.frames, args.pan, args.sway, args.repeat)
             reports[suite] = evaluate_images(paths, outputs_for, degrade,
                                              settings=settings,
                                              on_image=_image_writer(figure_dir, suite_masks,
@@ -532,7 +541,7 @@ def run(args: EvalOptions, open_outputs: OpenOutputs | None = None) -> dict[str,
     else:
         report = {"model": args.model, "segmenter": args.segmenter, "degrade": "all",
                   "frames": args.frames, "pan": args.pan, "sway": args.sway,
-                  "summary": suite_summary(reports),
+                  "repeat": args.repeat, "summary": suite_summary(reports),
                   "suites": reports}
     _write_outputs(report, args)
     return report
@@ -564,6 +573,9 @@ def check_before_work(args: EvalOptions, suites: Sequence[str]) -> list[Path]:
         if motion and args.frames < 2:
             raise ConfigError(f"{flag} moves {what} from frame to frame: it needs "
                               "--frames 2 or more")
+    if args.repeat > 1 and args.frames < 2:
+        raise ConfigError("--repeat sends each frame of a video again: it needs "
+                          "--frames 2 or more")
     if args.pan and args.sway:
         raise ConfigError("--pan and --sway: one motion at a time")
     for path in paths:  # decode everything once now, so a bad file stops us before models load
@@ -668,12 +680,15 @@ def summary_table(report: Mapping[str, Any]) -> str:
 
 
 def video_note(report: Mapping[str, Any]) -> str:
-    """What was scored with ``--frames`` (``--pan``, ``--sway``), as the tables say it."""
+    """What was scored with ``--frames`` (``--pan``, ``--sway``, ``--repeat``), as the
+    tables say it."""
     pan, sway = report.get("pan", 0.0), report.get("sway", 0.0)
+    repeat = report.get("repeat", 1)
     scene = (f"a scene the camera pans {pan:g} px a frame across" if pan
              else f"a scene whose middle (the person) sways {sway:g} px either way" if sway
              else "a still scene")
-    return f"the last of {report['frames']} frames of {scene}"
+    sent = f", each sent {repeat} times in a row" if repeat > 1 else ""
+    return f"the last of {report['frames']} frames of {scene}{sent}"
 
 
 def summary_line(report: Mapping[str, Any]) -> str:

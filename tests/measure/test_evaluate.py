@@ -115,9 +115,10 @@ def test_report_has_every_key_and_number(folder: Path) -> None:
     report = evaluate_folder(folder, Oracle(folder))
     report = json.loads(json.dumps(report, allow_nan=False))  # strict JSON round trip
     assert set(report) == {"images", "mean", "percent_increase", "model", "segmenter",
-                           "degrade", "frames", "pan", "sway"}
+                           "degrade", "frames", "pan", "sway", "repeat"}
     assert (report["model"], report["segmenter"], report["degrade"], report["frames"],
-            report["pan"], report["sway"]) == ("fake", "ellipse", "area", 1, 0.0, 0.0)
+            report["pan"], report["sway"], report["repeat"]) == ("fake", "ellipse", "area",
+                                                                 1, 0.0, 0.0, 1)
     assert [img["name"] for img in report["images"]] == ["img0.png", "img1.png", "img2.png"]
     assert [img["size"] for img in report["images"]] == [[64, 48], [56, 40], [48, 64]]
     for img in report["images"]:
@@ -227,8 +228,10 @@ class FakeOpen:
 def fake_open(monkeypatch: pytest.MonkeyPatch, folder: Path) -> FakeOpen:
     opener = FakeOpen(Oracle(folder))
     monkeypatch.setattr(evaluate, "processor_outputs", opener)
-    monkeypatch.setattr(evaluate, "_degrade_for", lambda method, frames=1, pan=0.0, sway=0.0: (
-        halve if frames == 1 else lambda hr: np.stack([halve(hr)] * frames)))
+    monkeypatch.setattr(evaluate, "_degrade_for",
+                        lambda method, frames=1, pan=0.0, sway=0.0, repeat=1: (
+                            halve if frames == 1
+                            else lambda hr: np.stack([halve(hr)] * (frames * repeat))))
     return opener
 
 
@@ -426,6 +429,33 @@ def test_a_sway_needs_frames_and_is_one_motion_with_a_pan(
     assert "3 frames of a scene whose middle (the person) sways 0.5 px either way" \
         in out_md.read_text()
     assert json.loads((tmp_path / "r.json").read_text())["sway"] == 0.5
+
+
+def test_repeated_frames_are_each_frame_again_bit_for_bit() -> None:
+    hr = scene(64, 48, 0)
+    _, frames = evaluate._degrade_for("noisy", 3)(hr)
+    _, sent = evaluate._degrade_for("noisy", 3, repeat=2)(hr)
+    assert sent.shape == (6, 24, 32, 3)
+    assert all(np.array_equal(sent[2 * i], frames[i]) and np.array_equal(sent[2 * i + 1],
+                                                                        frames[i])
+               for i in range(3))
+
+
+def test_a_repeat_needs_frames_and_the_report_says_so(
+        folder: Path, tmp_path: Path, fake_open: FakeOpen,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--images", str(folder), "--repeat", "2"]) == 2
+    assert "--repeat" in capsys.readouterr().err
+    assert main(["--images", str(folder), "--frames", "3", "--repeat", "5"]) == 2
+    assert "at most 4" in capsys.readouterr().err
+    assert fake_open.calls == []  # refused before any model was loaded
+    out_md, out_json = tmp_path / "r.md", tmp_path / "r.json"
+    assert main(["--images", str(folder), "--frames", "3", "--repeat", "2", "--sway", "1",
+                 "--md", str(out_md), "--json", str(out_json)]) == 0
+    assert "the last of 3 frames of a scene whose middle (the person) sways 1 px either " \
+        "way, each sent 2 times in a row" in out_md.read_text()
+    assert json.loads(out_json.read_text())["repeat"] == 2
+    assert {shape[0] for shape in fake_open.outputs_for.seen} == {6}
 
 
 def test_processor_outputs_run_frames_as_one_video(folder: Path) -> None:
