@@ -204,11 +204,11 @@ class FrameProcessor:
         """Whether each video frame moved as a whole (a pan, a shake) from the last:
         then no noise is read off their difference (the denoiser's, the levels')."""
         self._denoiser = TemporalDenoiser() if config.model.denoise == "auto" else None
+        """Video frames' sensor noise averaged out where they hold still, before the
+        rest of the frame's work (:mod:`localsr_cam.process.temporal`)."""
         self._repeats = RepeatTest()
         """Whether each video frame repeats the last bit for bit (a 15 fps picture in a
         30 fps stream): then the readings skip it and the denoiser repeats its output."""
-        """Video frames' sensor noise averaged out where they hold still, before the
-        rest of the frame's work (:mod:`localsr_cam.process.temporal`)."""
         self._torch_threads: int | None = None
         self._opencv_threads: int | None = None
         self._backdrop: Backdrop | None = None
