@@ -26,10 +26,7 @@ within ~40 frames."""
 
 def frame_count(text: str) -> int:
     """``--frames``: 1 … :data:`MAX_FRAMES`."""
-    value = positive_int(text)
-    if value > MAX_FRAMES:
-        raise argparse.ArgumentTypeError(f"at most {MAX_FRAMES}, got {text}")
-    return value
+    return _count(text, MAX_FRAMES)
 
 
 MAX_PAN_PX = 8.0
@@ -49,9 +46,13 @@ MAX_REPEAT = 4
 
 def repeat_count(text: str) -> int:
     """``--repeat``: 1 … :data:`MAX_REPEAT`."""
+    return _count(text, MAX_REPEAT)
+
+
+def _count(text: str, most: int) -> int:
     value = positive_int(text)
-    if value > MAX_REPEAT:
-        raise argparse.ArgumentTypeError(f"at most {MAX_REPEAT}, got {text}")
+    if value > most:
+        raise argparse.ArgumentTypeError(f"at most {most}, got {text}")
     return value
 
 
