@@ -81,10 +81,13 @@ def stained_tissue(width: int = 720, height: int = 400) -> np.ndarray:
 
 
 def panned(picture: np.ndarray, dx: float, dy: float, size: tuple[int, int] = (640, 360),
-           sigma: float = 0.0, seed: int = 0) -> np.ndarray:
+           sigma: float = 0.0, seed: int = 0, zoom: float = 0.0) -> np.ndarray:
     """uint8 frame of ``size`` (W, H) cut from float32 ``picture`` moved by (``dx``,
-    ``dy``) px (fractions too: cubic interpolation), with Gaussian noise of ``sigma``."""
-    shift = np.float32([[1, 0, dx], [0, 1, dy]])
+    ``dy``) px (fractions too: cubic interpolation) and made ``zoom`` larger about the
+    frame's middle (0.01: 1 %), with Gaussian noise of ``sigma``."""
+    scale = 1.0 + zoom
+    centre_x, centre_y = 0.5 * (size[0] - 1), 0.5 * (size[1] - 1)
+    shift = np.float32([[scale, 0, dx - zoom * centre_x], [0, scale, dy - zoom * centre_y]])
     moved = cv2.warpAffine(picture, shift, (picture.shape[1], picture.shape[0]),
                            flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
     frame = moved[:size[1], :size[0]]

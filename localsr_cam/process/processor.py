@@ -201,7 +201,7 @@ class FrameProcessor:
         """The last frame's green channel (uint8 H×W), for the temporal noise reading of
         :func:`~localsr_cam.process.estimate.estimate_levels`."""
         self._motion = motion.MotionTest()
-        """Whether each video frame moved as a whole (a pan, a shake) from the last:
+        """Whether each video frame moved as a whole (a pan, a shake, a zoom) from the last:
         then no noise is read off their difference (the denoiser's, the levels')."""
         self._denoiser = TemporalDenoiser() if config.model.denoise == "auto" else None
         """Video frames' sensor noise averaged out where they hold still, before the
@@ -562,11 +562,11 @@ class FrameProcessor:
         frame's output again."""
         if frame.new_scene:
             return frame
-        shift = self._motion(frame.image)
+        movement = self._motion(frame.image)
         repeated = self._repeats(frame.image)
         if self._denoiser is None:
             return frame
-        image = self._denoiser(frame.image, shift, repeated=repeated)
+        image = self._denoiser(frame.image, movement, repeated=repeated)
         if bypass or image is frame.image:
             return frame
         return dataclasses.replace(frame, image=image)

@@ -24,15 +24,17 @@ The noise's variance is read off the differences themselves: the 10th percentile
 out), every :data:`CLEAN_READ_EVERY`-th frame, smoothed over frames, so no other
 estimate is needed and the denoised frames do not feed back into it. While it reads
 under :data:`MIN_SIGMA` (a clean camera, a clean synthetic clip) frames pass unchanged.
-No block is still when the camera pans or shakes. A frame that moved as a whole from the
-one before it (``shift``, :mod:`~localsr_cam.process.motion`'s test) gives no reading
+No block is still when the camera pans, shakes or zooms. A frame that moved as a whole
+from the one before it (``motion``, :mod:`~localsr_cam.process.motion`'s test) gives no
+reading
 (read there, a panned noisy photo of σ 4 read σ 6–12, the motion test took moving
 texture for noise and averaged it into a smear, and the SR of a panned frame fell up to
 2 dB below the same frame's alone; a clean pan over fine texture read σ 3–5 and was
 filtered), and the state is moved with the frame first (bilinear, 0.3 ms; the strip
 that comes into view at the edge is taken as it comes, by the motion test), so a pan
 keeps the average of a still scene: in low light +0.5–0.8 dB on the SR of panned frames
-over not moving it (BENCHMARKS.md, Quality, "Session 20").
+over not moving it (BENCHMARKS.md, Quality, "Session 20"). A zoom (a camera's auto
+framing) is followed the same way.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ import logging
 
 import cv2
 import numpy as np
+
+from localsr_cam.process.motion import FrameMotion
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +106,13 @@ class TemporalDenoiser:
         self._state = self._last = self._noise_var = None
         self._frames = 0
 
-    def __call__(self, image: np.ndarray, shift: tuple[float, float] | None = None,
+    def __call__(self, image: np.ndarray, motion: FrameMotion | None = None,
                  repeated: bool = False) -> np.ndarray:
         """uint8 H×W×3 frame → the denoised frame, uint8 H×W×3 (a new array), or
         ``image`` itself when it passes unchanged (the first frame after a reset, a
-        clean camera). ``shift``: ``(dx, dy)`` px by which the frame moved as a whole
-        from the last one (a pan, a shake; ``None`` when it did not): no noise is read
-        off a moved frame, and the state is moved with it first. ``repeated``: the frame
+        clean camera). ``motion``: how the frame moved as a whole from the last one (a
+        pan, a shake, a zoom; ``None`` when it did not): no noise is read off a moved
+        frame, and the state is moved with it first. ``repeated``: the frame
         is the last one sent again, bit for bit (:mod:`~localsr_cam.process.repeats`):
         it is not averaged in again, nor read (its difference to the last is no noise),
         and the last output is given again (a new array).
@@ -123,15 +127,15 @@ class TemporalDenoiser:
         if self._state is not None and self._state.shape != image.shape:
             self.reset()
         if self._state is None:
-            return self._pass(image, shift is not None)
+            return self._pass(image, motion is not None)
         buffers = self._buffers(self._state.shape)
-        if shift is not None:
-            self._align(shift, buffers)
+        if motion is not None:
+            self._align(motion, buffers)
         state = self._state
         detail = np.subtract(image, state, out=buffers["detail"], dtype=np.float32)
         local_mean = _split(detail, buffers["shift"])
         squared = _mean_square(detail, buffers["squared"], buffers["product"])
-        if self._frames % CLEAN_READ_EVERY == 0 and shift is None:
+        if self._frames % CLEAN_READ_EVERY == 0 and motion is None:
             self._update_noise(squared, state, two_frames=False)
         if self.sigma < STOP_SIGMA:  # the camera turned clean (more light)
             log.info("temporal denoiser off: the frames' noise reads σ %.1f", self.sigma)
@@ -163,14 +167,15 @@ class TemporalDenoiser:
         height = state.shape[0]
         return cv2.convertScaleAbs(state.reshape(height, -1)).reshape(state.shape)
 
-    def _align(self, shift: tuple[float, float], buffers: dict[str, np.ndarray]) -> None:
-        """Move the state by ``shift`` (dx, dy) px, into the spare buffer, which it
-        then swaps with."""
+    def _align(self, motion: FrameMotion, buffers: dict[str, np.ndarray]) -> None:
+        """Move the state as the frame moved (shifted, zoomed), into the spare buffer,
+        which it then swaps with."""
         assert self._state is not None
         height, width = self._state.shape[:2]
-        matrix = np.array([[1.0, 0.0, shift[0]], [0.0, 1.0, shift[1]]], np.float32)
-        moved = cv2.warpAffine(self._state, matrix, (width, height), dst=buffers["spare"],
-                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        moved = cv2.warpAffine(self._state, motion.inverse_map(), (width, height),
+                               dst=buffers["spare"],
+                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_REPLICATE)
         buffers["spare"], self._state = self._state, moved
 
     def _buffers(self, shape: tuple[int, ...]) -> dict[str, np.ndarray]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 
+import cv2
 import numpy as np
 import pytest
 
@@ -13,7 +14,7 @@ from localsr_cam.process.motion import (
     MOVED_PX,
     RESIDUAL_RATIO,
     MotionTest,
-    frame_shift,
+    frame_motion,
     profile_shift,
     profiles,
     residual_ratio,
@@ -34,9 +35,36 @@ def test_a_shift_is_read_to_a_tenth_of_a_pixel(dx: float, dy: float) -> None:
     picture = stained_tissue()
     first = panned(picture, 0.0, 0.0, sigma=4.0, seed=1)
     second = panned(picture, dx, dy, sigma=4.0, seed=2)
-    read = frame_shift(profiles(first), profiles(second))
+    read = frame_motion(profiles(first), profiles(second)).shift
     assert read == pytest.approx((dx, dy), abs=0.1)
     assert moved_between(first, second)
+
+
+@pytest.mark.parametrize("zoom, dx", [(0.003, 0.0), (0.01, 0.0), (0.02, 0.0), (0.01, 1.5),
+                                      (-0.01, 0.0)])
+def test_a_zoom_is_read_to_a_tenth_of_itself(zoom: float, dx: float) -> None:
+    """A camera's auto framing: the frame made larger about its middle (with a pan);
+    the edges of a 640 px frame move by 1–6 px, its middle not at all."""
+    picture = stained_tissue()
+    first = panned(picture, 0.0, 0.0, sigma=4.0, seed=1)
+    second = panned(picture, dx, 0.0, sigma=4.0, seed=2, zoom=zoom)
+    read = frame_motion(profiles(first), profiles(second))
+    # the model's zoom z is about the frame's middle: 1 − z = 1 / (1 + zoom)
+    assert (read.zoom_x, read.zoom_y) == pytest.approx((zoom, zoom), rel=0.1)
+    assert read.dx == pytest.approx(dx, abs=0.15) and read.dy == pytest.approx(0.0, abs=0.15)
+    assert moved_between(first, second)
+
+
+def test_the_inverse_map_of_a_motion_puts_the_old_frame_over_the_new() -> None:
+    picture = stained_tissue()
+    first, second = panned(picture, 0.0, 0.0), panned(picture, 1.0, -0.5, zoom=0.01)
+    motion = frame_motion(profiles(first), profiles(second))
+    moved = cv2.warpAffine(first.astype(np.float32), motion.inverse_map(), (640, 360),
+                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    inner = (slice(20, -20), slice(20, -20))
+    unmoved_error = np.abs(first[inner].astype(np.float32) - second[inner]).mean()
+    assert np.abs(moved[inner] - second[inner]).mean() < 0.3 * unmoved_error
+    assert motion.largest_px == pytest.approx(1.0 + 0.01 * 319.5, abs=0.3)
 
 
 @pytest.mark.parametrize("sigma", [4.0, 10.0])
@@ -45,14 +73,15 @@ def test_still_noisy_frames_have_not_moved(sigma: float) -> None:
     first = panned(picture, 0.0, 0.0, sigma=sigma, seed=0)
     for seed in range(1, 6):
         now = panned(picture, 0.0, 0.0, sigma=sigma, seed=seed)
-        assert max(abs(d) for d in frame_shift(profiles(first), profiles(now))) < MOVED_PX / 2
+        read = frame_motion(profiles(first), profiles(now))
+        assert read.largest_px < MOVED_PX / 2
         assert not moved_between(first, now)
 
 
 def test_a_large_motion_reads_as_the_end_of_the_range() -> None:
     picture = stained_tissue()
     before, after = panned(picture, 0.0, 0.0), panned(picture, -7.0, 0.0)
-    assert frame_shift(profiles(before), profiles(after))[0] == -MAX_SHIFT_PX
+    assert frame_motion(profiles(before), profiles(after)).shift[0] == -MAX_SHIFT_PX
     assert moved_between(before, after)
 
 
@@ -83,7 +112,7 @@ def test_flicker_bands_rolling_down_a_still_scene_are_not_motion(amplitude: floa
     for before, after in itertools.pairwise(frames):
         assert not moved_between(before, after)
     pan = _banded(panned(picture, 1.0, 0.5, sigma=4.0, seed=9), 18.0 * 6, amplitude)
-    assert frame_shift(profiles(frames[-1]), profiles(pan))[0] == pytest.approx(1.0,
+    assert frame_motion(profiles(frames[-1]), profiles(pan)).shift[0] == pytest.approx(1.0,
                                                                                 abs=0.15)
     assert moved_between(frames[-1], pan)
 

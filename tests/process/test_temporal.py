@@ -126,6 +126,27 @@ def test_a_pan_is_not_read_as_noise(step: float) -> None:
     assert rms(out, clean) < 0.65 * rms(frame, clean)
 
 
+@pytest.mark.parametrize("zoom", [0.003, 0.01])
+def test_a_zoom_is_followed_like_a_pan(zoom: float) -> None:
+    """A camera's auto framing zooming in ``zoom`` a frame on a still noisy photo: the
+    state is zoomed with the frames and keeps averaging them (unzoomed, the texture
+    moving at the edges was taken as it came, and the zoom read as more noise)."""
+    picture = stained_tissue()
+    denoiser, moved = TemporalDenoiser(), MotionTest()
+    for t in range(12):
+        frame = panned(picture, 0.0, 0.0, sigma=4.0, seed=t)
+        denoiser(frame, moved(frame))
+    still_sigma = denoiser.sigma
+    for t in range(1, 13):
+        scale = (1.0 + zoom) ** t - 1.0
+        clean = panned(picture, 0.0, 0.0, zoom=scale)
+        frame = panned(picture, 0.0, 0.0, sigma=4.0, seed=100 + t, zoom=scale)
+        out = denoiser(frame, moved(frame))
+        assert moved.moved
+    assert denoiser.sigma < still_sigma + 0.2
+    assert rms(out, clean) < 0.65 * rms(frame, clean)
+
+
 def test_a_camera_panning_from_the_start_never_turns_the_filter_on() -> None:
     picture = stained_tissue()
     denoiser, moved = TemporalDenoiser(), MotionTest()
