@@ -28,10 +28,11 @@ best whole shift is then about none, and the zoom had read as more noise (in low
 1 % a frame scored under the frame alone: BENCHMARKS.md, Quality, "Session 23"). So the
 shift is refined, with a zoom about the profile's middle, by a few Gauss–Newton steps
 (:func:`fit_zoom`). On 14 photos of 150–384 px a side with noise of σ 4 it reads zooms of
-0.3, 1 and 2 % a frame to a median error of 0.02, 0.04 and 0.07 % (each way), still
-frames as 0.01 % (at most 0.06); a smooth or short profile leaves a small zoom
-unexplained, and that way reads as still (3 of 28 ways at 0.3 %). About 0.3 ms a 640×360
-frame (profiles 0.05, each way's shift 0.02, fit 0.05, residual 0.02).
+0.3, 1 and 2 % a frame to a median error of 0.02, 0.04 and 0.07 % (each way) and still
+frames as still; where a zoom explains too little more than a shift
+(:data:`ZOOM_BETTER`: a smooth or short profile, a small zoom), that way reads as a
+shift or as still (9 of 28 ways at 0.3 %, 1 at 1 % and at 2 %). About 0.3 ms a 640×360
+frame (profiles 0.05; each way the shift 0.02, the fit 0.05, two residuals 0.04).
 """
 
 from __future__ import annotations
@@ -57,6 +58,13 @@ A photo panned by 0.25 px a frame cost nothing through the readings; by 0.5 px, 
 0.5 dB (BENCHMARKS.md, Quality, "Session 20")."""
 ZOOM_FIT_STEPS = 4
 """Gauss–Newton steps, at most, that refine a profile's shift into a shift and a zoom."""
+ZOOM_BETTER = 0.6
+"""A zoom counts only where the shift and zoom fitted leave at most this share of the
+profiles' difference that the shift alone leaves. A person swaying in the middle of a
+portrait moves the profiles too, which a shift explains in part, and a zoom fitted as
+well explained 0.43–1.0 of what the shift left (all but 2 of 63 ways over 0.6); a true
+zoom of 1 % a frame 0.10–0.92 (66 of 74 under 0.6), on 14 photos in low light. A zoom
+read into a sway warped the still background with it."""
 CONVERGED_PX = 0.01
 """The fit stops once a step moves no part of the profile by more than this, px."""
 MAX_ZOOM = 0.05
@@ -206,16 +214,20 @@ class FrameMotion:
 
 
 def axis_motion(before: np.ndarray, after: np.ndarray) -> tuple[float, float]:
-    """``(shift, zoom)`` of 1-D float32 profiles (:func:`fit_zoom`, from
-    :func:`profile_shift`; at the end of the shift range no zoom is fitted); ``(0.0,
-    0.0)`` where a motion of :data:`MOVED_PX` or more does not explain the profiles'
-    change (:data:`RESIDUAL_RATIO`)."""
-    shift = profile_shift(before, after)
-    zoom = 0.0
+    """``(shift, zoom)`` of 1-D float32 profiles: :func:`profile_shift`'s shift, or
+    :func:`fit_zoom`'s shift and zoom where they leave at most :data:`ZOOM_BETTER` of
+    what the shift alone leaves (at the end of the shift range no zoom is fitted);
+    ``(0.0, 0.0)`` where a motion of :data:`MOVED_PX` or more does not explain the
+    profiles' change (:data:`RESIDUAL_RATIO`)."""
+    shift, zoom = profile_shift(before, after), 0.0
+    left = residual_ratio(before, after, shift)
     if abs(shift) < MAX_SHIFT_PX:
-        shift, zoom = fit_zoom(before, after, shift)
+        fitted, fitted_zoom = fit_zoom(before, after, shift)
+        fitted_left = residual_ratio(before, after, fitted, fitted_zoom)
+        if fitted_left <= ZOOM_BETTER * left:
+            shift, zoom, left = fitted, fitted_zoom, fitted_left
     largest = abs(shift) + abs(zoom) * 0.5 * (min(before.size, after.size) - 1)
-    if largest < MOVED_PX or residual_ratio(before, after, shift, zoom) <= RESIDUAL_RATIO:
+    if largest < MOVED_PX or left <= RESIDUAL_RATIO:
         return shift, zoom  # (still either way when small)
     return 0.0, 0.0
 
