@@ -11,13 +11,18 @@ nothing is smeared behind it.
 Each frame ``x`` (uint8 H×W×3) updates a float32 state ``s``. The difference ``d = x − s``
 is split into its local mean (a 5×5 box) and the rest, the detail: the state takes the
 local mean whole, so a change of exposure or light is followed at once, and ``k`` of the
-detail. ``k`` is :data:`STILL_WEIGHT` where the local mean of the detail's square (5×5
-pixels, over the colours) is what noise alone gives, ramping to 1 at twice
-:data:`MOTION_RATIO` times that: a still part is an average over about ``(2 − k)/k`` = 7
-frames (the detail's noise σ ÷ 2.6), a moving one is the new frame. The test is on a
-window, not a pixel: a single pixel's difference cannot tell a texture moved by a pixel
-from noise, and a per-pixel test smeared a panning photo (−1 … −3 dB where the window
-test gains; BENCHMARKS.md, Quality, "Session 13").
+detail. A change of exposure scales the detail too (an edge of 100 levels grows by 3 a
+frame while auto exposure brightens 3 % a frame, under what the motion test tells from
+noise), and an average of the last frames held it behind: so when the frame is brighter
+or darker than the state by :data:`GAIN_STEP` or more (:func:`exposure_gain`, 0.12 ms),
+the state is scaled to it first (on noisy photos a 30 % ramp over 8 frames had cost up
+to 2.5 dB: BENCHMARKS.md, Quality, "Session 23"). ``k`` is :data:`STILL_WEIGHT` where
+the local mean of the detail's square (5×5 pixels, over the colours) is what noise alone
+gives, ramping to 1 at twice :data:`MOTION_RATIO` times that: a still part is an average
+over about ``(2 − k)/k`` = 7 frames (the detail's noise σ ÷ 2.6), a moving one is the new
+frame. The test is on a window, not a pixel: a single pixel's difference cannot tell a
+texture moved by a pixel from noise, and a per-pixel test smeared a panning photo (−1 …
+−3 dB where the window test gains; BENCHMARKS.md, Quality, "Session 13").
 
 The noise's variance is read off the differences themselves: the 10th percentile of the
 8×8-block means of the squared detail (the still blocks; blocks near black or white left
@@ -75,6 +80,13 @@ scene that moves everywhere reads 1–2)."""
 STOP_SIGMA = 1.5
 """Once filtering, the noise σ under which it stops (below :data:`MIN_SIGMA`, so a
 camera near the threshold does not switch it on and off)."""
+GAIN_STEP = 0.005
+"""A change of the frame's brightness over the state's (a share of it) from which the
+state is first scaled to the frame's: the camera's auto exposure ramping."""
+GAIN_BLOCK = 16
+"""Side of the blocks whose mean values, frame over state, give the brightness ratio."""
+GAIN_ROW_STEP = 4
+"""Of each block's rows every this-many-th is read."""
 MAX_SIGMA = 12.0
 """The most noise σ the test assumes: a scene that moves everywhere (a camera pan) reads
 as noise, and a cap keeps its motion test strict."""
@@ -132,6 +144,10 @@ class TemporalDenoiser:
         if motion is not None:
             self._align(motion, buffers)
         state = self._state
+        gain = exposure_gain(image, state)
+        if abs(gain - 1.0) >= GAIN_STEP:
+            state *= gain
+            np.minimum(state, 255.0, out=state)  # a part that clips does not brighten
         detail = np.subtract(image, state, out=buffers["detail"], dtype=np.float32)
         local_mean = _split(detail, buffers["shift"])
         squared = _mean_square(detail, buffers["squared"], buffers["product"])
@@ -241,6 +257,33 @@ class TemporalDenoiser:
             self._noise_var = reading
         else:
             self._noise_var += NOISE_EMA * (reading - self._noise_var)
+
+
+def exposure_gain(image: np.ndarray, state: np.ndarray) -> float:
+    """How much brighter ``image`` (uint8 H×W×3) is than ``state`` (float32 H×W×3): the
+    median over :data:`GAIN_BLOCK`-px blocks and colours of the ratio of their means
+    (over every :data:`GAIN_ROW_STEP`-th row),
+    leaving out blocks within :data:`CLIP_MARGIN` of black or white in either (a part
+    that clips does not brighten; a ratio of two dark means is mostly noise); 1.0 when
+    no block is left. A camera's exposure (gain, shutter) scales the values it sends by
+    about one factor, gamma or not (a power of a product is the product of the
+    powers); the median leaves out a person moving."""
+    sampled_rows = GAIN_BLOCK // GAIN_ROW_STEP  # a block's rows that are read
+    height = state[::GAIN_ROW_STEP].shape[0] // sampled_rows * sampled_rows
+    width = state.shape[1] // GAIN_BLOCK * GAIN_BLOCK
+    if not height or not width:
+        return 1.0
+    size = (width // GAIN_BLOCK, height // sampled_rows)
+    # whole-number ratios: OpenCV's fast area path (a general one took 4× as long)
+    before = cv2.resize(state[::GAIN_ROW_STEP][:height, :width], size,
+                        interpolation=cv2.INTER_AREA)
+    after = cv2.resize(image[::GAIN_ROW_STEP][:height, :width], size,
+                       interpolation=cv2.INTER_AREA).astype(np.float32)
+    usable = (np.minimum(before, after) > CLIP_MARGIN) \
+        & (np.maximum(before, after) < 255.0 - CLIP_MARGIN)
+    if not usable.any():
+        return 1.0
+    return float(np.median(after[usable] / before[usable]))
 
 
 def _split(diff: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:

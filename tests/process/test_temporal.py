@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from localsr_cam.process.motion import MotionTest
-from localsr_cam.process.temporal import MIN_SIGMA, TemporalDenoiser
+from localsr_cam.process.temporal import MIN_SIGMA, TemporalDenoiser, exposure_gain
 from tests.scenes import panned, stained_tissue
 
 
@@ -85,6 +85,44 @@ def test_a_change_of_exposure_is_followed_at_once() -> None:
     brighter = noisy(clean + 6.0, 5.0, 99)
     out = denoiser(brighter)
     assert abs(float(out.mean()) - float((clean + 6.0).mean())) < 0.5
+
+
+@pytest.mark.parametrize("offset", [0.0, 60.0])
+def test_an_exposure_ramp_is_followed_without_a_lag_in_the_detail(offset: float) -> None:
+    """A still noisy scene with strong edges, then the camera's auto exposure brightens
+    it 3 % a frame for 8 frames (with ``offset`` 60 a third of it clips white): the
+    state is scaled with the frames, so its detail keeps up. Unscaled, the average of
+    the last frames held the edges' contrast behind: the rms error was 0.62 of the
+    noise's (0.71 with the clipping), where a still scene's is about 0.45."""
+    still = scene(192, 256) + offset
+    denoiser = filtering(still, 4.0, 12)
+    for t in range(1, 9):
+        clean = np.clip(still * (1.0 + 0.03 * t), 0, 255)
+        frame = noisy(clean, 4.0, 100 + t)
+        out = denoiser(frame)
+    assert rms(out, clean) < 0.56 * rms(frame, clean)
+
+
+@pytest.mark.parametrize("scale, state_mean, expected", [(1.1, 120.0, 1.1), (0.9, 120.0, 0.9),
+                                                          (1.5, 4.0, 1.0)])
+def test_the_exposure_gain_is_the_ratio_of_the_means(scale: float, state_mean: float,
+                                                     expected: float) -> None:
+    """Read on blocks away from black and white; a dark state reads no change."""
+    rng = np.random.default_rng(0)
+    state = np.clip(rng.normal(state_mean, 3.0, (90, 160, 3)), 0, None).astype(np.float32)
+    image = np.clip(np.rint(state * scale), 0, 255).astype(np.uint8)
+    assert exposure_gain(image, state) == pytest.approx(expected, abs=0.01)
+
+
+def test_the_exposure_gain_leaves_out_what_clips() -> None:
+    """A frame half of which clips white, brightened 8 %: the gain is read off the rest
+    (the mean of the whole frame rose 4 %)."""
+    rng = np.random.default_rng(1)
+    state = rng.uniform(60.0, 180.0, (96, 128, 3)).astype(np.float32)
+    state[:, 64:] = 250.0
+    image = np.clip(np.rint(state * 1.08), 0, 255).astype(np.uint8)
+    assert exposure_gain(image, state) == pytest.approx(1.08, abs=0.005)
+    assert exposure_gain(image[:8, :8], state[:8, :8]) == 1.0  # too small for a block
 
 
 def test_a_reset_or_another_size_starts_afresh() -> None:
