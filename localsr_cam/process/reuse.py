@@ -79,6 +79,21 @@ plain upscale shows): at the thresholds above it is no better than the plain ups
 anyway, and a frame that shows SR on a sliver of the person should not count as one
 with SR (with the earlier test on the cells' means, on the panning sample it kept 16 %
 of the cells on average)."""
+MEAN_MARGIN = 9.0
+"""A cell has also changed for the SR when its mean moved by more than 3 times what the
+two frames' noise moves it (noise correlated over 2 px: 16 independent values a cell;
+6 times for white noise), plus :data:`MEAN_TOLERANCE`. The test on the mean squared
+difference lumps a cell's steady brightening with its noise: a camera's auto exposure
+brightening a noisy scene 3 % a frame moved bright cells by 8 levels, under its
+threshold there (about 10 at σ 4), and the SR of a darker frame stood in: 1.4 dB under
+recomputing it (BENCHMARKS.md, Quality, "Session 23")."""
+INDEPENDENT_PER_CELL = 16.0
+"""Independent noise values in a cell of 64 pixels (a camera's demosaicing correlates
+noise over about 2 px)."""
+MEAN_TOLERANCE = 1.5
+"""Grey levels a cell's mean may move by, beyond the noise, for the SR made on the one
+to stand for the other (a JPEG's rounding of a block's mean moves it by up to about 1
+between two frames of a still scene)."""
 LEVELS_TOLERANCE = 0.05
 """How far the degradation levels the SR is told (noise σ/10, JPEG scale/100, blur) may
 move before the stored SR results are no longer reused: an SR result is of its crop
@@ -163,7 +178,9 @@ def changed_detail(before: Signature | None, after: Signature,
                    cell: int = THUMB_CELL) -> np.ndarray | None:
     """bool ⌈h/cell⌉×⌈w/cell⌉ map of the cells whose picture changed for the SR: mean
     squared difference over :data:`NOISE_MARGIN` × the two noise variances (scaled up in
-    cells brighter than :data:`NOISE_GREY`) plus :data:`DETAIL_TOLERANCE`²; ``None``
+    cells brighter than :data:`NOISE_GREY`) plus :data:`DETAIL_TOLERANCE`², or mean
+    difference over what the noise gives (:data:`MEAN_MARGIN`) plus
+    :data:`MEAN_TOLERANCE`; ``None``
     when the two cannot be compared (no ``before``, another size): then everything
     changed."""
     import cv2
@@ -172,9 +189,13 @@ def changed_detail(before: Signature | None, after: Signature,
         return None
     difference = cv2.subtract(after.grey, before.grey, dtype=cv2.CV_32F)
     squared = _cell_means(cv2.multiply(difference, difference), cell)
+    shift = _cell_means(difference, cell)
     brightness = _cell_means(after.grey.astype(np.float32), cell) * (1.0 / NOISE_GREY)
-    noise = NOISE_MARGIN * (before.noise_var + after.noise_var)
-    return squared > noise * np.maximum(brightness, 1.0) + DETAIL_TOLERANCE ** 2
+    noise = (before.noise_var + after.noise_var) * np.maximum(brightness, 1.0)
+    detail_changed = squared > NOISE_MARGIN * noise + DETAIL_TOLERANCE ** 2
+    mean_changed = shift * shift > MEAN_MARGIN / INDEPENDENT_PER_CELL * noise \
+        + MEAN_TOLERANCE ** 2
+    return detail_changed | mean_changed
 
 
 def _cell_means(plane: np.ndarray, cell: int) -> np.ndarray:

@@ -292,6 +292,18 @@ def test_sensor_noise_does_not_change_the_crop_for_the_sr_at_its_told_level() ->
     assert changed_detail(signature(image[1:], 0.0), signature(image, 0.0)) is None
 
 
+def test_a_steady_brightening_changes_the_crop_for_the_sr_through_the_noise() -> None:
+    """A camera's auto exposure brightening a still crop 4 % between two frames, noise of
+    σ 4 (told): bright cells move by 7–9 levels, under what the mean squared difference
+    allows for that noise (the SR of the darker frame stood in); their means show it.
+    Fresh noise alone still changes nothing."""
+    base = np.full((96, 128, 3), 200.0) + _textured_frame().astype(np.float64) * 0.1 - 12.8
+    first, brighter = _noisy(base, 4.0, 0), _noisy(base * 1.04, 4.0, 1)
+    cells = changed_detail(signature(first, 4.0), signature(brighter, 4.0))
+    assert cells is not None and cells.mean() > 0.95
+    assert not _any(changed_detail(signature(first, 4.0), signature(_noisy(base, 4.0, 2), 4.0)))
+
+
 def test_a_crop_that_ends_mid_cell_is_tested_to_its_last_pixel() -> None:
     image = _textured_frame(size=(92, 125))
     changed = image.copy()
