@@ -40,6 +40,14 @@ MAX_SWAY_PX = 4.0
 """``--sway`` at most, LR px either way: a person leaning well to the side."""
 
 
+MAX_ZOOM_PCT = 3.0
+"""``--zoom`` at most, % a frame: an auto framing that closes in on a person quickly
+(a third in ten frames)."""
+MAX_EXPOSURE_PCT = 10.0
+"""``--exposure`` at most either way, % a frame: an auto exposure catching up with a
+light switched on, twice as bright in 7 frames."""
+
+
 MAX_REPEAT = 4
 """``--repeat`` at most: a camera at a quarter of the stream's frame rate."""
 
@@ -58,21 +66,31 @@ def _count(text: str, most: int) -> int:
 
 def pan_speed(text: str) -> float:
     """``--pan``: 0 … :data:`MAX_PAN_PX` LR pixels a frame."""
-    return _pixels(text, MAX_PAN_PX, " a frame")
+    return _within(text, 0.0, MAX_PAN_PX, " px a frame")
 
 
 def sway_reach(text: str) -> float:
     """``--sway``: 0 … :data:`MAX_SWAY_PX` LR pixels either way."""
-    return _pixels(text, MAX_SWAY_PX, "")
+    return _within(text, 0.0, MAX_SWAY_PX, " px")
 
 
-def _pixels(text: str, most: float, unit: str) -> float:
+def zoom_speed(text: str) -> float:
+    """``--zoom``: 0 … :data:`MAX_ZOOM_PCT` % a frame."""
+    return _within(text, 0.0, MAX_ZOOM_PCT, " % a frame")
+
+
+def exposure_ramp(text: str) -> float:
+    """``--exposure``: −:data:`MAX_EXPOSURE_PCT` … :data:`MAX_EXPOSURE_PCT` % a frame."""
+    return _within(text, -MAX_EXPOSURE_PCT, MAX_EXPOSURE_PCT, " % a frame")
+
+
+def _within(text: str, least: float, most: float, unit: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= most:
-        raise argparse.ArgumentTypeError(f"0 … {most:g} px{unit}, got {text}")
+    if not least <= value <= most:
+        raise argparse.ArgumentTypeError(f"{least:g} … {most:g}{unit}, got {text}")
     return value
 
 
@@ -120,6 +138,19 @@ def add_parser(commands: Any) -> None:
                              f"{SWAY_PERIOD} frames, and half that up and down, a pixel "
                              "or less a frame as people on a call do; the last frame is "
                              f"scored; 0 … {MAX_SWAY_PX:g} (default: %(default)s)")
+    parser.add_argument("--zoom", type=zoom_speed, default=0.0, metavar="PCT",
+                        help="with --frames, instead of --pan or --sway: the camera's auto "
+                             "framing (a digital zoom that follows the people, as Apple's "
+                             "Center Stage or Logitech's RightSight) zooms in PCT %% a "
+                             "frame about the middle of the photo; the last frame is the "
+                             "photo itself, scored as a still scene's; "
+                             f"0 … {MAX_ZOOM_PCT:g} (default: %(default)s)")
+    parser.add_argument("--exposure", type=exposure_ramp, default=0.0, metavar="PCT",
+                        help="with --frames, and any of the above: the camera's auto "
+                             "exposure ramps PCT %% a frame, so earlier frames are darker "
+                             "(or brighter, when PCT is below 0) and the last is as it "
+                             f"would be without it; -{MAX_EXPOSURE_PCT:g} … "
+                             f"{MAX_EXPOSURE_PCT:g} (default: %(default)s, off)")
     parser.add_argument("--repeat", type=repeat_count, default=1, metavar="K",
                         help="with --frames: each frame reaches the processor K times in "
                              "a row, bit for bit, as from a camera that sends each picture "
@@ -150,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
                           degrade=args.degrade, json=args.json,
                           md=args.md, figures=args.figures, masks=args.masks,
                           frames=args.frames, pan=args.pan, sway=args.sway,
-                          repeat=args.repeat)
+                          zoom=args.zoom, exposure=args.exposure, repeat=args.repeat)
     report = evaluate(options)
     log.info("%s", summary_line(report))
     if options.json is None and options.md is None:

@@ -44,7 +44,16 @@ holds still and the middle of the photo (an ellipse, the person) sways up to PX 
 pixels either way over the rest, a pixel or less a frame, as people on a call do; what
 neither a still scene nor a pan shows — an earlier frame's SR reused, misplaced, over
 a person who moved by less than a pixel (BENCHMARKS.md, Quality, "Session 21") — shows
-there. ``--repeat K`` with any of them: each frame reaches the processor K times in a
+there. ``--zoom PCT`` instead: the camera's auto framing (a digital zoom that follows the
+people) zooms in PCT % a frame about the photo's middle, up to the last frame, which is
+the photo itself; what a still scene cannot show — a zoom is no shift, so the noise
+readings took it for more noise and the temporal denoiser took the moving texture as it
+came (BENCHMARKS.md, Quality, "Session 23") — shows there. ``--exposure PCT`` with any
+of them: the camera's auto exposure ramps PCT % a frame (earlier frames darker, or
+brighter when PCT < 0) up to the last, which is as it was; what a steady exposure
+cannot show — a ramp scales the detail, which the temporal denoiser's average held
+behind, and the SR of a darker frame was reused (BENCHMARKS.md, Quality, "Session 23")
+— shows there. ``--repeat K`` with any of them: each frame reaches the processor K times in a
 row, bit for bit (a dim webcam that halves its frame rate but keeps its stream's, a
 virtual camera fed by a slower source); what distinct frames cannot show — a repeat's
 zero difference read as no noise (BENCHMARKS.md, Quality, "Session 22") — shows there.
@@ -94,6 +103,10 @@ WHOLE_METRICS = ("psnr", "ssim", "uqi")
 METRICS = (*WHOLE_METRICS, "psnr_fg", "ssim_fg", "psnr_boundary")
 DEGRADE_CHOICES = SUITE_NAMES
 """The suites of :mod:`localsr_cam.measure.degrade`, and ``all``."""
+VIDEO_SETTINGS = {"frames": 1, "pan": 0.0, "sway": 0.0, "zoom": 0.0, "exposure": 0.0,
+                  "repeat": 1}
+"""How ``eval --frames`` films each photo (:class:`EvalOptions`' fields, and
+:func:`_degrade_for`'s), with what each is when not given: the photo alone."""
 
 Outputs = Mapping[str, tuple[np.ndarray, np.ndarray | None]]
 """``{"full"|"local": (sr, mask)}``: ``sr`` uint8 2H×2W×3 BGR; ``mask`` float32 H×W in
@@ -283,8 +296,8 @@ def evaluate_images(paths: Sequence[Path], outputs_for: OutputsFor, degrade: Deg
                     image_progress: ImageProgress | None = None) -> dict[str, Any]:
     """Score every image; return the report (the JSON layout in the module notes).
 
-    ``settings`` (``model``, ``segmenter``, ``degrade``, ``frames`` and ``repeat``: 1,
-    ``pan`` and ``sway``: 0 when not given) are copied into the report.
+    ``settings`` (``model``, ``segmenter``, ``degrade`` and the
+    :data:`VIDEO_SETTINGS`, their defaults when not given) are copied into the report.
     ``on_image`` sees each image's record as it is done (figures are drawn there).
     ``progress``: tqdm bars on stderr (over the images, and one per image: see
     :class:`ImageProgress`, which ``image_progress`` may pass in to also hear of SR
@@ -309,10 +322,8 @@ def evaluate_images(paths: Sequence[Path], outputs_for: OutputsFor, degrade: Deg
     report: dict[str, Any] = {"images": entries, **summarize(entries)}
     for key in ("model", "segmenter", "degrade"):
         report[key] = (settings or {}).get(key)
-    for key in ("frames", "repeat"):
-        report[key] = (settings or {}).get(key, 1)
-    for key in ("pan", "sway"):
-        report[key] = (settings or {}).get(key, 0.0)
+    for key, default in VIDEO_SETTINGS.items():
+        report[key] = (settings or {}).get(key, default)
     return report
 
 
@@ -388,6 +399,8 @@ class EvalOptions:
     frames: int = 1
     pan: float = 0.0
     sway: float = 0.0
+    zoom: float = 0.0
+    exposure: float = 0.0
     repeat: int = 1
 
 
@@ -411,18 +424,18 @@ def write_mask(folder: Path, record: ImageRecord) -> None:
 
 
 def _degrade_for(method: str, frames: int = 1, pan: float = 0.0, sway: float = 0.0,
-                 repeat: int = 1) -> Degrade:
+                 repeat: int = 1, zoom: float = 0.0, exposure: float = 0.0) -> Degrade:
     """The degradation suite ``method`` on BGR images: HR → (HR target, LR). With
     ``frames`` > 1, LR is N·``repeat``×H×W×3: the same suite's parameters each time (the
     camera), fresh sensor noise each frame (a new noise seed), of the views
     :func:`~localsr_cam.measure.filming.filmed_views` gives (a still scene, or with
-    ``pan`` or ``sway`` one that moves), each frame ``repeat`` times in a row, and the
-    target is the last one's."""
+    ``pan``, ``sway`` or ``zoom`` one that moves; with ``exposure`` its brightness
+    ramping), each frame ``repeat`` times in a row, and the target is the last one's."""
     from localsr_cam.measure.degrade import apply, image_seed, suite_params, with_params
 
     def run(hr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         params = suite_params(method, image_seed(method, hr))
-        views = filmed_views(hr, frames, pan, sway)
+        views = filmed_views(hr, frames, pan, sway, zoom, exposure)
         samples = [apply(view, with_params(params, noise_seed=params.noise_seed + index),
                          bgr=True) for index, view in enumerate(views)]
         lr = samples[0].lr if frames == 1 \
@@ -521,6 +534,7 @@ def run(args: EvalOptions, open_outputs: OpenOutputs | None = None) -> dict[str,
     suites = [s for s in DEGRADE_CHOICES if s != "all"] if args.degrade == "all" \
         else [args.degrade]
     paths = check_before_work(args, suites)
+    video = {key: getattr(args, key) for key in VIDEO_SETTINGS}
     reports: dict[str, dict[str, Any]] = {}
     with open_outputs(args.model, args.segmenter, args.backend,
                       args.precision) as outputs_for:
@@ -528,9 +542,8 @@ def run(args: EvalOptions, open_outputs: OpenOutputs | None = None) -> dict[str,
             figure_dir, suite_masks = (_suite_folder(folder, suite, len(suites))
                                        for folder in (args.figures, args.masks))
             settings = {"model": args.model, "segmenter": args.segmenter, "degrade": suite,
-                        "frames": args.frames, "pan": args.pan, "sway": args.sway,
-                        "repeat": args.repeat}
-            degrade = _degrade_for(suite, args.frames, args.pan, args.sway, args.repeat)
+                        **video}
+            degrade = _degrade_for(suite, **video)
             reports[suite] = evaluate_images(paths, outputs_for, degrade,
                                              settings=settings,
                                              on_image=_image_writer(figure_dir, suite_masks,
@@ -540,9 +553,7 @@ def run(args: EvalOptions, open_outputs: OpenOutputs | None = None) -> dict[str,
         report = reports[suites[0]]
     else:
         report = {"model": args.model, "segmenter": args.segmenter, "degrade": "all",
-                  "frames": args.frames, "pan": args.pan, "sway": args.sway,
-                  "repeat": args.repeat, "summary": suite_summary(reports),
-                  "suites": reports}
+                  **video, "summary": suite_summary(reports), "suites": reports}
     _write_outputs(report, args)
     return report
 
@@ -568,16 +579,17 @@ def check_before_work(args: EvalOptions, suites: Sequence[str]) -> list[Path]:
         twice = sorted({stem for stem in stems if stems.count(stem) > 1})
         raise ConfigError(f"--masks: several images share the name {twice[0]!r} "
                           "(different extensions); their masks would overwrite each other")
-    for motion, flag, what in ((args.pan, "--pan", "the camera"),
-                               (args.sway, "--sway", "the person")):
-        if motion and args.frames < 2:
-            raise ConfigError(f"{flag} moves {what} from frame to frame: it needs "
-                              "--frames 2 or more")
-    if args.repeat > 1 and args.frames < 2:
-        raise ConfigError("--repeat sends each frame of a video again: it needs "
-                          "--frames 2 or more")
-    if args.pan and args.sway:
-        raise ConfigError("--pan and --sway: one motion at a time")
+    for asked, flag, what in ((args.pan, "--pan", "moves the camera from frame to frame"),
+                              (args.sway, "--sway", "moves the person from frame to frame"),
+                              (args.zoom, "--zoom", "zooms the camera from frame to frame"),
+                              (args.exposure, "--exposure",
+                               "ramps the camera's exposure from frame to frame"),
+                              (args.repeat > 1, "--repeat",
+                               "sends each frame of a video again")):
+        if asked and args.frames < 2:
+            raise ConfigError(f"{flag} {what}: it needs --frames 2 or more")
+    if sum(bool(motion) for motion in (args.pan, args.sway, args.zoom)) > 1:
+        raise ConfigError("--pan, --sway and --zoom: one motion at a time")
     for path in paths:  # decode everything once now, so a bad file stops us before models load
         image = load_image(path)
         if args.pan:
@@ -680,15 +692,18 @@ def summary_table(report: Mapping[str, Any]) -> str:
 
 
 def video_note(report: Mapping[str, Any]) -> str:
-    """What was scored with ``--frames`` (``--pan``, ``--sway``, ``--repeat``), as the
-    tables say it."""
-    pan, sway = report.get("pan", 0.0), report.get("sway", 0.0)
-    repeat = report.get("repeat", 1)
+    """What was scored with ``--frames`` (``--pan``, ``--sway``, ``--zoom``,
+    ``--exposure``, ``--repeat``), as the tables say it."""
+    pan, sway, zoom = (report.get(key, 0.0) for key in ("pan", "sway", "zoom"))
+    exposure, repeat = report.get("exposure", 0.0), report.get("repeat", 1)
     scene = (f"a scene the camera pans {pan:g} px a frame across" if pan
              else f"a scene whose middle (the person) sways {sway:g} px either way" if sway
+             else f"a scene the camera zooms in on {zoom:g} % a frame" if zoom
              else "a still scene")
+    ramp = (f", {'brightening' if exposure > 0 else 'darkening'} {abs(exposure):g} % a "
+            "frame" if exposure else "")
     sent = f", each sent {repeat} times in a row" if repeat > 1 else ""
-    return f"the last of {report['frames']} frames of {scene}{sent}"
+    return f"the last of {report['frames']} frames of {scene}{ramp}{sent}"
 
 
 def summary_line(report: Mapping[str, Any]) -> str:

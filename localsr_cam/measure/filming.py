@@ -1,6 +1,7 @@
 """What a camera films of a photo over several frames, for ``eval --frames``: the photo
-held still, panned across (``--pan``), or with its middle — the person — swaying over
-the still rest (``--sway``).
+held still, panned across (``--pan``), with its middle — the person — swaying over the
+still rest (``--sway``), or zoomed in on (``--zoom``); and with any of them, the
+camera's auto exposure ramping (``--exposure``).
 
 Views are HR (uint8 H×W×3 BGR, even sides, new arrays); the degradation suite then
 makes each one's LR frame with fresh sensor noise. Moves of a fraction of a pixel are
@@ -10,7 +11,12 @@ A still scene and a pan leave out the commonest motion on a call: a person who s
 and nods by a pixel or less a frame in front of a still room. Where the video path
 keeps work from earlier frames (the temporal denoiser, the SR reused where the crop
 did not change) that is where it can go wrong without a still scene or a pan showing
-it (BENCHMARKS.md, Quality, "Session 21").
+it (BENCHMARKS.md, Quality, "Session 21"). A camera's auto framing zooms instead of
+panning, and a zoom is no shift: the noise readings took it for more noise and the
+temporal denoiser took the moving texture as it came (BENCHMARKS.md, Quality,
+"Session 23"). An auto exposure ramp scales the detail, which the temporal denoiser's
+average held behind, and the SR of a darker frame was reused ("Session 23"). Both
+leave the last frame as it would be without them, so the target does not change.
 """
 
 from __future__ import annotations
@@ -29,18 +35,23 @@ PERSON_AXES = (0.3, 0.4)
 height, centred; its edge blends over the outer eighth of its radius²."""
 
 
-def filmed_views(hr: np.ndarray, frames: int, pan: float = 0.0, sway: float = 0.0
-                 ) -> list[np.ndarray]:
+def filmed_views(hr: np.ndarray, frames: int, pan: float = 0.0, sway: float = 0.0,
+                 zoom: float = 0.0, exposure: float = 0.0) -> list[np.ndarray]:
     """``frames`` views of the photo ``hr``: panned (:func:`panned_views`) when ``pan``,
-    swayed (:func:`swayed_views`) when ``sway``, else the photo itself each time (one
-    of the two at most)."""
-    if pan and sway:
-        raise ValueError("one motion at a time: pan or sway")
+    swayed (:func:`swayed_views`) when ``sway``, zoomed (:func:`zoomed_views`) when
+    ``zoom``, else the photo itself each time (one motion at most); then, when
+    ``exposure``, its ramp (:func:`exposed_views`)."""
+    if sum(bool(motion) for motion in (pan, sway, zoom)) > 1:
+        raise ValueError("one motion at a time: pan, sway or zoom")
     if pan:
-        return panned_views(hr, frames, pan)
-    if sway:
-        return swayed_views(hr, frames, sway)
-    return [hr] * frames
+        views = panned_views(hr, frames, pan)
+    elif sway:
+        views = swayed_views(hr, frames, sway)
+    elif zoom:
+        views = zoomed_views(hr, frames, zoom)
+    else:
+        views = [hr] * frames
+    return exposed_views(views, exposure) if exposure else views
 
 
 def panned_views(hr: np.ndarray, frames: int, pan: float) -> list[np.ndarray]:
@@ -104,6 +115,36 @@ def swayed_views(hr: np.ndarray, frames: int, sway: float) -> list[np.ndarray]:
         view = weight * person + (1.0 - weight) * hr
         views.append(np.clip(np.rint(view), 0, 255).astype(np.uint8))
     return views
+
+
+def zoomed_views(hr: np.ndarray, frames: int, zoom: float) -> list[np.ndarray]:
+    """What a camera's auto framing (a digital zoom that follows the people: Apple's
+    Center Stage, Logitech's RightSight) films zooming in ``zoom`` % a frame about the
+    middle of the photo ``hr`` (uint8 H×W×3): frame ``i`` of ``frames`` is the photo
+    scaled by (1 + ``zoom``/100)^(i − (``frames`` − 1)) about its centre, cubic, the
+    edges a smaller view leaves reflected; uint8, new arrays, the photo's size. The last
+    frame is the photo itself (the scale is exactly 1)."""
+    height, width = hr.shape[:2]
+    centre = ((width - 1) / 2.0, (height - 1) / 2.0)
+    views = []
+    for index in range(frames):
+        scale = (1.0 + zoom / 100.0) ** (index - (frames - 1))
+        matrix = cv2.getRotationMatrix2D(centre, 0.0, scale)
+        views.append(cv2.warpAffine(hr, matrix, (width, height), flags=cv2.INTER_CUBIC,
+                                    borderMode=cv2.BORDER_REFLECT))
+    return views
+
+
+def exposed_views(views: list[np.ndarray], exposure: float) -> list[np.ndarray]:
+    """``views`` (uint8) as a camera's auto exposure ramping ``exposure`` % a frame films
+    them: view ``i`` of N times (1 + ``exposure``/100)^(i − (N − 1)), rounded and
+    clipped to 0…255; uint8, new arrays. The last view is as it was; earlier ones are
+    darker (``exposure`` > 0: the camera brightening) or brighter (< 0). In float64:
+    a long ramp's factor (0.9^−999 ≈ 10^46) overflows float32, and 0 × inf is NaN."""
+    count = len(views)
+    return [np.clip(np.rint(view * (1.0 + exposure / 100.0) ** (index - (count - 1))),
+                    0, 255).astype(np.uint8)
+            for index, view in enumerate(views)]
 
 
 def _shifted(image: np.ndarray, dx: float, dy: float) -> np.ndarray:

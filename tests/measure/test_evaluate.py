@@ -115,10 +115,10 @@ def test_report_has_every_key_and_number(folder: Path) -> None:
     report = evaluate_folder(folder, Oracle(folder))
     report = json.loads(json.dumps(report, allow_nan=False))  # strict JSON round trip
     assert set(report) == {"images", "mean", "percent_increase", "model", "segmenter",
-                           "degrade", "frames", "pan", "sway", "repeat"}
+                           "degrade", "frames", "pan", "sway", "zoom", "exposure", "repeat"}
     assert (report["model"], report["segmenter"], report["degrade"], report["frames"],
-            report["pan"], report["sway"], report["repeat"]) == ("fake", "ellipse", "area",
-                                                                 1, 0.0, 0.0, 1)
+            report["pan"], report["sway"], report["zoom"], report["exposure"],
+            report["repeat"]) == ("fake", "ellipse", "area", 1, 0.0, 0.0, 0.0, 0.0, 1)
     assert [img["name"] for img in report["images"]] == ["img0.png", "img1.png", "img2.png"]
     assert [img["size"] for img in report["images"]] == [[64, 48], [56, 40], [48, 64]]
     for img in report["images"]:
@@ -229,7 +229,7 @@ def fake_open(monkeypatch: pytest.MonkeyPatch, folder: Path) -> FakeOpen:
     opener = FakeOpen(Oracle(folder))
     monkeypatch.setattr(evaluate, "processor_outputs", opener)
     monkeypatch.setattr(evaluate, "_degrade_for",
-                        lambda method, frames=1, pan=0.0, sway=0.0, repeat=1: (
+                        lambda method, frames=1, repeat=1, **motion: (
                             halve if frames == 1
                             else lambda hr: np.stack([halve(hr)] * (frames * repeat))))
     return opener
@@ -429,6 +429,61 @@ def test_a_sway_needs_frames_and_is_one_motion_with_a_pan(
     assert "3 frames of a scene whose middle (the person) sways 0.5 px either way" \
         in out_md.read_text()
     assert json.loads((tmp_path / "r.json").read_text())["sway"] == 0.5
+
+
+def test_a_zoom_or_an_exposure_ramp_needs_frames_and_a_zoom_is_one_motion(
+        folder: Path, fake_open: FakeOpen, capsys: pytest.CaptureFixture[str]) -> None:
+    images = ["--images", str(folder)]
+    assert_refused(capsys, [*images, "--zoom", "1"], "--zoom zooms the camera",
+                   "--frames 2 or more")
+    assert_refused(capsys, [*images, "--exposure", "-2"], "--exposure ramps",
+                   "--frames 2 or more")
+    assert_refused(capsys, [*images, "--frames", "3", "--zoom", "1", "--pan", "1"],
+                   "--pan, --sway and --zoom: one motion at a time")
+    assert_refused(capsys, [*images, "--frames", "3", "--zoom", "1", "--sway", "1"],
+                   "one motion at a time")
+    for flag, value, needle in (("--zoom", "3.5", "0 … 3 % a frame"),
+                                ("--zoom", "-1", "0 … 3 % a frame"),
+                                ("--exposure", "-11", "-10 … 10 % a frame"),
+                                ("--exposure", "nan", "-10 … 10 % a frame"),
+                                ("--exposure", "lots", "not a number")):
+        assert main([*images, "--frames", "3", flag, value]) == 2
+        assert needle in capsys.readouterr().err
+    assert fake_open.calls == []  # refused before any model was loaded
+
+
+@pytest.mark.parametrize(("argv", "note"), [
+    (["--zoom", "1"], "the last of 16 frames of a scene the camera zooms in on 1 % a frame"),
+    (["--zoom", "0.5", "--exposure", "3"],
+     "16 frames of a scene the camera zooms in on 0.5 % a frame, brightening 3 % a frame"),
+    (["--pan", "1", "--exposure", "-2", "--repeat", "2"],
+     "16 frames of a scene the camera pans 1 px a frame across, darkening 2 % a frame, "
+     "each sent 2 times in a row"),
+    (["--exposure", "2.5"], "the last of 16 frames of a still scene, brightening 2.5 % a frame"),
+])
+def test_a_zoom_and_an_exposure_ramp_are_in_the_report(
+        folder: Path, tmp_path: Path, fake_open: FakeOpen, argv: list[str], note: str) -> None:
+    out_md, out_json = tmp_path / "r.md", tmp_path / "r.json"
+    assert main(["--images", str(folder), "--frames", "16", *argv, "--md", str(out_md),
+                 "--json", str(out_json)]) == 0
+    assert note in out_md.read_text()
+    report = json.loads(out_json.read_text())
+    asked = dict(zip(argv[::2], map(float, argv[1::2]), strict=True))
+    assert (report["zoom"], report["exposure"]) == (asked.get("--zoom", 0.0),
+                                                    asked.get("--exposure", 0.0))
+
+
+def test_degrade_all_carries_the_zoom_and_the_exposure(
+        folder: Path, tmp_path: Path, fake_open: FakeOpen) -> None:
+    out_md, out_json = tmp_path / "all.md", tmp_path / "all.json"
+    assert main(["--images", str(folder), "--degrade", "all", "--frames", "4", "--zoom", "2",
+                 "--exposure", "-1", "--md", str(out_md), "--json", str(out_json)]) == 0
+    report = json.loads(out_json.read_text())
+    assert (report["zoom"], report["exposure"]) == (2.0, -1.0)
+    assert all((sub["zoom"], sub["exposure"]) == (2.0, -1.0)
+               for sub in report["suites"].values())
+    assert "Each: the last of 4 frames of a scene the camera zooms in on 2 % a frame, " \
+        "darkening 1 % a frame (`--frames`)." in out_md.read_text()
 
 
 def test_repeated_frames_are_each_frame_again_bit_for_bit() -> None:
