@@ -12,15 +12,15 @@ A frame's *profiles* are its means along each column and along each row (over th
 colours too): two 1-D signals that a whole-frame shift moves by the same amount, while
 sensor noise averages out over 360–640 pixels (σ 4 → 0.2 levels). A change of the
 profiles that the motion does not explain (:data:`RESIDUAL_RATIO`: a light's flicker
-bands rolling down the frame) is not motion. The shift each way is
-where the sum of squared differences of the two profiles (means removed, so a change of
-exposure does not count) is least over whole shifts up to :data:`MAX_SHIFT_PX`, refined to
-a fraction of a pixel by a parabola through the three around it. On 20 photos at 640×360
-with noise of σ 4 it reads shifts of 0.25, 0.5 and 1 px to ±0.05 px (up to 3 px to ±0.1)
-and still frames as 0.00–0.02 px (flat, smooth frames as up to 0.2 px, where a smear
-costs nothing). A person moving before a still background moves the profiles far less
-than their own motion: the still background dominates them, and the blocks the readings
-take lie there.
+bands rolling down the frame) is not motion. The shift each way is where the sum of
+squared differences of the two profiles (means removed and the second scaled to the
+first's power, so a change of exposure does not count) is least over whole shifts up to
+:data:`MAX_SHIFT_PX`, refined to a fraction of a pixel by a parabola through the three
+around it. On 20 photos at 640×360 with noise of σ 4 it reads shifts of 0.25, 0.5 and
+1 px to ±0.05 px (up to 3 px to ±0.1) and still frames as 0.00–0.02 px (flat, smooth
+frames as up to 0.2 px, where a smear costs nothing). A person moving before a still
+background moves the profiles far less than their own motion: the still background
+dominates them, and the blocks the readings take lie there.
 
 A camera's auto framing (a digital zoom that follows the people) moves no part of the
 frame alike: its middle stays, its edges move by up to 3 px a frame at 1 % a frame. The
@@ -28,11 +28,16 @@ best whole shift is then about none, and the zoom had read as more noise (on noi
 photos 1 % a frame scored under the frame alone: BENCHMARKS.md, Quality, "Session 23"). So the
 shift is refined, with a zoom about the profile's middle, by a few Gauss–Newton steps
 (:func:`fit_zoom`). On 14 photos of 150–384 px a side with noise of σ 4 it reads zooms of
-0.3, 1 and 2 % a frame to a median error of 0.02, 0.04 and 0.07 % (each way) and still
+0.3, 1 and 2 % a frame to a median error of 0.02, 0.04 and 0.09 % (each way) and still
 frames as still; where a zoom explains too little more than a shift
 (:data:`ZOOM_BETTER`: a smooth or short profile, a small zoom), that way reads as a
-shift or as still (9 of 28 ways at 0.3 %, 1 at 1 % and at 2 %). About 0.3 ms a 640×360
-frame (profiles 0.05; each way the shift 0.02, the fit 0.05, two residuals 0.04).
+shift or as still (9 of 28 ways at 0.3 %, 3 at 1 % and at 2 %). A smooth bright disc in
+the middle of a dark frame (a retina photo) widens under a zoom much as it brightens
+under a gain: before the profiles' power was evened out, an auto exposure ramp of 3 % a
+frame read there as a zoom of −0.35 % every frame, and as the denoiser reads nothing off
+a moved frame it never started (−1.9 dB); now such a zoom goes unseen instead. About
+0.3 ms a 640×360 frame (profiles 0.05; each way the shift 0.02, the fit 0.05, two
+residuals 0.04).
 """
 
 from __future__ import annotations
@@ -170,13 +175,18 @@ def residual_ratio(before: np.ndarray, after: np.ndarray, shift: float, zoom: fl
 
 
 def _centred(before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two 1-D profiles cut to the shorter's length, each less its mean (a change of
-    exposure does not count), new arrays."""
+    """Two 1-D profiles cut to the shorter's length, each less its mean, and ``after``
+    scaled to ``before``'s root mean square: a change of exposure (an offset, a gain)
+    does not count. New arrays."""
     length = min(before.size, after.size)
     if length == 0:
         return before[:0], after[:0]
-    return (before[:length] - before[:length].mean(),
-            after[:length] - after[:length].mean())
+    before = before[:length] - before[:length].mean()
+    after = after[:length] - after[:length].mean()
+    power = float(np.dot(after, after))
+    if power > 0.0:
+        after *= np.float32(np.sqrt(float(np.dot(before, before)) / power))
+    return before, after
 
 
 @dataclasses.dataclass(frozen=True)

@@ -91,6 +91,20 @@ def test_a_change_of_exposure_is_not_motion() -> None:
     assert not moved_between(frame, brighter)
 
 
+def test_a_brightening_disc_in_a_dark_frame_is_not_a_zoom() -> None:
+    """A bright disc in the middle of a dark frame, cut by its top and bottom (a retina
+    photo), brightened 3 % a frame by auto exposure: its profiles grow much as a zoom
+    widens them. Read as a zoom (before the profiles' power was evened out), every
+    frame moved, and the denoiser never read the noise to start."""
+    rows, cols = np.mgrid[0:360, 0:640].astype(np.float32)
+    radius = np.hypot((cols - 320.0) / 240.0, (rows - 180.0) / 200.0)
+    disc = np.clip((1.0 - radius) / 0.05, 0.0, 1.0) * 150.0 + 5.0
+    picture = np.repeat(disc[..., None], 3, axis=2)
+    frames = [panned(picture * 1.03 ** t, 0.0, 0.0, sigma=4.0, seed=t) for t in range(6)]
+    for before, after in itertools.pairwise(frames):
+        assert not moved_between(before, after)
+
+
 def _banded(frame: np.ndarray, phase_rows: float, amplitude: float = 0.08,
             period_rows: float = 54.0) -> np.ndarray:
     """``frame`` under a light's flicker bands (brightness × 1 ± ``amplitude`` along the
