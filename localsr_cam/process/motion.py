@@ -214,11 +214,6 @@ class FrameMotion:
         return max(_reach(self.dx, self.zoom_x, self.width),
                    _reach(self.dy, self.zoom_y, self.height))
 
-    @property
-    def zoom_reach_px(self) -> float:
-        """How far the zoom alone moved the frame's edges either way, px."""
-        return max(_reach(0.0, self.zoom_x, self.width), _reach(0.0, self.zoom_y, self.height))
-
     def inverse_map(self) -> np.ndarray:
         """float32 2×3: where each pixel of the new frame was in the old, for
         ``cv2.warpAffine(..., flags=... | cv2.WARP_INVERSE_MAP)``."""

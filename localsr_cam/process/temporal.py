@@ -87,9 +87,6 @@ GAIN_BLOCK = 16
 """Side of the blocks whose mean values, frame over state, give the brightness ratio."""
 GAIN_ROW_STEP = 4
 """Of each block's rows every this-many-th is read."""
-MAX_READ_ZOOM_PX = 0.5
-"""A frame zoomed so that its edges moved this far or more gives no reading before the
-filter starts (a shift is undone by whole pixels; a zoom cannot be)."""
 MAX_SIGMA = 12.0
 """The most noise σ the test assumes: a scene that moves everywhere (a camera pan) reads
 as noise, and a cap keeps its motion test strict."""
@@ -142,7 +139,7 @@ class TemporalDenoiser:
         if self._state is not None and self._state.shape != image.shape:
             self.reset()
         if self._state is None:
-            return self._pass(image, motion)
+            return self._pass(image, motion is not None)
         buffers = self._buffers(self._state.shape)
         if motion is not None:
             self._align(motion, buffers)
@@ -211,23 +208,19 @@ class TemporalDenoiser:
                              "weight": np.empty(planes, np.float32)}
         return self._scratch
 
-    def _pass(self, image: np.ndarray, motion: FrameMotion | None) -> np.ndarray:
+    def _pass(self, image: np.ndarray, moved: bool) -> np.ndarray:
         """Not filtering: read the noise off this frame and the last one now and then
-        (when the frame moved, off their overlap once moved back by whole pixels:
-        :func:`whole_pixel_overlap`); start filtering (from this frame) once it reads
-        :data:`MIN_SIGMA` or more."""
+        (not when the frame ``moved``);
+        start filtering (from this frame) once it reads :data:`MIN_SIGMA` or more."""
         last = self._last
         if (self._frames + 1) % CLEAN_READ_EVERY == 0:  # the next frame reads against it
             self._last = image.copy()
-        if last is None or last.shape != image.shape or self._frames % CLEAN_READ_EVERY:
+        if last is None or last.shape != image.shape or self._frames % CLEAN_READ_EVERY \
+                or moved:
             return image
-        pair = (image, last) if motion is None else whole_pixel_overlap(image, last, motion)
-        if pair is None:
-            return image
-        now, before = pair
-        detail = now.astype(np.float32) - before
+        detail = image.astype(np.float32) - last
         _split(detail)
-        self._update_noise(_mean_square(detail), before.astype(np.float32), two_frames=True)
+        self._update_noise(_mean_square(detail), last.astype(np.float32), two_frames=True)
         if self.sigma >= MIN_SIGMA:
             log.info("temporal denoiser on: the frames' noise reads σ %.1f (grey levels)",
                      self.sigma)
@@ -264,26 +257,6 @@ class TemporalDenoiser:
             self._noise_var = reading
         else:
             self._noise_var += NOISE_EMA * (reading - self._noise_var)
-
-
-def whole_pixel_overlap(image: np.ndarray, last: np.ndarray, motion: FrameMotion
-                        ) -> tuple[np.ndarray, np.ndarray] | None:
-    """The parts of ``image`` and of the frame before it, ``last`` (uint8 H×W×3 each),
-    that show the same place once ``motion``'s shift is undone to the nearest pixel
-    (views, ``(now, before)``); ``None`` for a zoom that moves the frame's edges by
-    :data:`MAX_READ_ZOOM_PX` or more. No interpolation: it would smooth the noise of
-    one of the two. What is left of the shift (half a pixel at most) moves only
-    texture, and the flattest blocks the reading takes have little: a clean pan over
-    fine texture read σ 0.3–1.2, a noisy one (σ 4) as still frames read (3.7–4.1)."""
-    if motion.zoom_reach_px >= MAX_READ_ZOOM_PX:
-        return None
-    height, width = image.shape[:2]
-    x, y = round(motion.dx), round(motion.dy)
-    if abs(x) >= width or abs(y) >= height:
-        return None
-    now = image[max(0, y):height + min(0, y), max(0, x):width + min(0, x)]
-    before = last[max(0, -y):height + min(0, -y), max(0, -x):width + min(0, -x)]
-    return now, before
 
 
 def exposure_gain(image: np.ndarray, state: np.ndarray) -> float:

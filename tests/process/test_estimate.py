@@ -324,13 +324,10 @@ def test_the_processor_reads_live_noise_off_the_previous_frame() -> None:
 @pytest.mark.parametrize("step", [0.6, 1.25, 3.0])
 def test_a_panning_camera_is_not_read_as_more_noise(step: float) -> None:
     """Video frames of a finely textured photo with noise of σ 4 while the camera pans
-    ``step`` px a frame from the start: no frame pair is still, so no frame difference
-    is read as it came, and the smoothed noise level the SR is told is at most what the
-    frames read one by one — less, once the denoiser has engaged (its noise read off
-    the frames' overlap moved back by whole pixels) and averages the aligned frames.
-    (Read off the pan's frame differences, the noise read too high: the denoiser
-    engaged on that, smeared the moving texture, and the level went to 0.76–1.14 times
-    the frames' own.)"""
+    ``step`` px a frame from the start: no frame pair is still, so the denoiser never
+    engages and the smoothed noise level the SR is told is what the frames read one by
+    one. (Read off the pan's frame differences, the noise read too high: the denoiser
+    engaged and smeared the moving texture, and the level went to 0.76–1.14 times it.)"""
     from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
     from localsr_cam.frames import CapturedFrame
     from localsr_cam.process.processor import FrameProcessor
@@ -348,10 +345,8 @@ def test_a_panning_camera_is_not_read_as_more_noise(step: float) -> None:
             processor.process(CapturedFrame(frame, t, float(t)))
             alone.append(float(estimate_levels(frame, bgr=True)[0]) * 10)
         levels = processor._degradation.current()
-        assert processor._denoiser is not None and processor._denoiser.active
-        assert 3.0 < processor._denoiser.sigma < 5.0
     assert levels is not None
-    assert float(levels[0, 0]) * 10 < 0.8 * float(np.mean(alone))
+    assert float(levels[0, 0]) * 10 == pytest.approx(float(np.mean(alone)), rel=0.05)
 
 
 @pytest.mark.parametrize("first_once", [False, True])

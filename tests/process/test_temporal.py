@@ -7,13 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from localsr_cam.process.motion import FrameMotion, MotionTest
-from localsr_cam.process.temporal import (
-    MIN_SIGMA,
-    TemporalDenoiser,
-    exposure_gain,
-    whole_pixel_overlap,
-)
+from localsr_cam.process.motion import MotionTest
+from localsr_cam.process.temporal import MIN_SIGMA, TemporalDenoiser, exposure_gain
 from tests.scenes import panned, stained_tissue
 
 
@@ -190,37 +185,13 @@ def test_a_zoom_is_followed_like_a_pan(zoom: float) -> None:
     assert rms(out, clean) < 0.65 * rms(frame, clean)
 
 
-@pytest.mark.parametrize("step", [0.3, 1.25])
-def test_a_camera_panning_from_the_start_turns_the_filter_on_when_noisy(step: float) -> None:
-    """A camera that pans from the first frame (a handheld phone, a shaken laptop): the
-    noise is read off the frames' overlap, moved back by whole pixels, so a noisy pan
-    (σ 4) is filtered (it never was: no moved frame was read) and a clean pan over fine
-    texture is still left exactly as it came."""
+def test_a_camera_panning_from_the_start_never_turns_the_filter_on() -> None:
     picture = stained_tissue()
-    for sigma in (0.0, 4.0):
-        denoiser, moved = TemporalDenoiser(), MotionTest()
-        for t in range(16):
-            clean = panned(picture, -step * t, -0.5 * step * t)
-            frame = panned(picture, -step * t, -0.5 * step * t, sigma=sigma, seed=t)
-            out = denoiser(frame, moved(frame))
-        if sigma:
-            assert denoiser.active and 3.0 < denoiser.sigma < 5.0
-            assert rms(out, clean) < 0.8 * rms(frame, clean)
-        else:
-            assert not denoiser.active and out is frame
-
-
-def test_the_whole_pixel_overlap_of_a_shift_and_none_for_a_zoom() -> None:
-    picture = stained_tissue()
-    before, after = panned(picture, 0.0, 0.0), panned(picture, 2.2, -1.4)
-    pair = whole_pixel_overlap(after, before, FrameMotion(2.2, -1.4, 0.0, 0.0, 640, 360))
-    assert pair is not None
-    now, last = pair
-    assert now.shape == last.shape == (359, 638, 3)
-    assert np.abs(now.astype(np.float32) - last).mean() < 0.5 * np.abs(
-        after.astype(np.float32) - before).mean()
-    assert whole_pixel_overlap(after, before, FrameMotion(0.0, 0.0, 0.01, 0.01, 640, 360)) \
-        is None
+    denoiser, moved = TemporalDenoiser(), MotionTest()
+    for t in range(16):
+        frame = panned(picture, -1.25 * t, 0.0, sigma=4.0, seed=t)
+        assert denoiser(frame, moved(frame)) is frame
+    assert not denoiser.active
 
 
 def test_a_repeated_frame_is_not_averaged_in_nor_read() -> None:
