@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from localsr_cam.process.motion import MotionTest
-from localsr_cam.process.temporal import MIN_SIGMA, TemporalDenoiser, exposure_gain
+from localsr_cam.process.temporal import (
+    MIN_SIGMA,
+    TemporalDenoiser,
+    exposure_gain,
+    shifted_cubic,
+)
 from tests.scenes import panned, stained_tissue
 
 
@@ -192,6 +197,17 @@ def test_a_camera_panning_from_the_start_never_turns_the_filter_on() -> None:
         frame = panned(picture, -1.25 * t, 0.0, sigma=4.0, seed=t)
         assert denoiser(frame, moved(frame)) is frame
     assert not denoiser.active
+
+
+@pytest.mark.parametrize("dx, dy", [(0.3, 0.5), (1.0, -0.5), (-2.7, 1.2), (3.9, -3.9)])
+def test_the_cubic_shift_is_opencvs_cubic_warp(dx: float, dy: float) -> None:
+    """Away from the edges (replicated differently), to float rounding."""
+    image = (np.random.default_rng(0).random((90, 160, 3)) * 255).astype(np.float32)
+    expected = cv2.warpAffine(image, np.float32([[1, 0, -dx], [0, 1, -dy]]), (160, 90),
+                              flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP)
+    moved = shifted_cubic(image, dx, dy, np.empty_like(image), np.empty_like(image))
+    inner = (slice(8, -8), slice(8, -8))
+    np.testing.assert_allclose(moved[inner], expected[inner], atol=0.01)
 
 
 def test_a_repeated_frame_is_not_averaged_in_nor_read() -> None:
