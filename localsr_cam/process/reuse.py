@@ -180,9 +180,8 @@ def changed_detail(before: Signature | None, after: Signature,
     squared difference over :data:`NOISE_MARGIN` × the two noise variances (scaled up in
     cells brighter than :data:`NOISE_GREY`) plus :data:`DETAIL_TOLERANCE`², or mean
     difference over what the noise gives (:data:`MEAN_MARGIN`) plus
-    :data:`MEAN_TOLERANCE`; ``None``
-    when the two cannot be compared (no ``before``, another size): then everything
-    changed."""
+    :data:`MEAN_TOLERANCE`; ``None`` when the two cannot be compared (no ``before``,
+    another size): then everything changed."""
     import cv2
 
     if before is None or before.grey.shape != after.grey.shape:

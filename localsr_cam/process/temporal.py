@@ -31,18 +31,19 @@ estimate is needed and the denoised frames do not feed back into it. While it re
 under :data:`MIN_SIGMA` (a clean camera, a clean synthetic clip) frames pass unchanged.
 No block is still when the camera pans, shakes or zooms. A frame that moved as a whole
 from the one before it (``motion``, :mod:`~localsr_cam.process.motion`'s test) gives no
-reading
-(read there, a panned noisy photo of σ 4 read σ 6–12, the motion test took moving
-texture for noise and averaged it into a smear, and the SR of a panned frame fell up to
-2 dB below the same frame's alone; a clean pan over fine texture read σ 3–5 and was
-filtered), and the state is moved with the frame first (the strip that comes into view
-at the edge is taken as it comes, by the motion test), so a pan keeps the average of a
-still scene: in low light +0.5–0.8 dB on the SR of panned frames over not moving it
-(BENCHMARKS.md, Quality, "Session 20"). A zoom (a camera's auto framing) is followed the
-same way. The move is cubic (:func:`shifted_cubic`, 0.84 ms; a zoom by
-``cv2.warpAffine``, 3.9 ms): the state is moved on every frame of a pan, and bilinear's
-blur (0.37 ms) added up — on noisy photos still for 8 frames, then panning 0.6–1 px a
-frame, cubic scored +0.07–0.18 dB more, the worst image up to +0.26 ("Session 23").
+reading (read there, a panned noisy photo of σ 4 read σ 6–12, the motion test took
+moving texture for noise and averaged it into a smear, and the SR of a panned frame fell
+up to 2 dB below the same frame's alone; a clean pan over fine texture read σ 3–5 and
+was filtered; read off the overlap of the two frames moved back by whole pixels, clean
+photos panned by half a pixel read σ 2.6–5.4: "Session 23"), and the state is moved with
+the frame first (the strip that comes into view at the edge is taken as it comes, by the
+motion test), so a pan keeps the average of a still scene: in low light +0.5–0.8 dB on
+the SR of panned frames over not moving it (BENCHMARKS.md, Quality, "Session 20"). A
+zoom (a camera's auto framing) is followed the same way. The move is cubic
+(:func:`shifted_cubic`, 0.84 ms; a zoom by ``cv2.warpAffine``, 3.9 ms): the state is
+moved on every frame of a pan, and bilinear's blur (0.37 ms) added up — on noisy photos
+still for 8 frames, then panning 0.6–1 px a frame, cubic scored +0.07–0.18 dB more, the
+worst image up to +0.26 ("Session 23").
 """
 
 from __future__ import annotations
@@ -304,12 +305,12 @@ def _cubic_taps(part: float) -> np.ndarray:
 def exposure_gain(image: np.ndarray, state: np.ndarray) -> float:
     """How much brighter ``image`` (uint8 H×W×3) is than ``state`` (float32 H×W×3): the
     median over :data:`GAIN_BLOCK`-px blocks and colours of the ratio of their means
-    (over every :data:`GAIN_ROW_STEP`-th row),
-    leaving out blocks within :data:`CLIP_MARGIN` of black or white in either (a part
-    that clips does not brighten; a ratio of two dark means is mostly noise); 1.0 when
-    no block is left. A camera's exposure (gain, shutter) scales the values it sends by
-    about one factor, gamma or not (a power of a product is the product of the
-    powers); the median leaves out a person moving."""
+    (over every :data:`GAIN_ROW_STEP`-th row), leaving out blocks within
+    :data:`CLIP_MARGIN` of black or white in either (a part that clips does not
+    brighten; a ratio of two dark means is mostly noise); 1.0 when no block is left. A
+    camera's exposure (gain, shutter) scales the values it sends by about one factor,
+    gamma or not (a power of a product is the product of the powers); the median leaves
+    out a person moving."""
     sampled_rows = GAIN_BLOCK // GAIN_ROW_STEP  # a block's rows that are read
     height = state[::GAIN_ROW_STEP].shape[0] // sampled_rows * sampled_rows
     width = state.shape[1] // GAIN_BLOCK * GAIN_BLOCK
