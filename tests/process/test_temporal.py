@@ -146,6 +146,16 @@ def test_it_stops_when_the_camera_turns_clean() -> None:
     assert not denoiser.active and outputs[-1] is still
 
 
+def _after_a_still_scene(picture: np.ndarray) -> tuple[TemporalDenoiser, MotionTest]:
+    """A denoiser and a motion test that have seen 12 frames of ``picture`` held still,
+    with noise of σ 4."""
+    denoiser, moved = TemporalDenoiser(), MotionTest()
+    for t in range(12):
+        frame = panned(picture, 0.0, 0.0, sigma=4.0, seed=t)
+        denoiser(frame, moved(frame))
+    return denoiser, moved
+
+
 @pytest.mark.parametrize("step", [0.6, 1.25, 3.0])
 def test_a_pan_is_not_read_as_noise(step: float) -> None:
     """A noisy photo of fine texture (σ 4), still for 12 frames, then the camera pans
@@ -155,10 +165,7 @@ def test_a_pan_is_not_read_as_noise(step: float) -> None:
     averaging them: the noise's rms falls by a half as on a still scene (by 1–20 %
     when the moving texture was taken as it came)."""
     picture = stained_tissue()
-    denoiser, moved = TemporalDenoiser(), MotionTest()
-    for t in range(12):
-        frame = panned(picture, 0.0, 0.0, sigma=4.0, seed=t)
-        denoiser(frame, moved(frame))
+    denoiser, moved = _after_a_still_scene(picture)
     still_sigma = denoiser.sigma
     assert denoiser.active and 3.0 < still_sigma < 5.0
     for t in range(1, 25):
@@ -175,10 +182,7 @@ def test_a_zoom_is_followed_like_a_pan(zoom: float) -> None:
     state is zoomed with the frames and keeps averaging them (unzoomed, the texture
     moving at the edges was taken as it came, and the zoom read as more noise)."""
     picture = stained_tissue()
-    denoiser, moved = TemporalDenoiser(), MotionTest()
-    for t in range(12):
-        frame = panned(picture, 0.0, 0.0, sigma=4.0, seed=t)
-        denoiser(frame, moved(frame))
+    denoiser, moved = _after_a_still_scene(picture)
     still_sigma = denoiser.sigma
     for t in range(1, 13):
         scale = (1.0 + zoom) ** t - 1.0
