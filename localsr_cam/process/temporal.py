@@ -35,11 +35,15 @@ reading (read there, a panned noisy photo of σ 4 read σ 6–12, the motion tes
 moving texture for noise and averaged it into a smear, and the SR of a panned frame fell
 up to 2 dB below the same frame's alone; a clean pan over fine texture read σ 3–5 and
 was filtered; read off the overlap of the two frames moved back by whole pixels, clean
-photos panned by half a pixel read σ 2.6–5.4: "Session 23"), and the state is moved with
-the frame first (the strip that comes into view at the edge is taken as it comes, by the
-motion test), so a pan keeps the average of a still scene: in low light +0.5–0.8 dB on
-the SR of panned frames over not moving it (BENCHMARKS.md, Quality, "Session 20"). A
-zoom (a camera's auto framing) is followed the same way. The move is cubic
+photos panned by half a pixel read σ 2.6–5.4: "Session 23"). Before the filter starts,
+a camera that moves from the first frame would never be read: so a moving frame is read
+against one of the last few that it moved from by whole pixels, give or take 0.1
+(:class:`AlignedPast`; a pan of 0.5 or 1 px a frame gets one every 2nd frame, a shake
+now and then). Once filtering, the state is moved with the frame first (the strip
+that comes into view at the edge is taken as it comes, by the motion test), so a pan
+keeps the average of a still scene: in low light +0.5–0.8 dB on the SR of panned frames
+over not moving it (BENCHMARKS.md, Quality, "Session 20"). A zoom (a camera's auto
+framing) is followed the same way. The move is cubic
 (:func:`shifted_cubic`, 0.84 ms; a zoom by ``cv2.warpAffine``, 3.9 ms): the state is
 moved on every frame of a pan, and bilinear's blur (0.37 ms) added up — on noisy photos
 still for 8 frames, then panning 0.6–1 px a frame, cubic scored +0.07–0.18 dB more, the
@@ -92,6 +96,12 @@ GAIN_BLOCK = 16
 """Side of the blocks whose mean values, frame over state, give the brightness ratio."""
 GAIN_ROW_STEP = 4
 """Of each block's rows every this-many-th is read."""
+ALIGNED_PX = 0.1
+"""A frame is read against a past one it moved from by whole pixels give or take this
+(on each axis): the texture moved by the rest reads as noise (by half a pixel, clean
+photos read σ up to 5.4; by 0.1 px about a fifth of that)."""
+ALIGNED_HISTORY = 5
+"""Past frames kept while the camera moves, to find one a whole-pixel move away."""
 CUBIC_A = -0.75
 """The cubic convolution's parameter (OpenCV's ``INTER_CUBIC``)."""
 MAX_SIGMA = 12.0
@@ -109,6 +119,7 @@ class TemporalDenoiser:
         self._noise_var: float | None = None
         self._frames = 0
         self._scratch: dict[str, np.ndarray] = {}
+        self._past = AlignedPast()
 
     @property
     def sigma(self) -> float:
@@ -124,6 +135,7 @@ class TemporalDenoiser:
         """Forget the frames seen so far."""
         self._state = self._last = self._noise_var = None
         self._frames = 0
+        self._past.clear()
 
     def __call__(self, image: np.ndarray, motion: FrameMotion | None = None,
                  repeated: bool = False) -> np.ndarray:
@@ -146,7 +158,7 @@ class TemporalDenoiser:
         if self._state is not None and self._state.shape != image.shape:
             self.reset()
         if self._state is None:
-            return self._pass(image, motion is not None)
+            return self._pass(image, motion)
         buffers = self._buffers(self._state.shape)
         if motion is not None:
             self._align(motion, buffers)
@@ -220,23 +232,32 @@ class TemporalDenoiser:
                              "weight": np.empty(planes, np.float32)}
         return self._scratch
 
-    def _pass(self, image: np.ndarray, moved: bool) -> np.ndarray:
+    def _pass(self, image: np.ndarray, motion: FrameMotion | None) -> np.ndarray:
         """Not filtering: read the noise off this frame and the last one now and then
-        (not when the frame ``moved``);
-        start filtering (from this frame) once it reads :data:`MIN_SIGMA` or more."""
+        — or, while the camera moves, off this frame and one of the last few that it
+        moved from by whole pixels (:class:`AlignedPast`) — and start filtering (from
+        this frame) once it reads :data:`MIN_SIGMA` or more."""
         last = self._last
         if (self._frames + 1) % CLEAN_READ_EVERY == 0:  # the next frame reads against it
             self._last = image.copy()
-        if last is None or last.shape != image.shape or self._frames % CLEAN_READ_EVERY \
-                or moved:
+        pair: tuple[np.ndarray, np.ndarray] | None = None
+        if motion is None:
+            self._past.clear()
+            if last is not None and last.shape == image.shape:
+                pair = image, last
+        else:
+            pair = self._past.push(image, motion)
+        if pair is None or self._frames % CLEAN_READ_EVERY:
             return image
-        detail = image.astype(np.float32) - last
+        now, before = pair
+        detail = now.astype(np.float32) - before
         _split(detail)
-        self._update_noise(_mean_square(detail), last.astype(np.float32), two_frames=True)
+        self._update_noise(_mean_square(detail), before.astype(np.float32), two_frames=True)
         if self.sigma >= MIN_SIGMA:
             log.info("temporal denoiser on: the frames' noise reads σ %.1f (grey levels)",
                      self.sigma)
             self._state, self._last = image.astype(np.float32), None
+            self._past.clear()
         return image
 
     def _update_noise(self, squared: np.ndarray, state: np.ndarray, two_frames: bool
@@ -269,6 +290,60 @@ class TemporalDenoiser:
             self._noise_var = reading
         else:
             self._noise_var += NOISE_EMA * (reading - self._noise_var)
+
+
+class AlignedPast:
+    """The last few frames of a camera that keeps moving, and how far each has moved to
+    reach the newest, for a noise reading without interpolation while the camera pans or
+    shakes from the start (a moved frame's difference to the one before reads the
+    motion as noise, and a reading off their overlap, moved back by the shift rounded to
+    whole pixels, read the half pixel left over as noise: clean photos panned by half a
+    pixel read σ 2.6–5.4 and turned the filter on, BENCHMARKS.md, Quality, "Session
+    23"). Over a few frames the camera's path comes back near whole pixels (a pan of
+    0.5 px a frame every second frame, of 1.25 every fourth); a frame that moved from a
+    past one by whole pixels give or take :data:`ALIGNED_PX` is read against it."""
+
+    def __init__(self) -> None:
+        self._frames: list[tuple[np.ndarray, float, float]] = []  # uint8 H×W×3, dx, dy
+
+    def clear(self) -> None:
+        """Forget the frames kept (the camera held still, zoomed, or a cut)."""
+        self._frames.clear()
+
+    def push(self, image: np.ndarray, motion: FrameMotion
+             ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Add ``image`` (uint8 H×W×3, copied), which moved by ``motion`` from the last
+        frame pushed; ``(now, before)``: the overlap of ``image`` and the newest past
+        frame it moved from by whole pixels (:data:`ALIGNED_PX`), views, or ``None``.
+        A zoom clears the frames kept (a zoom is no whole-pixel move)."""
+        if motion.zoom_x or motion.zoom_y or (self._frames and
+                                               self._frames[-1][0].shape != image.shape):
+            self._frames.clear()
+            self._frames.append((image.copy(), 0.0, 0.0))
+            return None
+        self._frames = [(past, dx + motion.dx, dy + motion.dy)
+                        for past, dx, dy in self._frames][-(ALIGNED_HISTORY - 1):]
+        pair = None
+        for past, dx, dy in reversed(self._frames):
+            if max(abs(dx - round(dx)), abs(dy - round(dy))) <= ALIGNED_PX:
+                pair = whole_pixel_overlap(image, past, round(dx), round(dy))
+                break
+        self._frames.append((image.copy(), 0.0, 0.0))
+        return pair
+
+
+def whole_pixel_overlap(image: np.ndarray, past: np.ndarray, dx: int, dy: int
+                        ) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(now, before)``: the parts of ``image`` and ``past`` (uint8 H×W×3 each) that
+    show the same place when ``image`` moved by (``dx``, ``dy``) whole pixels from
+    ``past`` (``image[y, x] ≈ past[y − dy, x − dx]``), views; ``None`` when they do not
+    overlap."""
+    height, width = image.shape[:2]
+    if abs(dx) >= width or abs(dy) >= height:
+        return None
+    now = image[max(0, dy):height + min(0, dy), max(0, dx):width + min(0, dx)]
+    before = past[max(0, -dy):height + min(0, -dy), max(0, -dx):width + min(0, -dx)]
+    return now, before
 
 
 def shifted_cubic(image: np.ndarray, dx: float, dy: float, scratch: np.ndarray,

@@ -7,9 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-from localsr_cam.process.motion import MotionTest
+from localsr_cam.process.motion import FrameMotion, MotionTest
 from localsr_cam.process.temporal import (
     MIN_SIGMA,
+    AlignedPast,
     TemporalDenoiser,
     exposure_gain,
     shifted_cubic,
@@ -194,13 +195,43 @@ def test_a_zoom_is_followed_like_a_pan(zoom: float) -> None:
     assert rms(out, clean) < 0.65 * rms(frame, clean)
 
 
-def test_a_camera_panning_from_the_start_never_turns_the_filter_on() -> None:
+@pytest.mark.parametrize("step", [0.5, 1.25])
+def test_a_camera_panning_from_the_start_is_filtered_only_when_noisy(step: float) -> None:
+    """A camera that pans ``step`` px a frame from the first frame, so no frame is still:
+    every 2nd (0.5 px) or 4th (1.25 px) frame lies a whole-pixel move from a past one
+    and is read against it, so a noisy pan (σ 4) is filtered — it never was: no moved
+    frame was read — while a clean pan over fine texture passes exactly as it came."""
     picture = stained_tissue()
-    denoiser, moved = TemporalDenoiser(), MotionTest()
-    for t in range(16):
-        frame = panned(picture, -1.25 * t, 0.0, sigma=4.0, seed=t)
-        assert denoiser(frame, moved(frame)) is frame
-    assert not denoiser.active
+    for sigma in (0.0, 4.0):
+        denoiser, moved = TemporalDenoiser(), MotionTest()
+        for t in range(16):
+            clean = panned(picture, -step * t, 0.0)
+            frame = panned(picture, -step * t, 0.0, sigma=sigma, seed=t)
+            out = denoiser(frame, moved(frame))
+            assert moved.moved or t == 0
+        if sigma:
+            assert denoiser.active and 3.0 < denoiser.sigma < 5.0
+            assert rms(out, clean) < 0.8 * rms(frame, clean)
+        else:
+            assert not denoiser.active and out is frame
+
+
+def test_the_aligned_past_finds_a_whole_pixel_move() -> None:
+    """Half a pixel a frame: the 2nd frame after is a whole pixel away and read against
+    the first, on their overlap; a zoom forgets the frames kept."""
+    picture = stained_tissue()
+    frames = [panned(picture, 0.5 * t, 0.0) for t in range(3)]
+    half = FrameMotion(0.5, 0.0, 0.0, 0.0, 640, 360)
+    past = AlignedPast()
+    assert past.push(frames[0], half) is None  # nothing kept yet
+    assert past.push(frames[1], half) is None  # half a pixel from the first
+    pair = past.push(frames[2], half)
+    assert pair is not None
+    now, before = pair
+    assert now.shape == before.shape == (360, 639, 3)
+    assert np.abs(now.astype(np.float32) - before).mean() < 1.0
+    assert past.push(frames[2], FrameMotion(0.0, 0.0, 0.01, 0.01, 640, 360)) is None
+    assert past.push(frames[2], FrameMotion(1.0, 0.0, 0.0, 0.0, 640, 360)) is not None
 
 
 @pytest.mark.parametrize("dx, dy", [(0.3, 0.5), (1.0, -0.5), (-2.7, 1.2), (3.9, -3.9)])
