@@ -204,11 +204,6 @@ class FrameMotion:
     height: int
 
     @property
-    def shift(self) -> tuple[float, float]:
-        """``(dx, dy)`` px."""
-        return self.dx, self.dy
-
-    @property
     def largest_px(self) -> float:
         """The farthest any pixel moved either way, px (at the frame's edge for a zoom)."""
         return max(_reach(self.dx, self.zoom_x, self.width),
