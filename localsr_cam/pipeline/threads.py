@@ -506,6 +506,9 @@ class Pipeline:
         if stop.is_set():
             return False
         self._check_sinks()
+        # a video's SR shares the cores with segmentation, paced or not (no deadline:
+        # each frame still waits for its own SR)
+        self.processor.overlap_sr = True
         self.processor.open(live=self._adapts())
         opened.append(self.processor)
         if stop.is_set():

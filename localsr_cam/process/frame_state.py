@@ -93,9 +93,11 @@ class FrontState:
     skipped (change tests on); ``sr``: ``fresh``, ``partial``, ``reused``, ``late`` or
     ``none`` once rendered (see :class:`~localsr_cam.frames.ProcessedFrame`).
     ``sr_until``: ``perf_counter()`` time after which the frame stops waiting for its SR
-    (``None``: it waits; set for every ``live`` frame: one that a deadline controller
-    paces, change tests on); ``early_sr``: its SR, begun before segmentation on the
-    last frame's box (``early_group``: the same for the people path's boxes);
+    (``None``: it waits; set for every frame that a deadline controller paces);
+    ``live``: its SR runs on the background worker (a pipeline run's video frame,
+    paced or with :attr:`~FrameProcessor.overlap_sr`, change tests on); ``early_sr``:
+    its SR, begun before segmentation on the last frame's box (``early_group``: the
+    same for the people path's boxes);
     ``sr_late``: its SR was not done by then; ``sr_waited_at``: when the wait ended
     (the controller learns what follows it); ``deferred``: work of this frame that the
     SR need not wait for (run while it runs, or by the end of

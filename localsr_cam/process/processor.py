@@ -218,6 +218,13 @@ class FrameProcessor:
         # ``deadline`` (set by a paced pipeline) picks each frame's level, else ``level``
         self.level: Level = LEVELS.get(config.model.quality, FULL)
         self.deadline: DeadlineController | None = None
+        self.overlap_sr = False
+        """Set by a pipeline run without a deadline (an unpaced benchmark, a file
+        conversion, a run at a fixed quality): its SR runs on the background worker as a
+        paced run's does, begun before segmentation, so that the two share the cores,
+        but every frame waits for its own SR, however long it takes (CPU only: there
+        the change tests are on). Off for :mod:`~localsr_cam.measure.evaluate`, which
+        keeps each frame's own full reading of the levels."""
         self._mask_reuse = reuse.MaskReuse()
         self._sr_reuse = reuse.SRReuse()
         # a paced run's SR runs here and is waited for only until the frame's deadline
@@ -464,13 +471,16 @@ class FrameProcessor:
         (the next frame is due, or it would be late) goes out without it (the last
         result stands in over the crop's cells that did not change), and the controller
         hears of it
-        (see :mod:`localsr_cam.process.background_sr`).
+        (see :mod:`localsr_cam.process.background_sr`). Without a controller but with
+        :attr:`overlap_sr` the SR runs off this thread the same way and is waited for
+        until it is done.
         """
         deadline = self.deadline
         level = deadline.begin() if deadline is not None else self.level
         state: FrontState | None = None
         try:
-            state = self.front(frame, bypass=bypass, level=level, live=deadline is not None)
+            state = self.front(frame, bypass=bypass, level=level,
+                               live=deadline is not None or self.overlap_sr)
             if deadline is not None:
                 state.sr_until = time.perf_counter() + deadline.sr_wait_s(frame.timestamp)
             return self.back(state)
@@ -500,10 +510,11 @@ class FrameProcessor:
         ``level``: the quality level; given, unchanged work is skipped too (CPU only);
         ``None``: full quality, everything computed. ``captured``: with ``lr``, the frame
         as it came when ``frame`` is its :meth:`denoised` copy (``lr`` uploaded from
-        that); without ``lr`` the frame is denoised here. ``live``: a deadline controller
-        paces the frame (``process`` sets ``sr_until`` after this): its SR runs on the
-        background worker, and at the full level it begins before segmentation, on the
-        last frame's box (:meth:`_begin_early_sr`).
+        that); without ``lr`` the frame is denoised here. ``live``: a video frame of a
+        pipeline run (paced by a deadline controller, when ``process`` sets ``sr_until``
+        after this; else :attr:`overlap_sr`): its SR runs on the background worker, and
+        at the full level it begins before segmentation, on the last frame's box
+        (:meth:`_begin_early_sr`).
         """
         height, width = frame.image.shape[:2]
         if frame.new_scene:  # another photo: its own size, and no mask state carried over
@@ -644,9 +655,10 @@ class FrameProcessor:
         until ``state.sr_until`` (``sr_waited_at`` records when the wait ended): the
         finished call, taken, or ``None`` when it is late (it runs on)."""
         background = self._background_sr
-        assert background is not None and state.sr_until is not None
+        assert background is not None
         self._run_deferred(state)
-        done = background.wait(state.sr_until - time.perf_counter())
+        done = background.wait(None if state.sr_until is None
+                               else state.sr_until - time.perf_counter())
         state.sr_waited_at = time.perf_counter()
         return background.take() if done else None
 
@@ -1049,6 +1061,11 @@ class FrameProcessor:
         background = None
         if skipping and (state.live or self._background_sr is not None):
             background = self._ready_worker()
+            if background.holding and self.deadline is None:
+                # no deadline: an early call this frame did not keep (its box moved)
+                # is waited for, and this frame's own SR follows, rather than stood in
+                background.wait(None)
+                background = self._ready_worker()
         busy = background is not None and background.holding
         if skipping:
             assert signature is not None

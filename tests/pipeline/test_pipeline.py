@@ -42,6 +42,31 @@ def test_frame_limit_sizes_and_clean_shutdown():
     assert "frames=12" in result.summary() and not live_threads()
 
 
+def test_an_unpaced_run_s_sr_runs_beside_the_frame_thread_and_every_frame_gets_its_own():
+    """No deadline (a throughput benchmark, a conversion): the SR runs on the
+    background worker, begun before segmentation, and no frame goes without it."""
+    from tests.fakes import BicubicSR
+
+    class ThreadNamingSR(BicubicSR):
+        def __init__(self) -> None:
+            super().__init__()
+            self.threads: list[str] = []
+
+        def __call__(self, inputs):
+            self.threads.append(threading.current_thread().name)
+            return super().__call__(inputs)
+
+    sr = ThreadNamingSR()
+    frames = FrameProcessor(PipelineConfig(model=ModelConfig(model="fast", backend="cpu")),
+                            engine_factory=EngineBox(sr=sr))
+    sink = RecordingSink()
+    result = Pipeline(SyntheticSource((160, 90), fps=200), frames, [sink],
+                      paced_capture=False, paced_output=False, limit=10).run()
+    assert result.frames == 10 and frames.deadline is None
+    assert sr.threads and all(name.startswith("sr") for name in sr.threads)
+    assert {record.sr for record in result.records} <= {"fresh", "partial", "reused"}
+
+
 def test_finite_source_ends_the_run(tmp_path):
     class ThreeFrames(SyntheticSource):
         def read(self):
