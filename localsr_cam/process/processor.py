@@ -832,7 +832,10 @@ class FrameProcessor:
         def estimate() -> np.ndarray:
             with state.timer("estimate"):
                 captured = None if state.captured is None else state.captured.image
-                return self.levels_of(state.frame.image, live=state.live, captured=captured,
+                # a photo (a new scene) is read whole: its reading is not smoothed
+                # with other frames'
+                live = state.live and not state.frame.new_scene
+                return self.levels_of(state.frame.image, live=live, captured=captured,
                                       moved=state.moved)
 
         history = self._degradation.current() if state.live or state.repeated else None

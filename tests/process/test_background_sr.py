@@ -416,3 +416,15 @@ def test_a_live_frame_s_levels_read_a_part_of_it_another_part_each_frame(monkeyp
     finally:
         processor.close()
     assert calls == [(60_000, 0)]
+    # a pipeline run over a folder of photos: each photo (a new scene) is read whole,
+    # though its SR overlaps as a video frame's does
+    processor, _ = _paced_processor(SleepySR(0.0))
+    processor.deadline, processor.overlap_sr = None, True
+    calls.clear()
+    try:
+        for index in range(2):
+            processor.process(CapturedFrame(STILL.copy(), index, time.perf_counter(),
+                                            new_scene=True))
+    finally:
+        processor.close()
+    assert calls == [(60_000, 0)] * 2
