@@ -47,8 +47,11 @@ from localsr_cam.zoo.registry import DEFAULT_SR_MODEL
 log = logging.getLogger(__name__)
 
 MODES = ("local", "full", "bicubic")
-STAGES = ("capture", "denoise", "find", "segment", "estimate", "upscale", "background", "blend",
-          "output")
+STAGES = ("capture", "denoise", "find", "segment", "estimate", "upscale", "sr", "background",
+          "blend", "output")
+"""Stage columns, ms a frame (medians over the frames that had the stage). ``upscale`` is
+the SR step on the frame's own path (where the SR began early on the worker, the wait
+for it after segmentation), ``sr`` the SR engine's own run time, wherever it ran."""
 SOAK_WINDOW = 1000
 DEFAULT_INPUT = "640x360"
 
@@ -203,6 +206,8 @@ def ratios(modes: dict[str, dict[str, Any]]) -> dict[str, float | None]:
     if local and full:
         out["local_over_full_upscale_ms"] = ratio(local["stages_ms"].get("upscale"),
                                                   full["stages_ms"].get("upscale"))
+        out["local_over_full_sr_ms"] = ratio(local["stages_ms"].get("sr"),
+                                             full["stages_ms"].get("sr"))
         out["local_over_full_fps"] = ratio(local["fps"], full["fps"])
         out["local_over_full_latency_p50"] = ratio(local["latency_ms"]["p50"],
                                                    full["latency_ms"]["p50"])

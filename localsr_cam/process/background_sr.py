@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -28,11 +29,13 @@ K = TypeVar("K")
 
 @dataclasses.dataclass(frozen=True)
 class Finished(Generic[K, T]):
-    """A finished call: the ``key`` and ``tag`` it was started with, and its result."""
+    """A finished call: the ``key`` and ``tag`` it was started with, its result, and
+    how long it ran on the worker (``seconds``, wall time)."""
 
     key: K
     tag: Any
     result: T
+    seconds: float = 0.0
 
 
 class BackgroundSR(Generic[K, T]):
@@ -41,7 +44,7 @@ class BackgroundSR(Generic[K, T]):
     def __init__(self) -> None:
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1,
                                                            thread_name_prefix="sr")
-        self._future: concurrent.futures.Future[T] | None = None
+        self._future: concurrent.futures.Future[tuple[T, float]] | None = None
         self._key: K | None = None
         self._tag: Any = None
         self.late = 0  # calls that outlived the wait of the frame that started them
@@ -61,7 +64,7 @@ class BackgroundSR(Generic[K, T]):
         Raises RuntimeError when a call is still held (take or discard it first)."""
         if self._future is not None:
             raise RuntimeError("BackgroundSR: the previous call was not taken")
-        self._future = self._pool.submit(call)
+        self._future = self._pool.submit(_timed, call)
         self._key, self._tag = key, tag
 
     def wait(self, timeout_s: float | None) -> bool:
@@ -86,7 +89,8 @@ class BackgroundSR(Generic[K, T]):
         key, tag = self._key, self._tag
         self._key, self._tag = None, None
         assert key is not None
-        return Finished(key, tag, future.result())
+        result, seconds = future.result()
+        return Finished(key, tag, result, seconds)
 
     def discard(self) -> None:
         """Forget the held call (a new scene, a reset); a running one finishes unseen."""
@@ -97,3 +101,10 @@ class BackgroundSR(Generic[K, T]):
         """Wait for a running call and stop the worker thread."""
         self.discard()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _timed(call: Callable[[], T]) -> tuple[T, float]:
+    """``call()`` and the seconds it took (on the worker thread)."""
+    began = time.perf_counter()
+    result = call()
+    return result, time.perf_counter() - began

@@ -660,7 +660,10 @@ class FrameProcessor:
         done = background.wait(None if state.sr_until is None
                                else state.sr_until - time.perf_counter())
         state.sr_waited_at = time.perf_counter()
-        return background.take() if done else None
+        finished = background.take() if done else None
+        if finished is not None:
+            state.timer.add("sr", finished.seconds * 1000.0)
+        return finished
 
     def _group_member(self, call: SRCall, state: FrontState) -> torch.Tensor | None:
         """This frame's SR of a box of the early group (see :meth:`_end_sr`)."""
@@ -954,7 +957,8 @@ class FrameProcessor:
             with timer("upscale"):
                 batch = torch.cat([ops.bgr8_to_rgb_float(state.lr[y0:y1, x0:x1])
                                    for x0, y0, x1, y1 in group])
-                outputs = self._sr(self._sr_inputs(batch, state))
+                with timer("sr"):
+                    outputs = self._sr(self._sr_inputs(batch, state))
                 for index, pad in enumerate(group):
                     ready[pad] = ops.sr_to_bgr8(outputs, index)
             state.sr = "fresh"
@@ -1111,7 +1115,8 @@ class FrameProcessor:
             state.sr = call.kind
             return call.result
         if not call.started:
-            foreground = call.job()
+            with state.timer("sr"):
+                foreground = call.job()
             if call.store:
                 self._sr_reuse.store(call.key, foreground, call.tag)
             state.sr = call.kind

@@ -40,7 +40,7 @@ class StageTimer:
         try:
             yield
         finally:
-            self._add(stage, (time.perf_counter() - began) * 1000.0)
+            self.add(stage, (time.perf_counter() - began) * 1000.0)
 
     def resolve(self) -> None:
         """Add the device times of the CUDA stages (waits for their end events, which
@@ -48,7 +48,8 @@ class StageTimer:
         pending, self._pending = self._pending, []
         for stage, start, end in pending:
             end.synchronize()
-            self._add(stage, float(start.elapsed_time(end)))
+            self.add(stage, float(start.elapsed_time(end)))
 
-    def _add(self, stage: str, ms: float) -> None:
+    def add(self, stage: str, ms: float) -> None:
+        """Add ``ms`` to ``stage`` (a time measured elsewhere, e.g. on a worker thread)."""
         self.into[stage] = self.into.get(stage, 0.0) + ms

@@ -49,6 +49,11 @@ def test_ratios_between_modes():
     full = {**local, "stages_ms": {"upscale": 8.0}, "fps": 25.0}
     out = ratios({"local": local, "full": full})
     assert out["local_over_full_upscale_ms"] == pytest.approx(0.25)
+    assert out["local_over_full_sr_ms"] is None  # no SR run time recorded
+    out = ratios({"local": {**local, "stages_ms": {"upscale": 1.0, "sr": 6.0}},
+                  "full": {**full, "stages_ms": {"upscale": 9.0, "sr": 12.0}}})
+    assert out["local_over_full_sr_ms"] == pytest.approx(0.5)
+    assert out["local_over_full_upscale_ms"] == pytest.approx(1 / 9, abs=1e-3)
     assert out["local_over_full_fps"] == pytest.approx(local["fps"] / 25.0, abs=1e-3)
 
 
@@ -85,6 +90,9 @@ def test_all_modes_side_by_side_with_ratios(tmp_path):
     assert report["modes"]["local"]["foreground_fraction"] > 0.05
     assert report["modes"]["local"]["stages_ms"]["upscale"] > 0
     assert report["ratios"]["local_over_full_upscale_ms"] > 0
+    # the SR engine's own time, on the worker: at least the wait for it after segmentation
+    local_stages = report["modes"]["local"]["stages_ms"]
+    assert local_stages["sr"] > 0 and report["ratios"]["local_over_full_sr_ms"] > 0
 
 
 @needs_fast

@@ -142,6 +142,7 @@ def test_an_sr_in_time_is_fresh_and_unpaced_runs_always_wait() -> None:
     try:
         frame = processor.process(CapturedFrame(STILL.copy(), 0, time.perf_counter()))
         assert frame.sr == "fresh" and _brightened(frame)
+        assert frame.stages_ms["sr"] >= 5.0  # its run time on the worker
     finally:
         processor.close()
     processor, _ = _paced_processor(SleepySR(0.1))
@@ -149,6 +150,7 @@ def test_an_sr_in_time_is_fresh_and_unpaced_runs_always_wait() -> None:
     try:
         frame = processor.process(CapturedFrame(STILL.copy(), 0, time.perf_counter()))
         assert frame.sr == "fresh" and _brightened(frame)
+        assert frame.stages_ms["sr"] >= 100.0 and frame.stages_ms["upscale"] >= 100.0
     finally:
         processor.close()
 
