@@ -358,6 +358,53 @@ def test_without_a_deadline_the_sr_still_begins_before_segmentation_and_is_waite
     assert int(centre) > 90 + 20 + 30  # its own SR's +0.2 shows there
 
 
+@pytest.mark.parametrize("early_s, own_s, calls", [
+    (0.12, 0.12, 3),  # the early SR still runs after segmentation: no time for its own
+    (0.01, 0.3, 4),  # the early SR was done: its own begins, and is late
+])
+def test_a_paced_frame_whose_box_moved_keeps_the_early_sr_where_the_boxes_overlap(
+        early_s: float, own_s: float, calls: int) -> None:
+    """The person moves out of the box whose SR began early, and the new box's own SR
+    is not done in time: the early SR (of this frame) stands in where the boxes overlap
+    and the plain upscale over the rest (partial), not the plain upscale everywhere."""
+
+    class SlowSegmenter(DiscSegmenter):
+        def __call__(self, inputs):
+            time.sleep(0.03)
+            return super().__call__(inputs)
+
+    class ScheduledSR(SleepySR):
+        def __call__(self, inputs):
+            self.seconds = [0.12, 0.12, early_s, own_s][min(self.calls, 3)]
+            return super().__call__(inputs)
+
+    segmenter = SlowSegmenter((0.5, 0.5), 0.25)
+    config = PipelineConfig(model=ModelConfig(backend="cpu"), blend=BlendConfig(ema=0.0))
+    sr = ScheduledSR(0.0)  # 120 ms fits the 200 ms frame, 300 does not
+    processor = FrameProcessor(config, engine_factory=EngineBox(segmenter, sr)).open()
+    processor.prepare((320, 180))
+    processor.deadline = DeadlineController(5.0, ladder=(LEVELS["full"], LEVELS["plain"]))
+    try:
+        frames = []
+        for index in range(3):
+            if index == 2:
+                segmenter.centre = (0.4, 0.5)  # left by 32 px: a new box, overlapping
+            image = (STILL + 10 * index).astype(np.uint8)  # a changed crop every frame
+            frames.append(processor.process(CapturedFrame(image, index,
+                                                          time.perf_counter())))
+    finally:
+        processor.close()
+    assert [f.sr for f in frames[:2]] == ["fresh", "fresh"]
+    (ox0, _, ox1, _), (nx0, y0, nx1, y1) = frames[1].box, frames[2].box
+    assert nx0 < ox0 and nx1 < ox1  # moved left, still overlapping
+    assert frames[2].sr == "partial" and sr.calls == calls
+    row = frames[2].image[y0 + y1, :, 1].astype(int)  # the person's middle row, output
+    inside = (2 * max(ox0, nx0 + 24), 2 * (nx1 - 24))  # shared by both boxes, inside both
+    assert (row[inside[0]:inside[1]] > 110 + 30).all()  # the early SR's +0.2 shows
+    person_left = int(2 * 0.4 * 320 - 2 * 0.25 * 180) + 4  # the disc's left edge, + 4 px
+    assert row[person_left:2 * ox0].max() < 110 + 5  # outside the old box: plain upscale
+
+
 def test_live_at_the_face_level_the_sr_waits_for_segmentation() -> None:
     events: list[str] = []
 
