@@ -64,11 +64,16 @@ class EarlyGroup:
     """A frame's early SR on the people path (:meth:`FrameProcessor._begin_early_group`):
     ``calls`` by input box, each taken once when its box is rendered; ``waiting``: its
     background call is not waited for yet; ``results``: the call's results once it came
-    in time, by box."""
+    in time, by box; ``of_the_frame``: those and the reused ones, every box's SR of this
+    frame's pixels (what a moved box carries over where it overlaps one of them);
+    ``was_running``: the call still ran when the frame came to wait for it (no time was
+    left for another SR)."""
 
     calls: dict[Box, SRCall]
     waiting: bool
     results: dict[Box, torch.Tensor] = dataclasses.field(default_factory=dict)
+    of_the_frame: dict[Box, torch.Tensor] = dataclasses.field(default_factory=dict)
+    was_running: bool = False
 
 
 @dataclasses.dataclass

@@ -635,21 +635,27 @@ class FrameProcessor:
         state.early_group = EarlyGroup(calls, waiting=bool(jobs))
 
     def _end_early_group(self, state: FrontState) -> None:
-        """Wait for the early group's call until the frame's deadline, if the frame
-        kept any of its boxes; done in time, its results are stored and kept for the
-        frame's boxes, else the frame is late and they stand in
+        """Wait for the early group's call until the frame's deadline, if any of the
+        frame's boxes is one of its boxes or overlaps one; done in time, its results are
+        stored and kept for the frame's boxes (a box that moved carries them over where
+        it overlaps, :meth:`_sr_beside_group`), else the frame is late and they stand in
         (:meth:`_group_member`)."""
         group = state.early_group
         if group is None or not group.waiting:
             return
         group.waiting = False
-        if not any(tile.padded in group.calls for box in state.boxes for tile in split(box)):
-            return  # none of its boxes is this frame's: it serves the next frames
+        tiles = [tile.padded for box in state.boxes for tile in split(box)]
+        if not any(intersection(tile, key) for tile in tiles for key in group.calls):
+            return  # none of its boxes is near this frame's: it serves the next frames
+        worker = self._background_sr
+        group.was_running = worker is not None and worker.busy
         finished = self._wait_for_background(state)
         if finished is None:
             state.sr_late = True
             return
         group.results = self._store_finished(finished)
+        group.of_the_frame = {**{key: call.result for key, call in group.calls.items()
+                                 if call.result is not None}, **group.results}
 
     def _wait_for_background(self, state: FrontState
                              ) -> Finished[Box | GroupKey, SRResult] | None:
@@ -1056,6 +1062,8 @@ class FrameProcessor:
         early, state.early_sr = state.early_sr, None
         if early is not None and early.key != key and self.deadline is not None:
             return self._sr_after_moved_early(early, crop, key, state, reusable)
+        if group is not None and group.of_the_frame and self.deadline is not None:
+            return self._sr_beside_group(group, crop, key, state, reusable)
         call = early if early is not None and early.key == key \
             else self._begin_sr(crop, key, state, reusable)
         return self._end_sr(call, state)
@@ -1083,6 +1091,26 @@ class FrameProcessor:
         own = self._end_sr(self._begin_sr(crop, key, state, reusable), state)
         if carried is None or (own is not None and state.sr in COMPUTED_FOR_THE_FRAME):
             return own
+        state.sr = "partial"
+        return carried
+
+    def _sr_beside_group(self, group: EarlyGroup, crop: torch.Tensor, key: Box,
+                         state: FrontState, reusable: bool) -> torch.Tensor | None:
+        """The same on the people path, for a paced frame's box that is none of the early
+        group's (a person moved, or the groups of people changed): its own SR if there
+        was time to begin it and it is done in time, else the group's SR of the box it
+        overlaps most where they overlap, the plain upscale over the rest (``sr``
+        partial). Whole frames of the meeting room had shown no SR on anyone."""
+        own = None
+        if not group.was_running:
+            own = self._end_sr(self._begin_sr(crop, key, state, reusable), state)
+            if own is not None and state.sr in COMPUTED_FOR_THE_FRAME:
+                return own
+        best = max(group.of_the_frame, key=lambda other: _overlap_area(other, key))
+        carried = self._carried(group.of_the_frame[best], best, crop, key)
+        if carried is None:
+            return own if not group.was_running \
+                else self._end_sr(self._begin_sr(crop, key, state, reusable), state)
         state.sr = "partial"
         return carried
 
@@ -1256,6 +1284,12 @@ def _top_part(box: Box, fraction: float, bucket: int) -> Box | None:
         return box
     height = -(-round((y1 - y0) * fraction) // bucket) * bucket
     return x0, y0, x1, min(y1, y0 + max(bucket, height))
+
+
+def _overlap_area(a: Box, b: Box) -> int:
+    """Pixels two boxes share (0 when they do not overlap)."""
+    shared = intersection(a, b)
+    return 0 if shared is None else (shared[2] - shared[0]) * (shared[3] - shared[1])
 
 
 def _fade_bottom(alpha: torch.Tensor, rows: int) -> None:

@@ -644,3 +644,52 @@ def test_first_frame_settles_auto_at_once(caplog):
     assert "starting on the people path" in caplog.text
     assert chooser.settle([track(80)]) == PEOPLE  # settles once; later frames need patience
     assert PathChooser(360).settle([]) == CLOSE_UP
+
+
+def test_a_paced_frame_whose_people_moved_out_of_their_boxes_keeps_the_early_sr_there():
+    """Paced on the people path, two people lean to one side as the SR gets slow: their
+    boxes are none of the boxes whose SR began early, and no time is left for their
+    own SR. The early SR of the box each overlaps (this frame's pixels) is kept where
+    the two overlap: no one shows the plain upscale (they had)."""
+
+    class SlowCrops(DiscSegmenter):
+        def __call__(self, inputs):
+            time.sleep(0.05)
+            return super().__call__(inputs)
+
+    class SlowSR(BicubicSR):
+        seconds = 0.02
+        calls = 0
+
+        def __call__(self, inputs):
+            self.calls += 1
+            time.sleep(self.seconds)
+            return super().__call__(inputs)
+
+    crops, sr = SlowCrops((0.5, 0.5), 0.25), SlowSR(offset=0.2)
+    engines = EngineBox(crops, sr, whole=DiscSegmenter(None))
+    finder = FakeFaceFinder(list(FACES))
+    config = dataclasses.replace(people_config(), model=dataclasses.replace(
+        people_config().model, quality="full"))
+    outputs = []
+    pictures = [(frame_tensor().numpy() // 2 + 10 * i).astype(np.uint8) for i in range(5)]
+    with FrameProcessor(config, engine_factory=engines,
+                        finder_factory=lambda backend, threads: finder) as processor:
+        processor.prepare((WIDTH, HEIGHT))
+        processor.deadline = DeadlineController(2.0, ladder=(LEVELS["full"],
+                                                             LEVELS["plain"]))
+        for i, picture in enumerate(pictures):
+            if i == 4:
+                crops.centre = (0.7, 0.5)  # they lean right (two crops a frame are new)
+                sr.seconds = 0.12  # the early call's three boxes: most of the 500 ms
+                calls = sr.calls
+            outputs.append(processor.process(CapturedFrame(picture, i,
+                                                           time.perf_counter())))
+    moved, before = outputs[-1], outputs[-2]
+    assert [out.sr for out in outputs[1:4]] == ["fresh"] * 3
+    assert len(moved.boxes) == 3 and len(set(moved.boxes) - set(before.boxes)) == 2
+    assert sr.calls == calls + 3  # the early call's boxes only
+    plain = processor_plain(pictures[-1])
+    for x0, y0, x1, y1 in moved.boxes:  # every person shows SR in their box
+        assert not np.array_equal(moved.image[2 * y0:2 * y1, 2 * x0:2 * x1],
+                                  plain[2 * y0:2 * y1, 2 * x0:2 * x1])
