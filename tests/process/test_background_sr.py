@@ -6,13 +6,14 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 import pytest
 
 from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
-from localsr_cam.frames import CapturedFrame
+from localsr_cam.frames import CapturedFrame, ProcessedFrame
 from localsr_cam.process.background_sr import BackgroundSR
 from localsr_cam.process.deadline import LEVELS, DeadlineController
 from localsr_cam.process.processor import FrameProcessor
@@ -56,14 +57,24 @@ def test_the_call_s_error_is_raised_where_it_is_taken() -> None:
 
 
 class SleepySR(BicubicSR):
-    """The fake SR engine (bicubic + 0.2, so its pixels show), taking real time."""
+    """The fake SR engine (bicubic + 0.2, so its pixels show), taking real time:
+    ``seconds`` a call, or ``schedule[n]`` for the n-th call (its last for the rest).
+    ``events``: where each call logs ``sr <h×w of its input> <thread name>``."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, schedule: Sequence[float] = (),
+                 events: list[str] | None = None) -> None:
         super().__init__(offset=0.2)
         self.seconds = seconds
+        self.schedule = list(schedule)
+        self.events = events
         self.calls = 0
 
     def __call__(self, inputs):
+        if self.events is not None:
+            self.events.append(f"sr {tuple(inputs['image'].shape[2:])} "
+                               f"{threading.current_thread().name}")
+        if self.schedule:
+            self.seconds = self.schedule[min(self.calls, len(self.schedule) - 1)]
         self.calls += 1
         time.sleep(self.seconds)
         return super().__call__(inputs)
@@ -85,6 +96,48 @@ STILL = np.full((180, 320, 3), 90, np.uint8)
 def _brightened(result) -> bool:
     """Whether the SR's +0.2 shows at the centre of the person (the blend put it there)."""
     return int(result.image[180, 320, 1]) > 90 + 30
+
+
+def _a_person_moving(sr: SleepySR, segment_s: float, move_to: tuple[float, float],
+                     *, deadline: DeadlineController | None, overlap: bool = False,
+                     quality: str = "auto", frames: int = 3
+                     ) -> tuple[list[ProcessedFrame], list[list[str]]]:
+    """``frames`` frames of a 320×180 picture that changes every frame, the person (a
+    disc) moving to ``move_to`` on frame 2; segmentation takes ``segment_s`` and logs
+    ``segment start``/``segment end`` beside the SR engine's calls (``sr.events``).
+    Paced by ``deadline`` (else unpaced, with ``overlap`` as a pipeline sets it).
+    Returns the outputs and each frame's events."""
+    events: list[str] = []
+    sr.events = events
+
+    class SlowSegmenter(DiscSegmenter):
+        def __call__(self, inputs):
+            events.append("segment start")
+            time.sleep(segment_s)
+            events.append("segment end")
+            return super().__call__(inputs)
+
+    segmenter = SlowSegmenter((0.5, 0.5), 0.25)
+    config = PipelineConfig(model=ModelConfig(backend="cpu", quality=quality),
+                            blend=BlendConfig(ema=0.0))
+    processor = FrameProcessor(config, engine_factory=EngineBox(segmenter, sr)).open()
+    processor.prepare((320, 180))
+    processor.deadline = deadline  # as a paced Pipeline arms it
+    processor.overlap_sr = overlap
+    outputs = []
+    try:
+        for index in range(frames):
+            if index == 2:
+                segmenter.centre = move_to
+            events.append(f"frame {index}")
+            image = (STILL + 10 * index).astype(np.uint8)  # a changed crop every frame
+            outputs.append(processor.process(CapturedFrame(image, index,
+                                                           time.perf_counter())))
+    finally:
+        processor.close()
+    per_frame = [[e for e in chunk.split("|")[1:] if e]
+                 for chunk in "|".join(events).split("frame ")[1:]]
+    return outputs, per_frame
 
 
 def test_a_late_sr_does_not_hold_the_frame_and_serves_the_next_ones() -> None:
@@ -258,41 +311,10 @@ def test_live_the_sr_of_the_last_box_begins_before_segmentation() -> None:
     the face level the SR waits for segmentation (begun early too, it let the
     controller rest higher under load, with p95 at 43-45 ms instead of 42)."""
     quality = "full"
-    events: list[str] = []
-
-    class SlowSegmenter(DiscSegmenter):
-        def __call__(self, inputs):
-            events.append("segment start")
-            time.sleep(0.03)
-            events.append("segment end")
-            return super().__call__(inputs)
-
-    class RecordingSR(SleepySR):
-        def __call__(self, inputs):
-            events.append(f"sr {tuple(inputs['image'].shape[2:])}")
-            return super().__call__(inputs)
-
-    segmenter = SlowSegmenter((0.5, 0.5), 0.25)
-    config = PipelineConfig(model=ModelConfig(backend="cpu", quality=quality),
-                            blend=BlendConfig(ema=0.0))
-    processor = FrameProcessor(config, engine_factory=EngineBox(
-        segmenter, RecordingSR(0.005))).open()
-    processor.prepare((320, 180))
     # 200 ms a frame: every SR is in time; the level fixed by a ladder of one SR level
-    processor.deadline = DeadlineController(5.0, ladder=(LEVELS[quality], LEVELS["plain"]))
-    try:
-        frames = []
-        for index in range(4):
-            if index == 2:  # the person jumps to the left edge
-                segmenter.centre = (0.2, 0.5)
-            events.append(f"frame {index}")
-            image = (STILL + 10 * index).astype(np.uint8)  # a changed crop every frame
-            frames.append(processor.process(CapturedFrame(image, index,
-                                                          time.perf_counter())))
-    finally:
-        processor.close()
-    per_frame = [[e for e in chunk.split("|")[1:] if e]
-                 for chunk in "|".join(events).split("frame ")[1:]]
+    deadline = DeadlineController(5.0, ladder=(LEVELS[quality], LEVELS["plain"]))
+    frames, per_frame = _a_person_moving(SleepySR(0.005), 0.03, (0.2, 0.5),
+                                         deadline=deadline, quality=quality, frames=4)
     first, second, third = per_frame[:3]
     assert first[:2] == ["segment start", "segment end"] and first[2].startswith("sr")
     # submitted before segmentation, it runs during it (the worker may start a moment
@@ -314,42 +336,12 @@ def test_without_a_deadline_the_sr_still_begins_before_segmentation_and_is_waite
     CPU) — but every frame waits for its own SR: when the person jumps out of that box
     while its early SR still runs, the frame waits for it, then computes its own
     (fresh), instead of standing the last result in as a late paced frame would."""
-    events: list[str] = []
-
-    class SlowSegmenter(DiscSegmenter):
-        def __call__(self, inputs):
-            events.append("segment start")
-            time.sleep(0.02)
-            events.append("segment end")
-            return super().__call__(inputs)
-
-    class RecordingSR(SleepySR):
-        def __call__(self, inputs):
-            events.append(f"sr {threading.current_thread().name[:2]}")
-            return super().__call__(inputs)
-
-    segmenter = SlowSegmenter((0.5, 0.5), 0.25)
-    config = PipelineConfig(model=ModelConfig(backend="cpu"), blend=BlendConfig(ema=0.0))
-    processor = FrameProcessor(config, engine_factory=EngineBox(
-        segmenter, RecordingSR(0.08))).open()  # slower than segmentation
-    processor.prepare((320, 180))
-    processor.overlap_sr = True  # as a Pipeline sets it; no deadline controller
-    try:
-        frames = []
-        for index in range(3):
-            if index == 2:  # the person jumps to the left edge
-                segmenter.centre = (0.2, 0.5)
-            events.append(f"frame {index}")
-            image = (STILL + 10 * index).astype(np.uint8)
-            frames.append(processor.process(CapturedFrame(image, index,
-                                                          time.perf_counter())))
-    finally:
-        processor.close()
-    per_frame = [[e for e in chunk.split("|")[1:] if e]
-                 for chunk in "|".join(events).split("frame ")[1:]]
+    frames, per_frame = _a_person_moving(SleepySR(0.08), 0.02, (0.2, 0.5),  # SR slower
+                                         deadline=None, overlap=True)
     second, third = per_frame[1:3]
     assert [e for e in second[:second.index("segment end")] if e.startswith("sr")]
-    assert all(e == "sr sr" for e in events if e.startswith("sr "))  # on the worker
+    calls = [e for events in per_frame for e in events if e.startswith("sr ")]
+    assert calls and all(e.split()[-1].startswith("sr") for e in calls)  # on the worker
     assert [f.sr for f in frames] == ["fresh"] * 3
     assert frames[2].box != frames[1].box
     assert sum(e.startswith("sr") for e in third) == 2  # the old box's, then its own
@@ -367,33 +359,9 @@ def test_a_paced_frame_whose_box_moved_keeps_the_early_sr_where_the_boxes_overla
     """The person moves out of the box whose SR began early, and the new box's own SR
     is not done in time: the early SR (of this frame) stands in where the boxes overlap
     and the plain upscale over the rest (partial), not the plain upscale everywhere."""
-
-    class SlowSegmenter(DiscSegmenter):
-        def __call__(self, inputs):
-            time.sleep(0.03)
-            return super().__call__(inputs)
-
-    class ScheduledSR(SleepySR):
-        def __call__(self, inputs):
-            self.seconds = [0.12, 0.12, early_s, own_s][min(self.calls, 3)]
-            return super().__call__(inputs)
-
-    segmenter = SlowSegmenter((0.5, 0.5), 0.25)
-    config = PipelineConfig(model=ModelConfig(backend="cpu"), blend=BlendConfig(ema=0.0))
-    sr = ScheduledSR(0.0)  # 120 ms fits the 200 ms frame, 300 does not
-    processor = FrameProcessor(config, engine_factory=EngineBox(segmenter, sr)).open()
-    processor.prepare((320, 180))
-    processor.deadline = DeadlineController(5.0, ladder=(LEVELS["full"], LEVELS["plain"]))
-    try:
-        frames = []
-        for index in range(3):
-            if index == 2:
-                segmenter.centre = (0.4, 0.5)  # left by 32 px: a new box, overlapping
-            image = (STILL + 10 * index).astype(np.uint8)  # a changed crop every frame
-            frames.append(processor.process(CapturedFrame(image, index,
-                                                          time.perf_counter())))
-    finally:
-        processor.close()
+    sr = SleepySR(0.0, schedule=[0.12, 0.12, early_s, own_s])  # 120 ms fits, 300 not
+    deadline = DeadlineController(5.0, ladder=(LEVELS["full"], LEVELS["plain"]))
+    frames, _ = _a_person_moving(sr, 0.03, (0.4, 0.5), deadline=deadline)  # left 32 px
     assert [f.sr for f in frames[:2]] == ["fresh", "fresh"]
     (ox0, _, ox1, _), (nx0, y0, nx1, y1) = frames[1].box, frames[2].box
     assert nx0 < ox0 and nx1 < ox1  # moved left, still overlapping

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import logging
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -277,6 +279,41 @@ class CropCounter(DiscSegmenter):
         return super().__call__(inputs)
 
 
+class SwitchableSR(BicubicSR):
+    """The fake SR engine (bicubic + 0.2), taking ``seconds`` a call (change it between
+    frames: a CPU getting busy); ``calls`` counts them."""
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        super().__init__(offset=0.2)
+        self.seconds = seconds
+        self.calls = 0
+
+    def __call__(self, inputs):
+        self.calls += 1
+        time.sleep(self.seconds)
+        return super().__call__(inputs)
+
+
+def changing_pictures(count: int) -> list[np.ndarray]:
+    """The three-person scene, a little brighter each frame (every cell changes)."""
+    return [(frame_tensor().numpy() // 2 + 10 * i).astype(np.uint8) for i in range(count)]
+
+
+@contextlib.contextmanager
+def paced_people_processor(engines: EngineBox, fps: float) -> Iterator[FrameProcessor]:
+    """A people-path processor of ``engines`` at the full level over the faces of
+    ``FACES``, paced at ``fps`` by a deadline controller whose ladder is full, plain."""
+    finder = FakeFaceFinder(list(FACES))
+    config = dataclasses.replace(people_config(), model=dataclasses.replace(
+        people_config().model, quality="full"))
+    with FrameProcessor(config, engine_factory=engines,
+                        finder_factory=lambda backend, threads: finder) as processor:
+        processor.prepare((WIDTH, HEIGHT))
+        processor.deadline = DeadlineController(fps, ladder=(LEVELS["full"],
+                                                             LEVELS["plain"]))
+        yield processor
+
+
 def run_group_at(quality: str, frames: int):
     """``frames`` frames of the three-person scene in people mode at a fixed ``quality``:
     (outputs, the engines, the finder)."""
@@ -355,28 +392,10 @@ def test_a_late_people_sr_holds_no_frame_and_its_results_serve_later_ones():
     it is done each box's result is kept: a later frame of the same picture reuses all
     three without an SR call."""
 
-    class SwitchableSR(BicubicSR):
-        def __init__(self) -> None:
-            super().__init__(offset=0.2)
-            self.seconds = 0.0
-            self.calls = 0
-
-        def __call__(self, inputs):
-            self.calls += 1
-            time.sleep(self.seconds)
-            return super().__call__(inputs)
-
     sr = SwitchableSR()
     engines = EngineBox(DiscSegmenter((0.5, 0.5), 0.25), sr, whole=DiscSegmenter(None))
-    finder = FakeFaceFinder(list(FACES))
-    config = dataclasses.replace(people_config(), model=dataclasses.replace(
-        people_config().model, quality="full"))
-    pictures = [(frame_tensor().numpy() // 2 + 10 * i).astype(np.uint8) for i in range(5)]
-    with FrameProcessor(config, engine_factory=engines,
-                        finder_factory=lambda backend, threads: finder) as processor:
-        processor.prepare((WIDTH, HEIGHT))
-        processor.deadline = DeadlineController(5.0, ladder=(LEVELS["full"],
-                                                             LEVELS["plain"]))
+    pictures = changing_pictures(5)
+    with paced_people_processor(engines, fps=5.0) as processor:
 
         def show(index: int, picture: np.ndarray):
             return processor.process(CapturedFrame(picture, index, time.perf_counter()))
@@ -657,27 +676,11 @@ def test_a_paced_frame_whose_people_moved_out_of_their_boxes_keeps_the_early_sr_
             time.sleep(0.05)
             return super().__call__(inputs)
 
-    class SlowSR(BicubicSR):
-        seconds = 0.02
-        calls = 0
-
-        def __call__(self, inputs):
-            self.calls += 1
-            time.sleep(self.seconds)
-            return super().__call__(inputs)
-
-    crops, sr = SlowCrops((0.5, 0.5), 0.25), SlowSR(offset=0.2)
+    crops, sr = SlowCrops((0.5, 0.5), 0.25), SwitchableSR(0.02)
     engines = EngineBox(crops, sr, whole=DiscSegmenter(None))
-    finder = FakeFaceFinder(list(FACES))
-    config = dataclasses.replace(people_config(), model=dataclasses.replace(
-        people_config().model, quality="full"))
     outputs = []
-    pictures = [(frame_tensor().numpy() // 2 + 10 * i).astype(np.uint8) for i in range(5)]
-    with FrameProcessor(config, engine_factory=engines,
-                        finder_factory=lambda backend, threads: finder) as processor:
-        processor.prepare((WIDTH, HEIGHT))
-        processor.deadline = DeadlineController(2.0, ladder=(LEVELS["full"],
-                                                             LEVELS["plain"]))
+    pictures = changing_pictures(5)
+    with paced_people_processor(engines, fps=2.0) as processor:
         for i, picture in enumerate(pictures):
             if i == 4:
                 crops.centre = (0.7, 0.5)  # they lean right (two crops a frame are new)
