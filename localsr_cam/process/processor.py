@@ -1076,9 +1076,10 @@ class FrameProcessor:
         the early SR — of this frame's pixels — stands in where the two boxes overlap,
         the plain upscale over the rest (``sr`` partial): the frame had shown no SR at
         all, the person flashing to the plain upscale for a frame each time the box
-        moved (0.9–2.7 % of the paced sample's frames). When the early call was still
-        running here, the frame has no time left for its own SR: it only takes the early
-        one (a second call, late, would keep the next frame's early SR from starting)."""
+        moved (1.1–1.3 % of the paced sample's frames, BENCHMARKS.md). When the early
+        call was still running here, the frame has no time left for its own SR: it only
+        takes the early one (a second call, late, would keep the next frame's early SR
+        from starting)."""
         worker = self._background_sr
         running = early.started and worker is not None and worker.busy
         early_result = self._end_sr(early, state)
