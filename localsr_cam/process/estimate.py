@@ -370,7 +370,10 @@ class LevelSmoother:
     ``update(levels)`` takes the frame's float32 (K,) estimate and returns the smoothed
     float32 1×K array (a new array, owned by the caller); ``current()`` returns that
     array as the last update left it (``None`` before any); ``alpha`` is the weight of
-    the new frame (the first frame is taken as is). ``reset()`` forgets the history.
+    the new frame (the first frame is taken as is). A reading that stands for ``frames``
+    frames (read on one frame in that many) weighs as they would have together,
+    ``1 − (1 − alpha)^frames``, so the time constant stays in frames. ``reset()``
+    forgets the history.
     """
 
     def __init__(self, alpha: float = 0.05) -> None:
@@ -385,10 +388,11 @@ class LevelSmoother:
     def current(self) -> np.ndarray | None:
         return None if self._state is None else self._state[None].copy()
 
-    def update(self, levels: np.ndarray) -> np.ndarray:
+    def update(self, levels: np.ndarray, frames: int = 1) -> np.ndarray:
         levels = np.asarray(levels, np.float32).reshape(-1)
         if self._state is None or self._state.shape != levels.shape:
             self._state = levels.copy()
         else:
-            self._state += self.alpha * (levels - self._state)
+            weight = self.alpha if frames == 1 else 1.0 - (1.0 - self.alpha) ** frames
+            self._state += weight * (levels - self._state)
         return self._state[None].copy()

@@ -112,6 +112,14 @@ LIVE_ESTIMATE_PIXELS = 30_000
 each frame): 0.33 instead of 0.47 ms at 640×360; on 15 photos × 3 degradations one such
 read differed from the whole frame's by at most 0.05 in noise, 0.12 in blur (mean 0.007,
 0.019) and not in JPEG, and the levels are smoothed over ~20 frames."""
+LIVE_ESTIMATE_EVERY = 4
+"""A live run reads its levels on one new frame in this many (the next part of the frame
+at each reading; a repeated frame is no new exposure and does not count), and the
+smoother weighs each reading as the frames it stands for: in the pipeline a reading
+costs 0.66–0.78 ms CPU (0.36 ms alone: the SR beside it leaves the caches cold), so
+about 0.2 ms a frame on average, within issue 10's 0.5 ms with room for a busier
+machine; the levels change over ~20 frames. The frames between keep only their green
+channel (0.07 ms), for the next reading's frame difference."""
 COMPUTED_FOR_THE_FRAME = ("fresh", "partial", "reused")
 """SR kinds whose result is of the frame's own pixels (``late`` and ``none`` are not)."""
 ENGINE_THREADS = 2
@@ -232,6 +240,8 @@ class FrameProcessor:
         # a paced run's SR runs here and is waited for only until the frame's deadline
         self._background_sr: BackgroundSR[Box | GroupKey, SRResult] | None = None
         self._frame_no = 0
+        self._live_readings = 0  # the phase of the next live reading's part of the frame
+        self._unread_frames = 0  # new live frames since the last reading
         self.threads = engine_threads(config.model.threads, live=False)
         """CPU threads per engine, as :meth:`open` chose them."""
         self.bucket = box_bucket(config.blend.bucket, config.model.backend)
@@ -419,6 +429,7 @@ class FrameProcessor:
             self._smoother.reset()
         self._degradation.reset()
         self._previous_green = None
+        self._unread_frames = 0
         self._motion.reset()
         self._repeats.reset()
         if self._denoiser is not None:
@@ -837,9 +848,11 @@ class FrameProcessor:
         deadline controller, change tests on), once there is a history: the smoothed
         levels as the last frame left them, and this frame's estimate is made while its
         SR runs (``state.deferred``) — the levels change over ~20 frames, and the SR
-        starts 0.5–1.6 ms earlier. Else this frame's, estimated now. A repeat of the
-        last frame (:attr:`FrontState.repeated`) is not read at all: it is no new
-        exposure, and read against the frame it repeats, its noise reads zero."""
+        starts 0.5–1.6 ms earlier — on one new frame in :data:`LIVE_ESTIMATE_EVERY`
+        (the others only keep their green channel for the next reading). Else this frame's,
+        estimated now. A repeat of the last frame (:attr:`FrontState.repeated`) is not
+        read at all: it is no new exposure, and read against the frame it repeats, its
+        noise reads zero."""
         def estimate() -> np.ndarray:
             with state.timer("estimate"):
                 captured = None if state.captured is None else state.captured.image
@@ -849,11 +862,19 @@ class FrameProcessor:
                 return self.levels_of(state.frame.image, live=live, captured=captured,
                                       moved=state.moved)
 
+        def keep_green() -> None:
+            with state.timer("estimate"):
+                self._keep_green(state.frame.image)
+
         history = self._degradation.current() if state.live or state.repeated else None
         if history is None:
             return estimate()
         if not state.repeated:
-            state.deferred.append(estimate)
+            self._unread_frames += 1
+            reads = self._unread_frames >= LIVE_ESTIMATE_EVERY
+            if reads:
+                self._unread_frames = 0
+            state.deferred.append(estimate if reads else keep_green)
         return history
 
     @staticmethod
@@ -868,19 +889,28 @@ class FrameProcessor:
         estimate put through the smoother, float32 1×K on the host, a new array. The
         noise is also read off the difference to the previous frame (the scene's still
         parts; forgotten by :meth:`prepare`, so by a new scene, and :meth:`reset`).
-        ``live``: a video frame of a paced run, read in part
-        (:data:`LIVE_ESTIMATE_PIXELS`, another part each frame). ``captured``: the
+        ``live``: a video frame of a pipeline run, read in part
+        (:data:`LIVE_ESTIMATE_PIXELS`, another part at each reading) and weighed as the
+        :data:`LIVE_ESTIMATE_EVERY` frames a live reading stands for. ``captured``: the
         frame as it came when ``image`` is its :meth:`denoised` copy; the JPEG level is
         read off it (the camera's codec; averaging frames moves them off its lattice),
         the noise off ``image`` (what the SR sees). ``moved``: the frame moved as a
         whole from the last (:mod:`~localsr_cam.process.motion`): the noise is not read
         off their difference (a camera's pan reads as noise there)."""
-        part = {"max_pixels": LIVE_ESTIMATE_PIXELS, "phase": self._frame_no} if live else {}
+        part: dict[str, int] = {}
+        if live:
+            part = {"max_pixels": LIVE_ESTIMATE_PIXELS, "phase": self._live_readings}
+            self._live_readings += 1
         levels = estimate_levels(image, bgr=True,
                                  previous=None if moved else self._previous_green,
                                  jpeg_frame=captured, **part)
+        self._keep_green(image)
+        return self._degradation.update(levels, frames=LIVE_ESTIMATE_EVERY if live else 1)
+
+    def _keep_green(self, image: np.ndarray) -> None:
+        """Keep the frame's green channel (a copy, uint8 H×W) for the next reading's
+        frame difference."""
         self._previous_green = np.array(image[:, :, 1])
-        return self._degradation.update(levels)
 
     @staticmethod
     def _signature(crop: torch.Tensor, state: FrontState) -> reuse.Signature:

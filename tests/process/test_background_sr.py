@@ -16,7 +16,7 @@ from localsr_cam.config import BlendConfig, ModelConfig, PipelineConfig
 from localsr_cam.frames import CapturedFrame, ProcessedFrame
 from localsr_cam.process.background_sr import BackgroundSR
 from localsr_cam.process.deadline import LEVELS, DeadlineController
-from localsr_cam.process.processor import FrameProcessor
+from localsr_cam.process.processor import LIVE_ESTIMATE_EVERY, FrameProcessor
 from tests.fakes import BicubicSR, DiscSegmenter, EngineBox
 
 
@@ -257,8 +257,8 @@ def test_a_late_sr_of_a_crop_changed_everywhere_shows_no_sr() -> None:
 
 def test_a_live_frame_s_estimate_runs_while_its_sr_does() -> None:
     """Live, the SR starts with the levels the last frame left (they change over ~20
-    frames) and the frame's own estimate is made while the SR runs; it is done by the
-    time the frame is."""
+    frames) and the frame's own estimate is made while the SR runs, on one frame in
+    LIVE_ESTIMATE_EVERY; it is done by the time the frame is."""
     events: list[tuple[str, object]] = []
 
     class RecordingSR(SleepySR):
@@ -273,15 +273,16 @@ def test_a_live_frame_s_estimate_runs_while_its_sr_does() -> None:
     smoother = processor._degradation
     update = smoother.update
 
-    def recorded_update(levels):
+    def recorded_update(levels, frames=1):
         events.append(("estimate", None))
-        return update(levels)
+        return update(levels, frames)
 
     smoother.update = recorded_update  # type: ignore[method-assign]
     rng = np.random.default_rng(0)
     try:
         before = []
-        for index in range(3):
+        every = LIVE_ESTIMATE_EVERY
+        for index in range(every + 1):
             # brighter each frame (the crop changed: no reuse), noisier (the levels move)
             noisy = np.clip(STILL + 12 * index + rng.normal(0, 4 + 4 * index, STILL.shape),
                             0, 255)
@@ -293,12 +294,14 @@ def test_a_live_frame_s_estimate_runs_while_its_sr_does() -> None:
                   itertools.pairwise([i for i, (k, _) in enumerate(events) if k == "frame"]
                                      + [len(events)])]
         assert frames[0] == ["estimate", "sr", "sr done"]  # no history yet: estimate first
-        for kinds in frames[1:]:  # then: the estimate while the SR runs
-            assert sorted(kinds[:2]) == ["estimate", "sr"] and kinds[2] == "sr done"
+        for kinds in frames[1:every]:  # then one new frame in `every` is read ...
+            assert kinds == ["sr", "sr done"]
+        kinds = frames[every]  # ... while its SR runs
+        assert sorted(kinds[:2]) == ["estimate", "sr"] and kinds[2] == "sr done"
         given = [levels for kind, levels in events if kind == "sr"]
         for levels, last in zip(given[1:], before[1:], strict=True):
             assert np.allclose(levels.numpy(), last)  # what the last frame left
-        assert not np.allclose(smoother.current(), before[2])  # this frame's is in
+        assert not np.allclose(smoother.current(), before[every])  # this frame's is in
     finally:
         processor.close()
 
@@ -415,16 +418,23 @@ def test_a_live_frame_s_levels_read_a_part_of_it_another_part_each_frame(monkeyp
                     jpeg_frame=jpeg_frame)
 
     monkeypatch.setattr(processor_module, "estimate_levels", recording)
-    processor, _ = _paced_processor(SleepySR(0.0))
-    try:
-        for index in range(3):
-            frame = STILL.copy()  # a camera's frames differ (a repeat would not be read)
-            frame[0, index] ^= 1
-            processor.process(CapturedFrame(frame, index, time.perf_counter()))
-    finally:
-        processor.close()
-    live = [call for call in calls if call[0] == processor_module.LIVE_ESTIMATE_PIXELS]
-    assert len(live) >= 2 and len({phase for _, phase in live}) == len(live)
+    # on one new frame in LIVE_ESTIMATE_EVERY once there is a history (the first is
+    # read at once), the phases walking through the frame's parts; a camera that sends
+    # each picture twice is read as often (the repeats do not count)
+    for sent in (1, 2):
+        calls.clear()
+        processor, _ = _paced_processor(SleepySR(0.0))
+        try:
+            for index in range(2 * LIVE_ESTIMATE_EVERY + 1):
+                frame = STILL.copy()  # a camera's frames differ (a repeat is not read)
+                frame[0, index] ^= 1
+                for _ in range(sent):
+                    processor.process(CapturedFrame(frame.copy(), index,
+                                                    time.perf_counter()))
+        finally:
+            processor.close()
+        assert calls == [(processor_module.LIVE_ESTIMATE_PIXELS, phase)
+                         for phase in range(3)]
     processor, _ = _paced_processor(SleepySR(0.0))
     processor.deadline = None  # unpaced: the whole frame's estimate, as eval's
     calls.clear()

@@ -172,6 +172,13 @@ def test_smoother_is_an_ema_that_resets() -> None:
     assert smoother.update(np.array([2.0, 2, 2])).tolist() == [[2.0, 2, 2]]
     with pytest.raises(ValueError):
         LevelSmoother(alpha=0.0)
+    # a reading that stands for two frames weighs as two readings of it would
+    twice, once = LevelSmoother(alpha=0.1), LevelSmoother(alpha=0.1)
+    for smoother in (twice, once):
+        smoother.update(np.array([0.0, 0, 0]))
+    twice.update(np.array([1.0, 2, 3]))
+    expected = twice.update(np.array([1.0, 2, 3]))
+    assert once.update(np.array([1.0, 2, 3]), frames=2) == pytest.approx(expected)
 
 
 def test_cost_at_640x360_is_logged() -> None:
