@@ -70,9 +70,10 @@ Cost: a few numpy passes over whole 16-row bands, every k-th band so that about 
 pixels are read (not the whole frame), and the DCT of at most 600 blocks scored through a
 coefficient histogram (no per-candidate pass over the coefficients): 0.42 ms for a
 640×360 frame here, 0.50 with the previous frame's difference. Live video reads half of
-that, another half on each frame (``phase``; 0.27 ms, 0.35 with the difference; the
-levels are smoothed over ~20 frames anyway). ``bench`` reports it as the
-``estimate`` stage. The JPEG reading's clipped-block pass and detrended score (Session
+that, another half at each reading (``phase``; 0.27 ms, 0.35 with the difference; the
+levels are smoothed over ~20 frames anyway), and only on one frame in 4 (the processor's
+``LIVE_ESTIMATE_EVERY``: beside the SR a reading takes about twice as long). ``bench``
+reports it as the ``estimate`` stage, in ms a frame. The JPEG reading's clipped-block pass and detrended score (Session
 19) add about 0.05 ms to a live read.
 """
 
