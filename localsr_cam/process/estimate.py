@@ -73,8 +73,8 @@ coefficient histogram (no per-candidate pass over the coefficients): 0.42 ms for
 that, another half at each reading (``phase``; 0.27 ms, 0.35 with the difference; the
 levels are smoothed over ~20 frames anyway), and only on one frame in 4 (the processor's
 ``LIVE_ESTIMATE_EVERY``: beside the SR a reading takes about twice as long). ``bench``
-reports it as the ``estimate`` stage, in ms a frame. The JPEG reading's clipped-block pass and detrended score (Session
-19) add about 0.05 ms to a live read.
+reports it as the ``estimate`` stage, in ms a frame. The JPEG reading's clipped-block
+pass and detrended score (Session 19) add about 0.05 ms to a live read.
 """
 
 from __future__ import annotations
