@@ -120,6 +120,9 @@ costs 0.66–0.78 ms CPU (0.36 ms alone: the SR beside it leaves the caches cold
 about 0.2 ms a frame on average, within issue 10's 0.5 ms with room for a busier
 machine; the levels change over ~20 frames. The frames between keep only their green
 channel (0.07 ms), for the next reading's frame difference."""
+ESTIMATE_CPU_STAGE = "estimate_cpu"
+"""The frame's stage that holds the CPU time of its level reading (``estimate`` holds its
+wall time, which beside the SR's threads also counts their turns on the core)."""
 COMPUTED_FOR_THE_FRAME = ("fresh", "partial", "reused")
 """SR kinds whose result is of the frame's own pixels (``late`` and ``none`` are not)."""
 ENGINE_THREADS = 2
@@ -854,7 +857,7 @@ class FrameProcessor:
         read at all: it is no new exposure, and read against the frame it repeats, its
         noise reads zero."""
         def estimate() -> np.ndarray:
-            with state.timer("estimate"):
+            with state.timer("estimate"), state.timer.cpu(ESTIMATE_CPU_STAGE):
                 captured = None if state.captured is None else state.captured.image
                 # a photo (a new scene) is read whole: its reading is not smoothed
                 # with other frames'
@@ -863,7 +866,7 @@ class FrameProcessor:
                                       moved=state.moved)
 
         def keep_green() -> None:
-            with state.timer("estimate"):
+            with state.timer("estimate"), state.timer.cpu(ESTIMATE_CPU_STAGE):
                 self._keep_green(state.frame.image)
 
         history = self._degradation.current() if state.live or state.repeated else None

@@ -42,6 +42,17 @@ class StageTimer:
         finally:
             self.add(stage, (time.perf_counter() - began) * 1000.0)
 
+    @contextlib.contextmanager
+    def cpu(self, stage: str) -> Iterator[None]:
+        """Time a host block in this thread's CPU time (not wall time) into ``stage``:
+        for work that runs beside other threads, where wall time would also count the
+        time they had the core."""
+        began = time.thread_time()
+        try:
+            yield
+        finally:
+            self.add(stage, (time.thread_time() - began) * 1000.0)
+
     def resolve(self) -> None:
         """Add the device times of the CUDA stages (waits for their end events, which
         have passed once the frame was downloaded)."""

@@ -113,6 +113,8 @@ def test_flicker_figure_and_estimate_stage(tmp_path, capsys):
     assert local["stages_mean_ms"]["estimate"] > 0
     printed = capsys.readouterr().out
     assert "estimate ms/frame" in printed and "find ms/frame" in printed
+    # the estimator's own cost, CPU time a frame, said beside the table
+    assert local["estimate_cpu_ms"] > 0 and "ms CPU a frame (goal ≤ 0.5)" in printed
     assert "Flicker (static scene" in printed
     if report["backend"] == "cpu":  # the SR net's arithmetic is said
         assert report["precision"] == "int8" and "SR in int8" in printed

@@ -296,6 +296,22 @@ def test_stage_timer_uses_wall_time_on_the_cpu():
     assert list(stages) == ["segment"]
 
 
+def test_stage_timer_cpu_counts_this_thread_s_cpu_time_not_waits():
+    import time
+
+    from localsr_cam.process.stage_timer import StageTimer
+
+    stages: dict[str, float] = {}
+    timer = StageTimer(stages, torch.device("cpu"))
+    with timer("wall"), timer.cpu("cpu"):
+        time.sleep(0.05)  # waiting: no CPU time
+        busy_until = time.thread_time() + 0.02
+        while time.thread_time() < busy_until:
+            pass
+    assert stages["wall"] >= 65.0
+    assert 15.0 <= stages["cpu"] < 45.0
+
+
 def test_stage_timer_uses_device_time_on_cuda(monkeypatch):
     """On CUDA a block only queues kernels: the stage's time must come from timing
     events around it, read after the frame is done (the CUDA edge is faked)."""
