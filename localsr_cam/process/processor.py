@@ -652,7 +652,7 @@ class FrameProcessor:
         """Wait for the early group's call until the frame's deadline, if any of the
         frame's boxes is one of its boxes or overlaps one; done in time, its results are
         stored and kept for the frame's boxes (a box that moved carries them over where
-        it overlaps, :meth:`_sr_beside_group`), else the frame is late and they stand in
+        it overlaps, :meth:`_own_sr_or_carried`), else the frame is late and they stand in
         (:meth:`_group_member`)."""
         group = state.early_group
         if group is None or not group.waiting:
@@ -1096,7 +1096,9 @@ class FrameProcessor:
         if early is not None and early.key != key and self.deadline is not None:
             return self._sr_after_moved_early(early, crop, key, state, reusable)
         if group is not None and group.of_the_frame and self.deadline is not None:
-            return self._sr_beside_group(group, crop, key, state, reusable)
+            # whole frames of the meeting room had shown no SR on anyone
+            return self._own_sr_or_carried(group.of_the_frame, group.was_running, crop,
+                                           key, state, reusable)
         call = early if early is not None and early.key == key \
             else self._begin_sr(crop, key, state, reusable)
         return self._end_sr(call, state)
@@ -1105,46 +1107,41 @@ class FrameProcessor:
                               state: FrontState, reusable: bool) -> torch.Tensor | None:
         """A paced frame whose person left the box whose SR began early (``early``, on the
         last frame's box): that call is waited for until the deadline, then the new box
-        ``key`` (input ``crop``) gets its own SR if it is done in time. If it is late,
-        the early SR — of this frame's pixels — stands in where the two boxes overlap,
-        the plain upscale over the rest (``sr`` partial): the frame had shown no SR at
-        all, the person flashing to the plain upscale for a frame each time the box
-        moved (1.1–1.3 % of the paced sample's frames, BENCHMARKS.md). When the early
-        call was still running here, the frame has no time left for its own SR: it only
-        takes the early one (a second call, late, would keep the next frame's early SR
-        from starting)."""
+        ``key`` (input ``crop``) gets :meth:`_own_sr_or_carried` of it: the frame had
+        shown no SR at all, the person flashing to the plain upscale for a frame each
+        time the box moved (1.1–1.3 % of the paced sample's frames, BENCHMARKS.md).
+        When the early call was still running here, the frame has no time left for its
+        own SR (a second call, late, would keep the next frame's early SR from
+        starting)."""
         worker = self._background_sr
         running = early.started and worker is not None and worker.busy
         early_result = self._end_sr(early, state)
-        carried = None
-        if early_result is not None and state.sr in COMPUTED_FOR_THE_FRAME:
-            carried = self._carried(early_result, early.key, crop, key)
-        if running and carried is not None:
-            state.sr = "partial"
-            return carried
-        own = self._end_sr(self._begin_sr(crop, key, state, reusable), state)
-        if carried is None or (own is not None and state.sr in COMPUTED_FOR_THE_FRAME):
-            return own
-        state.sr = "partial"
-        return carried
+        of_the_frame = {early.key: early_result} \
+            if early_result is not None and state.sr in COMPUTED_FOR_THE_FRAME else {}
+        return self._own_sr_or_carried(of_the_frame, running, crop, key, state, reusable)
 
-    def _sr_beside_group(self, group: EarlyGroup, crop: torch.Tensor, key: Box,
-                         state: FrontState, reusable: bool) -> torch.Tensor | None:
-        """The same on the people path, for a paced frame's box that is none of the early
-        group's (a person moved, or the groups of people changed): its own SR if there
-        was time to begin it and it is done in time, else the group's SR of the box it
-        overlaps most where they overlap, the plain upscale over the rest (``sr``
-        partial). Whole frames of the meeting room had shown no SR on anyone."""
+    def _own_sr_or_carried(self, of_the_frame: dict[Box, torch.Tensor], no_time: bool,
+                           crop: torch.Tensor, key: Box, state: FrontState,
+                           reusable: bool) -> torch.Tensor | None:
+        """For a paced frame's box ``key`` (input ``crop``) that is none of the boxes
+        whose SR began early — the person moved, or on the people path the groups of
+        people changed — given those boxes' SR of this frame (``of_the_frame``, by input
+        box): its own SR if there was time to begin it (not ``no_time``) and it is done
+        in time; else the SR of the box it overlaps most, where they overlap, the plain
+        upscale over the rest (``sr`` partial); else (no overlap) what its own SR call
+        gives, as any box's."""
         own = None
-        if not group.was_running:
+        if not no_time:
             own = self._end_sr(self._begin_sr(crop, key, state, reusable), state)
             if own is not None and state.sr in COMPUTED_FOR_THE_FRAME:
                 return own
-        best = max(group.of_the_frame, key=lambda other: _overlap_area(other, key))
-        carried = self._carried(group.of_the_frame[best], best, crop, key)
+        carried = None
+        if of_the_frame:
+            best = max(of_the_frame, key=lambda other: _overlap_area(other, key))
+            carried = self._carried(of_the_frame[best], best, crop, key)
         if carried is None:
-            return own if not group.was_running \
-                else self._end_sr(self._begin_sr(crop, key, state, reusable), state)
+            return self._end_sr(self._begin_sr(crop, key, state, reusable), state) \
+                if no_time else own
         state.sr = "partial"
         return carried
 
