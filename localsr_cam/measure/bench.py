@@ -107,6 +107,12 @@ def _shares(values: Sequence[str]) -> dict[str, float]:
     return {str(names[i]): round(int(counts[i]) / len(values), 4) for i in order}
 
 
+def _per_frame(values: Sequence[float], records: Sequence[FrameRecord]) -> float:
+    """A stage's ms summed over the frames that had it, a frame on average over all of
+    ``records``, rounded."""
+    return round(float(np.sum(values)) / len(records), 3)
+
+
 def summarize(records: Sequence[FrameRecord]) -> dict[str, Any]:
     """Figures of one mode from its measured (post-warm-up) frame records."""
     if len(records) < 2:
@@ -120,7 +126,7 @@ def summarize(records: Sequence[FrameRecord]) -> dict[str, Any]:
             stages[stage] = round(float(np.median(values)), 3)
             # a stage that runs every few frames (the face finder) is best told by its
             # mean over all frames: what it costs a frame on average
-            means[stage] = round(float(np.sum(values)) / len(records), 3)
+            means[stage] = _per_frame(values, records)
     cpu = [r.stages_ms[ESTIMATE_CPU_STAGE] for r in records if ESTIMATE_CPU_STAGE in r.stages_ms]
     figures: dict[str, Any] = {
         "fps": round((len(records) - 1) / span, 2) if span > 0 else None,
@@ -134,7 +140,7 @@ def summarize(records: Sequence[FrameRecord]) -> dict[str, Any]:
         "sr": _shares([r.sr for r in records]),
     }
     if cpu:  # the estimator's own cost: CPU ms a frame, over all frames
-        figures["estimate_cpu_ms"] = round(float(np.sum(cpu)) / len(records), 3)
+        figures["estimate_cpu_ms"] = _per_frame(cpu, records)
     if len(records) >= 2 * SOAK_WINDOW:
         first = _percentiles([r.latency_ms for r in records[:SOAK_WINDOW]])["p95"]
         last = _percentiles([r.latency_ms for r in records[-SOAK_WINDOW:]])["p95"]
