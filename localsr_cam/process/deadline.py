@@ -20,7 +20,9 @@ Hysteresis, so it never oscillates:
   above ``near_fraction`` of it while ``min_late`` frames of the window were late or
   dropped, or more than ``late_share`` — and at least ``min_late`` — of frames delivered
   later than ``latency_s``, or ``max_drops`` frames dropped, or the SR late — not done
-  when the frame stopped waiting for it — on more than ``sr_late_share`` of them) —
+  when the frame stopped waiting for it — on more than ``sr_late_share`` of them, or
+  late with nothing to stand in, so that the person went out as the plain upscale, on
+  more than ``plain_share`` of them while the level below still has SR) —
   straight to the first level predicted to fit (under ``fit_fraction`` of the budget);
   nothing is judged in the first ``warmup_s`` (engines' first runs). ``down_fraction``
   is 1.1: a little over the budget with nothing late or dropped is a burst of another
@@ -131,7 +133,8 @@ class DeadlineController:
     its SR; ``relax_fraction``, ``calm_s``, ``calm_breakers``, ``overrun_fraction``: when
     and by how much the SR wait may run past a period (:meth:`sr_wait_s`,
     :meth:`keeping_pace`);
-    ``late_cost``, ``sr_late_share``: how frames whose SR was late count (:meth:`end`);
+    ``late_cost``, ``sr_late_share``, ``plain_share``: how frames whose SR was late
+    count (:meth:`end`);
     ``overload_fraction``, ``first_frames``: when the first change may come before the
     hold (module docstring); ``late_after_decay``: how fast the reserve for the work
     after a late SR fades (:meth:`sr_wait_s`).
@@ -147,7 +150,8 @@ class DeadlineController:
                  up_fraction: float = 0.92,
                  late_share: float = 0.07, max_drops: int = 3, smoothing: float = 0.15,
                  sr_reserve_fraction: float = 0.1, late_cost: float = 1.25,
-                 sr_late_share: float = 0.5, relax_fraction: float = 1.0,
+                 sr_late_share: float = 0.5, plain_share: float = 0.1,
+                 relax_fraction: float = 1.0,
                  calm_s: float = 3.0, calm_breakers: int = 2,
                  overrun_fraction: float = 0.25,
                  overload_fraction: float = 1.2, first_frames: int = 10,
@@ -169,7 +173,7 @@ class DeadlineController:
         self.near_fraction = near_fraction
         self.late_share, self.max_drops, self.smoothing = late_share, max_drops, smoothing
         self.sr_reserve_fraction, self.late_cost = sr_reserve_fraction, late_cost
-        self.sr_late_share = sr_late_share
+        self.sr_late_share, self.plain_share = sr_late_share, plain_share
         self.relax_fraction, self.calm_s = relax_fraction, calm_s
         self.calm_breakers = calm_breakers
         self.overrun_fraction = overrun_fraction
@@ -186,7 +190,8 @@ class DeadlineController:
         self.frames_at: collections.Counter[str] = collections.Counter()
         self._cost: dict[str, float] = {}  # smoothed cost s per level (late SR counted)
         self._processing: dict[str, float] = {}  # smoothed processing s per level
-        self._ratio: dict[tuple[str, str], float] = {}  # (a, b): cost a / cost b
+        # (a, b): cost a / cost b, and when it was measured
+        self._ratio: dict[tuple[str, str], tuple[float, float]] = {}
         self._left: tuple[str, float] | None = None  # the level left last and its cost
         self._seen: dict[str, tuple[float, float]] = {}  # level: (left at, its cost then)
         self._backoff = [1] * len(self.ladder)
@@ -201,6 +206,7 @@ class DeadlineController:
         self._ended = 0  # frames processed in the window
         self._overloaded = 0  # of which over overload_fraction of the budget
         self._late_sr = 0  # of which with a late SR
+        self._shown_plain = 0  # of which shown plain for it (nothing stood in)
         self._drops_at_window = 0
         self._after_sr: float | None = None  # smoothed s from the SR wait's end to end()
         # the same after a late SR (the stand-in is made then): its recent peak, fading
@@ -277,14 +283,23 @@ class DeadlineController:
         while self._trouble and now - self._trouble[0] >= self.calm_s:
             self._trouble.popleft()
 
-    def end(self, over_budget: bool = False, after_sr_s: float | None = None) -> None:
+    def end(self, over_budget: bool = False, after_sr_s: float | None = None,
+            shown_plain: bool = False) -> None:
         """The frame begun last is done (handed on); updates costs and maybe the level.
 
         ``over_budget``: part of its work (a late SR) still runs. The frame's own time
         is what judges whether frames keep pace; for predicting levels' costs it counts
         as ``late_cost`` budgets at least; and more than ``sr_late_share`` (at least
         ``min_late``) of a window's frames like it is a reason to step down — an
-        occasional late SR is not (the last result stands in for it)."""
+        occasional late SR is not (the last result stands in for it).
+
+        ``shown_plain``: with ``over_budget``, nothing stood in for a person's late SR
+        (the person moved), so the frame showed them as the plain upscale. More than
+        ``plain_share`` (at least ``min_late``) of a window's frames like it is a reason
+        to step down while the level below still has SR: at `full` on the sample clip
+        the box's SR (26 ms on one thread) was late on a sixth of the frames, a fifth
+        of the people flashed unsharp two frames at a time, and the level stayed, while
+        `head` had SR on 99 % of the frames (BENCHMARKS.md, "Session 25")."""
         with self._lock:
             if self._begun_at is None:
                 return
@@ -300,6 +315,7 @@ class DeadlineController:
             self._ended += 1
             if over_budget:
                 self._late_sr += 1
+                self._shown_plain += shown_plain
                 spent = max(spent, self.late_cost * self.budget_s)
             self._overloaded += spent > self.overload_fraction * self.budget_s
             self._cost[name] = self._smooth(self._cost.get(name), spent)
@@ -337,7 +353,12 @@ class DeadlineController:
 
         The ratio between two neighbouring levels is the one measured around the last
         change between them (the cost just before and just after, under the same load),
-        bounded to half to twice the nominal ratio; the nominal one before that.
+        fading back to the nominal ratio (its excess halved, in log terms, every
+        ``memory_half_life_s``) and bounded to half to twice it; the nominal one before
+        that. A ratio measured once is the load of that moment: a step down in the
+        first second, while the engines' caches warmed, left the sample at `face` for
+        the rest of a 30 s run with frames done in 15 ms of 33 (BENCHMARKS.md,
+        "Session 25").
 
         A cheap level says little about a dear one's cost under contention (the plain
         upscale hardly slows down while SR takes three times longer), so the target's
@@ -347,16 +368,19 @@ class DeadlineController:
         cost = self._cost.get(self.level.name)
         if cost is None:
             return None
+        now = self._clock()
         step = -1 if target < self.index else 1
         for index in range(self.index, target, step):
             here, there = self.ladder[index], self.ladder[index + step]
             nominal = there.cost / here.cost
-            measured = self._ratio.get((there.name, here.name), nominal)
-            cost *= min(max(measured, 0.5 * nominal), 2.0 * nominal)
+            measured, at = self._ratio.get((there.name, here.name), (nominal, now))
+            fade = 0.5 ** ((now - at) / self.memory_half_life_s)
+            ratio = nominal * (measured / nominal) ** fade
+            cost *= min(max(ratio, 0.5 * nominal), 2.0 * nominal)
         seen = self._seen.get(self.ladder[target].name)
         if seen is not None:
-            at, seen_cost = seen
-            age = self._clock() - at
+            left_at, seen_cost = seen
+            age = now - left_at
             cost = max(cost, seen_cost * 0.5 ** (age / self.memory_half_life_s))
         return cost
 
@@ -379,8 +403,8 @@ class DeadlineController:
         cost = self._cost[self.level.name]
         if self._left is not None:  # the first judgement at this level: learn the ratio
             left, left_cost = self._left
-            self._ratio[(left, self.level.name)] = left_cost / cost
-            self._ratio[(self.level.name, left)] = cost / left_cost
+            self._ratio[(left, self.level.name)] = (left_cost / cost, now)
+            self._ratio[(self.level.name, left)] = (cost / left_cost, now)
             self._left = None
         drops = self._drops() - self._drops_at_window
         late_share = self._late / self._delivered if self._delivered else 0.0
@@ -399,6 +423,11 @@ class DeadlineController:
         window = max(self._ended, self.hold_s / self.budget_s)
         if self._late_sr >= self.min_late and self._late_sr > self.sr_late_share * window:
             reasons.append(f"SR late on {self._late_sr} of {self._ended} frames")
+        below = self.ladder[min(self.index + 1, len(self.ladder) - 1)]
+        if (self._shown_plain >= self.min_late and below.uses_sr
+                and self._shown_plain > self.plain_share * window):
+            reasons.append(f"people shown plain for a late SR on {self._shown_plain} of "
+                           f"{self._ended} frames")
         if self._late >= self.min_late and late_share > self.late_share:
             reasons.append(f"{late_share:.0%} of frames later than "
                            f"{self.latency_s * 1e3:.0f} ms")
@@ -424,7 +453,8 @@ class DeadlineController:
                 and self._overloaded >= 0.8 * self._ended)
 
     def _may_step_up(self, now: float, drops: int, since_change: float) -> bool:
-        if self._late or drops or self._late_sr > self.sr_late_share / 2 * self._ended:
+        if (self._late or drops or self._late_sr > self.sr_late_share / 2 * self._ended
+                or self._shown_plain > self.plain_share / 2 * self._ended):
             return False
         if since_change < self.up_hold_s * self._backoff[self.index - 1]:
             return False
@@ -464,7 +494,7 @@ class DeadlineController:
     def _restart_window(self, now: float) -> None:
         self._window_from = now
         self._delivered = self._late = 0
-        self._ended = self._late_sr = self._overloaded = 0
+        self._ended = self._late_sr = self._shown_plain = self._overloaded = 0
         self._drops_at_window = self._drops()
 
     # -- reporting --------------------------------------------------------------------

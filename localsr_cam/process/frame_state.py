@@ -103,7 +103,8 @@ class FrontState:
     paced or with :attr:`~FrameProcessor.overlap_sr`, change tests on); ``early_sr``:
     its SR, begun before segmentation on the last frame's box (``early_group``: the
     same for the people path's boxes);
-    ``sr_late``: its SR was not done by then; ``sr_waited_at``: when the wait ended
+    ``sr_late``: its SR was not done by then (``shown_plain``: and nothing stood in for
+    it on a person, who went out as the plain upscale); ``sr_waited_at``: when the wait ended
     (the controller learns what follows it); ``deferred``: work of this frame that the
     SR need not wait for (run while it runs, or by the end of
     :meth:`~FrameProcessor.render`). ``frame`` is what the processor works on (the
@@ -133,6 +134,7 @@ class FrontState:
     early_sr: SRCall | None = None
     early_group: EarlyGroup | None = None
     sr_late: bool = False
+    shown_plain: bool = False
     sr_waited_at: float | None = None
     deferred: list[Callable[[], object]] = dataclasses.field(default_factory=list)
     captured: CapturedFrame | None = None

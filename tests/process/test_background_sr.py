@@ -93,6 +93,21 @@ def _paced_processor(sr: BicubicSR) -> tuple[FrameProcessor, DeadlineController]
 STILL = np.full((180, 320, 3), 90, np.uint8)
 
 
+class RecordingController(DeadlineController):
+    """A deadline controller that keeps what :meth:`end` heard of each frame."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.over_budget: list[bool] = []
+        self.shown_plain: list[bool] = []
+
+    def end(self, over_budget: bool = False, after_sr_s: float | None = None,
+            shown_plain: bool = False) -> None:
+        self.over_budget.append(over_budget)
+        self.shown_plain.append(shown_plain)
+        super().end(over_budget, after_sr_s, shown_plain)
+
+
 def _brightened(result) -> bool:
     """Whether the SR's +0.2 shows at the centre of the person (the blend put it there)."""
     return int(result.image[180, 320, 1]) > 90 + 30
@@ -168,18 +183,9 @@ def test_frames_kept_from_their_sr_by_a_late_one_count_as_late() -> None:
     level under load, a late SR every third frame was under its share of late frames,
     and the frames between showed no fresh SR — the level never stepped down.)"""
 
-    class Recording(DeadlineController):
-        def __init__(self) -> None:
-            super().__init__(30.0)
-            self.over_budget: list[bool] = []
-
-        def end(self, over_budget: bool = False, after_sr_s: float | None = None) -> None:
-            self.over_budget.append(over_budget)
-            super().end(over_budget, after_sr_s)
-
     sr = SleepySR(0.25)
     processor, _ = _paced_processor(sr)
-    controller = processor.deadline = Recording()
+    controller = processor.deadline = RecordingController(30.0)
     try:
         for index in range(2):  # the first SR is late; the second frame finds it running
             processor.process(CapturedFrame(STILL.copy(), index, time.perf_counter()))
@@ -253,6 +259,28 @@ def test_a_late_sr_of_a_crop_changed_everywhere_shows_no_sr() -> None:
         assert np.array_equal(frame.image, plain)
     finally:
         processor.close()
+
+
+def test_the_controller_hears_which_late_frames_showed_the_person_plain() -> None:
+    """A late SR whose last result stands in over the unchanged cells is no flash; one
+    with nothing to stand in (nothing stored yet, or the person changed all over) shows
+    the plain upscale on them, and the controller hears of it (too many such frames
+    step the level down)."""
+    sr = SleepySR(0.25)
+    processor, _ = _paced_processor(sr)
+    controller = processor.deadline = RecordingController(30.0)
+    patched = STILL.copy()
+    patched[80:86, 128:134] = 200
+    frames = []
+    try:
+        for index, image in enumerate([STILL.copy(), patched, patched + 10]):
+            frames.append(processor.process(CapturedFrame(image, index, time.perf_counter())))
+            time.sleep(0.3)  # that SR finishes
+    finally:
+        processor.close()
+    assert [frame.sr for frame in frames] == ["none", "late", "none"]
+    assert controller.over_budget == [True, True, True]
+    assert controller.shown_plain == [True, False, True]
 
 
 def test_a_live_frame_s_estimate_runs_while_its_sr_does() -> None:
@@ -363,9 +391,10 @@ def test_a_paced_frame_whose_box_moved_keeps_the_early_sr_where_the_boxes_overla
     is not done in time: the early SR (of this frame) stands in where the boxes overlap
     and the plain upscale over the rest (partial), not the plain upscale everywhere."""
     sr = SleepySR(0.0, schedule=[0.12, 0.12, early_s, own_s])  # 120 ms fits, 300 not
-    deadline = DeadlineController(5.0, ladder=(LEVELS["full"], LEVELS["plain"]))
+    deadline = RecordingController(5.0, ladder=(LEVELS["full"], LEVELS["plain"]))
     frames, _ = _a_person_moving(sr, 0.03, (0.4, 0.5), deadline=deadline)  # left 32 px
     assert [f.sr for f in frames[:2]] == ["fresh", "fresh"]
+    assert not deadline.shown_plain[2]  # its own late SR was covered by the early one
     (ox0, _, ox1, _), (nx0, y0, nx1, y1) = frames[1].box, frames[2].box
     assert nx0 < ox0 and nx1 < ox1  # moved left, still overlapping
     assert frames[2].sr == "partial" and sr.calls == calls

@@ -550,3 +550,49 @@ def test_a_run_whose_sr_is_late_on_every_frame_from_the_start_steps_down_early()
         controller.delivered(0.037, level.name)
     first = controller.changes[0]
     assert first.old == "full" and first.at - controller.warmup_s < 0.7 * controller.hold_s
+
+
+@pytest.mark.parametrize(("plain_every", "ladder_from", "steps_down"),
+                         [(5, "full", True), (15, "full", False), (5, "alternate", False)])
+def test_people_shown_plain_for_a_late_sr_step_down_while_the_level_below_has_sr(
+        plain_every, ladder_from, steps_down):
+    """Frames on time (28 ms of 33), but the SR late with nothing to stand in on one in
+    five — the person flashes unsharp — steps down, though a late SR on a fifth of the
+    frames alone is no reason to (the last result stands in); one in fifteen (a stall
+    now and then) is not; nor at `alternate`, whose level below has no SR at all."""
+    clock = FakeClock()
+    ladder = LADDER[[level.name for level in LADDER].index(ladder_from):]
+    controller = DeadlineController(30.0, ladder, clock=clock)
+    for index in range(150):  # 5 s
+        level = controller.begin()
+        clock.now += 0.028
+        plain = index % plain_every == 0
+        controller.end(over_budget=plain, shown_plain=plain)
+        controller.delivered(0.029, level.name)
+        clock.now += PERIOD - 0.028
+    if steps_down:
+        assert [change.new for change in controller.changes][:1] == ["head"]
+        assert "shown plain" in controller.changes[0].reason
+    else:
+        assert controller.changes == []
+
+
+def test_a_ratio_measured_in_a_start_up_burst_fades_and_the_level_climbs_back():
+    """The first 2.5 s every SR is late (the engines' caches cold, another program
+    starting): the levels step down and the costs around each change say the dearer
+    level costs three times the cheaper one. Then each level costs what it does (full
+    26 ms of 33): the ratios fade back to the nominal ones and the level climbs back
+    to `full` (it stayed at `face`, done in 14 ms, for the rest of a run)."""
+    clock = FakeClock()
+    controller = DeadlineController(30.0, clock=clock)
+    steady = {"full": 0.026, "head": 0.018, "face": 0.014, "alternate": 0.009,
+              "plain": 0.003}
+    for _ in range(30 * 30):  # 30 s
+        level = controller.begin()
+        burst = clock.now < 2.5 and level.uses_sr
+        spent = 0.030 if burst else steady[level.name]
+        clock.now += spent
+        controller.end(over_budget=burst)
+        controller.delivered(spent + 0.001, level.name)
+        clock.now += max(0.0, PERIOD - spent)
+    assert controller.changes[0].new != "full" and controller.level.name == "full"
