@@ -45,6 +45,8 @@ class BackgroundSR(Generic[K, T]):
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1,
                                                            thread_name_prefix="sr")
         self._future: concurrent.futures.Future[tuple[T, float]] | None = None
+        self.held_call: Callable[[], T] | None = None
+        """The callable of the held call (a waiting thread may share its work)."""
         self._key: K | None = None
         self._tag: Any = None
         self.late = 0  # calls that outlived the wait of the frame that started them
@@ -65,7 +67,7 @@ class BackgroundSR(Generic[K, T]):
         if self._future is not None:
             raise RuntimeError("BackgroundSR: the previous call was not taken")
         self._future = self._pool.submit(_timed, call)
-        self._key, self._tag = key, tag
+        self._key, self._tag, self.held_call = key, tag, call
 
     def wait(self, timeout_s: float | None) -> bool:
         """Wait for the held call up to ``timeout_s`` (``None``: as long as it takes);
@@ -85,7 +87,7 @@ class BackgroundSR(Generic[K, T]):
         future = self._future
         if future is None or not future.done():
             return None
-        self._future = None
+        self._future, self.held_call = None, None
         key, tag = self._key, self._tag
         self._key, self._tag = None, None
         assert key is not None
@@ -94,7 +96,7 @@ class BackgroundSR(Generic[K, T]):
 
     def discard(self) -> None:
         """Forget the held call (a new scene, a reset); a running one finishes unseen."""
-        self._future = None
+        self._future, self.held_call = None, None
         self._key, self._tag = None, None
 
     def close(self) -> None:

@@ -60,6 +60,7 @@ from localsr_cam.process.localize import (
 from localsr_cam.process.regions import align_even, contains, grown, intersection
 from localsr_cam.process.repeats import RepeatTest
 from localsr_cam.process.segment import AUTO_SEGMENTERS, Segmenter, choose_segmenter
+from localsr_cam.process.shared_sr import SharedJob, bands
 from localsr_cam.process.stage_timer import StageTimer
 from localsr_cam.process.temporal import TemporalDenoiser
 from localsr_cam.process.tiling import split
@@ -242,6 +243,7 @@ class FrameProcessor:
         self._sr_reuse = reuse.SRReuse()
         # a paced run's SR runs here and is waited for only until the frame's deadline
         self._background_sr: BackgroundSR[Box | GroupKey, SRResult] | None = None
+        self._sr_band_s: float | None = None  # a SharedJob band's last run time
         self._frame_no = 0
         self._live_readings = 0  # the phase of the next live reading's part of the frame
         self._unread_frames = 0  # new live frames since the last reading
@@ -680,6 +682,7 @@ class FrameProcessor:
         background = self._background_sr
         assert background is not None
         self._run_deferred(state)
+        self._help_with_sr(background.held_call, state)
         done = background.wait(None if state.sr_until is None
                                else state.sr_until - time.perf_counter())
         state.sr_waited_at = time.perf_counter()
@@ -1243,10 +1246,35 @@ class FrameProcessor:
         stored result. Inputs are copied now, so it may run on another thread."""
         if stale is None:
             inputs = self._sr_inputs(ops.bgr8_to_rgb_float(crop), state)
+            if self._shares_sr(state) and len(bands(crop.shape[0])) > 1:
+                return SharedJob(lambda first, last: self._run_sr(_rows(inputs, first, last)),
+                                 crop.shape[0])
             return lambda: self._run_sr(inputs)
         x0, y0, x1, y1 = stale.tile.padded
         part = self._sr_inputs(ops.bgr8_to_rgb_float(crop[y0:y1, x0:x1]), state)
         return lambda: stale.patch(self._run_sr(part))
+
+    def _shares_sr(self, state: FrontState) -> bool:
+        """Whether the SR of ``state``'s frame runs as a :class:`SharedJob`: a live
+        frame's (its SR runs on the worker while this thread segments) with one thread a
+        network on the CPU, where the frame thread is a core left idle while it waits —
+        on the close-up path: on the people path the frame thread has the other
+        people's crops to do, and a band of one person's SR there made the meeting
+        room's SR late more often (BENCHMARKS.md, "Session 25")."""
+        return (state.live and self.threads == 1 and self.device.type == "cpu"
+                and self.last_path != PEOPLE)
+
+    def _help_with_sr(self, job: object, state: FrontState) -> None:
+        """While waiting for the worker's SR: run its last band no one has begun
+        (:class:`SharedJob`), when it is expected to be done before the frame stops
+        waiting (the last band's run time; unpaced, always)."""
+        if not isinstance(job, SharedJob) or not job.open_bands:
+            return
+        expected = job.band_seconds or self._sr_band_s
+        if (state.sr_until is None or expected is None
+                or time.perf_counter() + expected <= state.sr_until):
+            job.help()
+            self._sr_band_s = job.band_seconds
 
     def _run_sr(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """The SR engine on prepared inputs → uint8 2h×2w×3 BGR."""
@@ -1319,6 +1347,13 @@ def _top_part(box: Box, fraction: float, bucket: int) -> Box | None:
         return box
     height = -(-round((y1 - y0) * fraction) // bucket) * bucket
     return x0, y0, x1, min(y1, y0 + max(bucket, height))
+
+
+def _rows(inputs: dict[str, torch.Tensor], first: int, last: int
+          ) -> dict[str, torch.Tensor]:
+    """SR engine inputs for the rows ``first:last`` of the N×3×h×w image alone (the
+    levels as they are)."""
+    return {**inputs, INPUT_NAME: inputs[INPUT_NAME][:, :, first:last].contiguous()}
 
 
 def _overlap_area(a: Box, b: Box) -> int:

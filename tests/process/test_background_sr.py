@@ -484,3 +484,33 @@ def test_a_live_frame_s_levels_read_a_part_of_it_another_part_each_frame(monkeyp
     finally:
         processor.close()
     assert calls == [(60_000, 0)] * 2
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_with_one_thread_a_network_the_frame_thread_runs_a_band_of_the_sr(threads) -> None:
+    """Live on the CPU with one thread a network, the frame thread, done with its own
+    steps, runs the last band of the person box's SR instead of waiting idle beside
+    the worker; the output is the same as the whole crop's SR. With two threads a
+    network the engine already uses both cores: the SR runs whole."""
+    events: list[str] = []
+    sr = SleepySR(0.05, events=events)
+    config = PipelineConfig(model=ModelConfig(backend="cpu", threads=threads),
+                            blend=BlendConfig(ema=0.0))
+    processor = FrameProcessor(config, engine_factory=EngineBox(
+        DiscSegmenter((0.5, 0.5), 0.4), sr)).open(live=True)
+    processor.prepare((320, 180))
+    processor.deadline = DeadlineController(5.0)  # 200 ms: time for everything
+    try:
+        frame = processor.process(CapturedFrame(STILL.copy(), 0, time.perf_counter()))
+    finally:
+        processor.close()
+    assert frame.sr == "fresh" and _brightened(frame)
+    x0, y0, x1, y1 = frame.box
+    threads_used = {event.rsplit(" ", 1)[1] for event in events}
+    if threads == 1:
+        assert len(events) == 2 and threading.current_thread().name in threads_used
+        assert len(threads_used) == 2
+    else:
+        assert events == [f"sr {(y1 - y0, x1 - x0)} {events[0].rsplit(' ', 1)[1]}"]
+    column = frame.image[2 * (90 - 64):2 * (90 + 64), 320, 1]  # the disc's, top to bottom
+    assert (column > 90 + 30).all()  # the SR's +0.2 over both bands, the seam included
