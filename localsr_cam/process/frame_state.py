@@ -101,7 +101,8 @@ class FrontState:
     (``None``: it waits; set for every frame that a deadline controller paces);
     ``live``: its SR runs on the background worker (a pipeline run's video frame,
     paced or with :attr:`~FrameProcessor.overlap_sr`, change tests on); ``early_sr``:
-    its SR, begun before segmentation on the last frame's box (``early_group``: the
+    its SR, begun before segmentation on the last frame's box (``early_box``; the
+    call's key is its top part at `head` and `face`) (``early_group``: the
     same for the people path's boxes);
     ``sr_late``: its SR was not done by then (``shown_plain``: and nothing stood in for
     it on a person, who went out as the plain upscale); ``sr_waited_at``: when the wait ended
@@ -132,6 +133,7 @@ class FrontState:
     sr_until: float | None = None
     live: bool = False
     early_sr: SRCall | None = None
+    early_box: Box | None = None
     early_group: EarlyGroup | None = None
     sr_late: bool = False
     shown_plain: bool = False

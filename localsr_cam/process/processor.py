@@ -567,7 +567,7 @@ class FrameProcessor:
                         state.mask = self._mask(lr, state)
                 if (self.uses_sr or state.mask is not None) and not bypass \
                         and (state.mask is not None or self.config.blend.full_frame):
-                    box = self._sr_box(lr, state.mask, _early_key(state))
+                    box = self._sr_box(lr, state.mask, _early_region(state))
                     state.boxes = [] if box is None else [box]
                     if self.uses_mask:
                         state.people = len(state.boxes)
@@ -602,23 +602,30 @@ class FrameProcessor:
         return dataclasses.replace(frame, image=image)
 
     def _begin_early_sr(self, state: FrontState) -> None:
-        """Live, at the full level, one person close up: begin the SR of the last
-        frame's box now, on the background worker, so that it shares the cores with
-        segmentation instead of waiting for it (the box seldom moves: it is sticky).
-        The frame keeps that box while it holds the person (see :meth:`_sr_box`); if
-        not, the call finishes for the frames after."""
+        """Live, at a level with SR on every frame, one person close up: begin the SR of
+        the last frame's box (its top part at `head` and `face`) now, on the background
+        worker, so that it shares the cores with segmentation instead of waiting for it
+        (the box seldom moves: it is sticky). The frame keeps that box while it holds
+        the person (see :meth:`_sr_box`); if not, the call finishes for the frames
+        after. (At `head` the SR began after segmentation, and on the frames that also
+        ran the face finder's tile and read the levels it was late every time: a
+        quarter of the frames showed the person plain, BENCHMARKS.md, "Session 25".)
+        On the people path, at the full level only."""
         box, level = self._region, state.level
         if not state.live or self._sr is None or state.bypass \
-                or not level.uses_sr or level.sr_part < 1 or level.sr_every > 1:
+                or not level.uses_sr or level.sr_every > 1:
             return
         if self.last_path == PEOPLE:
-            self._begin_early_group(state)
+            if level.sr_part >= 1:
+                self._begin_early_group(state)
             return
-        if box is None or len(split(box)) != 1:
+        part = None if box is None else _top_part(box, level.sr_part, self.bucket)
+        if part is None or len(split(part)) != 1:
             return
         self._set_levels(state)
-        x0, y0, x1, y1 = box
-        state.early_sr = self._begin_sr(state.lr[y0:y1, x0:x1], box, state, True)
+        x0, y0, x1, y1 = part
+        state.early_sr = self._begin_sr(state.lr[y0:y1, x0:x1], part, state, True)
+        state.early_box = box
 
     def _begin_early_group(self, state: FrontState) -> None:
         """The same on the people path: the SR of the last frame's regions (sticky,
@@ -759,7 +766,7 @@ class FrameProcessor:
             self._mask_reuse.reset()
             self._region = None
         mask = self._mask(state.lr, state)
-        return mask, self._sr_box(state.lr, mask, _early_key(state))
+        return mask, self._sr_box(state.lr, mask, _early_region(state))
 
     def _people_feather(self) -> int:
         """Feather radius of the people path's mask, which is at the frame's resolution
@@ -1370,6 +1377,7 @@ def _fade_bottom(alpha: torch.Tensor, rows: int) -> None:
     alpha[-rows:] *= ramp[:, None]
 
 
-def _early_key(state: FrontState) -> Box | None:
-    """The box whose SR this frame began early, if any."""
-    return None if state.early_sr is None else state.early_sr.key
+def _early_region(state: FrontState) -> Box | None:
+    """The person box whose SR (of its top part, at `head` and `face`) this frame began
+    early, if any."""
+    return None if state.early_sr is None else state.early_box
