@@ -22,7 +22,8 @@ Hysteresis, so it never oscillates:
   later than ``latency_s``, or ``max_drops`` frames dropped, or the SR late — not done
   when the frame stopped waiting for it — on more than ``sr_late_share`` of them, or
   late with nothing to stand in, so that the person went out as the plain upscale, on
-  more than ``plain_share`` of them while the level below still has SR) —
+  more than ``plain_share`` of them while the level below still has SR on every
+  frame) —
   straight to the first level predicted to fit (under ``fit_fraction`` of the budget);
   nothing is judged in the first ``warmup_s`` (engines' first runs). ``down_fraction``
   is 1.1: a little over the budget with nothing late or dropped is a burst of another
@@ -295,8 +296,10 @@ class DeadlineController:
 
         ``shown_plain``: with ``over_budget``, nothing stood in for a person's late SR
         (the person moved), so the frame showed them as the plain upscale. More than
-        ``plain_share`` (at least ``min_late``) of a window's frames like it is a reason
-        to step down while the level below still has SR: at `full` on the sample clip
+        ``plain_share`` (at least ``min_late``) of a window's frames like it, over a
+        hold at least, is a reason to step down while the level below still has SR on
+        every frame (not to `alternate`, whose every other frame is a stand-in: from
+        `face` that was a step to more flashes, not fewer): at `full` on the sample clip
         the box's SR (26 ms on one thread) was late on a sixth of the frames, a fifth
         of the people flashed unsharp two frames at a time, and the level stayed, while
         `head` had SR on 99 % of the frames (BENCHMARKS.md, "Session 25")."""
@@ -424,7 +427,10 @@ class DeadlineController:
         if self._late_sr >= self.min_late and self._late_sr > self.sr_late_share * window:
             reasons.append(f"SR late on {self._late_sr} of {self._ended} frames")
         below = self.ladder[min(self.index + 1, len(self.ladder) - 1)]
-        if (self._shown_plain >= self.min_late and below.uses_sr
+        # over a whole hold at least: a run's first frames have no SR result to stand in
+        # for a late one yet (the meeting room left full for that in its first 10 frames)
+        if (self._shown_plain >= self.min_late and below.uses_sr and below.sr_every == 1
+                and since_change >= self.hold_s
                 and self._shown_plain > self.plain_share * window):
             reasons.append(f"people shown plain for a late SR on {self._shown_plain} of "
                            f"{self._ended} frames")

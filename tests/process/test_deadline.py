@@ -553,13 +553,15 @@ def test_a_run_whose_sr_is_late_on_every_frame_from_the_start_steps_down_early()
 
 
 @pytest.mark.parametrize(("plain_every", "ladder_from", "steps_down"),
-                         [(5, "full", True), (15, "full", False), (5, "alternate", False)])
+                         [(5, "full", True), (15, "full", False), (5, "face", False),
+                          (5, "alternate", False)])
 def test_people_shown_plain_for_a_late_sr_step_down_while_the_level_below_has_sr(
         plain_every, ladder_from, steps_down):
     """Frames on time (28 ms of 33), but the SR late with nothing to stand in on one in
     five — the person flashes unsharp — steps down, though a late SR on a fifth of the
     frames alone is no reason to (the last result stands in); one in fifteen (a stall
-    now and then) is not; nor at `alternate`, whose level below has no SR at all."""
+    now and then) is not; nor at `face`, whose level below has SR on every other frame
+    only, nor at `alternate`, whose level below has none."""
     clock = FakeClock()
     ladder = LADDER[[level.name for level in LADDER].index(ladder_from):]
     controller = DeadlineController(30.0, ladder, clock=clock)
@@ -596,3 +598,21 @@ def test_a_ratio_measured_in_a_start_up_burst_fades_and_the_level_climbs_back():
         controller.delivered(spent + 0.001, level.name)
         clock.now += max(0.0, PERIOD - spent)
     assert controller.changes[0].new != "full" and controller.level.name == "full"
+
+
+def test_people_shown_plain_are_judged_over_a_whole_hold():
+    """A run's first frames after the warm-up have no SR result yet to stand in for a
+    late one: ten of them shown plain are no reason for the early first change that a
+    clearly overloaded start gets (its SR late on all of them is not either)."""
+    clock = FakeClock()
+    controller = DeadlineController(30.0, clock=clock)
+    started = clock.now
+    for index in range(int((controller.warmup_s + 0.9 * controller.hold_s) * 30)):
+        level = controller.begin()
+        clock.now += 0.028
+        plain = index >= 15 and index < 25  # the first frames after the warm-up
+        controller.end(over_budget=plain, shown_plain=plain)
+        controller.delivered(0.029, level.name)
+        clock.now += PERIOD - 0.028
+    assert clock.now - started < controller.warmup_s + controller.hold_s
+    assert controller.changes == []
