@@ -610,14 +610,13 @@ class FrameProcessor:
         after. (At `head` the SR began after segmentation, and on the frames that also
         ran the face finder's tile and read the levels it was late every time: a
         quarter of the frames showed the person plain, BENCHMARKS.md, "Session 25".)
-        On the people path, at the full level only."""
+        On the people path the same for every person (:meth:`_begin_early_group`)."""
         box, level = self._region, state.level
         if not state.live or self._sr is None or state.bypass \
                 or not level.uses_sr or level.sr_every > 1:
             return
         if self.last_path == PEOPLE:
-            if level.sr_part >= 1:
-                self._begin_early_group(state)
+            self._begin_early_group(state)
             return
         part = None if box is None else _top_part(box, level.sr_part, self.bucket)
         if part is None or len(split(part)) != 1:
@@ -629,14 +628,16 @@ class FrameProcessor:
 
     def _begin_early_group(self, state: FrontState) -> None:
         """The same on the people path: the SR of the last frame's regions (sticky,
-        one per person or group) begins now as one call on the background worker, the
-        boxes one after the other, beside the finder and the crops' segmentation instead
-        of after them. Each box is reused, recomputed in part or whole as it would be
-        alone. Not while an earlier late call still runs (then the boxes stand in)."""
+        one per person or group; their top parts at `head` and `face`) begins now as one
+        call on the background worker, the boxes one after the other, beside the finder
+        and the crops' segmentation instead of after them. Each box is reused,
+        recomputed in part or whole as it would be alone. Not while an earlier late call
+        still runs (then the boxes stand in)."""
         last = self._last_people
         if last is None or last.path != PEOPLE or not last.regions:
             return
-        tiles = [split(box) for box in last.regions]
+        parts = [_top_part(box, state.level.sr_part, self.bucket) for box in last.regions]
+        tiles = [split(part) for part in parts if part is not None]
         if any(len(each) != 1 for each in tiles):
             return
         background = self._ready_worker()

@@ -329,8 +329,9 @@ def run_group_at(quality: str, frames: int):
     return outputs, engines, finder
 
 
-def run_group_live(frames: int, events: list[str], live: bool = True):
-    """``frames`` frames of the three-person scene in people mode at the full level, a
+def run_group_live(frames: int, events: list[str], live: bool = True,
+                   quality: str = "full"):
+    """``frames`` frames of the three-person scene in people mode at ``quality``, a
     changed picture each frame, the crops' segmenter slow (30 ms) and both engines
     writing to ``events``; ``live``: paced by a deadline controller (200 ms a frame,
     so every SR is in time). Returns the outputs."""
@@ -351,13 +352,13 @@ def run_group_live(frames: int, events: list[str], live: bool = True):
                         whole=DiscSegmenter(None))
     finder = FakeFaceFinder(list(FACES))
     config = dataclasses.replace(people_config(), model=dataclasses.replace(
-        people_config().model, quality="full"))
+        people_config().model, quality=quality))
     outputs = []
     with FrameProcessor(config, engine_factory=engines,
                         finder_factory=lambda backend, threads: finder) as processor:
         processor.prepare((WIDTH, HEIGHT))
         if live:
-            processor.deadline = DeadlineController(5.0, ladder=(LEVELS["full"],
+            processor.deadline = DeadlineController(5.0, ladder=(LEVELS[quality],
                                                                  LEVELS["plain"]))
         for i in range(frames):
             events.append("frame")
@@ -366,13 +367,15 @@ def run_group_live(frames: int, events: list[str], live: bool = True):
     return outputs
 
 
-def test_live_at_full_the_people_sr_begins_before_the_crops_are_segmented():
-    """Live at the full level on the people path, the SR of the last frame's regions
-    starts on the worker before this frame's crops are segmented (not after them, on
-    the frame thread); each box is still super-resolved fresh, and the frames are the
-    ones an unpaced run makes."""
+@pytest.mark.parametrize("quality", ["full", "head"])
+def test_live_the_people_sr_begins_before_the_crops_are_segmented(quality):
+    """Live on the people path, the SR of the last frame's regions (their top halves at
+    `head`) starts on the worker before this frame's crops are segmented (not after
+    them, on the frame thread); each box is still super-resolved fresh, and the frames
+    are the ones an unpaced run makes. (At `head` it began after segmentation and was
+    late on every frame of the meeting room.)"""
     events: list[str] = []
-    outputs = run_group_live(5, events)
+    outputs = run_group_live(5, events, quality=quality)
     per_frame = [chunk.split("|")[1:] for chunk in "|".join(events).split("frame")[1:]]
     assert per_frame[0].index("sr") > per_frame[0].index("segmented")  # no regions yet
     for frame in per_frame[2:]:  # regions known from the frame before
@@ -380,7 +383,7 @@ def test_live_at_full_the_people_sr_begins_before_the_crops_are_segmented():
         assert frame.count("sr") == 3  # one call per box, one after the other
     assert [out.sr for out in outputs] == ["fresh"] * 5
     assert all(out.people == 3 and len(out.boxes) == 3 for out in outputs)
-    unpaced = run_group_live(5, [], live=False)
+    unpaced = run_group_live(5, [], live=False, quality=quality)
     for paced, plain in zip(outputs[2:], unpaced[2:], strict=True):
         assert paced.boxes == plain.boxes
         assert np.array_equal(paced.image, plain.image)
