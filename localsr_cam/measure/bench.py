@@ -113,6 +113,22 @@ def _per_frame(values: Sequence[float], records: Sequence[FrameRecord]) -> float
     return round(float(np.sum(values)) / len(records), 3)
 
 
+def plain_flashes(records: Sequence[FrameRecord]) -> int:
+    """How many times a person who had SR went out as the plain upscale: runs of frames
+    with someone in them, at a level with SR, whose ``sr`` is ``none``, each after a
+    frame with SR. What a viewer sees as the person flashing unsharp (a late SR with
+    nothing to stand in; at `alternate`, an off frame whose stand-in failed)."""
+    flashes, had_sr = 0, False
+    for record in records:
+        if not record.people or record.level == "plain":
+            had_sr = False
+            continue
+        shown_plain = record.sr == "none"
+        flashes += shown_plain and had_sr
+        had_sr = not shown_plain
+    return flashes
+
+
 def summarize(records: Sequence[FrameRecord]) -> dict[str, Any]:
     """Figures of one mode from its measured (post-warm-up) frame records."""
     if len(records) < 2:
@@ -138,6 +154,8 @@ def summarize(records: Sequence[FrameRecord]) -> dict[str, Any]:
         "frames": len(records),
         "levels": _shares([r.level for r in records]),
         "sr": _shares([r.sr for r in records]),
+        "plain_flashes_per_min": round(plain_flashes(records) * 60 / span, 1)
+        if span > 0 else None,
     }
     if cpu:  # the estimator's own cost: CPU ms a frame, over all frames
         figures["estimate_cpu_ms"] = _per_frame(cpu, records)
@@ -263,8 +281,11 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [f"| {k} | {_cell(v)} |" for k, v in report["ratios"].items()]
     for mode, figures in report["modes"].items():
         if "levels" in figures:
+            flashes = figures.get("plain_flashes_per_min")
+            flash_text = "" if not flashes else \
+                f"a person who had SR shown plain {flashes:.0f} times a minute; "
             lines.append(f"Levels ({mode}): {_share_text(figures['levels'])}; SR: "
-                         f"{_share_text(figures['sr'])}; "
+                         f"{_share_text(figures['sr'])}; {flash_text}"
                          f"{figures.get('level_changes', 0)} level changes.")
     for mode, figures in report["modes"].items():
         if figures.get("estimate_cpu_ms") is not None:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from localsr_cam.cli.main import main as cli_main
-from localsr_cam.measure.bench import ratios, summarize
+from localsr_cam.measure.bench import plain_flashes, ratios, summarize
 from localsr_cam.pipeline.threads import FrameRecord
 from localsr_cam.zoo.artifacts import engines_dir
 
@@ -199,3 +199,17 @@ def test_frames_dropped_in_the_warm_up_are_reported_apart(tmp_path, monkeypatch,
     figures = json.loads(path.read_text())["modes"]["bicubic"]
     assert (figures["dropped"], figures["dropped_in_warmup"]) == (0, 4)
     assert "| 0 (+4 warm-up) |" in capsys.readouterr().out
+
+
+def test_a_person_shown_plain_after_sr_counts_as_one_flash_a_run():
+    """`..FF..FF` is two flashes; frames without anyone, at `plain`, or before any SR
+    was shown are none."""
+    kinds = ["none", "none", "fresh", "none", "none", "fresh", "late", "none", "reused",
+             "none", "fresh", "none"]
+    people = [1] * 9 + [0, 1, 1]  # the tenth frame has nobody in it
+    levels = ["full"] * 11 + ["plain"]
+    recs = [FrameRecord(i, 10.0, i / 30, {}, 0.25, level, sr, count)
+            for i, (sr, count, level) in enumerate(zip(kinds, people, levels, strict=True))]
+    assert plain_flashes(recs) == 2  # frames 3–4 and frame 7
+    figures = summarize(recs)
+    assert figures["plain_flashes_per_min"] == pytest.approx(2 * 60 / (11 / 30), abs=0.1)
