@@ -86,8 +86,8 @@ def test_the_shipped_fast_unet_gives_the_same_pixels_in_bands():
     352×360 crop (the sample's box) is the same, bit for bit, run whole or in bands."""
     engine = open_engine("fast", "cpu", threads=1)
     rng = np.random.default_rng(1)
-    smooth = cv2_free_blur(rng.integers(0, 256, (360, 352, 3), dtype=np.uint8))
-    inputs = {INPUT_NAME: ops.bgr8_to_rgb_float(torch.from_numpy(smooth)),
+    picture = _textured(rng.integers(0, 256, (360, 352, 3), dtype=np.uint8))
+    inputs = {INPUT_NAME: ops.bgr8_to_rgb_float(torch.from_numpy(picture)),
               LEVELS_NAME: torch.tensor([[0.2, 0.1, 0.4]])}
 
     def run(first: int, last: int) -> torch.Tensor:
@@ -99,7 +99,7 @@ def test_the_shipped_fast_unet_gives_the_same_pixels_in_bands():
         assert torch.equal(SharedJob(run, 360)(), whole)
 
 
-def cv2_free_blur(image: np.ndarray) -> np.ndarray:
+def _textured(image: np.ndarray) -> np.ndarray:
     """A picture with structure at several scales (noise averaged over 1, 4 and 16 px
     blocks), uint8 h×w×3, so the net has edges and texture to work on."""
     height, width = image.shape[:2]
