@@ -15,7 +15,7 @@ import torch
 from localsr_cam.process import ops
 from localsr_cam.process.reuse import SR_CONTEXT_PX
 from localsr_cam.process.shared_sr import SHARE_MIN_ROWS, SharedJob, bands
-from localsr_cam.runtime.base import INPUT_NAME, LEVELS_NAME
+from localsr_cam.runtime.base import HOST_LEVELS_NAME, INPUT_NAME, LEVELS_NAME
 from localsr_cam.zoo.backends import open_engine
 
 
@@ -81,14 +81,16 @@ def test_a_band_s_error_reaches_the_caller_of_the_job():
         job()
 
 
-def test_the_shipped_fast_unet_gives_the_same_pixels_in_bands():
+@pytest.mark.parametrize("levels", [[0.2, 0.1, 0.4], [0.5, 0.9, 0.2]])
+def test_the_shipped_fast_unet_gives_the_same_pixels_in_bands(levels):
     """The nets' receptive field is within the bands' context: the int8 FastUNet of a
-    352×360 crop (the sample's box) is the same, bit for bit, run whole or in bands."""
+    352×360 crop (the sample's box) is the same, bit for bit, run whole or in bands —
+    also on a lossy frame, which goes to the MJPEG variant with its chroma step."""
     engine = open_engine("fast", "cpu", threads=1)
     rng = np.random.default_rng(1)
     picture = _textured(rng.integers(0, 256, (360, 352, 3), dtype=np.uint8))
     inputs = {INPUT_NAME: ops.bgr8_to_rgb_float(torch.from_numpy(picture)),
-              LEVELS_NAME: torch.tensor([[0.2, 0.1, 0.4]])}
+              LEVELS_NAME: torch.tensor([levels]), HOST_LEVELS_NAME: torch.tensor([levels])}
 
     def run(first: int, last: int) -> torch.Tensor:
         part = {**inputs, INPUT_NAME: inputs[INPUT_NAME][:, :, first:last].contiguous()}
