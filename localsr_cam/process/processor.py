@@ -1051,7 +1051,8 @@ class FrameProcessor:
                     foreground = ready[tile.padded]
                 elif self._sr is not None:
                     result = self._sr_result(crop, tile.padded, state, len(tiles) == 1)
-                    if result is None:
+                    if result is None:  # the person goes out plain: for a late SR?
+                        state.shown_plain = state.shown_plain or state.sr_late
                         return None
                     foreground = result
                 else:
@@ -1142,7 +1143,6 @@ class FrameProcessor:
         in time; else the SR of the box it overlaps most, where they overlap, the plain
         upscale over the rest (``sr`` partial); else (no overlap) what its own SR call
         gives, as any box's."""
-        shown_plain = state.shown_plain  # a late own SR that the carried one covers is not
         own = None
         if not no_time:
             own = self._end_sr(self._begin_sr(crop, key, state, reusable), state)
@@ -1155,7 +1155,7 @@ class FrameProcessor:
         if carried is None:
             return self._end_sr(self._begin_sr(crop, key, state, reusable), state) \
                 if no_time else own
-        state.sr, state.shown_plain = "partial", shown_plain
+        state.sr = "partial"
         return carried
 
     def _carried(self, result: torch.Tensor, result_key: Box, crop: torch.Tensor,
@@ -1293,13 +1293,11 @@ class FrameProcessor:
         """For a frame whose SR is not computed (late, or skipped by the level): the last
         result of ``call.key`` over the cells of the crop that did not change, the plain
         upscale over the rest (``sr`` as ``call.shown_as`` says); ``None`` when nothing
-        stands in (no result stored, or every cell changed; for a late SR
-        ``shown_plain`` says so)."""
-        stand_in = None
-        if call.signature is not None and call.crop is not None:
-            stand_in = self._sr_reuse.stand_in(call.key, call.signature)
-        if stand_in is None or call.crop is None:
-            state.shown_plain = state.shown_plain or call.shown_as == "late"
+        stands in (no result stored, or every cell changed)."""
+        if call.signature is None or call.crop is None:
+            return None
+        stand_in = self._sr_reuse.stand_in(call.key, call.signature)
+        if stand_in is None:
             return None
         state.sr = call.shown_as
         return stand_in.compose(call.crop, self.upscale_mode)
