@@ -67,8 +67,9 @@ class Level:
     ``sr_part``: the fraction of the person box, from its top, that is super-resolved
     (1: the whole box; 0.5: head and shoulders; 0: no SR, the plain upscale).
     ``sr_every``: SR runs on one frame in this many; on the others the previous SR
-    result of the box stands in over the cells of its crop that did not change (else that
-    frame has no SR; :meth:`localsr_cam.process.reuse.SRReuse.stand_in`).
+    result of the box stands in over the cells of its crop that did not change, and
+    moved along with the person where they moved (else that frame has no SR;
+    :meth:`localsr_cam.process.reuse.SRReuse.stand_in`).
     ``segment_every``: the segmenter runs on one frame in this many, the mask is reused
     in between (0: no mask at all). ``cost``: nominal processing cost relative to
     ``full``, measured (BENCHMARKS.md, "Never late"); used until both levels were seen.

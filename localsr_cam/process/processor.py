@@ -1291,12 +1291,17 @@ class FrameProcessor:
 
     def _stand_in(self, call: SRCall, state: FrontState) -> torch.Tensor | None:
         """For a frame whose SR is not computed (late, or skipped by the level): the last
-        result of ``call.key`` over the cells of the crop that did not change, the plain
-        upscale over the rest (``sr`` as ``call.shown_as`` says); ``None`` when nothing
-        stands in (no result stored, or every cell changed)."""
+        result of ``call.key`` over the cells of the crop that did not change — on a
+        frame the level skips also moved along with the person where they moved — the
+        plain upscale over the rest (``sr`` as ``call.shown_as`` says); ``None`` when
+        nothing stands in (no result stored, or too few cells where it holds). A late
+        SR's frame does not read the move: that frame is already at its deadline, and
+        1–5 ms more there raised the sample's p95 under two busy processes from 38–41
+        to 42–49 ms, with frames dropped (BENCHMARKS.md, "Session 26")."""
         if call.signature is None or call.crop is None:
             return None
-        stand_in = self._sr_reuse.stand_in(call.key, call.signature)
+        stand_in = self._sr_reuse.stand_in(call.key, call.signature,
+                                           follow=call.shown_as != "late")
         if stand_in is None:
             return None
         state.sr = call.shown_as

@@ -18,8 +18,9 @@ kept still got the SR of a closed mouth back, frame after frame.)
   (:meth:`SRReuse.stale_part`); neither once the degradation levels the net is told have
   moved (:meth:`SRReuse.follow_levels`). Where SR is not computed for a frame whose crop
   changed (a quality level skips the frame, or its SR is late), the last result stands
-  in only over the cells that did not change, the plain upscale over the rest
-  (:meth:`SRReuse.stand_in`).
+  in over the cells that did not change; where the person moved, it may stand in moved
+  along with them, half of it over the plain upscale (:mod:`~localsr_cam.process.crop_motion`);
+  the plain upscale shows over the rest (:meth:`SRReuse.stand_in`).
 
   The SR's test is not the mask's. A person who sways by a fraction of a pixel a frame
   (everyone on a call) moves the detail the SR draws, while a cell's *mean* hardly
@@ -43,7 +44,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from localsr_cam.process import ops
+from localsr_cam.process import crop_motion, ops
 from localsr_cam.process.tiling import Tile
 
 THUMB_CELL = 8
@@ -79,6 +80,23 @@ plain upscale shows): at the thresholds above it is no better than the plain ups
 anyway, and a frame that shows SR on a sliver of the person should not count as one
 with SR (with the earlier test on the cells' means, on the panning sample it kept 16 %
 of the cells on average)."""
+MOVED_TOLERANCE = 3.0
+"""Grey levels (rms over a cell, beyond the noise) by which the stored crop moved by the
+person's move may differ from the new one for the moved SR to stand in there: looser
+than :data:`DETAIL_TOLERANCE`, as a move of a fraction of a pixel is redrawn by
+interpolation, which softens fine detail a little."""
+MOVED_RESIDUAL = 0.5
+"""A cell whose change a move explains but for this share of it (rms) takes the moved SR
+(see :func:`_moved_cells`); a cell where something new appeared (a hand, an opening
+mouth) is changed by the move about as much as it was."""
+MOVED_WEIGHT = 0.5
+"""The moved SR's share over the plain upscale of the new crop where it stands in: the
+mean of the two frames (the earlier SR was drawn through that frame's own noise and
+compression, and is placed to within the move's error). On photos swaying 0.5–2 px
+(gain over the plain upscale inside the person, mean / worst image, 5 suites × 2 sets):
+0.5 gained +0.30 … +1.04 dB and its worst image was never more than 0.2 dB under the
+stand-in it replaced; 0.7 gained up to 0.15 dB more on average, 1.0 less, and both made
+a clean photo's worst image 0.1–0.6 dB worse (BENCHMARKS.md, "Session 26")."""
 MEAN_MARGIN = 9.0
 """A cell has also changed for the SR when its mean moved by more than 3 times what the
 two frames' noise moves it (noise correlated over 2 px: 16 independent values a cell;
@@ -175,26 +193,35 @@ def signature(crop: torch.Tensor | np.ndarray, noise_sigma: float) -> Signature:
 
 
 def changed_detail(before: Signature | None, after: Signature,
-                   cell: int = THUMB_CELL) -> np.ndarray | None:
+                   cell: int = THUMB_CELL, tolerance: float = DETAIL_TOLERANCE
+                   ) -> np.ndarray | None:
     """bool ⌈h/cell⌉×⌈w/cell⌉ map of the cells whose picture changed for the SR: mean
     squared difference over :data:`NOISE_MARGIN` × the two noise variances (scaled up in
-    cells brighter than :data:`NOISE_GREY`) plus :data:`DETAIL_TOLERANCE`², or mean
+    cells brighter than :data:`NOISE_GREY`) plus ``tolerance``², or mean
     difference over what the noise gives (:data:`MEAN_MARGIN`) plus
     :data:`MEAN_TOLERANCE`; ``None`` when the two cannot be compared (no ``before``,
     another size): then everything changed."""
-    import cv2
 
     if before is None or before.grey.shape != after.grey.shape:
         return None
-    difference = cv2.subtract(after.grey, before.grey, dtype=cv2.CV_32F)
-    squared = _cell_means(cv2.multiply(difference, difference), cell)
-    shift = _cell_means(difference, cell)
+    shift, squared = _difference_means(before.grey, after.grey, cell)
     brightness = _cell_means(after.grey.astype(np.float32), cell) * (1.0 / NOISE_GREY)
     noise = (before.noise_var + after.noise_var) * np.maximum(brightness, 1.0)
-    detail_changed = squared > NOISE_MARGIN * noise + DETAIL_TOLERANCE ** 2
+    detail_changed = squared > NOISE_MARGIN * noise + tolerance ** 2
     mean_changed = shift * shift > MEAN_MARGIN / INDEPENDENT_PER_CELL * noise \
         + MEAN_TOLERANCE ** 2
     return detail_changed | mean_changed
+
+
+def _difference_means(before: np.ndarray, after: np.ndarray, cell: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Two grey pictures (uint8 h×w, the same size) → float32 cell maps of the mean
+    and the mean square of ``after`` − ``before``."""
+    import cv2
+
+    difference = cv2.subtract(after, before, dtype=cv2.CV_32F)
+    return (_cell_means(difference, cell),
+            _cell_means(cv2.multiply(difference, difference), cell))
 
 
 def _cell_means(plane: np.ndarray, cell: int) -> np.ndarray:
@@ -208,6 +235,43 @@ def _cell_means(plane: np.ndarray, cell: int) -> np.ndarray:
         plane = cv2.copyMakeBorder(plane, 0, rows * cell - height, 0, cols * cell - width,
                                    cv2.BORDER_REFLECT)
     return cv2.resize(plane, (cols, rows), interpolation=cv2.INTER_AREA)
+
+
+def _held(changed: np.ndarray) -> np.ndarray:
+    """bool cell map of changed cells → float32 cell map, 1 where an SR computed before
+    the change still holds: neither the cell nor one within :data:`SR_CONTEXT_PX` of it
+    changed."""
+    import cv2
+
+    reach = 2 * (-(-SR_CONTEXT_PX // THUMB_CELL)) + 1
+    stale = cv2.dilate(changed.astype(np.uint8), np.ones((reach, reach), np.uint8))
+    return (stale == 0).astype(np.float32)
+
+
+def _moved_cells(stand_in: StandIn, stored: Signature, signature: Signature,
+                 changed: np.ndarray) -> StandIn:
+    """``stand_in`` with the cells where the stored picture, moved by the move read off
+    the ``changed`` cells (:func:`~localsr_cam.process.crop_motion.crop_shift`),
+    matches the new one (``signature``): to within :data:`MOVED_TOLERANCE` beyond the
+    noise, or the move explains the change (what is left of it, mean square, at most
+    :data:`MOVED_RESIDUAL`² of it: a move of a fraction of a pixel is not a move of the
+    pixels — the camera's downscale aliases fine detail — and leaves 2–8 levels rms in
+    textured cells, of 5–11 unmoved); as it was when no move is read."""
+
+    shift = crop_motion.crop_shift(stored.grey, signature.grey, changed, THUMB_CELL)
+    if shift is None:
+        return stand_in
+    moved_grey = crop_motion.shifted(stored.grey, shift)
+    unexplained = changed_detail(Signature(moved_grey, stored.noise_var), signature,
+                                 tolerance=MOVED_TOLERANCE)
+    assert unexplained is not None
+    _, left = _difference_means(moved_grey, signature.grey, THUMB_CELL)
+    _, unmoved = _difference_means(stored.grey, signature.grey, THUMB_CELL)
+    still_changed = unexplained & (left > MOVED_RESIDUAL ** 2 * unmoved)
+    moved = (~still_changed).astype(np.float32) * (1.0 - stand_in.valid)
+    if not moved.any():
+        return stand_in
+    return dataclasses.replace(stand_in, moved=moved, shift=shift)
 
 
 def stale_tile(cells: np.ndarray, size: tuple[int, int], cell: int = THUMB_CELL,
@@ -257,32 +321,64 @@ class StandIn:
 
     ``result``: uint8 2h×2w×3 BGR (not written into). ``valid``: float32 cell
     map of the crop, 1 where the stored SR still holds (neither the cell nor one within
-    :data:`SR_CONTEXT_PX` of it changed), 0 elsewhere.
+    :data:`SR_CONTEXT_PX` of it changed), 0 elsewhere. ``moved``: float32 cell map, 1
+    where it holds once moved by ``shift`` (dx, dy input px: the person moved; see
+    :mod:`localsr_cam.process.crop_motion`) and not as it is, 0 elsewhere; ``None``
+    when no move was read.
     """
 
     result: torch.Tensor
     valid: np.ndarray
+    moved: np.ndarray | None = None
+    shift: tuple[float, float] = (0.0, 0.0)
 
     @property
     def share(self) -> float:
-        """The share of the crop's cells where the stored SR holds (0–1]."""
-        return float(self.valid.mean())
+        """The share of the crop's cells where the stored SR holds, as it is or moved
+        (0–1]."""
+        held = self.valid if self.moved is None else self.valid + self.moved
+        return float(held.mean())
 
     def compose(self, crop: torch.Tensor, mode: str) -> torch.Tensor:
         """``crop``: the frame's uint8 h×w×3 BGR crop (a view is fine) → uint8 2h×2w×3
-        BGR, the stored SR over the valid cells and ``crop`` upscaled by ``mode``
-        (``bicubic``, ``bilinear``) over the rest; the SR's weight ramps up over the
-        first half cell of the valid side, the stale side is plain throughout."""
-        if self.share == 1.0:
+        BGR: the stored SR over the valid cells; over the moved cells the stored SR
+        moved by the shift, :data:`MOVED_WEIGHT` of it over the plain upscale (by
+        ``mode``: ``bicubic``, ``bilinear``) of ``crop``; that upscale over the rest. A
+        weight ramps up over the first half cell of its side of a boundary."""
+        if self.share == 1.0 and self.moved is None:
             return self.result
         import cv2
 
-        plain = ops.upscale2x(crop.contiguous(), mode)
+        plain = ops.upscale2x(crop.contiguous(), mode).numpy()
         size = (plain.shape[1], plain.shape[0])
-        weight = (cv2.resize(self.valid, size, interpolation=cv2.INTER_LINEAR)
-                  * cv2.resize(self.valid, size, interpolation=cv2.INTER_NEAREST))
-        mixed = cv2.blendLinear(self.result.numpy(), plain.numpy(), weight, 1.0 - weight)
+        if self.moved is not None:
+            shifted = crop_motion.warped(self.result.numpy(),
+                                         (2.0 * self.shift[0], 2.0 * self.shift[1]))
+            if self.moved.all():  # the whole crop moved (no cell held as it was)
+                plain = cv2.addWeighted(shifted, MOVED_WEIGHT, plain, 1.0 - MOVED_WEIGHT,
+                                        0.0)
+            else:
+                # ramps over a cell across the edge of the moved part: the moved SR may
+                # reach half a cell into where it did not hold (as a weight of a
+                # quarter at most), unlike the stored one, which stands there unmoved
+                moved = cv2.resize(self.moved * MOVED_WEIGHT, size,
+                                   interpolation=cv2.INTER_LINEAR)
+                plain = cv2.blendLinear(shifted, plain, moved, 1.0 - moved)
+            if not self.valid.any():
+                return torch.from_numpy(plain)
+        weight = _cell_weight(self.valid, size)
+        mixed = cv2.blendLinear(self.result.numpy(), plain, weight, 1.0 - weight)
         return torch.from_numpy(mixed)
+
+
+def _cell_weight(cells: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """float32 cell map (0/1) → float32 weights at ``size`` (W, H): 0 in the unset
+    cells, 1 in the set ones but for their first half cell beside an unset one, where
+    the weight ramps up from 0.5."""
+    import cv2
+
+    return (cv2.resize(cells, size, interpolation=cv2.INTER_LINEAR)
+            * cv2.resize(cells, size, interpolation=cv2.INTER_NEAREST))
 
 
 class MaskReuse:
@@ -367,23 +463,28 @@ class SRReuse:
         cells = self._changed(entry[1], signature)
         return None if cells is None or cells.any() else entry[0]
 
-    def stand_in(self, box: Box, signature: Signature) -> StandIn | None:
+    def stand_in(self, box: Box, signature: Signature, follow: bool = True
+                 ) -> StandIn | None:
         """For a frame whose SR of ``box`` is not computed: the stored result where the
-        crop's cells (``signature``) did not change, or ``None`` when nothing is stored
-        for ``box`` or fewer than :data:`MIN_STAND_IN_SHARE` of the cells are still
-        valid (the plain upscale is then as good a picture)."""
+        crop's cells (``signature``) did not change, and — where they changed, when
+        ``follow`` — moved by how far the person moved, where that holds
+        (:func:`_moved_cells`); ``None``
+        when nothing is stored for ``box`` or it holds on fewer than
+        :data:`MIN_STAND_IN_SHARE` of the cells (the plain upscale is then as good a
+        picture)."""
         entry = self._entries.get(box)
         if entry is None:
             return None
-        cells = self._changed(entry[1], signature)
+        stored = entry[1]
+        cells = self._changed(stored, signature)
         if cells is None:
             return None
-        import cv2
-
-        reach = 2 * (-(-SR_CONTEXT_PX // THUMB_CELL)) + 1
-        stale = cv2.dilate(cells.astype(np.uint8), np.ones((reach, reach), np.uint8))
-        valid = (stale == 0).astype(np.float32)
-        return StandIn(entry[0], valid) if valid.mean() >= MIN_STAND_IN_SHARE else None
+        valid = _held(cells)
+        stand_in = StandIn(entry[0], valid)
+        if follow and cells.any():
+            assert stored is not None
+            stand_in = _moved_cells(stand_in, stored, signature, cells)
+        return stand_in if stand_in.share >= MIN_STAND_IN_SHARE else None
 
     def stale_part(self, box: Box, signature: Signature) -> StalePart | None:
         """When only some cells of ``box``'s crop changed, and the part they make stale

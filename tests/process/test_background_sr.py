@@ -261,6 +261,29 @@ def test_a_late_sr_of_a_crop_changed_everywhere_shows_no_sr() -> None:
         processor.close()
 
 
+def test_a_late_sr_of_a_person_who_moved_is_not_moved_along() -> None:
+    """A person who moved 0.4 px: where the level skips the frame, the last SR moved
+    along stands in (test_levels); a late SR's frame, already at its deadline, does not
+    also read the move (1–5 ms more at the tail of the latency) and shows no SR."""
+    from tests.scenes import random_picture
+
+    picture = random_picture(3, 180, 320)
+    matrix = np.array([[1.0, 0.0, 0.4], [0.0, 1.0, 0.2]], np.float32)
+    moved = cv2.warpAffine(picture, matrix, (320, 180), flags=cv2.INTER_CUBIC,
+                           borderMode=cv2.BORDER_REFLECT)
+    sr = SleepySR(0.25)
+    processor, _ = _paced_processor(sr)
+    try:
+        processor.process(CapturedFrame(picture, 0, time.perf_counter()))
+        time.sleep(0.3)  # that SR finishes
+        frame = processor.process(CapturedFrame(moved, 1, time.perf_counter()))
+        assert frame.sr == "none" and sr.calls == 2
+        plain = cv2.resize(moved, (640, 360), interpolation=cv2.INTER_CUBIC)
+        assert np.array_equal(frame.image, plain)
+    finally:
+        processor.close()
+
+
 def test_the_controller_hears_which_late_frames_showed_the_person_plain() -> None:
     """A late SR whose last result stands in over the unchanged cells is no flash; one
     with nothing to stand in (nothing stored yet, or the person changed all over) shows

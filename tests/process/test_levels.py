@@ -153,6 +153,31 @@ def test_alternate_level_shows_no_stale_sr_of_a_crop_that_changed_everywhere():
     assert np.array_equal(out[2].image, processor_plain(noise(2)))
 
 
+def test_alternate_level_moves_the_last_sr_along_with_a_person_who_moved():
+    """A person swaying 0.4 px right and 0.2 down a frame changes every cell of their
+    crop: on the frames the level skips, the last SR stood nowhere and the person showed
+    plain, SR and plain in turn at 15 Hz. Now the last SR, moved along, stands in: half
+    of it over the plain upscale (the fake SR is the upscale plus 0.2, so half of that)."""
+    import cv2
+
+    box = engines()
+    image = noise(0)
+
+    def moved(step: int) -> np.ndarray:
+        matrix = np.array([[1.0, 0.0, 0.4 * step], [0.0, 1.0, 0.2 * step]], np.float32)
+        return cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]),
+                              flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+
+    with FrameProcessor(config("alternate"), engine_factory=box) as processor:
+        out = run(processor, [moved(step) for step in range(5)])
+    assert [o.sr for o in out] == ["none", "fresh", "reused", "fresh", "reused"]
+    # where the SR shows in full on the frame before (in the mask, in the SR part)
+    shown = (out[3].image.astype(float) - processor_plain(moved(3))).min(axis=2) > 48
+    assert shown.sum() > 1000
+    lift = out[4].image.astype(float) - processor_plain(moved(4))
+    assert abs(float(np.median(lift[shown])) - 0.5 * 0.2 * 255) < 4.0
+
+
 def test_alternate_level_without_a_stored_result_for_the_box_has_no_sr_that_frame():
     box = engines()
     with FrameProcessor(config("alternate"), engine_factory=box) as processor:

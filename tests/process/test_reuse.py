@@ -127,6 +127,64 @@ def test_a_stand_in_keeps_the_stored_sr_only_where_the_crop_did_not_change() -> 
     assert store.stand_in((1, 0, 129, 96), signature(crop, 0.0)) is None
 
 
+def test_a_person_who_moved_a_fraction_of_a_pixel_gets_their_sr_moved_along() -> None:
+    """A crop whose person moved 0.4 px right and 0.2 down since its SR (a perfect one
+    here: the HR picture): every cell changed, so the stored SR held nowhere as it was
+    and the plain upscale showed. Moved along, half of it over the plain upscale, it is
+    much nearer the new frame's true HR picture than the plain upscale is."""
+    import cv2
+
+    hr = cv2.GaussianBlur(np.random.default_rng(11).integers(0, 256, (192, 256, 3),
+                                                             dtype=np.uint8), (0, 0), 1.5)
+    moved_hr = _shifted(hr, 0.8, 0.4)  # HR px: 0.4 and 0.2 input px
+
+    def lr(image: np.ndarray) -> np.ndarray:
+        return cv2.resize(image, (128, 96), interpolation=cv2.INTER_AREA)
+
+    box = (0, 0, 128, 96)
+    store = SRReuse()
+    store.store(box, torch.from_numpy(hr), signature(lr(hr), 0.0))
+    stand_in = store.stand_in(box, signature(lr(moved_hr), 0.0))
+    assert stand_in is not None and stand_in.moved is not None
+    assert stand_in.valid.mean() < 0.2 and stand_in.share > 0.8
+    assert abs(stand_in.shift[0] - 0.4) < 0.05 and abs(stand_in.shift[1] - 0.2) < 0.05
+    # told not to follow the person (a late SR's frame, already at its deadline): none
+    assert store.stand_in(box, signature(lr(moved_hr), 0.0), follow=False) is None
+    out = stand_in.compose(torch.from_numpy(lr(moved_hr)), "bicubic").numpy()
+    plain = cv2.resize(lr(moved_hr), (256, 192), interpolation=cv2.INTER_CUBIC)
+    inner = (slice(8, -8), slice(8, -8))
+    assert cv2.PSNR(out[inner], moved_hr[inner]) > cv2.PSNR(plain[inner], moved_hr[inner]) + 1.5
+
+
+def test_a_moved_sr_does_not_stand_where_something_new_appeared() -> None:
+    """The person moved, and a hand came into the crop's lower right: the moved SR
+    stands over the person, the plain upscale over the hand."""
+    import cv2
+
+    hr = cv2.GaussianBlur(np.random.default_rng(12).integers(0, 256, (192, 256, 3),
+                                                             dtype=np.uint8), (0, 0), 2.0)
+    moved_hr = _shifted(hr, 0.8, 0.4)
+    hand = cv2.GaussianBlur(np.random.default_rng(13).integers(0, 256, (96, 128, 3),
+                                                               dtype=np.uint8), (0, 0), 2.0)
+    moved_hr[96:, 128:] = hand
+
+    def lr(image: np.ndarray) -> np.ndarray:
+        return cv2.resize(image, (128, 96), interpolation=cv2.INTER_AREA)
+
+    box = (0, 0, 128, 96)
+    store = SRReuse()
+    store.store(box, torch.from_numpy(hr), signature(lr(hr), 0.0))
+    new = lr(moved_hr)
+    stand_in = store.stand_in(box, signature(new, 0.0))
+    assert stand_in is not None and stand_in.moved is not None
+    assert stand_in.moved[7:, 9:].max() == 0  # the hand's cells (and a cell's margin)
+    assert stand_in.moved[:5, :7].min() == 1  # the person's
+    out = stand_in.compose(torch.from_numpy(new), "bicubic").numpy()
+    plain = cv2.resize(new, (256, 192), interpolation=cv2.INTER_CUBIC)
+    assert np.array_equal(out[120:, 160:], plain[120:, 160:])
+    assert not np.array_equal(out[:64, :96], plain[:64, :96])
+
+
 def _still_frame() -> np.ndarray:
     """A smooth 96×128 'portrait' (changes of a few pixels matter on it)."""
     import cv2
