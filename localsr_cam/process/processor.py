@@ -1296,7 +1296,7 @@ class FrameProcessor:
         plain upscale over the rest (``sr`` as ``call.shown_as`` says); ``None`` when
         nothing stands in (no result stored, or too few cells where it holds). A late
         SR's frame does not read the move: that frame is already at its deadline, and
-        1–5 ms more there raised the sample's p95 under two busy processes from 38–41
+        1–5 ms more there raised the sample's p95 under two busy processes from 40–43
         to 42–49 ms, with frames dropped (BENCHMARKS.md, "Session 26")."""
         if call.signature is None or call.crop is None:
             return None
