@@ -193,11 +193,10 @@ def signature(crop: torch.Tensor | np.ndarray, noise_sigma: float) -> Signature:
 
 
 def changed_detail(before: Signature | None, after: Signature,
-                   cell: int = THUMB_CELL, tolerance: float = DETAIL_TOLERANCE
-                   ) -> np.ndarray | None:
+                   cell: int = THUMB_CELL) -> np.ndarray | None:
     """bool ⌈h/cell⌉×⌈w/cell⌉ map of the cells whose picture changed for the SR: mean
     squared difference over :data:`NOISE_MARGIN` × the two noise variances (scaled up in
-    cells brighter than :data:`NOISE_GREY`) plus ``tolerance``², or mean
+    cells brighter than :data:`NOISE_GREY`) plus :data:`DETAIL_TOLERANCE`², or mean
     difference over what the noise gives (:data:`MEAN_MARGIN`) plus
     :data:`MEAN_TOLERANCE`; ``None`` when the two cannot be compared (no ``before``,
     another size): then everything changed."""
@@ -205,8 +204,16 @@ def changed_detail(before: Signature | None, after: Signature,
     if before is None or before.grey.shape != after.grey.shape:
         return None
     shift, squared = _difference_means(before.grey, after.grey, cell)
+    return _beyond_noise(shift, squared, before.noise_var, after, cell, DETAIL_TOLERANCE)
+
+
+def _beyond_noise(shift: np.ndarray, squared: np.ndarray, before_var: float,
+                  after: Signature, cell: int, tolerance: float) -> np.ndarray:
+    """The test of :func:`changed_detail` on a difference's cell means (``shift``) and
+    mean squares (``squared``), the earlier picture's noise variance ``before_var``, and
+    ``tolerance`` grey levels rms beyond the noise."""
     brightness = _cell_means(after.grey.astype(np.float32), cell) * (1.0 / NOISE_GREY)
-    noise = (before.noise_var + after.noise_var) * np.maximum(brightness, 1.0)
+    noise = (before_var + after.noise_var) * np.maximum(brightness, 1.0)
     detail_changed = squared > NOISE_MARGIN * noise + tolerance ** 2
     mean_changed = shift * shift > MEAN_MARGIN / INDEPENDENT_PER_CELL * noise \
         + MEAN_TOLERANCE ** 2
@@ -262,10 +269,9 @@ def _moved_cells(stand_in: StandIn, stored: Signature, signature: Signature,
     if shift is None:
         return stand_in
     moved_grey = crop_motion.shifted(stored.grey, shift)
-    unexplained = changed_detail(Signature(moved_grey, stored.noise_var), signature,
-                                 tolerance=MOVED_TOLERANCE)
-    assert unexplained is not None
-    _, left = _difference_means(moved_grey, signature.grey, THUMB_CELL)
+    mean_left, left = _difference_means(moved_grey, signature.grey, THUMB_CELL)
+    unexplained = _beyond_noise(mean_left, left, stored.noise_var, signature, THUMB_CELL,
+                                MOVED_TOLERANCE)
     _, unmoved = _difference_means(stored.grey, signature.grey, THUMB_CELL)
     still_changed = unexplained & (left > MOVED_RESIDUAL ** 2 * unmoved)
     moved = (~still_changed).astype(np.float32) * (1.0 - stand_in.valid)
