@@ -134,13 +134,8 @@ def test_a_person_who_moved_a_fraction_of_a_pixel_gets_their_sr_moved_along() ->
     much nearer the new frame's true HR picture than the plain upscale is."""
     import cv2
 
-    hr = cv2.GaussianBlur(np.random.default_rng(11).integers(0, 256, (192, 256, 3),
-                                                             dtype=np.uint8), (0, 0), 1.5)
-    moved_hr = _shifted(hr, 0.8, 0.4)  # HR px: 0.4 and 0.2 input px
-
-    def lr(image: np.ndarray) -> np.ndarray:
-        return cv2.resize(image, (128, 96), interpolation=cv2.INTER_AREA)
-
+    hr, moved_hr = _swaying_pair(11, blur=1.5)
+    lr = _downscaled
     box = (0, 0, 128, 96)
     store = SRReuse()
     store.store(box, torch.from_numpy(hr), signature(lr(hr), 0.0))
@@ -161,20 +156,12 @@ def test_a_moved_sr_does_not_stand_where_something_new_appeared() -> None:
     stands over the person, the plain upscale over the hand."""
     import cv2
 
-    hr = cv2.GaussianBlur(np.random.default_rng(12).integers(0, 256, (192, 256, 3),
-                                                             dtype=np.uint8), (0, 0), 2.0)
-    moved_hr = _shifted(hr, 0.8, 0.4)
-    hand = cv2.GaussianBlur(np.random.default_rng(13).integers(0, 256, (96, 128, 3),
-                                                               dtype=np.uint8), (0, 0), 2.0)
-    moved_hr[96:, 128:] = hand
-
-    def lr(image: np.ndarray) -> np.ndarray:
-        return cv2.resize(image, (128, 96), interpolation=cv2.INTER_AREA)
-
+    hr, moved_hr = _swaying_pair(12, blur=2.0)
+    moved_hr[96:, 128:] = _smooth_noise(13, (96, 128), 2.0)  # the hand
     box = (0, 0, 128, 96)
     store = SRReuse()
-    store.store(box, torch.from_numpy(hr), signature(lr(hr), 0.0))
-    new = lr(moved_hr)
+    store.store(box, torch.from_numpy(hr), signature(_downscaled(hr), 0.0))
+    new = _downscaled(moved_hr)
     stand_in = store.stand_in(box, signature(new, 0.0))
     assert stand_in is not None and stand_in.moved is not None
     assert stand_in.moved[7:, 9:].max() == 0  # the hand's cells (and a cell's margin)
@@ -183,6 +170,28 @@ def test_a_moved_sr_does_not_stand_where_something_new_appeared() -> None:
     plain = cv2.resize(new, (256, 192), interpolation=cv2.INTER_CUBIC)
     assert np.array_equal(out[120:, 160:], plain[120:, 160:])
     assert not np.array_equal(out[:64, :96], plain[:64, :96])
+
+
+def _smooth_noise(seed: int, size: tuple[int, int], blur: float) -> np.ndarray:
+    """uint8 h×w×3 random texture blurred by ``blur`` px."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    return cv2.GaussianBlur(rng.integers(0, 256, (*size, 3), dtype=np.uint8), (0, 0), blur)
+
+
+def _swaying_pair(seed: int, blur: float) -> tuple[np.ndarray, np.ndarray]:
+    """A 192×256 HR texture (a perfect SR of its downscale) and it moved 0.8 px right
+    and 0.4 down (0.4 and 0.2 input px)."""
+    hr = _smooth_noise(seed, (192, 256), blur)
+    return hr, _shifted(hr, 0.8, 0.4)
+
+
+def _downscaled(image: np.ndarray) -> np.ndarray:
+    """A 192×256 HR picture → its 96×128 input (area)."""
+    import cv2
+
+    return cv2.resize(image, (128, 96), interpolation=cv2.INTER_AREA)
 
 
 def _still_frame() -> np.ndarray:
