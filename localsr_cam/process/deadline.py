@@ -72,7 +72,9 @@ class Level:
     :meth:`localsr_cam.process.reuse.SRReuse.stand_in`).
     ``segment_every``: the segmenter runs on one frame in this many, the mask is reused
     in between (0: no mask at all). ``cost``: nominal processing cost relative to
-    ``full``, measured (BENCHMARKS.md, "Never late"); used until both levels were seen.
+    ``full`` on the close-up path (one person, the whole-frame mask), ``people_cost``
+    the same on the people path (a face finder, then a mask per person's crop);
+    measured (BENCHMARKS.md, "Session 27"); used until both levels were seen.
     ``crops_per_frame``: with several people, at most this many are segmented anew on a
     frame that segments (the others keep their last mask).
     """
@@ -82,6 +84,7 @@ class Level:
     sr_every: int
     segment_every: int
     cost: float
+    people_cost: float
     crops_per_frame: int = 2
 
     @property
@@ -90,18 +93,21 @@ class Level:
 
 
 LADDER: tuple[Level, ...] = (
-    Level("full", sr_part=1.0, sr_every=1, segment_every=1, cost=1.0),
-    Level("head", sr_part=0.5, sr_every=1, segment_every=1, cost=0.64),
-    Level("face", sr_part=0.3, sr_every=1, segment_every=1, cost=0.48, crops_per_frame=1),
-    Level("alternate", sr_part=0.3, sr_every=2, segment_every=2, cost=0.29,
+    Level("full", sr_part=1.0, sr_every=1, segment_every=1, cost=1.0, people_cost=1.0),
+    Level("head", sr_part=0.5, sr_every=1, segment_every=1, cost=0.70, people_cost=0.92),
+    Level("face", sr_part=0.3, sr_every=1, segment_every=1, cost=0.55, people_cost=0.78,
           crops_per_frame=1),
-    Level("plain", sr_part=0.0, sr_every=1, segment_every=0, cost=0.08),
+    Level("alternate", sr_part=0.3, sr_every=2, segment_every=2, cost=0.47,
+          people_cost=0.67, crops_per_frame=1),
+    Level("plain", sr_part=0.0, sr_every=1, segment_every=0, cost=0.09, people_cost=0.10),
 )
 """Best first. ``head``: the top half of the person box (head and shoulders in a webcam
-framing); ``face``: its top 30 %. Nominal costs from the step times of a paced run
-(segment 3, SR of the whole box 18, background + blend + glue 4 ms of 25 ms; SR cost
-is proportional to the area; BENCHMARKS.md, "Never late"); the controller replaces them
-by the ratios it measures."""
+framing); ``face``: its top 30 %. Nominal costs: the mean processing time of paced runs
+held at each level (the sample and the meeting room, with nothing and with two or four
+busy processes beside them; BENCHMARKS.md, "Session 27"); the controller replaces them
+by the ratios it measures. On the people path the finder and a mask per person, which
+the levels cut less than the SR, are most of a frame: `face` there costs four fifths
+of `full`, against a half on the close-up path."""
 
 OUTPUT_MARGIN_S = 0.003
 """Beside the smoothed work after the SR wait, this much of the latency bound is kept
@@ -190,6 +196,7 @@ class DeadlineController:
         self.index = 0
         self.changes: list[LevelChange] = []
         self.frames_at: collections.Counter[str] = collections.Counter()
+        self._people_path = False  # which of a level's nominal costs apply
         self._cost: dict[str, float] = {}  # smoothed cost s per level (late SR counted)
         self._processing: dict[str, float] = {}  # smoothed processing s per level
         # (a, b): cost a / cost b, and when it was measured
@@ -217,6 +224,16 @@ class DeadlineController:
     @property
     def level(self) -> Level:
         return self.ladder[self.index]
+
+    def on_people_path(self, people: bool) -> None:
+        """Whether the frames are on the people path (each level's nominal cost is then
+        ``Level.people_cost``) or the close-up one (``Level.cost``)."""
+        with self._lock:
+            self._people_path = people
+
+    def nominal_cost(self, level: Level) -> float:
+        """``level``'s nominal cost relative to ``full`` on the frames' path."""
+        return level.people_cost if self._people_path else level.cost
 
     # -- called by the processing thread ----------------------------------------------
     def begin(self) -> Level:
@@ -376,7 +393,7 @@ class DeadlineController:
         step = -1 if target < self.index else 1
         for index in range(self.index, target, step):
             here, there = self.ladder[index], self.ladder[index + step]
-            nominal = there.cost / here.cost
+            nominal = self.nominal_cost(there) / self.nominal_cost(here)
             measured, at = self._ratio.get((there.name, here.name), (nominal, now))
             fade = 0.5 ** ((now - at) / self.memory_half_life_s)
             ratio = nominal * (measured / nominal) ** fade

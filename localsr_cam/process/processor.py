@@ -500,6 +500,7 @@ class FrameProcessor:
             state = self.front(frame, bypass=bypass, level=level,
                                live=deadline is not None or self.overlap_sr)
             if deadline is not None:
+                deadline.on_people_path(self.last_path == PEOPLE)
                 state.sr_until = time.perf_counter() + deadline.sr_wait_s(frame.timestamp)
             return self.back(state)
         finally:

@@ -109,6 +109,7 @@ def test_a_slow_engine_steps_down_then_back_up_never_twice_within_the_hold():
     try:
         quiet = run_paced(processor, controller, clock, 3.0, drops)
         assert set(quiet) == {"full"} and controller.changes == []
+        assert controller.nominal_cost(LADDER[2]) == LADDER[2].cost  # the close-up path
         assert sr.shapes[-1] == (1, 3, 160, 160)
 
         sr.ms_per_kpx = 1.5  # a CPU load starts
@@ -181,7 +182,7 @@ def test_dropped_frames_step_down():
 def test_stepping_up_waits_for_the_up_hold_and_a_predicted_fit():
     clock = FakeClock()
     controller = DeadlineController(30.0, clock=clock)
-    cost = {"full": 0.060, "head": 0.020, "face": 0.015, "alternate": 0.010, "plain": 0.004}
+    cost = {"full": 0.058, "head": 0.022, "face": 0.015, "alternate": 0.010, "plain": 0.004}
     ups = []
     for _ in range(30 * 30):
         level = controller.begin()
@@ -190,9 +191,9 @@ def test_stepping_up_waits_for_the_up_hold_and_a_predicted_fit():
         controller.delivered(cost[level.name] + 0.001, level.name)
         clock.now += max(0.0, PERIOD - cost[level.name])
         ups = [c for c in controller.changes if c.new == "full"]
-    # full (60 ms of 33) is left at once for the first level predicted to fit in the
-    # period (nominally: face; head would be 38 ms), head is tried after the up hold and
-    # kept; full never again
+    # full (58 ms of 33) is left at once for the first level predicted to fit in the
+    # period (nominally: face, 32 ms; head would be 41 ms), head is tried after the up
+    # hold and kept; full (predicted from head at 31 ms) never again
     changes = controller.changes
     assert [c.new for c in changes] == ["face", "head"]
     assert changes[1].at - changes[0].at >= controller.up_hold_s
@@ -200,12 +201,38 @@ def test_stepping_up_waits_for_the_up_hold_and_a_predicted_fit():
     assert controller.shares()["head"] > 0.85
 
 
+@pytest.mark.parametrize(("people_path", "first_step"), [(True, "alternate"),
+                                                        (False, "head")])
+def test_the_first_step_down_is_predicted_with_the_costs_of_the_frames_path(
+        people_path, first_step):
+    """On the people path the finder and a mask per person, which the levels cut less
+    than the SR, are most of a frame: a room at 45 ms a frame at `full` needs
+    `alternate` (30 ms there), and gets there in one step when the controller is told
+    the path. With the close-up path's costs it predicts `head` at 32 ms, which takes
+    41 ms on these frames, and must step down again."""
+    clock = FakeClock()
+    controller = DeadlineController(30.0, clock=clock)
+    controller.on_people_path(people_path)
+    assert controller.nominal_cost(LADDER[2]) == (LADDER[2].people_cost if people_path
+                                                 else LADDER[2].cost)
+    for _ in range(3 * 30):
+        level = controller.begin()
+        spent = 0.045 * level.people_cost
+        clock.now += spent
+        controller.end()
+        controller.delivered(spent + 0.001, level.name)
+        clock.now += max(0.0, PERIOD - spent)
+    steps = [change.new for change in controller.changes]
+    assert steps[0] == first_step
+    assert (steps == ["alternate"]) is people_path
+
+
 def test_the_ladder_is_ordered_best_first_by_cost_and_named_as_in_config():
     from localsr_cam.config import QUALITY_LEVELS
 
     assert tuple(level.name for level in LADDER) == QUALITY_LEVELS
-    costs = [level.cost for level in LADDER]
-    assert costs == sorted(costs, reverse=True) and LADDER[0].name == "full"
+    for costs in ([level.cost for level in LADDER], [level.people_cost for level in LADDER]):
+        assert costs == sorted(costs, reverse=True) and costs[0] == 1.0
     assert LADDER[-1].uses_sr is False
 
 

@@ -367,6 +367,20 @@ def run_group_live(frames: int, events: list[str], live: bool = True,
     return outputs
 
 
+def test_the_deadline_controller_is_told_the_frames_are_on_the_people_path():
+    """Its levels' nominal costs are then the people path's (the finder and the crops'
+    masks are most of such a frame: the levels cut its cost less than a close-up's)."""
+    engines = EngineBox(CropCounter(), BicubicSR(offset=0.2), whole=DiscSegmenter(None))
+    face = LEVELS["face"]
+    with paced_people_processor(engines, fps=5.0) as processor:
+        assert processor.deadline is not None
+        assert processor.deadline.nominal_cost(face) == face.cost  # close-up until told
+        for i, picture in enumerate(changing_pictures(2)):
+            processor.process(CapturedFrame(picture, i, time.perf_counter()))
+        assert processor.last_path == PEOPLE
+        assert processor.deadline.nominal_cost(face) == face.people_cost != face.cost
+
+
 @pytest.mark.parametrize("quality", ["full", "head"])
 def test_live_the_people_sr_begins_before_the_crops_are_segmented(quality):
     """Live on the people path, the SR of the last frame's regions (their top halves at
