@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from localsr_cam.process import ops
+from localsr_cam.process import ops, reuse
 from localsr_cam.process.localize import MaskSmoother, bucket_box, person_box
 from localsr_cam.process.regions import (
     Box,
@@ -153,6 +153,16 @@ def crop_for_face(face: Sequence[float]) -> Box:
     top = round(y0 - CROP_TOP_FACES * height)
     left, top = left - left % 2, top - top % 2
     return left, top, left + side, top + side
+
+
+def crop_thumbnail(frame: torch.Tensor, crop: Box) -> np.ndarray | None:
+    """The grey thumbnail (:func:`~localsr_cam.process.reuse.thumbnail`) of the part of
+    ``crop`` inside ``frame`` (uint8 H×W×3 BGR on the CPU); ``None`` when none is."""
+    height, width = frame.shape[:2]
+    x0, y0, x1, y1 = max(0, crop[0]), max(0, crop[1]), min(width, crop[2]), min(height, crop[3])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return reuse.thumbnail(frame[y0:y1, x0:x1])
 
 
 def drop_chest_faces(detections: Sequence[tuple[Sequence[float], float]]
@@ -293,12 +303,14 @@ class CropSegmenter:
 @dataclasses.dataclass
 class _Segmented:
     """A person's last segmentation: the crop it was made on, its 1×S×S mask, the box
-    of its own mask in frame pixels (or ``None``), and the frame it was made on."""
+    of its own mask in frame pixels (or ``None``), the frame it was made on, and the
+    crop's thumbnail then (:func:`crop_thumbnail`; ``None``: not kept)."""
 
     crop: Box
     mask: torch.Tensor
     own: Box | None
     frame: int
+    thumb: np.ndarray | None = None
 
 
 class FinderSchedule:
@@ -448,9 +460,12 @@ class PeopleFinder:
         return visible
 
     def process(self, frame: torch.Tensor, feather_radius: int,
-                crops_per_frame: int | None = None) -> PeopleResult:
+                crops_per_frame: int | None = None, skip_still: bool = False
+                ) -> PeopleResult:
         """The mask and SR regions for the tracks as they are after :meth:`look`;
-        at most ``crops_per_frame`` people segmented anew (``None``: the constructor's)."""
+        at most ``crops_per_frame`` people segmented anew (``None``: the constructor's).
+        ``skip_still`` (a frame on the CPU): a person whose crop holds still since their
+        last segmentation is not segmented again (:meth:`_refresh`)."""
         height, width = frame.shape[:2]
         self._frame += 1
         tracks = self.tracks
@@ -462,7 +477,8 @@ class PeopleFinder:
             self.smoother.reset()
             return PeopleResult(None, [], 0)
         if tracks:
-            self._refresh(frame, tracks, crops_per_frame or self.crops_per_frame)
+            self._refresh(frame, tracks, crops_per_frame or self.crops_per_frame,
+                          skip_still)
         done = [(t, self._segmented[t.id]) for t in tracks if t.id in self._segmented]
         probability = self.segmenter.paste((width, height), frame.device,
                                            [(seg.crop, seg.mask) for _, seg in done])
@@ -554,11 +570,21 @@ class PeopleFinder:
         self._blob_boxes = named
         return list(named.items())
 
-    def _refresh(self, frame: torch.Tensor, tracks: Sequence[Track], per_frame: int) -> None:
+    def _refresh(self, frame: torch.Tensor, tracks: Sequence[Track], per_frame: int,
+                 skip_still: bool = False) -> None:
         """Segment up to ``per_frame`` people: those never segmented, then those
-        whose crop moved, then whoever waited longest."""
+        whose crop moved, then whoever waited longest. With ``skip_still``, not those
+        whose crop is where it was and whose picture held still since (no cell of its
+        thumbnail moved by :data:`~localsr_cam.process.reuse.CELL_THRESHOLD` grey levels):
+        their mask would come out the same. A meeting room is mostly people listening,
+        and a mask per person is most of its frame's work."""
         size = (frame.shape[1], frame.shape[0])
         crops = {t.id: crop_for_face(t.shown) for t in tracks}
+        thumbs: dict[int, np.ndarray | None] = {}
+        if skip_still:
+            thumbs = {t.id: crop_thumbnail(frame, crops[t.id]) for t in tracks}
+            tracks = [t for t in tracks if not self._held_still(t.id, crops[t.id],
+                                                                thumbs[t.id])]
 
         def priority(track: Track) -> tuple[int, int]:
             seg = self._segmented.get(track.id)
@@ -569,11 +595,23 @@ class PeopleFinder:
         limit = len(tracks) if self._first_segment else per_frame
         self._first_segment = False
         chosen = sorted(tracks, key=priority)[:limit]
+        if not chosen:
+            return
         masks = self.segmenter.segment(frame, [crops[t.id] for t in chosen])
         for track, mask in zip(chosen, masks, strict=True):
             crop = crops[track.id]
             own = self.segmenter.own_box(mask, crop, size)
-            self._segmented[track.id] = _Segmented(crop, mask, own, self._frame)
+            self._segmented[track.id] = _Segmented(crop, mask, own, self._frame,
+                                                   thumbs.get(track.id))
+
+    def _held_still(self, ident: int, crop: Box, thumb: np.ndarray | None) -> bool:
+        """Whether track ``ident`` was segmented on ``crop`` and no cell of the crop's
+        thumbnail changed since."""
+        seg = self._segmented.get(ident)
+        if seg is None or seg.crop != crop or thumb is None:
+            return False
+        cells = reuse.changed_cells(seg.thumb, thumb)
+        return cells is not None and not bool(cells.any())
 
     def _sr_regions(self, owners: Sequence[tuple[int, Box | None]],
                     frame_size: tuple[int, int]) -> tuple[list[Box], int]:

@@ -69,10 +69,12 @@ class PeopleStep:
         self._last_path = None
 
     def __call__(self, frame: torch.Tensor, close_up: CloseUp, feather_radius: int,
-                 timer: Timer, crops_per_frame: int | None = None) -> PeopleOutcome:
+                 timer: Timer, crops_per_frame: int | None = None,
+                 skip_still: bool = False) -> PeopleOutcome:
         """This frame's people: the finder, then the people path (at most
-        ``crops_per_frame`` crops segmented anew; ``None``: the finder's own limit) or
-        ``close_up`` for one person near the camera."""
+        ``crops_per_frame`` crops segmented anew; ``None``: the finder's own limit;
+        ``skip_still``: not those whose crop held still, a CPU frame) or ``close_up``
+        for one person near the camera."""
         if self.chooser is None or self.chooser.frame_height != frame.shape[0]:
             self.chooser = PathChooser(frame.shape[0], **self._chooser_options)  # type: ignore[arg-type]
         with timer("find"):
@@ -86,7 +88,8 @@ class PeopleStep:
             with timer("segment"):
                 if fresh:
                     self.people.smoother.reset()
-                result = self.people.process(frame, feather_radius, crops_per_frame)
+                result = self.people.process(frame, feather_radius, crops_per_frame,
+                                             skip_still)
             outcome = PeopleOutcome(result.mask, result.regions, result.people, path)
             foreground = None
         else:

@@ -755,7 +755,7 @@ class FrameProcessor:
             return last
         outcome = self._people(lr, lambda frame, fresh: self._close_up(state, fresh),
                                self._people_feather(), state.timer,
-                               state.level.crops_per_frame)
+                               state.level.crops_per_frame, skip_still=state.skipping)
         self._last_people = outcome
         return outcome
 
