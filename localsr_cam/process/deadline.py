@@ -37,7 +37,10 @@ Hysteresis, so it never oscillates:
   when both ran, the ladder's nominal ratio otherwise), and no less than the level's own
   cost when it was last left, halved every ``memory_half_life_s``;
 - a level left for lateness within ``probation_s`` of stepping up to it waits twice as
-  long before the next try (``up_hold_s`` doubling, up to ``max_backoff`` times it).
+  long before the next try (``up_hold_s`` doubling, up to ``max_backoff`` times it);
+  one whose first ``first_frames`` frames after the step up nearly all took over
+  ``overload_fraction`` of the budget (late SRs counted) is left then, not after the
+  hold.
 
 It also bounds each frame's wait for its SR (:meth:`DeadlineController.sr_wait_s`):
 45 ms after capture, and one period after the frame began unless frames have room to
@@ -419,7 +422,8 @@ class DeadlineController:
             self._restart_window(now)
             return
         since_change = now - self._last_change
-        if since_change < self.hold_s and not self._overloaded_at_start():
+        failing_up = self._failing_step_up(now)
+        if since_change < self.hold_s and not (failing_up or self._overloaded_at_start()):
             return
         cost = self._cost[self.level.name]
         if self._left is not None:  # the first judgement at this level: learn the ratio
@@ -457,6 +461,9 @@ class DeadlineController:
                            f"{self.latency_s * 1e3:.0f} ms")
         if drops >= self.max_drops:
             reasons.append(f"{drops} frames dropped")
+        if failing_up:
+            reasons.append(f"{self._overloaded} of {self._ended} frames over "
+                           f"{self.overload_fraction:.0%} of the budget since stepping up")
         if reasons and self.index < len(self.ladder) - 1:
             self._step_down(now, "; ".join(reasons))
         elif not reasons and self.index > 0 and self._may_step_up(now, drops, since_change):
@@ -474,6 +481,18 @@ class DeadlineController:
         slow — not a hiccup near the budget, nor a stall — so the first step down need
         not wait out the hold."""
         return (not self.changes and self._ended >= self.first_frames
+                and self._overloaded >= 0.8 * self._ended)
+
+    def _failing_step_up(self, now: float) -> bool:
+        """Within ``probation_s`` of a step up, of the ``first_frames`` (at least) since,
+        all but a fifth took over ``overload_fraction`` of the budget (a late SR
+        counting as ``late_cost`` budgets): the level does not fit, and it is left
+        without waiting out the hold. (The meeting room, once its still people kept
+        their masks, tried `full` under two busy processes: its SR was late on 26 of the
+        32 frames of the hold, each showing the people plain.)"""
+        return (self._entered_up_at is not None
+                and now - self._entered_up_at < self.probation_s
+                and self._ended >= self.first_frames
                 and self._overloaded >= 0.8 * self._ended)
 
     def _may_step_up(self, now: float, drops: int, since_change: float) -> bool:

@@ -227,6 +227,27 @@ def test_the_first_step_down_is_predicted_with_the_costs_of_the_frames_path(
     assert (steps == ["alternate"]) is people_path
 
 
+def test_a_step_up_that_clearly_does_not_fit_is_left_before_the_hold():
+    """A level stepped up to whose first frames all run late (here its SR, late on every
+    frame: each such frame showed the people plain) is left after ``first_frames``
+    frames, not after a whole hold of them."""
+    clock = FakeClock()
+    controller = DeadlineController(30.0, clock=clock)
+    cost = {"full": 0.058, "head": 0.020, "face": 0.015}
+    for frame in range(8 * 30):
+        level = controller.begin()
+        clock.now += cost[level.name]
+        late_sr = level.name == "head" and frame % 40 != 0  # one in time now and then
+        controller.end(over_budget=late_sr, shown_plain=late_sr)
+        controller.delivered(cost[level.name] + 0.001, level.name)
+        clock.now += max(0.0, PERIOD - cost[level.name])
+    steps = [(change.new, change.at) for change in controller.changes]
+    assert [name for name, _ in steps[:3]] == ["face", "head", "face"]
+    tried_for = steps[2][1] - steps[1][1]
+    assert tried_for <= controller.first_frames * PERIOD + 0.05 < controller.hold_s
+    assert "since stepping up" in controller.changes[2].reason
+
+
 def test_the_ladder_is_ordered_best_first_by_cost_and_named_as_in_config():
     from localsr_cam.config import QUALITY_LEVELS
 
