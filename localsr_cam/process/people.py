@@ -376,6 +376,7 @@ class PeopleFinder:
         self.whole = whole
         self._whole_due = True
         self._whole_full: torch.Tensor | None = None
+        self._whole_reuse = reuse.MaskReuse()  # its last raw mask, on still frames
         self._blob_boxes: dict[int, Box] = {}
         self._next_blob = 0
         self._first_look = self._first_segment = True
@@ -398,6 +399,7 @@ class PeopleFinder:
         self._segmented = {}
         self._whole_full = None
         self._whole_due = True
+        self._whole_reuse.reset()
         self._blob_boxes = {}
         self._first_look = self._first_segment = True
         if self.tracker is not None:
@@ -469,7 +471,7 @@ class PeopleFinder:
         height, width = frame.shape[:2]
         self._frame += 1
         tracks = self.tracks
-        self._refresh_whole(frame)
+        self._refresh_whole(frame, skip_still)
         alive = {t.id for t in tracks}
         self._segmented = {k: v for k, v in self._segmented.items() if k in alive}
         if not tracks and self._whole_full is None:
@@ -498,12 +500,20 @@ class PeopleFinder:
             return PeopleResult(None, [], 0)
         return PeopleResult(mask, regions, people)
 
-    def _refresh_whole(self, frame: torch.Tensor) -> None:
-        """Run the whole-frame segmenter on the frames the finder rests (and the first)."""
+    def _refresh_whole(self, frame: torch.Tensor, skip_still: bool = False) -> None:
+        """Run the whole-frame segmenter on the frames the finder rests (and the first);
+        with ``skip_still`` (a CPU frame) not while the frame held still outside the
+        solid inside of the people it found last (:class:`~localsr_cam.process.reuse.MaskReuse`:
+        its mask would come out the same)."""
         if self.whole is None or not self._whole_due:
             return
         self._whole_due = False
+        thumb = reuse.thumbnail(frame) if skip_still else None
+        if self._whole_reuse.reusable(thumb, skip_by_level=False) is not None:
+            return
         low = self.whole(frame).float()
+        if thumb is not None:
+            self._whole_reuse.store(low.clone(), thumb)  # the engine may reuse its buffer
         someone = bool((low >= 0.5).any())
         self._whole_full = ops.resize_plane(low.clone(), (frame.shape[1], frame.shape[0])) \
             if someone else None

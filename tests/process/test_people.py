@@ -463,7 +463,8 @@ def test_cheaper_levels_segment_one_person_a_frame():
 def test_people_who_hold_still_are_not_segmented_again():
     """In a meeting room most people sit and listen: a person whose crop's picture held
     still (but for the camera's noise) since their mask was made keeps that mask (it
-    would come out the same); one whose picture changed is segmented again, once."""
+    would come out the same); one whose picture changed is segmented again, once. So is
+    the whole frame's mask."""
     still = frame_tensor().numpy()
     changed = still.copy()
     x0, y0, x1, y1 = (int(v) for v in FACES[1])
@@ -477,6 +478,9 @@ def test_people_who_hold_still_are_not_segmented_again():
     outputs, engines, _ = run_group_at("full", 10, pictures)
     assert all(out.people == 3 for out in outputs)
     assert engines.segmenter.crops == 3 + 1  # everyone on the first frame, then one
+    # the whole-frame mask (people the finder missed), due on the frames the finder
+    # rests: made on the first of them, then again only once the picture changed
+    assert engines.whole.calls == 2
 
 
 def processor_plain(image: np.ndarray) -> np.ndarray:
