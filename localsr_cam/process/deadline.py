@@ -23,7 +23,8 @@ Hysteresis, so it never oscillates:
   when the frame stopped waiting for it — on more than ``sr_late_share`` of them, or
   late with nothing to stand in, so that the person went out as the plain upscale, on
   more than ``plain_share`` of them while the level below still has SR on every
-  frame) —
+  frame: over a hold, or over ``first_frames`` after a change when at least
+  ``plain_early_share`` of them were) —
   straight to the first level predicted to fit (under ``fit_fraction`` of the budget);
   nothing is judged in the first ``warmup_s`` (engines' first runs). ``down_fraction``
   is 1.1: a little over the budget with nothing late or dropped is a burst of another
@@ -144,8 +145,8 @@ class DeadlineController:
     its SR; ``relax_fraction``, ``calm_s``, ``calm_breakers``, ``overrun_fraction``: when
     and by how much the SR wait may run past a period (:meth:`sr_wait_s`,
     :meth:`keeping_pace`);
-    ``late_cost``, ``sr_late_share``, ``plain_share``: how frames whose SR was late
-    count (:meth:`end`);
+    ``late_cost``, ``sr_late_share``, ``plain_share``, ``plain_early_share``: how frames
+    whose SR was late count (:meth:`end`, :meth:`_mostly_plain_after_change`);
     ``overload_fraction``, ``first_frames``: when the first change may come before the
     hold (module docstring); ``late_after_decay``: how fast the reserve for the work
     after a late SR fades (:meth:`sr_wait_s`).
@@ -162,6 +163,7 @@ class DeadlineController:
                  late_share: float = 0.07, max_drops: int = 3, smoothing: float = 0.15,
                  sr_reserve_fraction: float = 0.1, late_cost: float = 1.25,
                  sr_late_share: float = 0.5, plain_share: float = 0.1,
+                 plain_early_share: float = 0.5,
                  relax_fraction: float = 1.0,
                  calm_s: float = 3.0, calm_breakers: int = 2,
                  overrun_fraction: float = 0.25,
@@ -185,6 +187,7 @@ class DeadlineController:
         self.late_share, self.max_drops, self.smoothing = late_share, max_drops, smoothing
         self.sr_reserve_fraction, self.late_cost = sr_reserve_fraction, late_cost
         self.sr_late_share, self.plain_share = sr_late_share, plain_share
+        self.plain_early_share = plain_early_share
         self.relax_fraction, self.calm_s = relax_fraction, calm_s
         self.calm_breakers = calm_breakers
         self.overrun_fraction = overrun_fraction
@@ -423,7 +426,9 @@ class DeadlineController:
             return
         since_change = now - self._last_change
         failing_up = self._failing_step_up(now)
-        if since_change < self.hold_s and not (failing_up or self._overloaded_at_start()):
+        plain_early = self._mostly_plain_after_change()
+        if since_change < self.hold_s and not (failing_up or plain_early
+                                               or self._overloaded_at_start()):
             return
         cost = self._cost[self.level.name]
         if self._left is not None:  # the first judgement at this level: learn the ratio
@@ -451,8 +456,9 @@ class DeadlineController:
         below = self.ladder[min(self.index + 1, len(self.ladder) - 1)]
         # over a whole hold at least: a run's first frames have no SR result to stand in
         # for a late one yet (the meeting room left full for that in its first 10 frames)
+        # — unless most frames since a change showed people plain
         if (self._shown_plain >= self.min_late and below.uses_sr and below.sr_every == 1
-                and since_change >= self.hold_s
+                and (since_change >= self.hold_s or plain_early)
                 and self._shown_plain > self.plain_share * window):
             reasons.append(f"people shown plain for a late SR on {self._shown_plain} of "
                            f"{self._ended} frames")
@@ -494,6 +500,16 @@ class DeadlineController:
                 and now - self._entered_up_at < self.probation_s
                 and self._ended >= self.first_frames
                 and self._overloaded >= 0.8 * self._ended)
+
+    def _mostly_plain_after_change(self) -> bool:
+        """After a change (not at a run's first level, whose first frames have no SR
+        result to stand in yet), of the ``first_frames`` (at least) since, at least
+        ``plain_early_share`` showed people plain for a late SR: they are judged then,
+        not after the hold. (The sample under two busy processes stepped from `full` to
+        `head`, where the SR was late with nothing to stand in on 16 of the hold's 29
+        frames, a flash to plain every other frame.)"""
+        return (bool(self.changes) and self._ended >= self.first_frames
+                and self._shown_plain >= self.plain_early_share * self._ended)
 
     def _may_step_up(self, now: float, drops: int, since_change: float) -> bool:
         if (self._late or drops or self._late_sr > self.sr_late_share / 2 * self._ended

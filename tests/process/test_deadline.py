@@ -248,6 +248,34 @@ def test_a_step_up_that_clearly_does_not_fit_is_left_before_the_hold():
     assert "since stepping up" in controller.changes[2].reason
 
 
+@pytest.mark.parametrize(("plain_every", "early"), [(2, True), (4, False)])
+def test_people_shown_plain_on_most_frames_after_a_change_step_down_before_the_hold(
+        plain_every, early):
+    """After a change (here `full` → `head`, far over budget at start-up), a level whose
+    late SRs show the people plain on half of its first frames or more is left then,
+    not after a whole hold of them; on a quarter of them it is judged over the hold."""
+    clock = FakeClock()
+    controller = DeadlineController(30.0, clock=clock)
+    cost = {"full": 0.045, "head": 0.022, "face": 0.015}  # head predicted at 32 ms
+    at_head = 0
+    for _ in range(4 * 30):
+        level = controller.begin()
+        clock.now += cost[level.name]
+        plain = level.name == "head" and at_head % plain_every == 0
+        at_head += level.name == "head"
+        controller.end(over_budget=plain, shown_plain=plain)
+        controller.delivered(cost[level.name] + 0.001, level.name)
+        clock.now += max(0.0, PERIOD - cost[level.name])
+    steps = [(change.new, change.at) for change in controller.changes]
+    assert [name for name, _ in steps[:2]] == ["head", "face"]
+    assert "people shown plain" in controller.changes[1].reason
+    tried_for = steps[1][1] - steps[0][1]
+    if early:
+        assert tried_for <= controller.first_frames * PERIOD + 0.05
+    else:
+        assert tried_for >= controller.hold_s
+
+
 def test_the_ladder_is_ordered_best_first_by_cost_and_named_as_in_config():
     from localsr_cam.config import QUALITY_LEVELS
 
