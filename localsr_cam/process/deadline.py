@@ -482,24 +482,29 @@ class DeadlineController:
             self._restart_window(now)  # judge on the last second or so, not all history
 
     def _overloaded_at_start(self) -> bool:
-        """No change yet, and of the frames since the warm-up (``first_frames`` at
-        least) all but a fifth took over ``overload_fraction`` of the budget: clearly too
-        slow — not a hiccup near the budget, nor a stall — so the first step down need
-        not wait out the hold."""
-        return (not self.changes and self._ended >= self.first_frames
-                and self._overloaded >= 0.8 * self._ended)
+        """No change yet, and the frames since the warm-up were :meth:`_mostly_overloaded`:
+        clearly too slow — not a hiccup near the budget, nor a stall — so the first step
+        down need not wait out the hold."""
+        return not self.changes and self._mostly_overloaded()
 
     def _failing_step_up(self, now: float) -> bool:
-        """Within ``probation_s`` of a step up, of the ``first_frames`` (at least) since,
-        all but a fifth took over ``overload_fraction`` of the budget (a late SR
-        counting as ``late_cost`` budgets): the level does not fit, and it is left
-        without waiting out the hold. (The meeting room, once its still people kept
-        their masks, tried `full` under two busy processes: its SR was late on 26 of the
-        32 frames of the hold, each showing the people plain.)"""
+        """On probation after a step up (:meth:`_on_probation`), the frames since were
+        :meth:`_mostly_overloaded`: the level does not fit, and it is left without
+        waiting out the hold. (The meeting room, once its still people kept their
+        masks, tried `full` under two busy processes: its SR was late on 26 of the 32
+        frames of the hold, each showing the people plain.)"""
+        return self._on_probation(now) and self._mostly_overloaded()
+
+    def _mostly_overloaded(self) -> bool:
+        """Of the window's frames (``first_frames`` at least), all but a fifth took over
+        ``overload_fraction`` of the budget (a late SR counting as ``late_cost``
+        budgets)."""
+        return self._ended >= self.first_frames and self._overloaded >= 0.8 * self._ended
+
+    def _on_probation(self, now: float) -> bool:
+        """Whether the current level was stepped up to within ``probation_s``."""
         return (self._entered_up_at is not None
-                and now - self._entered_up_at < self.probation_s
-                and self._ended >= self.first_frames
-                and self._overloaded >= 0.8 * self._ended)
+                and now - self._entered_up_at < self.probation_s)
 
     def _mostly_plain_after_change(self) -> bool:
         """After a change (not at a run's first level, whose first frames have no SR
@@ -521,8 +526,7 @@ class DeadlineController:
         return predicted is not None and predicted <= self.up_fraction * self.budget_s
 
     def _step_down(self, now: float, reason: str) -> None:
-        if (self._entered_up_at is not None
-                and now - self._entered_up_at < self.probation_s):
+        if self._on_probation(now):
             # the step up to this level failed: wait longer before trying it again
             self._backoff[self.index] = min(self.max_backoff, 2 * self._backoff[self.index])
         target = self.index + 1
